@@ -1,0 +1,254 @@
+"""Every message on the wire, as frozen, tagged msgspec Structs, and the decoders for them.
+
+Names follow ZooKeeper's quorum packets (``Leader.java``: FOLLOWERINFO, LEADERINFO, ACKEPOCH,
+DIFF/TRUNC/SNAP, NEWLEADER, UPTODATE, PROPOSAL, ACK, COMMIT, PING) and the fast leader election
+``Notification``. Every peer message carries the epoch it belongs to, so a message that arrives
+late (a DEALER may hold it while a peer is away, ZAB_CHECKLIST #6) is recognised and dropped.
+
+Encoding is msgpack with ``array_like`` structs: compact, and one reused Decoder per union.
+A frame that does not decode is a *remote* error: the caller drops and counts it.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from msgspec import Struct
+
+# --------------------------------------------------------------------------------------------
+# Replicated operations (the payload of a txn). The core never looks inside them.
+
+
+class Guess(Struct, frozen=True, tag="guess", array_like=True):
+    """A guess. ``round_size`` is stamped by the leader so that apply never reads local config."""
+
+    client_id: str
+    seq: int
+    value: int
+    round_size: int = 3
+
+
+class NewGame(Struct, frozen=True, tag="new_game", array_like=True):
+    client_id: str
+    seq: int
+    round_size: int = 3
+
+
+Op = Guess | NewGame
+
+
+class Txn(Struct, frozen=True, array_like=True):
+    """One entry of the replicated log. ``ts_ms`` is the leader's wall clock when it proposed."""
+
+    zxid: int
+    op: Op
+    ts_ms: int = 0
+
+
+class GameResult(Struct, frozen=True, omit_defaults=True):
+    """What applying one op did. ``kind`` is one of:
+
+    target_set, guess_recorded, round_closed, new_game, rejected.
+    """
+
+    kind: str
+    message: str
+    game: int = 0
+    round: int = 0
+    target: int | None = None
+    guess_index: int = 0
+    round_size: int = 0
+    winner: str | None = None
+    winning_value: int | None = None
+    old_target: int | None = None
+    new_target: int | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Peer messages: ROUTER/DEALER (election, discovery, sync, acks) and PUB/SUB (broadcast).
+
+
+class Vote(Struct, frozen=True, array_like=True):
+    """A vote for ``leader``: that node's currentEpoch and last logged zxid (FLE order)."""
+
+    leader: int
+    zxid: int
+    epoch: int
+
+
+class Notification(Struct, frozen=True, tag="NOTIFICATION", array_like=True):
+    """Fast leader election notification. ``round`` is ZooKeeper's electionEpoch (logicalclock)."""
+
+    round: int
+    state: str  # LOOKING / FOLLOWING / LEADING of the sender
+    vote: Vote
+
+
+class FollowerInfo(Struct, frozen=True, tag="FOLLOWERINFO", array_like=True):
+    session: int  # one per attempt to follow; echoed back so stale replies can be told apart
+    accepted_epoch: int
+    zxid_last: int
+
+
+class LeaderInfo(Struct, frozen=True, tag="LEADERINFO", array_like=True):
+    session: int
+    epoch: int  # the new epoch the leader proposes
+
+
+class AckEpoch(Struct, frozen=True, tag="ACKEPOCH", array_like=True):
+    session: int
+    epoch: int
+    current_epoch: int
+    zxid_last: int
+
+
+class SyncStart(Struct, frozen=True, tag="SYNC", array_like=True):
+    """DIFF, TRUNC or SNAP: how the follower's log is brought in line before NEWLEADER.
+
+    TRUNC: cut the log back to ``zxid``. SNAP: replace state and log with ``snapshot`` taken at
+    ``zxid``. DIFF: nothing to undo; ``zxid`` is where the txns that follow start after.
+    """
+
+    session: int
+    epoch: int
+    mode: str
+    zxid: int
+    txns_total: int
+    reason: str
+    snapshot: bytes = b""
+
+
+class SyncTxns(Struct, frozen=True, tag="TXNS", array_like=True):
+    """A contiguous run of txns from the leader's log (sync stream or gap repair)."""
+
+    session: int
+    epoch: int
+    txns: list[Txn]
+    zxid_committed: int
+
+
+class NewLeader(Struct, frozen=True, tag="NEWLEADER", array_like=True):
+    session: int
+    epoch: int
+    zxid: int  # makeZxid(epoch, 0), as in ZooKeeper
+
+
+class Ack(Struct, frozen=True, tag="ACK", array_like=True):
+    """Cumulative: the follower holds every txn up to ``zxid`` on disk (or NEWLEADER's zxid)."""
+
+    session: int
+    epoch: int
+    zxid: int
+
+
+class UpToDate(Struct, frozen=True, tag="UPTODATE", array_like=True):
+    session: int
+    epoch: int
+    zxid_committed: int
+
+
+class Proposal(Struct, frozen=True, tag="PROPOSAL", array_like=True):
+    """One or more txns, contiguous, proposed in this epoch (a batch shares one message)."""
+
+    epoch: int
+    txns: list[Txn]
+
+
+class Commit(Struct, frozen=True, tag="COMMIT", array_like=True):
+    """Cumulative: every txn up to ``zxid`` is committed."""
+
+    epoch: int
+    zxid: int
+
+
+class Ping(Struct, frozen=True, tag="PING", array_like=True):
+    """Heartbeat. Leader -> all on PUB; follower -> leader on DEALER (with its session)."""
+
+    epoch: int
+    zxid_committed: int
+    zxid_last: int
+    session: int = 0
+
+
+class FetchTxns(Struct, frozen=True, tag="FETCH", array_like=True):
+    """A follower saw a gap on PUB/SUB: resend every txn after ``zxid_after`` (ROUTER/DEALER)."""
+
+    session: int
+    epoch: int
+    zxid_after: int
+
+
+class Forward(Struct, frozen=True, tag="FORWARD", array_like=True):
+    """Client ops a follower took, forwarded to the leader to be proposed."""
+
+    epoch: int
+    ops: list[Op]
+
+
+PeerMessage = (
+    Notification
+    | FollowerInfo
+    | LeaderInfo
+    | AckEpoch
+    | SyncStart
+    | SyncTxns
+    | NewLeader
+    | Ack
+    | UpToDate
+    | Proposal
+    | Commit
+    | Ping
+    | FetchTxns
+    | Forward
+)
+
+# --------------------------------------------------------------------------------------------
+# Client messages (client_port ROUTER).
+
+
+class ClientRequest(Struct, frozen=True, tag="REQUEST", array_like=True):
+    """A write. (client_id, seq) makes it exactly-once; ``req_id`` matches the reply."""
+
+    req_id: int
+    op: Op
+
+
+class ReadRequest(Struct, frozen=True, tag="READ", array_like=True):
+    req_id: int
+    what: str  # "state" or "status"
+
+
+class ClientReply(Struct, frozen=True, tag="REPLY", array_like=True):
+    """``error_kind``: no_leader, busy, bad_request, timeout (empty when ok)."""
+
+    req_id: int
+    ok: bool
+    node: int
+    zxid: int = 0
+    result: GameResult | None = None
+    error: str = ""
+    error_kind: str = ""
+
+
+class ReadReply(Struct, frozen=True, tag="READ_REPLY", array_like=True):
+    req_id: int
+    node: int
+    data: dict
+
+
+ClientMessage = ClientRequest | ReadRequest
+ClientReplyMessage = ClientReply | ReadReply
+
+# --------------------------------------------------------------------------------------------
+# Encoders and decoders: create once, reuse (msgspec's advice; decoding is the hot path).
+
+encoder = msgspec.msgpack.Encoder()
+peer_decoder = msgspec.msgpack.Decoder(PeerMessage)
+client_decoder = msgspec.msgpack.Decoder(ClientMessage)
+reply_decoder = msgspec.msgpack.Decoder(ClientReplyMessage)
+txn_decoder = msgspec.msgpack.Decoder(Txn)
+
+DecodeError = msgspec.DecodeError  # re-exported: callers catch this one name
+
+
+def encode(message: Struct) -> bytes:
+    return encoder.encode(message)
