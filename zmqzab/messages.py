@@ -87,6 +87,7 @@ class FollowerInfo(Struct, frozen=True, tag="FOLLOWERINFO", array_like=True):
     session: int  # one per attempt to follow; echoed back so stale replies can be told apart
     accepted_epoch: int
     zxid_last: int
+    zxid_base: int = 0  # txns at or below this are no longer in the follower's log (snapshot)
 
 
 class LeaderInfo(Struct, frozen=True, tag="LEADERINFO", array_like=True):

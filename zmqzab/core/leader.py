@@ -1,0 +1,407 @@
+"""The leader's side of discovery, synchronization and broadcast (ZooKeeper's Leader and
+LearnerHandler, Zab 1.0 phases 1-3).
+
+Theory of operation.
+* DISCOVERY. Every follower sends FOLLOWERINFO with its acceptedEpoch. Once a quorum including
+  the leader has, the new epoch is max(acceptedEpoch) + 1 (ZAB_CHECKLIST #7); the leader
+  persists it as its own acceptedEpoch and sends LEADERINFO. Followers persist it and answer
+  ACKEPOCH with their currentEpoch and last zxid. A follower with a more recent history than
+  the leader's means the election went wrong: the leader gives up (#9).
+* SYNC. Once a quorum has ACKed the epoch the leader writes currentEpoch and brings every such
+  follower in line with its own log: DIFF (send what it lacks), TRUNC (cut back to the last
+  common zxid, then DIFF) or SNAP (the game at the committed zxid, then the rest), chosen by
+  ``choose_sync``, then NEWLEADER, strictly after the whole stream (#13). Everything sent to one
+  follower goes through one DEALER, so it arrives in this order.
+* ESTABLISHED when a quorum (the leader counting itself once its log is durable) has ACKed
+  NEWLEADER (#16): the leader commits its whole history and sends UPTODATE. Followers joining
+  later go through the same steps and get UPTODATE at once.
+* BROADCAST. PROPOSALs (batches of txns) go out on PUB before the leader's own fsync; the leader
+  counts its own ACK when the writer reports the batch durable (#18). ACKs are cumulative; the
+  commit point is the highest zxid of this epoch that a quorum holds, committed in order (#19).
+* LIVENESS. A leader that has heard from less than a quorum for syncLimit ticks steps down (#26);
+  one that cannot establish itself within initLimit ticks too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from zmqzab.core.output import Output
+from zmqzab.core.roles import Phase, Role
+from zmqzab.messages import (
+    Ack,
+    AckEpoch,
+    Commit,
+    FetchTxns,
+    FollowerInfo,
+    Forward,
+    LeaderInfo,
+    NewLeader,
+    Op,
+    Ping,
+    Proposal,
+    SyncStart,
+    SyncTxns,
+    Txn,
+    UpToDate,
+)
+from zmqzab.zxid import fmt_zxid, make_zxid, zxid_counter, zxid_epoch
+
+if TYPE_CHECKING:
+    from zmqzab.core.peer import Peer
+
+DIFF, TRUNC, SNAP = "DIFF", "TRUNC", "SNAP"
+
+
+@dataclass(slots=True)
+class Learner:
+    """The leader's view of one follower (ZooKeeper's LearnerHandler)."""
+
+    id: int
+    session: int
+    accepted_epoch: int
+    zxid_last: int
+    zxid_base: int
+    last_heard: int
+    phase: Phase = Phase.DISCOVERY
+    acked_epoch: bool = False
+    #: The leader's last zxid when the sync stream was built: NEWLEADER's ACK vouches for it.
+    synced_to: int = 0
+    acked_newleader: bool = False
+    #: Cumulative ACK: the follower holds every txn up to here durably.
+    acked: int = 0
+    sync_mode: str = ""
+
+
+@dataclass(slots=True)
+class LeaderState:
+    started_tick: int
+    learners: dict[int, Learner] = field(default_factory=dict)
+    #: The new epoch, once a quorum of FOLLOWERINFO decided it; 0 before.
+    epoch: int = 0
+    epoch_acked: bool = False
+    established: bool = False
+    #: The zxid counter of this epoch (the next proposal gets counter + 1).
+    counter: int = 0
+    #: (currentEpoch, last zxid) of the leader before this epoch: what ACKEPOCHs are checked against.
+    history_key: tuple[int, int] = (0, 0)
+
+
+# ------------------------------------------------------------------------------- entering
+
+
+def become(peer: Peer, out: Output) -> None:
+    peer.leading = LeaderState(started_tick=peer.now, history_key=(peer.current_epoch, peer.zxid_last))
+    peer.set_phase(out, Role.LEADING, Phase.DISCOVERY, "won the election")
+    _progress(peer, out)
+
+
+def _quorum_of(peer: Peer, predicate) -> bool:
+    """True if the leader plus the learners satisfying ``predicate`` make a quorum."""
+    assert peer.leading is not None
+    count = 1 + sum(1 for ln in peer.leading.learners.values() if predicate(ln))
+    return count >= peer.quorum
+
+
+def _progress(peer: Peer, out: Output) -> None:
+    """Move discovery and sync forward as far as what we have heard allows.
+
+    Called after every leader event, so a single-node cluster runs through all of it at once.
+    """
+    st = peer.leading
+    if st is None:
+        return
+    if st.epoch == 0 and _quorum_of(peer, lambda ln: True):
+        new_epoch = max([peer.accepted_epoch] + [ln.accepted_epoch for ln in st.learners.values()]) + 1
+        st.epoch = peer.epoch = new_epoch
+        peer.write_epochs(out, accepted=new_epoch)
+        peer.trace(out, "discovery", f"new epoch {new_epoch} (max acceptedEpoch of a quorum + 1)",
+                   epoch=new_epoch)
+        for ln in _sorted(st):
+            peer.send(out, ln.id, LeaderInfo(session=ln.session, epoch=new_epoch))
+    if st.epoch and not st.epoch_acked and _quorum_of(peer, lambda ln: ln.acked_epoch):
+        st.epoch_acked = True
+        peer.write_epochs(out, current=st.epoch)
+        peer.set_phase(out, Role.LEADING, Phase.SYNC, f"a quorum acknowledged epoch {st.epoch}")
+        for ln in _sorted(st):
+            if ln.acked_epoch and ln.phase == Phase.DISCOVERY:
+                _sync(peer, ln, out)
+    if st.epoch_acked and not st.established:
+        self_ready = peer.zxid_durable >= peer.zxid_last
+        if self_ready and _quorum_of(peer, lambda ln: ln.acked_newleader):
+            _establish(peer, out)
+
+
+def _sorted(st: LeaderState) -> list[Learner]:
+    return [st.learners[i] for i in sorted(st.learners)]
+
+
+# ------------------------------------------------------------------------------- discovery
+
+
+def on_follower_info(peer: Peer, sender: int, msg: FollowerInfo, out: Output) -> None:
+    st = peer.leading
+    assert st is not None
+    known = st.learners.get(sender)
+    if known is not None and known.session == msg.session:
+        # A resend: the LEADERINFO may have been lost while the connection was coming up.
+        if st.epoch and known.phase == Phase.DISCOVERY:
+            peer.send(out, sender, LeaderInfo(session=msg.session, epoch=st.epoch))
+        known.last_heard = peer.now
+        return
+    st.learners[sender] = Learner(
+        id=sender, session=msg.session, accepted_epoch=msg.accepted_epoch,
+        zxid_last=msg.zxid_last, zxid_base=msg.zxid_base, last_heard=peer.now,
+    )
+    peer.trace(out, "follower", f"node {sender} wants to follow (acceptedEpoch {msg.accepted_epoch}, "
+               f"last {fmt_zxid(msg.zxid_last)})", follower=sender)
+    if st.epoch:
+        # Late: the epoch is decided. A follower that accepted a higher one rejects it itself.
+        peer.send(out, sender, LeaderInfo(session=msg.session, epoch=st.epoch))
+    else:
+        _progress(peer, out)
+
+
+def on_ack_epoch(peer: Peer, sender: int, msg: AckEpoch, out: Output) -> None:
+    st = peer.leading
+    assert st is not None
+    ln = st.learners.get(sender)
+    if ln is None or ln.session != msg.session or msg.epoch != st.epoch or ln.acked_epoch:
+        return
+    ln.last_heard = peer.now
+    # Only the followers of the establishing quorum are checked, as in ZooKeeper's
+    # waitForEpochAck: a later joiner with extra txns gets TRUNC or SNAP.
+    if not st.epoch_acked and (msg.current_epoch, msg.zxid_last) > st.history_key:
+        peer.look(out, f"node {sender} has a newer history (epoch {msg.current_epoch}, "
+                       f"{fmt_zxid(msg.zxid_last)}) than this leader")
+        return
+    ln.acked_epoch = True
+    ln.zxid_last = msg.zxid_last
+    if st.epoch_acked:
+        _sync(peer, ln, out)  # the quorum is already there: sync this one now
+    else:
+        _progress(peer, out)
+
+
+# ------------------------------------------------------------------------------- sync
+
+
+def choose_sync(peer: Peer, follower_last: int, follower_base: int) -> tuple[str, int, str]:
+    """Pick DIFF, TRUNC or SNAP for a follower whose log ends at ``follower_last``.
+
+    Returns (mode, zxid, reason): TRUNC cuts back to ``zxid`` and DIFFs from there; DIFF sends
+    txns after ``zxid``; SNAP sends the game at ``zxid`` then txns after it. Zxids are unique
+    (one leader per epoch), so a zxid both logs hold is the same txn with the same history
+    before it; TRUNC is only safe within one epoch the leader can see (ZAB_CHECKLIST #11).
+    """
+    log = peer.log
+    last = log.last
+    snap = (SNAP, peer.zxid_committed)
+    if follower_last == last:
+        return DIFF, follower_last, "already up to date"
+    if follower_last > last:
+        if zxid_epoch(follower_last) == zxid_epoch(last) and last >= follower_base:
+            return TRUNC, last, f"follower has txns after {fmt_zxid(last)} that the leader does not"
+        return (*snap, f"follower has epoch {zxid_epoch(follower_last)} txns the leader never saw")
+    if follower_last < log.base:
+        return (*snap, f"follower ({fmt_zxid(follower_last)}) is behind the leader's log window "
+                       f"(starts after {fmt_zxid(log.base)})")
+    if log.contains(follower_last):
+        return DIFF, follower_last, f"{len(log) - log.index_after(follower_last)} txns behind"
+    common = log.last_before(follower_last)
+    if zxid_epoch(common) == zxid_epoch(follower_last) and common >= follower_base:
+        return TRUNC, common, (f"follower has txns after {fmt_zxid(common)} in epoch "
+                               f"{zxid_epoch(common)} that the leader does not")
+    return (*snap, f"follower diverged in epoch {zxid_epoch(follower_last)} where the leader "
+                   "cannot see the common point")
+
+
+def _sync(peer: Peer, ln: Learner, out: Output) -> None:
+    """Queue the whole sync stream, then NEWLEADER, to one follower (ZAB_CHECKLIST #12, #13)."""
+    st = peer.leading
+    assert st is not None
+    mode, zxid, reason = choose_sync(peer, ln.zxid_last, ln.zxid_base)
+    snapshot = peer.state.snapshot() if mode == SNAP else b""
+    txns = peer.log.after(zxid)
+    peer.send(out, ln.id, SyncStart(session=ln.session, epoch=st.epoch, mode=mode, zxid=zxid,
+                                    txns_total=len(txns), reason=reason, snapshot=snapshot))
+    batch = peer.cfg.sync_batch_txns
+    for i in range(0, len(txns), batch):
+        peer.send(out, ln.id, SyncTxns(session=ln.session, epoch=st.epoch, txns=txns[i : i + batch],
+                                       zxid_committed=peer.zxid_committed))
+    peer.send(out, ln.id, NewLeader(session=ln.session, epoch=st.epoch, zxid=make_zxid(st.epoch, 0)))
+    ln.phase = Phase.SYNC
+    ln.synced_to = peer.zxid_last
+    ln.sync_mode = mode
+    peer.trace(out, "sync", f"{mode} to node {ln.id} from {fmt_zxid(ln.zxid_last)}: {reason} "
+               f"({len(txns)} txns)", follower=ln.id, mode=mode, reason=reason, txns=len(txns))
+
+
+def _establish(peer: Peer, out: Output) -> None:
+    st = peer.leading
+    assert st is not None
+    st.established = True
+    peer.set_phase(out, Role.LEADING, Phase.BROADCAST,
+                   f"a quorum acknowledged NEWLEADER; epoch {st.epoch} established")
+    # The new leader's history is the history: commit it all (Zab: it was accepted by a quorum).
+    peer.commit_to(out, peer.zxid_last)
+    for ln in _sorted(st):
+        if ln.acked_newleader:
+            _up_to_date(peer, ln, out)
+    peer.broadcast(out, Commit(epoch=st.epoch, zxid=peer.zxid_committed))
+
+
+def _up_to_date(peer: Peer, ln: Learner, out: Output) -> None:
+    ln.phase = Phase.BROADCAST
+    ln.acked = max(ln.acked, ln.synced_to)
+    peer.send(out, ln.id, UpToDate(session=ln.session, epoch=peer.epoch, zxid_committed=peer.zxid_committed))
+    peer.trace(out, "follower", f"node {ln.id} is up to date ({ln.sync_mode})", follower=ln.id)
+
+
+# ------------------------------------------------------------------------------- broadcast
+
+
+def on_ack(peer: Peer, sender: int, msg: Ack, out: Output) -> None:
+    st = peer.leading
+    assert st is not None
+    ln = st.learners.get(sender)
+    if ln is None or ln.session != msg.session or msg.epoch != st.epoch:
+        return
+    ln.last_heard = peer.now
+    if ln.phase == Phase.SYNC:
+        if msg.zxid == make_zxid(st.epoch, 0) and not ln.acked_newleader:
+            ln.acked_newleader = True
+            if st.established:
+                _up_to_date(peer, ln, out)
+            else:
+                _progress(peer, out)
+        return
+    if ln.phase == Phase.BROADCAST and msg.zxid > ln.acked and msg.zxid <= peer.zxid_last:
+        ln.acked = msg.zxid
+        _advance_commit(peer, out)
+
+
+def on_ping(peer: Peer, sender: int, msg: Ping, out: Output) -> None:
+    st = peer.leading
+    assert st is not None
+    ln = st.learners.get(sender)
+    if ln is None or ln.session != msg.session:
+        return
+    ln.last_heard = peer.now
+    # A follower's PING repeats its last ACK: recovers from an ACK lost on the way.
+    if msg.epoch == st.epoch and ln.phase == Phase.BROADCAST and ln.acked < msg.zxid_last <= peer.zxid_last:
+        ln.acked = msg.zxid_last
+        _advance_commit(peer, out)
+
+
+def on_persisted(peer: Peer, out: Output) -> None:
+    st = peer.leading
+    assert st is not None
+    if st.established:
+        _advance_commit(peer, out)
+    else:
+        _progress(peer, out)
+
+
+def _advance_commit(peer: Peer, out: Output) -> None:
+    """Commit the highest zxid of this epoch that a quorum holds durably (ZAB_CHECKLIST #19)."""
+    st = peer.leading
+    assert st is not None
+    acks = [peer.zxid_durable] + [ln.acked for ln in st.learners.values() if ln.phase == Phase.BROADCAST]
+    if len(acks) < peer.quorum:
+        return
+    acks.sort(reverse=True)
+    candidate = acks[peer.quorum - 1]
+    if candidate > peer.zxid_committed and zxid_epoch(candidate) == st.epoch:
+        peer.commit_to(out, candidate)
+        peer.broadcast(out, Commit(epoch=st.epoch, zxid=peer.zxid_committed))
+
+
+def propose(peer: Peer, ops: list[Op], ts_ms: int, out: Output) -> None:
+    from zmqzab.core.peer import NotReady
+
+    st = peer.leading
+    assert st is not None
+    if not st.established:
+        raise NotReady(f"leader node {peer.id} is still establishing epoch {st.epoch or '?'}")
+    inflight = len(peer.log) - peer.log.index_after(peer.zxid_committed)
+    if inflight + len(ops) > peer.cfg.proposals_inflight_max:
+        raise NotReady(f"leader busy: {inflight} proposals waiting for a quorum", kind="busy")
+    if st.counter + len(ops) > peer.cfg.zxid_counter_max:
+        peer.look(out, f"zxid counter of epoch {st.epoch} is exhausted (ZK-1277): forcing a new epoch")
+        raise NotReady("leader is changing epoch (zxid counter exhausted); retry")
+    txns = []
+    for op in ops:
+        st.counter += 1
+        txns.append(Txn(zxid=make_zxid(st.epoch, st.counter), op=op, ts_ms=ts_ms))
+    peer.append(out, txns)
+    # Sent before our own fsync; our own ACK counts when the writer reports it (on_persisted).
+    peer.broadcast(out, Proposal(epoch=st.epoch, txns=txns))
+
+
+def on_forward(peer: Peer, sender: int, msg: Forward, out: Output) -> None:
+    from zmqzab.core.peer import NotReady
+
+    st = peer.leading
+    assert st is not None
+    if msg.epoch != st.epoch or not st.established:
+        return  # the follower's client times out and retries
+    try:
+        propose(peer, msg.ops, 0, out)
+    except NotReady:
+        return
+
+
+def on_fetch(peer: Peer, sender: int, msg: FetchTxns, out: Output) -> None:
+    """Gap repair: resend txns a follower missed on PUB/SUB, over ROUTER/DEALER."""
+    st = peer.leading
+    assert st is not None
+    ln = st.learners.get(sender)
+    if ln is None or ln.session != msg.session or msg.epoch != st.epoch or ln.phase != Phase.BROADCAST:
+        return
+    ln.last_heard = peer.now
+    if msg.zxid_after < peer.log.base or not peer.log.contains(msg.zxid_after):
+        return  # beyond our window: unanswered, the follower times out and re-syncs (SNAP)
+    txns = peer.log.after(msg.zxid_after, peer.cfg.fetch_max_txns)
+    batch = peer.cfg.sync_batch_txns
+    for i in range(0, max(len(txns), 1), batch):
+        peer.send(out, sender, SyncTxns(session=ln.session, epoch=st.epoch, txns=txns[i : i + batch],
+                                        zxid_committed=peer.zxid_committed))
+
+
+# ------------------------------------------------------------------------------- time
+
+
+def tick(peer: Peer, out: Output) -> None:
+    st = peer.leading
+    assert st is not None
+    if peer.now % peer.cfg.heartbeat_ticks == 0:
+        peer.broadcast(out, Ping(epoch=st.epoch, zxid_committed=peer.zxid_committed, zxid_last=peer.zxid_last))
+    if not st.established:
+        if peer.now - st.started_tick > peer.cfg.init_limit_ticks:
+            synced = sum(1 for ln in st.learners.values() if ln.acked_newleader)
+            peer.look(out, f"could not establish epoch {st.epoch or '?'} within initLimit: "
+                           f"{synced + 1} of {len(peer.voters)} nodes synced, {peer.quorum} needed")
+        return
+    limit = peer.cfg.sync_limit_ticks
+    alive = [ln.id for ln in _sorted(st) if ln.phase == Phase.BROADCAST and peer.now - ln.last_heard <= limit]
+    if len(alive) + 1 < peer.quorum:
+        silent = [i for i in peer.peers if i not in alive]
+        peer.look(out, f"lost the quorum: nodes {', '.join(map(str, silent))} silent for {limit} ticks")
+
+
+def follower_view(peer: Peer) -> dict[str, Any]:
+    st = peer.leading
+    assert st is not None
+    return {
+        str(ln.id): {
+            "phase": str(ln.phase),
+            "acked": fmt_zxid(ln.acked),
+            "lag": max(0, zxid_counter(peer.zxid_last) - zxid_counter(ln.acked))
+            if zxid_epoch(ln.acked) == zxid_epoch(peer.zxid_last) else None,
+            "heard_ticks_ago": peer.now - ln.last_heard,
+            "sync_mode": ln.sync_mode,
+        }
+        for ln in _sorted(st)
+    }

@@ -1,0 +1,472 @@
+"""Peer: one ZAB participant as a pure state machine.
+
+Inputs:  ``start()``, ``tick()``, ``step(sender, msg)``, ``submit(ops, ts_ms)``,
+         ``persisted(zxid)`` (the writer made the log durable up to ``zxid``).
+Output:  an ``Output`` (core/output.py) whose fields the driver carries out in order.
+
+No sockets, files, clocks, threads or global random here: time arrives as ticks, randomness as an
+injected ``random.Random``. The driver (node.py) and the simulator (sim/) run this same class.
+
+The Peer holds what every role shares: epochs, the in-memory log window, the durable, committed
+and applied positions, and the game. Role-specific handlers live in election.py, leader.py and
+follower.py; ``step`` dispatches on (role, message) with one ``match``.
+
+Positions, always ``applied <= committed <= last`` and ``durable <= last``:
+  * ``zxid_last``      the last txn in the log (in memory; handed to the writer);
+  * ``zxid_durable``   the disk holds our log up to here (reported by the writer);
+  * ``zxid_committed`` known committed (quorum of ACKs, or the leader said so);
+  * ``zxid_applied``   applied to the game.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from zmqzab.core import follower, leader
+from zmqzab.core.election import Election, better
+from zmqzab.core.log import MemoryLog
+from zmqzab.core.output import (
+    Append,
+    BROADCAST,
+    EpochWrite,
+    InstallSnapshot,
+    Output,
+    Send,
+    Trace,
+    Truncate,
+)
+from zmqzab.core.roles import Phase, Role
+from zmqzab.core.settings import CoreConfig
+from zmqzab.messages import (
+    Ack,
+    AckEpoch,
+    Commit,
+    FetchTxns,
+    FollowerInfo,
+    Forward,
+    GameResult,
+    LeaderInfo,
+    NewLeader,
+    Notification,
+    Op,
+    PeerMessage,
+    Ping,
+    Proposal,
+    SyncStart,
+    SyncTxns,
+    Txn,
+    UpToDate,
+    Vote,
+)
+from zmqzab.zxid import fmt_zxid, zxid_epoch
+
+
+class StateMachine(Protocol):
+    zxid_applied: int
+
+    def apply(self, txn: Txn) -> GameResult: ...
+
+    def snapshot(self) -> bytes: ...
+
+
+class InvariantError(RuntimeError):
+    """A local invariant is broken: the node must stop rather than serve wrong data."""
+
+
+class NotReady(Exception):
+    """``submit`` cannot take writes now; the message says why (for the client)."""
+
+    def __init__(self, reason: str, kind: str = "no_leader") -> None:
+        super().__init__(reason)
+        self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """What the driver read from disk at start-up (storage's Recovered, minus the notes)."""
+
+    accepted_epoch: int = 0
+    current_epoch: int = 0
+    snapshot_zxid: int = 0
+    snapshot: bytes | None = None
+    txns: tuple[Txn, ...] | list[Txn] = ()
+
+
+class Peer:
+    def __init__(
+        self,
+        node_id: int,
+        voters: list[int] | tuple[int, ...],
+        config: CoreConfig,
+        rng: random.Random,
+        make_state: Callable[[bytes | None], StateMachine],
+        recovered: Recovered = Recovered(),
+    ) -> None:
+        if node_id not in voters:
+            raise InvariantError(f"node {node_id} is not one of the voters {sorted(voters)}")
+        self.id = node_id
+        self.voters = tuple(sorted(voters))
+        self.peers = tuple(v for v in self.voters if v != node_id)
+        self.quorum = len(self.voters) // 2 + 1
+        self.cfg = config
+        self.rng = rng
+        self.make_state = make_state
+
+        self.accepted_epoch = recovered.accepted_epoch
+        self.current_epoch = recovered.current_epoch
+        self.state = make_state(recovered.snapshot)
+        self.log = MemoryLog(recovered.snapshot_zxid, list(recovered.txns))
+        # What recovery read is on disk by definition.
+        self.zxid_durable = self.log.last
+        self.zxid_committed = recovered.snapshot_zxid
+        # Reports from the writer below this fence describe a log we have since replaced (SNAP).
+        self._durable_fence = 0
+
+        self.now = 0
+        self.role = Role.LOOKING
+        self.phase = Phase.ELECTION
+        self.leader_id: int | None = None
+        #: The epoch being established or served (LEADERINFO's); 0 while LOOKING.
+        self.epoch = 0
+        self.round = 0
+        self.election: Election | None = None
+        #: The vote this node decided on, repeated to LOOKING peers while FOLLOWING/LEADING.
+        self.decided: Notification | None = None
+        self.leading: leader.LeaderState | None = None
+        self.following: follower.FollowerState | None = None
+        self.last_sync: dict[str, Any] = {}
+
+    # ---------------------------------------------------------------- positions
+
+    @property
+    def zxid_last(self) -> int:
+        return self.log.last
+
+    @property
+    def zxid_applied(self) -> int:
+        return self.state.zxid_applied
+
+    def own_vote(self) -> Vote:
+        return Vote(leader=self.id, zxid=self.zxid_last, epoch=self.current_epoch)
+
+    # ---------------------------------------------------------------- inputs
+
+    def start(self) -> Output:
+        out = Output()
+        self._look(out, "start-up")
+        return out
+
+    def tick(self) -> Output:
+        self.now += 1
+        out = Output()
+        match self.role:
+            case Role.LOOKING:
+                self._election_tick(out)
+            case Role.LEADING:
+                leader.tick(self, out)
+            case Role.FOLLOWING:
+                follower.tick(self, out)
+        return out
+
+    def step(self, sender: int, msg: PeerMessage) -> Output:
+        """Handle one message from peer ``sender``. Unknown senders are dropped silently."""
+        out = Output()
+        if sender == self.id or sender not in self.voters:
+            return out
+        if isinstance(msg, Notification):
+            self._on_notification(sender, msg, out)
+            return out
+        match self.role, msg:
+            case Role.LEADING, FollowerInfo():
+                leader.on_follower_info(self, sender, msg, out)
+            case Role.LEADING, AckEpoch():
+                leader.on_ack_epoch(self, sender, msg, out)
+            case Role.LEADING, Ack():
+                leader.on_ack(self, sender, msg, out)
+            case Role.LEADING, Ping():
+                leader.on_ping(self, sender, msg, out)
+            case Role.LEADING, FetchTxns():
+                leader.on_fetch(self, sender, msg, out)
+            case Role.LEADING, Forward():
+                leader.on_forward(self, sender, msg, out)
+            case Role.FOLLOWING, LeaderInfo():
+                follower.on_leader_info(self, sender, msg, out)
+            case Role.FOLLOWING, SyncStart():
+                follower.on_sync_start(self, sender, msg, out)
+            case Role.FOLLOWING, SyncTxns():
+                follower.on_sync_txns(self, sender, msg, out)
+            case Role.FOLLOWING, NewLeader():
+                follower.on_new_leader(self, sender, msg, out)
+            case Role.FOLLOWING, UpToDate():
+                follower.on_up_to_date(self, sender, msg, out)
+            case Role.FOLLOWING, Proposal():
+                follower.on_proposal(self, sender, msg, out)
+            case Role.FOLLOWING, Commit():
+                follower.on_commit(self, sender, msg, out)
+            case Role.FOLLOWING, Ping():
+                follower.on_ping(self, sender, msg, out)
+            case _:
+                pass  # a message for another role: stale, or from a peer that has not caught up
+        return out
+
+    def submit(self, ops: list[Op], ts_ms: int = 0) -> Output:
+        """Client ops taken by this node: propose them (leader) or forward them (follower).
+
+        Raises NotReady when there is no established leader to take them.
+        """
+        out = Output()
+        if self.role == Role.LEADING:
+            leader.propose(self, ops, ts_ms, out)
+        elif self.role == Role.FOLLOWING and self.following and self.following.serving:
+            out.sends.append(Send(self.leader_id, Forward(epoch=self.epoch, ops=list(ops))))
+        else:
+            raise NotReady(self.not_ready_reason())
+        return out
+
+    def not_ready_reason(self) -> str:
+        if self.role == Role.LOOKING:
+            return "no leader: election in progress"
+        return f"no leader yet: {self.role} node is in {self.phase}"
+
+    def persisted(self, zxid: int) -> Output:
+        """The writer reports the disk's log now ends at ``zxid`` (everything before it synced)."""
+        out = Output()
+        if zxid < self._durable_fence or zxid > self.zxid_last:
+            return out
+        if zxid > self.log.base and not self.log.contains(zxid):
+            return out  # describes log content we truncated since; a later report will come
+        self.zxid_durable = zxid
+        match self.role:
+            case Role.LEADING:
+                leader.on_persisted(self, out)
+            case Role.FOLLOWING:
+                follower.on_persisted(self, out)
+        return out
+
+    # ---------------------------------------------------------------- shared helpers
+
+    def trace(self, out: Output, event: str, text: str, **fields: Any) -> None:
+        out.traces.append(Trace(event, text, fields))
+
+    def send(self, out: Output, to: int, msg: PeerMessage) -> None:
+        out.sends.append(Send(to, msg))
+
+    def broadcast(self, out: Output, msg: PeerMessage) -> None:
+        out.sends.append(Send(BROADCAST, msg))
+
+    def set_phase(self, out: Output, role: Role, phase: Phase, why: str) -> None:
+        if (role, phase) == (self.role, self.phase):
+            return
+        self.role, self.phase = role, phase
+        self.trace(out, "role", f"{role} / {phase}: {why}", role=str(role), phase=str(phase))
+
+    def write_epochs(self, out: Output, accepted: int | None = None, current: int | None = None) -> None:
+        """Raise the epochs in memory and ask the driver to persist them first (Output step 1)."""
+        if accepted is not None:
+            if accepted < self.accepted_epoch:
+                raise InvariantError(f"acceptedEpoch would go back {self.accepted_epoch} -> {accepted}")
+            self.accepted_epoch = accepted
+        if current is not None:
+            if current < self.current_epoch or current > self.accepted_epoch:
+                raise InvariantError(
+                    f"currentEpoch {self.current_epoch} -> {current} breaks "
+                    f"accepted ({self.accepted_epoch}) >= current >= old current"
+                )
+            self.current_epoch = current
+        prev = out.epochs or EpochWrite()
+        out.epochs = EpochWrite(
+            accepted_epoch=accepted if accepted is not None else prev.accepted_epoch,
+            current_epoch=current if current is not None else prev.current_epoch,
+        )
+        self.trace(out, "epoch", f"epochs: accepted {self.accepted_epoch}, current {self.current_epoch}",
+                   accepted_epoch=self.accepted_epoch, current_epoch=self.current_epoch)
+
+    def append(self, out: Output, txns: list[Txn]) -> None:
+        self.log.extend(txns)
+        out.log.append(Append(txns))
+
+    def truncate(self, out: Output, zxid: int) -> None:
+        if zxid < self.zxid_applied:
+            raise InvariantError(
+                f"TRUNC to {fmt_zxid(zxid)} would undo applied txn {fmt_zxid(self.zxid_applied)}"
+            )
+        self.log.truncate_after(zxid)
+        self.zxid_durable = min(self.zxid_durable, zxid)
+        self.zxid_committed = min(self.zxid_committed, zxid)
+        out.log.append(Truncate(zxid))
+
+    def install_snapshot(self, out: Output, zxid: int, data: bytes) -> None:
+        self.state = self.make_state(data)
+        if self.state.zxid_applied != zxid:
+            raise InvariantError(
+                f"snapshot says {fmt_zxid(self.state.zxid_applied)}, SNAP said {fmt_zxid(zxid)}"
+            )
+        self.log.reset(zxid)
+        self.zxid_committed = zxid
+        self.zxid_durable = -1  # nothing of the new history is known durable yet
+        self._durable_fence = zxid
+        out.log.append(InstallSnapshot(zxid, data))
+
+    def commit_to(self, out: Output, zxid: int) -> None:
+        """Mark txns up to ``zxid`` (capped at our log) committed and apply them in order."""
+        target = min(zxid, self.zxid_last)
+        if target <= self.zxid_committed:
+            return
+        self.zxid_committed = target
+        apply = self.state.apply
+        applied = out.applied
+        for txn in self.log.between(self.zxid_applied, target):
+            applied.append((txn, apply(txn)))
+        # Keep memory bounded: forget the oldest applied txns beyond the window (a follower
+        # that needs them gets SNAP instead of DIFF).
+        excess = len(self.log) - self.cfg.log_window_txns
+        if excess > 0:
+            self.log.drop_through(min(self.zxid_applied, self.log.txns[excess - 1].zxid))
+
+    # ---------------------------------------------------------------- election
+
+    def _look(self, out: Output, reason: str) -> None:
+        """Enter LOOKING: a new election round with our own vote (ZooKeeper: lookForLeader)."""
+        self.leading = None
+        self.following = None
+        self.leader_id = None
+        self.epoch = 0
+        self.decided = None
+        self.round += 1
+        self.election = Election(round=self.round, vote=self.own_vote(), started_tick=self.now, reason=reason)
+        self.election.received[self.id] = self.election.vote
+        self.set_phase(out, Role.LOOKING, Phase.ELECTION, reason)
+        self.trace(out, "election", f"election round {self.round} started: {reason}",
+                   round=self.round, reason=reason)
+        self._send_vote_to_all(out)
+        self._check_quorum(out)
+
+    def look(self, out: Output, reason: str) -> None:
+        """Give up the current role and start an election (leader.py / follower.py call this)."""
+        self._look(out, reason)
+
+    def _notification(self) -> Notification:
+        if self.election is not None:
+            return Notification(round=self.election.round, state=Role.LOOKING, vote=self.election.vote)
+        assert self.decided is not None
+        return self.decided
+
+    def _send_vote_to_all(self, out: Output) -> None:
+        note = self._notification()
+        for p in self.peers:
+            self.send(out, p, note)
+        if self.election is not None:
+            self.election.last_sent_tick = self.now
+
+    def _on_notification(self, sender: int, n: Notification, out: Output) -> None:
+        e = self.election
+        if e is None:
+            # FOLLOWING or LEADING: tell a LOOKING peer whom we follow, so it can join us.
+            if n.state == Role.LOOKING:
+                self.send(out, sender, self._notification())
+            return
+        if n.state != Role.LOOKING:
+            e.outside[sender] = n
+            self._check_established(out)
+            return
+        e.outside.pop(sender, None)
+        if n.round > e.round:
+            e.round = self.round = n.round
+            e.received.clear()
+            own = self.own_vote()
+            e.vote = n.vote if better(n.vote, own) else own
+            e.decide_at = None
+            self._send_vote_to_all(out)
+        elif n.round < e.round:
+            self.send(out, sender, self._notification())
+            return
+        elif better(n.vote, e.vote):
+            e.vote = n.vote
+            e.decide_at = None
+            self._send_vote_to_all(out)
+        e.received[sender] = n.vote
+        e.received[self.id] = e.vote
+        self._check_quorum(out)
+
+    def _check_quorum(self, out: Output) -> None:
+        e = self.election
+        if e is None:
+            return
+        if e.count_for(e.vote) >= self.quorum:
+            if e.decide_at is None:
+                e.decide_at = self.now + self.cfg.election_wait_ticks
+            if self.now >= e.decide_at:
+                self._decide(out, e.vote.leader, "a quorum agreed")
+        else:
+            e.decide_at = None
+
+    def _check_established(self, out: Output) -> None:
+        e = self.election
+        if e is None:
+            return
+        established = e.established_leader(self.quorum)
+        if established is not None and established != self.id:
+            n = e.outside[established]
+            e.round = self.round = max(e.round, n.round)
+            e.vote = n.vote
+            self._decide(out, established, "joined the established leader")
+
+    def _election_tick(self, out: Output) -> None:
+        e = self.election
+        if e is None:
+            return
+        self._check_quorum(out)
+        if self.election is not None and self.now - e.last_sent_tick >= self.cfg.vote_resend_ticks:
+            self._send_vote_to_all(out)
+
+    def _decide(self, out: Output, leader_id: int, how: str) -> None:
+        e = self.election
+        assert e is not None
+        took = self.now - e.started_tick
+        self.election = None
+        self.leader_id = leader_id
+        role = Role.LEADING if leader_id == self.id else Role.FOLLOWING
+        self.decided = Notification(round=e.round, state=role, vote=e.vote)
+        self.trace(
+            out, "elected",
+            f"round {e.round}: node {leader_id} leads ({how}; vote {fmt_zxid(e.vote.zxid)} epoch "
+            f"{e.vote.epoch}; took {took} ticks; started by: {e.reason})",
+            leader=leader_id, round=e.round, ticks=took, reason=e.reason,
+        )
+        if role == Role.LEADING:
+            leader.become(self, out)
+        else:
+            follower.become(self, out)
+        # Tell everyone still looking what we decided (helps them converge quickly).
+        self._send_vote_to_all(out)
+
+    # ---------------------------------------------------------------- views
+
+    def status(self) -> dict[str, Any]:
+        """Everything a person or the web page wants to see about this node, JSON-able."""
+        view: dict[str, Any] = {
+            "id": self.id,
+            "role": str(self.role),
+            "phase": str(self.phase),
+            "leader": self.leader_id,
+            "epoch": self.epoch,
+            "accepted_epoch": self.accepted_epoch,
+            "current_epoch": self.current_epoch,
+            "zxid_last": fmt_zxid(self.zxid_last),
+            "zxid_durable": fmt_zxid(max(self.zxid_durable, 0)),
+            "zxid_committed": fmt_zxid(self.zxid_committed),
+            "zxid_applied": fmt_zxid(self.zxid_applied),
+            "round": self.round,
+            "vote": None,
+            "followers": {},
+            "last_sync": self.last_sync,
+        }
+        if self.election is not None:
+            v = self.election.vote
+            view["vote"] = {"leader": v.leader, "zxid": fmt_zxid(v.zxid), "epoch": v.epoch}
+        if self.leading is not None:
+            view["followers"] = leader.follower_view(self)
+            view["established"] = self.leading.established
+        return view

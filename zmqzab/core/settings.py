@@ -1,0 +1,30 @@
+"""Knobs of the pure core. Time is counted in ticks; the driver decides how long a tick is."""
+
+from dataclasses import dataclass
+
+from zmqzab.zxid import COUNTER_MAX
+
+
+@dataclass(frozen=True, slots=True)
+class CoreConfig:
+    #: The leader sends PING on PUB, and followers PING the leader, every this many ticks.
+    heartbeat_ticks: int = 1
+    #: Discovery + sync must finish within this many ticks (ZooKeeper's initLimit).
+    init_limit_ticks: int = 20
+    #: A follower that hears nothing from its leader, or a leader that hears from less than a
+    #: quorum, for this many ticks gives up (ZooKeeper's syncLimit).
+    sync_limit_ticks: int = 10
+    #: After a quorum agrees on a vote, wait this long for a better one (ZooKeeper: 200 ms).
+    election_wait_ticks: int = 2
+    #: While LOOKING, re-send our vote this often (lost or not-yet-connected peers).
+    vote_resend_ticks: int = 4
+    #: Txns per SyncTxns message in a DIFF or a gap repair.
+    sync_batch_txns: int = 5000
+    #: At most this many txns in one gap-repair answer (the follower asks again if needed).
+    fetch_max_txns: int = 50000
+    #: Proposed but not yet committed txns the leader allows before it answers "busy".
+    proposals_inflight_max: int = 50000
+    #: Committed txns kept in memory for DIFF; a follower further behind gets SNAP.
+    log_window_txns: int = 200000
+    #: ZK-1277: a leader whose counter reaches this forces a new epoch. Lowered in tests.
+    zxid_counter_max: int = COUNTER_MAX
