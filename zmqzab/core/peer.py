@@ -137,6 +137,9 @@ class Peer:
         self.leading: leader.LeaderState | None = None
         self.following: follower.FollowerState | None = None
         self.last_sync: dict[str, Any] = {}
+        #: FOLLOWERINFOs that arrived while we were still deciding (finalize wait): a follower
+        #: that decided first is not made to wait for its resend.
+        self.early_followers: dict[int, FollowerInfo] = {}
 
     # ---------------------------------------------------------------- positions
 
@@ -207,6 +210,8 @@ class Peer:
                 follower.on_commit(self, sender, msg, out)
             case Role.FOLLOWING, Ping():
                 follower.on_ping(self, sender, msg, out)
+            case Role.LOOKING, FollowerInfo():
+                self.early_followers[sender] = msg
             case _:
                 pass  # a message for another role: stale, or from a peer that has not caught up
         return out
@@ -334,6 +339,7 @@ class Peer:
         self.leader_id = None
         self.epoch = 0
         self.decided = None
+        self.early_followers = {}
         self.round += 1
         self.election = Election(round=self.round, vote=self.own_vote(), started_tick=self.now, reason=reason)
         self.election.received[self.id] = self.election.vote
@@ -435,8 +441,11 @@ class Peer:
             f"{e.vote.epoch}; took {took} ticks; started by: {e.reason})",
             leader=leader_id, round=e.round, ticks=took, reason=e.reason,
         )
+        early, self.early_followers = self.early_followers, {}
         if role == Role.LEADING:
             leader.become(self, out)
+            for sender in sorted(early):
+                leader.on_follower_info(self, sender, early[sender], out)
         else:
             follower.become(self, out)
         # Tell everyone still looking what we decided (helps them converge quickly).

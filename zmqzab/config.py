@@ -1,0 +1,427 @@
+"""cluster.toml -> typed, validated config.
+
+A config names every node of the cluster (id, host and four ports) and the settings all nodes
+share: timing, storage and the game. Every node must be started with the same file: quorum
+arithmetic and the ports of peers come from it.
+
+Validation is strict and the error is one line a person can act on: it names the file, the
+table and the key, and says what is allowed (``ConfigError``). Unknown keys are errors rather
+than ignored, because a typo (``prot = 7100``) silently falling back to a default is the kind of
+mistake that costs an afternoon.
+
+Only ``[[nodes]]`` is required; ``[timing]``, ``[storage]`` and ``[game]`` and each of their
+keys may be left out and take the defaults below. Relative storage paths are kept as written
+and so resolve against the working directory of the process, not the config file's directory
+(``zmqzab up`` and ``zmqzab node`` run from the repository root and share ``data/``, ``logs/``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_PATH = Path("config/cluster.toml")
+
+NODES_MIN = 1
+NODES_MAX = 9
+NODE_ID_MIN = 0
+NODE_ID_MAX = 255
+PORT_MIN = 1
+PORT_MAX = 65535
+ROUND_SIZE_MIN = 1
+ROUND_SIZE_MAX = 100  # the game refuses larger ones (zmqzab.game.ROUND_SIZE_MAX)
+
+PORT_KEYS = ("peer_port", "pub_port", "client_port", "http_port")
+NODE_KEYS = ("id", "host", *PORT_KEYS)
+TOP_LEVEL_KEYS = ("nodes", "timing", "storage", "game")
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; ``str()`` is one line naming the file, the key and the fix."""
+
+
+def _host_in_url(host: str) -> str:
+    # An IPv6 literal needs brackets in a URL / ZeroMQ endpoint.
+    return f"[{host}]" if ":" in host else host
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAddress:
+    """Where one node listens. Each port is bound by this node only."""
+
+    id: int
+    host: str
+    peer_port: int  # ROUTER: everything peers send to this node
+    pub_port: int  # PUB: the leader's PROPOSAL / COMMIT / PING
+    client_port: int  # ROUTER: client requests
+    http_port: int  # status, events, metrics, index.html
+
+    @property
+    def peer_endpoint(self) -> str:
+        return f"tcp://{_host_in_url(self.host)}:{self.peer_port}"
+
+    @property
+    def pub_endpoint(self) -> str:
+        return f"tcp://{_host_in_url(self.host)}:{self.pub_port}"
+
+    @property
+    def client_endpoint(self) -> str:
+        return f"tcp://{_host_in_url(self.host)}:{self.client_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{_host_in_url(self.host)}:{self.http_port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Protocol timing. The core counts time in ticks of ``tick_ms``; every limit is in ticks.
+
+    Names after ZooKeeper's tickTime / initLimit / syncLimit / finalizeWait.
+    """
+
+    #: Length of one tick in milliseconds (ZooKeeper's tickTime): how often tick() is called.
+    tick_ms: int = 50
+    #: The leader sends a PING every this many ticks.
+    heartbeat_ticks: int = 1
+    #: While syncing (discovery + sync), a follower that hears nothing from its leader for this
+    #: many ticks goes back to election (ZooKeeper's initLimit).
+    init_limit_ticks: int = 20
+    #: After sync, a follower that hears nothing from its leader for this many ticks goes back to
+    #: election, and a leader that hears from less than a quorum for this many ticks steps down
+    #: (ZooKeeper's syncLimit).
+    sync_limit_ticks: int = 10
+    #: Once a quorum agrees on a vote, the election waits this many ticks for a better vote
+    #: before deciding (ZooKeeper's finalizeWait, 200 ms).
+    election_wait_ticks: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    """Where nodes keep their files. Relative paths are relative to the working directory."""
+
+    data_dir: Path = Path("data")  # txn logs, epoch files, snapshots (per node below it)
+    log_dir: Path = Path("logs")  # node-<id>.log
+    fsync: bool = True  # False is UNSAFE: a crash may lose acknowledged txns (benchmarks only)
+    #: Committed txns each node keeps in memory to DIFF a follower; one further behind gets SNAP.
+    log_window_txns: int = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class GameConfig:
+    #: Guesses per round. The leader stamps it into each txn; apply never reads this config.
+    round_size: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """The whole cluster. ``path`` is where it came from; it does not take part in equality."""
+
+    path: Path | None = field(compare=False)
+    nodes: tuple[NodeAddress, ...]
+    timing: Timing = Timing()
+    storage: StorageConfig = StorageConfig()
+    game: GameConfig = GameConfig()
+
+    def __post_init__(self) -> None:
+        # Sorted by id so that every node iterates its peers in the same order (STYLE rule 11).
+        object.__setattr__(self, "nodes", tuple(sorted(self.nodes, key=lambda n: n.id)))
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        return tuple(n.id for n in self.nodes)
+
+    @property
+    def quorum(self) -> int:
+        return len(self.nodes) // 2 + 1
+
+    def node(self, node_id: int) -> NodeAddress:
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        valid = ", ".join(str(i) for i in self.ids)
+        where = f"{self.path}: " if self.path is not None else ""
+        raise ConfigError(f"{where}no node with id {node_id!r} (valid ids: {valid})")
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def _shown(value: Any) -> str:
+    """A value as it would be written in TOML (``true``, not Python's ``True``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _toml_str(value)
+    return repr(value)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date/time"
+
+
+class _Table:
+    """One TOML table being read: knows its file and its name so every error can say both."""
+
+    def __init__(self, path: str, where: str, data: dict[str, Any]) -> None:
+        self.path = path
+        self.where = where  # e.g. "[timing]" or "[[nodes]] #2"
+        self.data = data
+
+    def error(self, text: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {self.where}: {text}")
+
+    def check_keys(self, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> None:
+        # Sorted so that, with several bad keys, the message does not depend on file order.
+        for key in sorted(self.data):
+            if key not in allowed:
+                raise self.error(f"unknown key {key!r} (allowed: {', '.join(allowed)})")
+        for key in required:
+            if key not in self.data:
+                raise self.error(f"missing key {key!r} (required: {', '.join(required)})")
+
+    def get_int(self, key: str, default: int, low: int, high: int | None = None) -> int:
+        value = self.data.get(key, default)
+        # bool is an int subclass in Python; `fsync = true` typed into a port must not pass.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(f"{key} must be an integer, got {_kind(value)} ({_shown(value)})")
+        if value < low or (high is not None and value > high):
+            allowed = f"{low}..{high}" if high is not None else f">= {low}"
+            raise self.error(f"{key} = {value} is out of range (allowed: {allowed})")
+        return value
+
+    def get_bool(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(f"{key} must be true or false, got {_kind(value)} ({_shown(value)})")
+        return value
+
+    def get_str(self, key: str, default: str) -> str:
+        value = self.data.get(key, default)
+        if not isinstance(value, str):
+            raise self.error(f"{key} must be a string, got {_kind(value)} ({_shown(value)})")
+        if not value.strip():
+            raise self.error(f"{key} must not be empty")
+        return value
+
+
+def _sub_table(path: str, raw: dict[str, Any], name: str) -> _Table:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{path}: {name!r} must be a table written [{name}], "
+            f"got {_kind(value)} ({_shown(value)})"
+        )
+    return _Table(path, f"[{name}]", value)
+
+
+def _timing(path: str, raw: dict[str, Any]) -> Timing:
+    t = _sub_table(path, raw, "timing")
+    d = Timing()
+    t.check_keys(("tick_ms", "heartbeat_ticks", "init_limit_ticks", "sync_limit_ticks",
+                  "election_wait_ticks"))
+    timing = Timing(
+        tick_ms=t.get_int("tick_ms", d.tick_ms, 1),
+        heartbeat_ticks=t.get_int("heartbeat_ticks", d.heartbeat_ticks, 1),
+        init_limit_ticks=t.get_int("init_limit_ticks", d.init_limit_ticks, 1),
+        sync_limit_ticks=t.get_int("sync_limit_ticks", d.sync_limit_ticks, 1),
+        election_wait_ticks=t.get_int("election_wait_ticks", d.election_wait_ticks, 1),
+    )
+    # A follower must be able to hear at least one PING before it gives up on its leader.
+    for key in ("sync_limit_ticks", "init_limit_ticks"):
+        limit = getattr(timing, key)
+        if limit <= timing.heartbeat_ticks:
+            raise t.error(
+                f"{key} = {limit} must be greater than heartbeat_ticks = "
+                f"{timing.heartbeat_ticks}, or followers time out between heartbeats"
+            )
+    return timing
+
+
+def _storage(path: str, raw: dict[str, Any]) -> StorageConfig:
+    t = _sub_table(path, raw, "storage")
+    d = StorageConfig()
+    t.check_keys(("data_dir", "log_dir", "fsync", "log_window_txns"))
+    return StorageConfig(
+        data_dir=Path(t.get_str("data_dir", str(d.data_dir))),
+        log_dir=Path(t.get_str("log_dir", str(d.log_dir))),
+        fsync=t.get_bool("fsync", d.fsync),
+        log_window_txns=t.get_int("log_window_txns", d.log_window_txns, 1),
+    )
+
+
+def _game(path: str, raw: dict[str, Any]) -> GameConfig:
+    t = _sub_table(path, raw, "game")
+    t.check_keys(("round_size",))
+    return GameConfig(
+        round_size=t.get_int("round_size", GameConfig().round_size, ROUND_SIZE_MIN, ROUND_SIZE_MAX)
+    )
+
+
+def _nodes(path: str, raw: dict[str, Any]) -> tuple[NodeAddress, ...]:
+    if "nodes" not in raw:
+        raise ConfigError(
+            f"{path}: no [[nodes]] tables: add one [[nodes]] table per node "
+            f"(keys: {', '.join(NODE_KEYS)})"
+        )
+    entries = raw["nodes"]
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(
+            f"{path}: 'nodes' must be written as [[nodes]] tables, one per node, got "
+            f"{_kind(entries)}"
+        )
+    if not NODES_MIN <= len(entries) <= NODES_MAX:
+        raise ConfigError(
+            f"{path}: {len(entries)} [[nodes]] tables given; a cluster has "
+            f"{NODES_MIN} to {NODES_MAX} nodes (an odd number tolerates the most failures)"
+        )
+    nodes: list[NodeAddress] = []
+    id_where: dict[int, str] = {}
+    port_where: dict[tuple[str, int], str] = {}
+    for position, entry in enumerate(entries, start=1):
+        t = _Table(path, f"[[nodes]] #{position}", entry)
+        t.check_keys(NODE_KEYS, required=NODE_KEYS)
+        node_id = t.get_int("id", 0, NODE_ID_MIN, NODE_ID_MAX)
+        host = t.get_str("host", "")
+        ports = {key: t.get_int(key, 0, PORT_MIN, PORT_MAX) for key in PORT_KEYS}
+        if node_id in id_where:
+            raise t.error(
+                f"id {node_id} is already used by {id_where[node_id]} (ids must be unique)"
+            )
+        id_where[node_id] = t.where
+        for key in PORT_KEYS:
+            spot = (host, ports[key])
+            if spot in port_where:
+                raise t.error(
+                    f"{key} = {ports[key]} on {host} is already used as {port_where[spot]} "
+                    f"(every port on a host must be different)"
+                )
+            port_where[spot] = f"{key} of {t.where}"
+        nodes.append(NodeAddress(id=node_id, host=host, **ports))
+    return tuple(nodes)
+
+
+def parse_config(text: str, path: str | Path = "<config>") -> ClusterConfig:
+    """Parse and validate config text; ``path`` is only used in messages and ``.path``."""
+    name = str(path)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name}: not valid TOML: {exc}") from None
+    for key in sorted(raw):
+        if key not in TOP_LEVEL_KEYS:
+            raise ConfigError(
+                f"{name}: unknown top-level table or key {key!r} "
+                f"(allowed: [[nodes]], [timing], [storage], [game])"
+            )
+    return ClusterConfig(
+        path=Path(path),
+        nodes=_nodes(name, raw),
+        timing=_timing(name, raw),
+        storage=_storage(name, raw),
+        game=_game(name, raw),
+    )
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG_PATH) -> ClusterConfig:
+    """Read and validate a cluster config file; ConfigError (one line) on any problem."""
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{file}: config file not found (run from the repository root, or pass "
+            f"--config to pick another file, e.g. --config config/three.toml)"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"{file}: is a directory, not a config file (pass --config FILE)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read config file: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{file}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8"
+        ) from None
+    return parse_config(text, file)
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering
+
+
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n",
+                 "\f": "\\f", "\r": "\\r"}
+
+
+def _toml_str(value: str) -> str:
+    """A TOML basic string. TOML forbids raw control characters, DEL included (JSON allows it)."""
+    out = []
+    for ch in value:
+        if ch in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[ch])
+        elif ch < " " or ch == "\x7f":
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def render_config(
+    nodes: tuple[NodeAddress, ...] | list[NodeAddress],
+    timing: Timing = Timing(),
+    storage: StorageConfig = StorageConfig(),
+    game: GameConfig = GameConfig(),
+) -> str:
+    """TOML text for a config; ``parse_config(render_config(...))`` gives an equal config.
+
+    Does not validate: tests render bad configs on purpose. Nodes are written sorted by id.
+    """
+    lines = ["# zmqzab cluster config (generated by zmqzab.config.render_config)", ""]
+    for n in sorted(nodes, key=lambda n: n.id):
+        lines += [
+            "[[nodes]]",
+            f"id = {n.id}",
+            f"host = {_toml_str(n.host)}",
+            f"peer_port = {n.peer_port}",
+            f"pub_port = {n.pub_port}",
+            f"client_port = {n.client_port}",
+            f"http_port = {n.http_port}",
+            "",
+        ]
+    lines += [
+        "[timing]",
+        f"tick_ms = {timing.tick_ms}",
+        f"heartbeat_ticks = {timing.heartbeat_ticks}",
+        f"init_limit_ticks = {timing.init_limit_ticks}",
+        f"sync_limit_ticks = {timing.sync_limit_ticks}",
+        f"election_wait_ticks = {timing.election_wait_ticks}",
+        "",
+        "[storage]",
+        f"data_dir = {_toml_str(str(storage.data_dir))}",
+        f"log_dir = {_toml_str(str(storage.log_dir))}",
+        f"fsync = {'true' if storage.fsync else 'false'}",
+        f"log_window_txns = {storage.log_window_txns}",
+        "",
+        "[game]",
+        f"round_size = {game.round_size}",
+        "",
+    ]
+    return "\n".join(lines)

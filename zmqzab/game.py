@@ -1,0 +1,492 @@
+"""The replicated state machine: a number-guessing game, applied txn by txn in zxid order.
+
+Theory of operation
+-------------------
+Every node applies the same committed txns in the same order, so every node must reach the same
+state and the same ``GameResult``. That is only true if ``apply`` reads nothing but the txn and
+the state: no clock, no random, no local config, no set or hash order. The round size, the one
+setting the game has, is stamped by the leader into every ``Guess``/``NewGame``, and a game
+takes it from the txn that starts it (ARCHITECTURE §6).
+
+Rules:
+
+* The first committed guess of a game sets the target (``target_set``); round 1 opens.
+* Each later guess joins the open round (``guess_recorded``, "guess k of n"). When the round
+  holds ``round_size`` guesses it closes (``round_closed``): the guess closest to the target wins,
+  ties go to the earlier zxid, and the winning value becomes the new target.
+* ``NewGame`` clears the target and the open round and fixes the new game's round size.
+* A committed op with a value outside 0..100 or a round size outside 1..100 is ``rejected``.
+  The node refuses these before proposing (``validate_value``); refusing them again here means
+  a buggy or hostile proposer cannot make nodes diverge: every node rejects the same way.
+
+Exactly-once. A client numbers its requests (``seq``). A retry after a leader crash may be
+committed twice (once by the old leader, once more by the new one), so the game remembers, per
+client, the result of each of its last ``SEQ_WINDOW`` seqs and the highest seq seen. A known
+(client, seq) returns the ORIGINAL result and changes nothing; a seq older than the window
+cannot be answered truthfully and is rejected as too old. Client records are bounded
+(``CLIENTS_MAX``); the one least recently active (lowest zxid) is evicted, which is
+deterministic because activity is measured in zxids. An evicted client's old retry would be
+applied again: the bound is the price of bounded memory (ZooKeeper expires sessions instead).
+
+Replay. A txn at or below ``zxid_applied`` is already in the state (e.g. a log replayed from a
+snapshot's zxid, ZAB_CHECKLIST #24): it changes nothing and returns the remembered result.
+
+The state is kept in plain attributes for speed (``apply`` runs on every commit) and turned into
+one msgspec Struct only by ``snapshot()``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+
+import msgspec
+from msgspec import Struct
+
+from zmqzab.messages import GameResult, Guess, NewGame, Txn
+from zmqzab.zxid import fmt_zxid
+
+VALUE_MIN = 0
+VALUE_MAX = 100
+ROUND_SIZE_MIN = 1
+#: An open round is held in memory until it closes; the bound keeps it small.
+ROUND_SIZE_MAX = 100
+#: Results remembered per client: a client may pipeline up to this many requests.
+SEQ_WINDOW = 128
+#: Closed rounds kept for the view (the game itself never looks back).
+HISTORY_MAX = 100
+#: Client records kept for exactly-once; every node must use the same number.
+CLIENTS_MAX = 10_000
+#: Client ids are stored per client; a bound keeps a hostile id from bloating snapshots.
+CLIENT_ID_MAX_CHARS = 128
+
+SNAPSHOT_VERSION = 1
+
+TARGET_SET = "target_set"
+GUESS_RECORDED = "guess_recorded"
+ROUND_CLOSED = "round_closed"
+NEW_GAME = "new_game"
+REJECTED = "rejected"
+
+
+def validate_value(value: object) -> int:
+    """Return ``value`` as an int if it is a valid guess (0..100), else raise ValueError.
+
+    Accepts ints and strings of decimal digits (surrounding spaces allowed), as typed on a
+    command line or in a form. Booleans and floats are refused: ``True`` is not a guess.
+    """
+    number: int | None = None
+    if type(value) is int:
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit():
+            number = int(text)
+    if number is None or not VALUE_MIN <= number <= VALUE_MAX:
+        raise ValueError(
+            f"guess must be an integer from {VALUE_MIN} to {VALUE_MAX}, got {value!r}"
+        )
+    return number
+
+
+def validate_round_size(round_size: object) -> int:
+    if type(round_size) is not int or not ROUND_SIZE_MIN <= round_size <= ROUND_SIZE_MAX:
+        raise ValueError(
+            f"round size must be an integer from {ROUND_SIZE_MIN} to {ROUND_SIZE_MAX}, "
+            f"got {round_size!r}"
+        )
+    return round_size
+
+
+def validate_client_id(client_id: object) -> str:
+    if not isinstance(client_id, str) or not 1 <= len(client_id) <= CLIENT_ID_MAX_CHARS:
+        raise ValueError(
+            f"client id must be a string of 1 to {CLIENT_ID_MAX_CHARS} characters, "
+            f"got {client_id!r}"
+        )
+    return client_id
+
+
+# --------------------------------------------------------------------------------------------
+# State records. Mutable where apply updates them in place; all of them go into the snapshot.
+
+
+class OpenGuess(Struct, frozen=True, array_like=True):
+    client_id: str
+    value: int
+    zxid: int
+
+
+class ClosedRound(Struct, frozen=True, array_like=True):
+    game: int
+    round: int
+    winner: str
+    winning_value: int
+    old_target: int
+    new_target: int
+    zxid: int  # the txn that closed it
+
+
+class Session(Struct, array_like=True):
+    """Exactly-once record of one client. ``results`` holds seqs in (seq_max - window, seq_max]."""
+
+    client_id: str
+    seq_max: int
+    zxid_last: int  # last activity; eviction order
+    results: dict[int, GameResult]
+
+
+class GameSnapshot(Struct, frozen=True, tag="zmqzab.game", array_like=True):
+    version: int
+    zxid_applied: int
+    clients_max: int
+    game: int
+    round: int
+    round_size: int | None
+    target: int | None
+    open_round: list[OpenGuess]
+    history: list[ClosedRound]
+    sessions: list[Session]  # least recently active first
+
+
+_snapshot_encoder = msgspec.msgpack.Encoder()
+_snapshot_decoder = msgspec.msgpack.Decoder(GameSnapshot)
+
+
+class Game:
+    """The game state. ``apply`` is the only mutator; see the module docstring for the rules."""
+
+    __slots__ = (
+        "zxid_applied",
+        "clients_max",
+        "game",
+        "round",
+        "round_size",
+        "target",
+        "_open",
+        "_history",
+        "_sessions",
+    )
+
+    def __init__(self, clients_max: int = CLIENTS_MAX) -> None:
+        if type(clients_max) is not int or clients_max < 1:
+            raise ValueError(f"clients_max must be a positive integer, got {clients_max!r}")
+        self.zxid_applied = 0
+        self.clients_max = clients_max
+        self.game = 1
+        self.round = 1
+        # None until the game's first txn fixes it: the very first game is started by its first
+        # guess, every later game by its NewGame.
+        self.round_size: int | None = None
+        self.target: int | None = None
+        self._open: list[OpenGuess] = []
+        self._history: deque[ClosedRound] = deque(maxlen=HISTORY_MAX)
+        # Ordered by last activity (zxid), oldest first: eviction takes the first entry.
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+
+    # ----------------------------------------------------------------------------------------
+    # apply
+
+    def apply(self, txn: Txn) -> GameResult:
+        """Apply one committed txn and return its result. Deterministic; see module docstring."""
+        op = txn.op
+        zxid = txn.zxid
+        client_id = op.client_id
+        seq = op.seq
+
+        if zxid <= self.zxid_applied:
+            return self._replayed(txn)
+
+        try:
+            validate_client_id(client_id)
+            if type(seq) is not int or seq < 0:
+                raise ValueError(f"seq must be a non-negative integer, got {seq!r}")
+        except ValueError as exc:
+            # Without a valid (client, seq) there is no session to record the answer in.
+            self.zxid_applied = zxid
+            return self._rejected(str(exc))
+
+        session = self._sessions.get(client_id)
+        if session is not None:
+            if seq in session.results:
+                # A retry of a committed request: the original answer, nothing else changes.
+                self.zxid_applied = zxid
+                return session.results[seq]
+            if seq <= session.seq_max - SEQ_WINDOW:
+                self.zxid_applied = zxid
+                return self._rejected(
+                    f"request too old: seq {seq} of client {client_id} is older than the last "
+                    f"{SEQ_WINDOW} it sent (latest {session.seq_max}); its outcome is no longer "
+                    f"known"
+                )
+
+        if type(op) is Guess:
+            result = self._guess(op, zxid)
+        elif type(op) is NewGame:
+            result = self._new_game(op)
+        else:
+            result = self._rejected(f"unknown operation {type(op).__name__}")
+
+        self._remember(session, client_id, seq, zxid, result)
+        self.zxid_applied = zxid
+        return result
+
+    def _guess(self, op: Guess, zxid: int) -> GameResult:
+        value = op.value
+        if type(value) is not int or not VALUE_MIN <= value <= VALUE_MAX:
+            return self._rejected(
+                f"guess must be an integer from {VALUE_MIN} to {VALUE_MAX}, got {value!r}"
+            )
+        # Every op carries a round size; a bad one is refused even where it would not be used,
+        # so that the rule is simple enough for every node to apply identically.
+        op_round_size = op.round_size
+        if type(op_round_size) is not int or not ROUND_SIZE_MIN <= op_round_size <= ROUND_SIZE_MAX:
+            return self._rejected(
+                f"round size must be an integer from {ROUND_SIZE_MIN} to {ROUND_SIZE_MAX}, "
+                f"got {op_round_size!r}"
+            )
+        target = self.target
+        if target is None:
+            round_size = self.round_size if self.round_size is not None else op_round_size
+            self.round_size = round_size
+            self.target = value
+            return GameResult(
+                kind=TARGET_SET,
+                message=f"client {op.client_id} set the target to {value}",
+                game=self.game,
+                round=self.round,
+                target=value,
+                round_size=round_size,
+            )
+
+        round_size: int = self.round_size  # type: ignore[assignment]  # set with the target
+        open_round = self._open
+        open_round.append(OpenGuess(op.client_id, value, zxid))
+        count = len(open_round)
+        if count < round_size:
+            return GameResult(
+                kind=GUESS_RECORDED,
+                message=f"guess {count} of {round_size} recorded",
+                game=self.game,
+                round=self.round,
+                target=target,
+                guess_index=count,
+                round_size=round_size,
+            )
+
+        # Strict < keeps the first of equally close guesses: the list is in zxid order.
+        best = open_round[0]
+        best_distance = abs(best.value - target)
+        for guess in open_round:
+            distance = abs(guess.value - target)
+            if distance < best_distance:
+                best, best_distance = guess, distance
+        closed = ClosedRound(
+            game=self.game,
+            round=self.round,
+            winner=best.client_id,
+            winning_value=best.value,
+            old_target=target,
+            new_target=best.value,
+            zxid=zxid,
+        )
+        self._history.append(closed)
+        self._open = []
+        self.target = best.value
+        self.round += 1
+        return GameResult(
+            kind=ROUND_CLOSED,
+            message=(
+                f"round {closed.round} closed: {best.client_id} wins with {best.value} "
+                f"(target {target} -> {best.value})"
+            ),
+            game=self.game,
+            round=closed.round,
+            target=best.value,
+            guess_index=count,
+            round_size=round_size,
+            winner=best.client_id,
+            winning_value=best.value,
+            old_target=target,
+            new_target=best.value,
+        )
+
+    def _new_game(self, op: NewGame) -> GameResult:
+        round_size = op.round_size
+        if type(round_size) is not int or not ROUND_SIZE_MIN <= round_size <= ROUND_SIZE_MAX:
+            return self._rejected(
+                f"round size must be an integer from {ROUND_SIZE_MIN} to {ROUND_SIZE_MAX}, "
+                f"got {round_size!r}"
+            )
+        discarded = len(self._open)
+        self.game += 1
+        self.round = 1
+        self.round_size = round_size
+        self.target = None
+        self._open = []
+        note = f", {discarded} open guess(es) discarded" if discarded else ""
+        return GameResult(
+            kind=NEW_GAME,
+            message=(
+                f"client {op.client_id} started game {self.game} ({round_size} guesses per "
+                f"round{note}); the next guess sets the target"
+            ),
+            game=self.game,
+            round=self.round,
+            round_size=round_size,
+        )
+
+    def _rejected(self, message: str) -> GameResult:
+        return GameResult(kind=REJECTED, message=message, game=self.game, round=self.round)
+
+    def _remember(
+        self, session: Session | None, client_id: str, seq: int, zxid: int, result: GameResult
+    ) -> None:
+        sessions = self._sessions
+        if session is None:
+            if len(sessions) >= self.clients_max:
+                sessions.popitem(last=False)
+            sessions[client_id] = Session(client_id, seq, zxid, {seq: result})
+            return
+        session.results[seq] = result
+        session.zxid_last = zxid
+        sessions.move_to_end(client_id)
+        old_max = session.seq_max
+        if seq > old_max:
+            session.seq_max = seq
+            results = session.results
+            low_new = seq - SEQ_WINDOW  # seqs <= this leave the window
+            low_old = old_max - SEQ_WINDOW
+            if low_new - low_old <= SEQ_WINDOW:
+                # The usual case (seq grows by one): drop the few seqs that just left.
+                for gone in range(low_old + 1, low_new + 1):
+                    results.pop(gone, None)
+            else:
+                session.results = {s: r for s, r in results.items() if s > low_new}
+
+    def _replayed(self, txn: Txn) -> GameResult:
+        op = txn.op
+        session = self._sessions.get(op.client_id) if isinstance(op.client_id, str) else None
+        if session is not None and op.seq in session.results:
+            return session.results[op.seq]
+        return self._rejected(
+            f"txn {fmt_zxid(txn.zxid)} was already applied (applied up to "
+            f"{fmt_zxid(self.zxid_applied)}); its outcome is no longer known"
+        )
+
+    # ----------------------------------------------------------------------------------------
+    # snapshot / restore / view
+
+    def _to_snapshot(self) -> GameSnapshot:
+        return GameSnapshot(
+            version=SNAPSHOT_VERSION,
+            zxid_applied=self.zxid_applied,
+            clients_max=self.clients_max,
+            game=self.game,
+            round=self.round,
+            round_size=self.round_size,
+            target=self.target,
+            open_round=list(self._open),
+            history=list(self._history),
+            sessions=list(self._sessions.values()),
+        )
+
+    def snapshot(self) -> bytes:
+        """The whole state as msgpack; ``Game.restore`` gives back an identical game."""
+        return _snapshot_encoder.encode(self._to_snapshot())
+
+    @classmethod
+    def restore(cls, data: bytes) -> Game:
+        """Rebuild a game from ``snapshot()`` bytes; ValueError if they are not a valid one."""
+        try:
+            snap = _snapshot_decoder.decode(data)
+        except (msgspec.DecodeError, TypeError) as exc:
+            raise ValueError(f"not a zmqzab game snapshot ({len(data)} bytes): {exc}") from None
+        if snap.version != SNAPSHOT_VERSION:
+            raise ValueError(
+                f"game snapshot version {snap.version} is not supported "
+                f"(this build reads version {SNAPSHOT_VERSION})"
+            )
+        _check_snapshot(snap)
+        game = cls(clients_max=snap.clients_max)
+        game.zxid_applied = snap.zxid_applied
+        game.game = snap.game
+        game.round = snap.round
+        game.round_size = snap.round_size
+        game.target = snap.target
+        game._open = list(snap.open_round)
+        game._history.extend(snap.history)
+        # Sorting (stable) re-establishes the eviction order even if a writer got it wrong.
+        for session in sorted(snap.sessions, key=lambda s: s.zxid_last):
+            game._sessions[session.client_id] = session
+        return game
+
+    def view(self, recent: int = 5) -> dict:
+        """A JSON-able picture for people: the open round and the ``recent`` last closed rounds.
+
+        ``history`` is oldest first. zxids are ``"epoch:counter"`` strings.
+        """
+        history = list(self._history)[-recent:] if recent > 0 else []
+        return {
+            "game": self.game,
+            "round": self.round,
+            "round_size": self.round_size,
+            "target": self.target,
+            "guesses": [
+                {"client": g.client_id, "value": g.value, "zxid": fmt_zxid(g.zxid)}
+                for g in self._open
+            ],
+            "history": [
+                {
+                    "game": r.game,
+                    "round": r.round,
+                    "winner": r.winner,
+                    "winning_value": r.winning_value,
+                    "old_target": r.old_target,
+                    "new_target": r.new_target,
+                    "zxid": fmt_zxid(r.zxid),
+                }
+                for r in history
+            ],
+            "clients": len(self._sessions),
+            "zxid_applied": fmt_zxid(self.zxid_applied),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Game(game={self.game}, round={self.round}, target={self.target}, "
+            f"open={len(self._open)}/{self.round_size}, zxid_applied={fmt_zxid(self.zxid_applied)})"
+        )
+
+
+def _check_snapshot(snap: GameSnapshot) -> None:
+    """Reject a snapshot that decodes but could not have come from ``apply``."""
+
+    def bad(why: str) -> ValueError:
+        return ValueError(f"game snapshot at zxid {fmt_zxid(max(snap.zxid_applied, 0))} is "
+                          f"inconsistent: {why}")
+
+    if snap.zxid_applied < 0:
+        raise bad(f"zxid_applied is negative ({snap.zxid_applied})")
+    if snap.clients_max < 1:
+        raise bad(f"clients_max must be positive, got {snap.clients_max}")
+    if snap.game < 1 or snap.round < 1:
+        raise bad(f"game {snap.game} round {snap.round} (both start at 1)")
+    if snap.round_size is not None and not ROUND_SIZE_MIN <= snap.round_size <= ROUND_SIZE_MAX:
+        raise bad(f"round size {snap.round_size} outside {ROUND_SIZE_MIN}..{ROUND_SIZE_MAX}")
+    if snap.target is not None and not VALUE_MIN <= snap.target <= VALUE_MAX:
+        raise bad(f"target {snap.target} outside {VALUE_MIN}..{VALUE_MAX}")
+    if snap.target is not None and snap.round_size is None:
+        raise bad("a target is set but no round size")
+    if snap.open_round and snap.target is None:
+        raise bad("open guesses without a target")
+    if snap.round_size is not None and len(snap.open_round) >= snap.round_size:
+        raise bad(f"{len(snap.open_round)} open guesses in a round of {snap.round_size}")
+    if len(snap.history) > HISTORY_MAX:
+        raise bad(f"{len(snap.history)} closed rounds kept (at most {HISTORY_MAX})")
+    if len(snap.sessions) > snap.clients_max:
+        raise bad(f"{len(snap.sessions)} client records (at most {snap.clients_max})")
+    seen: set[str] = set()
+    for session in snap.sessions:
+        if session.client_id in seen:
+            raise bad(f"client {session.client_id!r} recorded twice")
+        seen.add(session.client_id)

@@ -1,0 +1,387 @@
+"""The node driver: poll sockets and the clock, feed the pure core, carry out its Output.
+
+One thread owns the sockets and the Peer (the "socket thread"). Log appends go to the writer
+thread (storage/writer.py), which fsyncs once per drained batch and reports the disk's last
+zxid; that report wakes this loop through a pipe and becomes ``Peer.persisted(zxid)`` — the
+only way an ACK can be produced. Epoch files are written here, synchronously, because the
+core orders them before any send of the same Output (core/output.py).
+
+Client writes drained from the client socket in one loop pass are submitted as one batch (one
+PROPOSAL). The node that took a request answers it when it applies that txn itself, matched
+by (client id, seq); the game makes a retried request apply at most once.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import zmq
+from loguru import logger
+
+from zmqzab import game as game_rules
+from zmqzab.config import ClusterConfig
+from zmqzab.core.output import LogOp, Trace
+from zmqzab.core.peer import InvariantError, NotReady, Peer, Recovered
+from zmqzab.core.roles import Role
+from zmqzab.core.settings import CoreConfig
+from zmqzab.effects import DurabilityError, execute
+from zmqzab.game import Game
+from zmqzab.messages import (
+    ClientReply,
+    ClientRequest,
+    DecodeError,
+    GameResult,
+    Guess,
+    NewGame,
+    Op,
+    PeerMessage,
+    ReadReply,
+    ReadRequest,
+    Txn,
+    client_decoder,
+    encode,
+)
+from zmqzab.storage.errors import StorageError
+from zmqzab.storage.store import open_storage
+from zmqzab.storage.writer import LogWriter
+from zmqzab.transport import PortInUseError, Transport
+from zmqzab.zxid import fmt_zxid
+
+#: Messages handled per socket per loop pass, so one busy socket cannot starve the others.
+DRAIN_LIMIT = 2000
+#: A client request not answered within this long is forgotten (the client has retried).
+WAITING_EXPIRY_S = 60.0
+WAITING_MAX = 200_000
+CLIENT_ID_MAX_CHARS = 128
+
+INFO_EVENTS = {"role", "elected", "election", "epoch", "sync", "discovery", "follower"}
+
+
+def make_state(data: bytes | None) -> Game:
+    return Game.restore(data) if data else Game()
+
+
+def core_config(config: ClusterConfig) -> CoreConfig:
+    t = config.timing
+    return CoreConfig(
+        heartbeat_ticks=t.heartbeat_ticks,
+        init_limit_ticks=t.init_limit_ticks,
+        sync_limit_ticks=t.sync_limit_ticks,
+        election_wait_ticks=t.election_wait_ticks,
+        log_window_txns=config.storage.log_window_txns,
+    )
+
+
+class Node:
+    def __init__(self, config: ClusterConfig, node_id: int, data_dir: Path) -> None:
+        self.config = config
+        self.id = node_id
+        self.addr = config.node(node_id)
+        self.tick_s = config.timing.tick_ms / 1000.0
+        self.log = logger.bind(node=node_id)
+
+        self.storage, rec = open_storage(data_dir, fsync=config.storage.fsync)
+        for note in rec.notes:
+            self.log.warning(note)
+        if not config.storage.fsync:
+            self.log.warning("fsync is OFF (unsafe benchmark switch): a crash can lose acknowledged txns")
+        self.peer = Peer(
+            node_id, config.ids, core_config(config), random.Random(int.from_bytes(os.urandom(8), "big")),
+            make_state,
+            Recovered(rec.accepted_epoch, rec.current_epoch, rec.snapshot_zxid, rec.snapshot, rec.txns),
+        )
+        self.log.info(
+            f"recovered from {data_dir}: acceptedEpoch {rec.accepted_epoch}, currentEpoch {rec.current_epoch}, "
+            f"{len(rec.txns)} txns after snapshot {fmt_zxid(rec.snapshot_zxid)}, last {fmt_zxid(self.peer.zxid_last)}"
+        )
+        self.durable_reported = self.peer.zxid_durable
+
+        self.ctx = zmq.Context()
+        self.transport = Transport(self.ctx, config, node_id)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._durable_latest: int | None = None
+        self._disk_error: BaseException | None = None
+        self.writer = LogWriter(self.storage, self._on_durable, self._on_disk_error)
+
+        self.running = True
+        self.exit_code = 0
+        #: (client_id, seq) -> [(identity, req_id, deadline)]
+        self.waiting: dict[tuple[str, int], list[tuple[bytes, int, float]]] = {}
+        self.counters: dict[str, int] = {"elections": 0, "proposals_submitted": 0, "applied": 0,
+                                         "client_requests": 0, "client_bad_frames": 0}
+        self.started_at = time.monotonic()
+        self.status_snapshot: dict[str, Any] = {}
+        self._role_seen = (self.peer.role, self.peer.phase)
+
+    # ------------------------------------------------------------------ writer thread -> loop
+
+    def _on_durable(self, zxid: int) -> None:  # called on the writer thread
+        self._durable_latest = zxid
+        os.write(self._wake_w, b"d")
+
+    def _on_disk_error(self, exc: BaseException) -> None:  # called on the writer thread
+        self._disk_error = exc
+        os.write(self._wake_w, b"e")
+
+    # ------------------------------------------------------------------ Effects for execute()
+
+    def write_epochs(self, accepted: int | None, current: int | None) -> None:
+        self.storage.write_epochs(accepted, current)
+
+    def submit_log(self, op: LogOp) -> None:
+        self.writer.submit(op)
+
+    def durable_zxid(self) -> int:
+        return self.durable_reported
+
+    def send(self, to: int, msg: PeerMessage) -> None:
+        self.transport.send(to, msg)
+
+    def publish(self, msg: PeerMessage) -> None:
+        self.transport.publish(msg)
+
+    def applied(self, txn: Txn, result: GameResult) -> None:
+        self.counters["applied"] += 1
+        self.log.debug(f"applied {fmt_zxid(txn.zxid)}: {result.message}")
+        waiters = self.waiting.pop((txn.op.client_id, txn.op.seq), None)
+        if waiters:
+            reply = encode(ClientReply(req_id=0, ok=True, node=self.id, zxid=txn.zxid, result=result))
+            for identity, req_id, _ in waiters:
+                self._reply(identity, ClientReply(req_id=req_id, ok=True, node=self.id, zxid=txn.zxid,
+                                                  result=result) if req_id else reply)
+
+    def trace(self, trace: Trace) -> None:
+        if trace.event == "elected":
+            self.counters["elections"] += 1
+        if trace.event in INFO_EVENTS:
+            self.log.info(trace.text)
+        else:
+            self.log.debug(trace.text)
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> int:
+        self._execute(self.peer.start())
+        poller = zmq.Poller()
+        t = self.transport
+        for sock in (t.router, t.sub, t.client):
+            poller.register(sock, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        next_tick = time.monotonic() + self.tick_s
+        try:
+            while self.running:
+                timeout_ms = max(0.0, (next_tick - time.monotonic()) * 1000.0)
+                events = dict(poller.poll(timeout_ms))
+                if self._wake_r in events:
+                    self._drain_wake()
+                if t.router in events:
+                    for sender, msg in t.recv_peer(t.router, DRAIN_LIMIT):
+                        self._execute(self.peer.step(sender, msg))
+                if t.sub in events:
+                    for sender, msg in t.recv_peer(t.sub, DRAIN_LIMIT):
+                        self._execute(self.peer.step(sender, msg))
+                if t.client in events:
+                    self._serve_clients()
+                now = time.monotonic()
+                if now >= next_tick:
+                    self._execute(self.peer.tick())
+                    # If the loop fell far behind (a paused process), do not replay missed ticks.
+                    next_tick = max(next_tick + self.tick_s, now)
+                    self._expire_waiting(now)
+                    self._publish_status()
+        except (InvariantError, DurabilityError) as exc:
+            self.log.critical(f"stopping: broken local invariant: {exc}")
+            self.exit_code = 1
+        finally:
+            self.close()
+        return self.exit_code
+
+    def _execute(self, out) -> None:
+        if out:
+            execute(out, self)
+            if (self.peer.role, self.peer.phase) != self._role_seen:
+                self._role_seen = (self.peer.role, self.peer.phase)
+                self._publish_status()
+
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        if self._disk_error is not None:
+            self.log.critical(f"stopping: the disk failed ({self._disk_error}); not serving from memory "
+                              "(ZAB_CHECKLIST #25). Fix the disk, then restart the node.")
+            self.exit_code = 1
+            self.running = False
+            return
+        latest = self._durable_latest
+        if latest is not None:
+            self.durable_reported = latest
+            self._execute(self.peer.persisted(latest))
+
+    # ------------------------------------------------------------------ clients
+
+    def _reply(self, identity: bytes, reply: ClientReply | ReadReply) -> None:
+        try:
+            self.transport.client.send_multipart((identity, encode(reply)), zmq.NOBLOCK)
+        except (zmq.Again, zmq.ZMQError):
+            pass  # the client went away; it will retry elsewhere
+
+    def _serve_clients(self) -> None:
+        ops: list[Op] = []
+        takers: list[tuple[bytes, ClientRequest, Op]] = []
+        sock = self.transport.client
+        for _ in range(DRAIN_LIMIT):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if len(frames) != 2:
+                self.counters["client_bad_frames"] += 1
+                continue
+            identity, payload = frames
+            try:
+                msg = client_decoder.decode(payload)
+            except DecodeError:
+                self.counters["client_bad_frames"] += 1
+                continue
+            self.counters["client_requests"] += 1
+            if isinstance(msg, ReadRequest):
+                self._reply(identity, ReadReply(req_id=msg.req_id, node=self.id, data=self._read(msg.what)))
+                continue
+            problem = self._check_op(msg.op)
+            if problem:
+                self._reply(identity, ClientReply(req_id=msg.req_id, ok=False, node=self.id,
+                                                  error=problem, error_kind="bad_request"))
+                continue
+            op = self._stamp(msg.op)
+            ops.append(op)
+            takers.append((identity, msg, op))
+        if not ops:
+            return
+        try:
+            out = self.peer.submit(ops, ts_ms=int(time.time() * 1000))
+        except NotReady as exc:
+            for identity, msg, _ in takers:
+                self._reply(identity, ClientReply(req_id=msg.req_id, ok=False, node=self.id,
+                                                  error=str(exc), error_kind=exc.kind))
+            return
+        deadline = time.monotonic() + WAITING_EXPIRY_S
+        for identity, msg, op in takers:
+            if len(self.waiting) < WAITING_MAX:
+                self.waiting.setdefault((op.client_id, op.seq), []).append((identity, msg.req_id, deadline))
+        self.counters["proposals_submitted"] += len(ops)
+        self._execute(out)
+
+    def _check_op(self, op: Op) -> str:
+        if not op.client_id or len(op.client_id) > CLIENT_ID_MAX_CHARS:
+            return f"client id must be 1..{CLIENT_ID_MAX_CHARS} characters"
+        if op.seq < 1:
+            return "seq must be a positive integer"
+        if isinstance(op, Guess):
+            try:
+                game_rules.validate_value(op.value)
+            except ValueError as exc:
+                return str(exc)
+        return ""
+
+    def _stamp(self, op: Op) -> Op:
+        """The round size goes into the txn, so apply() never reads a node's local config."""
+        size = self.config.game.round_size
+        if isinstance(op, Guess):
+            return Guess(op.client_id, op.seq, op.value, size)
+        return NewGame(op.client_id, op.seq, size)
+
+    def _expire_waiting(self, now: float) -> None:
+        if not self.waiting:
+            return
+        for key in [k for k, ws in self.waiting.items() if all(w[2] < now for w in ws)]:
+            del self.waiting[key]
+
+    # ------------------------------------------------------------------ views
+
+    def _read(self, what: str) -> dict[str, Any]:
+        if what == "state":
+            view = self.peer.state.view()
+            return {"node": self.id, "role": str(self.peer.role), **view}
+        return self.status()
+
+    def status(self) -> dict[str, Any]:
+        s = self.peer.status()
+        s["game"] = self.peer.state.view()
+        s["counters"] = {**self.counters, **vars(self.transport.counters),
+                         "waiting_clients": len(self.waiting)}
+        s["uptime_s"] = round(time.monotonic() - self.started_at, 3)
+        s["tick_ms"] = self.config.timing.tick_ms
+        s["fsync"] = self.config.storage.fsync
+        s["pid"] = os.getpid()
+        s["cluster"] = [{"id": n.id, "http": n.http_url} for n in self.config.nodes]
+        return s
+
+    def _publish_status(self) -> None:
+        # Swapped as a whole: the HTTP thread only ever reads a complete dict.
+        self.status_snapshot = self.status()
+
+    def close(self) -> None:
+        self.writer.close()
+        self.transport.close()
+        self.ctx.term()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+
+def setup_logging(node_id: int, log_dir: Path) -> None:
+    import sys
+
+    logger.remove()
+    fmt = "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> n{extra[node]} | {message}"
+    level = os.environ.get("ZMQZAB_LOG_LEVEL", "INFO")
+    logger.add(sys.stderr, format=fmt, level=level, colorize=None)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    logger.add(log_dir / f"node-{node_id}.log", format=fmt, level="DEBUG" if level == "DEBUG" else "INFO",
+               colorize=False, rotation="20 MB", retention=3)
+
+
+def run_node(config: ClusterConfig, node_id: int, data_dir: Path | None, log_dir: Path | None) -> int:
+    """Run one node in the foreground until SIGINT/SIGTERM; returns the process exit code."""
+    data_dir = data_dir or (config.storage.data_dir / f"node-{node_id}")
+    log_dir = log_dir or config.storage.log_dir
+    setup_logging(node_id, log_dir)
+    log = logger.bind(node=node_id)
+    try:
+        node = Node(config, node_id, data_dir)
+    except PortInUseError as exc:
+        log.error(str(exc))
+        return 2
+    except StorageError as exc:
+        log.error(str(exc))
+        return 2
+
+    def stop(signum, _frame) -> None:
+        node.running = False
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    from zmqzab.web import start_http
+
+    try:
+        http = start_http(node)
+    except PortInUseError as exc:
+        log.error(str(exc))
+        node.close()
+        return 2
+    me = config.node(node_id)
+    log.info(f"node {node_id} up: peers {me.peer_endpoint}, clients {me.client_endpoint}, view {me.http_url}/ "
+             f"(pid {os.getpid()}, data {data_dir}; no authentication: loopback demo config)")
+    code = node.run()
+    http.shutdown()
+    log.info(f"node {node_id} stopped")
+    return code
