@@ -137,7 +137,7 @@ def test_processes_whole_cluster_restart_recovers_game_and_epochs_never_go_back(
     after = {i: cluster.status(i) for i in cluster.ids}
     assert z == before[ld]["zxid_committed"]
     for i in cluster.ids:
-        assert after[i]["game"] == before[ld]["game"] and after[i]["game"]["target"] == 40
+        assert after[i]["game"] == before[ld]["game"] and after[i]["game"]["target"] == 20
         assert after[i]["current_epoch"] > before[i]["current_epoch"]
         assert after[i]["accepted_epoch"] >= after[i]["current_epoch"]
     r = cluster.write(ld2, NewGame("r", 5))
