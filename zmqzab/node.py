@@ -152,10 +152,9 @@ class Node:
         self.log.debug(f"applied {fmt_zxid(txn.zxid)}: {result.message}")
         waiters = self.waiting.pop((txn.op.client_id, txn.op.seq), None)
         if waiters:
-            reply = encode(ClientReply(req_id=0, ok=True, node=self.id, zxid=txn.zxid, result=result))
             for identity, req_id, _ in waiters:
                 self._reply(identity, ClientReply(req_id=req_id, ok=True, node=self.id, zxid=txn.zxid,
-                                                  result=result) if req_id else reply)
+                                                  result=result))
 
     def trace(self, trace: Trace) -> None:
         if trace.event == "elected":
@@ -344,18 +343,34 @@ def setup_logging(node_id: int, log_dir: Path) -> None:
     logger.remove()
     fmt = "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> n{extra[node]} | {message}"
     level = os.environ.get("ZMQZAB_LOG_LEVEL", "INFO")
-    logger.add(sys.stderr, format=fmt, level=level, colorize=None)
+    # Under `zmqzab up` the supervisor prefixes every line with the node already.
+    console = fmt.replace(" n{extra[node]} |", "") if os.environ.get("ZMQZAB_SUPERVISED") else fmt
+    logger.add(sys.stderr, format=console, level=level, colorize=None)
     log_dir.mkdir(parents=True, exist_ok=True)
     logger.add(log_dir / f"node-{node_id}.log", format=fmt, level="DEBUG" if level == "DEBUG" else "INFO",
                colorize=False, rotation="20 MB", retention=3)
 
 
-def run_node(config: ClusterConfig, node_id: int, data_dir: Path | None, log_dir: Path | None) -> int:
+def set_aside(data_dir: Path) -> Path | None:
+    """--resync: rename the data dir (never delete: it may be the evidence of what went wrong)."""
+    if not data_dir.exists():
+        return None
+    aside = data_dir.with_name(f"{data_dir.name}.aside-{time.strftime('%Y%m%d-%H%M%S')}")
+    data_dir.rename(aside)
+    return aside
+
+
+def run_node(config: ClusterConfig, node_id: int, data_dir: Path | None, log_dir: Path | None,
+             resync: bool = False) -> int:
     """Run one node in the foreground until SIGINT/SIGTERM; returns the process exit code."""
     data_dir = data_dir or (config.storage.data_dir / f"node-{node_id}")
     log_dir = log_dir or config.storage.log_dir
     setup_logging(node_id, log_dir)
     log = logger.bind(node=node_id)
+    if resync:
+        aside = set_aside(data_dir)
+        log.warning(f"--resync: {data_dir} moved to {aside}; starting empty, the leader will sync this node"
+                    if aside else f"--resync: no data dir at {data_dir}; starting empty")
     try:
         node = Node(config, node_id, data_dir)
     except PortInUseError as exc:

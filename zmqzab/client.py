@@ -1,0 +1,411 @@
+"""The client library: find a node, submit a write, retry safely, wait for the commit.
+
+Theory of operation
+-------------------
+A client talks to the ``client_port`` ROUTER of any node through one DEALER per node (created
+when first needed, LINGER 0). Every frame is one msgpack message from ``messages.py``.
+
+A write is a ``ClientRequest(req_id, op)`` whose op carries ``(client_id, seq)``. The replicated
+game applies an op at most once per ``(client_id, seq)`` and answers a duplicate with the
+original result, so a write whose answer never came can always be sent again, to the same node
+or another one, *with the same seq*. That is what ``Client.write`` does:
+
+1. send to the chosen node (or a random one), wait up to ``ATTEMPT_WAIT_S`` for the reply;
+2. ``ok`` -> done. ``bad_request`` -> ``BadRequestError`` (retrying cannot help).
+   ``no_leader`` / ``busy`` / no answer -> back off a little (waiting on the sockets, so a late
+   reply still counts), then send the same request to the next node, round robin;
+3. when the overall timeout is spent, ask every node for its status (``status_all``) and raise
+   ``NoQuorumError`` with what is missing: "no leader: 2 of 5 nodes reachable (nodes 0, 3
+   answer); a write needs 3".
+
+One ``req_id`` is used for every attempt of one write, so the reply of an earlier attempt that
+arrives late is accepted (it carries the same committed result). Replies to older requests
+(other ``req_id``) are dropped. Reads (``ReadRequest``) are answered at once from the node's own
+applied state; they are never forwarded.
+
+No threads: every wait is a ``zmq.Poller`` poll with a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import zmq
+
+from zmqzab.config import ClusterConfig
+from zmqzab.messages import (
+    ClientReply,
+    ClientRequest,
+    DecodeError,
+    GameResult,
+    Guess,
+    NewGame,
+    Op,
+    ReadReply,
+    ReadRequest,
+    encode,
+    reply_decoder,
+)
+from zmqzab.zxid import fmt_zxid
+
+#: How long one attempt waits for its reply before trying the next node: longer than a normal
+#: commit (a few ms to ~100 ms with fsync), short enough to fail over quickly.
+ATTEMPT_WAIT_S = 1.0
+#: Back-off after a no_leader / busy answer, growing per attempt up to the max (an election
+#: takes a few hundred ms; hammering the nodes does not make it faster).
+BACKOFF_FIRST_S = 0.05
+BACKOFF_MAX_S = 0.5
+#: How long the status survey after a failed write waits for answers.
+SURVEY_TIMEOUT_S = 0.5
+#: How long a read of one node's state waits by default (reads are answered at once).
+READ_TIMEOUT_S = 2.0
+#: Outgoing messages queued per node socket while that node is away (Rule 7: bound it).
+SNDHWM = 100
+
+#: The status fields a DOWN node gets, so every entry of ``status_all`` has the same keys.
+DOWN_FIELDS = ("phase", "epoch", "zxid_last", "zxid_committed", "leader")
+
+
+class ClientError(Exception):
+    """A request that did not succeed; ``str()`` is one line naming the cause and next step."""
+
+
+class NoQuorumError(ClientError):
+    """No commit within the timeout: no leader, too few nodes, or a slow cluster.
+
+    ``reachable`` lists the node ids that answered a status read just after the timeout;
+    ``leader`` is the leading node seen then (None if none).
+    """
+
+    def __init__(self, message: str, reachable: tuple[int, ...] = (), total: int = 0,
+                 quorum: int = 0, leader: int | None = None) -> None:
+        super().__init__(message)
+        self.reachable = reachable
+        self.total = total
+        self.quorum = quorum
+        self.leader = leader
+
+
+class UnreachableError(ClientError):
+    """The node asked (for a read) did not answer in time."""
+
+
+class BadRequestError(ClientError):
+    """The node refused the request as malformed; sending it again cannot help."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """A committed write: the node that answered, the txn's zxid and what applying it did."""
+
+    node: int
+    zxid: int
+    result: GameResult
+
+    @property
+    def zxid_text(self) -> str:
+        return fmt_zxid(self.zxid)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"zxid": self.zxid_text, "node": self.node, "result": msgspec.to_builtins(self.result)}
+
+
+def _zxid_fields_as_text(data: dict[str, Any]) -> dict[str, Any]:
+    """A zxid a person reads is ``epoch:counter``; turn any int ``zxid_*`` field into that."""
+    for key, value in data.items():
+        if key.startswith("zxid") and type(value) is int:
+            data[key] = fmt_zxid(value)
+    return data
+
+
+def leader_of(nodes: list[dict]) -> dict | None:
+    """The reachable LEADING node with the highest epoch in a ``status_all`` list, if any.
+
+    Two nodes may both say LEADING for a moment (an old leader cut off from the quorum has not
+    stepped down yet); the higher epoch is the current one.
+    """
+    leaders = [n for n in nodes if n.get("reachable") and n.get("role") == "LEADING"]
+    if not leaders:
+        return None
+    return max(leaders, key=lambda n: (n.get("epoch") or 0, n["id"]))
+
+
+def _nodes_phrase(ids: list[int] | tuple[int, ...], verb: str) -> str:
+    """"nodes 0, 3 answer" / "node 2 answers" / "no node answers"."""
+    if not ids:
+        return f"no node {verb}s"
+    if len(ids) == 1:
+        return f"node {ids[0]} {verb}s"
+    return f"nodes {', '.join(str(i) for i in ids)} {verb}"
+
+
+class Client:
+    """A zmqzab client. Use as a context manager, or call ``close()``.
+
+    ``node``: the node to try first (a random one when None); writes fail over to the others.
+    ``timeout``: seconds a write may take in all, retries included.
+    ``client_id``: identifies this client's session for exactly-once writes (random if None).
+    """
+
+    def __init__(self, config: ClusterConfig, node: int | None = None, timeout: float = 10.0,
+                 client_id: str | None = None, rng: random.Random | None = None) -> None:
+        if node is not None:
+            config.node(node)  # ConfigError naming the valid ids
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout!r}")
+        self.config = config
+        self.node = node
+        self.timeout = timeout
+        self.client_id = client_id if client_id is not None else os.urandom(8).hex()
+        self.seq = 0  # the last seq used; the first write uses 1
+        self._rng = rng or random.Random()
+        self._req_id = 0
+        self._ctx: zmq.Context | None = zmq.Context()
+        self._sockets: dict[int, zmq.Socket] = {}
+        self._node_of: dict[zmq.Socket, int] = {}
+        self._poller = zmq.Poller()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every socket and the context; unsent requests are dropped (LINGER 0)."""
+        for sock in self._sockets.values():
+            sock.close(linger=0)
+        self._sockets.clear()
+        self._node_of.clear()
+        if self._ctx is not None:
+            self._ctx.term()
+            self._ctx = None
+
+    # ------------------------------------------------------------------ sockets
+
+    def _socket(self, node_id: int) -> zmq.Socket:
+        sock = self._sockets.get(node_id)
+        if sock is None:
+            if self._ctx is None:
+                raise ClientError("client is closed: create a new Client")
+            sock = self._ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDHWM, SNDHWM)
+            sock.connect(self.config.node(node_id).client_endpoint)
+            self._sockets[node_id] = sock
+            self._node_of[sock] = node_id
+            self._poller.register(sock, zmq.POLLIN)
+        return sock
+
+    def _next_req_id(self) -> int:
+        self._req_id += 1
+        return self._req_id
+
+    def _send(self, node_id: int, message: msgspec.Struct) -> bool:
+        """Queue one message for a node; False if its queue is full (it has been away long)."""
+        try:
+            self._socket(node_id).send(encode(message), zmq.NOBLOCK)
+            return True
+        except zmq.Again:
+            return False
+
+    def _receive(self, deadline: float) -> tuple[int, ClientReply | ReadReply] | None:
+        """The next decodable reply from any node until ``deadline``; None when it passes."""
+        while True:
+            wait_ms = int(max(0.0, deadline - time.monotonic()) * 1000)
+            events = dict(self._poller.poll(wait_ms))
+            if not events:
+                if time.monotonic() >= deadline:
+                    return None
+                continue
+            for sock in events:
+                try:
+                    frame = sock.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    continue
+                try:
+                    return self._node_of[sock], reply_decoder.decode(frame)
+                except DecodeError:
+                    continue  # a remote error: drop the frame
+
+    # ------------------------------------------------------------------ writes
+
+    def guess(self, value: int) -> WriteResult:
+        """Guess ``value`` (0..100); returns once the txn is committed and applied."""
+        return self.write(lambda client_id, seq: Guess(client_id, seq, value))
+
+    def new_game(self) -> WriteResult:
+        """Start a new game (the next guess sets the target)."""
+        return self.write(lambda client_id, seq: NewGame(client_id, seq))
+
+    def write(self, op_factory: Callable[[str, int], Op]) -> WriteResult:
+        """Submit ``op_factory(client_id, seq)`` with the next seq; retry it until committed.
+
+        Raises ``BadRequestError`` if a node refuses the op, ``NoQuorumError`` on timeout.
+        """
+        self.seq += 1
+        request = ClientRequest(self._next_req_id(), op_factory(self.client_id, self.seq))
+        ids = list(self.config.ids)
+        first = self.node if self.node is not None else self._rng.choice(ids)
+        position = ids.index(first)
+        started = time.monotonic()
+        deadline = started + self.timeout
+        attempt = 0
+        while time.monotonic() < deadline:
+            target = ids[position % len(ids)]
+            position += 1
+            attempt += 1
+            self._send(target, request)
+            attempt_deadline = min(time.monotonic() + ATTEMPT_WAIT_S, deadline)
+            refused = False
+            while not refused:
+                got = self._receive(attempt_deadline)
+                if got is None:
+                    break  # no answer: the next node
+                from_node, reply = got
+                if type(reply) is not ClientReply or reply.req_id != request.req_id:
+                    continue  # the answer to an older request
+                if reply.ok:
+                    if reply.result is None:
+                        raise ClientError(f"node {reply.node} answered ok without a result "
+                                          f"(a node bug); check its log")
+                    return WriteResult(node=reply.node, zxid=reply.zxid, result=reply.result)
+                if reply.error_kind == "bad_request":
+                    raise BadRequestError(f"node {reply.node} refused the request: {reply.error}")
+                # no_leader, busy, timeout: only the node we are waiting on moves us on; a late
+                # refusal from an earlier attempt says nothing about the current one.
+                refused = from_node == target
+            if refused:
+                backoff = min(BACKOFF_FIRST_S * 2 ** min(attempt - 1, 8), BACKOFF_MAX_S)
+                got_ok = self._wait_for_ok(request.req_id, min(time.monotonic() + backoff, deadline))
+                if got_ok is not None:
+                    return got_ok
+        raise self._timeout_error(time.monotonic() - started)
+
+    def _wait_for_ok(self, req_id: int, until: float) -> WriteResult | None:
+        """Back off until ``until`` while still taking a late ok reply for ``req_id``."""
+        while True:
+            got = self._receive(until)
+            if got is None:
+                return None
+            _, reply = got
+            if type(reply) is ClientReply and reply.req_id == req_id and reply.ok \
+                    and reply.result is not None:
+                return WriteResult(node=reply.node, zxid=reply.zxid, result=reply.result)
+
+    def _timeout_error(self, elapsed: float) -> NoQuorumError:
+        nodes = self.status_all(SURVEY_TIMEOUT_S)
+        reachable = tuple(n["id"] for n in nodes if n["reachable"])
+        total = len(nodes)
+        quorum = self.config.quorum
+        leading = leader_of(nodes)
+        leader = leading["id"] if leading is not None else None
+        answer = _nodes_phrase(reachable, "answer")
+        if leading is not None and leading.get("phase", "BROADCAST") == "BROADCAST":
+            message = (
+                f"timed out after {self.timeout:.1f} s: the cluster has a leader (node {leader}) "
+                f"but did not commit in time; retry, or raise --timeout if the cluster is busy"
+            )
+        elif len(reachable) < quorum:
+            message = (
+                f"no leader: {len(reachable)} of {total} nodes reachable ({answer}); a write needs "
+                f"{quorum}: start the missing nodes (zmqzab up, or zmqzab node --id N) and retry"
+            )
+        elif leading is not None:
+            message = (
+                f"no leader: {len(reachable)} of {total} nodes reachable ({answer}); node {leader} "
+                f"is leading but still in {leading.get('phase')} (not yet taking writes); retry "
+                f"in a few seconds"
+            )
+        else:
+            message = (
+                f"no leader: {len(reachable)} of {total} nodes reachable ({answer}) but none is "
+                f"leading yet (election in progress); retry in a few seconds"
+            )
+        return NoQuorumError(message, reachable=reachable, total=total, quorum=quorum,
+                             leader=leader)
+
+    # ------------------------------------------------------------------ reads
+
+    def _read(self, node_ids: list[int], what: str, timeout: float) -> dict[int, dict]:
+        """Ask every node in ``node_ids`` at once; the answers that came within ``timeout``."""
+        req_ids: dict[int, int] = {}
+        for node_id in node_ids:
+            req_id = self._next_req_id()
+            if self._send(node_id, ReadRequest(req_id, what)):
+                req_ids[req_id] = node_id
+        answers: dict[int, dict] = {}
+        deadline = time.monotonic() + timeout
+        while len(answers) < len(req_ids):
+            got = self._receive(deadline)
+            if got is None:
+                break
+            _, reply = got
+            if type(reply) is ReadReply and reply.req_id in req_ids:
+                answers[req_ids[reply.req_id]] = dict(reply.data)
+        return answers
+
+    def read_status(self, node: int, timeout: float = SURVEY_TIMEOUT_S) -> dict | None:
+        """One node's status (role, phase, epochs, zxids, leader, ...); None if it is unreachable."""
+        self.config.node(node)
+        data = self._read([node], "status", timeout).get(node)
+        if data is None:
+            return None
+        data.setdefault("id", node)
+        data["reachable"] = True
+        return _zxid_fields_as_text(data)
+
+    def status_all(self, timeout: float = SURVEY_TIMEOUT_S) -> list[dict]:
+        """One status per configured node (sorted by id), all asked in parallel.
+
+        A node that did not answer within ``timeout`` is ``{"id": n, "reachable": False,
+        "role": "DOWN", "phase": None, ...}``.
+        """
+        ids = list(self.config.ids)
+        answers = self._read(ids, "status", timeout)
+        nodes: list[dict] = []
+        for node_id in ids:
+            data = answers.get(node_id)
+            if data is None:
+                nodes.append({"id": node_id, "reachable": False, "role": "DOWN",
+                              **{key: None for key in DOWN_FIELDS}})
+            else:
+                data.setdefault("id", node_id)
+                data["reachable"] = True
+                nodes.append(_zxid_fields_as_text(data))
+        return nodes
+
+    def read_state(self, node: int | None = None, timeout: float = READ_TIMEOUT_S) -> dict:
+        """The game as one node has applied it (target, round, open guesses, recent rounds).
+
+        With ``node`` None: the leader if one answers a status read, else any reachable node.
+        Raises ``UnreachableError`` if the node (or every node) does not answer.
+        """
+        if node is None:
+            nodes = [n for n in self.status_all(min(timeout, SURVEY_TIMEOUT_S)) if n["reachable"]]
+            if not nodes:
+                total = len(self.config.ids)
+                raise UnreachableError(
+                    f"no node reachable: 0 of {total} nodes answer; start the cluster "
+                    f"(zmqzab up) or check --config"
+                )
+            leading = leader_of(nodes)
+            node = (leading or nodes[0])["id"]
+        else:
+            self.config.node(node)
+        data = self._read([node], "state", timeout).get(node)
+        if data is None:
+            raise UnreachableError(
+                f"node {node} did not answer within {timeout:.1f} s: it is down or busy; "
+                f"try another node (--node) or check it with zmqzab status"
+            )
+        data.setdefault("node", node)
+        return _zxid_fields_as_text(data)

@@ -1,0 +1,310 @@
+"""One node's data dir: epoch files, txn log and snapshots, opened and recovered together.
+
+Layout::
+
+    <data_dir>/LOCK              flock'd while a node has the dir open; holds its pid
+    <data_dir>/acceptedEpoch     decimal text (zmqzab/storage/epochs.py)
+    <data_dir>/currentEpoch
+    <data_dir>/log/log.<gen>.<first zxid hex16>          (zmqzab/storage/txnlog.py)
+    <data_dir>/snap/snapshot.<zxid hex16>                (zmqzab/storage/snapshot.py)
+
+Log generations make a SNAP install atomic (ZAB_CHECKLIST #15, ZK-3642). ``install_snapshot``
+(1) saves the snapshot with gen = current gen + 1 (tmp, fsync, rename, fsync dir: the rename is
+the commit point), then (2) deletes every segment of older generations; later appends go to
+segments of the new generation. At open, the newest valid snapshot (gen g) is the base; only
+segments of gen g are replayed, and only records with zxid > the snapshot's. Segments of older
+generations are what a crash between (1) and (2) left behind: they are deleted with a note.
+Their records must never be replayed, even those with a zxid above the snapshot's (a divergent
+tail from a failed epoch, which the SNAP was sent to replace).
+
+Every segment of generation g > 0 was created after its snapshot was durable, so a segment whose
+generation is newer than the snapshot found proves a snapshot is missing or damaged: the txns
+before it are gone, and the node refuses to start (CorruptSnapshotError). Without a snapshot
+the generation is 0.
+
+At open the epochs must satisfy accepted >= current >= epoch(last logged zxid), where the last
+logged zxid is the log's last or, with an empty log, the snapshot's (ZAB_CHECKLIST #10). A node
+that crashed after persisting a sync but before writing currentEpoch (#14's order) fails the
+second half and is refused too, as ZooKeeper does ("the current epoch is older than the last
+zxid"); the way out is a resync.
+
+I/O here is synchronous and single-owner: the LogWriter thread (zmqzab/storage/writer.py) in a
+node, the simulator directly. ``write_epochs`` touches only the epoch files, so the driver may
+call it while the writer works on the log.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zmqzab.core.output import Append, InstallSnapshot, LogOp, Truncate
+from zmqzab.messages import Txn
+from zmqzab.storage.epochs import EpochStore
+from zmqzab.storage.errors import WAY_OUT, CorruptSnapshotError, EpochInvariantError, StorageError
+from zmqzab.storage.snapshot import SnapshotStore
+from zmqzab.storage.txnlog import SEGMENT_MAX_BYTES, TxnLog, list_segments
+from zmqzab.zxid import fmt_zxid, zxid_epoch
+
+LOCK_FILE = "LOCK"
+LOG_DIR = "log"
+SNAP_DIR = "snap"
+#: The newest and one before it, so a damaged newest has something to fall back on.
+SNAPSHOTS_KEPT = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """What a node starts from. ``txns`` are those after the snapshot, in zxid order."""
+
+    accepted_epoch: int
+    current_epoch: int
+    snapshot_zxid: int
+    snapshot: bytes | None
+    txns: list[Txn]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def last_zxid(self) -> int:
+        return self.txns[-1].zxid if self.txns else self.snapshot_zxid
+
+
+class Storage:
+    """A node's open data dir. Build it with ``open_storage``."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        epochs: EpochStore,
+        snapshots: SnapshotStore,
+        log: TxnLog,
+        snapshot_zxid: int,
+        gen: int,
+        lock_fd: int | None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.epochs = epochs
+        self.snapshots = snapshots
+        self.log = log
+        #: zxid of the snapshot the log follows (0: none).
+        self.snapshot_zxid = snapshot_zxid
+        #: Log generation: bumped by every install_snapshot.
+        self.gen = gen
+        self._lock_fd = lock_fd
+        self._failed: BaseException | None = None
+
+    @property
+    def last_zxid(self) -> int:
+        """Last zxid on disk (possibly not yet fsynced): the log's, or the snapshot's."""
+        return max(self.log.last_zxid, self.snapshot_zxid)
+
+    def apply(self, op: LogOp) -> None:
+        """Carry out one log change of zmqzab/core/output.py. Appends need ``sync()`` after."""
+        self._check_usable()
+        if type(op) is Append:
+            self.append(op.txns)
+        elif type(op) is Truncate:
+            self.truncate_after(op.zxid)
+        elif type(op) is InstallSnapshot:
+            self.install_snapshot(op.zxid, op.data)
+        else:
+            raise TypeError(f"not a log op: {op!r}")
+
+    def append(self, txns: list[Txn]) -> None:
+        self._check_usable()
+        if txns and txns[0].zxid <= self.last_zxid:
+            raise StorageError(
+                f"refusing to append zxid {fmt_zxid(txns[0].zxid)} at or before "
+                f"{fmt_zxid(self.last_zxid)} in {self.data_dir} (a bug in the caller)"
+            )
+        self.log.append(txns)
+
+    def sync(self) -> None:
+        self._check_usable()
+        self.log.sync()
+
+    def truncate_after(self, zxid: int) -> None:
+        """TRUNC: keep txns with zxid <= ``zxid``. Durable when it returns."""
+        self._check_usable()
+        if zxid < self.snapshot_zxid:
+            raise StorageError(
+                f"refusing to truncate the log of {self.data_dir} to {fmt_zxid(zxid)}: the "
+                f"snapshot at {fmt_zxid(self.snapshot_zxid)} already holds later txns "
+                "(the leader should have sent SNAP)"
+            )
+        self.log.truncate_after(zxid)
+
+    def install_snapshot(self, zxid: int, data: bytes) -> None:
+        """SNAP: ``data`` at ``zxid`` replaces state and log. Durable when it returns."""
+        self._check_usable()
+        gen = self.gen + 1
+        try:
+            self.snapshots.save(zxid, data, gen)  # the commit point
+            self.gen = gen
+            self.snapshot_zxid = zxid
+            self.log.new_generation(gen)
+            self.snapshots.prune(SNAPSHOTS_KEPT)
+        except BaseException as exc:
+            # Somewhere between "old base" and "new base": only recovery at open can tell.
+            self._failed = exc
+            raise
+
+    def write_epochs(self, accepted: int | None = None, current: int | None = None) -> None:
+        """Atomically and durably set the given epoch files (accepted first)."""
+        self.epochs.write(accepted, current)
+
+    def read_epochs(self) -> tuple[int, int]:
+        return self.epochs.read()
+
+    def _check_usable(self) -> None:
+        if self._failed is not None:
+            raise StorageError(
+                f"storage in {self.data_dir} failed earlier ({self._failed}); restart the node "
+                "to recover it from disk"
+            )
+
+    def close(self) -> None:
+        """Release files and the lock. No sync: unsynced appends are left as a crash would."""
+        self.log.close()
+        if self._lock_fd is not None:
+            fd, self._lock_fd = self._lock_fd, None
+            os.close(fd)  # releases the flock
+
+
+def open_storage(
+    data_dir: Path,
+    fsync: bool = True,
+    *,
+    segment_max_bytes: int = SEGMENT_MAX_BYTES,
+    readonly: bool = False,
+    lock: bool = True,
+) -> tuple[Storage, Recovered]:
+    """Open (creating if needed) and recover a node's data dir.
+
+    ``fsync=False`` is the unsafe benchmark switch. ``readonly`` is for tools looking at a dir
+    a live node may own: no lock, no repair. ``lock=False`` skips the single-owner lock (the
+    simulator, which may reopen a dir it "crashed" without closing).
+    """
+    data_dir = Path(data_dir)
+    if readonly:
+        if not data_dir.is_dir():
+            raise StorageError(f"no data dir at {data_dir}")
+    else:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    lock_fd = _lock(data_dir) if lock and not readonly else None
+    log: TxnLog | None = None
+    try:
+        epochs = EpochStore(data_dir, fsync, readonly=readonly)
+        snapshots = SnapshotStore(data_dir / SNAP_DIR, fsync, readonly=readonly)
+        loaded = snapshots.load_latest()
+        snapshot_zxid, gen, snapshot = loaded if loaded is not None else (0, 0, None)
+        _check_generations(data_dir, gen, snapshots)
+        log = TxnLog(
+            data_dir / LOG_DIR,
+            fsync,
+            segment_max_bytes=segment_max_bytes,
+            gen=gen,
+            readonly=readonly,
+            collect_after=snapshot_zxid,
+        )
+        txns, log.recovered = log.recovered, []
+        storage = Storage(
+            data_dir,
+            epochs=epochs,
+            snapshots=snapshots,
+            log=log,
+            snapshot_zxid=snapshot_zxid,
+            gen=gen,
+            lock_fd=lock_fd,
+        )
+        accepted, current = epochs.read()
+        epoch_note = _check_epochs(storage, accepted, current)
+    except BaseException:
+        if log is not None:
+            log.close()
+        if lock_fd is not None:
+            os.close(lock_fd)
+        raise
+    notes = epochs.notes + snapshots.notes + log.notes + ([epoch_note] if epoch_note else [])
+    if not fsync:
+        notes.append(
+            f"fsync is OFF for {data_dir} (unsafe benchmark mode): a power failure can lose "
+            "acknowledged txns"
+        )
+    recovered = Recovered(
+        accepted_epoch=accepted,
+        current_epoch=current,
+        snapshot_zxid=snapshot_zxid,
+        snapshot=snapshot,
+        txns=txns,
+        notes=notes,
+    )
+    return storage, recovered
+
+
+def _lock(data_dir: Path) -> int:
+    path = data_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise StorageError(
+            f"data dir {data_dir} is in use by another zmqzab node (pid {holder}, lock {path}); "
+            "stop that node first, or give this one its own data dir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _check_generations(data_dir: Path, gen: int, snapshots: SnapshotStore) -> None:
+    newer = [s for s in list_segments(data_dir / LOG_DIR) if s.gen > gen]
+    if not newer:
+        return
+    seg = newer[0]
+    base = f"the generation-{gen} snapshot" if gen else "no snapshot"
+    raise CorruptSnapshotError(
+        data_dir / SNAP_DIR,
+        f"log segment {seg.path.name} belongs to generation {seg.gen}, but the newest valid "
+        f"snapshot is {base}: the generation-{seg.gen} snapshot is missing or damaged, so the "
+        f"txns before {fmt_zxid(seg.first_zxid)} are lost"
+        + (f" ({'; '.join(snapshots.notes)})" if snapshots.notes else ""),
+    )
+
+
+def _check_epochs(storage: Storage, accepted: int, current: int) -> str | None:
+    """accepted >= current and accepted >= epoch(last zxid) must hold; returns a note or None.
+
+    Txns of epoch E reach a log only after acceptedEpoch E is on disk (LEADERINFO is persisted
+    before ACKEPOCH, and no txn of E is sent before that), so a log ahead of acceptedEpoch is
+    damage. currentEpoch behind the log is not: a follower that crashed after persisting a
+    sync stream but before NEWLEADER's currentEpoch write (ZAB_CHECKLIST #14's order) looks
+    like that. It starts with the lower currentEpoch, which only makes its vote weaker, and
+    the leader syncs it again; ZooKeeper refuses here and needs a hand (ZK-1653's cousin).
+    """
+    last = storage.last_zxid
+    last_epoch = zxid_epoch(last)
+    epochs = storage.epochs
+    if accepted < current or accepted < last_epoch:
+        culprit = (
+            f"{epochs.accepted_path} is behind {epochs.current_path}"
+            if accepted < current
+            else f"{epochs.accepted_path} is behind the log in {storage.log.dir}"
+        )
+        raise EpochInvariantError(
+            f"epochs in {storage.data_dir} break accepted >= current and accepted >= epoch(last "
+            f"zxid): acceptedEpoch={accepted}, currentEpoch={current}, last logged zxid "
+            f"{fmt_zxid(last)} (epoch {last_epoch}); {culprit}; {WAY_OUT}"
+        )
+    if current < last_epoch:
+        return (
+            f"currentEpoch {current} is behind the last logged zxid {fmt_zxid(last)}: the node "
+            "stopped during a sync, before NEWLEADER; it starts with the lower currentEpoch and "
+            "the leader syncs it again"
+        )
+    return None

@@ -1,0 +1,131 @@
+"""LogWriter: group commit on its own thread (ZAB_CHECKLIST #18, #21).
+
+The driver ``submit``s log ops from its socket thread; that only appends to a deque under a
+condition. The writer thread takes everything waiting (up to ``batch_max`` txns; a Truncate or
+InstallSnapshot counts as one), applies each op in submission order, fsyncs once for the whole
+batch, and then calls ``on_durable(storage.last_zxid)``. So one fsync releases the ACKs of every
+txn that queued up while the previous fsync ran: the busier the node, the bigger the batches.
+
+The rule callers rely on: ``on_durable(z)`` means every op submitted before the batch was taken
+is on disk, and ``z`` is the disk's last zxid after it. ``z`` can go *down* (a Truncate, or an
+InstallSnapshot at a lower zxid). ``on_durable`` and ``on_error`` run on the writer thread; the
+caller hands them over to its own thread (e.g. a pipe or a zmq inproc socket) and must not
+block there waiting for the driver thread, which may itself be waiting in ``close()``.
+
+On any failure (OSError such as ENOSPC or EIO from a write or an fsync, or a refused op, which
+is a bug, or an exception raised by ``on_durable``) the writer calls ``on_error(exc)`` once and
+stops: it never reports anything durable again, and later submits are dropped. After a failed
+fsync the disk's state is unknown, so the node must stop and recover from disk on restart, not
+carry on from memory (#25, ZK-4882).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+
+from zmqzab.core.output import Append, LogOp
+from zmqzab.storage.errors import StorageError
+from zmqzab.storage.store import Storage
+
+
+class LogWriter:
+    def __init__(
+        self,
+        storage: Storage,
+        on_durable: Callable[[int], None],
+        on_error: Callable[[BaseException], None],
+        batch_max: int = 1000,
+    ) -> None:
+        if batch_max < 1:
+            raise ValueError("batch_max must be at least 1")
+        self._storage = storage
+        self._on_durable = on_durable
+        self._on_error = on_error
+        self._batch_max = batch_max
+        self._cond = threading.Condition()
+        self._queue: deque[LogOp] = deque()
+        self._submitted = 0  # ops accepted by submit()
+        self._completed = 0  # ops durable (and reported)
+        self._closing = False
+        self._failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="zmqzab-log-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def failed(self) -> BaseException | None:
+        """The error that stopped the writer, if any."""
+        return self._failed
+
+    def submit(self, op: LogOp) -> None:
+        """Queue ``op`` (cheap; from the driver thread). Dropped if the writer has failed."""
+        with self._cond:
+            if self._closing:
+                raise StorageError("log writer is closed; nothing more can be written")
+            if self._failed is not None:
+                return
+            self._queue.append(op)
+            self._submitted += 1
+            self._cond.notify()
+
+    def flush_sync(self, timeout: float | None = None) -> None:
+        """Wait until everything submitted so far is durable and reported (tests, shutdown)."""
+        with self._cond:
+            target = self._submitted
+            done = self._cond.wait_for(
+                lambda: self._completed >= target or self._failed is not None, timeout
+            )
+            if self._completed >= target:
+                return
+            if self._failed is not None:
+                raise StorageError(f"log writer failed: {self._failed}") from self._failed
+            if not done:
+                raise TimeoutError(f"log writer did not make its queue durable in {timeout} s")
+
+    def close(self, timeout: float | None = None) -> None:
+        """Write and sync what is queued, then stop the thread. Leaves the Storage open."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+    # ----------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        storage = self._storage
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self._queue:
+                    return  # closing, and drained
+                batch = self._take()
+            try:
+                for op in batch:
+                    storage.apply(op)
+                storage.sync()
+                self._on_durable(storage.last_zxid)
+            except BaseException as exc:  # noqa: BLE001 - whatever failed, nothing is durable
+                self._fail(exc)
+                return
+            with self._cond:
+                self._completed += len(batch)
+                self._cond.notify_all()
+
+    def _take(self) -> list[LogOp]:
+        queue = self._queue
+        batch: list[LogOp] = []
+        txns = 0
+        while queue and txns < self._batch_max:
+            op = queue.popleft()
+            batch.append(op)
+            txns += len(op.txns) if type(op) is Append else 1
+        return batch
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._cond:
+            self._failed = exc
+            self._queue.clear()
+            self._cond.notify_all()
+        self._on_error(exc)
