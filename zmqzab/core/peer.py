@@ -230,6 +230,12 @@ class Peer:
             raise NotReady(self.not_ready_reason())
         return out
 
+    def force_election(self, reason: str) -> Output:
+        """Give up the current role and start an election (a demo control; also for tests)."""
+        out = Output()
+        self._look(out, reason)
+        return out
+
     def not_ready_reason(self) -> str:
         if self.role == Role.LOOKING:
             return "no leader: election in progress"
