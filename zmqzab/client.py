@@ -50,7 +50,7 @@ from zmqzab.messages import (
     ReadReply,
     ReadRequest,
     encode,
-    reply_decoder,
+    decode_reply,
 )
 from zmqzab.zxid import fmt_zxid
 
@@ -232,7 +232,7 @@ class Client:
                 except zmq.Again:
                     continue
                 try:
-                    return self._node_of[sock], reply_decoder.decode(frame)
+                    return self._node_of[sock], decode_reply(frame)
                 except DecodeError:
                     continue  # a remote error: drop the frame
 

@@ -253,3 +253,28 @@ DecodeError = msgspec.DecodeError  # re-exported: callers catch this one name
 
 def encode(message: Struct) -> bytes:
     return encoder.encode(message)
+
+
+def _strict(decoder: msgspec.msgpack.Decoder):
+    """A decode function whose only failure is DecodeError.
+
+    msgspec raises UnicodeDecodeError (a ValueError) for some invalid UTF-8 in tags and strings;
+    a garbage frame from the network must be one kind of error the caller drops and counts.
+    """
+    decode = decoder.decode
+
+    def strict(data: bytes):
+        try:
+            return decode(data)
+        except ValueError as exc:  # DecodeError is a ValueError too
+            if isinstance(exc, DecodeError):
+                raise
+            raise DecodeError(f"undecodable frame: {exc}") from None
+
+    return strict
+
+
+decode_peer = _strict(peer_decoder)
+decode_client = _strict(client_decoder)
+decode_reply = _strict(reply_decoder)
+decode_txn = _strict(txn_decoder)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import zmq
 
 from zmqzab.config import ClusterConfig, NodeAddress
-from zmqzab.messages import DecodeError, PeerMessage, encode, peer_decoder
+from zmqzab.messages import DecodeError, PeerMessage, decode_peer, encode
 
 #: Frames above this are refused by ZeroMQ itself (a SNAP of the game is far smaller).
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -131,7 +131,7 @@ class Transport:
     def _decode(self, sender_frame: bytes, payload: bytes) -> tuple[int, PeerMessage] | None:
         try:
             sender = int(sender_frame)
-            msg = peer_decoder.decode(payload)
+            msg = decode_peer(payload)
         except (ValueError, DecodeError):
             self.counters.dropped_bad_frame += 1
             return None

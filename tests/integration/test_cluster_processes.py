@@ -157,3 +157,22 @@ def test_processes_two_of_five_refuse_writes_with_a_clear_error(cluster):
         with pytest.raises(NoQuorumError) as err:
             client.guess(50)
     assert "2 of 5" in str(err.value)
+
+
+def test_processes_port_in_use_is_named_at_start(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    c = ProcCluster(tmp_path, n=3)
+    try:
+        blocker = socket.socket()
+        blocker.bind(("127.0.0.1", c.config.node(1).peer_port))
+        blocker.listen()
+        p = subprocess.run([sys.executable, "-m", "zmqzab", "node", "--id", "1", "--config", str(c.config_path)],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=30)
+        blocker.close()
+        assert p.returncode == 2
+        assert f"peer_port {c.config.node(1).peer_port}" in p.stderr and "already in use" in p.stderr
+    finally:
+        c.close()
