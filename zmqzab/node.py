@@ -44,7 +44,7 @@ from zmqzab.messages import (
     ReadReply,
     ReadRequest,
     Txn,
-    client_decoder,
+    decode_client,
     encode,
 )
 from zmqzab.storage.errors import StorageError
@@ -248,7 +248,7 @@ class Node:
                 continue
             identity, payload = frames
             try:
-                msg = client_decoder.decode(payload)
+                msg = decode_client(payload)
             except DecodeError:
                 self.counters["client_bad_frames"] += 1
                 continue
