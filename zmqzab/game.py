@@ -59,7 +59,7 @@ CLIENTS_MAX = 10_000
 #: Client ids are stored per client; a bound keeps a hostile id from bloating snapshots.
 CLIENT_ID_MAX_CHARS = 128
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 
 TARGET_SET = "target_set"
 GUESS_RECORDED = "guess_recorded"
@@ -132,7 +132,7 @@ class Session(Struct, array_like=True):
     client_id: str
     seq_max: int
     zxid_last: int  # last activity; eviction order
-    results: dict[int, GameResult]
+    results: dict[int, tuple[int, GameResult]]  # seq -> (zxid it was applied at, its result)
 
 
 class GameSnapshot(Struct, frozen=True, tag="zmqzab.game", array_like=True):
@@ -210,7 +210,7 @@ class Game:
             if seq in session.results:
                 # A retry of a committed request: the original answer, nothing else changes.
                 self.zxid_applied = zxid
-                return session.results[seq]
+                return session.results[seq][1]
             if seq <= session.seq_max - SEQ_WINDOW:
                 self.zxid_applied = zxid
                 return self._rejected(
@@ -335,6 +335,24 @@ class Game:
             round_size=round_size,
         )
 
+    @staticmethod
+    def request_key(op: Guess | NewGame) -> tuple[str, int]:
+        """What makes a request unique: the leader never proposes the same key twice."""
+        return (op.client_id, op.seq)
+
+    def is_applied(self, key: tuple[str, int]) -> bool:
+        session = self._sessions.get(key[0])
+        return session is not None and key[1] in session.results
+
+    def answer_of(self, client_id: str, seq: int) -> tuple[int, GameResult] | None:
+        """(zxid, result) of an applied request, if it is still remembered.
+
+        Lets a node answer a retry of a request that is already committed without proposing it
+        again, so the log holds each (client, seq) once.
+        """
+        session = self._sessions.get(client_id)
+        return session.results.get(seq) if session is not None else None
+
     def _rejected(self, message: str) -> GameResult:
         return GameResult(kind=REJECTED, message=message, game=self.game, round=self.round)
 
@@ -345,9 +363,9 @@ class Game:
         if session is None:
             if len(sessions) >= self.clients_max:
                 sessions.popitem(last=False)
-            sessions[client_id] = Session(client_id, seq, zxid, {seq: result})
+            sessions[client_id] = Session(client_id, seq, zxid, {seq: (zxid, result)})
             return
-        session.results[seq] = result
+        session.results[seq] = (zxid, result)
         session.zxid_last = zxid
         sessions.move_to_end(client_id)
         old_max = session.seq_max
@@ -367,7 +385,7 @@ class Game:
         op = txn.op
         session = self._sessions.get(op.client_id) if isinstance(op.client_id, str) else None
         if session is not None and op.seq in session.results:
-            return session.results[op.seq]
+            return session.results[op.seq][1]
         return self._rejected(
             f"txn {fmt_zxid(txn.zxid)} was already applied (applied up to "
             f"{fmt_zxid(self.zxid_applied)}); its outcome is no longer known"

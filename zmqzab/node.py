@@ -261,6 +261,11 @@ class Node:
                 self._reply(identity, ClientReply(req_id=msg.req_id, ok=False, node=self.id,
                                                   error=problem, error_kind="bad_request"))
                 continue
+            known = self.peer.state.answer_of(msg.op.client_id, msg.op.seq)
+            if known is not None:  # a retry of an applied request: its original answer
+                self._reply(identity, ClientReply(req_id=msg.req_id, ok=True, node=self.id,
+                                                  zxid=known[0], result=known[1]))
+                continue
             op = self._stamp(msg.op)
             ops.append(op)
             takers.append((identity, msg, op))

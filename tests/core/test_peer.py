@@ -246,3 +246,23 @@ def test_zxid_counter_exhaustion_forces_new_epoch():
         c.execute(ld, c.peers[ld].submit([Guess("a", 4, 4)]))
     c.run_until(c.serving, 100)
     assert c.peers[c.leader()].epoch == 2
+
+
+def test_a_retried_request_is_logged_once():
+    """Exactly-once without duplicates in the log: a retry of an in-flight or applied request
+    (same client, seq), through another node, is not proposed again."""
+    c = Cluster(3)
+    ld = elect(c)
+    f1, f2 = [i for i in c.ids if i != ld]
+    c.auto_persist = False
+    c.execute(f1, c.peers[f1].submit([Guess("c", 1, 10)]))
+    c.settle()
+    c.execute(f2, c.peers[f2].submit([Guess("c", 1, 10)]))  # the client's retry, still in flight
+    c.settle()
+    c.auto_persist = True
+    c.tick(2)
+    c.submit(ld, 10, "c", 1)  # a retry after it was applied
+    c.tick(2)
+    for i in c.ids:
+        assert [t.zxid for t in c.disks[i].txns] == [make_zxid(1, 1)]
+        assert [r.kind for _, r in c.applied[i]] == ["target_set"]

@@ -102,6 +102,7 @@ def test_processes_kill_leader_during_writes_loses_nothing_and_applies_once(clus
     applied_guesses = (1 if game.target is not None else 0) + sum(1 for _ in game.view(100)["history"]) * 3 \
         + len(game.view()["guesses"])
     assert applied_guesses == len(set(seqs)) == 40
+    assert len(seqs) == len(set(seqs)), "a retried request was logged twice"
     assert committed_log(cluster, ld) == log
 
 

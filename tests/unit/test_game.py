@@ -301,7 +301,7 @@ def test_restore_rejects_garbage():
 
 def test_restore_rejects_an_inconsistent_snapshot():
     snap = game_module.GameSnapshot(
-        version=1, zxid_applied=5, clients_max=10, game=1, round=1, round_size=3, target=200,
+        version=game_module.SNAPSHOT_VERSION, zxid_applied=5, clients_max=10, game=1, round=1, round_size=3, target=200,
         open_round=[], history=[], sessions=[],
     )
     with pytest.raises(ValueError, match="target 200"):

@@ -112,7 +112,10 @@ def on_leader_info(peer: Peer, sender: int, msg: LeaderInfo, out: Output) -> Non
                        f"acceptedEpoch {peer.accepted_epoch}")
         return
     if msg.epoch > peer.accepted_epoch:
-        peer.write_epochs(out, accepted=msg.epoch)  # durable before the ACKEPOCH below leaves
+        if "skip_accepted_epoch" in peer.cfg.test_faults:
+            peer.accepted_epoch = msg.epoch  # TEST FAULT: raised in memory, never persisted
+        else:
+            peer.write_epochs(out, accepted=msg.epoch)  # durable before the ACKEPOCH below leaves
     peer.epoch = msg.epoch
     fs.got_leader_info = True
     peer.send(out, sender, AckEpoch(session=fs.session, epoch=msg.epoch,
@@ -206,7 +209,8 @@ def _accept(peer: Peer, out: Output, txns: list[Txn]) -> bool:
     for txn in txns:
         if txn.zxid <= last:
             continue  # duplicate: from the sync stream and the live stream both (#17)
-        if not is_next(last, txn.zxid):
+        if not is_next(last, txn.zxid) and "apply_across_gap" not in peer.cfg.test_faults:
+            # (TEST FAULT apply_across_gap skips this check: later COMMITs then apply past a hole)
             if fresh:
                 peer.append(out, fresh)
             return True
@@ -223,6 +227,10 @@ def on_proposal(peer: Peer, sender: int, msg: Proposal, out: Output) -> None:
         return
     if _accept(peer, out, msg.txns):
         _request_fetch(peer, out)
+    if "ack_before_fsync" in peer.cfg.test_faults and fs.serving and peer.zxid_last > fs.last_acked:
+        # TEST FAULT: ACK what was only handed to the writer, before it is durable.
+        fs.last_acked = peer.zxid_last
+        peer.send(out, peer.leader_id, Ack(session=fs.session, epoch=peer.epoch, zxid=fs.last_acked))
 
 
 def on_commit(peer: Peer, sender: int, msg: Commit, out: Output) -> None:

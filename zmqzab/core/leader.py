@@ -86,6 +86,9 @@ class LeaderState:
     counter: int = 0
     #: (currentEpoch, last zxid) of the leader before this epoch: what ACKEPOCHs are checked against.
     history_key: tuple[int, int] = (0, 0)
+    #: Request keys of proposals not yet committed: a client's retry (through another node, after
+    #: a timeout) is not proposed twice; the original's commit answers it everywhere.
+    inflight: dict[Any, int] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------- entering
@@ -222,6 +225,8 @@ def _sync(peer: Peer, ln: Learner, out: Output) -> None:
     st = peer.leading
     assert st is not None
     mode, zxid, reason = choose_sync(peer, ln.zxid_last, ln.zxid_base)
+    if mode == TRUNC and "diff_instead_of_trunc" in peer.cfg.test_faults:
+        mode, zxid = DIFF, ln.zxid_last  # TEST FAULT: the follower keeps txns the leader lacks
     snapshot = peer.state.snapshot() if mode == SNAP else b""
     txns = peer.log.after(zxid)
     peer.send(out, ln.id, SyncStart(session=ln.session, epoch=st.epoch, mode=mode, zxid=zxid,
@@ -309,11 +314,16 @@ def _advance_commit(peer: Peer, out: Output) -> None:
     st = peer.leading
     assert st is not None
     acks = [peer.zxid_durable] + [ln.acked for ln in st.learners.values() if ln.phase == Phase.BROADCAST]
+    if "commit_without_quorum" in peer.cfg.test_faults:
+        acks = [peer.zxid_durable] * peer.quorum  # TEST FAULT: the leader's own copy is "a quorum"
     if len(acks) < peer.quorum:
         return
     acks.sort(reverse=True)
     candidate = acks[peer.quorum - 1]
     if candidate > peer.zxid_committed and zxid_epoch(candidate) == st.epoch:
+        key_of, inflight = peer.state.request_key, st.inflight
+        for txn in peer.log.between(peer.zxid_committed, candidate):
+            inflight.pop(key_of(txn.op), None)
         peer.commit_to(out, candidate)
         peer.broadcast(out, Commit(epoch=st.epoch, zxid=peer.zxid_committed))
 
@@ -332,9 +342,18 @@ def propose(peer: Peer, ops: list[Op], ts_ms: int, out: Output) -> None:
         peer.look(out, f"zxid counter of epoch {st.epoch} is exhausted (ZK-1277): forcing a new epoch")
         raise NotReady("leader is changing epoch (zxid counter exhausted); retry")
     txns = []
+    state = peer.state
+    inflight = st.inflight
     for op in ops:
+        key = state.request_key(op)
+        if key in inflight or state.is_applied(key):
+            continue  # a retry of a request already proposed or applied: never log it twice
         st.counter += 1
-        txns.append(Txn(zxid=make_zxid(st.epoch, st.counter), op=op, ts_ms=ts_ms))
+        zxid = make_zxid(st.epoch, st.counter)
+        inflight[key] = zxid
+        txns.append(Txn(zxid=zxid, op=op, ts_ms=ts_ms))
+    if not txns:
+        return
     peer.append(out, txns)
     # Sent before our own fsync; our own ACK counts when the writer reports it (on_persisted).
     peer.broadcast(out, Proposal(epoch=st.epoch, txns=txns))

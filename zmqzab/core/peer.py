@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Hashable, Protocol
 
 from zmqzab.core import follower, leader
 from zmqzab.core.election import Election, better
@@ -69,6 +69,11 @@ class StateMachine(Protocol):
     def apply(self, txn: Txn) -> GameResult: ...
 
     def snapshot(self) -> bytes: ...
+
+    def request_key(self, op: Op) -> Hashable:
+        """Identifies a client request (client id, seq): retries carry the same key."""
+
+    def is_applied(self, key: Hashable) -> bool: ...
 
 
 class InvariantError(RuntimeError):

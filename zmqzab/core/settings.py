@@ -4,6 +4,18 @@ from dataclasses import dataclass
 
 from zmqzab.zxid import COUNTER_MAX
 
+#: Deliberate bugs the simulator's tests switch on to prove its checkers can fail
+#: (tests/sim/test_fault_switches.py). Each is a small, commented ``if`` at the one place it
+#: breaks. Off by default; zmqzab/config.py builds CoreConfig from named keys only, so no config
+#: file can turn one on.
+TEST_FAULTS = (
+    "ack_before_fsync",  # follower.py: ACK a PROPOSAL before the writer reports it durable (#18)
+    "commit_without_quorum",  # leader.py: commit what the leader alone holds (#19)
+    "skip_accepted_epoch",  # follower.py: ACKEPOCH without persisting acceptedEpoch (#8)
+    "diff_instead_of_trunc",  # leader.py: DIFF a follower that holds txns the leader lacks (#11)
+    "apply_across_gap",  # follower.py: append past a gap, so COMMITs apply out of order (#17, #19)
+)
+
 
 @dataclass(frozen=True, slots=True)
 class CoreConfig:
@@ -28,3 +40,10 @@ class CoreConfig:
     log_window_txns: int = 200000
     #: ZK-1277: a leader whose counter reaches this forces a new epoch. Lowered in tests.
     zxid_counter_max: int = COUNTER_MAX
+    #: Names from TEST_FAULTS to switch on (simulator tests only; never from a config file).
+    test_faults: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.test_faults) - set(TEST_FAULTS))
+        if unknown:
+            raise ValueError(f"unknown test fault(s) {', '.join(unknown)}; known: {', '.join(TEST_FAULTS)}")
