@@ -362,6 +362,12 @@ def _usage_error_types() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
+# Commands that live in their own modules (imported lazily inside each, so start-up stays fast).
+from zmqzab.cli_chaos import chaos as _chaos  # noqa: E402
+
+app.command("chaos", epilog=EXIT_CODES)(_chaos)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the app, turning parse errors into one line + exit 2."""
     command = typer.main.get_command(app)

@@ -1,0 +1,171 @@
+"""A throwaway cluster for chaos runs: ports from the OS, data in a temp dir, processes by PID.
+
+Faults: kill -9, SIGSTOP / SIGCONT, restart, and partitions through the nodes' transport fault
+rules (every node is told which peers to drop, both ways).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import zmq
+
+from zmqzab.config import ClusterConfig, NodeAddress, StorageConfig, Timing, load_config, render_config, GameConfig
+from zmqzab.messages import ReadRequest, decode_reply, encode
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def make_config(root: Path, n: int, timing: Timing | None = None) -> Path:
+    ports = free_ports(4 * n)
+    nodes = [NodeAddress(i, "127.0.0.1", *ports[4 * i: 4 * i + 4]) for i in range(n)]
+    storage = StorageConfig(data_dir=root / "data", log_dir=root / "logs", fsync=True)
+    path = root / "cluster.toml"
+    path.write_text(render_config(nodes, timing or Timing(), storage, GameConfig()))
+    return path
+
+
+class ChaosCluster:
+    def __init__(self, config_path: Path, workdir: Path) -> None:
+        self.config_path = config_path
+        self.config: ClusterConfig = load_config(config_path)
+        self.workdir = workdir
+        self.ids = list(self.config.ids)
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.paused: set[int] = set()
+        self.ctx = zmq.Context()
+        self._req = 0
+
+    # ------------------------------------------------------------------ processes
+
+    def start(self, i: int) -> None:
+        out = open(self.workdir / f"node-{i}.console", "ab")
+        env = dict(os.environ, ZMQZAB_CONTROL="1")  # partitions are set through the node's control
+        self.procs[i] = subprocess.Popen(
+            [sys.executable, "-m", "zmqzab", "node", "--id", str(i), "--config", str(self.config_path)],
+            stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir, env=env,
+        )
+        out.close()
+
+    def alive(self, i: int) -> bool:
+        p = self.procs.get(i)
+        return p is not None and p.poll() is None
+
+    def kill(self, i: int) -> None:
+        p = self.procs.pop(i, None)
+        if p is not None:
+            p.kill()
+            p.wait(timeout=10)
+        self.paused.discard(i)
+
+    def pause(self, i: int) -> None:
+        if self.alive(i):
+            os.kill(self.procs[i].pid, signal.SIGSTOP)
+            self.paused.add(i)
+
+    def resume(self, i: int) -> None:
+        if i in self.paused and self.alive(i):
+            os.kill(self.procs[i].pid, signal.SIGCONT)
+        self.paused.discard(i)
+
+    def stop_all(self) -> None:
+        for i in list(self.paused):
+            self.resume(i)
+        for p in self.procs.values():
+            p.terminate()
+        for i, p in list(self.procs.items()):
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.procs.clear()
+
+    def close(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.procs.clear()
+        self.ctx.term()
+
+    # ------------------------------------------------------------------ reads
+
+    def status(self, i: int, timeout: float = 0.3) -> dict | None:
+        if not self.alive(i) or i in self.paused:
+            return None
+        self._req += 1
+        s = self.ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        try:
+            s.connect(self.config.node(i).client_endpoint)
+            s.send(encode(ReadRequest(self._req, "status")))
+            if s.poll(int(timeout * 1000)):
+                return decode_reply(s.recv()).data
+            return None
+        finally:
+            s.close(0)
+
+    def leader(self) -> int | None:
+        """The leader every live node follows, in BROADCAST, or None."""
+        st = {i: self.status(i) for i in self.ids}
+        live = {i: s for i, s in st.items() if s is not None}
+        lead = [i for i, s in live.items() if s["role"] == "LEADING" and s["phase"] == "BROADCAST"]
+        if len(lead) == 1 and all(s["phase"] == "BROADCAST" and s["leader"] == lead[0] for s in live.values()):
+            return lead[0]
+        return None
+
+    def converged(self) -> dict[int, dict] | None:
+        """All nodes up, one leader, the same committed and applied zxid: their statuses, or None."""
+        if any(not self.alive(i) for i in self.ids) or self.paused:
+            return None
+        st = {i: self.status(i) for i in self.ids}
+        if any(s is None for s in st.values()):
+            return None
+        lead = [i for i, s in st.items() if s["role"] == "LEADING"]
+        if len(lead) != 1 or any(s["phase"] != "BROADCAST" or s["leader"] != lead[0] for s in st.values()):
+            return None
+        zs = {(s["zxid_committed"], s["zxid_applied"], s["zxid_last"]) for s in st.values()}
+        if len(zs) != 1 or len({z for z in next(iter(zs))}) != 1:
+            return None
+        return st
+
+    def wait(self, cond, timeout: float):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            v = cond()
+            if v:
+                return v
+            time.sleep(0.05)
+        return None
+
+    # ------------------------------------------------------------------ partitions
+
+    def partition(self, groups: list[set[int]]) -> None:
+        """Each node drops traffic to and from every node outside its groups."""
+        for i in self.ids:
+            reachable = set().union(*(g for g in groups if i in g)) if any(i in g for g in groups) else set(self.ids)
+            self.set_blocked(i, set(self.ids) - reachable - {i})
+
+    def heal(self) -> None:
+        for i in self.ids:
+            self.set_blocked(i, set())
+
+    def set_blocked(self, i: int, peers: set[int]) -> None:
+        raise NotImplementedError("wired to the node control endpoint")

@@ -1,0 +1,162 @@
+"""One chaos run: cluster up, clients and nemesis for ``duration`` seconds, heal, converge,
+check, report. The exit code is 0 only when every check holds."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from zmqzab.chaos.checker import Verdict, check
+from zmqzab.chaos.cluster import ChaosCluster, make_config
+from zmqzab.chaos.history import OK, Request
+from zmqzab.chaos.nemesis import KINDS, LeaderWatch, Nemesis
+from zmqzab.chaos.report import write_html
+from zmqzab.chaos.workload import ChaosClient
+from zmqzab.storage.store import open_storage
+
+CONVERGE_S = 60.0
+
+
+@dataclass
+class Options:
+    nodes: int = 5
+    duration: float = 60.0
+    clients: int = 4
+    seed: int | None = None
+    report: Path | None = None
+    keep: bool = False
+
+
+def run(opts: Options, say=print) -> int:
+    seed = opts.seed if opts.seed is not None else random.SystemRandom().randrange(2**31)
+    work = Path(tempfile.mkdtemp(prefix="zmqzab-chaos-"))
+    report_dir = opts.report or work / "report"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    say(f"chaos: seed {seed}, {opts.nodes} nodes, {opts.clients} clients, {opts.duration:.0f}s; work dir {work}")
+    cluster = ChaosCluster(make_config(work, opts.nodes), work)
+    cfg = cluster.config
+    pause_s = cfg.timing.sync_limit_ticks * cfg.timing.tick_ms / 1000.0 * 2
+    stop_clients, stop_nemesis, stop_watch = threading.Event(), threading.Event(), threading.Event()
+    try:
+        for i in cluster.ids:
+            cluster.start(i)
+        if cluster.wait(cluster.leader, 30) is None:
+            say("chaos: the cluster never elected a leader; see the node logs in " + str(work))
+            return 1
+        t0 = time.monotonic()
+        clients = [ChaosClient(k, cfg, seed * 1000 + k, t0, stop_clients) for k in range(opts.clients)]
+        nemesis = Nemesis(cluster, seed, t0, opts.duration - 2.0, pause_s, stop_nemesis)
+        watch = LeaderWatch(cluster, t0, stop_watch)
+        for th in (*clients, nemesis, watch):
+            th.start()
+        while nemesis.is_alive():
+            nemesis.join(timeout=1.0)
+            say(f"\r  t={time.monotonic() - t0:5.1f}s  faults {len(nemesis.faults):3d}  requests "
+                f"{sum(len(c.history) for c in clients):6d}", end="")
+        say("")
+        stop_nemesis.set()
+        if nemesis.error is not None:
+            raise nemesis.error
+        # Heal everything, then let the clients see the healed cluster briefly.
+        cluster.heal()
+        for i in list(cluster.paused):
+            cluster.resume(i)
+        for i in cluster.ids:
+            if not cluster.alive(i):
+                cluster.start(i)
+        end = t0 + opts.duration
+        while time.monotonic() < end:
+            time.sleep(0.1)
+        stop_clients.set()
+        for c in clients:
+            c.join(timeout=30)
+        statuses = cluster.wait(cluster.converged, CONVERGE_S)
+        stop_watch.set()
+        watch.join(timeout=5)
+        if statuses is None:
+            say(f"chaos: FAIL: the cluster did not converge within {CONVERGE_S:.0f}s after healing")
+            return 1
+        states = {i: s["game"] for i, s in statuses.items()}
+        cluster.stop_all()
+        logs, bases = {}, {}
+        for i in cluster.ids:
+            storage, rec = open_storage(cfg.storage.data_dir / f"node-{i}", readonly=True)
+            storage.close()
+            logs[i], bases[i] = list(rec.txns), rec.snapshot_zxid
+        history: list[Request] = sorted((r for c in clients for r in c.history), key=lambda r: r.invoked)
+        verdict = check(history, logs, states, bases)
+        stats = summarize(history, nemesis, watch, work, cluster.ids, opts.duration)
+        _write(report_dir, seed, opts, history, nemesis, watch, verdict, stats)
+        _print(say, seed, opts, verdict, stats, report_dir)
+        return 0 if verdict.ok else 1
+    finally:
+        stop_clients.set()
+        stop_nemesis.set()
+        stop_watch.set()
+        cluster.close()
+        if not opts.keep:
+            shutil.rmtree(work / "data", ignore_errors=True)
+
+
+def summarize(history, nemesis, watch, work: Path, ids, duration) -> dict:
+    oks = sorted(r.completed for r in history if r.outcome == OK)
+    gaps = [b - a for a, b in zip([0.0] + oks, oks + [duration])]
+    by_kind: dict[str, float] = {}
+    for f in nemesis.faults:
+        after = [r.completed for r in history if r.outcome == OK and r.invoked >= f.start]
+        wait = (min(after) if after else duration) - f.start
+        by_kind[f.kind] = max(by_kind.get(f.kind, 0.0), wait)
+    consoles = "\n".join((work / f"node-{i}.console").read_text(errors="replace")
+                         for i in ids if (work / f"node-{i}.console").exists())
+    return {
+        "requests": len(history),
+        "ok": sum(r.outcome == OK for r in history),
+        "failed": sum(r.outcome == "failed" for r in history),
+        "unknown": sum(r.outcome == "unknown" for r in history),
+        "faults": len(nemesis.faults),
+        "faults_by_kind": {k: sum(f.kind == k for f in nemesis.faults) for k in KINDS},
+        "elections": len(set(re.findall(r"epoch (\d+) established", consoles))),
+        "leader_changes": sum(1 for c in watch.changes if c.leader is not None),
+        "syncs_by_mode": {m: len(re.findall(rf"\b{m} to node", consoles)) for m in ("DIFF", "TRUNC", "SNAP")},
+        "longest_unavailable_s": round(max(gaps) if gaps else duration, 3),
+        "longest_unavailable_after_fault_s": {k: round(v, 3) for k, v in sorted(by_kind.items())},
+    }
+
+
+def _write(report_dir: Path, seed, opts, history, nemesis, watch, verdict: Verdict, stats) -> None:
+    doc = {
+        "seed": seed, "nodes": opts.nodes, "clients": opts.clients, "duration_s": opts.duration,
+        "verdict": "ok" if verdict.ok else "violations",
+        "violations": [v.__dict__ for v in verdict.violations],
+        "checked": verdict.checked, "stats": stats,
+        "faults": [f.to_json() for f in nemesis.faults],
+        "leader_changes": [c.__dict__ for c in watch.changes],
+    }
+    (report_dir / "report.json").write_text(json.dumps(doc, indent=2))
+    (report_dir / "history.json").write_text(json.dumps([r.to_json() for r in history]))
+    write_html(report_dir / "timeline.html", doc, history)
+
+
+def _print(say, seed, opts, verdict: Verdict, stats, report_dir: Path) -> None:
+    s = stats
+    say(f"requests {s['requests']}: ok {s['ok']}, failed {s['failed']}, unknown {s['unknown']}")
+    say("faults " + str(s["faults"]) + ": " + ", ".join(f"{k} {v}" for k, v in s["faults_by_kind"].items() if v))
+    say(f"elections {s['elections']}, leader changes seen {s['leader_changes']}, syncs "
+        + ", ".join(f"{k} {v}" for k, v in s["syncs_by_mode"].items()))
+    say(f"longest stretch without a committed write: {s['longest_unavailable_s']:.2f}s; after each kind of fault: "
+        + ", ".join(f"{k} {v:.2f}s" for k, v in s["longest_unavailable_after_fault_s"].items()))
+    if verdict.ok:
+        say(f"verdict: OK (every check holds); report: {report_dir}/timeline.html")
+    else:
+        say("verdict: VIOLATIONS")
+        for v in verdict.violations:
+            say(f"  {v.prop}: {v.detail}")
+        say(f"reproduce: zmqzab chaos --seed {seed} --nodes {opts.nodes} --clients {opts.clients} "
+            f"--duration {opts.duration:g}; report: {report_dir}/timeline.html")
