@@ -18,6 +18,7 @@ import random
 import signal
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,10 @@ from zmqzab.zxid import fmt_zxid
 
 #: Messages handled per socket per loop pass, so one busy socket cannot starve the others.
 DRAIN_LIMIT = 2000
+#: Requests taken from one client message (a pipelining client sends a batch as frames).
+FRAMES_PER_MESSAGE_MAX = 10_000
+#: pyzmq's flags are enums; an int keeps the hot path free of enum arithmetic.
+NOBLOCK = int(zmq.NOBLOCK)
 #: A client request not answered within this long is forgotten (the client has retried).
 WAITING_EXPIRY_S = 60.0
 WAITING_MAX = 200_000
@@ -85,6 +90,7 @@ class Node:
         self.addr = config.node(node_id)
         self.tick_s = config.timing.tick_ms / 1000.0
         self.log = logger.bind(node=node_id)
+        self.debug = os.environ.get("ZMQZAB_LOG_LEVEL", "INFO").upper() in ("DEBUG", "TRACE")
 
         self.storage, rec = open_storage(data_dir, fsync=config.storage.fsync)
         for note in rec.notes:
@@ -114,11 +120,15 @@ class Node:
         self.exit_code = 0
         #: (client_id, seq) -> [(identity, req_id, deadline)]
         self.waiting: dict[tuple[str, int], list[tuple[bytes, int, float]]] = {}
+        #: (deadline, key) in deadline order, to forget unanswered requests cheaply.
+        self._expiry: deque[tuple[float, tuple[str, int]]] = deque()
         self.counters: dict[str, int] = {"elections": 0, "proposals_submitted": 0, "applied": 0,
                                          "client_requests": 0, "client_bad_frames": 0}
         self.started_at = time.monotonic()
         self.status_snapshot: dict[str, Any] = {}
         self._role_seen = (self.peer.role, self.peer.phase)
+        #: Replies produced in one loop pass, by client: sent as one multipart message each.
+        self._outbox: dict[bytes, list[bytes]] = {}
 
     # ------------------------------------------------------------------ writer thread -> loop
 
@@ -149,7 +159,8 @@ class Node:
 
     def applied(self, txn: Txn, result: GameResult) -> None:
         self.counters["applied"] += 1
-        self.log.debug(f"applied {fmt_zxid(txn.zxid)}: {result.message}")
+        if self.debug:  # formatting a line per txn costs more than applying it
+            self.log.debug(f"applied {fmt_zxid(txn.zxid)}: {result.message}")
         waiters = self.waiting.pop((txn.op.client_id, txn.op.seq), None)
         if waiters:
             for identity, req_id, _ in waiters:
@@ -195,6 +206,8 @@ class Node:
                     next_tick = max(next_tick + self.tick_s, now)
                     self._expire_waiting(now)
                     self._publish_status()
+                if self._outbox:
+                    self._flush_replies()
         except (InvariantError, DurabilityError) as exc:
             self.log.critical(f"stopping: broken local invariant: {exc}")
             self.exit_code = 1
@@ -229,10 +242,22 @@ class Node:
     # ------------------------------------------------------------------ clients
 
     def _reply(self, identity: bytes, reply: ClientReply | ReadReply) -> None:
-        try:
-            self.transport.client.send_multipart((identity, encode(reply)), zmq.NOBLOCK)
-        except (zmq.Again, zmq.ZMQError):
-            pass  # the client went away; it will retry elsewhere
+        frames = self._outbox.get(identity)
+        if frames is None:
+            self._outbox[identity] = [encode(reply)]
+        else:
+            frames.append(encode(reply))
+
+    def _flush_replies(self) -> None:
+        """One multipart message per client per loop pass: a pipelining client gets its answers
+        in batches (one frame each), a one-at-a-time client sees a plain one-frame message."""
+        outbox, self._outbox = self._outbox, {}
+        send = self.transport.client.send_multipart
+        for identity, frames in outbox.items():
+            try:
+                send([identity, *frames], NOBLOCK)
+            except (zmq.Again, zmq.ZMQError):
+                pass  # the client went away; it will retry elsewhere
 
     def _serve_clients(self) -> None:
         ops: list[Op] = []
@@ -240,35 +265,15 @@ class Node:
         sock = self.transport.client
         for _ in range(DRAIN_LIMIT):
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                frames = sock.recv_multipart(NOBLOCK)
             except zmq.Again:
                 break
-            if len(frames) != 2:
+            if len(frames) < 2 or len(frames) > FRAMES_PER_MESSAGE_MAX + 1:
                 self.counters["client_bad_frames"] += 1
                 continue
-            identity, payload = frames
-            try:
-                msg = decode_client(payload)
-            except DecodeError:
-                self.counters["client_bad_frames"] += 1
-                continue
-            self.counters["client_requests"] += 1
-            if isinstance(msg, ReadRequest):
-                self._reply(identity, ReadReply(req_id=msg.req_id, node=self.id, data=self._read(msg.what)))
-                continue
-            problem = self._check_op(msg.op)
-            if problem:
-                self._reply(identity, ClientReply(req_id=msg.req_id, ok=False, node=self.id,
-                                                  error=problem, error_kind="bad_request"))
-                continue
-            known = self.peer.state.answer_of(msg.op.client_id, msg.op.seq)
-            if known is not None:  # a retry of an applied request: its original answer
-                self._reply(identity, ClientReply(req_id=msg.req_id, ok=True, node=self.id,
-                                                  zxid=known[0], result=known[1]))
-                continue
-            op = self._stamp(msg.op)
-            ops.append(op)
-            takers.append((identity, msg, op))
+            identity = frames[0]
+            for payload in frames[1:]:
+                self._take_request(identity, payload, ops, takers)
         if not ops:
             return
         try:
@@ -279,11 +284,40 @@ class Node:
                                                   error=str(exc), error_kind=exc.kind))
             return
         deadline = time.monotonic() + WAITING_EXPIRY_S
+        waiting, expiry = self.waiting, self._expiry
         for identity, msg, op in takers:
-            if len(self.waiting) < WAITING_MAX:
-                self.waiting.setdefault((op.client_id, op.seq), []).append((identity, msg.req_id, deadline))
+            if len(waiting) < WAITING_MAX:
+                key = (op.client_id, op.seq)
+                waiting.setdefault(key, []).append((identity, msg.req_id, deadline))
+                expiry.append((deadline, key))
         self.counters["proposals_submitted"] += len(ops)
         self._execute(out)
+
+    def _take_request(self, identity: bytes, payload: bytes, ops: list[Op],
+                      takers: list[tuple[bytes, ClientRequest, Op]]) -> None:
+        """One request frame: answered at once (reads, refusals, known answers) or queued."""
+        try:
+            msg = decode_client(payload)
+        except DecodeError:
+            self.counters["client_bad_frames"] += 1
+            return
+        self.counters["client_requests"] += 1
+        if isinstance(msg, ReadRequest):
+            self._reply(identity, ReadReply(req_id=msg.req_id, node=self.id, data=self._read(msg.what)))
+            return
+        problem = self._check_op(msg.op)
+        if problem:
+            self._reply(identity, ClientReply(req_id=msg.req_id, ok=False, node=self.id,
+                                              error=problem, error_kind="bad_request"))
+            return
+        known = self.peer.state.answer_of(msg.op.client_id, msg.op.seq)
+        if known is not None:  # a retry of an applied request: its original answer
+            self._reply(identity, ClientReply(req_id=msg.req_id, ok=True, node=self.id,
+                                              zxid=known[0], result=known[1]))
+            return
+        op = self._stamp(msg.op)
+        ops.append(op)
+        takers.append((identity, msg, op))
 
     def _check_op(self, op: Op) -> str:
         if not op.client_id or len(op.client_id) > CLIENT_ID_MAX_CHARS:
@@ -305,10 +339,13 @@ class Node:
         return NewGame(op.client_id, op.seq, size)
 
     def _expire_waiting(self, now: float) -> None:
-        if not self.waiting:
-            return
-        for key in [k for k, ws in self.waiting.items() if all(w[2] < now for w in ws)]:
-            del self.waiting[key]
+        # Deadlines are appended in time order: only the expired front is looked at.
+        expiry, waiting = self._expiry, self.waiting
+        while expiry and expiry[0][0] < now:
+            _, key = expiry.popleft()
+            waiters = waiting.get(key)
+            if waiters is not None and all(w[2] < now for w in waiters):
+                del waiting[key]
 
     # ------------------------------------------------------------------ views
 

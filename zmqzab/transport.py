@@ -31,6 +31,8 @@ from zmqzab.messages import DecodeError, PeerMessage, decode_peer, encode
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 #: Messages queued per peer before sends drop (a follower that far behind gets re-synced).
 PEER_HWM = 100_000
+#: pyzmq's flags are enums; an int keeps the hot path free of enum arithmetic.
+NOBLOCK = int(zmq.NOBLOCK)
 
 
 class PortInUseError(RuntimeError):
@@ -116,14 +118,14 @@ class Transport:
             self.counters.dropped_by_fault_rules += 1
             return
         try:
-            self.dealers[to].send(encode(msg), zmq.NOBLOCK)
+            self.dealers[to].send(encode(msg), NOBLOCK)
             self.counters.sent += 1
         except zmq.Again:
             self.counters.dropped_send += 1
 
     def publish(self, msg: PeerMessage) -> None:
         # PUB never blocks; a slow subscriber loses messages and repairs the gap by fetch.
-        self.pub.send_multipart((self._topic, encode(msg)), zmq.NOBLOCK)
+        self.pub.send_multipart((self._topic, encode(msg)), NOBLOCK)
         self.counters.sent += 1
 
     # ------------------------------------------------------------------ receiving
@@ -146,7 +148,7 @@ class Transport:
         got: list[tuple[int, PeerMessage]] = []
         for _ in range(limit):
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                frames = sock.recv_multipart(NOBLOCK)
             except zmq.Again:
                 break
             if len(frames) != 2:

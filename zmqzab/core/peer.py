@@ -337,8 +337,9 @@ class Peer:
             applied.append((txn, apply(txn)))
         # Keep memory bounded: forget the oldest applied txns beyond the window (a follower
         # that needs them gets SNAP instead of DIFF).
+        # Trimmed in chunks: deleting the front of a long list moves all of it.
         excess = len(self.log) - self.cfg.log_window_txns
-        if excess > 0:
+        if excess > self.cfg.log_window_txns // 16:
             self.log.drop_through(min(self.zxid_applied, self.log.txns[excess - 1].zxid))
 
     # ---------------------------------------------------------------- election
