@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Sequential guesses per second, and kill -9 of the leader -> next committed guess.
 
-Runs a fresh 5-node cluster from a config (default: config/cluster.toml, its ports and timing)
-in a temporary working directory, so the data and logs never touch the checkout.
+Runs a fresh cluster with a config's nodes and timing (default: config/cluster.toml) on ports
+from the OS, in a temporary directory, so it never meets a running cluster or the checkout.
 
     python bench/seq_failover.py [--config config/cluster.toml] [--writes 1000] [--tries 3]
 
@@ -16,16 +16,18 @@ import json
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import zmq
 
-from zmqzab.config import load_config
+from zmqzab.config import NodeAddress, load_config, render_config
 from zmqzab.messages import ClientRequest, Guess, ReadRequest, encode, reply_decoder
 
 
@@ -92,7 +94,17 @@ def main() -> None:
     args = ap.parse_args()
     config_src = Path(args.config).resolve()
     work = Path(tempfile.mkdtemp(prefix="zmqzab-bench-"))
-    shutil.copy(config_src, work / "cluster.toml")
+    # The config's timing and storage settings, on ports from the OS (never a running cluster's).
+    base = load_config(config_src)
+    socks = [socket.socket() for _ in range(4 * len(base.nodes))]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    nodes = [NodeAddress(n.id, "127.0.0.1", *ports[4 * k: 4 * k + 4]) for k, n in enumerate(base.nodes)]
+    storage = replace(base.storage, data_dir=work / "data", log_dir=work / "logs")
+    (work / "cluster.toml").write_text(render_config(nodes, base.timing, storage, base.game))
     cfg = load_config(work / "cluster.toml")
     procs: dict[int, subprocess.Popen] = {}
 

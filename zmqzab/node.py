@@ -184,6 +184,8 @@ class Node:
         for sock in (t.router, t.sub, t.client):
             poller.register(sock, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
+        for monitor in t.monitors:
+            poller.register(monitor, zmq.POLLIN)
         next_tick = time.monotonic() + self.tick_s
         try:
             while self.running:
@@ -199,6 +201,11 @@ class Node:
                         self._execute(self.peer.step(sender, msg))
                 if t.client in events:
                     self._serve_clients()
+                for monitor in t.monitors:
+                    if monitor in events:
+                        gone = t.disconnected(monitor)
+                        if gone is not None:
+                            self._execute(self.peer.peer_unreachable(gone))
                 now = time.monotonic()
                 if now >= next_tick:
                     self._execute(self.peer.tick())

@@ -23,6 +23,7 @@ import errno
 from dataclasses import dataclass, field
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from zmqzab.config import ClusterConfig, NodeAddress
 from zmqzab.messages import DecodeError, PeerMessage, decode_peer, encode
@@ -92,6 +93,10 @@ class Transport:
             d.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
             d.connect(node.peer_endpoint)
             self.dealers[node.id] = d
+        #: One monitor per DEALER: a closed connection means that peer's process is gone.
+        self.monitors: dict[zmq.Socket, int] = {
+            d.get_monitor_socket(zmq.EVENT_DISCONNECTED): peer for peer, d in self.dealers.items()
+        }
 
     def _bound(self, ctx: zmq.Context, kind: int, port: int, key: str) -> zmq.Socket:
         sock = ctx.socket(kind)
@@ -159,6 +164,16 @@ class Transport:
                 got.append(item)
         return got
 
+    def disconnected(self, monitor: zmq.Socket) -> int | None:
+        """Read one monitor event; the peer whose connection closed, if that is what it says."""
+        try:
+            event = recv_monitor_message(monitor, NOBLOCK)
+        except zmq.Again:
+            return None
+        return self.monitors[monitor] if event["event"] == zmq.EVENT_DISCONNECTED else None
+
     def close(self) -> None:
-        for sock in [self.router, self.pub, self.client, self.sub, *self.dealers.values()]:
+        for d in self.dealers.values():
+            d.disable_monitor()
+        for sock in [self.router, self.pub, self.client, self.sub, *self.dealers.values(), *self.monitors]:
             sock.close(0)

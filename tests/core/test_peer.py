@@ -266,3 +266,23 @@ def test_a_retried_request_is_logged_once():
     for i in c.ids:
         assert [t.zxid for t in c.disks[i].txns] == [make_zxid(1, 1)]
         assert [r.kind for _, r in c.applied[i]] == ["target_set"]
+
+
+def test_closed_connection_to_the_leader_starts_an_election_at_once():
+    """Issue 8's fast failure detector: a dead peer's connection closing is a faster signal than
+    a missed heartbeat. Followers re-elect without waiting syncLimit; a leader that loses its
+    quorum's connections steps down."""
+    c = Cluster(5)
+    ld = elect(c)
+    c.crash(ld)
+    for i in sorted(c.up):
+        c.execute(i, c.peers[i].peer_unreachable(ld))
+    assert all(c.peers[i].role == Role.LOOKING for i in c.up)
+    t = c.run_until(c.serving, 50)
+    assert t < c.cfg.sync_limit_ticks
+    ld2 = c.leader()
+    first, second, _ = [i for i in c.ids if i not in (ld, ld2)]
+    c.execute(ld2, c.peers[ld2].peer_unreachable(first))
+    assert c.peers[ld2].role == Role.LEADING  # itself and two followers: still a quorum of 5
+    c.execute(ld2, c.peers[ld2].peer_unreachable(second))
+    assert c.peers[ld2].role == Role.LOOKING

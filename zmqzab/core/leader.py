@@ -403,11 +403,20 @@ def tick(peer: Peer, out: Output) -> None:
             peer.look(out, f"could not establish epoch {st.epoch or '?'} within initLimit: "
                            f"{synced + 1} of {len(peer.voters)} nodes synced, {peer.quorum} needed")
         return
+    check_quorum(peer, out)
+
+
+def check_quorum(peer: Peer, out: Output) -> None:
+    """An established leader that has heard from less than a quorum within syncLimit steps down."""
+    st = peer.leading
+    assert st is not None
+    if not st.established:
+        return
     limit = peer.cfg.sync_limit_ticks
     alive = [ln.id for ln in _sorted(st) if ln.phase == Phase.BROADCAST and peer.now - ln.last_heard <= limit]
     if len(alive) + 1 < peer.quorum:
         silent = [i for i in peer.peers if i not in alive]
-        peer.look(out, f"lost the quorum: nodes {', '.join(map(str, silent))} silent for {limit} ticks")
+        peer.look(out, f"lost the quorum: nodes {', '.join(map(str, silent))} silent or gone")
 
 
 def follower_view(peer: Peer) -> dict[str, Any]:

@@ -235,6 +235,20 @@ class Peer:
             raise NotReady(self.not_ready_reason())
         return out
 
+    def peer_unreachable(self, peer_id: int) -> Output:
+        """The connection to ``peer_id`` closed (its process died): a faster signal than a
+        missed heartbeat. A hung peer keeps its connection open; the heartbeat still catches it.
+        """
+        out = Output()
+        if self.role == Role.FOLLOWING and peer_id == self.leader_id:
+            self._look(out, f"connection to leader node {peer_id} closed")
+        elif self.role == Role.LEADING and self.leading is not None:
+            learner = self.leading.learners.get(peer_id)
+            if learner is not None:
+                learner.last_heard = self.now - self.cfg.sync_limit_ticks - 1
+                leader.check_quorum(self, out)
+        return out
+
     def force_election(self, reason: str) -> Output:
         """Give up the current role and start an election (a demo control; also for tests)."""
         out = Output()
