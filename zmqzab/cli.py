@@ -363,9 +363,11 @@ def _usage_error_types() -> tuple[type[BaseException], ...]:
 
 
 # Commands that live in their own modules (imported lazily inside each, so start-up stays fast).
+from zmqzab.cli_bench import bench as _bench  # noqa: E402
 from zmqzab.cli_chaos import chaos as _chaos  # noqa: E402
 
 app.command("chaos", epilog=EXIT_CODES)(_chaos)
+app.command("bench", epilog=EXIT_CODES)(_bench)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
-from zmqzab.chaos.cluster import ChaosCluster
+from zmqzab.localcluster import LocalCluster
 
 KINDS = ("kill", "kill_leader", "pause", "pause_leader", "isolate_leader", "split", "bridge", "kill_two")
 
@@ -38,7 +38,7 @@ class LeaderChange:
 
 
 class Nemesis(threading.Thread):
-    def __init__(self, cluster: ChaosCluster, seed: int, t0: float, until: float, pause_s: float,
+    def __init__(self, cluster: LocalCluster, seed: int, t0: float, until: float, pause_s: float,
                  stop: threading.Event) -> None:
         super().__init__(name="nemesis", daemon=True)
         self.cluster = cluster
@@ -119,7 +119,7 @@ class Nemesis(threading.Thread):
 class LeaderWatch(threading.Thread):
     """Polls who leads (10 times a second) to mark leader changes on the timeline."""
 
-    def __init__(self, cluster: ChaosCluster, t0: float, stop: threading.Event) -> None:
+    def __init__(self, cluster: LocalCluster, t0: float, stop: threading.Event) -> None:
         super().__init__(name="leader-watch", daemon=True)
         self.cluster, self.t0, self.stop_event = cluster, t0, stop
         self.changes: list[LeaderChange] = []

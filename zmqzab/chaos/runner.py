@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zmqzab.chaos.checker import Verdict, check
-from zmqzab.chaos.cluster import ChaosCluster, make_config
+from zmqzab.localcluster import LocalCluster, make_config
 from zmqzab.chaos.history import OK, Request
 from zmqzab.chaos.nemesis import KINDS, LeaderWatch, Nemesis
 from zmqzab.chaos.report import write_html
@@ -40,7 +40,7 @@ def run(opts: Options, say=print) -> int:
     report_dir = opts.report or work / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     say(f"chaos: seed {seed}, {opts.nodes} nodes, {opts.clients} clients, {opts.duration:.0f}s; work dir {work}")
-    cluster = ChaosCluster(make_config(work, opts.nodes), work)
+    cluster = LocalCluster(make_config(work, opts.nodes), work)
     cfg = cluster.config
     pause_s = cfg.timing.sync_limit_ticks * cfg.timing.tick_ms / 1000.0 * 2
     stop_clients, stop_nemesis, stop_watch = threading.Event(), threading.Event(), threading.Event()

@@ -1,4 +1,5 @@
-"""A throwaway cluster for chaos runs: ports from the OS, data in a temp dir, processes by PID.
+"""A throwaway local cluster for `zmqzab chaos` and `zmqzab bench`: ports from the OS, data in
+a temp dir, processes by PID.
 
 Faults: kill -9, SIGSTOP / SIGCONT, restart, and partitions through the nodes' transport fault
 rules (every node is told which peers to drop, both ways).
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import zmq
@@ -32,16 +34,22 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def make_config(root: Path, n: int, timing: Timing | None = None) -> Path:
+def make_config(root: Path, n: int, base: ClusterConfig | None = None) -> Path:
+    """A config for ``n`` nodes on 127.0.0.1 and ports from the OS, data under ``root``; timing,
+    fsync and game settings from ``base`` (defaults without one)."""
     ports = free_ports(4 * n)
     nodes = [NodeAddress(i, "127.0.0.1", *ports[4 * i: 4 * i + 4]) for i in range(n)]
     storage = StorageConfig(data_dir=root / "data", log_dir=root / "logs", fsync=True)
+    timing, game = Timing(), GameConfig()
+    if base is not None:
+        storage = replace(base.storage, data_dir=root / "data", log_dir=root / "logs")
+        timing, game = base.timing, base.game
     path = root / "cluster.toml"
-    path.write_text(render_config(nodes, timing or Timing(), storage, GameConfig()))
+    path.write_text(render_config(nodes, timing, storage, game))
     return path
 
 
-class ChaosCluster:
+class LocalCluster:
     def __init__(self, config_path: Path, workdir: Path) -> None:
         self.config_path = config_path
         self.config: ClusterConfig = load_config(config_path)
