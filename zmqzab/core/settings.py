@@ -29,7 +29,7 @@ class CoreConfig:
     #: After a quorum agrees on a vote, wait this long for a better one (ZooKeeper: 200 ms).
     election_wait_ticks: int = 2
     #: While LOOKING, re-send our vote this often (lost or not-yet-connected peers).
-    vote_resend_ticks: int = 4
+    vote_resend_ticks: int = 1
     #: Txns per SyncTxns message in a DIFF or a gap repair.
     sync_batch_txns: int = 5000
     #: At most this many txns in one gap-repair answer (the follower asks again if needed).
