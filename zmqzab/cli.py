@@ -131,12 +131,24 @@ def node(
 
 
 @app.command(epilog=EXIT_CODES)
-def up(config: ConfigOption = DEFAULT_CONFIG_PATH) -> None:
+def up(
+    config: ConfigOption = DEFAULT_CONFIG_PATH,
+    control_port: Annotated[int, typer.Option("--control-port", min=0, max=65535, help="Port of "
+                            "the controls (crash, restart, partition... from the page and the "
+                            "CLI) on 127.0.0.1; 0 picks a free one.")] = 0,
+    no_controls: Annotated[bool, typer.Option("--no-controls", help="Serve no controls: the "
+                           "page is read-only.")] = False,
+) -> None:
     """Run every node of the config in this terminal (Ctrl+C stops them all)."""
     cfg = load(config)
     from zmqzab.supervisor import Supervisor
+    from zmqzab.transport import PortInUseError
 
-    raise typer.Exit(Supervisor(cfg, config).run())
+    sup = Supervisor(cfg, config, control_port=None if no_controls else control_port)
+    try:
+        raise typer.Exit(sup.run())
+    except PortInUseError as exc:  # the control port is taken
+        fail(f"{exc} (pick another with --control-port)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,6 +350,12 @@ def status(
         typer.echo(f"error: no node of {cfg.path} answers: start the cluster with "
                    f"zmqzab up --config {cfg.path}", err=True)
         raise typer.Exit(EXIT_NO_QUORUM)
+
+
+# Controls (crash, restart, pause, resume, partition, heal, election) and watch.
+from zmqzab.cli_control import register as _register_controls  # noqa: E402 - needs the names above
+
+_register_controls(app)
 
 
 # --------------------------------------------------------------------------------------------

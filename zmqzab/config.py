@@ -32,6 +32,7 @@ PORT_MIN = 1
 PORT_MAX = 65535
 ROUND_SIZE_MIN = 1
 ROUND_SIZE_MAX = 100  # the game refuses larger ones (zmqzab.game.ROUND_SIZE_MAX)
+MESSAGE_DELAY_MAX_MS = 10_000  # a classroom delay; longer is a mistake, not a demo
 
 PORT_KEYS = ("peer_port", "pub_port", "client_port", "http_port")
 NODE_KEYS = ("id", "host", *PORT_KEYS)
@@ -96,6 +97,14 @@ class Timing:
     #: Once a quorum agrees on a vote, the election waits this many ticks for a better vote
     #: before deciding (ZooKeeper's finalizeWait, 200 ms).
     election_wait_ticks: int = 2
+    #: Hold every peer message this long before sending it (0: off). A classroom switch that
+    #: makes PROPOSAL -> ACK -> COMMIT slow enough to watch; must stay below half of
+    #: sync_limit_ticks * tick_ms (and of init_limit_ticks * tick_ms), or followers time out.
+    message_delay_ms: int = 0
+
+    @property
+    def heartbeat_ms(self) -> int:
+        return self.tick_ms * self.heartbeat_ticks
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,13 +243,14 @@ def _timing(path: str, raw: dict[str, Any]) -> Timing:
     t = _sub_table(path, raw, "timing")
     d = Timing()
     t.check_keys(("tick_ms", "heartbeat_ticks", "init_limit_ticks", "sync_limit_ticks",
-                  "election_wait_ticks"))
+                  "election_wait_ticks", "message_delay_ms"))
     timing = Timing(
         tick_ms=t.get_int("tick_ms", d.tick_ms, 1),
         heartbeat_ticks=t.get_int("heartbeat_ticks", d.heartbeat_ticks, 1),
         init_limit_ticks=t.get_int("init_limit_ticks", d.init_limit_ticks, 1),
         sync_limit_ticks=t.get_int("sync_limit_ticks", d.sync_limit_ticks, 1),
         election_wait_ticks=t.get_int("election_wait_ticks", d.election_wait_ticks, 1),
+        message_delay_ms=t.get_int("message_delay_ms", d.message_delay_ms, 0, MESSAGE_DELAY_MAX_MS),
     )
     # A follower must be able to hear at least one PING before it gives up on its leader.
     for key in ("sync_limit_ticks", "init_limit_ticks"):
@@ -249,6 +259,14 @@ def _timing(path: str, raw: dict[str, Any]) -> Timing:
             raise t.error(
                 f"{key} = {limit} must be greater than heartbeat_ticks = "
                 f"{timing.heartbeat_ticks}, or followers time out between heartbeats"
+            )
+    # A delayed message still has to make a round trip within the liveness limits.
+    for key in ("sync_limit_ticks", "init_limit_ticks"):
+        limit_ms = getattr(timing, key) * timing.tick_ms
+        if 2 * timing.message_delay_ms >= limit_ms:
+            raise t.error(
+                f"message_delay_ms = {timing.message_delay_ms} must be below half of {key} * "
+                f"tick_ms = {limit_ms} ms, or a round trip outlasts the liveness limit"
             )
     return timing
 
@@ -413,6 +431,7 @@ def render_config(
         f"init_limit_ticks = {timing.init_limit_ticks}",
         f"sync_limit_ticks = {timing.sync_limit_ticks}",
         f"election_wait_ticks = {timing.election_wait_ticks}",
+        f"message_delay_ms = {timing.message_delay_ms}",
         "",
         "[storage]",
         f"data_dir = {_toml_str(str(storage.data_dir))}",

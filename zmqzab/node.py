@@ -9,6 +9,11 @@ core orders them before any send of the same Output (core/output.py).
 Client writes drained from the client socket in one loop pass are submitted as one batch (one
 PROPOSAL). The node that took a request answers it when it applies that txn itself, matched
 by (client id, seq); the game makes a retried request apply at most once.
+
+The view (web.py) reads only what this loop publishes: ``status_snapshot`` (a whole dict,
+swapped every tick), the ``events`` ring (events.py) and ``metrics`` (plain counters). The
+HTTP thread reaches the Peer only through ``command()``: a bounded queue drained by this loop
+after a wake-up through the same pipe the writer uses.
 """
 
 from __future__ import annotations
@@ -27,12 +32,14 @@ from loguru import logger
 
 from zmqzab import game as game_rules
 from zmqzab.config import ClusterConfig
-from zmqzab.core.output import LogOp, Trace
+from zmqzab.core.output import BROADCAST, LogOp, Trace
 from zmqzab.core.peer import InvariantError, NotReady, Peer, Recovered
-from zmqzab.core.roles import Role
+from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
 from zmqzab.effects import DurabilityError, execute
+from zmqzab.events import EventLog, op_text
 from zmqzab.game import Game
+from zmqzab.metrics import NodeMetrics, TimedSync
 from zmqzab.messages import (
     ClientReply,
     ClientRequest,
@@ -42,6 +49,7 @@ from zmqzab.messages import (
     NewGame,
     Op,
     PeerMessage,
+    Proposal,
     ReadReply,
     ReadRequest,
     Txn,
@@ -66,6 +74,23 @@ WAITING_MAX = 200_000
 CLIENT_ID_MAX_CHARS = 128
 
 INFO_EVENTS = {"role", "elected", "election", "epoch", "sync", "discovery", "follower"}
+#: Log entries each node shows in its status (the page's log rows).
+LOG_TAIL_TXNS = 16
+#: Control commands from the HTTP thread waiting for the loop.
+COMMANDS_MAX = 64
+
+
+class Command:
+    """One request from the HTTP thread, carried out on the socket thread."""
+
+    __slots__ = ("name", "args", "done", "result", "error")
+
+    def __init__(self, name: str, args: dict[str, Any]) -> None:
+        self.name = name
+        self.args = args
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error = ""
 
 
 def make_state(data: bytes | None) -> Game:
@@ -114,7 +139,19 @@ class Node:
         os.set_blocking(self._wake_r, False)
         self._durable_latest: int | None = None
         self._disk_error: BaseException | None = None
-        self.writer = LogWriter(self.storage, self._on_durable, self._on_disk_error)
+        self.events = EventLog(node_id)
+        self.metrics = NodeMetrics()
+        self.writer = LogWriter(TimedSync(self.storage, self.metrics.fsync), self._on_durable,
+                                self._on_disk_error)
+        self.commands: deque[Command] = deque()
+        self._answered: list[tuple[Txn, GameResult]] = []
+        #: Set by `zmqzab up` (supervisor.py): where its controls are, and the token it uses.
+        self.control_url = os.environ.get("ZMQZAB_CONTROL_URL") or None
+        self.control_token = os.environ.get("ZMQZAB_CONTROL_TOKEN") or None
+        blocked = parse_blocked(os.environ.get("ZMQZAB_BLOCKED", ""), config.ids, node_id)
+        if blocked:
+            self.transport.faults.block(blocked)
+            self.log.warning(f"partition: dropping traffic to and from nodes {sorted(blocked)}")
 
         self.running = True
         self.exit_code = 0
@@ -152,9 +189,13 @@ class Node:
         return self.durable_reported
 
     def send(self, to: int, msg: PeerMessage) -> None:
+        self.events.sent(to, msg)
         self.transport.send(to, msg)
 
     def publish(self, msg: PeerMessage) -> None:
+        self.events.sent(BROADCAST, msg)
+        if type(msg) is Proposal and msg.txns:
+            self.metrics.proposed(msg.txns[-1].zxid, len(msg.txns))
         self.transport.publish(msg)
 
     def applied(self, txn: Txn, result: GameResult) -> None:
@@ -163,13 +204,23 @@ class Node:
             self.log.debug(f"applied {fmt_zxid(txn.zxid)}: {result.message}")
         waiters = self.waiting.pop((txn.op.client_id, txn.op.seq), None)
         if waiters:
+            self._answered.append((txn, result))
             for identity, req_id, _ in waiters:
                 self._reply(identity, ClientReply(req_id=req_id, ok=True, node=self.id, zxid=txn.zxid,
                                                   result=result))
 
     def trace(self, trace: Trace) -> None:
-        if trace.event == "elected":
+        self.events.add("trace", trace)
+        event = trace.event
+        if event == "elected":
             self.counters["elections"] += 1
+            self.metrics.elected(trace.fields.get("leader"))
+        elif event == "election":
+            self.metrics.elections_started += 1
+        elif event == "sync" and "mode" in trace.fields:
+            self.metrics.synced(trace.fields["mode"], sent="follower" in trace.fields)
+        elif event == "role":
+            self.metrics.inflight.clear()  # proposals of a past term are never timed
         if trace.event in INFO_EVENTS:
             self.log.info(trace.text)
         else:
@@ -187,17 +238,24 @@ class Node:
         for monitor in t.monitors:
             poller.register(monitor, zmq.POLLIN)
         next_tick = time.monotonic() + self.tick_s
+        received = self.events.received
         try:
             while self.running:
-                timeout_ms = max(0.0, (next_tick - time.monotonic()) * 1000.0)
+                wake_at = next_tick
+                due = t.next_due()
+                if due is not None and due < wake_at:
+                    wake_at = due
+                timeout_ms = max(0.0, (wake_at - time.monotonic()) * 1000.0)
                 events = dict(poller.poll(timeout_ms))
                 if self._wake_r in events:
                     self._drain_wake()
                 if t.router in events:
                     for sender, msg in t.recv_peer(t.router, DRAIN_LIMIT):
+                        received(sender, msg)
                         self._execute(self.peer.step(sender, msg))
                 if t.sub in events:
                     for sender, msg in t.recv_peer(t.sub, DRAIN_LIMIT):
+                        received(sender, msg)
                         self._execute(self.peer.step(sender, msg))
                 if t.client in events:
                     self._serve_clients()
@@ -207,6 +265,8 @@ class Node:
                         if gone is not None:
                             self._execute(self.peer.peer_unreachable(gone))
                 now = time.monotonic()
+                if due is not None:
+                    t.flush_delayed(now)
                 if now >= next_tick:
                     self._execute(self.peer.tick())
                     # If the loop fell far behind (a paused process), do not replay missed ticks.
@@ -225,6 +285,14 @@ class Node:
     def _execute(self, out) -> None:
         if out:
             execute(out, self)
+            if out.applied:
+                self.events.committed(out.applied)
+                self.metrics.commits_txns += len(out.applied)
+                if self.peer.role == Role.LEADING:
+                    self.metrics.committed_to(self.peer.zxid_committed)
+                if self._answered:
+                    self.events.add("answer", self._answered)
+                    self._answered = []
             if (self.peer.role, self.peer.phase) != self._role_seen:
                 self._role_seen = (self.peer.role, self.peer.phase)
                 self._publish_status()
@@ -235,6 +303,8 @@ class Node:
                 pass
         except BlockingIOError:
             pass
+        if self.commands:
+            self._run_commands()
         if self._disk_error is not None:
             self.log.critical(f"stopping: the disk failed ({self._disk_error}); not serving from memory "
                               "(ZAB_CHECKLIST #25). Fix the disk, then restart the node.")
@@ -286,6 +356,7 @@ class Node:
         try:
             out = self.peer.submit(ops, ts_ms=int(time.time() * 1000))
         except NotReady as exc:
+            self.events.add("refused", (len(ops), str(exc)))
             for identity, msg, _ in takers:
                 self._reply(identity, ClientReply(req_id=msg.req_id, ok=False, node=self.id,
                                                   error=str(exc), error_kind=exc.kind))
@@ -298,6 +369,8 @@ class Node:
                 waiting.setdefault(key, []).append((identity, msg.req_id, deadline))
                 expiry.append((deadline, key))
         self.counters["proposals_submitted"] += len(ops)
+        path = "proposing" if self.peer.role == Role.LEADING else f"forwarding to leader n{self.peer.leader_id}"
+        self.events.add("client", (len(ops), ops[:3], path))
         self._execute(out)
 
     def _take_request(self, identity: bytes, payload: bytes, ops: list[Op],
@@ -354,6 +427,48 @@ class Node:
             if waiters is not None and all(w[2] < now for w in waiters):
                 del waiting[key]
 
+    # ------------------------------------------------------------------ control (HTTP -> loop)
+
+    def command(self, name: str, args: dict[str, Any], timeout: float = 2.0) -> Command:
+        """From the HTTP thread: queue a command for the loop and wait for it (or time out)."""
+        cmd = Command(name, args)
+        if len(self.commands) >= COMMANDS_MAX:
+            cmd.error = "too many control commands waiting; try again"
+            return cmd
+        self.commands.append(cmd)
+        try:
+            os.write(self._wake_w, b"c")
+        except OSError:
+            cmd.error = "node is stopping"
+            return cmd
+        if not cmd.done.wait(timeout):
+            cmd.error = f"the node's loop did not take the command within {timeout:g} s"
+        return cmd
+
+    def _run_commands(self) -> None:
+        while self.commands:
+            cmd = self.commands.popleft()
+            try:
+                if cmd.name == "faults":
+                    blocked = set(cmd.args["blocked"]) - {self.id}
+                    self.transport.faults.block(blocked)
+                    text = (f"partition: dropping traffic to and from nodes {sorted(blocked)}" if blocked
+                            else "healed: no traffic dropped")
+                    self.log.warning(text)
+                    self.events.add("control", text)
+                    cmd.result = {"blocked": sorted(blocked)}
+                elif cmd.name == "election":
+                    reason = cmd.args.get("reason") or "forced from the controls"
+                    self.events.add("control", f"forced election: {reason}")
+                    self._execute(self.peer.force_election(reason))
+                    cmd.result = {"role": str(self.peer.role)}
+                else:
+                    cmd.error = f"unknown command {cmd.name!r}"
+            except Exception as exc:  # noqa: BLE001 - reported to the caller, the node goes on
+                cmd.error = f"{type(exc).__name__}: {exc}"
+            cmd.done.set()
+        self._publish_status()
+
     # ------------------------------------------------------------------ views
 
     def _read(self, what: str) -> dict[str, Any]:
@@ -372,7 +487,52 @@ class Node:
         s["fsync"] = self.config.storage.fsync
         s["pid"] = os.getpid()
         s["cluster"] = [{"id": n.id, "http": n.http_url} for n in self.config.nodes]
+        s.update(self._view_extras())
         return s
+
+    def _view_extras(self) -> dict[str, Any]:
+        """What the page shows beyond Peer.status(): log tail, quorum arithmetic, faults."""
+        peer = self.peer
+        timing = self.config.timing
+        tail = peer.log.txns[-LOG_TAIL_TXNS:]
+        committed = peer.zxid_committed
+        learners = []
+        # The quorum arithmetic is BROADCAST's: while the leader establishes its epoch there
+        # are no proposals to count ACKs for.
+        counting = peer.leading is not None and peer.leading.established
+        if counting:
+            learners = [ln for ln in peer.leading.learners.values() if ln.phase == Phase.BROADCAST]
+        rows = []
+        for txn in tail:
+            z = txn.zxid
+            row: dict[str, Any] = {"zxid": fmt_zxid(z), "cmd": op_text(txn.op),
+                                   "client": txn.op.client_id[:12], "committed": z <= committed}
+            if counting:
+                ackers = [peer.id] if peer.zxid_durable >= z else []
+                ackers += sorted(ln.id for ln in learners if ln.acked >= z)
+                row["acks"] = len(ackers)
+                row["ackers"] = ackers
+            rows.append(row)
+        votes = {}
+        if peer.election is not None:
+            votes = {str(i): v.leader for i, v in sorted(peer.election.received.items())}
+        return {
+            "http": self.addr.http_url,
+            "log_base": fmt_zxid(peer.log.base),
+            "log_tail": rows,
+            "quorum": peer.quorum,
+            "voters": list(peer.voters),
+            "votes_received": votes,
+            "last_sync": dict(peer.last_sync),
+            "faults": {"blocked": sorted(self.transport.faults.blocked),
+                       "message_delay_ms": timing.message_delay_ms},
+            "heartbeat_ms": timing.heartbeat_ms,
+            "down_after_ms": max(2 * timing.heartbeat_ms, 250),
+            "control": self.control_url,
+            "events_seq": self.events.seq,
+            "events_boot": self.events.boot,
+            "time_ms": round(time.time() * 1000),
+        }
 
     def _publish_status(self) -> None:
         # Swapped as a whole: the HTTP thread only ever reads a complete dict.
@@ -384,6 +544,16 @@ class Node:
         self.ctx.term()
         os.close(self._wake_r)
         os.close(self._wake_w)
+
+
+def parse_blocked(text: str, ids: tuple[int, ...], me: int) -> set[int]:
+    """ZMQZAB_BLOCKED ("0,1"): the peers a supervised node starts partitioned from."""
+    blocked: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if part.isdigit() and int(part) in ids and int(part) != me:
+            blocked.add(int(part))
+    return blocked
 
 
 def setup_logging(node_id: int, log_dir: Path) -> None:

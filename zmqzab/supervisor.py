@@ -13,22 +13,36 @@ The ``Supervisor`` class is also the handle for crash / restart controls: ``stop
 ``start_node(i)``, ``restart_node(i)``, ``pids``, ``alive(i)``; all are safe to call from any
 thread.
 
+Controls (the page's buttons and ``zmqzab crash/restart/pause/resume/partition/heal``): ``run``
+serves them on 127.0.0.1 (web.start_control_http, port ``control_port``, 0 = any free one) and
+writes where in ``<data_dir>/up-<first peer_port>.json`` for the CLI. The supervisor owns the
+processes, so crash (SIGKILL), restart, pause (SIGSTOP) and resume (SIGCONT) act on pids here.
+Partitions and forced elections are the nodes' business: they are relayed to each node's
+``POST /control/...`` with a token only the supervisor and its children know
+(``ZMQZAB_CONTROL_TOKEN``); a node started with a partition in force gets it in
+``ZMQZAB_BLOCKED`` before it sends anything. The node's status names the control URL
+(``ZMQZAB_CONTROL_URL``): that is how the page knows it may show the controls.
+
 If the supervisor itself is killed with SIGKILL the nodes keep running (they are in their own
 sessions); stop them with ``kill <pid>`` (the pids are printed at start).
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from zmqzab.config import ClusterConfig
+from zmqzab.config import ClusterConfig, ConfigError
 
 #: How long ``stop_node`` waits after SIGTERM before it sends SIGKILL.
 STOP_TIMEOUT_S = 5.0
@@ -38,6 +52,53 @@ WAKE_S = 0.2
 
 #: ANSI colours for the ``n<id> | `` prefixes, cycled by position in the config.
 COLOURS = ("36", "33", "35", "32", "34", "91", "96", "93", "95")
+
+#: How long a relayed control (partition, election) waits for one node's answer.
+RELAY_TIMEOUT_S = 2.5
+#: How long a guess / new game from the controls may take, retries included.
+WRITE_TIMEOUT_S = 8.0
+CONTROL_ACTIONS = ("crash", "restart", "pause", "resume", "partition", "isolate", "heal", "election",
+                   "guess", "new-game")
+
+
+class ControlError(Exception):
+    """A control request that cannot be done; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def control_file(config: ClusterConfig) -> Path:
+    """Where a running `zmqzab up` says where its controls are (read by the CLI)."""
+    return config.storage.data_dir / f"up-{config.nodes[0].peer_port}.json"
+
+
+def partition_blocked(groups: list[list[int]], ids: tuple[int, ...]) -> tuple[list[list[int]], dict[int, set[int]]]:
+    """Groups (validated; unlisted nodes form one more group) and each node's blocked peers."""
+    if not isinstance(groups, list) or not groups:
+        raise ControlError('partition needs "groups": a list of lists of node ids, e.g. [[0, 1], [2, 3, 4]]')
+    seen: set[int] = set()
+    clean: list[list[int]] = []
+    for g in groups:
+        if not isinstance(g, list) or not all(type(i) is int for i in g):
+            raise ControlError(f"each group must be a list of node ids, got {g!r}")
+        for i in g:
+            if i not in ids:
+                raise ControlError(f"no node with id {i} (valid ids: {', '.join(map(str, ids))})")
+            if i in seen:
+                raise ControlError(f"node {i} is in two groups: a node can be in one side only")
+            seen.add(i)
+        if g:
+            clean.append(sorted(g))
+    rest = [i for i in ids if i not in seen]
+    if rest:
+        clean.append(rest)
+    if len(clean) < 2:
+        raise ControlError("a partition needs at least two groups (to undo one, use heal)")
+    clean.sort(key=lambda g: g[0])
+    blocked = {i: {j for j in ids if j not in g} for g in clean for i in g}
+    return clean, blocked
 
 
 def use_colour(stream: TextIO) -> bool:
@@ -64,6 +125,7 @@ class _Child:
     process: subprocess.Popen
     reader: threading.Thread | None = None
     stopping: bool = False  # we asked it to stop: its exit is not news
+    note: str = ""  # how it was stopped, when a control did it
     exited: threading.Event = field(default_factory=threading.Event)
 
 
@@ -72,7 +134,7 @@ class Supervisor:
 
     def __init__(self, config: ClusterConfig, config_path: Path, *, out: TextIO | None = None,
                  colour: bool | None = None, python: str = sys.executable,
-                 stop_timeout: float = STOP_TIMEOUT_S) -> None:
+                 stop_timeout: float = STOP_TIMEOUT_S, control_port: int | None = 0) -> None:
         self.config = config
         self.config_path = Path(config_path)
         self.out = out if out is not None else sys.stdout
@@ -85,6 +147,14 @@ class Supervisor:
         #: Set whenever a child exits (on its own or not); ``run`` wakes up on it.
         self.changed = threading.Event()
         self._stop_requested = False
+        #: None: no controls (the page is read-only); 0: any free port.
+        self.control_port = control_port
+        self.control_url: str | None = None
+        self.token = secrets.token_hex(16)
+        self.partition: list[list[int]] | None = None
+        self.blocked: dict[int, set[int]] = {}
+        self.paused: set[int] = set()
+        self._control_lock = threading.Lock()  # one control action at a time
 
     # ------------------------------------------------------------------ output
 
@@ -118,6 +188,13 @@ class Supervisor:
             if child is not None and child.process.poll() is None:
                 return child.process.pid
             env = dict(os.environ, PYTHONUNBUFFERED="1", ZMQZAB_SUPERVISED="1")
+            for key in ("ZMQZAB_CONTROL_URL", "ZMQZAB_CONTROL_TOKEN", "ZMQZAB_BLOCKED"):
+                env.pop(key, None)  # never inherited from an outer supervisor
+            if self.control_url:
+                env["ZMQZAB_CONTROL_URL"] = self.control_url
+                env["ZMQZAB_CONTROL_TOKEN"] = self.token
+            if self.blocked.get(node_id):
+                env["ZMQZAB_BLOCKED"] = ",".join(str(i) for i in sorted(self.blocked[node_id]))
             process = subprocess.Popen(
                 self.command(node_id),
                 stdin=subprocess.DEVNULL,
@@ -127,6 +204,7 @@ class Supervisor:
                 start_new_session=True,  # Ctrl+C goes to the supervisor only
             )
             child = _Child(process)
+            self.paused.discard(node_id)
             child.reader = threading.Thread(target=self._pump, args=(node_id, child),
                                             name=f"node-{node_id}-output", daemon=True)
             self._children[node_id] = child
@@ -142,7 +220,7 @@ class Supervisor:
         stream.close()
         code = child.process.wait()
         if child.stopping:
-            self.say(f"stopped ({describe_exit(code)})", node_id)
+            self.say(f"{child.note or 'stopped'} ({describe_exit(code)})", node_id)
         else:
             others = "the other nodes keep running; " if self.pids else ""
             self.say(f"exited on its own ({describe_exit(code)}); {others}restart it with: "
@@ -242,14 +320,20 @@ class Supervisor:
         """
         handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
+        server = None
         try:
             first = self.config.nodes[0]
+            if self.control_port is not None:
+                server = self._start_controls()
             self.say(f"starting {len(self.config.nodes)} nodes from {self.config_path} "
                      f"(quorum {self.config.quorum})")
             self.start_all()
             pids = ", ".join(f"n{i} pid {p}" for i, p in self.pids.items())
             self.say(f"started: {pids}")
             self.say(f"cluster view: {first.http_url}/")
+            if self.control_url:
+                self.say(f"controls: {self.control_url}/control (the page's buttons; zmqzab crash N, "
+                         "restart N, pause N, resume N, partition 0,1 2,3,4, heal, election)")
             self.say("Ctrl+C stops all nodes")
             while not self._stop_requested:
                 if not self.changed.wait(WAKE_S):
@@ -258,7 +342,8 @@ class Supervisor:
                 if not self._stop_requested and not self.pids:
                     with self._lock:
                         children = list(self._children.values())
-                    if all(c.exited.is_set() for c in children):
+                    # Nodes crashed from the controls are the demo, not a reason to stop.
+                    if all(c.exited.is_set() and not c.note for c in children):
                         self.say("every node has exited: stopping (see the lines above for why)")
                         return 1
             self.say("stopping all nodes (SIGTERM; SIGKILL after "
@@ -266,5 +351,195 @@ class Supervisor:
             return 0
         finally:
             self.stop_all()
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+                try:
+                    control_file(self.config).unlink()
+                except OSError:
+                    pass
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    # ------------------------------------------------------------------ controls
+
+    def _start_controls(self):
+        from zmqzab.web import start_control_http
+
+        host = "127.0.0.1"
+        server = start_control_http(self, host, self.control_port or 0)
+        port = server.server_address[1]
+        self.control_url = f"http://{host}:{port}"
+        path = control_file(self.config)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"pid": os.getpid(), "control": self.control_url,
+                                       "config": str(self.config_path),
+                                       "page": f"{self.config.nodes[0].http_url}/"}))
+            tmp.replace(path)
+        except OSError as exc:
+            self.say(f"could not write {path} ({exc.strerror}): the CLI controls will look for "
+                     "the controls through the nodes instead")
+        return server
+
+    def control_state(self) -> dict[str, Any]:
+        with self._lock:
+            children = dict(self._children)
+        nodes = []
+        for n in self.config.nodes:
+            child = children.get(n.id)
+            alive = child is not None and child.process.poll() is None
+            nodes.append({"id": n.id, "http": n.http_url, "alive": alive,
+                          "pid": child.process.pid if alive else None,
+                          "paused": n.id in self.paused and alive})
+        return {"config": str(self.config_path), "nodes": nodes, "partition": self.partition,
+                "actions": list(CONTROL_ACTIONS)}
+
+    def _node_id(self, body: dict[str, Any], required: bool = True) -> int | None:
+        value = body.get("node")
+        if value is None and not required:
+            return None
+        if type(value) is not int:
+            raise ControlError(f'this action needs "node": a node id ({", ".join(map(str, self.config.ids))})')
+        try:
+            self.config.node(value)
+        except ConfigError:
+            raise ControlError(f"no node with id {value} (valid ids: {', '.join(map(str, self.config.ids))})") from None
+        return value
+
+    def control(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Carry out one control action (from the control HTTP server); ControlError if bad."""
+        if action not in CONTROL_ACTIONS:
+            raise ControlError(f"unknown action {action!r} (one of: {', '.join(CONTROL_ACTIONS)})", 404)
+        if action in ("guess", "new-game"):
+            return self._write(action, body)  # may take seconds: not under the lock
+        with self._control_lock:
+            if action == "crash":
+                return self.crash(self._node_id(body))
+            if action == "restart":
+                return self.restart(self._node_id(body))
+            if action == "pause":
+                return self.pause(self._node_id(body))
+            if action == "resume":
+                return self.resume(self._node_id(body))
+            if action == "partition":
+                return self.set_partition(body.get("groups"))
+            if action == "isolate":
+                return self.set_partition([[self._node_id(body)]])
+            if action == "heal":
+                return self.set_partition(None)
+            return self.force_election(self._node_id(body, required=False))
+
+    def crash(self, node_id: int) -> dict[str, Any]:
+        if not self.alive(node_id):
+            raise ControlError(f"node {node_id} is not running (restart it first)", 409)
+        with self._lock:
+            child = self._children[node_id]
+        child.note = "crashed from the controls (kill -9)"
+        code = self.stop_node(node_id, signal.SIGKILL)
+        self.paused.discard(node_id)
+        return {"node": node_id, "action": "crash", "exit": describe_exit(code) if code is not None else None}
+
+    def restart(self, node_id: int) -> dict[str, Any]:
+        if self.alive(node_id):
+            with self._lock:
+                child = self._children[node_id]
+            child.note = "stopped for a restart from the controls"
+            if node_id in self.paused:
+                self._signal(child, signal.SIGCONT)
+            self.stop_node(node_id)
+        pid = self.start_node(node_id)
+        self.say(f"started from the controls (pid {pid})", node_id)
+        return {"node": node_id, "action": "restart", "pid": pid}
+
+    def pause(self, node_id: int) -> dict[str, Any]:
+        if not self.alive(node_id):
+            raise ControlError(f"node {node_id} is not running", 409)
+        with self._lock:
+            child = self._children[node_id]
+        self._signal(child, signal.SIGSTOP)
+        self.paused.add(node_id)
+        self.say("paused from the controls (SIGSTOP): it hears and says nothing until resumed", node_id)
+        return {"node": node_id, "action": "pause"}
+
+    def resume(self, node_id: int) -> dict[str, Any]:
+        if not self.alive(node_id):
+            raise ControlError(f"node {node_id} is not running", 409)
+        with self._lock:
+            child = self._children[node_id]
+        self._signal(child, signal.SIGCONT)
+        was_paused = node_id in self.paused
+        self.paused.discard(node_id)
+        self.say("resumed from the controls (SIGCONT)", node_id)
+        # A partition changed while it was stopped reaches it now.
+        relayed = self._relay({node_id: {"blocked": sorted(self.blocked.get(node_id, set()))}}, "faults")
+        return {"node": node_id, "action": "resume", "was_paused": was_paused, "nodes": relayed}
+
+    def set_partition(self, groups: list[list[int]] | None) -> dict[str, Any]:
+        if groups is None:
+            self.partition, self.blocked = None, {}
+            self.say("heal: every node accepts traffic from every node again")
+        else:
+            self.partition, self.blocked = partition_blocked(groups, self.config.ids)
+            self.say("partition: " + " | ".join("{" + ", ".join(map(str, g)) + "}" for g in self.partition))
+        bodies = {i: {"blocked": sorted(self.blocked.get(i, set()))} for i in self.config.ids}
+        return {"action": "heal" if groups is None else "partition", "groups": self.partition,
+                "nodes": self._relay(bodies, "faults")}
+
+    def force_election(self, node_id: int | None) -> dict[str, Any]:
+        targets = [node_id] if node_id is not None else list(self.config.ids)
+        who = f"node {node_id}" if node_id is not None else "every node"
+        bodies = {i: {"reason": f"forced election ({who}) from the controls"} for i in targets}
+        return {"action": "election", "nodes": self._relay(bodies, "election")}
+
+    def _relay(self, bodies: dict[int, dict[str, Any]], what: str) -> dict[str, Any]:
+        """POST /control/<what> to each node (running, not paused) in parallel; per-node results."""
+        results: dict[str, Any] = {}
+        live = {i: b for i, b in bodies.items() if self.alive(i) and i not in self.paused}
+        for i in bodies:
+            if i not in live:
+                results[str(i)] = {"ok": False, "error": "paused: gets it when resumed" if i in self.paused
+                                   else "down: gets it when started"}
+        if live:
+            with ThreadPoolExecutor(max_workers=len(live)) as pool:
+                futures = {i: pool.submit(self._post_node, i, f"/control/{what}", b) for i, b in live.items()}
+                for i, fut in sorted(futures.items()):
+                    results[str(i)] = fut.result()
+        return dict(sorted(results.items(), key=lambda kv: int(kv[0])))
+
+    def _post_node(self, node_id: int, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        from zmqzab.web import TOKEN_HEADER
+
+        n = self.config.node(node_id)
+        conn = http.client.HTTPConnection(n.host, n.http_port, timeout=RELAY_TIMEOUT_S)
+        try:
+            conn.request("POST", path, body=json.dumps(body),
+                         headers={"Content-Type": "application/json", TOKEN_HEADER: self.token})
+            resp = conn.getresponse()
+            data = json.loads(resp.read() or b"{}")
+            if resp.status != 200:
+                return {"ok": False, "error": data.get("error", f"HTTP {resp.status}")}
+            return data
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            return {"ok": False, "error": f"node {node_id} did not answer ({exc})"}
+        finally:
+            conn.close()
+
+    def _write(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        from zmqzab.client import BadRequestError, Client, ClientError
+
+        node_id = self._node_id(body, required=False)
+        value = None
+        if action == "guess":
+            value = body.get("value")
+            if type(value) is not int or not 0 <= value <= 100:
+                raise ControlError(f'guess needs "value": a whole number from 0 to 100, got {value!r}')
+        with Client(self.config, node=node_id, timeout=WRITE_TIMEOUT_S) as client:
+            try:
+                done = client.guess(value) if action == "guess" else client.new_game()  # type: ignore[arg-type]
+            except BadRequestError as exc:
+                raise ControlError(str(exc)) from None
+            except ClientError as exc:
+                raise ControlError(str(exc), 503) from None
+        return {"action": action, **done.to_json()}

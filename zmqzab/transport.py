@@ -14,12 +14,19 @@ connected, and a full queue drops the message (counted). ZAB tolerates both: eve
 carries its epoch and zxid, lost ACKs are repeated by PINGs and gaps are repaired by fetch.
 A frame that does not decode is a remote error: dropped and counted, never fatal.
 
-``FaultRules`` drop traffic to or from chosen peers (partitions for tests and demos).
+``FaultRules`` drop traffic to or from chosen peers (partitions for tests and demos): a node
+drops what it would send to a blocked peer and what arrives from one, on the ROUTER and on the
+SUB path, so a partition set on both sides cuts a link both ways. ``message_delay_ms`` (a
+classroom switch, config [timing]) holds every outgoing peer message that long in a FIFO; the
+driver's loop calls ``flush_delayed`` and wakes at ``next_due``. One delay for every message
+keeps the order per link.
 """
 
 from __future__ import annotations
 
 import errno
+import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import zmq
@@ -34,6 +41,10 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 PEER_HWM = 100_000
 #: pyzmq's flags are enums; an int keeps the hot path free of enum arithmetic.
 NOBLOCK = int(zmq.NOBLOCK)
+#: Delayed messages held at most (message_delay_ms); beyond, new sends drop (counted).
+DELAYED_MAX = 100_000
+#: ``_delayed`` target meaning "our PUB socket".
+_PUB = -1
 
 
 class PortInUseError(RuntimeError):
@@ -49,6 +60,10 @@ class FaultRules:
     def allows(self, peer: int) -> bool:
         return peer not in self.blocked
 
+    def block(self, peers: set[int] | frozenset[int]) -> None:
+        """Replace the blocked set (an empty set heals); from the socket thread only."""
+        self.blocked = set(peers)
+
 
 @dataclass
 class Counters:
@@ -57,6 +72,7 @@ class Counters:
     dropped_send: int = 0
     dropped_bad_frame: int = 0
     dropped_by_fault_rules: int = 0
+    dropped_delay_queue_full: int = 0
 
 
 class Transport:
@@ -67,6 +83,9 @@ class Transport:
         self.faults = FaultRules()
         self.counters = Counters()
         self._topic = str(node_id).encode()
+        self.delay_s = config.timing.message_delay_ms / 1000.0
+        #: (due monotonic time, target peer or _PUB, frame): FIFO, one delay for all.
+        self._delayed: deque[tuple[float, int, bytes]] = deque()
 
         self.router = self._bound(ctx, zmq.ROUTER, self.me.peer_port, "peer_port")
         self.pub = self._bound(ctx, zmq.PUB, self.me.pub_port, "pub_port")
@@ -122,16 +141,52 @@ class Transport:
         if not self.faults.allows(to):
             self.counters.dropped_by_fault_rules += 1
             return
+        if self.delay_s:
+            self._hold(to, encode(msg))
+            return
+        self._send_now(to, encode(msg))
+
+    def _send_now(self, to: int, frame: bytes) -> None:
         try:
-            self.dealers[to].send(encode(msg), NOBLOCK)
+            self.dealers[to].send(frame, NOBLOCK)
             self.counters.sent += 1
         except zmq.Again:
             self.counters.dropped_send += 1
 
     def publish(self, msg: PeerMessage) -> None:
+        if self.delay_s:
+            self._hold(_PUB, encode(msg))
+            return
+        self._publish_now(encode(msg))
+
+    def _publish_now(self, frame: bytes) -> None:
         # PUB never blocks; a slow subscriber loses messages and repairs the gap by fetch.
-        self.pub.send_multipart((self._topic, encode(msg)), NOBLOCK)
+        self.pub.send_multipart((self._topic, frame), NOBLOCK)
         self.counters.sent += 1
+
+    # ------------------------------------------------------------------ classroom delay
+
+    def _hold(self, to: int, frame: bytes) -> None:
+        if len(self._delayed) >= DELAYED_MAX:
+            self.counters.dropped_delay_queue_full += 1
+            return
+        self._delayed.append((time.monotonic() + self.delay_s, to, frame))
+
+    def next_due(self) -> float | None:
+        """When the oldest held message is due (monotonic seconds), or None if none is held."""
+        return self._delayed[0][0] if self._delayed else None
+
+    def flush_delayed(self, now: float) -> None:
+        """Send every held message that is due. A partition set meanwhile still applies."""
+        held = self._delayed
+        while held and held[0][0] <= now:
+            _, to, frame = held.popleft()
+            if to == _PUB:
+                self._publish_now(frame)
+            elif self.faults.allows(to):
+                self._send_now(to, frame)
+            else:
+                self.counters.dropped_by_fault_rules += 1
 
     # ------------------------------------------------------------------ receiving
 

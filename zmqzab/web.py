@@ -1,72 +1,436 @@
-"""The node's HTTP side: ``GET /status`` (JSON) and ``GET /`` (index.html), on its http_port.
+"""HTTP: every node's view (status, events, metrics, index.html) and `zmqzab up`'s controls.
 
-It runs on its own thread and never touches the Peer: it serves the last status dict the node's
-loop published (swapped whole, so a reader never sees a half-written one). CORS is open so that
-index.html opened straight from the file can poll every node.
+Theory of operation
+-------------------
+A node serves, on its http_port (bound to its own host, 127.0.0.1 in the shipped configs):
+
+| route              | what                                                               |
+|--------------------|--------------------------------------------------------------------|
+| GET /status        | the last status dict the node's loop published (JSON)              |
+| GET /events        | Server-Sent Events: what happens (events.py), optionally status    |
+| GET /metrics       | Prometheus text (metrics.py)                                       |
+| GET /, /index.html | the live cluster view                                              |
+| POST /control/...  | faults and forced elections, only from `zmqzab up` (token header) |
+
+The HTTP threads never touch the Peer: they read what the loop publishes (a status dict swapped
+whole, the event ring, plain counters) and hand control commands to the loop through
+``Node.command`` (a queue and the loop's wake pipe).
+
+``/events`` query: ``status=1`` adds a ``status`` event whenever the node publishes a new one
+(each tick), so one stream is both the timeline and the liveness signal of the page;
+``backlog=N`` (0..2000, default 50) replays the last N events first; ``since=SEQ`` (or the
+``Last-Event-ID`` header EventSource sends on reconnect, or ``last_id=``, both "boot-seq")
+resumes after SEQ if the node has not restarted since; ``kinds=role,elected`` keeps only those kinds. The stream flushes
+every heartbeat interval (50..100 ms) and sends at most ``MAX_EVENTS_PER_S`` events a second
+(bursts up to ``BURST_EVENTS``): busy traffic is merged into ranges, the rest counted in one
+summary event per flush (events.bounded); key events (role, election, sync...) always go.
+At most ``MAX_STREAMS`` streams per node; one more gets 503.
+
+`zmqzab up` runs a second server (``start_control_http``) on 127.0.0.1: GET /control (what the
+supervisor runs) and POST /control/<action> (crash, restart, pause, resume, partition, heal,
+election, guess, new-game). It answers only requests with no Origin (the CLI), a file:// page
+(Origin "null") or a page from a loopback or cluster host, so a web site open in the same
+browser cannot crash the demo. Every input is checked; a bad one gets 400 and a message.
+CORS is open on the node's read-only routes, so index.html opened as a file can read them.
 """
 
 from __future__ import annotations
 
 import errno
+import hmac
+import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
+from zmqzab import metrics as metrics_text
+from zmqzab.events import RING_SIZE, bounded
 from zmqzab.transport import PortInUseError
 
 if TYPE_CHECKING:
     from zmqzab.node import Node
+    from zmqzab.supervisor import Supervisor
 
 INDEX_HTML = Path(__file__).resolve().parent.parent / "index.html"
 
+#: Event streams served at once by one node.
+MAX_STREAMS = 32
+#: Events a stream sends per second at most, sustained (merged and summarised beyond) ...
+MAX_EVENTS_PER_S = 200
+#: ... and in one burst (an election is a few dozen events within a tick).
+BURST_EVENTS = 200
+#: Events replayed to a new stream unless ?backlog= says otherwise.
+BACKLOG_DEFAULT = 50
+#: A stream with nothing to say sends a comment this often (finds closed connections).
+KEEPALIVE_S = 2.0
+#: Largest control request body.
+BODY_MAX_BYTES = 4096
+TOKEN_HEADER = "X-Zmqzab-Token"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+_json = msgspec.json.Encoder()
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def flush_interval_s(heartbeat_ms: int) -> float:
+    """How often an event stream flushes: the heartbeat, within 50..100 ms (the page's lag)."""
+    return min(max(heartbeat_ms, 50), 100) / 1000.0
+
+
+def _int_param(query: dict[str, list[str]], name: str, default: int, low: int, high: int) -> int:
+    values = query.get(name)
+    if not values:
+        return default
+    text = values[-1].strip()
+    if not text.lstrip("-").isdigit():
+        raise HttpError(400, f"{name} must be an integer from {low} to {high}, got {text!r}")
+    value = int(text)
+    if not low <= value <= high:
+        raise HttpError(400, f"{name} = {value} is out of range ({low}..{high})")
+    return value
+
+
+class _Base(BaseHTTPRequestHandler):
+    server_version = "zmqzab"
+    #: CORS origin answered on this response (set per request).
+    cors = "*"
+
+    def log_message(self, fmt: str, *args) -> None:  # keep the console for protocol events
+        pass
+
+    def _head(self, code: int, ctype: str, length: int | None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        self.send_header("Access-Control-Allow-Origin", self.cors)
+        if self.cors != "*":
+            self.send_header("Vary", "Origin")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+
+    def _send(self, code: int, body: bytes, ctype: str) -> None:
+        self._head(code, ctype, len(body))
+        self.wfile.write(body)
+
+    def _send_json(self, code: int, data: Any) -> None:
+        self._send(code, _json.encode(data), "application/json")
+
+    def _error(self, code: int, message: str) -> None:
+        self._send_json(code, {"error": message})
+
+    def _body(self) -> dict[str, Any]:
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise HttpError(415, "send a JSON object with Content-Type: application/json")
+        length_text = self.headers.get("Content-Length") or "0"
+        if not length_text.isdigit():
+            raise HttpError(400, "bad Content-Length")
+        length = int(length_text)
+        if length > BODY_MAX_BYTES:
+            raise HttpError(413, f"request body over {BODY_MAX_BYTES} bytes")
+        raw = self.rfile.read(length) if length else b"{}"
+        try:
+            body = json.loads(raw or b"{}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise HttpError(400, f"body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise HttpError(400, "body must be a JSON object, e.g. {\"node\": 2}")
+        return body
+
+
+# --------------------------------------------------------------------------------------------
+# A node's server
+
 
 def make_handler(node: "Node") -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "zmqzab"
+    streams = threading.BoundedSemaphore(MAX_STREAMS)
 
-        def log_message(self, fmt: str, *args) -> None:  # keep the console for protocol events
-            pass
-
-        def _send(self, code: int, body: bytes, ctype: str) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
+    class Handler(_Base):
+        def do_OPTIONS(self) -> None:
+            self.send_response(204)
             self.send_header("Access-Control-Allow-Origin", "*")
-            self.send_header("Cache-Control", "no-store")
+            self.send_header("Access-Control-Allow-Methods", "GET, OPTIONS")
+            self.send_header("Access-Control-Allow-Headers", "Content-Type, Last-Event-ID")
+            self.send_header("Content-Length", "0")
             self.end_headers()
-            self.wfile.write(body)
 
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/status":
-                self._send(200, msgspec.json.encode(node.status_snapshot), "application/json")
-            elif path in ("/", "/index.html"):
-                try:
-                    body = INDEX_HTML.read_bytes()
-                except OSError:
-                    self._send(404, b"index.html not found next to the zmqzab package", "text/plain")
-                    return
-                self._send(200, body, "text/html; charset=utf-8")
+            url = urlsplit(self.path)
+            path = url.path
+            try:
+                query = parse_qs(url.query, keep_blank_values=True)
+                if path == "/status":
+                    self._send_json(200, node.status_snapshot)
+                elif path == "/events":
+                    self._events(query)
+                elif path == "/metrics":
+                    self._metrics()
+                elif path in ("/", "/index.html"):
+                    self._index()
+                elif path == "/favicon.ico":
+                    self._send(204, b"", "image/x-icon")
+                else:
+                    self._error(404, f"not found: {path}; try /, /status, /events or /metrics")
+            except HttpError as exc:
+                self._error(exc.status, str(exc))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def do_POST(self) -> None:
+            path = urlsplit(self.path).path
+            try:
+                if not path.startswith("/control/"):
+                    raise HttpError(404, f"not found: {path}")
+                if node.control_token is None:
+                    raise HttpError(403, "this node was not started by `zmqzab up`: its view is "
+                                         "read-only (start the cluster with zmqzab up for controls)")
+                given = self.headers.get(TOKEN_HEADER) or ""
+                if not hmac.compare_digest(given.encode(), node.control_token.encode()):
+                    raise HttpError(403, "controls go through `zmqzab up` (its page or zmqzab "
+                                         "crash/partition/...), not to a node directly")
+                body = self._body()
+                name, args = self._control_args(path.removeprefix("/control/"), body)
+                cmd = node.command(name, args)
+                if cmd.error:
+                    raise HttpError(503 if "within" in cmd.error or "stopping" in cmd.error else 400,
+                                    cmd.error)
+                self._send_json(200, {"ok": True, "node": node.id, **(cmd.result or {})})
+            except HttpError as exc:
+                self._error(exc.status, str(exc))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def _control_args(self, action: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+            if action == "faults":
+                blocked = body.get("blocked")
+                if not isinstance(blocked, list) or not all(type(i) is int for i in blocked):
+                    raise HttpError(400, "faults needs {\"blocked\": [node ids]}")
+                unknown = sorted(set(blocked) - set(node.config.ids))
+                if unknown:
+                    raise HttpError(400, f"unknown node ids {unknown} (valid: {list(node.config.ids)})")
+                return "faults", {"blocked": blocked}
+            if action == "election":
+                reason = body.get("reason", "forced from the controls")
+                if not isinstance(reason, str) or len(reason) > 200:
+                    raise HttpError(400, "reason must be a string of at most 200 characters")
+                return "election", {"reason": reason}
+            raise HttpError(404, f"unknown control {action!r} (faults, election)")
+
+        def _index(self) -> None:
+            try:
+                body = INDEX_HTML.read_bytes()
+            except OSError:
+                self._error(404, "index.html not found next to the zmqzab package")
+                return
+            self._send(200, body, "text/html; charset=utf-8")
+
+        def _metrics(self) -> None:
+            status = node.status_snapshot
+            counters = status.get("counters") or {}
+            text = metrics_text.render(node.id, status, node.metrics, counters)
+            self._send(200, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
+
+        def _events(self, query: dict[str, list[str]]) -> None:
+            backlog = _int_param(query, "backlog", BACKLOG_DEFAULT, 0, RING_SIZE)
+            with_status = _int_param(query, "status", 0, 0, 1) == 1
+            since = _int_param(query, "since", -1, -1, 2**62) if "since" in query else -1
+            kinds = None
+            if query.get("kinds"):
+                kinds = {k.strip() for k in query["kinds"][-1].split(",") if k.strip()}
+                if not kinds or any(len(k) > 20 or not k.isalpha() for k in kinds):
+                    raise HttpError(400, "kinds must be a comma-separated list of event kinds, "
+                                         "e.g. kinds=role,elected,sync")
+            log = node.events
+            # EventSource sends Last-Event-ID on its own reconnects; a page that reconnects by
+            # hand passes the same "boot-seq" as ?last_id=.
+            last_id = (query.get("last_id") or [""])[-1] or self.headers.get("Last-Event-ID") or ""
+            if since < 0 and "-" in last_id:
+                boot, _, seq_text = last_id.partition("-")
+                if boot == log.boot and seq_text.isdigit():
+                    since = int(seq_text)
+            if not streams.acquire(blocking=False):
+                raise HttpError(503, f"too many event streams on node {node.id} (max {MAX_STREAMS})")
+            try:
+                self._stream(log, backlog, since, with_status, kinds)
+            finally:
+                streams.release()
+
+        def _stream(self, log, backlog: int, since: int, with_status: bool, kinds: set[str] | None) -> None:
+            status = node.status_snapshot
+            heartbeat_ms = int(status.get("heartbeat_ms") or node.config.timing.heartbeat_ms)
+            flush_s = flush_interval_s(heartbeat_ms)
+            # A token bucket: bursts of BURST_EVENTS (the backlog once), MAX_EVENTS_PER_S after.
+            budget = float(max(BURST_EVENTS, backlog))
+            refilled = time.monotonic()
+            # Where to start is fixed before the answer begins: nothing recorded after the
+            # request arrived can fall between the backlog and the live events.
+            if 0 <= since <= log.seq:
+                last = since
             else:
-                self._send(404, b'{"error": "not found: try /status or /"}', "application/json")
+                old = log.backlog(backlog)
+                last = (old[0][0] - 1) if old else log.seq
+            self._head(200, "text/event-stream; charset=utf-8", None)
+            hello = {"node": node.id, "boot": log.boot, "seq": log.seq, "heartbeat_ms": heartbeat_ms,
+                     "flush_ms": round(flush_s * 1000), "down_after_ms": max(2 * heartbeat_ms, 250),
+                     "max_events_per_s": MAX_EVENTS_PER_S}
+            self.wfile.write(b"retry: 1000\n\nevent: hello\ndata: " + _json.encode(hello) + b"\n\n")
+            sent_status = None
+            last_write = time.monotonic()
+            max_seq = last
+            while node.running:
+                items, lost = log.since(last)
+                chunks: list[bytes] = []
+                now = time.monotonic()
+                if budget < BURST_EVENTS:
+                    budget = min(BURST_EVENTS, budget + MAX_EVENTS_PER_S * (now - refilled))
+                refilled = now
+                if items:
+                    last = items[-1][0]
+                    if kinds is not None:
+                        items = [it for it in items if _kind_of(it) in kinds]
+                    events = bounded(items, node.id, max(10, int(budget)))
+                    budget = max(0.0, budget - len(events))
+                    if lost:
+                        events.insert(0, {"seq": events[0]["seq"] if events else last, "t": time.time() * 1000,
+                                          "node": node.id, "kind": "gap",
+                                          "text": f"{lost} events not sent (this reader fell behind)"})
+                    for ev in events:
+                        max_seq = max(max_seq, ev["seq"])
+                        chunks.append(b"id: %s-%d\nevent: zab\ndata: %s\n\n"
+                                      % (log.boot.encode(), max_seq, _json.encode(ev)))
+                if with_status:
+                    status = node.status_snapshot
+                    if status is not sent_status:
+                        sent_status = status
+                        chunks.append(b"event: status\ndata: " + _json.encode(status) + b"\n\n")
+                now = time.monotonic()
+                if not chunks and now - last_write >= KEEPALIVE_S:
+                    chunks.append(b": keepalive\n\n")
+                if chunks:
+                    self.wfile.write(b"".join(chunks))
+                    last_write = now
+                time.sleep(flush_s)
 
     return Handler
+
+
+def _kind_of(item: tuple) -> str:
+    kind = item[2]
+    return item[3].event if kind == "trace" else kind
+
+
+def _serve(host: str, port: int, handler: type[BaseHTTPRequestHandler], what: str,
+           name: str) -> ThreadingHTTPServer:
+    try:
+        server = ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(f"{what}: port {port} on {host} is already in use: stop the other "
+                                 "program, or change the port") from None
+        raise PortInUseError(f"{what}: cannot serve HTTP on {host}:{port}: {exc}") from None
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
+    return server
 
 
 def start_http(node: "Node") -> ThreadingHTTPServer:
     addr = node.addr
     try:
-        server = ThreadingHTTPServer((addr.host, addr.http_port), make_handler(node))
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
+        return _serve(addr.host, addr.http_port, make_handler(node), f"node {node.id}", "http")
+    except PortInUseError as exc:
+        if "already in use" in str(exc):
             raise PortInUseError(
                 f"node {node.id}: http_port {addr.http_port} on {addr.host} is already in use: stop the "
                 f"other program, or change http_port in {node.config.path}"
             ) from None
-        raise PortInUseError(f"node {node.id}: cannot serve HTTP on {addr.host}:{addr.http_port}: {exc}") from None
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
-    return server
+        raise
+
+
+# --------------------------------------------------------------------------------------------
+# `zmqzab up`'s control server
+
+
+def origin_allowed(origin: str | None, hosts: set[str]) -> bool:
+    """No Origin (a CLI), a file:// page ("null"), or a page from a loopback / cluster host."""
+    if origin is None or origin == "null":
+        return True
+    try:
+        parts = urlsplit(origin)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or host is None:
+        return False
+    return host in LOOPBACK_HOSTS or host in hosts
+
+
+def make_control_handler(sup: "Supervisor") -> type[BaseHTTPRequestHandler]:
+    hosts = {n.host.strip("[]") for n in sup.config.nodes}
+
+    class ControlHandler(_Base):
+        def _check_origin(self) -> bool:
+            origin = self.headers.get("Origin")
+            if not origin_allowed(origin, hosts):
+                self.cors = "null"
+                self._error(403, f"origin {origin} may not use the controls (only the page from the "
+                                 "cluster's nodes, or opened as a file)")
+                return False
+            self.cors = origin or "*"
+            return True
+
+        def do_OPTIONS(self) -> None:
+            origin = self.headers.get("Origin")
+            self.send_response(204 if origin_allowed(origin, hosts) else 403)
+            if origin_allowed(origin, hosts):
+                self.send_header("Access-Control-Allow-Origin", origin or "*")
+                self.send_header("Vary", "Origin")
+                self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+                self.send_header("Access-Control-Allow-Headers", "Content-Type")
+                self.send_header("Access-Control-Max-Age", "600")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            if not self._check_origin():
+                return
+            path = urlsplit(self.path).path
+            if path in ("/control", "/control/"):
+                self._send_json(200, sup.control_state())
+            else:
+                self._error(404, f"not found: {path}; try GET /control or POST /control/<action>")
+
+        def do_POST(self) -> None:
+            if not self._check_origin():
+                return
+            from zmqzab.supervisor import ControlError
+
+            path = urlsplit(self.path).path
+            try:
+                if not path.startswith("/control/"):
+                    raise HttpError(404, f"not found: {path}; POST /control/<action>")
+                body = self._body()
+                result = sup.control(path.removeprefix("/control/"), body)
+                self._send_json(200, {"ok": True, **result})
+            except HttpError as exc:
+                self._error(exc.status, str(exc))
+            except ControlError as exc:
+                self._error(exc.status, str(exc))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    return ControlHandler
+
+
+def start_control_http(sup: "Supervisor", host: str, port: int) -> ThreadingHTTPServer:
+    return _serve(host, port, make_control_handler(sup), "zmqzab up controls", "control-http")
