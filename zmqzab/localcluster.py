@@ -7,7 +7,10 @@ rules (every node is told which peers to drop, both ways).
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -57,6 +60,8 @@ class LocalCluster:
         self.ids = list(self.config.ids)
         self.procs: dict[int, subprocess.Popen] = {}
         self.paused: set[int] = set()
+        self.blocked: dict[int, set[int]] = {}
+        self.token = secrets.token_hex(16)
         self.ctx = zmq.Context()
         self._req = 0
 
@@ -64,7 +69,10 @@ class LocalCluster:
 
     def start(self, i: int) -> None:
         out = open(self.workdir / f"node-{i}.console", "ab")
-        env = dict(os.environ, ZMQZAB_CONTROL="1")  # partitions are set through the node's control
+        # The node's fault rules are set over its HTTP control route, which wants this token;
+        # a node restarted while a partition is in force starts partitioned.
+        env = dict(os.environ, ZMQZAB_CONTROL_TOKEN=self.token,
+                   ZMQZAB_BLOCKED=",".join(map(str, sorted(self.blocked.get(i, ())))))
         self.procs[i] = subprocess.Popen(
             [sys.executable, "-m", "zmqzab", "node", "--id", str(i), "--config", str(self.config_path)],
             stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir, env=env,
@@ -176,4 +184,22 @@ class LocalCluster:
             self.set_blocked(i, set())
 
     def set_blocked(self, i: int, peers: set[int]) -> None:
-        raise NotImplementedError("wired to the node control endpoint")
+        """Tell node i which peers to drop (both ways); remembered for when it restarts."""
+        from zmqzab.web import TOKEN_HEADER
+
+        self.blocked[i] = set(peers)
+        if not self.alive(i) or i in self.paused:
+            return  # it gets the set at its next start; a paused node is resumed before heal
+        n = self.config.node(i)
+        conn = http.client.HTTPConnection(n.host, n.http_port, timeout=2.0)
+        try:
+            conn.request("POST", "/control/faults", body=json.dumps({"blocked": sorted(peers)}),
+                         headers={"Content-Type": "application/json", TOKEN_HEADER: self.token})
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"node {i} refused its fault rules: HTTP {resp.status}")
+        except (OSError, http.client.HTTPException):
+            pass  # it died meanwhile; it gets the set when it restarts
+        finally:
+            conn.close()

@@ -22,6 +22,8 @@ from zmqzab.chaos.workload import ChaosClient
 from zmqzab.storage.store import open_storage
 
 CONVERGE_S = 60.0
+#: After a fault ends, how long its effects (a re-election, a sync) still count as its own.
+RECOVERY_WINDOW_S = 2.0
 
 
 @dataclass
@@ -64,10 +66,11 @@ def run(opts: Options, say=print) -> int:
         stop_nemesis.set()
         if nemesis.error is not None:
             raise nemesis.error
-        # Heal everything, then let the clients see the healed cluster briefly.
-        cluster.heal()
+        # Undo everything (resume first: a paused node cannot take its fault rules), then let
+        # the clients see the healed cluster for the rest of the run.
         for i in list(cluster.paused):
             cluster.resume(i)
+        cluster.heal()
         for i in cluster.ids:
             if not cluster.alive(i):
                 cluster.start(i)
@@ -107,12 +110,14 @@ def run(opts: Options, say=print) -> int:
 
 def summarize(history, nemesis, watch, work: Path, ids, duration) -> dict:
     oks = sorted(r.completed for r in history if r.outcome == OK)
-    gaps = [b - a for a, b in zip([0.0] + oks, oks + [duration])]
+    edges = list(zip([0.0] + oks, oks + [duration]))  # stretches without a committed write
+    gaps = [b - a for a, b in edges]
     by_kind: dict[str, float] = {}
     for f in nemesis.faults:
-        after = [r.completed for r in history if r.outcome == OK and r.invoked >= f.start]
-        wait = (min(after) if after else duration) - f.start
-        by_kind[f.kind] = max(by_kind.get(f.kind, 0.0), wait)
+        # The longest stretch without a commit that overlaps the fault or the recovery after it.
+        end = (f.end if f.end is not None else duration) + RECOVERY_WINDOW_S
+        overlapping = [b - a for a, b in edges if a < end and b > f.start]
+        by_kind[f.kind] = max([by_kind.get(f.kind, 0.0), *overlapping])
     consoles = "\n".join((work / f"node-{i}.console").read_text(errors="replace")
                          for i in ids if (work / f"node-{i}.console").exists())
     return {
