@@ -384,6 +384,9 @@ def _usage_error_types() -> tuple[type[BaseException], ...]:
 from zmqzab.cli_chaos import chaos as _chaos  # noqa: E402
 
 app.command("chaos", epilog=EXIT_CODES)(_chaos)
+from zmqzab.cli_sim import SIM_EXIT_CODES, sim as _sim  # noqa: E402
+
+app.command("sim", epilog=SIM_EXIT_CODES)(_sim)
 
 
 def main(argv: list[str] | None = None) -> None:
