@@ -386,6 +386,9 @@ from zmqzab.cli_chaos import chaos as _chaos  # noqa: E402
 
 app.command("chaos", epilog=EXIT_CODES)(_chaos)
 app.command("bench", epilog=EXIT_CODES)(_bench)
+from zmqzab.cli_sim import SIM_EXIT_CODES, sim as _sim  # noqa: E402
+
+app.command("sim", epilog=SIM_EXIT_CODES)(_sim)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -100,10 +100,25 @@ class FakeNode:
         self._ctx.term()
 
 
+def free_ports(n: int, taken: set[int]) -> list[int]:
+    """``n`` ports the OS hands out while all of them are held, none of them in ``taken``."""
+    socks, ports = [], []
+    while len(ports) < n:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((HOST, 0))
+        socks.append(s)
+        if s.getsockname()[1] not in taken:
+            ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
 def make_config(tmp_path: Path, ports: dict[int, int]) -> ClusterConfig:
     """A config whose node ``i`` has client_port ``ports[i]``; the other ports are unused."""
-    nodes = [NodeAddress(id=i, host=HOST, peer_port=free_port(), pub_port=free_port(),
-                         client_port=port, http_port=free_port())
+    spare = iter(free_ports(3 * len(ports), set(ports.values())))
+    nodes = [NodeAddress(id=i, host=HOST, peer_port=next(spare), pub_port=next(spare),
+                         client_port=port, http_port=next(spare))
              for i, port in sorted(ports.items())]
     path = tmp_path / "cluster.toml"
     path.write_text(render_config(nodes))

@@ -7,6 +7,9 @@ Theory of operation.
   that leader is stale: back to election (ZAB_CHECKLIST #8). Otherwise persist acceptedEpoch
   (Output step 1) and, in the same Output, answer ACKEPOCH: it can only leave after the write.
 * SYNC. SyncStart says DIFF, TRUNC or SNAP; txns follow on the same DEALER, then NEWLEADER.
+  The snapshot and the txns are held in memory until NEWLEADER and logged only if all of them
+  arrived (a lost TXNS must not leave a hole that a new epoch's first txn would hide, and an
+  unfinished SNAP must not replace our history); else we sync again.
   On NEWLEADER, in this order (#14): the snapshot and the synced txns are durable (we wait for
   the writer), then currentEpoch is written, then ACK. PROPOSALs seen on PUB before NEWLEADER
   are dropped: the sync stream is still arriving on another socket, and a live txn appended
@@ -15,13 +18,15 @@ Theory of operation.
   already held (#17); a gap is repaired over ROUTER/DEALER (FetchTxns). ACKs are cumulative and
   leave only for what the writer reported durable (#18). COMMITs are applied in zxid order and
   never past what we hold (#19, #20).
-* LIVENESS. Nothing heard from the leader for initLimit (while syncing) or syncLimit ticks:
-  back to election (#27). We PING the leader each heartbeat, repeating our last ACK.
+* LIVENESS. Nothing heard from the leader for initLimit (while syncing) or syncLimit ticks,
+  or discovery + sync not done within initLimit of starting to follow: back to election (#27).
+  Only PINGs of our own epoch count as hearing the leader. We PING the leader each heartbeat,
+  repeating our last ACK.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from zmqzab.core.output import Output
@@ -68,11 +73,21 @@ class FollowerState:
     sync_mode: str = ""
     sync_total: int = 0
     sync_received: int = 0
+    #: When we started following this leader: discovery + sync must end within initLimit.
+    started_tick: int = 0
+    #: The sync stream, held in memory until NEWLEADER shows it arrived whole (ZooKeeper's
+    #: Learner does the same): SNAP's snapshot, the zxid the txns follow, the txns, and the
+    #: leader's commit point they carried.
+    sync_snapshot: tuple[int, bytes] | None = None
+    sync_base: int = 0
+    sync_txns: list[Txn] = field(default_factory=list)
+    sync_committed: int = 0
 
 
 def become(peer: Peer, out: Output) -> None:
     session = peer.rng.getrandbits(31) | 1
-    peer.following = FollowerState(session=session, last_heard=peer.now, info_sent_tick=peer.now)
+    peer.following = FollowerState(session=session, last_heard=peer.now, info_sent_tick=peer.now,
+                                   started_tick=peer.now)
     peer.epoch = 0
     peer.set_phase(out, Role.FOLLOWING, Phase.DISCOVERY, f"following node {peer.leader_id}")
     _send_info(peer, out)
@@ -137,12 +152,16 @@ def on_sync_start(peer: Peer, sender: int, msg: SyncStart, out: Output) -> None:
             return
         peer.truncate(out, msg.zxid)
     elif msg.mode == "SNAP":
-        peer.install_snapshot(out, msg.zxid, msg.snapshot)
+        # Installed at NEWLEADER, not now: it replaces our whole log, and a sync that never
+        # completes must not leave us with the leader's (possibly old) committed point
+        # instead of our history, while our currentEpoch still vouches for that history.
+        fs.sync_snapshot = (msg.zxid, msg.snapshot)
     elif msg.zxid != peer.zxid_last:
         peer.look(out, f"DIFF from {fmt_zxid(msg.zxid)} but our log ends at {fmt_zxid(peer.zxid_last)}")
         return
     fs.sync_started = True
     fs.sync_mode, fs.sync_total, fs.sync_received = msg.mode, msg.txns_total, 0
+    fs.sync_base = msg.zxid
     peer.last_sync = {"mode": msg.mode, "reason": msg.reason, "zxid": fmt_zxid(msg.zxid),
                       "txns_total": msg.txns_total, "txns_received": 0, "done": False}
     peer.trace(out, "sync", f"{msg.mode} from node {sender} at {fmt_zxid(msg.zxid)}: {msg.reason} "
@@ -153,15 +172,27 @@ def on_sync_txns(peer: Peer, sender: int, msg: SyncTxns, out: Output) -> None:
     fs = _from_leader(peer, sender, msg.session, msg.epoch)
     if fs is None or not fs.sync_started:
         return
-    gap = _accept(peer, out, msg.txns)
     if not fs.serving:
+        if fs.newleader_seen:
+            return  # the stream ended with NEWLEADER: a late duplicate
+        # Held, not logged: if an earlier TXNS was lost, a new epoch's first txn would "follow"
+        # our last one (is_next allows it) and the log would keep a hole no later sync can see.
+        # Only a strictly increasing run is kept, so txns_total of them is the whole stream.
+        held = fs.sync_txns
+        last = held[-1].zxid if held else fs.sync_base
+        for txn in msg.txns:
+            if txn.zxid > last:
+                held.append(txn)
+                last = txn.zxid
         fs.sync_received += len(msg.txns)
+        fs.sync_committed = max(fs.sync_committed, msg.zxid_committed)
         peer.last_sync["txns_received"] = fs.sync_received
-    else:
-        fs.fetch_since_tick = None
-        if gap:
-            _request_fetch(peer, out)
-    # Our log is a prefix of the leader's from SyncStart on: its commit point applies to it.
+        return
+    gap = _accept(peer, out, msg.txns)
+    fs.fetch_since_tick = None
+    if gap:
+        _request_fetch(peer, out)
+    # Our log is a prefix of the leader's: its commit point applies to it.
     peer.commit_to(out, msg.zxid_committed)
 
 
@@ -169,10 +200,49 @@ def on_new_leader(peer: Peer, sender: int, msg: NewLeader, out: Output) -> None:
     fs = _from_leader(peer, sender, msg.session, msg.epoch)
     if fs is None or not fs.sync_started or fs.newleader_seen:
         return
+    if len(fs.sync_txns) != fs.sync_total:
+        # Part of the stream was lost or overtaken: ACKing would vouch for txns we lack (the
+        # leader counts us as holding its whole log). Sync again.
+        peer.look(out, f"sync stream from node {sender} incomplete: {len(fs.sync_txns)} of "
+                       f"{fs.sync_total} txns arrived before NEWLEADER")
+        return
+    # ZAB_CHECKLIST #14, #15: the snapshot and the txns are logged, then durable, then ACK.
+    txns, fs.sync_txns = fs.sync_txns, []
+    if fs.sync_snapshot is not None:
+        txns = _snap_or_cut(peer, out, fs.sync_snapshot, txns)
+        fs.sync_snapshot = None
+    if txns:
+        peer.append(out, txns)
     fs.newleader_seen = True
     fs.newleader_pending = peer.zxid_last
     peer.last_sync["done"] = True
+    peer.commit_to(out, fs.sync_committed)
     _maybe_ack_newleader(peer, out)
+
+
+def _snap_or_cut(peer: Peer, out: Output, snapshot: tuple[int, bytes], txns: list[Txn]) -> list[Txn]:
+    """Install SNAP's snapshot, or cut our log back to the leader's history if we hold part of
+    it; returns the txns still to append.
+
+    The snapshot sits at the leader's committed zxid, which lags its history while it is not yet
+    established (after a restart, only its own snapshot's zxid). Replacing our log with it
+    would, until the txns after it are durable too, leave a shorter history than the one our
+    currentEpoch vouches for in elections. But a zxid both logs hold means the same history up
+    to it (one leader per epoch), so if we hold the snapshot's zxid or one of the txns, cutting
+    back to the last such zxid loses only txns the leader lacks (uncommitted), as TRUNC does.
+    Otherwise we diverged before the snapshot's zxid and it replaces nothing we must keep.
+    """
+    zxid, data = snapshot
+    log = peer.log
+    for common in reversed([zxid] + [t.zxid for t in txns]):
+        if common >= peer.zxid_applied and log.contains(common):
+            if common < peer.zxid_last:
+                peer.truncate(out, common)
+            peer.trace(out, "sync", f"SNAP at {fmt_zxid(zxid)} not installed: our log holds the "
+                       f"leader's history up to {fmt_zxid(common)}, cut back to it")
+            return [t for t in txns if t.zxid > common]
+    peer.install_snapshot(out, zxid, data)
+    return txns
 
 
 def _maybe_ack_newleader(peer: Peer, out: Output) -> None:
@@ -243,8 +313,10 @@ def on_commit(peer: Peer, sender: int, msg: Commit, out: Output) -> None:
 
 
 def on_ping(peer: Peer, sender: int, msg: Ping, out: Output) -> None:
-    fs = _from_leader(peer, sender, None, None)
-    if fs is None or msg.epoch != peer.epoch or not fs.newleader_seen:
+    # Only a PING of our epoch shows the leader still leads us: one that moved on to a newer
+    # epoch without us must not keep us "hearing" it, stuck in the old epoch for ever.
+    fs = _from_leader(peer, sender, None, peer.epoch if msg.epoch == peer.epoch else -1)
+    if fs is None or not fs.newleader_seen:
         return
     peer.commit_to(out, msg.zxid_committed)
     if msg.zxid_last > peer.zxid_last:
@@ -290,6 +362,12 @@ def tick(peer: Peer, out: Output) -> None:
     limit = peer.cfg.sync_limit_ticks if fs.serving else peer.cfg.init_limit_ticks
     if peer.now - fs.last_heard > limit:
         peer.look(out, f"leader node {peer.leader_id} silent for {limit} ticks ({peer.phase})")
+        return
+    if not fs.serving and peer.now - fs.started_tick > peer.cfg.init_limit_ticks:
+        # However chatty the leader's PINGs are: a lost NEWLEADER, ACK or UPTODATE would leave
+        # us in SYNC for ever, and the leader counting us (ZAB_CHECKLIST #27).
+        peer.look(out, f"not in sync with leader node {peer.leader_id} within initLimit "
+                       f"({peer.cfg.init_limit_ticks} ticks, {peer.phase})")
         return
     if fs.fetch_since_tick is not None and peer.now - fs.fetch_since_tick > peer.cfg.sync_limit_ticks:
         peer.look(out, f"gap after {fmt_zxid(peer.zxid_last)} not repaired within syncLimit: re-sync")

@@ -6,7 +6,9 @@ Theory of operation.
   the leader has, the new epoch is max(acceptedEpoch) + 1 (ZAB_CHECKLIST #7); the leader
   persists it as its own acceptedEpoch and sends LEADERINFO. Followers persist it and answer
   ACKEPOCH with their currentEpoch and last zxid. A follower with a more recent history than
-  the leader's means the election went wrong: the leader gives up (#9).
+  the leader's means the election went wrong: the leader gives up (#9). So does a leader whose
+  epoch is decided when a late follower has accepted a higher one: that follower would refuse
+  LEADERINFO for ever, and only a new election finds an epoch it accepts.
 * SYNC. Once a quorum has ACKed the epoch the leader writes currentEpoch and brings every such
   follower in line with its own log: DIFF (send what it lacks), TRUNC (cut back to the last
   common zxid, then DIFF) or SNAP (the game at the committed zxid, then the rest), chosen by
@@ -160,7 +162,13 @@ def on_follower_info(peer: Peer, sender: int, msg: FollowerInfo, out: Output) ->
     peer.trace(out, "follower", f"node {sender} wants to follow (acceptedEpoch {msg.accepted_epoch}, "
                f"last {fmt_zxid(msg.zxid_last)})", follower=sender)
     if st.epoch:
-        # Late: the epoch is decided. A follower that accepted a higher one rejects it itself.
+        if msg.accepted_epoch > st.epoch:
+            # It promised a newer epoch (another leader's failed attempt) and would refuse ours
+            # for ever, left out of the cluster; only a new election gives an epoch it accepts.
+            peer.look(out, f"node {sender} accepted epoch {msg.accepted_epoch}, above ours "
+                           f"({st.epoch}): a new election picks one every node can accept")
+            return
+        # Late: the epoch is decided; the follower syncs into it.
         peer.send(out, sender, LeaderInfo(session=msg.session, epoch=st.epoch))
     else:
         _progress(peer, out)
@@ -279,9 +287,14 @@ def on_ack(peer: Peer, sender: int, msg: Ack, out: Output) -> None:
             ln.acked_newleader = True
             if st.established:
                 _up_to_date(peer, ln, out)
+                # Its NEWLEADER ACK vouches for our whole log: it may complete a quorum for txns
+                # waiting to commit, and no other ACK may ever come to re-check them.
+                _advance_commit(peer, out)
             else:
                 _progress(peer, out)
         return
+    if zxid_counter(msg.zxid) == 0:
+        return  # NEWLEADER's ACK again (a duplicate): it names no txn, so it must not commit one
     if ln.phase == Phase.BROADCAST and msg.zxid > ln.acked and msg.zxid <= peer.zxid_last:
         ln.acked = msg.zxid
         _advance_commit(peer, out)

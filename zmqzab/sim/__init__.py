@@ -1,0 +1,38 @@
+"""zmqzab's deterministic simulator: the real protocol code, a simulated world, one seed.
+
+Theory of operation
+-------------------
+Tests with real processes find wiring bugs; they cannot steer the interleavings where consensus
+protocols break: a crash between a persist and a send, a stale vote arriving late, a partition
+during sync. Following TigerBeetle's VOPR and FoundationDB's simulation, this package runs N
+production ``Peer``s (zmqzab/core) through production ``execute()`` (zmqzab/effects.py) in one
+thread, against
+
+* a simulated network (simulation.py): latency, FIFO per connection, drops, duplicates,
+  reordering, delay spikes, partitions both ways or one way, DEALER queues that deliver late;
+* a simulated disk (disk.py): a group-commit writer whose unsynced batch is lost, or partly
+  written and torn, when the node crashes; the files are a real ``Storage`` and a restart goes
+  through production recovery;
+* simulated time: ticks, with node clocks out of step, and many message steps between ticks;
+* simulated clients (workload.py): guesses and new games against random nodes, retried after
+  timeouts, with the history of every request.
+
+Every random choice comes from ``random.Random`` streams derived from the seed (never the
+global ``random``, never the wall clock, never set or dict order), so a seed reproduces a run
+byte for byte. After every step the checkers (checkers.py) test ZAB's safety properties; after
+the fault phase everything is healed and the cluster must converge (liveness). A failure names
+the property, shows the tail of the trace (trace.py) and the line that reproduces it.
+
+Entry points: ``zmqzab sim`` (zmqzab/cli_sim.py), ``Simulation`` / ``SimOptions`` / ``run_seed``
+for tests and scripted scenarios, ``sweep`` for many seeds. Fault rates are drawn per seed
+(profile.py: swarm testing). Deliberate core bugs (``CoreConfig.test_faults``) prove the
+checkers can fail.
+"""
+
+from zmqzab.sim.checkers import Violation
+from zmqzab.sim.profile import FaultProfile
+from zmqzab.sim.simulation import SimOptions, SimResult, Simulation, run_seed
+from zmqzab.sim.sweep import SweepSummary, sweep
+
+__all__ = ["FaultProfile", "SimOptions", "SimResult", "Simulation", "SweepSummary", "Violation",
+           "run_seed", "sweep"]

@@ -1,0 +1,293 @@
+"""Safety and liveness checkers, run after every simulated step.
+
+Theory of operation. The checkers watch the cluster from outside, the way the TLA+ specs in
+ZooKeeper's ``zookeeper-specifications`` state ZAB's properties, and keep one global record:
+
+* ``G``, the committed history: the sequence of txns in the order nodes apply them. The first
+  node to apply the k-th txn writes it into G; every other node must apply exactly the same txn
+  (and get the same game result) as its own k-th. A node's position in G is reset when it
+  restarts (it re-applies from its snapshot) or installs a SNAP. That one record gives
+  "committed prefixes of any two nodes agree", total order and integrity (every txn in G is an
+  op a client submitted).
+* ``established``: epoch -> the node that established it (LEADING in BROADCAST). A second node
+  establishing the same epoch is a violation. A leader of epoch e must hold in its log (or its
+  snapshot below the log window) every txn of G from an epoch before e, whenever either
+  happens: "a committed txn is in the history of every later leader". Txns a client was told
+  are committed are in G, and are named as such.
+* epochs per node: accepted >= current, neither ever goes back, across restarts included
+  (the maximum any incarnation held is remembered).
+* game state: a checksum of the game's snapshot per applied zxid; two nodes (or one node after
+  a restart or a SNAP) at the same applied zxid must have the same state.
+* exactly-once: a reference game replays G applying each (client, seq) once, skipping later
+  copies itself (not trusting the game's own session records); every node's game at a zxid
+  must equal the reference's at that zxid, every application must return the reference's
+  result, and every answer a client got must be the result of the request's first commit.
+
+A violation raises ``Violation`` (property name + detail); the simulation stops there and
+prints the tail of its trace and the seed.
+"""
+
+from __future__ import annotations
+
+import zlib
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from zmqzab.core.roles import Phase, Role
+from zmqzab.game import Game
+from zmqzab.messages import GameResult, Op, Txn
+from zmqzab.sim.trace import describe_op
+from zmqzab.zxid import fmt_zxid, make_zxid, zxid_epoch
+
+if TYPE_CHECKING:
+    from zmqzab.core.peer import Peer
+
+
+class Violation(Exception):
+    """A checked property does not hold. ``prop`` is its short name, ``detail`` says how."""
+
+    def __init__(self, prop: str, detail: str) -> None:
+        super().__init__(f"{prop}: {detail}")
+        self.prop = prop
+        self.detail = detail
+
+    def __reduce__(self):  # sweeps send results between processes
+        return (Violation, (self.prop, self.detail))
+
+
+@dataclass(slots=True)
+class NodeView:
+    """What the checkers remember about one node across its incarnations."""
+
+    #: Index in G of the next txn this node must apply.
+    pos: int = 0
+    accepted_max: int = 0
+    current_max: int = 0
+    #: applied zxid at the last state checksum (to checksum only when it moves).
+    fp_zxid: int = -1
+    #: (epoch, incarnation) already checked as an established leader.
+    leader_checked: tuple[int, int] = (-1, -1)
+
+
+@dataclass(slots=True)
+class Checkers:
+    nodes: list[int]
+    #: G: committed zxids in order, the txn and result at each.
+    gz: list[int] = field(default_factory=list)
+    gtxn: dict[int, Txn] = field(default_factory=dict)
+    gres: dict[int, GameResult] = field(default_factory=dict)
+    #: zxid -> (crc32 of the game snapshot, node that first had it).
+    gstate: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: The reference game (each (client, seq) applied once) and its state checksum per zxid.
+    ref: Game = field(default_factory=Game)
+    refcrc: dict[int, int] = field(default_factory=dict)
+    established: dict[int, int] = field(default_factory=dict)
+    #: (client, seq) -> (zxid, result) of its first application.
+    first: dict[tuple[str, int], tuple[int, GameResult]] = field(default_factory=dict)
+    #: (client, seq) -> op, for every request a client sent.
+    submitted: dict[tuple[str, int], Op] = field(default_factory=dict)
+    #: zxids a client was told are committed.
+    acknowledged: dict[int, tuple[str, int]] = field(default_factory=dict)
+    view: dict[int, NodeView] = field(default_factory=dict)
+    steps: int = 0
+
+    def __post_init__(self) -> None:
+        self.view = {i: NodeView() for i in self.nodes}
+        self.refcrc[0] = zlib.crc32(self.ref.snapshot())
+
+    # ------------------------------------------------------------------ committed history
+
+    def on_applied(self, node: int, txn: Txn, result: GameResult) -> None:
+        v = self.view[node]
+        gz = self.gz
+        zxid = txn.zxid
+        if v.pos < len(gz):
+            expected = gz[v.pos]
+            if zxid != expected or txn != self.gtxn[expected]:
+                raise Violation(
+                    "committed prefixes agree",
+                    f"n{node} applied {fmt_zxid(zxid)} {describe_op(txn.op)} as committed txn "
+                    f"#{v.pos + 1}, but #{v.pos + 1} of the committed history is "
+                    f"{fmt_zxid(expected)} {describe_op(self.gtxn[expected].op)}",
+                )
+            if result != self.gres[zxid]:
+                raise Violation(
+                    "equal game state at equal applied zxid",
+                    f"n{node} applied {fmt_zxid(zxid)} with result '{result.message}', another "
+                    f"node got '{self.gres[zxid].message}'",
+                )
+        else:
+            if gz and zxid <= gz[-1]:
+                raise Violation(
+                    "total order",
+                    f"n{node} applied {fmt_zxid(zxid)} after the committed history reached "
+                    f"{fmt_zxid(gz[-1])}",
+                )
+            self._extend(node, txn, result)
+        v.pos += 1
+
+    def _extend(self, node: int, txn: Txn, result: GameResult) -> None:
+        op = txn.op
+        key = (op.client_id, op.seq)
+        sent = self.submitted.get(key)
+        if sent is None or sent != op:
+            raise Violation(
+                "integrity",
+                f"n{node} committed {fmt_zxid(txn.zxid)} {describe_op(op)}, which no client sent"
+                + (f" (the client sent {describe_op(sent)})" if sent is not None else ""),
+            )
+        first = self.first.get(key)
+        if first is None:
+            expected = self.ref.apply(txn)
+            if result != expected:
+                raise Violation(
+                    "exactly-once per (client, seq)",
+                    f"n{node} applied {fmt_zxid(txn.zxid)} {describe_op(op)} with result "
+                    f"'{result.message}'; applying each request once gives '{expected.message}'",
+                )
+            self.first[key] = (txn.zxid, result)
+        else:
+            self.ref.zxid_applied = txn.zxid  # a copy of a committed request changes nothing
+            if result != first[1]:
+                raise Violation(
+                    "exactly-once per (client, seq)",
+                    f"{describe_op(op)} committed again at {fmt_zxid(txn.zxid)} gave "
+                    f"'{result.message}', but its first commit at {fmt_zxid(first[0])} gave "
+                    f"'{first[1].message}'",
+                )
+        self.refcrc[txn.zxid] = zlib.crc32(self.ref.snapshot())
+        self.gz.append(txn.zxid)
+        self.gtxn[txn.zxid] = txn
+        self.gres[txn.zxid] = result
+
+    def reset_position(self, node: int, applied: int, why: str) -> None:
+        """The node's game now starts from a snapshot at ``applied`` (restart, SNAP installed)."""
+        pos = bisect_right(self.gz, applied)
+        if applied and (pos == 0 or self.gz[pos - 1] != applied):
+            raise Violation(
+                "committed prefixes agree",
+                f"n{node} {why} with a game at {fmt_zxid(applied)}, which is not a committed txn",
+            )
+        self.view[node].pos = pos
+        self.view[node].fp_zxid = -1
+
+    def check_history(self, node: int, peer: Peer, what: str) -> None:
+        """``peer``, a leader of epoch e, must hold every txn committed in an epoch before e.
+
+        "Later" is by epoch, not by the clock: a leader that was paused may establish epoch 8
+        after epoch 9 committed (its quorum ACKed NEWLEADER before moving on); it cannot
+        commit anything then, and ZAB promises it nothing of epoch 9.
+        """
+        log = peer.log
+        gz = self.gz
+        # Txns at or below the log's base are in the snapshot / applied game the log follows;
+        # the state checksums compare those.
+        start = bisect_right(gz, log.base)
+        stop = bisect_right(gz, make_zxid(peer.epoch, 0))
+        for zxid in gz[start:stop]:
+            i = log.index_after(zxid) - 1
+            held = log.txns[i] if i >= 0 and log.zxids[i] == zxid else None
+            if held != self.gtxn[zxid]:
+                told = self.acknowledged.get(zxid)
+                whose = (f"the client {told[0]} was told #{told[1]} committed at {fmt_zxid(zxid)}"
+                         if told else f"committed txn {fmt_zxid(zxid)}")
+                have = f"holds {describe_op(held.op)} there" if held else "does not hold it"
+                raise Violation(
+                    "committed txns are in every later leader's history",
+                    f"{whose} ({describe_op(self.gtxn[zxid].op)}), but {what} n{node} {have} "
+                    f"(its log: after {fmt_zxid(log.base)} up to {fmt_zxid(log.last)})",
+                )
+
+    # ------------------------------------------------------------------ per step
+
+    def after_step(self, node: int, peer: Peer, incarnation: int, disk_epochs: tuple[int, int]) -> None:
+        """``disk_epochs``: (acceptedEpoch, currentEpoch) in the node's epoch files now."""
+        self.steps += 1
+        v = self.view[node]
+        acc, cur = peer.accepted_epoch, peer.current_epoch
+        if (acc, cur) != disk_epochs:
+            # Output step 1 writes them before anything else of the step happens: an epoch the
+            # node acts on (ACKEPOCH, NEWLEADER's ACK) must already be on disk (#8, #14).
+            raise Violation(
+                "epochs are on disk before they are used",
+                f"n{node} acts on acceptedEpoch {acc}, currentEpoch {cur}, but its epoch files "
+                f"hold {disk_epochs[0]}, {disk_epochs[1]}",
+            )
+        if acc < cur:
+            raise Violation("accepted >= current epoch",
+                            f"n{node}: acceptedEpoch {acc} < currentEpoch {cur}")
+        if acc < v.accepted_max or cur < v.current_max:
+            raise Violation(
+                "epochs never go back",
+                f"n{node}: acceptedEpoch {v.accepted_max} -> {acc}, currentEpoch "
+                f"{v.current_max} -> {cur} (incarnation {incarnation})",
+            )
+        v.accepted_max, v.current_max = acc, cur
+        if zxid_epoch(peer.zxid_last) > acc:
+            raise Violation("accepted >= current epoch",
+                            f"n{node} logs {fmt_zxid(peer.zxid_last)} but acceptedEpoch is {acc}")
+        if peer.role == Role.LEADING and peer.phase == Phase.BROADCAST:
+            epoch = peer.epoch
+            owner = self.established.setdefault(epoch, node)
+            if owner != node:
+                raise Violation("one established leader per epoch",
+                                f"n{node} and n{owner} both established epoch {epoch}")
+            if v.leader_checked != (epoch, incarnation):
+                v.leader_checked = (epoch, incarnation)
+                self.check_history(node, peer, f"the leader of epoch {epoch}")
+        elif peer.role == Role.FOLLOWING and peer.phase == Phase.BROADCAST:
+            owner = self.established.get(peer.epoch)
+            if owner != peer.leader_id:
+                raise Violation(
+                    "one established leader per epoch",
+                    f"n{node} serves epoch {peer.epoch} under n{peer.leader_id}, but that epoch "
+                    + (f"was established by n{owner}" if owner is not None else "has no established leader"),
+                )
+        applied = peer.zxid_applied
+        if applied != v.fp_zxid:
+            v.fp_zxid = applied
+            crc = zlib.crc32(peer.state.snapshot())
+            reference = self.refcrc.get(applied)
+            if reference is not None and reference != crc:
+                raise Violation(
+                    "exactly-once per (client, seq)",
+                    f"n{node}'s game at {fmt_zxid(applied)} differs from the committed history "
+                    f"applied once per request: n{node}: {peer.state!r}, reference: {self.ref!r}",
+                )
+            seen = self.gstate.setdefault(applied, (crc, node))
+            if seen[0] != crc:
+                raise Violation(
+                    "equal game state at equal applied zxid",
+                    f"n{node} and n{seen[1]} both applied up to {fmt_zxid(applied)} but their "
+                    f"games differ; n{node}: {peer.state!r}",
+                )
+
+    def on_new_commit_seen(self, leaders: list[tuple[int, Peer]]) -> None:
+        """G grew: every established leader of a later epoch must hold the new txns too."""
+        if not self.gz:
+            return
+        newest = self.gz[-1]
+        for node, peer in leaders:
+            if peer.epoch > zxid_epoch(newest):
+                self.check_history(node, peer, f"the leader of epoch {peer.epoch}")
+
+    # ------------------------------------------------------------------ clients
+
+    def on_submitted(self, client: str, seq: int, op: Op) -> None:
+        self.submitted[(client, seq)] = op
+
+    def on_answer(self, client: str, seq: int, node: int, zxid: int, result: GameResult) -> None:
+        """A client was told its request committed at ``zxid`` with ``result``: the zxid of its
+        first commit or of a later copy of it, and in either case the first commit's result."""
+        first = self.first.get((client, seq))
+        at = self.gtxn.get(zxid)
+        if (first is None or result != first[1] or at is None
+                or (at.op.client_id, at.op.seq) != (client, seq)):
+            raise Violation(
+                "exactly-once per (client, seq)",
+                f"n{node} answered {client}#{seq} with '{result.message}' at {fmt_zxid(zxid)}"
+                + (f", but it first committed at {fmt_zxid(first[0])} with '{first[1].message}'"
+                   if first else ", which is not in the committed history"),
+            )
+        self.acknowledged.setdefault(zxid, (client, seq))

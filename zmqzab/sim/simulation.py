@@ -1,0 +1,856 @@
+"""One simulated cluster run: N production Peers, a simulated network, disk and clock, one seed.
+
+Theory of operation
+-------------------
+Everything happens in one thread, in one loop over a heap of events keyed by
+``(time, sequence number)``: nothing else decides the order, so a seed fixes the whole run.
+Time is an integer in units, ``TICK`` (100) units per protocol tick. Events:
+
+* a node's tick: ``Peer.tick()``, once per tick per node, at an offset inside the tick drawn
+  per incarnation (node clocks are not in lock step);
+* a message delivery: ``Peer.step(src, msg)``;
+* an fsync completing: the simulated writer's batch is applied to the node's real ``Storage``
+  and ``Peer.persisted(storage.last_zxid)`` follows, exactly as node.py feeds it;
+* the tick boundary ("control"): the fault scheduler (crashes, partitions), restarts, heals,
+  and the clients.
+
+Every Output goes through production ``execute()`` with a ``NodeIO`` as its ``Effects``: epochs
+are written synchronously to the real epoch files, log ops go to the simulated writer, sends
+become network events, applied txns answer clients. After every event the checkers
+(checkers.py) look at the node it touched.
+
+Network. A message gets a latency of 1..latency_max units and, per link and socket kind
+(DEALER or PUB), keeps FIFO order, like one TCP connection. Faults (from the seed's profile):
+drop, duplicate, reorder (the message ignores FIFO and is overtaken or overtakes), delay spikes,
+partitions (both ways or one way) that heal after a while. A point-to-point message that finds
+its peer down or cut off either is lost or waits in the sender's DEALER queue and arrives after
+the heal or restart (ZAB_CHECKLIST #6); PUB messages are simply lost, as on a real PUB socket.
+
+Crashes. A random node (often the leader) dies between events; or, at a discovery/sync Output,
+in the middle of carrying it out: after its epoch write and log hand-off but before its sends,
+or after some of them (the crash points between every persist and send of the sync phase). A
+crash loses the writer's unsynced batch, sometimes leaving part of it on disk with a torn last
+record (disk.py). A restart opens the data dir with production recovery and starts a new
+``Peer`` with a ``random.Random`` of its own, derived from the seed, node and incarnation.
+A node may also be paused (its process stopped: no ticks, no messages, no fsyncs, then a
+backlog) or told to start an election (the demo's control, ``Peer.force_election``).
+
+Phases. ``run()`` injects faults for ``ticks`` ticks, then heals everything (partitions gone,
+every node restarted, no more drops, duplicates, reordering or crashes, clients stop starting
+new requests) and requires, within ``liveness_ticks``: one established leader followed by every
+node, the same committed zxid everywhere (the leader's last), and an answer to every request.
+
+No wall clock, no global ``random``, and no iteration over a set or over a dict whose order
+depends on hashing (PYTHONHASHSEED): nodes are visited in sorted order.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import shutil
+import tempfile
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from zmqzab.core.output import InstallSnapshot, LogOp, Output, Trace as CoreTrace
+from zmqzab.core.peer import InvariantError, NotReady, Peer, Recovered
+from zmqzab.core.roles import Phase, Role
+from zmqzab.core.settings import CoreConfig
+from zmqzab.effects import DurabilityError, execute
+from zmqzab.game import Game
+from zmqzab.messages import (
+    Ack,
+    AckEpoch,
+    GameResult,
+    LeaderInfo,
+    NewLeader,
+    PeerMessage,
+    SyncStart,
+    SyncTxns,
+    Txn,
+    UpToDate,
+)
+from zmqzab.sim.checkers import Checkers, Violation
+from zmqzab.sim.disk import SimDisk
+from zmqzab.sim.profile import FaultProfile, swarm_core_config, swarm_profile
+from zmqzab.sim.trace import TICK, Trace, describe_op, kind_of
+from zmqzab.sim.workload import Request, Workload
+from zmqzab.storage.errors import StorageError
+from zmqzab.zxid import fmt_zxid, zxid_counter
+
+NODES_MIN, NODES_MAX = 1, 9
+#: A DEALER queue for an unreachable peer holds at most this many messages (ZeroMQ's HWM).
+HELD_MAX = 1000
+#: Client requests time out (and are retried elsewhere) after this many ticks.
+CLIENT_TIMEOUT_TICKS = 12
+
+# Event kinds, in the heap as (time, seq, kind, a, b, c).
+_DELIVER, _FSYNC, _TICK, _CONTROL, _RESTART, _HEAL = range(6)
+
+#: Messages of the discovery and sync phases: an Output sending one is a crash point.
+_SYNC_KINDS = (LeaderInfo, AckEpoch, SyncStart, SyncTxns, NewLeader, UpToDate)
+
+
+def make_state(data: bytes | None) -> Game:
+    return Game.restore(data) if data else Game()
+
+
+def derive_rng(seed: int, *parts: object) -> random.Random:
+    """An independent stream per purpose: seeding with a str hashes it with SHA-512 (not
+    PYTHONHASHSEED), so the stream depends on the seed and the parts only."""
+    return random.Random("zmqzab-sim:" + ":".join(str(p) for p in (seed, *parts)))
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    seed: int = 1
+    nodes: int = 5
+    #: Ticks with faults; then the liveness phase.
+    ticks: int = 300
+    #: The liveness phase must converge within this many ticks.
+    liveness_ticks: int = 200
+    #: Inject random faults (swarm profile from the seed). False: a calm network, for scripts.
+    faults: bool = True
+    clients: int = 3
+    #: Deliberate core bugs (CoreConfig.test_faults), to show the checkers catch them.
+    test_faults: frozenset[str] = frozenset()
+    #: Override the seed's profile / core knobs (scripted scenarios).
+    profile: FaultProfile | None = None
+    core: CoreConfig | None = None
+    #: Trace entries kept (None: all, for --trace and the determinism test).
+    trace_keep: int | None = 400
+    #: Receives each trace line as it happens (``zmqzab sim --trace``).
+    echo: Callable[[str], None] | None = None
+    #: Start the client workload at once (scripted scenarios drive their own requests).
+    workload: bool = True
+
+    def reproduce(self) -> str:
+        line = f"zmqzab sim --seed {self.seed} --nodes {self.nodes} --ticks {self.ticks}"
+        for name in sorted(self.test_faults):
+            line += f" --inject-bug {name}"
+        return line
+
+
+@dataclass
+class SimResult:
+    options: SimOptions
+    violation: Violation | None
+    faults: Counter
+    ticks: int
+    steps: int
+    messages: int
+    commits: int
+    requests: int
+    answered: int
+    liveness_ticks: int | None
+    profile: str
+    trace_tail: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.violation is None
+
+
+class _Crash(Exception):
+    """Raised inside execute() by a NodeIO armed to crash mid-Output."""
+
+
+class SimNode:
+    __slots__ = ("id", "disk", "peer", "up", "incarnation", "waiting", "io", "paused_until")
+
+    def __init__(self, node_id: int, disk: SimDisk) -> None:
+        self.id = node_id
+        self.disk = disk
+        self.peer: Peer | None = None
+        self.up = False
+        self.incarnation = 0
+        #: (client, seq) -> the request this node took and answers when it applies the txn.
+        self.waiting: dict[tuple[str, int], Request] = {}
+        self.io = NodeIO(self)
+        #: While ``now`` is below this, the process is stopped (see ``Simulation.pause``).
+        self.paused_until = 0
+
+
+class NodeIO:
+    """The simulator's ``Effects`` (zmqzab/effects.py) for one node."""
+
+    __slots__ = ("node", "sim", "crash_after", "sends_done")
+
+    def __init__(self, node: SimNode) -> None:
+        self.node = node
+        self.sim: Simulation | None = None
+        #: Crash after this many sends of the current Output (None: do not crash).
+        self.crash_after: int | None = None
+        self.sends_done = 0
+
+    def write_epochs(self, accepted: int | None, current: int | None) -> None:
+        self.node.disk.write_epochs(accepted, current)
+
+    def submit_log(self, op: LogOp) -> None:
+        self.node.disk.submit(op)
+        if type(op) is InstallSnapshot:
+            # The core replaced its game before returning this Output: from here on the node
+            # re-applies history from the snapshot's zxid.
+            assert self.sim is not None and self.node.peer is not None
+            self.sim.checkers.reset_position(self.node.id, op.zxid, "installed a SNAP")
+
+    def durable_zxid(self) -> int:
+        return self.node.disk.reported
+
+    def _before_send(self) -> None:
+        if self.crash_after is not None:
+            if self.sends_done >= self.crash_after:
+                raise _Crash()
+            self.sends_done += 1
+
+    def send(self, to: int, msg: PeerMessage) -> None:
+        self._before_send()
+        assert self.sim is not None
+        self.sim.net_send(self.node.id, to, msg, False)
+
+    def publish(self, msg: PeerMessage) -> None:
+        self._before_send()
+        assert self.sim is not None
+        src = self.node.id
+        for dst in self.sim.ids:
+            if dst != src:
+                self.sim.net_send(src, dst, msg, True)
+
+    def applied(self, txn: Txn, result: GameResult) -> None:
+        if self.crash_after is not None:
+            raise _Crash()  # died after its sends, before answering anyone
+        sim = self.sim
+        assert sim is not None
+        node = self.node
+        sim.checkers.on_applied(node.id, txn, result)
+        request = node.waiting.pop((txn.op.client_id, txn.op.seq), None) if node.waiting else None
+        if request is not None:
+            sim.answer(node.id, request, txn.zxid, result)
+
+    def trace(self, trace: CoreTrace) -> None:
+        assert self.sim is not None
+        self.sim.trace.add(self.sim.now, "node", self.node.id, f"{trace.event}: {trace.text}")
+
+
+class Simulation:
+    def __init__(self, options: SimOptions) -> None:
+        if not NODES_MIN <= options.nodes <= NODES_MAX:
+            raise ValueError(f"nodes must be {NODES_MIN}..{NODES_MAX}, got {options.nodes}")
+        self.options = options
+        seed = options.seed
+        self.ids = list(range(1, options.nodes + 1))
+        self.rng_net = derive_rng(seed, "net")
+        self.rng_disk = derive_rng(seed, "disk")
+        self.rng_fault = derive_rng(seed, "fault")
+        self.rng_sched = derive_rng(seed, "sched")
+        knobs = derive_rng(seed, "profile")
+        if options.profile is not None:
+            self.profile = options.profile
+        elif options.faults:
+            self.profile = swarm_profile(knobs)
+        else:
+            self.profile = FaultProfile()
+        base = options.core if options.core is not None else (
+            swarm_core_config(knobs, CoreConfig()) if options.faults else CoreConfig())
+        self.core = replace(base, test_faults=frozenset(options.test_faults) | base.test_faults)
+        self.round_size = knobs.choice((2, 3))
+        #: The fault phase's profile (the liveness phase calms it).
+        self.profile_text = self.profile.describe()
+        self.faults_on = options.faults
+        self.trace = Trace(keep=options.trace_keep, echo=options.echo)
+        self.checkers = Checkers(self.ids)
+        self.counters: Counter = Counter()
+        self.now = 0
+        self._heap: list[tuple] = []
+        self._seq = 0
+        self.messages = 0
+        self._link_last: dict[tuple[int, int, bool], int] = {}
+        #: Directed (src, dst) pairs that are cut.
+        self.cut: set[tuple[int, int]] = set()
+        self.partitioned = False
+        #: (src, dst) -> messages waiting in src's DEALER queue for dst.
+        self.held: dict[tuple[int, int], list[PeerMessage]] = {}
+        #: Scripted scenarios: rules on every send; return "drop", "dup", an int (extra delay in
+        #: units, FIFO ignored) or None. And a rule choosing crash points (see _crash_point).
+        self.rules: list[Callable[[int, int, PeerMessage], str | int | None]] = []
+        self.crash_rule: Callable[[int, Output], int | None] | None = None
+        #: Restart crashed nodes by themselves (the fault phase); scripts restart by hand.
+        self.auto_restart = options.faults
+        self.liveness = False
+        self._tmp = Path(tempfile.mkdtemp(prefix="zmqzab-sim-"))
+        self.nodes: dict[int, SimNode] = {}
+        for i in self.ids:
+            node = SimNode(i, SimDisk(self._tmp / f"n{i}"))
+            node.io.sim = self
+            self.nodes[i] = node
+        self.workload = Workload(derive_rng(seed, "clients"), options.clients, self.ids,
+                                 CLIENT_TIMEOUT_TICKS, self.round_size, self.attempt)
+        self.workload.new_requests = options.workload
+        self.trace.add(0, "phase", f"seed {seed}: {options.nodes} nodes; profile: "
+                       f"{self.profile.describe()}; window {self.core.log_window_txns}, sync batch "
+                       f"{self.core.sync_batch_txns}, counter max {self.core.zxid_counter_max}"
+                       + (f"; injected bugs: {', '.join(sorted(self.core.test_faults))}"
+                          if self.core.test_faults else ""))
+        self._push(0, _CONTROL, 0, 0, None)
+        for i in self.ids:
+            self.restart(i)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        for node in self.nodes.values():
+            node.disk.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> Simulation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def tick(self) -> int:
+        return self.now // TICK
+
+    def _push(self, time: int, kind: int, a: object, b: object, c: object) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (time, self._seq, kind, a, b, c))
+
+    def _sanitize(self, text: str) -> str:
+        return text.replace(str(self._tmp) + "/", "")
+
+    def restart(self, i: int) -> None:
+        """Start node ``i`` from its data dir through production recovery."""
+        node = self.nodes[i]
+        if node.up:
+            return
+        node.incarnation += 1
+        try:
+            rec = node.disk.open()
+        except StorageError as exc:
+            raise Violation("restart recovers the data dir",
+                            f"n{i} cannot start: {self._sanitize(str(exc))}") from None
+        for note in rec.notes:
+            if "fsync is OFF" not in note:
+                self.trace.add(self.now, "node", i, f"recovery: {self._sanitize(note)}")
+        peer = Peer(i, self.ids, self.core, derive_rng(self.options.seed, "peer", i, node.incarnation),
+                    make_state,
+                    Recovered(rec.accepted_epoch, rec.current_epoch, rec.snapshot_zxid, rec.snapshot,
+                              rec.txns))
+        node.peer, node.up, node.waiting = peer, True, {}
+        if node.incarnation > 1:
+            self.counters["restart"] += 1
+            self.trace.add(self.now, "fault", f"restart n{i} (incarnation {node.incarnation}): "
+                           f"acceptedEpoch {rec.accepted_epoch}, currentEpoch {rec.current_epoch}, "
+                           f"last {fmt_zxid(peer.zxid_last)}")
+        self.checkers.reset_position(i, peer.zxid_applied, "restarted")
+        offset = self.rng_sched.randint(1, TICK - 1)
+        self._push(self.tick * TICK + TICK + offset, _TICK, i, node.incarnation, None)
+        self._run_step(node, peer.start)
+        self._release_held(dst=i)
+
+    def crash(self, i: int, why: str = "", kind: str = "crash") -> None:
+        """Node ``i`` dies (``kind`` names the fault in the counters)."""
+        node = self.nodes[i]
+        if not node.up:
+            return
+        node.up, node.peer, node.waiting, node.paused_until = False, None, {}, 0
+        lost, landed = node.disk.crash(self.rng_disk, self.profile.torn)
+        self.counters[kind] += 1
+        if lost:
+            self.counters["lost_write"] += lost
+        if "torn" in landed:
+            self.counters["torn_write"] += 1
+        for key in [k for k in sorted(self.held) if k[0] == i]:
+            del self.held[key]  # its DEALER queues died with it
+        detail = ", ".join(x for x in (f"{lost} unsynced log op(s) lost" if lost else "", landed) if x)
+        self.trace.add(self.now, "fault", f"crash n{i}{f' ({why})' if why else ''}"
+                       + (f": {detail}" if detail else ""))
+        if self.auto_restart and not self.liveness:
+            down = self.rng_fault.randint(1, self.profile.downtime_max)
+            self._push(self.now + down * TICK, _RESTART, i, node.incarnation, None)
+
+    def pause(self, i: int, ticks: int) -> None:
+        """Stop node ``i``'s process for ``ticks`` ticks: its timers do not fire (missed ticks are
+        not replayed, as in node.py), and what arrives for it waits until it resumes."""
+        node = self.nodes[i]
+        if not node.up:
+            return
+        node.paused_until = max(node.paused_until, self.now + ticks * TICK)
+        self.trace.add(self.now, "fault", f"pause n{i} for {ticks} ticks")
+
+    # ------------------------------------------------------------------ network
+
+    def partition(self, groups: list[list[int]] | list[set[int]], one_way: bool = False) -> None:
+        """Cut every link between different groups (``one_way``: only from earlier to later)."""
+        cut = set()
+        for gi, g in enumerate(groups):
+            for hi, h in enumerate(groups):
+                if gi == hi or (one_way and hi < gi):
+                    continue
+                for a in sorted(g):
+                    for b in sorted(h):
+                        cut.add((a, b))
+        self.cut = cut
+        self.partitioned = bool(cut)
+        shown = " | ".join("{" + ",".join(f"n{x}" for x in sorted(g)) + "}" for g in groups)
+        self.trace.add(self.now, "fault", f"partition {shown}{' (one way, left to right)' if one_way else ''}")
+
+    def heal(self) -> None:
+        if self.partitioned:
+            self.trace.add(self.now, "fault", "heal: every link works again")
+        self.cut = set()
+        self.partitioned = False
+        self._release_held()
+
+    def _release_held(self, dst: int | None = None) -> None:
+        """Reconnected: DEALER queues flush, in order."""
+        for key in sorted(self.held):
+            src, to = key
+            if (dst is not None and to != dst) or key in self.cut or not self.nodes[to].up:
+                continue
+            msgs = self.held.pop(key)
+            for msg in msgs:
+                self._schedule(src, to, msg, False, " [held, now delivered]")
+
+    def inject(self, src: int, dst: int, msg: PeerMessage) -> None:
+        """Scripted: deliver ``msg`` from ``src`` to ``dst`` now, as if it had just arrived."""
+        self._deliver(src, dst, False, msg, " [injected by the scenario]")
+
+    def net_send(self, src: int, dst: int, msg: PeerMessage, pub: bool) -> None:
+        self.messages += 1
+        prof = self.profile
+        rng = self.rng_net
+        extra: int | None = None
+        dup = False
+        for rule in self.rules:
+            verdict = rule(src, dst, msg)
+            if verdict == "drop":
+                self.trace.add(self.now, "lost", src, dst, msg, "dropped by the scenario")
+                return
+            if verdict == "dup":
+                dup = True
+            elif isinstance(verdict, int):
+                extra = verdict
+        if self.faults_on and not self.liveness:
+            if prof.drop and rng.random() < prof.drop:
+                self.counters["drop"] += 1
+                self.trace.add(self.now, "lost", src, dst, msg, "dropped")
+                return
+            if prof.reorder and rng.random() < prof.reorder:
+                self.counters["reorder"] += 1
+                extra = rng.randint(1, prof.latency_max + 2 * TICK)
+            if prof.delay_spike and rng.random() < prof.delay_spike:
+                self.counters["delay_spike"] += 1
+                extra = (extra or 0) + rng.randint(TICK, 8 * TICK)
+            if prof.duplicate and rng.random() < prof.duplicate:
+                self.counters["duplicate"] += 1
+                dup = True
+        self._schedule(src, dst, msg, pub, "", extra)
+        if dup:
+            self._schedule(src, dst, msg, pub, " [duplicate]", rng.randint(1, 3 * prof.latency_max + TICK))
+
+    def _schedule(self, src: int, dst: int, msg: PeerMessage, pub: bool, note: str,
+                  extra: int | None = None) -> None:
+        t = self.now + self.rng_net.randint(1, self.profile.latency_max)
+        if extra is None:
+            key = (src, dst, pub)
+            last = self._link_last.get(key, 0)
+            if t < last:
+                t = last  # one connection: FIFO
+            self._link_last[key] = t
+        else:
+            t += extra  # reordered / held up: outside the link's FIFO order
+        self._push(t, _DELIVER, (src, dst, pub), msg, note)
+
+    def _deliver(self, src: int, dst: int, pub: bool, msg: PeerMessage, note: str) -> None:
+        node = self.nodes[dst]
+        why = ("partition" if (src, dst) in self.cut else
+               f"n{dst} is down" if not node.up else "")
+        if why:
+            if not pub and self.profile.hold and self.rng_net.random() < self.profile.hold:
+                queue = self.held.setdefault((src, dst), [])
+                if len(queue) < HELD_MAX:
+                    queue.append(msg)
+                    self.counters["held"] += 1
+                    self.trace.add(self.now, "lost", src, dst, msg, f"{why}; held in the DEALER queue")
+                    return
+            self.trace.add(self.now, "lost", src, dst, msg, why)
+            return
+        peer = node.peer
+        assert peer is not None
+        self.trace.add(self.now, "msg", src, dst, msg, note)
+        self._run_step(node, lambda: peer.step(src, msg))
+
+    # ------------------------------------------------------------------ one step
+
+    def _run_step(self, node: SimNode, call: Callable[[], Output]) -> None:
+        """Call into node's Peer, carry out the Output, run the checkers."""
+        peer = node.peer
+        assert peer is not None
+        grown = len(self.checkers.gz)
+        try:
+            out = call()
+            self._execute(node, out)
+        except _Crash:
+            if self._crash_checks:
+                # Part of the Output happened (epochs written, some sends left): what the node
+                # had become is visible to others, so it is checked before it dies.
+                self.checkers.after_step(node.id, peer, node.incarnation, node.disk.epochs)
+            self.crash(node.id, "mid-Output, " + self._crash_note, "crash_mid_output")
+            return
+        except (InvariantError, DurabilityError, StorageError, AssertionError) as exc:
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            raise Violation(_LOCAL_CHECKS.get(type(exc), "local invariant"),
+                            f"n{node.id} stopped: {type(exc).__name__}: {self._sanitize(str(exc))} "
+                            f"({Path(where.filename).name}:{where.lineno})") from None
+        self.checkers.after_step(node.id, peer, node.incarnation, node.disk.epochs)
+        if len(self.checkers.gz) != grown:
+            self.checkers.on_new_commit_seen(
+                [(n.id, n.peer) for n in self._up() if n.peer is not None and n.peer.leading is not None
+                 and n.peer.leading.established])
+        self._start_writer(node)
+
+    _crash_note = ""
+    _crash_checks = False
+
+    def _execute(self, node: SimNode, out: Output) -> None:
+        if not out:
+            return
+        io = node.io
+        point = self._crash_point(node, out)
+        if point is None:
+            execute(out, io)
+            return
+        if point < 0:
+            # Nothing of it happened: the core's new state in memory dies unseen.
+            self._crash_note, self._crash_checks = "before carrying out an Output", False
+            raise _Crash()
+        self._crash_checks = True
+        kinds = ", ".join(kind_of(s.msg) for s in out.sends[:4]) or "no sends"
+        self._crash_note = (f"after its persist and {point} of {len(out.sends)} send(s) "
+                            f"({kinds}{'...' if len(out.sends) > 4 else ''})")
+        io.crash_after, io.sends_done = point, 0
+        try:
+            execute(out, io)
+        finally:
+            io.crash_after = None
+        raise _Crash()
+
+    def _crash_point(self, node: SimNode, out: Output) -> int | None:
+        """None, or where to crash in this Output: -1 before it, k after k of its sends."""
+        if self.crash_rule is not None:
+            point = self.crash_rule(node.id, out)
+            if point is not None:
+                return point
+        if not self.faults_on or self.liveness:
+            return None
+        rate = self.profile.sync_crash if _is_sync_output(node, out) else self.profile.crash / 20
+        if rate and self.rng_fault.random() < rate:
+            return self.rng_fault.randint(-1, len(out.sends))
+        return None
+
+    def _start_writer(self, node: SimNode) -> None:
+        if node.up and node.disk.take_batch():
+            prof = self.profile
+            rng = self.rng_disk
+            delay = rng.randint(1, prof.fsync_max)
+            if self.faults_on and not self.liveness and prof.slow_fsync and rng.random() < prof.slow_fsync:
+                self.counters["slow_fsync"] += 1
+                delay += rng.randint(TICK, 5 * TICK)
+            self._push(self.now + delay, _FSYNC, node.id, node.incarnation, None)
+
+    def _fsync_done(self, node: SimNode) -> None:
+        try:
+            zxid = node.disk.complete()
+        except StorageError as exc:
+            raise Violation("local invariant", f"n{node.id}'s storage refused a log op the core asked "
+                            f"for: {self._sanitize(str(exc))}") from None
+        self.trace.add(self.now, "disk", node.id, zxid)
+        peer = node.peer
+        assert peer is not None
+        self._run_step(node, lambda: peer.persisted(zxid))
+
+    # ------------------------------------------------------------------ clients
+
+    def attempt(self, i: int, request: Request) -> str:
+        node = self.nodes[i]
+        self.checkers.on_submitted(request.client, request.seq, request.op)
+        what = f"{request.client} -> n{i} {describe_op(request.op)}"
+        if not node.up or node.peer is None:
+            self.trace.add(self.now, "client", f"{what}: node down")
+            return "down"
+        if node.paused_until > self.now:
+            self.trace.add(self.now, "client", f"{what}: no answer (node paused)")
+            return "paused"
+        self.trace.add(self.now, "client", what)
+        peer = node.peer
+        known = peer.state.answer_of(request.client, request.seq)
+        if known is not None:
+            # As node.py: a retry of a request this node has applied gets its original answer.
+            self.answer(i, request, known[0], known[1])
+            return "answered"
+        # Registered first: a single-node cluster commits and applies within this very step.
+        key = (request.client, request.seq)
+        node.waiting[key] = request
+        try:
+            self._run_step(node, lambda: peer.submit([request.op], ts_ms=self.tick))
+        except NotReady as exc:
+            node.waiting.pop(key, None)
+            self.trace.add(self.now, "client", f"{request.client} <= n{i} #{request.seq} refused: {exc}")
+            return f"refused: {exc}"
+        return "taken"
+
+    def answer(self, i: int, request: Request, zxid: int, result: GameResult) -> None:
+        self.checkers.on_answer(request.client, request.seq, i, zxid, result)
+        if self.workload.answered(request, self.tick, i, zxid, result):
+            self.trace.add(self.now, "client", f"{request.client} <= n{i} #{request.seq} committed "
+                           f"{fmt_zxid(zxid)}: {result.message}")
+
+    def request(self, node: int, value: int | None = None, client: str = "s1") -> Request:
+        """Scripted: ``client`` sends a guess (or, with no value, a new game) to ``node`` now.
+        Like every client it retries elsewhere after a timeout until it has an answer."""
+        return self.workload.request(self.tick, client, node, value)
+
+    # ------------------------------------------------------------------ faults
+
+    def _control(self) -> None:
+        """Tick boundary: faults, then clients."""
+        if self.faults_on and not self.liveness:
+            self._inject_faults()
+        self.workload.tick(self.tick)
+
+    def _up(self) -> list[SimNode]:
+        return [self.nodes[i] for i in self.ids if self.nodes[i].up]
+
+    def established_leader(self) -> int | None:
+        for node in self._up():
+            p = node.peer
+            if p is not None and p.role == Role.LEADING and p.phase == Phase.BROADCAST:
+                return node.id
+        return None
+
+    def _inject_faults(self) -> None:
+        prof, rng = self.profile, self.rng_fault
+        if prof.crash and rng.random() < prof.crash:
+            up = [n.id for n in self._up()]
+            if up:
+                leader = self.established_leader()
+                victim = leader if leader is not None and rng.random() < 0.4 else rng.choice(up)
+                self.crash(victim, "random crash" + (" of the leader" if victim == leader else ""))
+        if prof.partition and not self.partitioned and len(self.ids) > 1 and rng.random() < prof.partition:
+            self._random_partition()
+        if prof.pause and rng.random() < prof.pause:
+            up = [n.id for n in self._up() if n.paused_until <= self.now]
+            if up:
+                leader = self.established_leader()
+                victim = leader if leader in up and rng.random() < 0.5 else rng.choice(up)
+                self.counters["pause"] += 1
+                self.pause(victim, rng.randint(1, 3 * self.core.sync_limit_ticks))
+        if prof.force_election and rng.random() < prof.force_election:
+            up = [n for n in self._up() if n.paused_until <= self.now]
+            if up:
+                node = rng.choice(up)
+                peer = node.peer
+                assert peer is not None
+                self.counters["force_election"] += 1
+                self.trace.add(self.now, "fault", f"force an election on n{node.id}")
+                self._run_step(node, lambda: peer.force_election("forced by the simulation"))
+
+    def _random_partition(self) -> None:
+        rng = self.rng_fault
+        ids = list(self.ids)
+        kind = rng.choice(("split", "split", "isolate-leader", "isolate-one", "one-way"))
+        leader = self.established_leader()
+        if kind == "isolate-leader" and leader is not None:
+            side = [leader]
+            if len(ids) > 3 and rng.random() < 0.5:
+                side.append(rng.choice([i for i in ids if i != leader]))
+            groups = [sorted(side), [i for i in ids if i not in side]]
+        elif kind == "isolate-one":
+            lone = rng.choice(ids)
+            groups = [[lone], [i for i in ids if i != lone]]
+        else:
+            rng.shuffle(ids)
+            k = rng.randint(1, len(ids) - 1)
+            groups = [sorted(ids[:k]), sorted(ids[k:])]
+        one_way = kind == "one-way"
+        self.counters["one_way_partition" if one_way else "partition"] += 1
+        self.partition(groups, one_way=one_way)
+        self._push(self.now + rng.randint(3, 40) * TICK, _HEAL, None, None, None)
+
+    # ------------------------------------------------------------------ running
+
+    def run_until_time(self, end: int) -> None:
+        """Handle every event before ``end`` (simulated units)."""
+        heap = self._heap
+        nodes = self.nodes
+        while heap and heap[0][0] < end:
+            time, _, kind, a, b, c = heapq.heappop(heap)
+            self.now = time
+            if kind == _DELIVER:
+                resume = nodes[a[1]].paused_until
+                if resume > time:
+                    self._push(resume, kind, a, b, c)  # waits in its socket, order kept
+                else:
+                    self._deliver(a[0], a[1], a[2], b, c)
+            elif kind == _TICK:
+                node = nodes[a]
+                if node.up and node.incarnation == b:
+                    self._push(time + TICK, _TICK, a, b, None)
+                    if node.paused_until <= time:
+                        peer = node.peer
+                        self._run_step(node, peer.tick)  # type: ignore[union-attr]
+            elif kind == _FSYNC:
+                node = nodes[a]
+                if node.up and node.incarnation == b:
+                    if node.paused_until > time:
+                        self._push(node.paused_until, kind, a, b, c)
+                    else:
+                        self._fsync_done(node)
+            elif kind == _CONTROL:
+                self._push(time + TICK, _CONTROL, 0, 0, None)
+                self._control()
+            elif kind == _RESTART:
+                if not self.nodes[a].up and self.nodes[a].incarnation == b and not self.liveness:
+                    self.restart(a)
+            elif kind == _HEAL:
+                if not self.liveness:
+                    self.heal()
+        self.now = max(self.now, end)
+
+    def run_ticks(self, n: int) -> None:
+        self.run_until_time((self.tick + n) * TICK)
+
+    def run_until(self, cond: Callable[[], bool], max_ticks: int) -> int:
+        """Run tick by tick until ``cond()``; returns the ticks it took. Raises on the limit."""
+        for t in range(max_ticks + 1):
+            if cond():
+                return t
+            self.run_ticks(1)
+        raise AssertionError(f"condition not reached within {max_ticks} ticks (t={self.tick}); "
+                             f"roles: {self.roles()}")
+
+    def roles(self) -> str:
+        parts = []
+        for i in self.ids:
+            p = self.nodes[i].peer
+            if p is None:
+                parts.append(f"n{i} DOWN")
+            else:
+                parts.append(f"n{i} {p.role}/{p.phase} e{p.epoch} leader {p.leader_id} "
+                             f"last {fmt_zxid(p.zxid_last)} committed {fmt_zxid(p.zxid_committed)}")
+        return "; ".join(parts)
+
+    def heal_everything(self) -> None:
+        """Start of the liveness phase: no partition, every node up, no more faults."""
+        self.liveness = True
+        self.trace.add(self.now, "phase", "liveness phase: heal everything, restart every node, "
+                       "no new requests; waiting for one leader, equal commits, every answer")
+        self.profile = self.profile.calm()
+        self.workload.new_requests = False
+        self.heal()
+        for i in self.ids:
+            self.nodes[i].paused_until = min(self.nodes[i].paused_until, self.now)
+            if not self.nodes[i].up:
+                self.restart(i)
+        self._release_held()
+
+    def converged(self) -> str | None:
+        """None when the cluster is live and quiet; else what is still missing."""
+        leaders = []
+        for node in self._up():
+            p = node.peer
+            if p is not None and p.role == Role.LEADING and p.phase == Phase.BROADCAST:
+                leaders.append(node.id)
+        if len(self._up()) != len(self.ids):
+            return "not every node is up"
+        if len(leaders) != 1:
+            return f"{len(leaders)} established leaders"
+        lp = self.nodes[leaders[0]].peer
+        assert lp is not None
+        for node in self._up():
+            p = node.peer
+            assert p is not None
+            if node.id != lp.id and not (p.role == Role.FOLLOWING and p.phase == Phase.BROADCAST
+                                         and p.leader_id == lp.id and p.epoch == lp.epoch):
+                return f"n{node.id} is not following n{lp.id} in BROADCAST"
+            if p.zxid_committed != lp.zxid_last:
+                return (f"n{node.id} committed {fmt_zxid(p.zxid_committed)}, leader's last is "
+                        f"{fmt_zxid(lp.zxid_last)}")
+        pending = self.workload.pending()
+        if pending:
+            r = pending[0]
+            return f"{len(pending)} request(s) unanswered, e.g. {r.client}#{r.seq} {describe_op(r.op)}"
+        return None
+
+    def check_liveness(self, max_ticks: int) -> int:
+        """Heal everything, then require convergence within ``max_ticks``; returns ticks taken."""
+        self.heal_everything()
+        start = self.tick
+        for t in range(max_ticks + 1):
+            missing = self.converged()
+            if missing is None:
+                self.trace.add(self.now, "phase", f"converged after {t} ticks: {self.roles()}")
+                return t
+            self.run_ticks(1)
+        raise Violation("liveness", f"{max_ticks} ticks after healing everything (t={start}), "
+                        f"{missing}; {self.roles()}")
+
+    def run(self) -> SimResult:
+        violation = None
+        taken = None
+        try:
+            self.run_ticks(self.options.ticks)
+            taken = self.check_liveness(self.options.liveness_ticks)
+        except Violation as exc:
+            violation = exc
+            self.trace.add(self.now, "phase", f"VIOLATION {exc.prop}: {exc.detail}")
+        return self.result(violation, taken)
+
+    def result(self, violation: Violation | None, liveness_ticks: int | None) -> SimResult:
+        requests = self.workload.requests
+        return SimResult(
+            options=self.options,
+            violation=violation,
+            faults=Counter(self.counters),
+            ticks=self.tick,
+            steps=self.checkers.steps,
+            messages=self.messages,
+            commits=len(self.checkers.gz),
+            requests=len(requests),
+            answered=sum(1 for r in requests if r.answer is not None),
+            liveness_ticks=liveness_ticks,
+            profile=self.profile_text,
+            trace_tail=self.trace.lines(60) if violation is not None else [],
+        )
+
+
+#: What a node's own safety net catching a problem means, by the exception it raised.
+_LOCAL_CHECKS = {
+    DurabilityError: "ACK only after fsync (execute's check)",
+    InvariantError: "local invariant (core)",
+}
+
+
+def _is_sync_output(node: SimNode, out: Output) -> bool:
+    """True for an Output of discovery or sync: epochs written, sync messages, or log changes
+    while the node is not yet broadcasting (ZAB_CHECKLIST: crash between persist and send)."""
+    if out.epochs is not None:
+        return True
+    for send in out.sends:
+        msg = send.msg
+        if isinstance(msg, _SYNC_KINDS) or (isinstance(msg, Ack) and zxid_counter(msg.zxid) == 0):
+            return True
+    peer = node.peer
+    return bool(out.log) and peer is not None and peer.phase != Phase.BROADCAST
+
+
+def run_seed(seed: int, nodes: int = 5, ticks: int = 300, **kwargs) -> SimResult:
+    """Run one seed with random faults and return its result (the trace tail on a violation)."""
+    with Simulation(SimOptions(seed=seed, nodes=nodes, ticks=ticks, **kwargs)) as sim:
+        return sim.run()
