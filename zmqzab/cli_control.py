@@ -95,7 +95,7 @@ def find_control(cfg: ClusterConfig) -> str:
         pass
     for n in cfg.nodes:
         try:
-            status, data = _request(n.http_url + "/status", timeout=0.5)
+            status, data = _request(cfg.http_url(n) + "/status", timeout=0.5)
         except (OSError, http.client.HTTPException):
             continue
         url = data.get("control") if status == 200 and isinstance(data, dict) else None
@@ -317,7 +317,7 @@ def watch(
     out: queue.Queue = queue.Queue(maxsize=10_000)
     stop = threading.Event()
     for n in chosen:
-        threading.Thread(target=_follow, args=(n.id, n.http_url, kinds, out, stop), daemon=True,
+        threading.Thread(target=_follow, args=(n.id, cfg.http_url(n), kinds, out, stop), daemon=True,
                          name=f"watch-{n.id}").start()
     if not as_json:
         typer.echo(f"watching {len(chosen)} node{'s' if len(chosen) != 1 else ''} of {cfg.path} "
