@@ -199,6 +199,12 @@ def partition(
     for g in parsed:
         for i in g:
             check_node(cfg, i)
+    from zmqzab.supervisor import ControlError, partition_blocked
+
+    try:  # the same checks `zmqzab up` makes, before looking for it: bad input is exit 2
+        partition_blocked(parsed, cfg.ids)
+    except ControlError as exc:
+        fail(str(exc))
     data = control(config, "partition", {"groups": parsed}, as_json)
     if not as_json:
         sides = " | ".join("{" + ", ".join(map(str, g)) + "}" for g in data.get("groups") or [])

@@ -160,6 +160,8 @@ def test_drop_warnings_are_rate_limited_per_kind():
     (["up", "--control-port", "70000"], "--control-port"),
     (["crash", "77", "--config", str(CONFIG)], "77"),
     (["partition", "0,x", "--config", str(CONFIG)], "partition"),
+    (["partition", "0,1", "1,2", "--config", str(CONFIG)], "node 1 is in two groups"),
+    (["partition", "0,1,2,3,4", "--config", str(CONFIG)], "at least two groups"),
 ])
 def test_bad_cli_input_is_one_line_and_exit_2(argv, words, capsys):
     with pytest.raises(SystemExit) as info:
