@@ -30,12 +30,14 @@ claims (``dropped_impostor``). There is one SUB per peer, so what arrives on SUB
 by whoever holds k's PUB port (with CURVE: k's secret key): a topic frame naming another node is
 an impostor. With ``[security] curve = true`` every socket is CURVE (security/curve.py) and the
 peer ROUTER compares each message's ZAP ``User-Id`` with the routing id (the node id the sending
-DEALER claims); keyless, the routing id is taken on trust (the loopback demo).
+DEALER claims, then ``:`` and a random suffix, see ``_routing_id``); keyless, the routing id is
+taken on trust (the loopback demo).
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -136,7 +138,7 @@ class Transport:
             sub.connect(node.pub_endpoint)
             self.subs[sub] = node.id
             d = ctx.socket(zmq.DEALER)
-            d.setsockopt(zmq.ROUTING_ID, self._topic)
+            d.setsockopt(zmq.ROUTING_ID, self._routing_id())
             d.setsockopt(zmq.LINGER, 0)
             d.setsockopt(zmq.IMMEDIATE, 1)
             d.setsockopt(zmq.SNDHWM, PEER_HWM)
@@ -151,6 +153,15 @@ class Transport:
             d.get_monitor_socket(zmq.EVENT_DISCONNECTED): peer for peer, d in self.dealers.items()
         }
 
+    def _routing_id(self) -> bytes:
+        """Our node id, and with CURVE a random suffix per connection ("2:9f3a..."): a ROUTER
+        refuses a second connection with an id in use, so a key holder that took "2" first
+        would lock the real node 2 out; with a suffix nobody can guess, ids never collide. The
+        peer ROUTER only receives, so its routing ids need not be stable."""
+        if self.keys is None:
+            return self._topic
+        return self._topic + b":" + os.urandom(8).hex().encode()
+
     def _as_client(self, sock: zmq.Socket, peer: int) -> None:
         if self.keys is not None:
             make_client(sock, self.keys.public, self.keys.secret, self.keys.keyring.node_public[peer])
@@ -162,6 +173,7 @@ class Transport:
         sock.setsockopt(zmq.MAXMSGSIZE, max_bytes)
         if self.keys is not None:
             make_server(sock, self.keys.public, self.keys.secret, domain)
+
         if kind == zmq.ROUTER:
             sock.setsockopt(zmq.RCVHWM, PEER_HWM)
         try:
@@ -290,7 +302,7 @@ class Transport:
                 self.dropped("bad_frame", f"a message of {len(frames)} frames on peer_port (2 expected)")
                 continue
             claimed = frames[0].bytes
-            sender = peer_of.get(claimed)
+            sender = peer_of.get(claimed.split(b":", 1)[0])
             if sender is None:
                 self.dropped("unknown_sender", f"routing id {claimed[:16]!r} on peer_port is not another "
                                                "node of the config")
