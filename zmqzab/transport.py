@@ -111,6 +111,8 @@ class Transport:
         self._ids = frozenset(config.ids)
         #: Routing id / topic frame -> node id, for every other node (anything else is unknown).
         self._peer_of: dict[bytes, int] = {str(n.id).encode(): n.id for n in config.nodes if n.id != node_id}
+        #: The ZAP user id each peer's key authenticates as (security/zap.py).
+        self._user_of: dict[int, str] = {i: node_user_id(i) for i in self._peer_of.values()}
         self.delay_s = config.timing.message_delay_ms / 1000.0
         #: (due monotonic time, target peer or _PUB, frame): FIFO, one delay for all.
         self._delayed: deque[tuple[float, int, bytes]] = deque()
@@ -243,7 +245,7 @@ class Transport:
 
     # ------------------------------------------------------------------ receiving
 
-    def dropped(self, kind: str, detail: str) -> None:
+    def dropped(self, kind: str, detail) -> None:
         """Count one dropped input (``dropped_<kind>``) and warn, at most once per interval."""
         field_name = f"dropped_{kind}"
         setattr(self.counters, field_name, getattr(self.counters, field_name) + 1)
@@ -253,12 +255,12 @@ class Transport:
         try:
             msg = decode_peer(payload)
         except DecodeError as exc:
-            self.dropped("bad_frame", f"{len(payload)} bytes from node {sender} on {where} do not decode "
-                                      f"({str(exc)[:80]})")
+            self.dropped("bad_frame", lambda: f"{len(payload)} bytes from node {sender} on {where} do not "
+                                              f"decode ({str(exc)[:80]})")
             return None
         if not plausible(msg, self._ids):
-            self.dropped("implausible", f"{type(msg).__name__} from node {sender} on {where} holds values "
-                                        f"no node sends: {str(msg)[:160]}")
+            self.dropped("implausible", lambda: f"{type(msg).__name__} from node {sender} on {where} holds "
+                                                f"values no node sends: {str(msg)[:160]}")
             return None
         if not self.faults.allows(sender):
             self.counters.dropped_by_fault_rules += 1
@@ -308,7 +310,7 @@ class Transport:
                                                "node of the config")
                 continue
             user = frames[1].get("User-Id")
-            if user != node_user_id(sender):
+            if user != self._user_of[sender]:
                 self.dropped("impostor", f"a connection authenticated as {user!r} claims to be node {sender} "
                                          "on peer_port")
                 continue

@@ -23,7 +23,9 @@ class DropWarnings:
         self._last: dict[str, float] = {}
         self._quiet: dict[str, int] = {}  # dropped since the last warning of that kind
 
-    def dropped(self, kind: str, detail: str) -> None:
+    def dropped(self, kind: str, detail: str | Callable[[], str]) -> None:
+        """``detail`` may be a function: then it costs nothing unless a warning is written (a
+        flood of large garbage must not cost a repr each)."""
         now = self._clock()
         last = self._last.get(kind)
         if last is not None and now - last < self._interval:
@@ -33,5 +35,6 @@ class DropWarnings:
         more = self._quiet.pop(kind, 0)
         if self._warn is not None:
             also = f" (and {more} more since the last warning)" if more else ""
-            self._warn(f"dropped {kind.replace('_', ' ')}: {detail}{also}; warnings of this kind "
+            text = detail() if callable(detail) else detail
+            self._warn(f"dropped {kind.replace('_', ' ')}: {text}{also}; warnings of this kind "
                        f"at most every {self._interval:g} s, counts in /metrics")
