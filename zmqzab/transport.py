@@ -255,8 +255,9 @@ class Transport:
         try:
             msg = decode_peer(payload)
         except DecodeError as exc:
+            reason = exc  # `exc` itself is unbound when the except block ends
             self.dropped("bad_frame", lambda: f"{len(payload)} bytes from node {sender} on {where} do not "
-                                              f"decode ({str(exc)[:80]})")
+                                              f"decode ({str(reason)[:80]})")
             return None
         if not plausible(msg, self._ids):
             self.dropped("implausible", lambda: f"{type(msg).__name__} from node {sender} on {where} holds "
