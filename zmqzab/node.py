@@ -126,6 +126,7 @@ class Node:
         self.log = logger.bind(node=node_id)
         self.debug = os.environ.get("ZMQZAB_LOG_LEVEL", "INFO").upper() in ("DEBUG", "TRACE")
 
+        keys = node_keys(config, node_id)  # KeyFileError (one line naming the file), before any I/O
         self.storage, rec = open_storage(data_dir, fsync=config.storage.fsync)
         for note in rec.notes:
             self.log.warning(note)
@@ -143,7 +144,6 @@ class Node:
         self.durable_reported = self.peer.zxid_durable
 
         self.ctx = zmq.Context()
-        keys = node_keys(config, node_id)  # KeyFileError: one line naming the file
         #: The ZAP handler must run before any CURVE socket binds (security/zap.py).
         self.auth = start_authenticator(self.ctx, keys.keyring) if keys is not None else None
         try:
