@@ -6,7 +6,8 @@
   every message real peers send (all messages of simulated runs with faults).
 
 Hypothesis prints the falsifying example (and its seed with --hypothesis-seed) on failure. About
-5,500 inputs in all; the longer run is tests/security/fuzz_long.py.
+3,500 generated cases (over 20,000 decoder calls); the live sockets get theirs in
+test_hostile_processes.py, and the longer run is tests/security/fuzz_long.py.
 """
 
 from __future__ import annotations
