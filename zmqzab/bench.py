@@ -34,6 +34,7 @@ import zmq
 from zmqzab.config import ClusterConfig, load_config
 from zmqzab.localcluster import LocalCluster, make_config
 from zmqzab.messages import ClientRequest, Guess, ReadRequest, decode_reply, encode
+from zmqzab.security.curve import ClientKeys, client_keys, client_socket
 from zmqzab.zxid import parse_zxid
 
 WORKLOADS = ("seq", "pipe", "failover", "hung", "catchup")
@@ -62,13 +63,14 @@ class Probe:
     req: int = 0
     client_id: str = field(default_factory=lambda: f"bench-{os.getpid()}-{os.urandom(3).hex()}")
     seq: int = 0
+    keys: ClientKeys | None = None
+
+    def __post_init__(self) -> None:
+        self.keys = client_keys(self.config)
 
     def sock(self, i: int) -> zmq.Socket:
         if i not in self.socks:
-            s = self.ctx.socket(zmq.DEALER)
-            s.setsockopt(zmq.LINGER, 0)
-            s.connect(self.config.node(i).client_endpoint)
-            self.socks[i] = s
+            self.socks[i] = client_socket(self.ctx, self.config, i, self.keys)
         return self.socks[i]
 
     def drop(self, i: int) -> None:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from zmqzab.config import DEFAULT_CONFIG_PATH, ClusterConfig, ConfigError, load_config
+from zmqzab.security.keys import KeyFileError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -386,6 +387,9 @@ from zmqzab.cli_chaos import chaos as _chaos  # noqa: E402
 
 app.command("chaos", epilog=EXIT_CODES)(_chaos)
 app.command("bench", epilog=EXIT_CODES)(_bench)
+from zmqzab.cli_keygen import keygen as _keygen  # noqa: E402
+
+app.command("keygen", epilog=EXIT_CODES)(_keygen)
 from zmqzab.cli_sim import SIM_EXIT_CODES, sim as _sim  # noqa: E402
 
 app.command("sim", epilog=SIM_EXIT_CODES)(_sim)
@@ -407,6 +411,9 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(EXIT_FAILED)
+    except KeyFileError as exc:  # [security] curve = true and this process has no usable key
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -95,7 +95,7 @@ def find_control(cfg: ClusterConfig) -> str:
         pass
     for n in cfg.nodes:
         try:
-            status, data = _request(n.http_url + "/status", timeout=0.5)
+            status, data = _request(cfg.http_url(n) + "/status", timeout=0.5)
         except (OSError, http.client.HTTPException):
             continue
         url = data.get("control") if status == 200 and isinstance(data, dict) else None
@@ -199,6 +199,12 @@ def partition(
     for g in parsed:
         for i in g:
             check_node(cfg, i)
+    from zmqzab.supervisor import ControlError, partition_blocked
+
+    try:  # the same checks `zmqzab up` makes, before looking for it: bad input is exit 2
+        partition_blocked(parsed, cfg.ids)
+    except ControlError as exc:
+        fail(str(exc))
     data = control(config, "partition", {"groups": parsed}, as_json)
     if not as_json:
         sides = " | ".join("{" + ", ".join(map(str, g)) + "}" for g in data.get("groups") or [])
@@ -317,7 +323,7 @@ def watch(
     out: queue.Queue = queue.Queue(maxsize=10_000)
     stop = threading.Event()
     for n in chosen:
-        threading.Thread(target=_follow, args=(n.id, n.http_url, kinds, out, stop), daemon=True,
+        threading.Thread(target=_follow, args=(n.id, cfg.http_url(n), kinds, out, stop), daemon=True,
                          name=f"watch-{n.id}").start()
     if not as_json:
         typer.echo(f"watching {len(chosen)} node{'s' if len(chosen) != 1 else ''} of {cfg.path} "

@@ -52,6 +52,7 @@ from zmqzab.messages import (
     encode,
     decode_reply,
 )
+from zmqzab.security.curve import client_keys
 from zmqzab.zxid import fmt_zxid
 
 #: How long one attempt waits for its reply before trying the next node: longer than a normal
@@ -166,6 +167,8 @@ class Client:
         self.seq = 0  # the last seq used; the first write uses 1
         self._rng = rng or random.Random()
         self._req_id = 0
+        #: CURVE keys when the config turns it on (KeyFileError, one line, if they are missing).
+        self._keys = client_keys(config)
         self._ctx: zmq.Context | None = zmq.Context()
         self._sockets: dict[int, zmq.Socket] = {}
         self._node_of: dict[zmq.Socket, int] = {}
@@ -199,6 +202,8 @@ class Client:
             sock = self._ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.SNDHWM, SNDHWM)
+            if self._keys is not None:
+                self._keys.apply(sock, node_id)
             sock.connect(self.config.node(node_id).client_endpoint)
             self._sockets[node_id] = sock
             self._node_of[sock] = node_id

@@ -9,8 +9,8 @@ table and the key, and says what is allowed (``ConfigError``). Unknown keys are 
 than ignored, because a typo (``prot = 7100``) silently falling back to a default is the kind of
 mistake that costs an afternoon.
 
-Only ``[[nodes]]`` is required; ``[timing]``, ``[storage]`` and ``[game]`` and each of their
-keys may be left out and take the defaults below. Relative storage paths are kept as written
+Only ``[[nodes]]`` is required; ``[timing]``, ``[storage]``, ``[game]`` and ``[security]`` and
+each of their keys may be left out and take the defaults below. Relative storage paths are kept as written
 and so resolve against the working directory of the process, not the config file's directory
 (``zmqzab up`` and ``zmqzab node`` run from the repository root and share ``data/``, ``logs/``).
 """
@@ -36,7 +36,7 @@ MESSAGE_DELAY_MAX_MS = 10_000  # a classroom delay; longer is a mistake, not a d
 
 PORT_KEYS = ("peer_port", "pub_port", "client_port", "http_port")
 NODE_KEYS = ("id", "host", *PORT_KEYS)
-TOP_LEVEL_KEYS = ("nodes", "timing", "storage", "game")
+TOP_LEVEL_KEYS = ("nodes", "timing", "storage", "game", "security")
 
 
 class ConfigError(Exception):
@@ -125,6 +125,21 @@ class GameConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SecurityConfig:
+    """CurveZMQ and the HTTP bind (zmqzab/security/). The defaults are the loopback demo: no keys."""
+
+    #: Encrypt and authenticate every ZeroMQ socket with CURVE; keys from ``keys_dir``
+    #: (``zmqzab keygen``). Off: anyone who reaches a port can talk to the cluster.
+    curve: bool = False
+    #: node-<id>.key / .key_secret and client-<n>.key / .key_secret, relative to the working
+    #: directory like the storage paths.
+    keys_dir: Path = Path("config/keys")
+    #: False: every node's HTTP binds 127.0.0.1 (view and metrics for this machine only).
+    #: True: it binds the node's host; controls there still need `zmqzab up`'s token.
+    http_public: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterConfig:
     """The whole cluster. ``path`` is where it came from; it does not take part in equality."""
 
@@ -133,6 +148,7 @@ class ClusterConfig:
     timing: Timing = Timing()
     storage: StorageConfig = StorageConfig()
     game: GameConfig = GameConfig()
+    security: SecurityConfig = SecurityConfig()
 
     def __post_init__(self) -> None:
         # Sorted by id so that every node iterates its peers in the same order (STYLE rule 11).
@@ -145,6 +161,13 @@ class ClusterConfig:
     @property
     def quorum(self) -> int:
         return len(self.nodes) // 2 + 1
+
+    def http_host(self, node: NodeAddress) -> str:
+        """Where ``node``'s HTTP listens: 127.0.0.1 unless ``[security] http_public``."""
+        return node.host if self.security.http_public else "127.0.0.1"
+
+    def http_url(self, node: NodeAddress) -> str:
+        return f"http://{_host_in_url(self.http_host(node))}:{node.http_port}"
 
     def node(self, node_id: int) -> NodeAddress:
         for n in self.nodes:
@@ -291,6 +314,17 @@ def _game(path: str, raw: dict[str, Any]) -> GameConfig:
     )
 
 
+def _security(path: str, raw: dict[str, Any]) -> SecurityConfig:
+    t = _sub_table(path, raw, "security")
+    d = SecurityConfig()
+    t.check_keys(("curve", "keys_dir", "http_public"))
+    return SecurityConfig(
+        curve=t.get_bool("curve", d.curve),
+        keys_dir=Path(t.get_str("keys_dir", str(d.keys_dir))),
+        http_public=t.get_bool("http_public", d.http_public),
+    )
+
+
 def _nodes(path: str, raw: dict[str, Any]) -> tuple[NodeAddress, ...]:
     if "nodes" not in raw:
         raise ConfigError(
@@ -345,7 +379,7 @@ def parse_config(text: str, path: str | Path = "<config>") -> ClusterConfig:
         if key not in TOP_LEVEL_KEYS:
             raise ConfigError(
                 f"{name}: unknown top-level table or key {key!r} "
-                f"(allowed: [[nodes]], [timing], [storage], [game])"
+                f"(allowed: [[nodes]], [timing], [storage], [game], [security])"
             )
     return ClusterConfig(
         path=Path(path),
@@ -353,6 +387,7 @@ def parse_config(text: str, path: str | Path = "<config>") -> ClusterConfig:
         timing=_timing(name, raw),
         storage=_storage(name, raw),
         game=_game(name, raw),
+        security=_security(name, raw),
     )
 
 
@@ -407,6 +442,7 @@ def render_config(
     timing: Timing = Timing(),
     storage: StorageConfig = StorageConfig(),
     game: GameConfig = GameConfig(),
+    security: SecurityConfig = SecurityConfig(),
 ) -> str:
     """TOML text for a config; ``parse_config(render_config(...))`` gives an equal config.
 
@@ -441,6 +477,11 @@ def render_config(
         "",
         "[game]",
         f"round_size = {game.round_size}",
+        "",
+        "[security]",
+        f"curve = {'true' if security.curve else 'false'}",
+        f"keys_dir = {_toml_str(str(security.keys_dir))}",
+        f"http_public = {'true' if security.http_public else 'false'}",
         "",
     ]
     return "\n".join(lines)

@@ -21,8 +21,18 @@ from pathlib import Path
 
 import zmq
 
-from zmqzab.config import ClusterConfig, NodeAddress, StorageConfig, Timing, load_config, render_config, GameConfig
+from zmqzab.config import (
+    ClusterConfig,
+    GameConfig,
+    NodeAddress,
+    SecurityConfig,
+    StorageConfig,
+    Timing,
+    load_config,
+    render_config,
+)
 from zmqzab.messages import ReadRequest, decode_reply, encode
+from zmqzab.security.curve import client_keys, client_socket
 
 
 def free_ports(n: int) -> list[int]:
@@ -43,12 +53,14 @@ def make_config(root: Path, n: int, base: ClusterConfig | None = None) -> Path:
     ports = free_ports(4 * n)
     nodes = [NodeAddress(i, "127.0.0.1", *ports[4 * i: 4 * i + 4]) for i in range(n)]
     storage = StorageConfig(data_dir=root / "data", log_dir=root / "logs", fsync=True)
-    timing, game = Timing(), GameConfig()
+    timing, game, security = Timing(), GameConfig(), SecurityConfig()
     if base is not None:
         storage = replace(base.storage, data_dir=root / "data", log_dir=root / "logs")
         timing, game = base.timing, base.game
+        # The nodes run in ``root``: a relative keys dir is resolved here, where it was meant.
+        security = replace(base.security, keys_dir=base.security.keys_dir.resolve())
     path = root / "cluster.toml"
-    path.write_text(render_config(nodes, timing, storage, game))
+    path.write_text(render_config(nodes, timing, storage, game, security))
     return path
 
 
@@ -64,6 +76,7 @@ class LocalCluster:
         self.token = secrets.token_hex(16)
         self.ctx = zmq.Context()
         self._req = 0
+        self.keys = client_keys(self.config)
 
     # ------------------------------------------------------------------ processes
 
@@ -127,10 +140,8 @@ class LocalCluster:
         if not self.alive(i) or i in self.paused:
             return None
         self._req += 1
-        s = self.ctx.socket(zmq.DEALER)
-        s.setsockopt(zmq.LINGER, 0)
+        s = client_socket(self.ctx, self.config, i, self.keys)
         try:
-            s.connect(self.config.node(i).client_endpoint)
             s.send(encode(ReadRequest(self._req, "status")))
             if s.poll(int(timeout * 1000)):
                 return decode_reply(s.recv()).data
@@ -191,7 +202,7 @@ class LocalCluster:
         if not self.alive(i) or i in self.paused:
             return  # it gets the set at its next start; a paused node is resumed before heal
         n = self.config.node(i)
-        conn = http.client.HTTPConnection(n.host, n.http_port, timeout=2.0)
+        conn = http.client.HTTPConnection(self.config.http_host(n), n.http_port, timeout=2.0)
         try:
             conn.request("POST", "/control/faults", body=json.dumps({"blocked": sorted(peers)}),
                          headers={"Content-Type": "application/json", TOKEN_HEADER: self.token})

@@ -171,9 +171,16 @@ def render(node_id: int, status: dict[str, Any], m: NodeMetrics, counters: dict[
         ("dropped_bad_frame", "Peer frames dropped because they did not decode."),
         ("dropped_by_fault_rules", "Peer messages dropped by a partition (fault rules)."),
         ("client_requests", "Client requests received."),
+        ("client_bad_frames", "Client frames dropped: undecodable, or a message of impossible shape."),
+        ("curve_denied", "CURVE handshakes the ZAP handler refused (unknown or wrong-domain key)."),
     ):
         if key in counters:
             _metric(out, f"zmqzab_{key}_total", "counter", help_text, [(n, counters[key])])
+    # Hostile or broken input by kind (transport.py; one rate-limited warning per kind in the log).
+    _metric(out, "zmqzab_dropped_input_total", "counter",
+            "Peer messages dropped unread, by kind: bad_frame, unknown_sender, implausible, impostor.",
+            [(f'{n},kind="{kind}"', counters[f"dropped_{kind}"])
+             for kind in ("bad_frame", "unknown_sender", "implausible", "impostor") if f"dropped_{kind}" in counters])
     _metric(out, "zmqzab_waiting_clients", "gauge", "Client requests waiting for their commit.",
             [(n, counters.get("waiting_clients", 0))])
     _metric(out, "zmqzab_events_total", "counter", "Events recorded for /events.",

@@ -56,6 +56,10 @@ from zmqzab.messages import (
     decode_client,
     encode,
 )
+from zmqzab.security.curve import node_keys
+from zmqzab.security.drops import DropWarnings
+from zmqzab.security.keys import KeyFileError
+from zmqzab.security.zap import start_authenticator
 from zmqzab.storage.errors import StorageError
 from zmqzab.storage.store import open_storage
 from zmqzab.storage.writer import LogWriter
@@ -72,6 +76,11 @@ NOBLOCK = int(zmq.NOBLOCK)
 WAITING_EXPIRY_S = 60.0
 WAITING_MAX = 200_000
 CLIENT_ID_MAX_CHARS = 128
+
+#: Why a node stops on a write or fsync error, and the way out.
+DISK_FAILED = ("the disk failed ({exc}); this node no longer acknowledges anything and leaves the quorum "
+               "rather than serve from memory (ZAB_CHECKLIST #25). Free space or fix the disk, then restart "
+               "the node; if it then refuses its log, start it with `zmqzab node --resync`")
 
 INFO_EVENTS = {"role", "elected", "election", "epoch", "sync", "discovery", "follower"}
 #: Log entries each node shows in its status (the page's log rows).
@@ -117,6 +126,7 @@ class Node:
         self.log = logger.bind(node=node_id)
         self.debug = os.environ.get("ZMQZAB_LOG_LEVEL", "INFO").upper() in ("DEBUG", "TRACE")
 
+        keys = node_keys(config, node_id)  # KeyFileError (one line naming the file), before any I/O
         self.storage, rec = open_storage(data_dir, fsync=config.storage.fsync)
         for note in rec.notes:
             self.log.warning(note)
@@ -134,7 +144,13 @@ class Node:
         self.durable_reported = self.peer.zxid_durable
 
         self.ctx = zmq.Context()
-        self.transport = Transport(self.ctx, config, node_id)
+        #: The ZAP handler must run before any CURVE socket binds (security/zap.py).
+        self.auth = start_authenticator(self.ctx, keys.keyring) if keys is not None else None
+        try:
+            self.transport = Transport(self.ctx, config, node_id, keys, warn=self.log.warning)
+        except BaseException:
+            self._stop_auth()
+            raise
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self._durable_latest: int | None = None
@@ -161,6 +177,7 @@ class Node:
         self._expiry: deque[tuple[float, tuple[str, int]]] = deque()
         self.counters: dict[str, int] = {"elections": 0, "proposals_submitted": 0, "applied": 0,
                                          "client_requests": 0, "client_bad_frames": 0}
+        self.client_drops = DropWarnings(self.log.warning)
         self.started_at = time.monotonic()
         self.status_snapshot: dict[str, Any] = {}
         self._role_seen = (self.peer.role, self.peer.phase)
@@ -232,7 +249,7 @@ class Node:
         self._execute(self.peer.start())
         poller = zmq.Poller()
         t = self.transport
-        for sock in (t.router, t.sub, t.client):
+        for sock in (t.router, *t.subs, t.client):
             poller.register(sock, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
         for monitor in t.monitors:
@@ -250,13 +267,14 @@ class Node:
                 if self._wake_r in events:
                     self._drain_wake()
                 if t.router in events:
-                    for sender, msg in t.recv_peer(t.router, DRAIN_LIMIT):
+                    for sender, msg in t.recv_router(DRAIN_LIMIT):
                         received(sender, msg)
                         self._execute(self.peer.step(sender, msg))
-                if t.sub in events:
-                    for sender, msg in t.recv_peer(t.sub, DRAIN_LIMIT):
-                        received(sender, msg)
-                        self._execute(self.peer.step(sender, msg))
+                for sub in t.subs:
+                    if sub in events:
+                        for sender, msg in t.recv_sub(sub, DRAIN_LIMIT):
+                            received(sender, msg)
+                            self._execute(self.peer.step(sender, msg))
                 if t.client in events:
                     self._serve_clients()
                 for monitor in t.monitors:
@@ -277,6 +295,9 @@ class Node:
                     self._flush_replies()
         except (InvariantError, DurabilityError) as exc:
             self.log.critical(f"stopping: broken local invariant: {exc}")
+            self.exit_code = 1
+        except (StorageError, OSError) as exc:  # an epoch file write (synchronous, on this thread)
+            self.log.critical(f"stopping: {DISK_FAILED.format(exc=exc)}")
             self.exit_code = 1
         finally:
             self.close()
@@ -306,8 +327,7 @@ class Node:
         if self.commands:
             self._run_commands()
         if self._disk_error is not None:
-            self.log.critical(f"stopping: the disk failed ({self._disk_error}); not serving from memory "
-                              "(ZAB_CHECKLIST #25). Fix the disk, then restart the node.")
+            self.log.critical(f"stopping: {DISK_FAILED.format(exc=self._disk_error)}")
             self.exit_code = 1
             self.running = False
             return
@@ -346,7 +366,7 @@ class Node:
             except zmq.Again:
                 break
             if len(frames) < 2 or len(frames) > FRAMES_PER_MESSAGE_MAX + 1:
-                self.counters["client_bad_frames"] += 1
+                self._client_dropped(f"a message of {len(frames)} frames (2..{FRAMES_PER_MESSAGE_MAX + 1})")
                 continue
             identity = frames[0]
             for payload in frames[1:]:
@@ -378,8 +398,8 @@ class Node:
         """One request frame: answered at once (reads, refusals, known answers) or queued."""
         try:
             msg = decode_client(payload)
-        except DecodeError:
-            self.counters["client_bad_frames"] += 1
+        except DecodeError as exc:
+            self._client_dropped(f"{len(payload)} bytes do not decode ({str(exc)[:80]})")
             return
         self.counters["client_requests"] += 1
         if isinstance(msg, ReadRequest):
@@ -398,6 +418,10 @@ class Node:
         op = self._stamp(msg.op)
         ops.append(op)
         takers.append((identity, msg, op))
+
+    def _client_dropped(self, detail: str) -> None:
+        self.counters["client_bad_frames"] += 1
+        self.client_drops.dropped("client_bad_frame", f"on client_port: {detail}")
 
     def _check_op(self, op: Op) -> str:
         if not op.client_id or len(op.client_id) > CLIENT_ID_MAX_CHARS:
@@ -481,12 +505,14 @@ class Node:
         s = self.peer.status()
         s["game"] = self.peer.state.view()
         s["counters"] = {**self.counters, **vars(self.transport.counters),
-                         "waiting_clients": len(self.waiting)}
+                         "waiting_clients": len(self.waiting),
+                         "curve_denied": self.auth.denied if self.auth is not None else 0}
+        s["curve"] = self.auth is not None
         s["uptime_s"] = round(time.monotonic() - self.started_at, 3)
         s["tick_ms"] = self.config.timing.tick_ms
         s["fsync"] = self.config.storage.fsync
         s["pid"] = os.getpid()
-        s["cluster"] = [{"id": n.id, "http": n.http_url} for n in self.config.nodes]
+        s["cluster"] = [{"id": n.id, "http": self.config.http_url(n)} for n in self.config.nodes]
         s.update(self._view_extras())
         return s
 
@@ -517,7 +543,7 @@ class Node:
         if peer.election is not None:
             votes = {str(i): v.leader for i, v in sorted(peer.election.received.items())}
         return {
-            "http": self.addr.http_url,
+            "http": self.config.http_url(self.addr),
             "log_base": fmt_zxid(peer.log.base),
             "log_tail": rows,
             "quorum": peer.quorum,
@@ -538,12 +564,29 @@ class Node:
         # Swapped as a whole: the HTTP thread only ever reads a complete dict.
         self.status_snapshot = self.status()
 
+    def _stop_auth(self) -> None:
+        if self.auth is not None:
+            self.auth.stop()
+            self.auth = None
+
     def close(self) -> None:
         self.writer.close()
         self.transport.close()
+        self._stop_auth()
         self.ctx.term()
         os.close(self._wake_r)
         os.close(self._wake_w)
+
+
+def security_summary(config: ClusterConfig) -> str:
+    """What start-up says about authentication: the keyless demo must say it is keyless."""
+    sec = config.security
+    if sec.curve:
+        return f"CURVE on: peers and clients authenticated with the keys in {sec.keys_dir}"
+    hosts = sorted({n.host for n in config.nodes})
+    where = "loopback demo config" if all(h in ("127.0.0.1", "localhost", "::1") for h in hosts) \
+        else f"ANY process that reaches {', '.join(hosts)} can join as a node or a client"
+    return f"no authentication: {where}; set [security] curve = true (README, Security)"
 
 
 def parse_blocked(text: str, ids: tuple[int, ...], me: int) -> set[int]:
@@ -598,6 +641,9 @@ def run_node(config: ClusterConfig, node_id: int, data_dir: Path | None, log_dir
     except StorageError as exc:
         log.error(str(exc))
         return 2
+    except KeyFileError as exc:
+        log.error(f"[security] curve = true, but {exc}")
+        return 2
 
     def stop(signum, _frame) -> None:
         node.running = False
@@ -613,8 +659,8 @@ def run_node(config: ClusterConfig, node_id: int, data_dir: Path | None, log_dir
         node.close()
         return 2
     me = config.node(node_id)
-    log.info(f"node {node_id} up: peers {me.peer_endpoint}, clients {me.client_endpoint}, view {me.http_url}/ "
-             f"(pid {os.getpid()}, data {data_dir}; no authentication: loopback demo config)")
+    log.info(f"node {node_id} up: peers {me.peer_endpoint}, clients {me.client_endpoint}, view {http.url}/ "
+             f"(pid {os.getpid()}, data {data_dir}; {security_summary(config)})")
     code = node.run()
     http.shutdown()
     log.info(f"node {node_id} stopped")

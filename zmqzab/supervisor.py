@@ -330,7 +330,7 @@ class Supervisor:
             self.start_all()
             pids = ", ".join(f"n{i} pid {p}" for i, p in self.pids.items())
             self.say(f"started: {pids}")
-            self.say(f"cluster view: {first.http_url}/")
+            self.say(f"cluster view: {self.config.http_url(first)}/")
             if self.control_url:
                 self.say(f"controls: {self.control_url}/control (the page's buttons; zmqzab crash N, "
                          "restart N, pause N, resume N, partition 0,1 2,3,4, heal, election)")
@@ -376,7 +376,7 @@ class Supervisor:
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps({"pid": os.getpid(), "control": self.control_url,
                                        "config": str(self.config_path),
-                                       "page": f"{self.config.nodes[0].http_url}/"}))
+                                       "page": f"{self.config.http_url(self.config.nodes[0])}/"}))
             tmp.replace(path)
         except OSError as exc:
             self.say(f"could not write {path} ({exc.strerror}): the CLI controls will look for "
@@ -390,7 +390,7 @@ class Supervisor:
         for n in self.config.nodes:
             child = children.get(n.id)
             alive = child is not None and child.process.poll() is None
-            nodes.append({"id": n.id, "http": n.http_url, "alive": alive,
+            nodes.append({"id": n.id, "http": self.config.http_url(n), "alive": alive,
                           "pid": child.process.pid if alive else None,
                           "paused": n.id in self.paused and alive})
         return {"config": str(self.config_path), "nodes": nodes, "partition": self.partition,
@@ -512,7 +512,7 @@ class Supervisor:
         from zmqzab.web import TOKEN_HEADER
 
         n = self.config.node(node_id)
-        conn = http.client.HTTPConnection(n.host, n.http_port, timeout=RELAY_TIMEOUT_S)
+        conn = http.client.HTTPConnection(self.config.http_host(n), n.http_port, timeout=RELAY_TIMEOUT_S)
         try:
             conn.request("POST", path, body=json.dumps(body),
                          headers={"Content-Type": "application/json", TOKEN_HEADER: self.token})

@@ -20,11 +20,24 @@ SUB path, so a partition set on both sides cuts a link both ways. ``message_dela
 classroom switch, config [timing]) holds every outgoing peer message that long in a FIFO; the
 driver's loop calls ``flush_delayed`` and wakes at ``next_due``. One delay for every message
 keeps the order per link.
+
+Hostile input (zmqzab/security/): every inbound frame is bounded by MAXMSGSIZE (ZeroMQ closes a
+connection that sends a larger one). A message is dropped and counted, with one rate-limited
+warning per kind, when it does not decode (``dropped_bad_frame``), names a sender that is not
+another node of the config (``dropped_unknown_sender``), holds values no correct peer sends
+(``dropped_implausible``, security/plausible.py) or comes from someone other than the node it
+claims (``dropped_impostor``). There is one SUB per peer, so what arrives on SUB k was published
+by whoever holds k's PUB port (with CURVE: k's secret key): a topic frame naming another node is
+an impostor. With ``[security] curve = true`` every socket is CURVE (security/curve.py) and the
+peer ROUTER compares each message's ZAP ``User-Id`` with the routing id (the node id the sending
+DEALER claims, then ``:`` and a random suffix, see ``_routing_id``); keyless, the routing id is
+taken on trust (the loopback demo).
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -34,9 +47,15 @@ from zmq.utils.monitor import recv_monitor_message
 
 from zmqzab.config import ClusterConfig, NodeAddress
 from zmqzab.messages import DecodeError, PeerMessage, decode_peer, encode
+from zmqzab.security.curve import NodeKeys, make_client, make_server
+from zmqzab.security.drops import DropWarnings
+from zmqzab.security.plausible import plausible
+from zmqzab.security.zap import CLIENTS_DOMAIN, PEERS_DOMAIN, node_user_id
 
 #: Frames above this are refused by ZeroMQ itself (a SNAP of the game is far smaller).
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+#: A client request is a few hundred bytes; a frame above this closes that client's connection.
+CLIENT_MAX_MESSAGE_BYTES = 64 * 1024
 #: Messages queued per peer before sends drop (a follower that far behind gets re-synced).
 PEER_HWM = 100_000
 #: pyzmq's flags are enums; an int keeps the hot path free of enum arithmetic.
@@ -73,43 +92,62 @@ class Counters:
     dropped_bad_frame: int = 0
     dropped_by_fault_rules: int = 0
     dropped_delay_queue_full: int = 0
+    dropped_unknown_sender: int = 0
+    dropped_implausible: int = 0
+    dropped_impostor: int = 0
 
 
 class Transport:
-    def __init__(self, ctx: zmq.Context, config: ClusterConfig, node_id: int) -> None:
+    def __init__(self, ctx: zmq.Context, config: ClusterConfig, node_id: int, keys: NodeKeys | None = None,
+                 warn=None) -> None:
         self.id = node_id
         self.me: NodeAddress = config.node(node_id)
         self.config_path = config.path
         self.faults = FaultRules()
         self.counters = Counters()
+        self.drops = DropWarnings(warn)
+        self.keys = keys
         self._topic = str(node_id).encode()
+        self._ids = frozenset(config.ids)
+        #: Routing id / topic frame -> node id, for every other node (anything else is unknown).
+        self._peer_of: dict[bytes, int] = {str(n.id).encode(): n.id for n in config.nodes if n.id != node_id}
+        #: The ZAP user id each peer's key authenticates as (security/zap.py).
+        self._user_of: dict[int, str] = {i: node_user_id(i) for i in self._peer_of.values()}
         self.delay_s = config.timing.message_delay_ms / 1000.0
         #: (due monotonic time, target peer or _PUB, frame): FIFO, one delay for all.
         self._delayed: deque[tuple[float, int, bytes]] = deque()
 
-        self.router = self._bound(ctx, zmq.ROUTER, self.me.peer_port, "peer_port")
-        self.pub = self._bound(ctx, zmq.PUB, self.me.pub_port, "pub_port")
+        self.router = self._bound(ctx, zmq.ROUTER, self.me.peer_port, "peer_port", PEERS_DOMAIN)
+        self.pub = self._bound(ctx, zmq.PUB, self.me.pub_port, "pub_port", PEERS_DOMAIN)
         self.pub.setsockopt(zmq.SNDHWM, PEER_HWM)
-        self.client = self._bound(ctx, zmq.ROUTER, self.me.client_port, "client_port")
+        self.client = self._bound(ctx, zmq.ROUTER, self.me.client_port, "client_port", CLIENTS_DOMAIN,
+                                  CLIENT_MAX_MESSAGE_BYTES)
         self.client.setsockopt(zmq.ROUTER_MANDATORY, 1)
 
-        self.sub = ctx.socket(zmq.SUB)
-        self.sub.setsockopt(zmq.LINGER, 0)
-        self.sub.setsockopt(zmq.RCVHWM, PEER_HWM)
-        self.sub.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
-        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
+        #: One SUB per peer: what arrives on it comes from that peer's PUB port (the topic frame
+        #: is only checked against it), and with CURVE from the holder of that peer's key.
+        self.subs: dict[zmq.Socket, int] = {}
         self.dealers: dict[int, zmq.Socket] = {}
         for node in config.nodes:
             if node.id == node_id:
                 continue
-            self.sub.connect(node.pub_endpoint)
+            sub = ctx.socket(zmq.SUB)
+            sub.setsockopt(zmq.LINGER, 0)
+            sub.setsockopt(zmq.RCVHWM, PEER_HWM)
+            sub.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+            sub.setsockopt(zmq.SUBSCRIBE, b"")
+            self._as_client(sub, node.id)
+            sub.connect(node.pub_endpoint)
+            self.subs[sub] = node.id
             d = ctx.socket(zmq.DEALER)
-            d.setsockopt(zmq.ROUTING_ID, self._topic)
+            d.setsockopt(zmq.ROUTING_ID, self._routing_id())
             d.setsockopt(zmq.LINGER, 0)
             d.setsockopt(zmq.IMMEDIATE, 1)
             d.setsockopt(zmq.SNDHWM, PEER_HWM)
+            d.setsockopt(zmq.MAXMSGSIZE, CLIENT_MAX_MESSAGE_BYTES)  # a peer's ROUTER never answers
             d.setsockopt(zmq.RECONNECT_IVL, 20)
             d.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
+            self._as_client(d, node.id)
             d.connect(node.peer_endpoint)
             self.dealers[node.id] = d
         #: One monitor per DEALER: a closed connection means that peer's process is gone.
@@ -117,10 +155,27 @@ class Transport:
             d.get_monitor_socket(zmq.EVENT_DISCONNECTED): peer for peer, d in self.dealers.items()
         }
 
-    def _bound(self, ctx: zmq.Context, kind: int, port: int, key: str) -> zmq.Socket:
+    def _routing_id(self) -> bytes:
+        """Our node id, and with CURVE a random suffix per connection ("2:9f3a..."): a ROUTER
+        refuses a second connection with an id in use, so a key holder that took "2" first
+        would lock the real node 2 out; with a suffix nobody can guess, ids never collide. The
+        peer ROUTER only receives, so its routing ids need not be stable."""
+        if self.keys is None:
+            return self._topic
+        return self._topic + b":" + os.urandom(8).hex().encode()
+
+    def _as_client(self, sock: zmq.Socket, peer: int) -> None:
+        if self.keys is not None:
+            make_client(sock, self.keys.public, self.keys.secret, self.keys.keyring.node_public[peer])
+
+    def _bound(self, ctx: zmq.Context, kind: int, port: int, key: str, domain: str,
+               max_bytes: int = MAX_MESSAGE_BYTES) -> zmq.Socket:
         sock = ctx.socket(kind)
         sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        sock.setsockopt(zmq.MAXMSGSIZE, max_bytes)
+        if self.keys is not None:
+            make_server(sock, self.keys.public, self.keys.secret, domain)
+
         if kind == zmq.ROUTER:
             sock.setsockopt(zmq.RCVHWM, PEER_HWM)
         try:
@@ -190,21 +245,85 @@ class Transport:
 
     # ------------------------------------------------------------------ receiving
 
-    def _decode(self, sender_frame: bytes, payload: bytes) -> tuple[int, PeerMessage] | None:
+    def dropped(self, kind: str, detail) -> None:
+        """Count one dropped input (``dropped_<kind>``) and warn, at most once per interval."""
+        field_name = f"dropped_{kind}"
+        setattr(self.counters, field_name, getattr(self.counters, field_name) + 1)
+        self.drops.dropped(kind, detail)
+
+    def _accept(self, sender: int, payload: bytes, where: str) -> PeerMessage | None:
         try:
-            sender = int(sender_frame)
             msg = decode_peer(payload)
-        except (ValueError, DecodeError):
-            self.counters.dropped_bad_frame += 1
+        except DecodeError as exc:
+            reason = exc  # `exc` itself is unbound when the except block ends
+            self.dropped("bad_frame", lambda: f"{len(payload)} bytes from node {sender} on {where} do not "
+                                              f"decode ({str(reason)[:80]})")
+            return None
+        if not plausible(msg, self._ids):
+            self.dropped("implausible", lambda: f"{type(msg).__name__} from node {sender} on {where} holds "
+                                                f"values no node sends: {str(msg)[:160]}")
             return None
         if not self.faults.allows(sender):
             self.counters.dropped_by_fault_rules += 1
             return None
         self.counters.received += 1
-        return sender, msg
+        return msg
 
-    def recv_peer(self, sock: zmq.Socket, limit: int) -> list[tuple[int, PeerMessage]]:
-        """Drain up to ``limit`` messages from the peer ROUTER or the SUB socket."""
+    def recv_router(self, limit: int) -> list[tuple[int, PeerMessage]]:
+        """Drain up to ``limit`` messages from the peer ROUTER: [routing id (sender), payload]."""
+        if self.keys is not None:
+            return self._recv_router_curve(limit)
+        got: list[tuple[int, PeerMessage]] = []
+        sock, peer_of = self.router, self._peer_of
+        for _ in range(limit):
+            try:
+                frames = sock.recv_multipart(NOBLOCK)
+            except zmq.Again:
+                break
+            if len(frames) != 2:
+                self.dropped("bad_frame", f"a message of {len(frames)} frames on peer_port (2 expected)")
+                continue
+            sender = peer_of.get(frames[0])
+            if sender is None:
+                self.dropped("unknown_sender", f"routing id {frames[0][:16]!r} on peer_port is not another "
+                                               "node of the config")
+                continue
+            msg = self._accept(sender, frames[1], "peer_port")
+            if msg is not None:
+                got.append((sender, msg))
+        return got
+
+    def _recv_router_curve(self, limit: int) -> list[tuple[int, PeerMessage]]:
+        got: list[tuple[int, PeerMessage]] = []
+        sock, peer_of = self.router, self._peer_of
+        for _ in range(limit):
+            try:
+                frames = sock.recv_multipart(NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            if len(frames) != 2:
+                self.dropped("bad_frame", f"a message of {len(frames)} frames on peer_port (2 expected)")
+                continue
+            claimed = frames[0].bytes
+            sender = peer_of.get(claimed.split(b":", 1)[0])
+            if sender is None:
+                self.dropped("unknown_sender", f"routing id {claimed[:16]!r} on peer_port is not another "
+                                               "node of the config")
+                continue
+            user = frames[1].get("User-Id")
+            if user != self._user_of[sender]:
+                self.dropped("impostor", f"a connection authenticated as {user!r} claims to be node {sender} "
+                                         "on peer_port")
+                continue
+            msg = self._accept(sender, frames[1].bytes, "peer_port")
+            if msg is not None:
+                got.append((sender, msg))
+        return got
+
+    def recv_sub(self, sock: zmq.Socket, limit: int) -> list[tuple[int, PeerMessage]]:
+        """Drain up to ``limit`` messages from the SUB connected to one peer: [topic, payload]."""
+        peer = self.subs[sock]
+        topic = str(peer).encode()
         got: list[tuple[int, PeerMessage]] = []
         for _ in range(limit):
             try:
@@ -212,11 +331,15 @@ class Transport:
             except zmq.Again:
                 break
             if len(frames) != 2:
-                self.counters.dropped_bad_frame += 1
+                self.dropped("bad_frame", f"a message of {len(frames)} frames from node {peer}'s PUB "
+                                          "(2 expected)")
                 continue
-            item = self._decode(frames[0], frames[1])
-            if item is not None:
-                got.append(item)
+            if frames[0] != topic:
+                self.dropped("impostor", f"topic {frames[0][:16]!r} published on node {peer}'s pub_port")
+                continue
+            msg = self._accept(peer, frames[1], f"node {peer}'s PUB")
+            if msg is not None:
+                got.append((peer, msg))
         return got
 
     def disconnected(self, monitor: zmq.Socket) -> int | None:
@@ -230,5 +353,5 @@ class Transport:
     def close(self) -> None:
         for d in self.dealers.values():
             d.disable_monitor()
-        for sock in [self.router, self.pub, self.client, self.sub, *self.dealers.values(), *self.monitors]:
+        for sock in [self.router, self.pub, self.client, *self.subs, *self.dealers.values(), *self.monitors]:
             sock.close(0)

@@ -2,7 +2,8 @@
 
 Theory of operation
 -------------------
-A node serves, on its http_port (bound to its own host, 127.0.0.1 in the shipped configs):
+A node serves, on its http_port (bound to 127.0.0.1 unless ``[security] http_public = true``,
+then to the node's host):
 
 | route              | what                                                               |
 |--------------------|--------------------------------------------------------------------|
@@ -71,6 +72,8 @@ KEEPALIVE_S = 2.0
 #: Largest control request body.
 BODY_MAX_BYTES = 4096
 TOKEN_HEADER = "X-Zmqzab-Token"
+#: `zmqzab up` hands out 32 hex characters; anything much shorter is guessable.
+TOKEN_MIN_CHARS = 16
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 _json = msgspec.json.Encoder()
@@ -344,10 +347,32 @@ def _serve(host: str, port: int, handler: type[BaseHTTPRequestHandler], what: st
     return server
 
 
+def http_host(node: "Node") -> str:
+    """Where a node's HTTP binds: loopback unless the config makes it public."""
+    return node.config.http_host(node.addr)
+
+
+def is_loopback(host: str) -> bool:
+    return host.strip("[]") in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
 def start_http(node: "Node") -> ThreadingHTTPServer:
     addr = node.addr
+    host = http_host(node)
+    token = node.control_token
+    # The controls (partition, forced election) are served only with a token `zmqzab up` hands
+    # its children; off loopback a short one is refused rather than trusted.
+    if token is not None and len(token) < TOKEN_MIN_CHARS:
+        node.log.warning(f"control token shorter than {TOKEN_MIN_CHARS} characters: controls off "
+                         f"(the view stays read-only)")
+        node.control_token = None
+    elif token is not None and not is_loopback(host):
+        node.log.warning(f"controls served on {host}:{addr.http_port} (not loopback): they need the "
+                         f"{TOKEN_HEADER} header")
     try:
-        return _serve(addr.host, addr.http_port, make_handler(node), f"node {node.id}", "http")
+        server = _serve(host, addr.http_port, make_handler(node), f"node {node.id}", "http")
+        server.url = f"http://{'[' + host + ']' if ':' in host else host}:{addr.http_port}"  # type: ignore[attr-defined]
+        return server
     except PortInUseError as exc:
         if "already in use" in str(exc):
             raise PortInUseError(

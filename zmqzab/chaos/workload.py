@@ -17,6 +17,7 @@ import zmq
 from zmqzab.chaos.history import FAILED, OK, UNKNOWN, Request
 from zmqzab.config import ClusterConfig
 from zmqzab.messages import ClientRequest, Guess, NewGame, decode_reply, encode
+from zmqzab.security.curve import client_keys, client_socket
 
 #: How long one attempt waits for its answer before the client tries another node.
 ATTEMPT_S = 0.5
@@ -38,16 +39,14 @@ class ChaosClient(threading.Thread):
         self.ctx = zmq.Context.instance()
         self.socks: dict[int, zmq.Socket] = {}
         self.req_id = 0
+        self.keys = client_keys(config)
 
     def now(self) -> float:
         return time.monotonic() - self.t0
 
     def _sock(self, i: int) -> zmq.Socket:
         if i not in self.socks:
-            s = self.ctx.socket(zmq.DEALER)
-            s.setsockopt(zmq.LINGER, 0)
-            s.connect(self.config.node(i).client_endpoint)
-            self.socks[i] = s
+            self.socks[i] = client_socket(self.ctx, self.config, i, self.keys)
         return self.socks[i]
 
     def _drop(self, i: int) -> None:

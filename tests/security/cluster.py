@@ -1,0 +1,56 @@
+"""Real node processes for the security tests: ProcCluster with a [security] table and CURVE
+client sockets, plus the raw sockets a hostile process would use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import zmq
+
+from zmqzab.config import GameConfig, SecurityConfig, Timing, load_config, render_config
+from zmqzab.security.curve import client_keys, client_socket
+from zmqzab.security.keys import keygen
+
+from tests.integration.procs import ProcCluster
+
+
+class SecureCluster(ProcCluster):
+    """``curve=True``: keys for every node and two clients in ``root/keys`` (absolute path)."""
+
+    def __init__(self, root: Path, n: int = 3, curve: bool = False, timing: Timing | None = None,
+                 storage_extra: dict | None = None) -> None:
+        super().__init__(root, n, timing, storage_extra)
+        self.keys_dir = root / "keys"
+        if curve:
+            keygen(self.keys_dir, list(range(n)), clients=2)
+        security = SecurityConfig(curve=curve, keys_dir=self.keys_dir)
+        c = self.config
+        self.config_path.write_text(render_config(c.nodes, c.timing, c.storage, GameConfig(), security))
+        self.config = load_config(self.config_path)
+        self.keys = client_keys(self.config)
+
+    def _socket(self, i: int) -> zmq.Socket:
+        s = self.socks.get(i)
+        if s is None:
+            s = client_socket(self.ctx, self.config, i, self.keys)
+            self.socks[i] = s
+        return s
+
+    def counters(self, i: int) -> dict:
+        st = self.status(i, timeout=2.0)
+        assert st is not None, f"node {i} does not answer; console:\n{self.console(i)[-3000:]}"
+        return st["counters"]
+
+    def write_all(self, node: int, client: str, seqs: range) -> list[int]:
+        """Guesses seq % 101 for each seq, in order, each acknowledged: their zxids."""
+        zxids = []
+        for seq in seqs:
+            for _ in range(50):
+                r = self.guess(node, seq % 101, client, seq, timeout=2.0)
+                if r is not None and r.ok:
+                    zxids.append(r.zxid)
+                    break
+            else:
+                raise AssertionError(f"guess seq {seq} through node {node} never acknowledged")
+        return zxids
+

@@ -1,0 +1,67 @@
+"""The ZAP authenticator of a node: which CURVE keys may connect, and as whom.
+
+ZeroMQ asks a ZAP handler (RFC 27, on inproc://zeromq.zap.01 of the node's Context) about every
+CURVE handshake on a socket that has a ``zap_domain``. Two domains:
+
+* ``peers`` (peer ROUTER, PUB): node keys only;
+* ``clients`` (client ROUTER): client keys and node keys.
+
+The answer's user id is ``node-<id>`` for a node key (``client`` for a client key). ZeroMQ
+stamps it on every message from that connection as the ``User-Id`` property, and the transport
+compares it with the node id the message claims (the DEALER's routing id): a process holding
+node 3's key that says it is node 2 is dropped and counted (``dropped_impostor``).
+"""
+
+from __future__ import annotations
+
+import zmq
+from zmq.auth.thread import ThreadAuthenticator
+from zmq.utils import z85
+
+from zmqzab.security.keys import Keyring
+
+PEERS_DOMAIN = "peers"
+CLIENTS_DOMAIN = "clients"
+
+
+def node_user_id(node_id: int) -> str:
+    return f"node-{node_id}"
+
+
+class _Allowed:
+    """pyzmq's credentials provider: ``callback(domain, z85 key) -> bool``; counts refusals."""
+
+    def __init__(self, keys: set[bytes]) -> None:
+        self.keys = keys
+        self.denied = 0
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        if key in self.keys:
+            return True
+        self.denied += 1  # an int add on the authenticator thread; read by /metrics
+        return False
+
+
+class NodeAuthenticator(ThreadAuthenticator):
+    def __init__(self, ctx: zmq.Context, keyring: Keyring) -> None:
+        super().__init__(ctx)
+        self._user_of = {key: node_user_id(i) for i, key in keyring.node_public.items()}
+        nodes = set(keyring.node_public.values())
+        self.peers = _Allowed(nodes)
+        self.clients = _Allowed(nodes | set(keyring.client_public.values()))
+
+    def curve_user_id(self, client_public_key: bytes) -> str:
+        return self._user_of.get(z85.encode(client_public_key), "client")
+
+    @property
+    def denied(self) -> int:
+        return self.peers.denied + self.clients.denied
+
+
+def start_authenticator(ctx: zmq.Context, keyring: Keyring) -> NodeAuthenticator:
+    """Start the ZAP handler; call before any CURVE socket of ``ctx`` binds."""
+    auth = NodeAuthenticator(ctx, keyring)
+    auth.start()
+    auth.configure_curve_callback(PEERS_DOMAIN, auth.peers)
+    auth.configure_curve_callback(CLIENTS_DOMAIN, auth.clients)
+    return auth
