@@ -313,3 +313,57 @@ def test_duplicate_newleader_ack_commits_nothing():
         answered(sim, request, 20)
         assert request.answer[2] == make_zxid(2, 1)
         sim.check_liveness(LIVENESS_TICKS)
+
+
+def test_trunc_is_on_disk_before_newleader_is_acked():
+    """Goal: a follower writes currentEpoch and ACKs NEWLEADER only once its TRUNC is on disk.
+
+    Bug (sweep seeds 51521 and 52439 of an 8,000-seed sweep): ``Peer.truncate`` took the log
+    as durable up to the TRUNC point at once, while the Truncate still waited in the writer's
+    queue. With nothing to DIFF after it, NEWLEADER was answered at once: currentEpoch written,
+    ACK sent. A crash then lost the Truncate, and the follower came back with the old epoch's
+    uncommitted txns under the new currentEpoch; that vote won the next election and those
+    txns were committed behind the back of the established leader of the epoch between.
+    Fix (core/peer.py truncate, core/follower.py _log_written): after a TRUNC nothing is
+    durable until the writer reports again, and the log is cut only when every append handed
+    to the writer was reported (else the follower syncs again).
+
+    Setup: 5 nodes; 1:1 committed; the leader and follower F, cut off from the rest, log 1:2
+    and 1:3 (uncommitted); both crash; the other three establish epoch 2 with 1:1 alone.
+    Faults: F restarts and gets TRUNC to 1:1 with nothing after it; F crashes right after it
+    writes currentEpoch 2 (before its ACK leaves).
+    Expected: at that moment no Truncate is waiting in F's writer; F recovers 1:1 only, with
+    currentEpoch 2; the cluster converges.
+    """
+    with calm(seed=28) as sim:
+        ld = wait_serving(sim)
+        answered(sim, sim.request(ld, 1, client="a"))
+        f = followers(sim, ld)[0]
+        sim.partition([[ld, f], [i for i in sim.ids if i not in (ld, f)]])
+        sim.request(ld, 2, client="b")
+        sim.request(ld, 3, client="c")
+        sim.run_ticks(2)
+        assert sim.nodes[f].peer.zxid_durable == make_zxid(1, 3)
+        sim.crash(ld)
+        sim.crash(f)
+        sim.heal()
+        new = wait_serving(sim)
+        assert sim.nodes[new].peer.zxid_last == make_zxid(1, 1)
+        waiting: list[list[str]] = []
+
+        def at_current_epoch(node, out):
+            if node == f and out.epochs is not None and out.epochs.current_epoch is not None:
+                disk = sim.nodes[f].disk
+                waiting.append([type(op).__name__ for op in disk.inflight + disk.queue])
+                return 0  # after the epoch write, before the ACK
+            return None
+
+        sim.crash_rule = at_current_epoch
+        sim.restart(f)
+        sim.run_until(lambda: bool(waiting), 30)
+        sim.crash_rule = None
+        assert "Truncate" not in waiting[0], waiting
+        sim.restart(f)
+        peer = sim.nodes[f].peer
+        assert peer.zxid_last == make_zxid(1, 1) and peer.current_epoch == 2
+        sim.check_liveness(LIVENESS_TICKS)

@@ -150,6 +150,8 @@ def on_sync_start(peer: Peer, sender: int, msg: SyncStart, out: Output) -> None:
             peer.look(out, f"cannot TRUNC to {fmt_zxid(msg.zxid)}: our log starts after "
                            f"{fmt_zxid(peer.log.base)}")
             return
+        if not _log_written(peer, out):
+            return
         peer.truncate(out, msg.zxid)
     elif msg.mode == "SNAP":
         # Installed at NEWLEADER, not now: it replaces our whole log, and a sync that never
@@ -209,6 +211,8 @@ def on_new_leader(peer: Peer, sender: int, msg: NewLeader, out: Output) -> None:
     # ZAB_CHECKLIST #14, #15: the snapshot and the txns are logged, then durable, then ACK.
     txns, fs.sync_txns = fs.sync_txns, []
     if fs.sync_snapshot is not None:
+        if not _log_written(peer, out):
+            return
         txns = _snap_or_cut(peer, out, fs.sync_snapshot, txns)
         fs.sync_snapshot = None
     if txns:
@@ -218,6 +222,20 @@ def on_new_leader(peer: Peer, sender: int, msg: NewLeader, out: Output) -> None:
     peer.last_sync["done"] = True
     peer.commit_to(out, fs.sync_committed)
     _maybe_ack_newleader(peer, out)
+
+
+def _log_written(peer: Peer, out: Output) -> bool:
+    """Before cutting the log: every append we handed the writer must be reported durable.
+
+    Otherwise an append still queued ahead of the Truncate could land after an earlier report
+    made the cut look done, and a crash would leave its txns on disk under the new
+    currentEpoch. Rare (the writer is slow, or the process was paused): sync again later.
+    """
+    if peer.zxid_durable >= peer.zxid_last:
+        return True
+    peer.look(out, f"our log is still being written ({fmt_zxid(max(peer.zxid_durable, 0))} of "
+                   f"{fmt_zxid(peer.zxid_last)} durable): sync again once it is")
+    return False
 
 
 def _snap_or_cut(peer: Peer, out: Output, snapshot: tuple[int, bytes], txns: list[Txn]) -> list[Txn]:

@@ -323,7 +323,11 @@ class Peer:
                 f"TRUNC to {fmt_zxid(zxid)} would undo applied txn {fmt_zxid(self.zxid_applied)}"
             )
         self.log.truncate_after(zxid)
-        self.zxid_durable = min(self.zxid_durable, zxid)
+        # Not durable until the writer has cut the disk's log too: until it reports, the disk
+        # still holds the txns after zxid, and NEWLEADER's currentEpoch and ACK must not vouch
+        # for a log without them (callers truncate only a log whose appends were all reported,
+        # so the next report comes after the Truncate).
+        self.zxid_durable = -1
         self.zxid_committed = min(self.zxid_committed, zxid)
         out.log.append(Truncate(zxid))
 

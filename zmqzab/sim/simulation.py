@@ -11,6 +11,8 @@ Time is an integer in units, ``TICK`` (100) units per protocol tick. Events:
 * a message delivery: ``Peer.step(src, msg)``;
 * an fsync completing: the simulated writer's batch is applied to the node's real ``Storage``
   and ``Peer.persisted(storage.last_zxid)`` follows, exactly as node.py feeds it;
+* a peer's connection closing (it crashed): ``Peer.peer_unreachable(peer)``, as node.py
+  feeds its socket monitors' reports;
 * the tick boundary ("control"): the fault scheduler (crashes, partitions), restarts, heals,
   and the clients.
 
@@ -89,7 +91,7 @@ HELD_MAX = 1000
 CLIENT_TIMEOUT_TICKS = 12
 
 # Event kinds, in the heap as (time, seq, kind, a, b, c).
-_DELIVER, _FSYNC, _TICK, _CONTROL, _RESTART, _HEAL = range(6)
+_DELIVER, _FSYNC, _TICK, _CONTROL, _RESTART, _HEAL, _GONE = range(7)
 
 #: Messages of the discovery and sync phases: an Output sending one is a crash point.
 _SYNC_KINDS = (LeaderInfo, AckEpoch, SyncStart, SyncTxns, NewLeader, UpToDate)
@@ -367,6 +369,11 @@ class Simulation:
             self.counters["torn_write"] += 1
         for key in [k for k in sorted(self.held) if k[0] == i]:
             del self.held[key]  # its DEALER queues died with it
+        # Its TCP connections close: each peer's socket monitor reports it soon after (node.py
+        # feeds that to Peer.peer_unreachable). A pause or a partition closes nothing.
+        for other in self._up():
+            delay = self.rng_net.randint(1, self.profile.latency_max)
+            self._push(self.now + delay, _GONE, other.id, other.incarnation, i)
         detail = ", ".join(x for x in (f"{lost} unsynced log op(s) lost" if lost else "", landed) if x)
         self.trace.add(self.now, "fault", f"crash n{i}{f' ({why})' if why else ''}"
                        + (f": {detail}" if detail else ""))
@@ -721,6 +728,16 @@ class Simulation:
             elif kind == _HEAL:
                 if not self.liveness:
                     self.heal()
+            elif kind == _GONE:
+                node = nodes[a]
+                if node.up and node.incarnation == b:
+                    if node.paused_until > time:
+                        self._push(node.paused_until, kind, a, b, c)
+                    else:
+                        peer = node.peer
+                        assert peer is not None
+                        self.trace.add(time, "node", a, f"connection to n{c} closed")
+                        self._run_step(node, lambda: peer.peer_unreachable(c))
         self.now = max(self.now, end)
 
     def run_ticks(self, n: int) -> None:
