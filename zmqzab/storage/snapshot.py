@@ -95,14 +95,22 @@ class SnapshotStore:
         """Snapshots whose header verifies, newest first."""
         return self._survey()[0]
 
-    def prune(self, keep: int = 2) -> None:
-        """Delete every snapshot file but the ``keep`` newest with a good header."""
+    def prune(self, keep: int = 2) -> list[Path]:
+        """Delete every snapshot file but the ``keep`` newest with a good header; returns them."""
         valid, damaged = self._survey()
         doomed = [info.path for info in valid[keep:]] + [path for path, _ in damaged]
         for path in doomed:
             os.unlink(path)
         if doomed:
             fsync_dir(self.dir, self.fsync)
+        return doomed
+
+    def read(self, info: SnapshotInfo) -> bytes:
+        """The data of one snapshot, verified; StorageError if it is damaged."""
+        data, problem = self._read_data(info)
+        if data is None:
+            raise StorageError(f"snapshot {info.path} is damaged: {problem}")
+        return data
 
     # ----------------------------------------------------------------------------------------
 

@@ -364,6 +364,55 @@ class TxnLog:
         self._size = 0
         self._unsynced = False
 
+    def seal(self) -> None:
+        """Make the active segment whole on disk and close it: the next append starts a new one.
+
+        Called after each periodic snapshot (ZooKeeper's rollLog), so that segments end near
+        snapshots and a purge can delete whole files instead of keeping one that only grows.
+        """
+        self._check_usable()
+        if self._fd is None:
+            return
+        try:
+            if self._unsynced:
+                fsync_fd(self._fd, self.fsync)
+            if self._dir_dirty:
+                fsync_dir(self.dir, self.fsync)
+        except OSError as exc:
+            self._failed = exc
+            raise
+        self._unsynced = False
+        self._dir_dirty = False
+        self._close_active()
+
+    def purge_through(self, zxid: int) -> list[Segment]:
+        """Delete the segments holding only txns with zxid <= ``zxid``; returns them.
+
+        A segment's txns all come before the next segment's first zxid, so it may go when that
+        is at most ``zxid + 1``. The last segment always stays (it is the one appends go to).
+        Oldest first: a crash midway leaves a log that still starts at a segment boundary and
+        still holds every txn after ``zxid``.
+        """
+        self._check_usable()
+        segments = self._segments
+        doomed: list[Segment] = []
+        for seg, following in zip(segments, segments[1:]):
+            if following.first_zxid > zxid + 1:
+                break
+            doomed.append(seg)
+        removed: list[Segment] = []
+        try:
+            for seg in doomed:
+                os.unlink(seg.path)
+                removed.append(seg)
+        finally:
+            # A failed unlink only leaves more history on disk than needed: not a reason to
+            # stop the node. The caller reports it; the next purge tries again.
+            self._segments = segments[len(removed):]
+            if removed:
+                fsync_dir(self.dir, self.fsync)
+        return removed
+
     def close(self) -> None:
         """Release the file; no fsync (what was not synced is as a crash would leave it)."""
         self._close_active()
