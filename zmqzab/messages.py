@@ -105,8 +105,11 @@ class AckEpoch(Struct, frozen=True, tag="ACKEPOCH", array_like=True):
 class SyncStart(Struct, frozen=True, tag="SYNC", array_like=True):
     """DIFF, TRUNC or SNAP: how the follower's log is brought in line before NEWLEADER.
 
-    TRUNC: cut the log back to ``zxid``. SNAP: replace state and log with ``snapshot`` taken at
-    ``zxid``. DIFF: nothing to undo; ``zxid`` is where the txns that follow start after.
+    TRUNC: cut the log back to ``zxid``. SNAP: replace state and log with the snapshot taken at
+    ``zxid``, which follows in SNAPCHUNKs (``snapshot_bytes`` long, crc32 ``snapshot_crc``).
+    DIFF: nothing to undo. In every mode TXNS follow, a chain from ``zxid`` to ``zxid_upto``
+    (each names the zxid it continues), then NEWLEADER. ``txns_total`` is for progress only
+    (exact unless part of the stream is read from the leader's disk).
     """
 
     session: int
@@ -115,16 +118,40 @@ class SyncStart(Struct, frozen=True, tag="SYNC", array_like=True):
     zxid: int
     txns_total: int
     reason: str
-    snapshot: bytes = b""
+    zxid_upto: int = -1
+    snapshot_bytes: int = 0
+    snapshot_crc: int = 0
+
+
+class SnapChunk(Struct, frozen=True, tag="SNAPCHUNK", array_like=True):
+    """Piece ``index`` of SNAP's snapshot (ZooKeeper streams it after the SNAP packet)."""
+
+    session: int
+    epoch: int
+    index: int
+    data: bytes
+
+
+class SnapAck(Struct, frozen=True, tag="SNAPACK", array_like=True):
+    """Cumulative: the follower holds chunks 0..``index``; the leader may send more (credit)."""
+
+    session: int
+    epoch: int
+    index: int
 
 
 class SyncTxns(Struct, frozen=True, tag="TXNS", array_like=True):
-    """A contiguous run of txns from the leader's log (sync stream or gap repair)."""
+    """A contiguous run of txns from the leader's log (sync stream or gap repair).
+
+    ``prev_zxid``: the txn of the leader's log just before the first one (-1: not said). The
+    sync stream is a chain: a follower that holds anything else has lost a TXNS on the way.
+    """
 
     session: int
     epoch: int
     txns: list[Txn]
     zxid_committed: int
+    prev_zxid: int = -1
 
 
 class NewLeader(Struct, frozen=True, tag="NEWLEADER", array_like=True):
@@ -191,6 +218,8 @@ PeerMessage = (
     | LeaderInfo
     | AckEpoch
     | SyncStart
+    | SnapChunk
+    | SnapAck
     | SyncTxns
     | NewLeader
     | Ack

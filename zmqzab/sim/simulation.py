@@ -11,6 +11,8 @@ Time is an integer in units, ``TICK`` (100) units per protocol tick. Events:
 * a message delivery: ``Peer.step(src, msg)``;
 * an fsync completing: the simulated writer's batch is applied to the node's real ``Storage``
   and ``Peer.persisted(storage.last_zxid)`` follows, exactly as node.py feeds it;
+* a disk read (DIFF from disk, ``ReadLog``) completing: the range is read from the node's real
+  ``Storage`` with production ``read_range``, sent, and ``Peer.disk_read_done`` follows;
 * the tick boundary ("control"): the fault scheduler (crashes, partitions), restarts, heals,
   and the clients.
 
@@ -56,7 +58,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from zmqzab.core.output import InstallSnapshot, LogOp, Output, Trace as CoreTrace
+from zmqzab.core.output import InstallSnapshot, LogOp, Output, ReadLog, Trace as CoreTrace
 from zmqzab.core.peer import InvariantError, NotReady, Peer, Recovered
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
@@ -69,6 +71,8 @@ from zmqzab.messages import (
     LeaderInfo,
     NewLeader,
     PeerMessage,
+    SnapAck,
+    SnapChunk,
     SyncStart,
     SyncTxns,
     Txn,
@@ -79,7 +83,9 @@ from zmqzab.sim.disk import SimDisk
 from zmqzab.sim.profile import FaultProfile, swarm_core_config, swarm_profile
 from zmqzab.sim.trace import TICK, Trace, describe_op, kind_of
 from zmqzab.sim.workload import Request, Workload
+from zmqzab.storage.compaction import SaveSnapshot
 from zmqzab.storage.errors import StorageError
+from zmqzab.storage.reader import read_range
 from zmqzab.zxid import fmt_zxid, zxid_counter
 
 NODES_MIN, NODES_MAX = 1, 9
@@ -89,10 +95,10 @@ HELD_MAX = 1000
 CLIENT_TIMEOUT_TICKS = 12
 
 # Event kinds, in the heap as (time, seq, kind, a, b, c).
-_DELIVER, _FSYNC, _TICK, _CONTROL, _RESTART, _HEAL = range(6)
+_DELIVER, _FSYNC, _TICK, _CONTROL, _RESTART, _HEAL, _READ = range(7)
 
 #: Messages of the discovery and sync phases: an Output sending one is a crash point.
-_SYNC_KINDS = (LeaderInfo, AckEpoch, SyncStart, SyncTxns, NewLeader, UpToDate)
+_SYNC_KINDS = (LeaderInfo, AckEpoch, SyncStart, SyncTxns, SnapChunk, SnapAck, NewLeader, UpToDate)
 
 
 def make_state(data: bytes | None) -> Game:
@@ -219,6 +225,12 @@ class NodeIO:
         for dst in self.sim.ids:
             if dst != src:
                 self.sim.net_send(src, dst, msg, True)
+
+    def read_log(self, read: ReadLog) -> None:
+        if self.crash_after is not None:
+            raise _Crash()  # died after its sends, before starting the read
+        assert self.sim is not None
+        self.sim.schedule_read(self.node, read)
 
     def applied(self, txn: Txn, result: GameResult) -> None:
         if self.crash_after is not None:
@@ -373,6 +385,23 @@ class Simulation:
         if self.auto_restart and not self.liveness:
             down = self.rng_fault.randint(1, self.profile.downtime_max)
             self._push(self.now + down * TICK, _RESTART, i, node.incarnation, None)
+
+    def compact(self, i: int, kept: int = 1) -> None:
+        """Scripted: node ``i`` does what node.py does every ``snapshot_every_txns``: snapshot
+        its game at the applied zxid, save it and purge the log down to the ``kept`` newest
+        snapshots; its core learns where the log on disk now starts (followers further behind
+        get SNAP, not a DIFF from disk). The random runs do not compact."""
+        node = self.nodes[i]
+        peer, storage = node.peer, node.disk.storage
+        assert peer is not None and storage is not None
+        if storage.last_zxid < peer.zxid_applied:
+            raise AssertionError(f"n{i}'s disk ends at {fmt_zxid(storage.last_zxid)}, before its applied "
+                                 f"{fmt_zxid(peer.zxid_applied)}: run a few ticks first")
+        storage.snapshots_kept = kept
+        report = storage.save_snapshot(SaveSnapshot(peer.zxid_applied, peer.state.snapshot()))
+        peer.log_purged(storage.log_start)
+        self.trace.add(self.now, "node", i, f"snapshot at {fmt_zxid(report.zxid)}; log purged, it starts "
+                       f"after {fmt_zxid(storage.log_start)}")
 
     def pause(self, i: int, ticks: int) -> None:
         """Stop node ``i``'s process for ``ticks`` ticks: its timers do not fire (missed ticks are
@@ -564,6 +593,36 @@ class Simulation:
                 delay += rng.randint(TICK, 5 * TICK)
             self._push(self.now + delay, _FSYNC, node.id, node.incarnation, None)
 
+    def schedule_read(self, node: SimNode, read: ReadLog) -> None:
+        delay = self.rng_disk.randint(1, self.profile.fsync_max)
+        self._push(self.now + delay, _READ, node.id, node.incarnation, read)
+
+    def _read_done(self, node: SimNode, read: ReadLog) -> None:
+        """What node.py's reader thread does: read, send the header and the TXNS, report."""
+        storage = node.disk.storage
+        assert storage is not None
+        try:
+            batches = list(read_range(storage.log.dir, storage.gen, storage.log_start, read.after,
+                                      read.upto, self.core.sync_batch_txns))
+            error = ""
+        except StorageError as exc:
+            batches, error = [], self._sanitize(str(exc))
+        prev = read.after
+        started = read.header is None  # a continuation: the stream began with an earlier read
+        if not error:
+            if read.header is not None:
+                self.net_send(node.id, read.to, read.header, False)
+                started = True
+            for txns in batches:
+                self.net_send(node.id, read.to, SyncTxns(read.session, read.epoch, txns, read.zxid_committed,
+                                                         prev), False)
+                prev = txns[-1].zxid
+        self.trace.add(self.now, "node", node.id, f"disk read for n{read.to} after {fmt_zxid(read.after)} "
+                       f"up to {fmt_zxid(read.upto)}: " + (error or f"{sum(map(len, batches))} txns sent"))
+        peer = node.peer
+        assert peer is not None
+        self._run_step(node, lambda: peer.disk_read_done(read.to, read.session, not error, started, prev, error))
+
     def _fsync_done(self, node: SimNode) -> None:
         try:
             zxid = node.disk.complete()
@@ -721,6 +780,13 @@ class Simulation:
             elif kind == _HEAL:
                 if not self.liveness:
                     self.heal()
+            elif kind == _READ:
+                node = nodes[a]
+                if node.up and node.incarnation == b:
+                    if node.paused_until > time:
+                        self._push(node.paused_until, kind, a, b, c)
+                    else:
+                        self._read_done(node, c)
         self.now = max(self.now, end)
 
     def run_ticks(self, n: int) -> None:
