@@ -10,6 +10,13 @@ Client writes drained from the client socket in one loop pass are submitted as o
 PROPOSAL). The node that took a request answers it when it applies that txn itself, matched
 by (client id, seq); the game makes a retried request apply at most once.
 
+Every ``snapshot_every_txns`` applied txns the loop takes a snapshot of the game (at an exact
+applied zxid) and queues it to the writer after the appends it covers; the writer saves it,
+rolls the log and purges (storage/compaction.py) and reports back through the same pipe. A DIFF
+from further back than the core's memory window (a ``ReadLog`` effect) is read by the reader
+thread (storage/reader.py), a batch at a time, and sent from this loop; at most
+``READ_BATCHES_AHEAD`` batches wait here, so a long read never piles up in memory.
+
 The view (web.py) reads only what this loop publishes: ``status_snapshot`` (a whole dict,
 swapped every tick), the ``events`` ring (events.py) and ``metrics`` (plain counters). The
 HTTP thread reaches the Peer only through ``command()``: a bounded queue drained by this loop
@@ -32,7 +39,7 @@ from loguru import logger
 
 from zmqzab import game as game_rules
 from zmqzab.config import ClusterConfig
-from zmqzab.core.output import BROADCAST, LogOp, Trace
+from zmqzab.core.output import BROADCAST, InstallSnapshot, LogOp, ReadLog, Trace
 from zmqzab.core.peer import InvariantError, NotReady, Peer, Recovered
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
@@ -52,11 +59,15 @@ from zmqzab.messages import (
     Proposal,
     ReadReply,
     ReadRequest,
+    SnapChunk,
+    SyncTxns,
     Txn,
     decode_client,
     encode,
 )
+from zmqzab.storage.compaction import SaveSnapshot, SnapshotSaved
 from zmqzab.storage.errors import StorageError
+from zmqzab.storage.reader import LogReader, ReadJob
 from zmqzab.storage.store import open_storage
 from zmqzab.storage.writer import LogWriter
 from zmqzab.transport import PortInUseError, Transport
@@ -78,6 +89,20 @@ INFO_EVENTS = {"role", "elected", "election", "epoch", "sync", "discovery", "fol
 LOG_TAIL_TXNS = 16
 #: Control commands from the HTTP thread waiting for the loop.
 COMMANDS_MAX = 64
+#: Batches of a DIFF from disk read ahead of the socket thread (the reader waits beyond).
+READ_BATCHES_AHEAD = 4
+
+
+class _DiskStream:
+    """A ReadLog being carried out: what was sent of it so far (socket thread only)."""
+
+    __slots__ = ("read", "header_sent", "prev", "txns")
+
+    def __init__(self, read: ReadLog) -> None:
+        self.read = read
+        self.header_sent = read.header is None  # a continuation: its stream began earlier
+        self.prev = read.after
+        self.txns = 0
 
 
 class Command:
@@ -117,7 +142,8 @@ class Node:
         self.log = logger.bind(node=node_id)
         self.debug = os.environ.get("ZMQZAB_LOG_LEVEL", "INFO").upper() in ("DEBUG", "TRACE")
 
-        self.storage, rec = open_storage(data_dir, fsync=config.storage.fsync)
+        self.storage, rec = open_storage(data_dir, fsync=config.storage.fsync,
+                                         snapshots_kept=config.storage.snapshots_kept)
         for note in rec.notes:
             self.log.warning(note)
         if not config.storage.fsync:
@@ -125,11 +151,13 @@ class Node:
         self.peer = Peer(
             node_id, config.ids, core_config(config), random.Random(int.from_bytes(os.urandom(8), "big")),
             make_state,
-            Recovered(rec.accepted_epoch, rec.current_epoch, rec.snapshot_zxid, rec.snapshot, rec.txns),
+            Recovered(rec.accepted_epoch, rec.current_epoch, rec.snapshot_zxid, rec.snapshot, rec.txns,
+                      log_start=rec.log_start),
         )
         self.log.info(
             f"recovered from {data_dir}: acceptedEpoch {rec.accepted_epoch}, currentEpoch {rec.current_epoch}, "
-            f"{len(rec.txns)} txns after snapshot {fmt_zxid(rec.snapshot_zxid)}, last {fmt_zxid(self.peer.zxid_last)}"
+            f"{len(rec.txns)} txns after snapshot {fmt_zxid(rec.snapshot_zxid)}, last {fmt_zxid(self.peer.zxid_last)}; "
+            f"the log holds every txn after {fmt_zxid(rec.log_start)}"
         )
         self.durable_reported = self.peer.zxid_durable
 
@@ -142,7 +170,22 @@ class Node:
         self.events = EventLog(node_id)
         self.metrics = NodeMetrics()
         self.writer = LogWriter(TimedSync(self.storage, self.metrics.fsync), self._on_durable,
-                                self._on_disk_error)
+                                self._on_disk_error, on_snapshot=self._on_snapshot)
+        # Periodic snapshots (counted in applied txns: zxids jump at every new epoch).
+        self.snapshot_every = config.storage.snapshot_every_txns
+        # The txns after the snapshot are applied again (and counted) once they are committed.
+        self._applied_since_snapshot = 0
+        self._snapshot_pending = False
+        self._snapshot_reports: deque[SnapshotSaved] = deque()
+        self.snapshot_info: dict[str, Any] = {"zxid": fmt_zxid(rec.snapshot_zxid), "log_start": fmt_zxid(rec.log_start),
+                                              "every_txns": self.snapshot_every,
+                                              "kept": config.storage.snapshots_kept,
+                                              "disk_bytes": _disk_bytes(data_dir)}
+        # DIFF from disk: the reader thread's batches and ends, handed to this loop.
+        self._read_events: deque[tuple[ReadJob, list[Txn] | None]] = deque()
+        self._read_room = threading.Semaphore(READ_BATCHES_AHEAD)
+        self.reader = LogReader(self.storage, self._on_read_batch, self._on_read_done,
+                                batch_max=self.peer.cfg.sync_batch_txns)
         self.commands: deque[Command] = deque()
         self._answered: list[tuple[Txn, GameResult]] = []
         #: Set by `zmqzab up` (supervisor.py): where its controls are, and the token it uses.
@@ -177,6 +220,25 @@ class Node:
         self._disk_error = exc
         os.write(self._wake_w, b"e")
 
+    def _on_snapshot(self, report: SnapshotSaved) -> None:  # called on the writer thread
+        self._snapshot_reports.append(report)
+        os.write(self._wake_w, b"s")
+
+    def _on_read_batch(self, job: ReadJob, txns: list[Txn]) -> None:  # on the reader thread
+        # Wait for room: the socket thread sends at its pace, the reader never runs far ahead.
+        while not self._read_room.acquire(timeout=1.0):
+            if job.cancelled or not self.running:
+                return
+        self._read_events.append((job, txns))
+        os.write(self._wake_w, b"r")
+
+    def _on_read_done(self, job: ReadJob) -> None:  # on the reader thread
+        self._read_events.append((job, None))
+        try:
+            os.write(self._wake_w, b"r")
+        except OSError:
+            pass  # closing
+
     # ------------------------------------------------------------------ Effects for execute()
 
     def write_epochs(self, accepted: int | None, current: int | None) -> None:
@@ -184,12 +246,20 @@ class Node:
 
     def submit_log(self, op: LogOp) -> None:
         self.writer.submit(op)
+        if type(op) is InstallSnapshot:
+            self._applied_since_snapshot = 0  # the SNAP it installs is a snapshot
+
+    def read_log(self, read: ReadLog) -> None:
+        self.reader.submit(ReadJob(after=read.after, upto=read.upto, tag=_DiskStream(read)))
 
     def durable_zxid(self) -> int:
         return self.durable_reported
 
     def send(self, to: int, msg: PeerMessage) -> None:
-        self.events.sent(to, msg)
+        if type(msg) is SnapChunk:  # the event ring keeps messages: not 256 KiB of snapshot each
+            self.events.sent(to, SnapChunk(msg.session, msg.epoch, msg.index, b""))
+        else:
+            self.events.sent(to, msg)
         self.transport.send(to, msg)
 
     def publish(self, msg: PeerMessage) -> None:
@@ -293,9 +363,76 @@ class Node:
                 if self._answered:
                     self.events.add("answer", self._answered)
                     self._answered = []
+            if out.applied:
+                self._applied_since_snapshot += len(out.applied)
+                if self._applied_since_snapshot >= self.snapshot_every and not self._snapshot_pending:
+                    self._take_snapshot()
             if (self.peer.role, self.peer.phase) != self._role_seen:
+                if self.peer.role != Role.LEADING:
+                    self.reader.cancel_all()  # their follower sessions are over
                 self._role_seen = (self.peer.role, self.peer.phase)
                 self._publish_status()
+
+    def _take_snapshot(self) -> None:
+        """Snapshot the game now (an exact applied zxid) and queue it after the appends it covers."""
+        peer = self.peer
+        t0 = time.perf_counter()
+        data = peer.state.snapshot()
+        taken = time.perf_counter() - t0
+        self._applied_since_snapshot = 0
+        self._snapshot_pending = True
+        self.writer.submit(SaveSnapshot(peer.zxid_applied, data, taken))
+
+    def _snapshot_saved(self, report: SnapshotSaved) -> None:
+        self._snapshot_pending = False
+        if report.skipped:
+            self.log.debug(f"snapshot at {fmt_zxid(report.zxid)} skipped: {report.skipped}")
+            return
+        if report.error:
+            self.log.error(f"snapshot at {fmt_zxid(report.zxid)}: {report.error}; the log keeps growing until "
+                           "a snapshot succeeds")
+        else:
+            purged = (f"; purged {len(report.segments_deleted)} log segment(s), {len(report.snapshots_deleted)} "
+                      f"snapshot(s)" if report.segments_deleted or report.snapshots_deleted else "")
+            self.log.info(f"snapshot at {fmt_zxid(report.zxid)}: {report.size_bytes} bytes, taken in "
+                          f"{report.taken_s * 1000:.1f} ms, written in {report.write_s * 1000:.1f} ms{purged}; "
+                          f"the log holds every txn after {fmt_zxid(report.log_start)}")
+        self.peer.log_purged(report.log_start)
+        info = self.snapshot_info
+        info.update(log_start=fmt_zxid(report.log_start), disk_bytes=_disk_bytes(self.storage.data_dir))
+        if not report.error:
+            info.update(zxid=fmt_zxid(report.zxid), bytes=report.size_bytes,
+                        taken_ms=round(report.taken_s * 1000, 1), write_ms=round(report.write_s * 1000, 1))
+        self.events.add("note", f"snapshot at {fmt_zxid(report.zxid)}" + (f" failed: {report.error}"
+                                                                        if report.error else ""))
+
+    def _carry_out_reads(self) -> None:
+        """Send what the reader thread read (DIFF from disk), in order; report each end."""
+        events = self._read_events
+        while events:
+            job, txns = events.popleft()
+            stream: _DiskStream = job.tag
+            read = stream.read
+            if txns is not None:
+                self._read_room.release()
+                if job.cancelled:
+                    continue
+                if not stream.header_sent:
+                    self.send(read.to, read.header)  # type: ignore[arg-type]
+                    stream.header_sent = True
+                self.transport.send(read.to, SyncTxns(read.session, read.epoch, txns, read.zxid_committed,
+                                                      stream.prev))
+                stream.prev = txns[-1].zxid
+                stream.txns += len(txns)
+                continue
+            ok = not job.error
+            if ok and not stream.header_sent:
+                self.send(read.to, read.header)  # type: ignore[arg-type]
+                stream.header_sent = True
+            self.events.add("note", f"DIFF from disk to n{read.to}: {stream.txns} txns after "
+                                    f"{fmt_zxid(read.after)}" + (f"; stopped: {job.error}" if job.error else ""))
+            self._execute(self.peer.disk_read_done(read.to, read.session, ok, stream.header_sent, stream.prev,
+                                                   job.error))
 
     def _drain_wake(self) -> None:
         try:
@@ -305,6 +442,10 @@ class Node:
             pass
         if self.commands:
             self._run_commands()
+        while self._snapshot_reports:
+            self._snapshot_saved(self._snapshot_reports.popleft())
+        if self._read_events:
+            self._carry_out_reads()
         if self._disk_error is not None:
             self.log.critical(f"stopping: the disk failed ({self._disk_error}); not serving from memory "
                               "(ZAB_CHECKLIST #25). Fix the disk, then restart the node.")
@@ -485,6 +626,7 @@ class Node:
         s["uptime_s"] = round(time.monotonic() - self.started_at, 3)
         s["tick_ms"] = self.config.timing.tick_ms
         s["fsync"] = self.config.storage.fsync
+        s["snapshots"] = dict(self.snapshot_info)
         s["pid"] = os.getpid()
         s["cluster"] = [{"id": n.id, "http": n.http_url} for n in self.config.nodes]
         s.update(self._view_extras())
@@ -539,11 +681,25 @@ class Node:
         self.status_snapshot = self.status()
 
     def close(self) -> None:
+        self.running = False
+        self.reader.close(2.0)
         self.writer.close()
         self.transport.close()
         self.ctx.term()
         os.close(self._wake_r)
         os.close(self._wake_w)
+
+
+def _disk_bytes(data_dir: Path) -> int:
+    """Bytes of the files in a data dir (snapshots, log segments, epochs): for /status."""
+    total = 0
+    for root, _, files in os.walk(data_dir):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:
+                pass  # removed meanwhile (a purge)
+    return total
 
 
 def parse_blocked(text: str, ids: tuple[int, ...], me: int) -> set[int]:

@@ -107,7 +107,10 @@ def test_processes_kill_leader_during_writes_loses_nothing_and_applies_once(clus
 
 
 def test_processes_far_behind_node_catches_up_by_snap(tmp_path):
-    c = ProcCluster(tmp_path, storage_extra={"log_window_txns": 20})
+    # Its txns are neither in the leader's memory window nor on its disk (purged after the
+    # snapshots): a DIFF from disk cannot serve it.
+    c = ProcCluster(tmp_path, storage_extra={"log_window_txns": 20, "snapshot_every_txns": 10,
+                                             "snapshots_kept": 1})
     try:
         c.start_all()
         ld = c.wait_leader()
