@@ -281,8 +281,8 @@ def on_snap_chunk(peer: Peer, sender: int, msg: SnapChunk, out: Output) -> None:
     peer.last_sync["snapshot_received"] = fs.snap_received
     if fs.snap_received < size:
         if before * 4 // size != fs.snap_received * 4 // size:  # a line per quarter, not per chunk
-            peer.trace(out, "sync", f"SNAP from node {sender}: {fs.snap_received} of {size} snapshot "
-                       f"bytes ({100 * fs.snap_received // size}%)")
+            peer.trace(out, "sync", f"snapshot from node {sender}: {fs.snap_received} of {size} bytes "
+                       f"({100 * fs.snap_received // size}%)")
         return
     data = b"".join(fs.snap_parts)
     fs.snap_parts = []
@@ -291,8 +291,8 @@ def on_snap_chunk(peer: Peer, sender: int, msg: SnapChunk, out: Output) -> None:
         return
     fs.sync_snapshot = (fs.sync_base, data)
     if fs.snap_next > 1:
-        peer.trace(out, "sync", f"SNAP from node {sender}: snapshot complete ({size} bytes in "
-                   f"{fs.snap_next} chunks)")
+        peer.trace(out, "sync", f"snapshot from node {sender} complete: {size} bytes in "
+                   f"{fs.snap_next} chunks")
 
 
 def _snap_or_cut(peer: Peer, out: Output, snapshot: tuple[int, bytes], txns: list[Txn]) -> list[Txn]:
