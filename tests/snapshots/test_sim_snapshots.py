@@ -84,11 +84,13 @@ def test_sim_diff_from_disk_then_restarts_after_purges_recover():
         sim.check_liveness(LIVENESS_TICKS)
 
 
-def test_sim_seeds_with_small_windows_and_chunks():
-    """Goal: random faults against SNAP chunks and DIFF from disk. Setup: 12 seeds, 5 nodes,
-    window 4 and 48-byte chunks with credit 2 for every seed. Expected: no violation (each seed
-    prints its number; a failure names the command that replays it)."""
+def test_sim_seeds_with_periodic_snapshots_small_windows_and_chunks():
+    """Goal: random faults (crashes, torn writes, drops, partitions...) against periodic
+    snapshots and purges, SNAP in chunks and DIFF from disk. Setup: 12 seeds, 5 nodes, window
+    4, 48-byte chunks with credit 2, a snapshot every 5 applied txns with 2 kept. Expected: no
+    violation: every restart after a purge recovers a state equal to the committed history's
+    (each seed prints its number; a failure shows the trace tail)."""
     for seed in range(9001, 9013):
         print(f"seed {seed}")
-        result = run_seed(seed, ticks=200, core=CHUNKED)
+        result = run_seed(seed, ticks=200, core=CHUNKED, snapshot_every_txns=5, snapshots_kept=2)
         assert result.ok, f"seed {seed}: {result.violation}\n" + "\n".join(result.trace_tail[-25:])

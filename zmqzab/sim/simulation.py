@@ -133,6 +133,10 @@ class SimOptions:
     echo: Callable[[str], None] | None = None
     #: Start the client workload at once (scripted scenarios drive their own requests).
     workload: bool = True
+    #: Periodic snapshots as node.py takes them ([storage] snapshot_every_txns), saved and
+    #: purged by the simulated writer keeping ``snapshots_kept``; None: never (the default).
+    snapshot_every_txns: int | None = None
+    snapshots_kept: int = 2
 
     def reproduce(self) -> str:
         line = f"zmqzab sim --seed {self.seed} --nodes {self.nodes} --ticks {self.ticks}"
@@ -166,7 +170,8 @@ class _Crash(Exception):
 
 
 class SimNode:
-    __slots__ = ("id", "disk", "peer", "up", "incarnation", "waiting", "io", "paused_until")
+    __slots__ = ("id", "disk", "peer", "up", "incarnation", "waiting", "io", "paused_until",
+                 "applied_since_snapshot")
 
     def __init__(self, node_id: int, disk: SimDisk) -> None:
         self.id = node_id
@@ -179,6 +184,8 @@ class SimNode:
         self.io = NodeIO(self)
         #: While ``now`` is below this, the process is stopped (see ``Simulation.pause``).
         self.paused_until = 0
+        #: Txns applied since the last periodic snapshot (SimOptions.snapshot_every_txns).
+        self.applied_since_snapshot = 0
 
 
 class NodeIO:
@@ -198,6 +205,8 @@ class NodeIO:
 
     def submit_log(self, op: LogOp) -> None:
         self.node.disk.submit(op)
+        if type(op) is InstallSnapshot:
+            self.node.applied_since_snapshot = 0
         if type(op) is InstallSnapshot:
             # The core replaced its game before returning this Output: from here on the node
             # re-applies history from the snapshot's zxid.
@@ -239,6 +248,7 @@ class NodeIO:
         assert sim is not None
         node = self.node
         sim.checkers.on_applied(node.id, txn, result)
+        node.applied_since_snapshot += 1
         request = node.waiting.pop((txn.op.client_id, txn.op.seq), None) if node.waiting else None
         if request is not None:
             sim.answer(node.id, request, txn.zxid, result)
@@ -296,7 +306,7 @@ class Simulation:
         self._tmp = Path(tempfile.mkdtemp(prefix="zmqzab-sim-"))
         self.nodes: dict[int, SimNode] = {}
         for i in self.ids:
-            node = SimNode(i, SimDisk(self._tmp / f"n{i}"))
+            node = SimNode(i, SimDisk(self._tmp / f"n{i}", options.snapshots_kept))
             node.io.sim = self
             self.nodes[i] = node
         self.workload = Workload(derive_rng(seed, "clients"), options.clients, self.ids,
@@ -542,6 +552,11 @@ class Simulation:
             self.checkers.on_new_commit_seen(
                 [(n.id, n.peer) for n in self._up() if n.peer is not None and n.peer.leading is not None
                  and n.peer.leading.established])
+        every = self.options.snapshot_every_txns
+        if every and node.up and node.applied_since_snapshot >= every:
+            # As node.py: the game at its applied zxid, queued after the appends it covers.
+            node.applied_since_snapshot = 0
+            node.disk.submit(SaveSnapshot(peer.zxid_applied, peer.state.snapshot()))
         self._start_writer(node)
 
     _crash_note = ""
@@ -626,12 +641,18 @@ class Simulation:
     def _fsync_done(self, node: SimNode) -> None:
         try:
             zxid = node.disk.complete()
+            reports, node.disk.reports = node.disk.reports, []
         except StorageError as exc:
             raise Violation("local invariant", f"n{node.id}'s storage refused a log op the core asked "
                             f"for: {self._sanitize(str(exc))}") from None
         self.trace.add(self.now, "disk", node.id, zxid)
         peer = node.peer
         assert peer is not None
+        for report in reports:
+            if not report.skipped:
+                self.trace.add(self.now, "node", node.id, f"snapshot at {fmt_zxid(report.zxid)} saved; the log "
+                               f"starts after {fmt_zxid(report.log_start)}")
+            peer.log_purged(report.log_start)
         self._run_step(node, lambda: peer.persisted(zxid))
 
     # ------------------------------------------------------------------ clients
