@@ -95,6 +95,10 @@ class SnapshotStore:
         """Snapshots whose header verifies, newest first."""
         return self._survey()[0]
 
+    def damaged(self) -> list[tuple[Path, str]]:
+        """Snapshot files whose header does not check out, with the reason."""
+        return self._survey()[1]
+
     def prune(self, keep: int = 2) -> list[Path]:
         """Delete every snapshot file but the ``keep`` newest with a good header; returns them."""
         valid, damaged = self._survey()

@@ -189,6 +189,8 @@ class TxnLog:
         self._dir_dirty = False  # a segment created or removed since the last directory fsync
         self._failed: BaseException | None = None
         self._closed = False
+        #: first zxid of a segment -> its last zxid (what a purge needs to know).
+        self._seg_last: dict[int, int] = {}
 
         if not readonly:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -285,6 +287,7 @@ class TxnLog:
             raise
         self._size += len(data)
         self._last_zxid = last
+        self._seg_last[self._segments[-1].first_zxid] = last
         self._unsynced = True
 
     def sync(self) -> None:
@@ -338,6 +341,7 @@ class TxnLog:
             raise
         self._size = cut
         self._last_zxid = scan.txns[kept - 1].zxid
+        self._seg_last[seg.first_zxid] = self._last_zxid
         self._unsynced = False
 
     def new_generation(self, gen: int) -> None:
@@ -359,6 +363,7 @@ class TxnLog:
             raise
         self._dir_dirty = self._dir_dirty or bool(self._segments)
         self._segments = []
+        self._seg_last.clear()
         self.gen = gen
         self._last_zxid = 0
         self._size = 0
@@ -388,8 +393,9 @@ class TxnLog:
     def purge_through(self, zxid: int) -> list[Segment]:
         """Delete the segments holding only txns with zxid <= ``zxid``; returns them.
 
-        A segment's txns all come before the next segment's first zxid, so it may go when that
-        is at most ``zxid + 1``. The last segment always stays (it is the one appends go to).
+        A segment may go when its last txn is at most ``zxid`` (or, if that is not known, when
+        the next segment starts at most at ``zxid + 1``). The last segment always stays (it is
+        the one appends go to).
         Oldest first: a crash midway leaves a log that still starts at a segment boundary and
         still holds every txn after ``zxid``.
         """
@@ -397,7 +403,8 @@ class TxnLog:
         segments = self._segments
         doomed: list[Segment] = []
         for seg, following in zip(segments, segments[1:]):
-            if following.first_zxid > zxid + 1:
+            last = self._seg_last.get(seg.first_zxid, following.first_zxid - 1)
+            if last > zxid:
                 break
             doomed.append(seg)
         removed: list[Segment] = []
@@ -510,6 +517,7 @@ class TxnLog:
                 continue
             survivors.append(seg)
             prev = scan.txns[-1].zxid
+            self._seg_last[seg.first_zxid] = prev
             if collect_after is not None:
                 txns = scan.txns
                 if txns[0].zxid <= collect_after:
