@@ -105,7 +105,9 @@ def swarm_core_config(rng: random.Random, base: CoreConfig) -> CoreConfig:
         zxid_counter_max=rng.choice((12, 40, COUNTER_MAX, COUNTER_MAX)),
     )
     # Derived, not drawn: another draw would change every seed's profile after it.
-    chunks = {1: (64, 1), 3: (512, 3)}.get(knobs.sync_batch_txns)
+    # A game snapshot is a few KiB here: these make it tens of chunks, yet a SNAP still ends well
+    # within the liveness phase at the slowest latency.
+    chunks = {1: (1024, 2), 3: (4096, 3)}.get(knobs.sync_batch_txns)
     if chunks is not None:
         knobs = replace(knobs, snap_chunk_bytes=chunks[0], snap_chunks_inflight_max=chunks[1])
     return knobs
