@@ -10,9 +10,12 @@ Client writes drained from the client socket in one loop pass are submitted as o
 PROPOSAL). The node that took a request answers it when it applies that txn itself, matched
 by (client id, seq); the game makes a retried request apply at most once.
 
-Every ``snapshot_every_txns`` applied txns the loop takes a snapshot of the game (at an exact
-applied zxid) and queues it to the writer after the appends it covers; the writer saves it,
-rolls the log and purges (storage/compaction.py) and reports back through the same pipe. A DIFF
+Every ``snapshot_every_txns`` applied txns the loop takes a snapshot of the game at that exact
+applied zxid without stopping for it: it forks, and the child (a copy-on-write image of this
+instant) encodes the game and writes the snapshot file, which a big game takes seconds to do;
+the loop only pays for the fork. When the child is done, the writer commits the file after the
+appends it covers, rolls the log and purges (storage/compaction.py) and reports back through
+the same pipe. A DIFF
 from further back than the core's memory window (a ``ReadLog`` effect) is read by the reader
 thread (storage/reader.py), a batch at a time, and sent from this loop; at most
 ``READ_BATCHES_AHEAD`` batches wait here, so a long read never piles up in memory.
@@ -65,7 +68,9 @@ from zmqzab.messages import (
     decode_client,
     encode,
 )
-from zmqzab.storage.compaction import SaveSnapshot, SnapshotSaved
+from zmqzab.storage.compaction import CommitSnapshot, SaveSnapshot, SnapshotSaved
+from zmqzab.storage.durable import TMP_SUFFIX
+from zmqzab.storage.snapshot import PREFIX_SIZE, snapshot_name
 from zmqzab.storage.errors import StorageError
 from zmqzab.storage.reader import LogReader, ReadJob
 from zmqzab.storage.store import open_storage
@@ -177,6 +182,8 @@ class Node:
         self._applied_since_snapshot = 0
         self._snapshot_pending = False
         self._snapshot_reports: deque[SnapshotSaved] = deque()
+        #: Forked snapshot writers that finished: (zxid, gen, paused_s, child_s, ok, size).
+        self._snapshot_children: deque[tuple[int, int, float, float, bool, int]] = deque()
         self.snapshot_info: dict[str, Any] = {"zxid": fmt_zxid(rec.snapshot_zxid), "log_start": fmt_zxid(rec.log_start),
                                               "every_txns": self.snapshot_every,
                                               "kept": config.storage.snapshots_kept,
@@ -374,14 +381,60 @@ class Node:
                 self._publish_status()
 
     def _take_snapshot(self) -> None:
-        """Snapshot the game now (an exact applied zxid) and queue it after the appends it covers."""
+        """Snapshot the game at this exact applied zxid: a forked child encodes it and writes the
+        file (see the module docstring); the writer commits it once the child is done."""
         peer = self.peer
-        t0 = time.perf_counter()
-        data = peer.state.snapshot()
-        taken = time.perf_counter() - t0
+        zxid, gen = peer.zxid_applied, self.storage.gen
         self._applied_since_snapshot = 0
         self._snapshot_pending = True
-        self.writer.submit(SaveSnapshot(peer.zxid_applied, data, taken))
+        t0 = time.perf_counter()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            self.log.warning(f"cannot fork a snapshot writer ({exc}): writing the snapshot on the loop")
+            data = peer.state.snapshot()
+            self.writer.submit(SaveSnapshot(zxid, data, time.perf_counter() - t0))
+            return
+        if pid == 0:  # the child: the game as it is now, one file, then exit (never returns)
+            code = 1
+            try:
+                self.storage.snapshots.write_tmp(zxid, peer.state.snapshot(), gen)
+                code = 0
+            finally:
+                os._exit(code)
+        paused = time.perf_counter() - t0
+        threading.Thread(target=self._await_snapshot_child, args=(pid, zxid, gen, paused, t0),
+                         name="zmqzab-snapshot-wait", daemon=True).start()
+
+    def _await_snapshot_child(self, pid: int, zxid: int, gen: int, paused: float, t0: float) -> None:
+        _, status = os.waitpid(pid, 0)  # its own thread: the loop never waits for the child
+        child_s = time.perf_counter() - t0
+        ok = os.waitstatus_to_exitcode(status) == 0
+        size = 0
+        try:
+            size = os.stat(self._snapshot_tmp(zxid)).st_size - PREFIX_SIZE
+        except OSError:
+            ok = False
+        self._snapshot_children.append((zxid, gen, paused, child_s, ok, size))
+        try:
+            os.write(self._wake_w, b"s")
+        except OSError:
+            pass  # the node stopped meanwhile: the .tmp is deleted at the next start
+
+    def _snapshot_tmp(self, zxid: int) -> Path:
+        return self.storage.snapshots.dir / (snapshot_name(zxid) + TMP_SUFFIX)
+
+    def _snapshot_written(self, zxid: int, gen: int, paused: float, child_s: float, ok: bool, size: int) -> None:
+        if ok:
+            self.writer.submit(CommitSnapshot(zxid, gen, size, paused, child_s))
+            return
+        self._snapshot_pending = False
+        self.log.error(f"the process writing the snapshot at {fmt_zxid(zxid)} failed; the next snapshot "
+                       "tries again")
+        try:
+            os.unlink(self._snapshot_tmp(zxid))
+        except OSError:
+            pass
 
     def _snapshot_saved(self, report: SnapshotSaved) -> None:
         self._snapshot_pending = False
@@ -394,15 +447,19 @@ class Node:
         else:
             purged = (f"; purged {len(report.segments_deleted)} log segment(s), {len(report.snapshots_deleted)} "
                       f"snapshot(s)" if report.segments_deleted or report.snapshots_deleted else "")
-            self.log.info(f"snapshot at {fmt_zxid(report.zxid)}: {report.size_bytes} bytes, taken in "
-                          f"{report.taken_s * 1000:.1f} ms, written in {report.write_s * 1000:.1f} ms{purged}; "
+            how = (f"written by a child process in {report.child_s * 1000:.0f} ms (the node paused "
+                   f"{report.taken_s * 1000:.1f} ms to fork it), committed in {report.write_s * 1000:.1f} ms"
+                   if report.child_s else
+                   f"taken in {report.taken_s * 1000:.1f} ms, written in {report.write_s * 1000:.1f} ms")
+            self.log.info(f"snapshot at {fmt_zxid(report.zxid)}: {report.size_bytes} bytes, {how}{purged}; "
                           f"the log holds every txn after {fmt_zxid(report.log_start)}")
         self.peer.log_purged(report.log_start)
         info = self.snapshot_info
         info.update(log_start=fmt_zxid(report.log_start), disk_bytes=_disk_bytes(self.storage.data_dir))
         if not report.error:
             info.update(zxid=fmt_zxid(report.zxid), bytes=report.size_bytes,
-                        taken_ms=round(report.taken_s * 1000, 1), write_ms=round(report.write_s * 1000, 1))
+                        paused_ms=round(report.taken_s * 1000, 1), child_ms=round(report.child_s * 1000, 1),
+                        commit_ms=round(report.write_s * 1000, 1))
         self.events.add("note", f"snapshot at {fmt_zxid(report.zxid)}" + (f" failed: {report.error}"
                                                                         if report.error else ""))
 
@@ -442,6 +499,8 @@ class Node:
             pass
         if self.commands:
             self._run_commands()
+        while self._snapshot_children:
+            self._snapshot_written(*self._snapshot_children.popleft())
         while self._snapshot_reports:
             self._snapshot_saved(self._snapshot_reports.popleft())
         if self._read_events:

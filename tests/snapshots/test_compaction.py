@@ -189,3 +189,28 @@ def test_writer_reports_the_appends_before_it_writes_the_snapshot(tmp_path: Path
     assert ("durable", make_zxid(1, 3)) in events[:first_snapshot]
     assert events[-1] == ("durable", make_zxid(1, 4))
     storage.close()
+
+
+def test_a_snapshot_written_by_another_process_is_committed_or_dropped(tmp_path: Path) -> None:
+    """node.py forks a child that writes the .tmp file; the writer commits it (CommitSnapshot).
+    A commit for an older log generation (a SNAP installed meanwhile) is dropped."""
+    from zmqzab.storage.compaction import CommitSnapshot
+
+    storage, _ = open_storage(tmp_path, snapshots_kept=2)
+    storage.write_epochs(1, 1)
+    game = Game()
+    for t in guesses(1, 1, 20):
+        game.apply(t)
+    storage.apply(Append(guesses(1, 1, 20)))
+    storage.snapshots.write_tmp(make_zxid(1, 20), game.snapshot(), storage.gen)
+    report = storage.commit_snapshot(CommitSnapshot(make_zxid(1, 20), storage.gen, 0))
+    assert not report.skipped and not report.error and storage.snapshot_zxid == make_zxid(1, 20)
+    # A child wrote at generation 0, then a SNAP install moved the log to generation 1.
+    storage.snapshots.write_tmp(make_zxid(1, 30), b"stale", 0)
+    storage.apply(InstallSnapshot(make_zxid(1, 40), Game().snapshot()))
+    report = storage.commit_snapshot(CommitSnapshot(make_zxid(1, 30), 0, 5))
+    assert "generation 0" in report.skipped
+    assert not any(p.name.endswith(".tmp") for p in (tmp_path / "snap").iterdir())
+    storage.close()
+    _, rec = open_storage(tmp_path, snapshots_kept=2)
+    assert rec.snapshot_zxid == make_zxid(1, 40)

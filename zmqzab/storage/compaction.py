@@ -20,6 +20,12 @@ A crash anywhere in between leaves a usable dir: before the rename, the previous
 stand (the ``.tmp`` is deleted at open); after it, an unfinished purge only leaves more files
 than needed, and the next purge deletes them. The snapshot is taken by the driver (the game's
 state at an exact applied zxid, not a fuzzy one) and is queued after the appends it covers.
+
+Two ways in. ``SaveSnapshot`` carries the bytes (the simulator, tests). ``CommitSnapshot``
+names a ``.tmp`` file already written and fsynced by someone else: node.py forks, and the child
+serializes the game (copy-on-write: the node does not stop for the seconds a big game takes to
+encode) and writes the file; the writer then only does steps 1, the rename, and 3. A commit for
+another log generation (a SNAP was installed meanwhile) is dropped, its file deleted.
 """
 
 from __future__ import annotations
@@ -37,6 +43,19 @@ class SaveSnapshot:
     taken_s: float = 0.0
 
 
+@dataclass(slots=True, frozen=True)
+class CommitSnapshot:
+    """A storage op: make the snapshot another process wrote (``SnapshotStore.write_tmp``) at
+    ``zxid`` in generation ``gen`` the newest one, then purge."""
+
+    zxid: int
+    gen: int
+    size_bytes: int
+    #: Seconds the node stood still for it (the fork), and the child's whole run.
+    taken_s: float = 0.0
+    child_s: float = 0.0
+
+
 @dataclass(slots=True)
 class SnapshotSaved:
     """What one ``SaveSnapshot`` did, for the node's log and ``/status``."""
@@ -46,6 +65,8 @@ class SnapshotSaved:
     gen: int
     taken_s: float
     write_s: float = 0.0
+    #: For a CommitSnapshot: the child process's run (encode, write, fsync).
+    child_s: float = 0.0
     #: The error if the save failed (not fatal: the log is whole; the next snapshot retries).
     error: str = ""
     skipped: str = ""

@@ -52,10 +52,11 @@ from pathlib import Path
 
 from zmqzab.core.output import Append, InstallSnapshot, LogOp, Truncate
 from zmqzab.messages import Txn
-from zmqzab.storage.compaction import SaveSnapshot, SnapshotSaved
+from zmqzab.storage.compaction import CommitSnapshot, SaveSnapshot, SnapshotSaved
 from zmqzab.storage.epochs import EpochStore
 from zmqzab.storage.errors import WAY_OUT, CorruptSnapshotError, EpochInvariantError, StorageError
-from zmqzab.storage.snapshot import SnapshotStore
+from zmqzab.storage.durable import TMP_SUFFIX
+from zmqzab.storage.snapshot import SnapshotStore, snapshot_name
 from zmqzab.storage.txnlog import SEGMENT_MAX_BYTES, TxnLog, list_segments
 from zmqzab.zxid import fmt_zxid, zxid_epoch
 
@@ -200,6 +201,34 @@ class Storage:
             self.snapshots.save(op.zxid, op.data, self.gen)
         except OSError as exc:
             report.error = f"could not save the snapshot in {self.snapshots.dir}: {exc}"
+            return report
+        report.write_s = time.perf_counter() - t0
+        self.snapshot_zxid = op.zxid
+        self.log.seal()
+        self.purge(report)
+        return report
+
+    def commit_snapshot(self, op: CommitSnapshot) -> SnapshotSaved:
+        """Make a snapshot written by another process (``SnapshotStore.write_tmp``) the newest:
+        fsync the log, rename the file into place, seal, purge. Dropped (its file deleted) if a
+        SNAP install changed the generation since, or it is not newer than the newest."""
+        self._check_usable()
+        report = SnapshotSaved(zxid=op.zxid, size_bytes=op.size_bytes, gen=op.gen, taken_s=op.taken_s,
+                               child_s=op.child_s, log_start=self.log_start)
+        if op.gen != self.gen or op.zxid <= self.snapshot_zxid or op.zxid > self.last_zxid:
+            report.skipped = (f"generation {op.gen}, zxid {fmt_zxid(op.zxid)}: the log is now generation "
+                              f"{self.gen} at {fmt_zxid(self.snapshot_zxid)}..{fmt_zxid(self.last_zxid)}")
+            try:
+                os.unlink(self.snapshots.dir / (snapshot_name(op.zxid) + TMP_SUFFIX))
+            except FileNotFoundError:
+                pass
+            return report
+        self.log.sync()  # step 1: every txn the snapshot covers is durable first
+        t0 = time.perf_counter()
+        try:
+            self.snapshots.commit_tmp(op.zxid)
+        except OSError as exc:
+            report.error = f"could not commit the snapshot in {self.snapshots.dir}: {exc}"
             return report
         report.write_s = time.perf_counter() - t0
         self.snapshot_zxid = op.zxid

@@ -18,10 +18,11 @@ stops: it never reports anything durable again, and later submits are dropped. A
 fsync the disk's state is unknown, so the node must stop and recover from disk on restart, not
 carry on from memory (#25, ZK-4882).
 
-A ``SaveSnapshot`` (zmqzab/storage/compaction.py) is a storage op like the others, applied in
-submission order, so it follows the appends it covers. The ops before it are synced and
-reported durable first: their ACKs do not wait for a snapshot write of many megabytes. Its
-outcome goes to ``on_snapshot``; a failed snapshot save is reported there, not fatal.
+A ``SaveSnapshot`` or ``CommitSnapshot`` (zmqzab/storage/compaction.py) is a storage op like
+the others, applied in submission order, so it follows the appends it covers. The ops before it
+are synced and reported durable first: their ACKs do not wait for a snapshot write of many
+megabytes. Its outcome goes to ``on_snapshot``; a failed snapshot save is reported there, not
+fatal.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from collections import deque
 from collections.abc import Callable
 
 from zmqzab.core.output import Append, LogOp
-from zmqzab.storage.compaction import SaveSnapshot, SnapshotSaved
+from zmqzab.storage.compaction import CommitSnapshot, SaveSnapshot, SnapshotSaved
 from zmqzab.storage.errors import StorageError
 from zmqzab.storage.store import Storage
 
@@ -53,7 +54,7 @@ class LogWriter:
         self._on_snapshot = on_snapshot
         self._batch_max = batch_max
         self._cond = threading.Condition()
-        self._queue: deque[LogOp | SaveSnapshot] = deque()
+        self._queue: deque[LogOp | SaveSnapshot | CommitSnapshot] = deque()
         self._submitted = 0  # ops accepted by submit()
         self._completed = 0  # ops durable (and reported)
         self._closing = False
@@ -66,7 +67,7 @@ class LogWriter:
         """The error that stopped the writer, if any."""
         return self._failed
 
-    def submit(self, op: LogOp | SaveSnapshot) -> None:
+    def submit(self, op: LogOp | SaveSnapshot | CommitSnapshot) -> None:
         """Queue ``op`` (cheap; from the driver thread). Dropped if the writer has failed."""
         with self._cond:
             if self._closing:
@@ -111,10 +112,11 @@ class LogWriter:
                 batch = self._take()
             try:
                 for op in batch:
-                    if type(op) is SaveSnapshot:
+                    if type(op) is SaveSnapshot or type(op) is CommitSnapshot:
                         storage.sync()
                         self._on_durable(storage.last_zxid)
-                        report = storage.save_snapshot(op)
+                        report = (storage.save_snapshot(op) if type(op) is SaveSnapshot
+                                  else storage.commit_snapshot(op))
                         if self._on_snapshot is not None:
                             self._on_snapshot(report)
                     else:
@@ -128,9 +130,9 @@ class LogWriter:
                 self._completed += len(batch)
                 self._cond.notify_all()
 
-    def _take(self) -> list[LogOp | SaveSnapshot]:
+    def _take(self) -> list[LogOp | SaveSnapshot | CommitSnapshot]:
         queue = self._queue
-        batch: list[LogOp | SaveSnapshot] = []
+        batch: list[LogOp | SaveSnapshot | CommitSnapshot] = []
         txns = 0
         while queue and txns < self._batch_max:
             op = queue.popleft()
