@@ -2,8 +2,9 @@
 """A long history on a 3-node cluster: disk per node, memory, restart and SNAP catch-up.
 
 Commits ``--txns`` guesses (default 1,000,000) with the pipelined bench client
-(``zmqzab.bench.Probe.pipelined``) from ``--clients`` client ids (each keeps its exactly-once
-record in the game, so the snapshot is as big as a real one), through the leader, on a fresh
+(``zmqzab.bench.Probe.pipelined``, ``--threads`` of them, ~2000 writes in flight) from
+``--clients`` client ids taking turns (each keeps its exactly-once record of 128 results in
+the game, so the snapshot is as big as a real one from early on), through the leader, on a fresh
 cluster on ports from the OS in a temp dir, with the timing and fsync of a config (default
 config/cluster.toml) and the storage settings given here. Then:
 
@@ -83,43 +84,56 @@ def wait(cond, timeout: float, what: str, interval: float = 0.01):
 
 
 class Load:
-    """``threads`` Probes, each taking client ids from a shared queue and committing one block of
-    guesses per id through the leader; committed txns counted as replies arrive."""
+    """``threads`` Probes taking (client id, block) jobs round-robin over the client ids: every
+    client writes ``block`` guesses, then every client again, and so on, so the game reaches its
+    full size (every client's exactly-once record full) early and stays there; what grows after
+    that is only the history. Committed txns are counted as replies arrive."""
 
     def __init__(self, c: LocalCluster, leader: int, txns: int, clients: int, threads: int,
-                 inflight: int, batch: int) -> None:
+                 inflight: int, batch: int, block: int) -> None:
         self.c, self.leader = c, leader
-        self.per_client = txns // clients
-        self.ids = [f"bench-c{k:05d}" for k in range(clients)]
         self.threads, self.inflight, self.batch = threads, inflight, batch
+        ids = [f"bench-c{k:05d}" for k in range(clients)]
+        self.jobs: list[tuple[str, int]] = []
+        left = txns
+        while left > 0:
+            for cid in ids:
+                n = min(block, left)
+                if n <= 0:
+                    break
+                self.jobs.append((cid, n))
+                left -= n
+        self.jobs.reverse()
+        self.seq = {cid: 0 for cid in ids}
         self.done = 0
         self.lock = threading.Lock()
         self.errors: list[str] = []
 
     def run(self, on_progress) -> float:
-        queue = list(reversed(self.ids))
         t0 = time.perf_counter()
 
         def worker() -> None:
             probe = Probe(self.c.config)
-            last = 0
             try:
                 while True:
                     with self.lock:
-                        if not queue or self.errors:
+                        if not self.jobs or self.errors:
                             return
-                        cid = queue.pop()
-                    probe.client_id, probe.seq = cid, 0
+                        cid, n = self.jobs.pop()
+                        first = self.seq[cid]
+                        self.seq[cid] += n
+                    probe.client_id, probe.seq = cid, first
+                    last = 0
 
                     def tick(done: int) -> None:
                         nonlocal last
                         with self.lock:
                             self.done += done - last
+                            total = self.done
                         last = done
-                        on_progress(self.done)
+                        on_progress(total)
 
-                    last = 0
-                    probe.pipelined(self.leader, self.per_client, self.inflight, self.batch, tick)
+                    probe.pipelined(self.leader, n, self.inflight, self.batch, tick)
             except Exception as exc:  # noqa: BLE001 - reported by the main thread
                 self.errors.append(f"{type(exc).__name__}: {exc}")
             finally:
@@ -175,10 +189,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="config/cluster.toml", help="timing, fsync and game settings")
     ap.add_argument("--txns", type=int, default=1_000_000)
-    ap.add_argument("--clients", type=int, default=1000, help="client ids (exactly-once records in the game)")
-    ap.add_argument("--threads", type=int, default=3, help="client threads, each one Probe")
-    ap.add_argument("--inflight", type=int, default=1500, help="writes outstanding per thread")
-    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--clients", type=int, default=500, help="client ids (exactly-once records in the game)")
+    ap.add_argument("--block", type=int, default=128, help="guesses per client in a row (128 fill its record)")
+    ap.add_argument("--threads", type=int, default=16, help="client threads, each one Probe: threads x block "
+                    "writes in flight")
+    ap.add_argument("--inflight", type=int, default=128, help="writes outstanding per thread")
+    ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--snapshot-every", type=int, default=100_000)
     ap.add_argument("--kept", type=int, default=3)
     ap.add_argument("--window", type=int, default=50_000)
@@ -220,7 +236,7 @@ def main() -> int:
                 say(f"  {done:>9} txns  {samples[-1]['t']:>7.1f} s  RSS MB "
                     + ", ".join(f"n{i} {v:.0f}" for i, v in samples[-1]["rss_mb"].items() if v))
 
-        load = Load(c, ld, args.txns, args.clients, args.threads, args.inflight, args.batch)
+        load = Load(c, ld, args.txns, args.clients, args.threads, args.inflight, args.batch, args.block)
         t0 = time.perf_counter()
         secs = load.run(progress)
         result["load"] = {"committed": load.done, "seconds": round(secs, 1), "txns_per_s": round(load.done / secs)}

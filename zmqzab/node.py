@@ -28,12 +28,14 @@ after a wake-up through the same pipe the writer uses.
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -263,14 +265,11 @@ class Node:
         return self.durable_reported
 
     def send(self, to: int, msg: PeerMessage) -> None:
-        if type(msg) is SnapChunk:  # the event ring keeps messages: not 256 KiB of snapshot each
-            self.events.sent(to, SnapChunk(msg.session, msg.epoch, msg.index, b""))
-        else:
-            self.events.sent(to, msg)
+        self.events.sent(to, _light(msg))
         self.transport.send(to, msg)
 
     def publish(self, msg: PeerMessage) -> None:
-        self.events.sent(BROADCAST, msg)
+        self.events.sent(BROADCAST, _light(msg))
         if type(msg) is Proposal and msg.txns:
             self.metrics.proposed(msg.txns[-1].zxid, len(msg.txns))
         self.transport.publish(msg)
@@ -315,7 +314,11 @@ class Node:
         for monitor in t.monitors:
             poller.register(monitor, zmq.POLLIN)
         next_tick = time.monotonic() + self.tick_s
-        received = self.events.received
+        events_received = self.events.received
+
+        def received(sender: int, msg: PeerMessage) -> None:
+            events_received(sender, _light(msg))
+
         try:
             while self.running:
                 wake_at = next_tick
@@ -368,7 +371,7 @@ class Node:
                 if self.peer.role == Role.LEADING:
                     self.metrics.committed_to(self.peer.zxid_committed)
                 if self._answered:
-                    self.events.add("answer", self._answered)
+                    self.events.add("answer", _Ends.of(self._answered))
                     self._answered = []
             if out.applied:
                 self._applied_since_snapshot += len(out.applied)
@@ -388,6 +391,9 @@ class Node:
         self._applied_since_snapshot = 0
         self._snapshot_pending = True
         t0 = time.perf_counter()
+        # Objects alive now move to the GC's permanent generation: later full collections skip
+        # them, and they do not touch (copy) the child's pages (Python's advice before fork).
+        gc.freeze()
         try:
             pid = os.fork()
         except OSError as exc:
@@ -619,9 +625,11 @@ class Node:
         return NewGame(op.client_id, op.seq, size)
 
     def _expire_waiting(self, now: float) -> None:
-        # Deadlines are appended in time order: only the expired front is looked at.
+        # Deadlines are appended in time order: only the front is looked at. Entries of answered
+        # requests go too (the usual case), or under load the deque would hold a minute of
+        # requests, a million at 20k/s.
         expiry, waiting = self._expiry, self.waiting
-        while expiry and expiry[0][0] < now:
+        while expiry and (expiry[0][0] < now or expiry[0][1] not in waiting):
             _, key = expiry.popleft()
             waiters = waiting.get(key)
             if waiters is not None and all(w[2] < now for w in waiters):
@@ -747,6 +755,47 @@ class Node:
         self.ctx.term()
         os.close(self._wake_r)
         os.close(self._wake_w)
+
+
+class _Ends(Sequence):
+    """The first and the last item of a list, and its length: all the event ring (events.py)
+    reads of a batch of txns or answers. The ring keeps 2000 events; holding whole batches in
+    it would keep hundreds of thousands of txns alive under load, beyond the log window."""
+
+    __slots__ = ("first", "last", "n")
+
+    def __init__(self, items: list) -> None:
+        self.first, self.last, self.n = items[0], items[-1], len(items)
+
+    @classmethod
+    def of(cls, items: list) -> Sequence:
+        return items if len(items) <= 2 else cls(items)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if index in (0, -self.n):
+            return self.first
+        if index in (-1, self.n - 1):
+            return self.last
+        raise IndexError(f"only the first and the last of {self.n} items are kept")
+
+    def __iter__(self):
+        yield self.first
+        yield self.last
+
+
+def _light(msg: PeerMessage) -> PeerMessage:
+    """What the event ring keeps of a message: no txn lists, no snapshot bytes."""
+    t = type(msg)
+    if t is Proposal and len(msg.txns) > 2:
+        return Proposal(msg.epoch, _Ends(msg.txns))  # type: ignore[arg-type]
+    if t is SyncTxns and len(msg.txns) > 2:
+        return SyncTxns(msg.session, msg.epoch, _Ends(msg.txns), msg.zxid_committed, msg.prev_zxid)  # type: ignore[arg-type]
+    if t is SnapChunk:
+        return SnapChunk(msg.session, msg.epoch, msg.index, b"")
+    return msg
 
 
 def _disk_bytes(data_dir: Path) -> int:

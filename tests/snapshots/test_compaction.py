@@ -214,3 +214,33 @@ def test_a_snapshot_written_by_another_process_is_committed_or_dropped(tmp_path:
     storage.close()
     _, rec = open_storage(tmp_path, snapshots_kept=2)
     assert rec.snapshot_zxid == make_zxid(1, 40)
+
+
+def test_recovery_checksums_segments_below_the_snapshot_without_replaying_them(tmp_path: Path) -> None:
+    """Segments wholly below the newest snapshot are kept for DIFFs from disk and older
+    snapshots, not replayed: recovery checks their checksums (damage there still stops the
+    node, as in ZooKeeper) and decodes only what follows the snapshot."""
+    from zmqzab.storage.errors import CorruptLogError
+
+    storage, _ = open_storage(tmp_path, snapshots_kept=5, segment_max_bytes=700)
+    storage.write_epochs(1, 1)
+    game = Game()
+    for t in guesses(1, 1, 90):
+        storage.apply(Append([t]))  # one record per write: many small segments
+        game.apply(t)
+        if (t.zxid & 0xFFFFFFFF) % 30 == 0:
+            storage.save_snapshot(SaveSnapshot(t.zxid, game.snapshot()))
+    storage.apply(Append(guesses(1, 91, 95)))
+    storage.sync()
+    storage.close()
+    assert len(list_segments(tmp_path / "log")) > 3
+    storage, rec = open_storage(tmp_path, snapshots_kept=5)
+    storage.close()
+    assert rec.snapshot_zxid == make_zxid(1, 90) and rec.txns == guesses(1, 91, 95)
+    assert storage.log.last_zxid == make_zxid(1, 95)
+    below = list_segments(tmp_path / "log")[1].path
+    raw = bytearray(below.read_bytes())
+    raw[12] ^= 0x01
+    below.write_bytes(bytes(raw))
+    with pytest.raises(CorruptLogError, match=f"corrupt txn log {below} at byte 0: checksum mismatch"):
+        open_storage(tmp_path, snapshots_kept=5)
