@@ -161,6 +161,7 @@ def snapshot(
     from zmqzab.storage.store import SNAP_DIR
     from zmqzab.zxid import fmt_zxid, parse_zxid
 
+    del show  # showing is what this command does; --show is accepted, as ZooKeeper's tools name it
     directory = _data_dir(config, node_id, data_dir)
     store = SnapshotStore(directory / SNAP_DIR, readonly=True)
     infos = store.list()

@@ -15,10 +15,9 @@ applied zxid without stopping for it: it forks, and the child (a copy-on-write i
 instant) encodes the game and writes the snapshot file, which a big game takes seconds to do;
 the loop only pays for the fork. When the child is done, the writer commits the file after the
 appends it covers, rolls the log and purges (storage/compaction.py) and reports back through
-the same pipe. A DIFF
-from further back than the core's memory window (a ``ReadLog`` effect) is read by the reader
-thread (storage/reader.py), a batch at a time, and sent from this loop; at most
-``READ_BATCHES_AHEAD`` batches wait here, so a long read never piles up in memory.
+the same pipe. A DIFF from further back than the core's memory window (a ``ReadLog`` effect)
+is read by the reader thread (storage/reader.py), a batch at a time, and sent from this loop;
+at most ``READ_BATCHES_AHEAD`` batches wait here, so a long read never piles up in memory.
 
 The view (web.py) reads only what this loop publishes: ``status_snapshot`` (a whole dict,
 swapped every tick), the ``events`` ring (events.py) and ``metrics`` (plain counters). The
@@ -72,9 +71,9 @@ from zmqzab.messages import (
 )
 from zmqzab.storage.compaction import CommitSnapshot, SaveSnapshot, SnapshotSaved
 from zmqzab.storage.durable import TMP_SUFFIX
-from zmqzab.storage.snapshot import PREFIX_SIZE, snapshot_name
 from zmqzab.storage.errors import StorageError
 from zmqzab.storage.reader import LogReader, ReadJob
+from zmqzab.storage.snapshot import PREFIX_SIZE, snapshot_name
 from zmqzab.storage.store import open_storage
 from zmqzab.storage.writer import LogWriter
 from zmqzab.transport import PortInUseError, Transport
