@@ -393,6 +393,10 @@ app.command("keygen", epilog=EXIT_CODES)(_keygen)
 from zmqzab.cli_sim import SIM_EXIT_CODES, sim as _sim  # noqa: E402
 
 app.command("sim", epilog=SIM_EXIT_CODES)(_sim)
+from zmqzab.cli_log import log as _log, snapshot as _snapshot  # noqa: E402
+
+app.command("log", epilog=EXIT_CODES)(_log)
+app.command("snapshot", epilog=EXIT_CODES)(_snapshot)
 
 
 def main(argv: list[str] | None = None) -> None:

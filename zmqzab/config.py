@@ -33,6 +33,8 @@ PORT_MAX = 65535
 ROUND_SIZE_MIN = 1
 ROUND_SIZE_MAX = 100  # the game refuses larger ones (zmqzab.game.ROUND_SIZE_MAX)
 MESSAGE_DELAY_MAX_MS = 10_000  # a classroom delay; longer is a mistake, not a demo
+SNAPSHOTS_KEPT_MIN = 1  # 1 works, but leaves nothing to fall back on if that snapshot is damaged
+SNAPSHOTS_KEPT_MAX = 1000
 
 PORT_KEYS = ("peer_port", "pub_port", "client_port", "http_port")
 NODE_KEYS = ("id", "host", *PORT_KEYS)
@@ -114,8 +116,16 @@ class StorageConfig:
     data_dir: Path = Path("data")  # txn logs, epoch files, snapshots (per node below it)
     log_dir: Path = Path("logs")  # node-<id>.log
     fsync: bool = True  # False is UNSAFE: a crash may lose acknowledged txns (benchmarks only)
-    #: Committed txns each node keeps in memory to DIFF a follower; one further behind gets SNAP.
-    log_window_txns: int = 200_000
+    #: Committed txns each node keeps in memory. A follower further behind is sent the older
+    #: txns from the log on disk (DIFF), or SNAP if they were purged. Bounds a node's memory.
+    log_window_txns: int = 50_000
+    #: Take a snapshot of the game every this many applied txns (ZooKeeper's snapCount); the
+    #: log is rolled there, and older snapshots and log segments are purged.
+    snapshot_every_txns: int = 100_000
+    #: Snapshots kept (the newest and the ones before it, to fall back on if the newest is
+    #: damaged); log segments older than the oldest kept one are deleted. ZooKeeper's
+    #: autopurge.snapRetainCount.
+    snapshots_kept: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,12 +307,16 @@ def _timing(path: str, raw: dict[str, Any]) -> Timing:
 def _storage(path: str, raw: dict[str, Any]) -> StorageConfig:
     t = _sub_table(path, raw, "storage")
     d = StorageConfig()
-    t.check_keys(("data_dir", "log_dir", "fsync", "log_window_txns"))
+    t.check_keys(("data_dir", "log_dir", "fsync", "log_window_txns", "snapshot_every_txns",
+                  "snapshots_kept"))
     return StorageConfig(
         data_dir=Path(t.get_str("data_dir", str(d.data_dir))),
         log_dir=Path(t.get_str("log_dir", str(d.log_dir))),
         fsync=t.get_bool("fsync", d.fsync),
         log_window_txns=t.get_int("log_window_txns", d.log_window_txns, 1),
+        snapshot_every_txns=t.get_int("snapshot_every_txns", d.snapshot_every_txns, 1),
+        snapshots_kept=t.get_int("snapshots_kept", d.snapshots_kept, SNAPSHOTS_KEPT_MIN,
+                                 SNAPSHOTS_KEPT_MAX),
     )
 
 
@@ -474,6 +488,8 @@ def render_config(
         f"log_dir = {_toml_str(str(storage.log_dir))}",
         f"fsync = {'true' if storage.fsync else 'false'}",
         f"log_window_txns = {storage.log_window_txns}",
+        f"snapshot_every_txns = {storage.snapshot_every_txns}",
+        f"snapshots_kept = {storage.snapshots_kept}",
         "",
         "[game]",
         f"round_size = {game.round_size}",

@@ -8,6 +8,7 @@ and a writer thread, or a simulated disk and network. The order is the one docum
 2. log ops handed, in order, to the writer;
 3. sends: after 1 (an ACKEPOCH must not leave before acceptedEpoch is on disk) and checked:
    an ACK never names a zxid the writer has not reported durable;
+3b. reads: DIFF from disk, started after the sends (what they send follows them);
 4. applied txns: answer waiting clients;
 5. traces.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from zmqzab.core.output import BROADCAST, LogOp, Output, Trace
+from zmqzab.core.output import BROADCAST, LogOp, Output, ReadLog, Trace
 from zmqzab.messages import Ack, GameResult, PeerMessage, Txn
 from zmqzab.zxid import fmt_zxid, zxid_counter
 
@@ -35,6 +36,8 @@ class Effects(Protocol):
     def send(self, to: int, msg: PeerMessage) -> None: ...
 
     def publish(self, msg: PeerMessage) -> None: ...
+
+    def read_log(self, read: ReadLog) -> None: ...
 
     def applied(self, txn: Txn, result: GameResult) -> None: ...
 
@@ -57,6 +60,8 @@ def execute(out: Output, io: Effects) -> None:
             io.publish(msg)
         else:
             io.send(send.to, msg)
+    for read in out.reads:
+        io.read_log(read)
     for txn, result in out.applied:
         io.applied(txn, result)
     for trace in out.traces:

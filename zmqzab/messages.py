@@ -7,6 +7,12 @@ late (a DEALER may hold it while a peer is away, ZAB_CHECKLIST #6) is recognised
 
 Encoding is msgpack with ``array_like`` structs: compact, and one reused Decoder per union.
 A frame that does not decode is a *remote* error: the caller drops and counts it.
+
+The structs a node keeps by the hundred thousand (txns, their ops, game results) are frozen and
+hold only scalars, strings and each other, so they cannot be part of a reference cycle: they are
+``gc=False``, untracked by Python's cyclic GC. Otherwise each full collection would walk every
+txn of the log window and every result of the game's session records, a pause of hundreds of
+milliseconds on a loaded node (longer than syncLimit's heartbeat budget).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from msgspec import Struct
 # Replicated operations (the payload of a txn). The core never looks inside them.
 
 
-class Guess(Struct, frozen=True, tag="guess", array_like=True):
+class Guess(Struct, frozen=True, gc=False, tag="guess", array_like=True):
     """A guess. ``round_size`` is stamped by the leader so that apply never reads local config."""
 
     client_id: str
@@ -27,7 +33,7 @@ class Guess(Struct, frozen=True, tag="guess", array_like=True):
     round_size: int = 3
 
 
-class NewGame(Struct, frozen=True, tag="new_game", array_like=True):
+class NewGame(Struct, frozen=True, gc=False, tag="new_game", array_like=True):
     client_id: str
     seq: int
     round_size: int = 3
@@ -36,7 +42,7 @@ class NewGame(Struct, frozen=True, tag="new_game", array_like=True):
 Op = Guess | NewGame
 
 
-class Txn(Struct, frozen=True, array_like=True):
+class Txn(Struct, frozen=True, gc=False, array_like=True):
     """One entry of the replicated log. ``ts_ms`` is the leader's wall clock when it proposed."""
 
     zxid: int
@@ -44,7 +50,7 @@ class Txn(Struct, frozen=True, array_like=True):
     ts_ms: int = 0
 
 
-class GameResult(Struct, frozen=True, omit_defaults=True):
+class GameResult(Struct, frozen=True, gc=False, omit_defaults=True):
     """What applying one op did. ``kind`` is one of:
 
     target_set, guess_recorded, round_closed, new_game, rejected.
@@ -105,8 +111,11 @@ class AckEpoch(Struct, frozen=True, tag="ACKEPOCH", array_like=True):
 class SyncStart(Struct, frozen=True, tag="SYNC", array_like=True):
     """DIFF, TRUNC or SNAP: how the follower's log is brought in line before NEWLEADER.
 
-    TRUNC: cut the log back to ``zxid``. SNAP: replace state and log with ``snapshot`` taken at
-    ``zxid``. DIFF: nothing to undo; ``zxid`` is where the txns that follow start after.
+    TRUNC: cut the log back to ``zxid``. SNAP: replace state and log with the snapshot taken at
+    ``zxid``, which follows in SNAPCHUNKs (``snapshot_bytes`` long, crc32 ``snapshot_crc``).
+    DIFF: nothing to undo. In every mode TXNS follow, a chain from ``zxid`` to ``zxid_upto``
+    (each names the zxid it continues), then NEWLEADER. ``txns_total`` is for progress only
+    (exact unless part of the stream is read from the leader's disk).
     """
 
     session: int
@@ -115,16 +124,40 @@ class SyncStart(Struct, frozen=True, tag="SYNC", array_like=True):
     zxid: int
     txns_total: int
     reason: str
-    snapshot: bytes = b""
+    zxid_upto: int = -1
+    snapshot_bytes: int = 0
+    snapshot_crc: int = 0
+
+
+class SnapChunk(Struct, frozen=True, tag="SNAPCHUNK", array_like=True):
+    """Piece ``index`` of SNAP's snapshot (ZooKeeper streams it after the SNAP packet)."""
+
+    session: int
+    epoch: int
+    index: int
+    data: bytes
+
+
+class SnapAck(Struct, frozen=True, tag="SNAPACK", array_like=True):
+    """Cumulative: the follower holds chunks 0..``index``; the leader may send more (credit)."""
+
+    session: int
+    epoch: int
+    index: int
 
 
 class SyncTxns(Struct, frozen=True, tag="TXNS", array_like=True):
-    """A contiguous run of txns from the leader's log (sync stream or gap repair)."""
+    """A contiguous run of txns from the leader's log (sync stream or gap repair).
+
+    ``prev_zxid``: the txn of the leader's log just before the first one (-1: not said). The
+    sync stream is a chain: a follower that holds anything else has lost a TXNS on the way.
+    """
 
     session: int
     epoch: int
     txns: list[Txn]
     zxid_committed: int
+    prev_zxid: int = -1
 
 
 class NewLeader(Struct, frozen=True, tag="NEWLEADER", array_like=True):
@@ -191,6 +224,8 @@ PeerMessage = (
     | LeaderInfo
     | AckEpoch
     | SyncStart
+    | SnapChunk
+    | SnapAck
     | SyncTxns
     | NewLeader
     | Ack

@@ -10,6 +10,15 @@ Client writes drained from the client socket in one loop pass are submitted as o
 PROPOSAL). The node that took a request answers it when it applies that txn itself, matched
 by (client id, seq); the game makes a retried request apply at most once.
 
+Every ``snapshot_every_txns`` applied txns the loop takes a snapshot of the game at that exact
+applied zxid without stopping for it: it forks, and the child (a copy-on-write image of this
+instant) encodes the game and writes the snapshot file, which a big game takes seconds to do;
+the loop only pays for the fork. When the child is done, the writer commits the file after the
+appends it covers, rolls the log and purges (storage/compaction.py) and reports back through
+the same pipe. A DIFF from further back than the core's memory window (a ``ReadLog`` effect)
+is read by the reader thread (storage/reader.py), a batch at a time, and sent from this loop;
+at most ``READ_BATCHES_AHEAD`` batches wait here, so a long read never piles up in memory.
+
 The view (web.py) reads only what this loop publishes: ``status_snapshot`` (a whole dict,
 swapped every tick), the ``events`` ring (events.py) and ``metrics`` (plain counters). The
 HTTP thread reaches the Peer only through ``command()``: a bounded queue drained by this loop
@@ -18,12 +27,14 @@ after a wake-up through the same pipe the writer uses.
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +43,7 @@ from loguru import logger
 
 from zmqzab import game as game_rules
 from zmqzab.config import ClusterConfig
-from zmqzab.core.output import BROADCAST, LogOp, Trace
+from zmqzab.core.output import BROADCAST, InstallSnapshot, LogOp, ReadLog, Trace
 from zmqzab.core.peer import InvariantError, NotReady, Peer, Recovered
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
@@ -52,6 +63,8 @@ from zmqzab.messages import (
     Proposal,
     ReadReply,
     ReadRequest,
+    SnapChunk,
+    SyncTxns,
     Txn,
     decode_client,
     encode,
@@ -60,7 +73,11 @@ from zmqzab.security.curve import node_keys
 from zmqzab.security.drops import DropWarnings
 from zmqzab.security.keys import KeyFileError
 from zmqzab.security.zap import start_authenticator
+from zmqzab.storage.compaction import CommitSnapshot, SaveSnapshot, SnapshotSaved
+from zmqzab.storage.durable import TMP_SUFFIX
 from zmqzab.storage.errors import StorageError
+from zmqzab.storage.reader import LogReader, ReadJob
+from zmqzab.storage.snapshot import PREFIX_SIZE, snapshot_name
 from zmqzab.storage.store import open_storage
 from zmqzab.storage.writer import LogWriter
 from zmqzab.transport import PortInUseError, Transport
@@ -87,6 +104,20 @@ INFO_EVENTS = {"role", "elected", "election", "epoch", "sync", "discovery", "fol
 LOG_TAIL_TXNS = 16
 #: Control commands from the HTTP thread waiting for the loop.
 COMMANDS_MAX = 64
+#: Batches of a DIFF from disk read ahead of the socket thread (the reader waits beyond).
+READ_BATCHES_AHEAD = 4
+
+
+class _DiskStream:
+    """A ReadLog being carried out: what was sent of it so far (socket thread only)."""
+
+    __slots__ = ("read", "header_sent", "prev", "txns")
+
+    def __init__(self, read: ReadLog) -> None:
+        self.read = read
+        self.header_sent = read.header is None  # a continuation: its stream began earlier
+        self.prev = read.after
+        self.txns = 0
 
 
 class Command:
@@ -127,7 +158,8 @@ class Node:
         self.debug = os.environ.get("ZMQZAB_LOG_LEVEL", "INFO").upper() in ("DEBUG", "TRACE")
 
         keys = node_keys(config, node_id)  # KeyFileError (one line naming the file), before any I/O
-        self.storage, rec = open_storage(data_dir, fsync=config.storage.fsync)
+        self.storage, rec = open_storage(data_dir, fsync=config.storage.fsync,
+                                         snapshots_kept=config.storage.snapshots_kept)
         for note in rec.notes:
             self.log.warning(note)
         if not config.storage.fsync:
@@ -135,11 +167,13 @@ class Node:
         self.peer = Peer(
             node_id, config.ids, core_config(config), random.Random(int.from_bytes(os.urandom(8), "big")),
             make_state,
-            Recovered(rec.accepted_epoch, rec.current_epoch, rec.snapshot_zxid, rec.snapshot, rec.txns),
+            Recovered(rec.accepted_epoch, rec.current_epoch, rec.snapshot_zxid, rec.snapshot, rec.txns,
+                      log_start=rec.log_start),
         )
         self.log.info(
             f"recovered from {data_dir}: acceptedEpoch {rec.accepted_epoch}, currentEpoch {rec.current_epoch}, "
-            f"{len(rec.txns)} txns after snapshot {fmt_zxid(rec.snapshot_zxid)}, last {fmt_zxid(self.peer.zxid_last)}"
+            f"{len(rec.txns)} txns after snapshot {fmt_zxid(rec.snapshot_zxid)}, last {fmt_zxid(self.peer.zxid_last)}; "
+            f"the log holds every txn after {fmt_zxid(rec.log_start)}"
         )
         self.durable_reported = self.peer.zxid_durable
 
@@ -158,7 +192,24 @@ class Node:
         self.events = EventLog(node_id)
         self.metrics = NodeMetrics()
         self.writer = LogWriter(TimedSync(self.storage, self.metrics.fsync), self._on_durable,
-                                self._on_disk_error)
+                                self._on_disk_error, on_snapshot=self._on_snapshot)
+        # Periodic snapshots (counted in applied txns: zxids jump at every new epoch).
+        self.snapshot_every = config.storage.snapshot_every_txns
+        # The txns after the snapshot are applied again (and counted) once they are committed.
+        self._applied_since_snapshot = 0
+        self._snapshot_pending = False
+        self._snapshot_reports: deque[SnapshotSaved] = deque()
+        #: Forked snapshot writers that finished: (zxid, gen, paused_s, child_s, ok, size).
+        self._snapshot_children: deque[tuple[int, int, float, float, bool, int]] = deque()
+        self.snapshot_info: dict[str, Any] = {"zxid": fmt_zxid(rec.snapshot_zxid), "log_start": fmt_zxid(rec.log_start),
+                                              "every_txns": self.snapshot_every,
+                                              "kept": config.storage.snapshots_kept,
+                                              "disk_bytes": _disk_bytes(data_dir)}
+        # DIFF from disk: the reader thread's batches and ends, handed to this loop.
+        self._read_events: deque[tuple[ReadJob, list[Txn] | None]] = deque()
+        self._read_room = threading.Semaphore(READ_BATCHES_AHEAD)
+        self.reader = LogReader(self.storage, self._on_read_batch, self._on_read_done,
+                                batch_max=self.peer.cfg.sync_batch_txns)
         self.commands: deque[Command] = deque()
         self._answered: list[tuple[Txn, GameResult]] = []
         #: Set by `zmqzab up` (supervisor.py): where its controls are, and the token it uses.
@@ -194,6 +245,25 @@ class Node:
         self._disk_error = exc
         os.write(self._wake_w, b"e")
 
+    def _on_snapshot(self, report: SnapshotSaved) -> None:  # called on the writer thread
+        self._snapshot_reports.append(report)
+        os.write(self._wake_w, b"s")
+
+    def _on_read_batch(self, job: ReadJob, txns: list[Txn]) -> None:  # on the reader thread
+        # Wait for room: the socket thread sends at its pace, the reader never runs far ahead.
+        while not self._read_room.acquire(timeout=1.0):
+            if job.cancelled or not self.running:
+                return
+        self._read_events.append((job, txns))
+        os.write(self._wake_w, b"r")
+
+    def _on_read_done(self, job: ReadJob) -> None:  # on the reader thread
+        self._read_events.append((job, None))
+        try:
+            os.write(self._wake_w, b"r")
+        except OSError:
+            pass  # closing
+
     # ------------------------------------------------------------------ Effects for execute()
 
     def write_epochs(self, accepted: int | None, current: int | None) -> None:
@@ -201,16 +271,21 @@ class Node:
 
     def submit_log(self, op: LogOp) -> None:
         self.writer.submit(op)
+        if type(op) is InstallSnapshot:
+            self._applied_since_snapshot = 0  # the SNAP it installs is a snapshot
+
+    def read_log(self, read: ReadLog) -> None:
+        self.reader.submit(ReadJob(after=read.after, upto=read.upto, tag=_DiskStream(read)))
 
     def durable_zxid(self) -> int:
         return self.durable_reported
 
     def send(self, to: int, msg: PeerMessage) -> None:
-        self.events.sent(to, msg)
+        self.events.sent(to, _light(msg))
         self.transport.send(to, msg)
 
     def publish(self, msg: PeerMessage) -> None:
-        self.events.sent(BROADCAST, msg)
+        self.events.sent(BROADCAST, _light(msg))
         if type(msg) is Proposal and msg.txns:
             self.metrics.proposed(msg.txns[-1].zxid, len(msg.txns))
         self.transport.publish(msg)
@@ -255,7 +330,11 @@ class Node:
         for monitor in t.monitors:
             poller.register(monitor, zmq.POLLIN)
         next_tick = time.monotonic() + self.tick_s
-        received = self.events.received
+        events_received = self.events.received
+
+        def received(sender: int, msg: PeerMessage) -> None:
+            events_received(sender, _light(msg))
+
         try:
             while self.running:
                 wake_at = next_tick
@@ -312,11 +391,131 @@ class Node:
                 if self.peer.role == Role.LEADING:
                     self.metrics.committed_to(self.peer.zxid_committed)
                 if self._answered:
-                    self.events.add("answer", self._answered)
+                    self.events.add("answer", _Ends.of(self._answered))
                     self._answered = []
+            if out.applied:
+                self._applied_since_snapshot += len(out.applied)
+                if self._applied_since_snapshot >= self.snapshot_every and not self._snapshot_pending:
+                    self._take_snapshot()
             if (self.peer.role, self.peer.phase) != self._role_seen:
+                if self.peer.role != Role.LEADING:
+                    self.reader.cancel_all()  # their follower sessions are over
                 self._role_seen = (self.peer.role, self.peer.phase)
                 self._publish_status()
+
+    def _take_snapshot(self) -> None:
+        """Snapshot the game at this exact applied zxid: a forked child encodes it and writes the
+        file (see the module docstring); the writer commits it once the child is done."""
+        peer = self.peer
+        zxid, gen = peer.zxid_applied, self.storage.gen
+        self._applied_since_snapshot = 0
+        self._snapshot_pending = True
+        t0 = time.perf_counter()
+        # Objects alive now move to the GC's permanent generation: later full collections skip
+        # them, and they do not touch (copy) the child's pages (Python's advice before fork).
+        gc.freeze()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            self.log.warning(f"cannot fork a snapshot writer ({exc}): writing the snapshot on the loop")
+            data = peer.state.snapshot()
+            self.writer.submit(SaveSnapshot(zxid, data, time.perf_counter() - t0))
+            return
+        if pid == 0:  # the child: the game as it is now, one file, then exit (never returns)
+            code = 1
+            try:
+                self.storage.snapshots.write_tmp(zxid, peer.state.snapshot(), gen)
+                code = 0
+            finally:
+                os._exit(code)
+        paused = time.perf_counter() - t0
+        threading.Thread(target=self._await_snapshot_child, args=(pid, zxid, gen, paused, t0),
+                         name="zmqzab-snapshot-wait", daemon=True).start()
+
+    def _await_snapshot_child(self, pid: int, zxid: int, gen: int, paused: float, t0: float) -> None:
+        _, status = os.waitpid(pid, 0)  # its own thread: the loop never waits for the child
+        child_s = time.perf_counter() - t0
+        ok = os.waitstatus_to_exitcode(status) == 0
+        size = 0
+        try:
+            size = os.stat(self._snapshot_tmp(zxid)).st_size - PREFIX_SIZE
+        except OSError:
+            ok = False
+        self._snapshot_children.append((zxid, gen, paused, child_s, ok, size))
+        try:
+            os.write(self._wake_w, b"s")
+        except OSError:
+            pass  # the node stopped meanwhile: the .tmp is deleted at the next start
+
+    def _snapshot_tmp(self, zxid: int) -> Path:
+        return self.storage.snapshots.dir / (snapshot_name(zxid) + TMP_SUFFIX)
+
+    def _snapshot_written(self, zxid: int, gen: int, paused: float, child_s: float, ok: bool, size: int) -> None:
+        if ok:
+            self.writer.submit(CommitSnapshot(zxid, gen, size, paused, child_s))
+            return
+        self._snapshot_pending = False
+        self.log.error(f"the process writing the snapshot at {fmt_zxid(zxid)} failed; the next snapshot "
+                       "tries again")
+        try:
+            os.unlink(self._snapshot_tmp(zxid))
+        except OSError:
+            pass
+
+    def _snapshot_saved(self, report: SnapshotSaved) -> None:
+        self._snapshot_pending = False
+        if report.skipped:
+            self.log.debug(f"snapshot at {fmt_zxid(report.zxid)} skipped: {report.skipped}")
+            return
+        if report.error:
+            self.log.error(f"snapshot at {fmt_zxid(report.zxid)}: {report.error}; the log keeps growing until "
+                           "a snapshot succeeds")
+        else:
+            purged = (f"; purged {len(report.segments_deleted)} log segment(s), {len(report.snapshots_deleted)} "
+                      f"snapshot(s)" if report.segments_deleted or report.snapshots_deleted else "")
+            how = (f"written by a child process in {report.child_s * 1000:.0f} ms (the node paused "
+                   f"{report.taken_s * 1000:.1f} ms to fork it), committed in {report.write_s * 1000:.1f} ms"
+                   if report.child_s else
+                   f"taken in {report.taken_s * 1000:.1f} ms, written in {report.write_s * 1000:.1f} ms")
+            self.log.info(f"snapshot at {fmt_zxid(report.zxid)}: {report.size_bytes} bytes, {how}{purged}; "
+                          f"the log holds every txn after {fmt_zxid(report.log_start)}")
+        self.peer.log_purged(report.log_start)
+        info = self.snapshot_info
+        info.update(log_start=fmt_zxid(report.log_start), disk_bytes=_disk_bytes(self.storage.data_dir))
+        if not report.error:
+            info.update(zxid=fmt_zxid(report.zxid), bytes=report.size_bytes,
+                        paused_ms=round(report.taken_s * 1000, 1), child_ms=round(report.child_s * 1000, 1),
+                        commit_ms=round(report.write_s * 1000, 1))
+        self.events.add("note", f"snapshot at {fmt_zxid(report.zxid)}" + (f" failed: {report.error}"
+                                                                        if report.error else ""))
+
+    def _carry_out_reads(self) -> None:
+        """Send what the reader thread read (DIFF from disk), in order; report each end."""
+        events = self._read_events
+        while events:
+            job, txns = events.popleft()
+            stream: _DiskStream = job.tag
+            read = stream.read
+            if txns is not None:
+                self._read_room.release()
+                if job.cancelled:
+                    continue
+                if not stream.header_sent:
+                    self.send(read.to, read.header)  # type: ignore[arg-type]
+                    stream.header_sent = True
+                self.transport.send(read.to, SyncTxns(read.session, read.epoch, txns, read.zxid_committed,
+                                                      stream.prev))
+                stream.prev = txns[-1].zxid
+                stream.txns += len(txns)
+                continue
+            ok = not job.error
+            if ok and not stream.header_sent:
+                self.send(read.to, read.header)  # type: ignore[arg-type]
+                stream.header_sent = True
+            self.events.add("note", f"DIFF from disk to n{read.to}: {stream.txns} txns after "
+                                    f"{fmt_zxid(read.after)}" + (f"; stopped: {job.error}" if job.error else ""))
+            self._execute(self.peer.disk_read_done(read.to, read.session, ok, stream.header_sent, stream.prev,
+                                                   job.error))
 
     def _drain_wake(self) -> None:
         try:
@@ -326,6 +525,12 @@ class Node:
             pass
         if self.commands:
             self._run_commands()
+        while self._snapshot_children:
+            self._snapshot_written(*self._snapshot_children.popleft())
+        while self._snapshot_reports:
+            self._snapshot_saved(self._snapshot_reports.popleft())
+        if self._read_events:
+            self._carry_out_reads()
         if self._disk_error is not None:
             self.log.critical(f"stopping: {DISK_FAILED.format(exc=self._disk_error)}")
             self.exit_code = 1
@@ -443,9 +648,11 @@ class Node:
         return NewGame(op.client_id, op.seq, size)
 
     def _expire_waiting(self, now: float) -> None:
-        # Deadlines are appended in time order: only the expired front is looked at.
+        # Deadlines are appended in time order: only the front is looked at. Entries of answered
+        # requests go too (the usual case), or under load the deque would hold a minute of
+        # requests, a million at 20k/s.
         expiry, waiting = self._expiry, self.waiting
-        while expiry and expiry[0][0] < now:
+        while expiry and (expiry[0][0] < now or expiry[0][1] not in waiting):
             _, key = expiry.popleft()
             waiters = waiting.get(key)
             if waiters is not None and all(w[2] < now for w in waiters):
@@ -511,6 +718,7 @@ class Node:
         s["uptime_s"] = round(time.monotonic() - self.started_at, 3)
         s["tick_ms"] = self.config.timing.tick_ms
         s["fsync"] = self.config.storage.fsync
+        s["snapshots"] = dict(self.snapshot_info)
         s["pid"] = os.getpid()
         s["cluster"] = [{"id": n.id, "http": self.config.http_url(n)} for n in self.config.nodes]
         s.update(self._view_extras())
@@ -570,6 +778,8 @@ class Node:
             self.auth = None
 
     def close(self) -> None:
+        self.running = False
+        self.reader.close(2.0)
         self.writer.close()
         self.transport.close()
         self._stop_auth()
@@ -587,6 +797,59 @@ def security_summary(config: ClusterConfig) -> str:
     where = "loopback demo config" if all(h in ("127.0.0.1", "localhost", "::1") for h in hosts) \
         else f"ANY process that reaches {', '.join(hosts)} can join as a node or a client"
     return f"no authentication: {where}; set [security] curve = true (README, Security)"
+
+
+class _Ends(Sequence):
+    """The first and the last item of a list, and its length: all the event ring (events.py)
+    reads of a batch of txns or answers. The ring keeps 2000 events; holding whole batches in
+    it would keep hundreds of thousands of txns alive under load, beyond the log window."""
+
+    __slots__ = ("first", "last", "n")
+
+    def __init__(self, items: list) -> None:
+        self.first, self.last, self.n = items[0], items[-1], len(items)
+
+    @classmethod
+    def of(cls, items: list) -> Sequence:
+        return items if len(items) <= 2 else cls(items)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if index in (0, -self.n):
+            return self.first
+        if index in (-1, self.n - 1):
+            return self.last
+        raise IndexError(f"only the first and the last of {self.n} items are kept")
+
+    def __iter__(self):
+        yield self.first
+        yield self.last
+
+
+def _light(msg: PeerMessage) -> PeerMessage:
+    """What the event ring keeps of a message: no txn lists, no snapshot bytes."""
+    t = type(msg)
+    if t is Proposal and len(msg.txns) > 2:
+        return Proposal(msg.epoch, _Ends(msg.txns))  # type: ignore[arg-type]
+    if t is SyncTxns and len(msg.txns) > 2:
+        return SyncTxns(msg.session, msg.epoch, _Ends(msg.txns), msg.zxid_committed, msg.prev_zxid)  # type: ignore[arg-type]
+    if t is SnapChunk:
+        return SnapChunk(msg.session, msg.epoch, msg.index, b"")
+    return msg
+
+
+def _disk_bytes(data_dir: Path) -> int:
+    """Bytes of the files in a data dir (snapshots, log segments, epochs): for /status."""
+    total = 0
+    for root, _, files in os.walk(data_dir):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:
+                pass  # removed meanwhile (a purge)
+    return total
 
 
 def parse_blocked(text: str, ids: tuple[int, ...], me: int) -> set[int]:

@@ -10,13 +10,13 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-from zmqzab.core.output import Append, InstallSnapshot, LogOp, Trace, Truncate
+from zmqzab.core.output import Append, InstallSnapshot, LogOp, ReadLog, Trace, Truncate
 from zmqzab.core.peer import Peer, Recovered
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
 from zmqzab.effects import execute
 from zmqzab.game import Game
-from zmqzab.messages import GameResult, Guess, PeerMessage, Txn
+from zmqzab.messages import GameResult, Guess, PeerMessage, SyncTxns, Txn
 
 
 def make_state(data: bytes | None) -> Game:
@@ -31,6 +31,8 @@ class MemDisk:
     snapshot: bytes | None = None
     txns: list[Txn] = field(default_factory=list)
     pending: list[LogOp] = field(default_factory=list)
+    #: The log holds every txn after this zxid (a purge moves it; see ``purge``).
+    log_start: int = 0
 
     @property
     def last(self) -> int:
@@ -45,11 +47,26 @@ class MemDisk:
                     self.txns = [t for t in self.txns if t.zxid <= z]
                 case InstallSnapshot(zxid=z, data=data):
                     self.base, self.snapshot, self.txns = z, data, []
+                    self.log_start = z
         self.pending.clear()
         return self.last
 
+    def purge(self, zxid: int) -> None:
+        """Drop the txns up to ``zxid`` (as storage's purge does below the oldest snapshot)."""
+        self.txns = [t for t in self.txns if t.zxid > zxid]
+        self.log_start = max(self.log_start, zxid)
+
+    def read(self, after: int, upto: int) -> list[Txn] | None:
+        """Txns after < zxid <= upto if the log holds that range whole, else None (LogGap)."""
+        zxids = [t.zxid for t in self.txns]
+        if after != self.log_start and after not in zxids:
+            return None
+        got = [t for t in self.txns if after < t.zxid <= upto]
+        return got if got and got[-1].zxid == upto else None
+
     def recovered(self) -> Recovered:
-        return Recovered(self.accepted, self.current, self.base, self.snapshot, list(self.txns))
+        return Recovered(self.accepted, self.current, self.base, self.snapshot, list(self.txns),
+                         log_start=self.log_start)
 
 
 class NodeIO:
@@ -77,6 +94,9 @@ class NodeIO:
             if p != self.id:
                 self.c.queue.append((self.id, p, msg))
 
+    def read_log(self, read: ReadLog):
+        self.c.reads.append((self.id, read))
+
     def applied(self, txn, result):
         self.c.applied[self.id].append((txn.zxid, result))
 
@@ -99,6 +119,9 @@ class Cluster:
         self.traces: list[tuple[int, int, Trace]] = []
         self.now = 0
         self.delivered: list[tuple[int, int, PeerMessage]] = []
+        #: ReadLogs waiting for the "driver" (done in settle(), as a reader thread would later).
+        self.reads: list[tuple[int, ReadLog]] = []
+        self.disk_reads: list[tuple[int, ReadLog, bool]] = []
         self.starts = 0
         for i in self.ids:
             self.start(i)
@@ -144,10 +167,36 @@ class Cluster:
             last = self.disks[i].flush()
             self.execute(i, self.peers[i].persisted(last))
 
+    def do_read(self) -> bool:
+        """Carry out the oldest ReadLog as node.py's reader does: check, send, report."""
+        if not self.reads:
+            return False
+        i, read = self.reads.pop(0)
+        if i not in self.up:
+            return True
+        txns = self.disks[i].read(read.after, read.upto)
+        self.disk_reads.append((i, read, txns is not None))
+        if txns is None:
+            self.execute(i, self.peers[i].disk_read_done(read.to, read.session, False, read.header is None,
+                                                         read.after, "not in the log"))
+            return True
+        if read.header is not None:
+            self.queue.append((i, read.to, read.header))
+        prev = read.after
+        batch = self.cfg.sync_batch_txns
+        for k in range(0, len(txns), batch):
+            part = txns[k : k + batch]
+            self.queue.append((i, read.to, SyncTxns(read.session, read.epoch, part, read.zxid_committed, prev)))
+            prev = part[-1].zxid
+        self.execute(i, self.peers[i].disk_read_done(read.to, read.session, True, True, prev))
+        return True
+
     def settle(self, limit: int = 100_000) -> None:
         """Deliver messages (and flush disks, if auto) until nothing is left to do."""
         for _ in range(limit):
             if self.deliver_one():
+                continue
+            if self.do_read():
                 continue
             if self.auto_persist and any(self.disks[i].pending for i in self.up):
                 for i in sorted(self.up):

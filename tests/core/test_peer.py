@@ -144,7 +144,8 @@ def test_uncommitted_txn_from_old_epoch_is_truncated():
 
 
 def test_far_behind_follower_gets_snap():
-    """#11: a follower beyond the leader's in-memory window gets SNAP, then the rest."""
+    """#11: a follower behind the leader's log (memory window and purged disk) gets SNAP, then
+    the rest."""
     c = Cluster(3, cfg=CoreConfig(log_window_txns=5))
     ld = elect(c)
     lagger = next(i for i in c.ids if i != ld)
@@ -152,6 +153,9 @@ def test_far_behind_follower_gets_snap():
     for s in range(1, 21):
         c.submit(ld, s % 100, "a", s)
     c.tick(1)
+    purged = c.peers[ld].log.base  # the leader's disk keeps no more than its memory does
+    c.disks[ld].purge(purged)
+    c.peers[ld].log_purged(purged)
     c.start(lagger)
     c.run_until(lambda: c.peers[lagger].phase == Phase.BROADCAST, 100)
     c.tick(2)

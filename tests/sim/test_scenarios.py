@@ -138,12 +138,15 @@ def test_follower_with_uncommitted_txns_from_an_old_epoch_is_truncated():
 
 
 def test_follower_beyond_the_leaders_window_gets_snap():
-    """Goal: a follower further behind than the leader's in-memory window is rebuilt by SNAP.
+    """Goal: a follower further behind than the leader's log (in memory and on disk) is rebuilt
+    by SNAP.
 
     Setup: 5 nodes, calm network, log window of 4 txns (CoreConfig.log_window_txns).
-    Faults: a follower is down while 12 guesses commit; then it restarts.
-    Expected: the leader cannot DIFF from the follower's last zxid (it left the window), so it
-    sends SNAP: the game at its committed zxid, then the txns after it (ZAB_CHECKLIST #11, #15).
+    Faults: a follower is down while 12 guesses commit; the leader snapshots and purges its log
+    (Simulation.compact); then the follower restarts.
+    Expected: the leader cannot DIFF from the follower's last zxid (it left the window and the
+    disk), so it sends SNAP: the game at its committed zxid, then the txns after it
+    (ZAB_CHECKLIST #11, #15).
     The follower's game equals the leader's; restarts later replay from its saved snapshot.
     """
     with calm(seed=14, core=CoreConfig(log_window_txns=4)) as sim:
@@ -152,6 +155,8 @@ def test_follower_beyond_the_leaders_window_gets_snap():
         sim.crash(lag)
         for value in range(12):
             answered(sim, sim.request(ld, value, client="a"))
+        sim.run_ticks(2)
+        sim.compact(ld)
         sim.restart(lag)
         sim.run_until(lambda: sim.nodes[lag].peer.phase == Phase.BROADCAST, 60)
         assert sync_modes(sim, lag)[-1] == "SNAP"
@@ -301,7 +306,7 @@ def test_crash_after_trunc_or_snap_handed_to_the_writer(op):
     durable, recovers to a consistent log (ZAB_CHECKLIST #15, ZK-3642).
 
     Setup: as the TRUNC scenario (a follower holding uncommitted epoch-1 txns) or the SNAP one
-    (a follower behind a window of 4 txns).
+    (a follower behind a window of 4 txns and the leader's purged log).
     Faults: the follower crashes right after the Output that hands the Truncate (on SyncStart)
     or the InstallSnapshot (on NEWLEADER, with the synced txns) to its writer; the writer's
     batch is lost. It restarts 3 ticks later.
@@ -326,6 +331,8 @@ def test_crash_after_trunc_or_snap_handed_to_the_writer(op):
             sim.crash(f)
             for value in range(10):
                 answered(sim, sim.request(ld, value, client="a"))
+            sim.run_ticks(2)
+            sim.compact(ld)
         rule = once(lambda n, out: n == f and any(type(o) is kind for o in out.log), 0)
         sim.crash_rule = rule
         sim.restart(f)

@@ -7,7 +7,7 @@ import pytest
 from zmqzab.messages import (
     Ack, AckEpoch, ClientReply, ClientRequest, Commit, DecodeError, FetchTxns, FollowerInfo, Forward,
     GameResult, Guess, LeaderInfo, decode_client, decode_peer, NewGame, NewLeader, Notification, Ping, Proposal, ReadReply,
-    ReadRequest, SyncStart, SyncTxns, Txn, UpToDate, Vote, client_decoder, encode, peer_decoder,
+    ReadRequest, SnapAck, SnapChunk, SyncStart, SyncTxns, Txn, UpToDate, Vote, client_decoder, encode, peer_decoder,
     reply_decoder, txn_decoder,
 )
 from zmqzab.zxid import fmt_zxid, is_next, make_zxid, parse_zxid, zxid_counter, zxid_epoch
@@ -20,8 +20,10 @@ PEER_MESSAGES = [
     LeaderInfo(session=11, epoch=4),
     AckEpoch(session=11, epoch=4, current_epoch=3, zxid_last=make_zxid(3, 7)),
     SyncStart(session=11, epoch=4, mode="SNAP", zxid=make_zxid(3, 2), txns_total=5, reason="far behind",
-              snapshot=b"\x00\x01snap"),
-    SyncTxns(session=11, epoch=4, txns=TXNS, zxid_committed=make_zxid(3, 1)),
+              zxid_upto=make_zxid(3, 9), snapshot_bytes=6, snapshot_crc=7),
+    SnapChunk(session=11, epoch=4, index=2, data=b"\x00\x01snap"),
+    SnapAck(session=11, epoch=4, index=2),
+    SyncTxns(session=11, epoch=4, txns=TXNS, zxid_committed=make_zxid(3, 1), prev_zxid=make_zxid(3, 0)),
     NewLeader(session=11, epoch=4, zxid=make_zxid(4, 0)),
     Ack(session=11, epoch=4, zxid=make_zxid(4, 9)),
     UpToDate(session=11, epoch=4, zxid_committed=make_zxid(4, 9)),

@@ -7,9 +7,16 @@ Theory of operation.
   that leader is stale: back to election (ZAB_CHECKLIST #8). Otherwise persist acceptedEpoch
   (Output step 1) and, in the same Output, answer ACKEPOCH: it can only leave after the write.
 * SYNC. SyncStart says DIFF, TRUNC or SNAP; txns follow on the same DEALER, then NEWLEADER.
+  SNAP's snapshot comes in SNAPCHUNKs, each acknowledged (SNAPACK: the leader's credit), in
+  order; it is assembled in memory and checked against SyncStart's size and crc32.
   The snapshot and the txns are held in memory until NEWLEADER and logged only if all of them
   arrived (a lost TXNS must not leave a hole that a new epoch's first txn would hide, and an
-  unfinished SNAP must not replace our history); else we sync again.
+  unfinished SNAP must not replace our history); else we sync again. "All" is a chain: each
+  TXNS names the txn before its first, the first continues SyncStart's zxid, and the last held
+  must be SyncStart's ``zxid_upto`` (part of a DIFF may be read from the leader's disk, so a
+  count is not known in advance). A chunk out of order or a broken chain: the partial stream
+  is dropped at once and we sync again (a crash mid-transfer drops it too: it was only in
+  memory). initLimit counts from the stream's last progress, so a big SNAP is not cut off.
   On NEWLEADER, in this order (#14): the snapshot and the synced txns are durable (we wait for
   the writer), then currentEpoch is written, then ACK. PROPOSALs seen on PUB before NEWLEADER
   are dropped: the sync stream is still arriving on another socket, and a live txn appended
@@ -26,6 +33,7 @@ Theory of operation.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -41,6 +49,8 @@ from zmqzab.messages import (
     NewLeader,
     Ping,
     Proposal,
+    SnapAck,
+    SnapChunk,
     SyncStart,
     SyncTxns,
     Txn,
@@ -82,6 +92,16 @@ class FollowerState:
     sync_base: int = 0
     sync_txns: list[Txn] = field(default_factory=list)
     sync_committed: int = 0
+    #: Where the leader's stream ends (SyncStart.zxid_upto; -1: not said).
+    sync_upto: int = -1
+    #: SNAP's snapshot in transit: announced size and crc32, chunks so far, the next index.
+    snap_size: int = 0
+    snap_crc: int = 0
+    snap_parts: list[bytes] = field(default_factory=list)
+    snap_received: int = 0
+    snap_next: int = 0
+    #: The last tick the sync stream moved: initLimit counts from here while syncing.
+    progress_tick: int = 0
 
 
 def become(peer: Peer, out: Output) -> None:
@@ -157,15 +177,20 @@ def on_sync_start(peer: Peer, sender: int, msg: SyncStart, out: Output) -> None:
         # Installed at NEWLEADER, not now: it replaces our whole log, and a sync that never
         # completes must not leave us with the leader's (possibly old) committed point
         # instead of our history, while our currentEpoch still vouches for that history.
-        fs.sync_snapshot = (msg.zxid, msg.snapshot)
+        fs.snap_size, fs.snap_crc = msg.snapshot_bytes, msg.snapshot_crc
+        fs.snap_parts, fs.snap_received, fs.snap_next = [], 0, 0
     elif msg.zxid != peer.zxid_last:
         peer.look(out, f"DIFF from {fmt_zxid(msg.zxid)} but our log ends at {fmt_zxid(peer.zxid_last)}")
         return
     fs.sync_started = True
     fs.sync_mode, fs.sync_total, fs.sync_received = msg.mode, msg.txns_total, 0
     fs.sync_base = msg.zxid
+    fs.sync_upto = msg.zxid_upto
+    fs.progress_tick = peer.now
     peer.last_sync = {"mode": msg.mode, "reason": msg.reason, "zxid": fmt_zxid(msg.zxid),
                       "txns_total": msg.txns_total, "txns_received": 0, "done": False}
+    if msg.mode == "SNAP":
+        peer.last_sync.update(snapshot_bytes=msg.snapshot_bytes, snapshot_received=0)
     peer.trace(out, "sync", f"{msg.mode} from node {sender} at {fmt_zxid(msg.zxid)}: {msg.reason} "
                f"({msg.txns_total} txns to come)", mode=msg.mode, txns=msg.txns_total)
 
@@ -179,14 +204,23 @@ def on_sync_txns(peer: Peer, sender: int, msg: SyncTxns, out: Output) -> None:
             return  # the stream ended with NEWLEADER: a late duplicate
         # Held, not logged: if an earlier TXNS was lost, a new epoch's first txn would "follow"
         # our last one (is_next allows it) and the log would keep a hole no later sync can see.
-        # Only a strictly increasing run is kept, so txns_total of them is the whole stream.
+        # Only an unbroken chain is kept (duplicates are skipped), so ending at zxid_upto means
+        # the whole stream arrived.
         held = fs.sync_txns
         last = held[-1].zxid if held else fs.sync_base
+        prev = msg.prev_zxid if msg.prev_zxid >= 0 else last
         for txn in msg.txns:
-            if txn.zxid > last:
-                held.append(txn)
-                last = txn.zxid
+            if txn.zxid <= last:
+                prev = txn.zxid
+                continue
+            if prev != last:
+                peer.look(out, f"sync stream from node {sender} incomplete: TXNS continue after "
+                               f"{fmt_zxid(prev)}, we hold up to {fmt_zxid(last)} (a hole); syncing again")
+                return
+            held.append(txn)
+            last = prev = txn.zxid
         fs.sync_received += len(msg.txns)
+        fs.progress_tick = peer.now
         fs.sync_committed = max(fs.sync_committed, msg.zxid_committed)
         peer.last_sync["txns_received"] = fs.sync_received
         return
@@ -202,11 +236,16 @@ def on_new_leader(peer: Peer, sender: int, msg: NewLeader, out: Output) -> None:
     fs = _from_leader(peer, sender, msg.session, msg.epoch)
     if fs is None or not fs.sync_started or fs.newleader_seen:
         return
-    if len(fs.sync_txns) != fs.sync_total:
+    last = fs.sync_txns[-1].zxid if fs.sync_txns else fs.sync_base
+    if fs.sync_upto >= 0 and last != fs.sync_upto:
         # Part of the stream was lost or overtaken: ACKing would vouch for txns we lack (the
         # leader counts us as holding its whole log). Sync again.
-        peer.look(out, f"sync stream from node {sender} incomplete: {len(fs.sync_txns)} of "
-                       f"{fs.sync_total} txns arrived before NEWLEADER")
+        peer.look(out, f"sync stream from node {sender} incomplete: it reached {fmt_zxid(last)} of "
+                       f"{fmt_zxid(fs.sync_upto)} before NEWLEADER ({len(fs.sync_txns)} txns)")
+        return
+    if fs.sync_mode == "SNAP" and fs.sync_snapshot is None:
+        peer.look(out, f"SNAP from node {sender} incomplete: {fs.snap_received} of {fs.snap_size} "
+                       "snapshot bytes arrived before NEWLEADER")
         return
     # ZAB_CHECKLIST #14, #15: the snapshot and the txns are logged, then durable, then ACK.
     txns, fs.sync_txns = fs.sync_txns, []
@@ -236,6 +275,42 @@ def _log_written(peer: Peer, out: Output) -> bool:
     peer.look(out, f"our log is still being written ({fmt_zxid(max(peer.zxid_durable, 0))} of "
                    f"{fmt_zxid(peer.zxid_last)} durable): sync again once it is")
     return False
+
+
+def on_snap_chunk(peer: Peer, sender: int, msg: SnapChunk, out: Output) -> None:
+    fs = _from_leader(peer, sender, msg.session, msg.epoch)
+    if (fs is None or not fs.sync_started or fs.sync_mode != "SNAP" or fs.newleader_seen
+            or fs.sync_snapshot is not None or msg.index < fs.snap_next):
+        return  # not ours, or a duplicate
+    if msg.index > fs.snap_next:
+        peer.look(out, f"SNAP from node {sender} broke off: chunk {msg.index} arrived, {fs.snap_next} "
+                       "expected; the partial snapshot is dropped and we sync again")
+        return
+    before = fs.snap_received
+    fs.snap_parts.append(msg.data)
+    fs.snap_received += len(msg.data)
+    fs.snap_next += 1
+    fs.progress_tick = peer.now
+    size = fs.snap_size
+    if fs.snap_received > size:
+        peer.look(out, f"SNAP from node {sender} is longer than the {size} bytes announced; syncing again")
+        return
+    peer.send(out, sender, SnapAck(session=fs.session, epoch=peer.epoch, index=msg.index))
+    peer.last_sync["snapshot_received"] = fs.snap_received
+    if fs.snap_received < size:
+        if before * 4 // size != fs.snap_received * 4 // size:  # a line per quarter, not per chunk
+            peer.trace(out, "sync", f"snapshot from node {sender}: {fs.snap_received} of {size} bytes "
+                       f"({100 * fs.snap_received // size}%)")
+        return
+    data = b"".join(fs.snap_parts)
+    fs.snap_parts = []
+    if zlib.crc32(data) != fs.snap_crc:
+        peer.look(out, f"SNAP from node {sender}: the snapshot's checksum does not match; syncing again")
+        return
+    fs.sync_snapshot = (fs.sync_base, data)
+    if fs.snap_next > 1:
+        peer.trace(out, "sync", f"snapshot from node {sender} complete: {size} bytes in "
+                   f"{fs.snap_next} chunks")
 
 
 def _snap_or_cut(peer: Peer, out: Output, snapshot: tuple[int, bytes], txns: list[Txn]) -> list[Txn]:
@@ -381,7 +456,7 @@ def tick(peer: Peer, out: Output) -> None:
     if peer.now - fs.last_heard > limit:
         peer.look(out, f"leader node {peer.leader_id} silent for {limit} ticks ({peer.phase})")
         return
-    if not fs.serving and peer.now - fs.started_tick > peer.cfg.init_limit_ticks:
+    if not fs.serving and peer.now - max(fs.started_tick, fs.progress_tick) > peer.cfg.init_limit_ticks:
         # However chatty the leader's PINGs are: a lost NEWLEADER, ACK or UPTODATE would leave
         # us in SYNC for ever, and the leader counting us (ZAB_CHECKLIST #27).
         peer.look(out, f"not in sync with leader node {peer.leader_id} within initLimit "
@@ -392,6 +467,9 @@ def tick(peer: Peer, out: Output) -> None:
         return
     if not fs.got_leader_info and peer.now - fs.info_sent_tick >= peer.cfg.vote_resend_ticks:
         _send_info(peer, out)
+    if fs.snap_next and fs.sync_snapshot is None and not fs.newleader_seen and fs.sync_mode == "SNAP":
+        # Our last SNAPACK may have been lost: the leader would wait for credit for ever.
+        peer.send(out, peer.leader_id, SnapAck(session=fs.session, epoch=peer.epoch, index=fs.snap_next - 1))
     if peer.now % peer.cfg.heartbeat_ticks == 0:
         peer.send(out, peer.leader_id, Ping(epoch=peer.epoch, zxid_committed=peer.zxid_committed,
                                             zxid_last=fs.last_acked, session=fs.session))

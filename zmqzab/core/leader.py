@@ -13,7 +13,15 @@ Theory of operation.
   follower in line with its own log: DIFF (send what it lacks), TRUNC (cut back to the last
   common zxid, then DIFF) or SNAP (the game at the committed zxid, then the rest), chosen by
   ``choose_sync``, then NEWLEADER, strictly after the whole stream (#13). Everything sent to one
-  follower goes through one DEALER, so it arrives in this order.
+  follower goes through one DEALER, so it arrives in this order. Two kinds of stream take more
+  than one step, and NEWLEADER waits for their end:
+  - SNAP's snapshot goes in SNAPCHUNKs, at most ``snap_chunks_inflight_max`` unacknowledged
+    (the follower SNAPACKs each): a big snapshot is never one huge message, nor queued whole
+    for a slow follower.
+  - a DIFF from further back than the memory window reads the older txns from disk: the core
+    asks the driver (``ReadLog``), which sends them and reports back (``disk_read_done``); the
+    rest follows from memory. If the disk cannot serve the range (purged meanwhile, or the
+    follower's zxid is not in our history) before anything was sent, SNAP instead.
 * ESTABLISHED when a quorum (the leader counting itself once its log is durable) has ACKed
   NEWLEADER (#16): the leader commits its whole history and sends UPTODATE. Followers joining
   later go through the same steps and get UPTODATE at once.
@@ -26,10 +34,11 @@ Theory of operation.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from zmqzab.core.output import Output
+from zmqzab.core.output import Output, ReadLog
 from zmqzab.core.roles import Phase, Role
 from zmqzab.messages import (
     Ack,
@@ -43,6 +52,8 @@ from zmqzab.messages import (
     Op,
     Ping,
     Proposal,
+    SnapAck,
+    SnapChunk,
     SyncStart,
     SyncTxns,
     Txn,
@@ -74,6 +85,14 @@ class Learner:
     #: Cumulative ACK: the follower holds every txn up to here durably.
     acked: int = 0
     sync_mode: str = ""
+    #: SNAP streaming: the snapshot still to send (emptied once all of it is sent), its number
+    #: of chunks, the next chunk to send, and how many the follower has acknowledged.
+    snap: bytes = b""
+    snap_chunks: int = 0
+    snap_next: int = 0
+    snap_acked: int = 0
+    #: DIFF from disk: a ReadLog is under way (its end comes back through disk_read_done).
+    disk_reading: bool = False
 
 
 @dataclass(slots=True)
@@ -91,6 +110,9 @@ class LeaderState:
     #: Request keys of proposals not yet committed: a client's retry (through another node, after
     #: a timeout) is not proposed twice; the original's commit answers it everywhere.
     inflight: dict[Any, int] = field(default_factory=dict)
+    #: The last tick a sync stream moved (a SNAPACK, a disk read done): while syncs make
+    #: progress, establishing the epoch is not given up for taking longer than initLimit.
+    progress_tick: int = 0
 
 
 # ------------------------------------------------------------------------------- entering
@@ -216,8 +238,12 @@ def choose_sync(peer: Peer, follower_last: int, follower_base: int) -> tuple[str
             return TRUNC, last, f"follower has txns after {fmt_zxid(last)} that the leader does not"
         return (*snap, f"follower has epoch {zxid_epoch(follower_last)} txns the leader never saw")
     if follower_last < log.base:
-        return (*snap, f"follower ({fmt_zxid(follower_last)}) is behind the leader's log window "
-                       f"(starts after {fmt_zxid(log.base)})")
+        if follower_last >= peer.zxid_disk_base:
+            return DIFF, follower_last, (f"follower ({fmt_zxid(follower_last)}) is behind the memory "
+                                         f"window (starts after {fmt_zxid(log.base)}): older txns "
+                                         "from disk")
+        return (*snap, f"follower ({fmt_zxid(follower_last)}) is behind the leader's log (it starts "
+                       f"after {fmt_zxid(peer.zxid_disk_base)}; older txns were purged)")
     if log.contains(follower_last):
         return DIFF, follower_last, f"{len(log) - log.index_after(follower_last)} txns behind"
     common = log.last_before(follower_last)
@@ -228,27 +254,130 @@ def choose_sync(peer: Peer, follower_last: int, follower_base: int) -> tuple[str
                    "cannot see the common point")
 
 
-def _sync(peer: Peer, ln: Learner, out: Output) -> None:
-    """Queue the whole sync stream, then NEWLEADER, to one follower (ZAB_CHECKLIST #12, #13)."""
+def _sync(peer: Peer, ln: Learner, out: Output, choice: tuple[str, int, str] | None = None) -> None:
+    """Start the sync stream to one follower; NEWLEADER ends it (ZAB_CHECKLIST #12, #13)."""
     st = peer.leading
     assert st is not None
-    mode, zxid, reason = choose_sync(peer, ln.zxid_last, ln.zxid_base)
+    mode, zxid, reason = choice or choose_sync(peer, ln.zxid_last, ln.zxid_base)
     if mode == TRUNC and "diff_instead_of_trunc" in peer.cfg.test_faults:
         mode, zxid = DIFF, ln.zxid_last  # TEST FAULT: the follower keeps txns the leader lacks
-    snapshot = peer.state.snapshot() if mode == SNAP else b""
-    txns = peer.log.after(zxid)
-    peer.send(out, ln.id, SyncStart(session=ln.session, epoch=st.epoch, mode=mode, zxid=zxid,
-                                    txns_total=len(txns), reason=reason, snapshot=snapshot))
-    batch = peer.cfg.sync_batch_txns
-    for i in range(0, len(txns), batch):
-        peer.send(out, ln.id, SyncTxns(session=ln.session, epoch=st.epoch, txns=txns[i : i + batch],
-                                       zxid_committed=peer.zxid_committed))
-    peer.send(out, ln.id, NewLeader(session=ln.session, epoch=st.epoch, zxid=make_zxid(st.epoch, 0)))
+    log = peer.log
     ln.phase = Phase.SYNC
-    ln.synced_to = peer.zxid_last
+    ln.synced_to = upto = peer.zxid_last
     ln.sync_mode = mode
+    if mode == DIFF and zxid < log.base:
+        # Behind the memory window: the driver reads (zxid, base] from disk and sends it, with
+        # SYNC in front once it found zxid there; the rest follows in disk_read_done.
+        total = len(log) + _count_between(zxid, log.base)
+        ln.disk_reading = True
+        peer.read_log(out, ReadLog(ln.id, ln.session, st.epoch, zxid, log.base, peer.zxid_committed,
+                                   SyncStart(session=ln.session, epoch=st.epoch, mode=mode, zxid=zxid,
+                                             txns_total=total, reason=reason, zxid_upto=upto)))
+        peer.trace(out, "sync", f"{mode} to node {ln.id} from {fmt_zxid(zxid)}: {reason} (~{total} txns, "
+                   f"up to {fmt_zxid(log.base)} read from disk)", follower=ln.id, mode=mode, reason=reason,
+                   txns=total)
+        return
+    txns = log.after(zxid)
+    snapshot = peer.state.snapshot() if mode == SNAP else b""
+    peer.send(out, ln.id, SyncStart(session=ln.session, epoch=st.epoch, mode=mode, zxid=zxid,
+                                    txns_total=len(txns), reason=reason, zxid_upto=upto,
+                                    snapshot_bytes=len(snapshot), snapshot_crc=zlib.crc32(snapshot)))
+    _send_txns(peer, ln, out, zxid, txns)
     peer.trace(out, "sync", f"{mode} to node {ln.id} from {fmt_zxid(ln.zxid_last)}: {reason} "
-               f"({len(txns)} txns)", follower=ln.id, mode=mode, reason=reason, txns=len(txns))
+               f"({len(txns)} txns" + (f", snapshot {len(snapshot)} bytes" if mode == SNAP else "") + ")",
+               follower=ln.id, mode=mode, reason=reason, txns=len(txns))
+    if mode == SNAP:
+        chunk = peer.cfg.snap_chunk_bytes
+        ln.snap, ln.snap_chunks = snapshot, max(1, -(-len(snapshot) // chunk))
+        ln.snap_next = ln.snap_acked = 0
+        _send_chunks(peer, ln, out)
+    else:
+        _send_newleader(peer, ln, out)
+
+
+def _count_between(lo: int, hi: int) -> int:
+    """Txns with lo < zxid <= hi, for progress only: exact within one epoch, else a lower bound
+    (the core cannot see how long the older epochs on disk are)."""
+    if zxid_epoch(lo) == zxid_epoch(hi):
+        return max(0, hi - lo)
+    return zxid_counter(hi)
+
+
+def _send_txns(peer: Peer, ln: Learner, out: Output, prev: int, txns: list[Txn]) -> None:
+    """TXNS in batches, each naming the txn before it (the follower checks the chain)."""
+    batch = peer.cfg.sync_batch_txns
+    epoch = peer.epoch
+    for i in range(0, len(txns), batch):
+        part = txns[i : i + batch]
+        peer.send(out, ln.id, SyncTxns(session=ln.session, epoch=epoch, txns=part,
+                                       zxid_committed=peer.zxid_committed, prev_zxid=prev))
+        prev = part[-1].zxid
+
+
+def _send_chunks(peer: Peer, ln: Learner, out: Output) -> None:
+    """Send SNAP chunks up to the credit; after the last one, NEWLEADER (#13)."""
+    size = peer.cfg.snap_chunk_bytes
+    limit = min(ln.snap_chunks, ln.snap_acked + peer.cfg.snap_chunks_inflight_max)
+    snap = ln.snap
+    while ln.snap_next < limit:
+        i = ln.snap_next
+        peer.send(out, ln.id, SnapChunk(session=ln.session, epoch=peer.epoch, index=i,
+                                        data=snap[i * size : (i + 1) * size]))
+        ln.snap_next += 1
+    if ln.snap_next == ln.snap_chunks and snap:
+        ln.snap = b""  # all of it is on its way; nothing is ever re-sent
+        if ln.snap_chunks > 1:
+            peer.trace(out, "sync", f"SNAP to node {ln.id}: all {len(snap)} bytes sent in "
+                       f"{ln.snap_chunks} chunks", follower=ln.id)
+        _send_newleader(peer, ln, out)
+
+
+def _send_newleader(peer: Peer, ln: Learner, out: Output) -> None:
+    peer.send(out, ln.id, NewLeader(session=ln.session, epoch=peer.epoch, zxid=make_zxid(peer.epoch, 0)))
+
+
+def on_snap_ack(peer: Peer, sender: int, msg: SnapAck, out: Output) -> None:
+    st = peer.leading
+    assert st is not None
+    ln = st.learners.get(sender)
+    if ln is None or ln.session != msg.session or msg.epoch != st.epoch or ln.phase != Phase.SYNC:
+        return
+    ln.last_heard = st.progress_tick = peer.now
+    ln.snap_acked = max(ln.snap_acked, min(msg.index + 1, ln.snap_next))
+    if ln.snap:
+        _send_chunks(peer, ln, out)
+
+
+def disk_read_done(peer: Peer, to: int, session: int, ok: bool, header_sent: bool, last: int,
+                   error: str, out: Output) -> None:
+    """The driver finished a ReadLog for ``to``: continue its sync stream from ``last``."""
+    st = peer.leading
+    assert st is not None
+    ln = st.learners.get(to)
+    if ln is None or ln.session != session or not ln.disk_reading or ln.phase != Phase.SYNC:
+        return
+    ln.disk_reading = False
+    st.progress_tick = peer.now
+    if not ok:
+        if not header_sent:
+            _sync(peer, ln, out, (SNAP, peer.zxid_committed,
+                                  f"its txns after {fmt_zxid(ln.zxid_last)} cannot be read from disk ({error})"))
+        else:
+            # Part of the stream left: NEWLEADER now shows the follower the chain is cut short,
+            # and it syncs again (a purge or TRUNC raced with the read).
+            peer.trace(out, "sync", f"DIFF to node {to} broke off reading the disk ({error}); it "
+                       "will sync again", follower=to)
+            _send_newleader(peer, ln, out)
+        return
+    log = peer.log
+    target = min(log.base, ln.synced_to)
+    if last < target:
+        # The memory window moved on while we read: the next stretch comes from disk too.
+        ln.disk_reading = True
+        peer.read_log(out, ReadLog(ln.id, ln.session, st.epoch, last, target, peer.zxid_committed))
+        return
+    _send_txns(peer, ln, out, last, log.between(last, ln.synced_to))
+    _send_newleader(peer, ln, out)
 
 
 def _establish(peer: Peer, out: Output) -> None:
@@ -410,8 +539,13 @@ def tick(peer: Peer, out: Output) -> None:
     assert st is not None
     if peer.now % peer.cfg.heartbeat_ticks == 0:
         peer.broadcast(out, Ping(epoch=st.epoch, zxid_committed=peer.zxid_committed, zxid_last=peer.zxid_last))
+    for ln in _sorted(st):
+        if ln.snap and peer.now - ln.last_heard > peer.cfg.init_limit_ticks:
+            ln.snap = b""  # a follower gone mid-SNAP: free the snapshot; it syncs anew if it returns
+            peer.trace(out, "sync", f"SNAP to node {ln.id} abandoned: silent for "
+                       f"{peer.cfg.init_limit_ticks} ticks", follower=ln.id)
     if not st.established:
-        if peer.now - st.started_tick > peer.cfg.init_limit_ticks:
+        if peer.now - max(st.started_tick, st.progress_tick) > peer.cfg.init_limit_ticks:
             synced = sum(1 for ln in st.learners.values() if ln.acked_newleader)
             peer.look(out, f"could not establish epoch {st.epoch or '?'} within initLimit: "
                            f"{synced + 1} of {len(peer.voters)} nodes synced, {peer.quorum} needed")
@@ -443,6 +577,9 @@ def follower_view(peer: Peer) -> dict[str, Any]:
             if zxid_epoch(ln.acked) == zxid_epoch(peer.zxid_last) else None,
             "heard_ticks_ago": peer.now - ln.last_heard,
             "sync_mode": ln.sync_mode,
+            **({"snap_chunks_sent": ln.snap_next, "snap_chunks_acked": ln.snap_acked,
+                "snap_chunks": ln.snap_chunks} if ln.snap else {}),
+            **({"disk_reading": True} if ln.disk_reading else {}),
         }
         for ln in _sorted(st)
     }

@@ -12,6 +12,9 @@ order and checks the one rule that matters most: no ACK leaves for a zxid that i
                  driver calls ``Peer.persisted(zxid)``. ACKs are emitted only from there.
 3. ``sends``   - messages that do not depend on step 2 being durable (a PROPOSAL leaves before
                  the leader's own fsync; its own ACK is counted after).
+3b. ``reads``  - DIFF from disk: txns the core no longer holds in memory, read from the log by
+                 the driver (off the socket thread) and sent to one follower after the sends
+                 above; the driver reports the end with ``Peer.disk_read_done``.
 4. ``applied`` - committed txns with the game's result, in zxid order: answer waiting clients.
 5. ``traces``  - role, phase, epoch and leader changes, for logs, /events and the simulator.
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from zmqzab.messages import GameResult, PeerMessage, Txn
+from zmqzab.messages import GameResult, PeerMessage, SyncStart, Txn
 
 #: ``Send.to`` for the leader's PUB socket (PROPOSAL, COMMIT, PING to every follower).
 BROADCAST = -1
@@ -73,6 +76,27 @@ class Send:
 
 
 @dataclass(slots=True, frozen=True)
+class ReadLog:
+    """Send txns ``after < zxid <= upto`` of our durable log to peer ``to``, as TXNS of ``session``
+    and ``epoch`` (each naming the txn before it), ``header`` first if given.
+
+    The driver first makes sure ``after`` is in the log (or is where the log starts) and sends
+    ``header`` only then; it sends nothing else to ``to`` in between, and reports the outcome
+    with ``Peer.disk_read_done(to, session, ok, header_sent, last)``. Why: the core keeps only a
+    window of recent txns in memory (it cannot read files), and a follower just behind it should
+    still get a DIFF rather than a whole snapshot.
+    """
+
+    to: int
+    session: int
+    epoch: int
+    after: int
+    upto: int
+    zxid_committed: int
+    header: SyncStart | None = None
+
+
+@dataclass(slots=True, frozen=True)
 class Trace:
     """Something a person may want to see: ``event`` is a short kind, ``text`` one line."""
 
@@ -88,6 +112,7 @@ class Output:
     sends: list[Send] = field(default_factory=list)
     applied: list[tuple[Txn, GameResult]] = field(default_factory=list)
     traces: list[Trace] = field(default_factory=list)
+    reads: list[ReadLog] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.epochs or self.log or self.sends or self.applied or self.traces)
+        return bool(self.epochs or self.log or self.sends or self.applied or self.traces or self.reads)

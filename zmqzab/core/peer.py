@@ -1,7 +1,9 @@
 """Peer: one ZAB participant as a pure state machine.
 
 Inputs:  ``start()``, ``tick()``, ``step(sender, msg)``, ``submit(ops, ts_ms)``,
-         ``persisted(zxid)`` (the writer made the log durable up to ``zxid``).
+         ``persisted(zxid)`` (the writer made the log durable up to ``zxid``),
+         ``disk_read_done(...)`` (a ``ReadLog`` of a DIFF from disk ended),
+         ``log_purged(zxid)`` (the durable log now starts after ``zxid``).
 Output:  an ``Output`` (core/output.py) whose fields the driver carries out in order.
 
 No sockets, files, clocks, threads or global random here: time arrives as ticks, randomness as an
@@ -33,6 +35,7 @@ from zmqzab.core.output import (
     EpochWrite,
     InstallSnapshot,
     Output,
+    ReadLog,
     Send,
     Trace,
     Truncate,
@@ -54,6 +57,8 @@ from zmqzab.messages import (
     PeerMessage,
     Ping,
     Proposal,
+    SnapAck,
+    SnapChunk,
     SyncStart,
     SyncTxns,
     Txn,
@@ -97,6 +102,8 @@ class Recovered:
     snapshot_zxid: int = 0
     snapshot: bytes | None = None
     txns: tuple[Txn, ...] | list[Txn] = ()
+    #: The durable log holds every txn after this zxid (None: after the snapshot's).
+    log_start: int | None = None
 
 
 class Peer:
@@ -128,6 +135,10 @@ class Peer:
         self.zxid_committed = recovered.snapshot_zxid
         # Reports from the writer below this fence describe a log we have since replaced (SNAP).
         self._durable_fence = 0
+        #: The durable log holds every txn after this zxid: a DIFF reaches back this far by
+        #: reading the disk (ReadLog); a follower further behind gets SNAP.
+        self.zxid_disk_base = (recovered.snapshot_zxid if recovered.log_start is None
+                               else recovered.log_start)
 
         self.now = 0
         self.role = Role.LOOKING
@@ -197,6 +208,8 @@ class Peer:
                 leader.on_ping(self, sender, msg, out)
             case Role.LEADING, FetchTxns():
                 leader.on_fetch(self, sender, msg, out)
+            case Role.LEADING, SnapAck():
+                leader.on_snap_ack(self, sender, msg, out)
             case Role.LEADING, Forward():
                 leader.on_forward(self, sender, msg, out)
             case Role.FOLLOWING, LeaderInfo():
@@ -205,6 +218,8 @@ class Peer:
                 follower.on_sync_start(self, sender, msg, out)
             case Role.FOLLOWING, SyncTxns():
                 follower.on_sync_txns(self, sender, msg, out)
+            case Role.FOLLOWING, SnapChunk():
+                follower.on_snap_chunk(self, sender, msg, out)
             case Role.FOLLOWING, NewLeader():
                 follower.on_new_leader(self, sender, msg, out)
             case Role.FOLLOWING, UpToDate():
@@ -275,6 +290,19 @@ class Peer:
                 follower.on_persisted(self, out)
         return out
 
+    def disk_read_done(self, to: int, session: int, ok: bool, header_sent: bool, last: int,
+                       error: str = "") -> Output:
+        """A ``ReadLog`` for peer ``to`` ended: ``ok`` with every txn up to ``last`` sent, or not
+        (``error``), after sending its header or before. A leader continues that sync stream."""
+        out = Output()
+        if self.role == Role.LEADING and self.leading is not None:
+            leader.disk_read_done(self, to, session, ok, header_sent, last, error, out)
+        return out
+
+    def log_purged(self, zxid: int) -> None:
+        """The driver purged the durable log: it now holds every txn after ``zxid`` only."""
+        self.zxid_disk_base = max(self.zxid_disk_base, zxid)
+
     # ---------------------------------------------------------------- shared helpers
 
     def trace(self, out: Output, event: str, text: str, **fields: Any) -> None:
@@ -285,6 +313,9 @@ class Peer:
 
     def broadcast(self, out: Output, msg: PeerMessage) -> None:
         out.sends.append(Send(BROADCAST, msg))
+
+    def read_log(self, out: Output, read: ReadLog) -> None:
+        out.reads.append(read)
 
     def set_phase(self, out: Output, role: Role, phase: Phase, why: str) -> None:
         if (role, phase) == (self.role, self.phase):
@@ -341,6 +372,7 @@ class Peer:
         self.zxid_committed = zxid
         self.zxid_durable = -1  # nothing of the new history is known durable yet
         self._durable_fence = zxid
+        self.zxid_disk_base = zxid  # the new log generation starts after the snapshot
         out.log.append(InstallSnapshot(zxid, data))
 
     def commit_to(self, out: Output, zxid: int) -> None:
@@ -497,6 +529,7 @@ class Peer:
             "zxid_durable": fmt_zxid(max(self.zxid_durable, 0)),
             "zxid_committed": fmt_zxid(self.zxid_committed),
             "zxid_applied": fmt_zxid(self.zxid_applied),
+            "zxid_disk_base": fmt_zxid(self.zxid_disk_base),
             "round": self.round,
             "vote": None,
             "followers": {},

@@ -36,8 +36,14 @@ class CoreConfig:
     fetch_max_txns: int = 50000
     #: Proposed but not yet committed txns the leader allows before it answers "busy".
     proposals_inflight_max: int = 50000
-    #: Committed txns kept in memory for DIFF; a follower further behind gets SNAP.
-    log_window_txns: int = 200000
+    #: Committed txns kept in memory for DIFF; older ones are read from disk (``ReadLog``)
+    #: back to ``Peer.zxid_disk_base``; a follower behind that gets SNAP.
+    log_window_txns: int = 50_000
+    #: SNAP streams the snapshot in chunks of this size...
+    snap_chunk_bytes: int = 256 * 1024
+    #: ...with at most this many sent and not yet acknowledged (SNAPACK): the flow control that
+    #: keeps a leader from queueing a whole snapshot for a slow follower.
+    snap_chunks_inflight_max: int = 8
     #: ZK-1277: a leader whose counter reaches this forces a new epoch. Lowered in tests.
     zxid_counter_max: int = COUNTER_MAX
     #: Names from TEST_FAULTS to switch on (simulator tests only; never from a config file).

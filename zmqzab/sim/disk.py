@@ -14,6 +14,9 @@ that into ``Peer.persisted(zxid)``. Here the writer is simulated and the disk is
   last append is cut short mid-record, or followed by zeros, as a torn write leaves it. Restart
   then runs production recovery (``open_storage``), including its torn-tail repair.
 * Epoch files are written synchronously, as in production (Output step 1).
+* A ``SaveSnapshot`` (periodic snapshots, when the simulation takes them as node.py does) is
+  carried out by production ``Storage.save_snapshot`` (save, seal, purge) in its batch; its
+  report waits in ``reports`` for the simulation to tell the core where the log now starts.
 
 So the files a restarted node recovers from are exactly what a real crash could have left.
 """
@@ -26,18 +29,22 @@ from pathlib import Path
 
 from zmqzab.core.output import Append, LogOp
 from zmqzab.messages import encoder
-from zmqzab.storage.store import Recovered, Storage, open_storage
+from zmqzab.storage.compaction import SaveSnapshot, SnapshotSaved
+from zmqzab.storage.store import SNAPSHOTS_KEPT, Recovered, Storage, open_storage
 from zmqzab.storage.txnlog import RECORD_HEADER, list_segments
 
 
 class SimDisk:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, snapshots_kept: int = SNAPSHOTS_KEPT) -> None:
         self.dir = data_dir
+        self.snapshots_kept = snapshots_kept
+        #: What the periodic snapshots of completed batches did (the simulation takes them).
+        self.reports: list[SnapshotSaved] = []
         self.storage: Storage | None = None
         #: Ops submitted and not yet taken by the writer.
-        self.queue: list[LogOp] = []
+        self.queue: list[LogOp | SaveSnapshot] = []
         #: The batch whose fsync is in progress (empty when the writer is idle).
-        self.inflight: list[LogOp] = []
+        self.inflight: list[LogOp | SaveSnapshot] = []
         #: The last zxid the writer reported durable (what ``execute`` checks ACKs against).
         self.reported = 0
         #: The epoch files' values (written synchronously, so durable).
@@ -46,8 +53,9 @@ class SimDisk:
 
     def open(self) -> Recovered:
         """Open the data dir through production recovery (a fresh process starting)."""
-        self.storage, recovered = open_storage(self.dir, fsync=False, lock=False)
-        self.queue, self.inflight = [], []
+        self.storage, recovered = open_storage(self.dir, fsync=False, lock=False,
+                                               snapshots_kept=self.snapshots_kept)
+        self.queue, self.inflight, self.reports = [], [], []
         self.reported = recovered.last_zxid
         self.accepted_epoch, self.current_epoch = recovered.accepted_epoch, recovered.current_epoch
         return recovered
@@ -64,7 +72,7 @@ class SimDisk:
         if current is not None:
             self.current_epoch = current
 
-    def submit(self, op: LogOp) -> None:
+    def submit(self, op: LogOp | SaveSnapshot) -> None:
         self.queue.append(op)
 
     def take_batch(self) -> bool:
@@ -79,7 +87,7 @@ class SimDisk:
         storage = self.storage
         assert storage is not None
         for op in self.inflight:
-            storage.apply(op)
+            self._apply(op)
         storage.sync()
         self.inflight = []
         self.reported = storage.last_zxid
@@ -95,7 +103,7 @@ class SimDisk:
             # The writer had applied part of its batch (unsynced) when the power went.
             landed = rng.randint(1, len(batch))
             for op in batch[:landed]:
-                storage.apply(op)
+                self._apply(op)
             lost -= landed
             last = batch[landed - 1]
             storage.close()
@@ -107,6 +115,14 @@ class SimDisk:
         self.storage = None
         self.queue, self.inflight = [], []
         return lost, note
+
+    def _apply(self, op: LogOp | SaveSnapshot) -> None:
+        storage = self.storage
+        assert storage is not None
+        if type(op) is SaveSnapshot:
+            self.reports.append(storage.save_snapshot(op))
+        else:
+            storage.apply(op)
 
     def _tear(self, rng: random.Random, op: Append) -> str:
         """Damage the end of the newest segment as a write cut short would."""

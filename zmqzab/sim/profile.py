@@ -94,12 +94,20 @@ def swarm_profile(rng: random.Random) -> FaultProfile:
 
 
 def swarm_core_config(rng: random.Random, base: CoreConfig) -> CoreConfig:
-    """Protocol knobs that open rarely travelled paths: small windows (SNAP), small sync batches
-    (several TXNS messages per sync), a small zxid counter (ZK-1277's forced new epoch)."""
-    return replace(
+    """Protocol knobs that open rarely travelled paths: small windows (DIFF from disk, SNAP),
+    small sync batches (several TXNS messages per sync, and SNAP in many small chunks with
+    little credit), a small zxid counter (ZK-1277's forced new epoch)."""
+    knobs = replace(
         base,
         log_window_txns=rng.choice((4, 16, 200_000)),
         sync_batch_txns=rng.choice((1, 3, 5000)),
         fetch_max_txns=rng.choice((2, 50_000)),
         zxid_counter_max=rng.choice((12, 40, COUNTER_MAX, COUNTER_MAX)),
     )
+    # Derived, not drawn: another draw would change every seed's profile after it.
+    # A game snapshot is a few KiB here: these make it tens of chunks, yet a SNAP still ends well
+    # within the liveness phase at the slowest latency.
+    chunks = {1: (1024, 2), 3: (4096, 3)}.get(knobs.sync_batch_txns)
+    if chunks is not None:
+        knobs = replace(knobs, snap_chunk_bytes=chunks[0], snap_chunks_inflight_max=chunks[1])
+    return knobs

@@ -13,6 +13,8 @@ Time is an integer in units, ``TICK`` (100) units per protocol tick. Events:
   and ``Peer.persisted(storage.last_zxid)`` follows, exactly as node.py feeds it;
 * a peer's connection closing (it crashed): ``Peer.peer_unreachable(peer)``, as node.py
   feeds its socket monitors' reports;
+* a disk read (DIFF from disk, ``ReadLog``) completing: the range is read from the node's real
+  ``Storage`` with production ``read_range``, sent, and ``Peer.disk_read_done`` follows;
 * the tick boundary ("control"): the fault scheduler (crashes, partitions), restarts, heals,
   and the clients.
 
@@ -58,7 +60,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from zmqzab.core.output import InstallSnapshot, LogOp, Output, Trace as CoreTrace
+from zmqzab.core.output import InstallSnapshot, LogOp, Output, ReadLog, Trace as CoreTrace
 from zmqzab.core.peer import InvariantError, NotReady, Peer, Recovered
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
@@ -71,6 +73,8 @@ from zmqzab.messages import (
     LeaderInfo,
     NewLeader,
     PeerMessage,
+    SnapAck,
+    SnapChunk,
     SyncStart,
     SyncTxns,
     Txn,
@@ -81,7 +85,9 @@ from zmqzab.sim.disk import SimDisk
 from zmqzab.sim.profile import FaultProfile, swarm_core_config, swarm_profile
 from zmqzab.sim.trace import TICK, Trace, describe_op, kind_of
 from zmqzab.sim.workload import Request, Workload
+from zmqzab.storage.compaction import SaveSnapshot
 from zmqzab.storage.errors import StorageError
+from zmqzab.storage.reader import read_range
 from zmqzab.zxid import fmt_zxid, zxid_counter
 
 NODES_MIN, NODES_MAX = 1, 9
@@ -91,10 +97,10 @@ HELD_MAX = 1000
 CLIENT_TIMEOUT_TICKS = 12
 
 # Event kinds, in the heap as (time, seq, kind, a, b, c).
-_DELIVER, _FSYNC, _TICK, _CONTROL, _RESTART, _HEAL, _GONE = range(7)
+_DELIVER, _FSYNC, _TICK, _CONTROL, _RESTART, _HEAL, _GONE, _READ = range(8)
 
 #: Messages of the discovery and sync phases: an Output sending one is a crash point.
-_SYNC_KINDS = (LeaderInfo, AckEpoch, SyncStart, SyncTxns, NewLeader, UpToDate)
+_SYNC_KINDS = (LeaderInfo, AckEpoch, SyncStart, SyncTxns, SnapChunk, SnapAck, NewLeader, UpToDate)
 
 
 def make_state(data: bytes | None) -> Game:
@@ -129,6 +135,10 @@ class SimOptions:
     echo: Callable[[str], None] | None = None
     #: Start the client workload at once (scripted scenarios drive their own requests).
     workload: bool = True
+    #: Periodic snapshots as node.py takes them ([storage] snapshot_every_txns), saved and
+    #: purged by the simulated writer keeping ``snapshots_kept``; None: never (the default).
+    snapshot_every_txns: int | None = None
+    snapshots_kept: int = 2
 
     def reproduce(self) -> str:
         line = f"zmqzab sim --seed {self.seed} --nodes {self.nodes} --ticks {self.ticks}"
@@ -162,7 +172,8 @@ class _Crash(Exception):
 
 
 class SimNode:
-    __slots__ = ("id", "disk", "peer", "up", "incarnation", "waiting", "io", "paused_until")
+    __slots__ = ("id", "disk", "peer", "up", "incarnation", "waiting", "io", "paused_until",
+                 "applied_since_snapshot")
 
     def __init__(self, node_id: int, disk: SimDisk) -> None:
         self.id = node_id
@@ -175,6 +186,8 @@ class SimNode:
         self.io = NodeIO(self)
         #: While ``now`` is below this, the process is stopped (see ``Simulation.pause``).
         self.paused_until = 0
+        #: Txns applied since the last periodic snapshot (SimOptions.snapshot_every_txns).
+        self.applied_since_snapshot = 0
 
 
 class NodeIO:
@@ -194,6 +207,8 @@ class NodeIO:
 
     def submit_log(self, op: LogOp) -> None:
         self.node.disk.submit(op)
+        if type(op) is InstallSnapshot:
+            self.node.applied_since_snapshot = 0
         if type(op) is InstallSnapshot:
             # The core replaced its game before returning this Output: from here on the node
             # re-applies history from the snapshot's zxid.
@@ -222,6 +237,12 @@ class NodeIO:
             if dst != src:
                 self.sim.net_send(src, dst, msg, True)
 
+    def read_log(self, read: ReadLog) -> None:
+        if self.crash_after is not None:
+            raise _Crash()  # died after its sends, before starting the read
+        assert self.sim is not None
+        self.sim.schedule_read(self.node, read)
+
     def applied(self, txn: Txn, result: GameResult) -> None:
         if self.crash_after is not None:
             raise _Crash()  # died after its sends, before answering anyone
@@ -229,6 +250,7 @@ class NodeIO:
         assert sim is not None
         node = self.node
         sim.checkers.on_applied(node.id, txn, result)
+        node.applied_since_snapshot += 1
         request = node.waiting.pop((txn.op.client_id, txn.op.seq), None) if node.waiting else None
         if request is not None:
             sim.answer(node.id, request, txn.zxid, result)
@@ -286,7 +308,7 @@ class Simulation:
         self._tmp = Path(tempfile.mkdtemp(prefix="zmqzab-sim-"))
         self.nodes: dict[int, SimNode] = {}
         for i in self.ids:
-            node = SimNode(i, SimDisk(self._tmp / f"n{i}"))
+            node = SimNode(i, SimDisk(self._tmp / f"n{i}", options.snapshots_kept))
             node.io.sim = self
             self.nodes[i] = node
         self.workload = Workload(derive_rng(seed, "clients"), options.clients, self.ids,
@@ -380,6 +402,23 @@ class Simulation:
         if self.auto_restart and not self.liveness:
             down = self.rng_fault.randint(1, self.profile.downtime_max)
             self._push(self.now + down * TICK, _RESTART, i, node.incarnation, None)
+
+    def compact(self, i: int, kept: int = 1) -> None:
+        """Scripted: node ``i`` does what node.py does every ``snapshot_every_txns``: snapshot
+        its game at the applied zxid, save it and purge the log down to the ``kept`` newest
+        snapshots; its core learns where the log on disk now starts (followers further behind
+        get SNAP, not a DIFF from disk). The random runs do not compact."""
+        node = self.nodes[i]
+        peer, storage = node.peer, node.disk.storage
+        assert peer is not None and storage is not None
+        if storage.last_zxid < peer.zxid_applied:
+            raise AssertionError(f"n{i}'s disk ends at {fmt_zxid(storage.last_zxid)}, before its applied "
+                                 f"{fmt_zxid(peer.zxid_applied)}: run a few ticks first")
+        storage.snapshots_kept = kept
+        report = storage.save_snapshot(SaveSnapshot(peer.zxid_applied, peer.state.snapshot()))
+        peer.log_purged(storage.log_start)
+        self.trace.add(self.now, "node", i, f"snapshot at {fmt_zxid(report.zxid)}; log purged, it starts "
+                       f"after {fmt_zxid(storage.log_start)}")
 
     def pause(self, i: int, ticks: int) -> None:
         """Stop node ``i``'s process for ``ticks`` ticks: its timers do not fire (missed ticks are
@@ -520,6 +559,11 @@ class Simulation:
             self.checkers.on_new_commit_seen(
                 [(n.id, n.peer) for n in self._up() if n.peer is not None and n.peer.leading is not None
                  and n.peer.leading.established])
+        every = self.options.snapshot_every_txns
+        if every and node.up and node.applied_since_snapshot >= every:
+            # As node.py: the game at its applied zxid, queued after the appends it covers.
+            node.applied_since_snapshot = 0
+            node.disk.submit(SaveSnapshot(peer.zxid_applied, peer.state.snapshot()))
         self._start_writer(node)
 
     _crash_note = ""
@@ -571,15 +615,51 @@ class Simulation:
                 delay += rng.randint(TICK, 5 * TICK)
             self._push(self.now + delay, _FSYNC, node.id, node.incarnation, None)
 
+    def schedule_read(self, node: SimNode, read: ReadLog) -> None:
+        delay = self.rng_disk.randint(1, self.profile.fsync_max)
+        self._push(self.now + delay, _READ, node.id, node.incarnation, read)
+
+    def _read_done(self, node: SimNode, read: ReadLog) -> None:
+        """What node.py's reader thread does: read, send the header and the TXNS, report."""
+        storage = node.disk.storage
+        assert storage is not None
+        try:
+            batches = list(read_range(storage.log.dir, storage.gen, storage.log_start, read.after,
+                                      read.upto, self.core.sync_batch_txns))
+            error = ""
+        except StorageError as exc:
+            batches, error = [], self._sanitize(str(exc))
+        prev = read.after
+        started = read.header is None  # a continuation: the stream began with an earlier read
+        if not error:
+            if read.header is not None:
+                self.net_send(node.id, read.to, read.header, False)
+                started = True
+            for txns in batches:
+                self.net_send(node.id, read.to, SyncTxns(read.session, read.epoch, txns, read.zxid_committed,
+                                                         prev), False)
+                prev = txns[-1].zxid
+        self.trace.add(self.now, "node", node.id, f"disk read for n{read.to} after {fmt_zxid(read.after)} "
+                       f"up to {fmt_zxid(read.upto)}: " + (error or f"{sum(map(len, batches))} txns sent"))
+        peer = node.peer
+        assert peer is not None
+        self._run_step(node, lambda: peer.disk_read_done(read.to, read.session, not error, started, prev, error))
+
     def _fsync_done(self, node: SimNode) -> None:
         try:
             zxid = node.disk.complete()
+            reports, node.disk.reports = node.disk.reports, []
         except StorageError as exc:
             raise Violation("local invariant", f"n{node.id}'s storage refused a log op the core asked "
                             f"for: {self._sanitize(str(exc))}") from None
         self.trace.add(self.now, "disk", node.id, zxid)
         peer = node.peer
         assert peer is not None
+        for report in reports:
+            if not report.skipped:
+                self.trace.add(self.now, "node", node.id, f"snapshot at {fmt_zxid(report.zxid)} saved; the log "
+                               f"starts after {fmt_zxid(report.log_start)}")
+            peer.log_purged(report.log_start)
         self._run_step(node, lambda: peer.persisted(zxid))
 
     # ------------------------------------------------------------------ clients
@@ -738,6 +818,13 @@ class Simulation:
                         assert peer is not None
                         self.trace.add(time, "node", a, f"connection to n{c} closed")
                         self._run_step(node, lambda: peer.peer_unreachable(c))
+            elif kind == _READ:
+                node = nodes[a]
+                if node.up and node.incarnation == b:
+                    if node.paused_until > time:
+                        self._push(node.paused_until, kind, a, b, c)
+                    else:
+                        self._read_done(node, c)
         self.now = max(self.now, end)
 
     def run_ticks(self, n: int) -> None:

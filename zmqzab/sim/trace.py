@@ -28,6 +28,8 @@ from zmqzab.messages import (
     PeerMessage,
     Ping,
     Proposal,
+    SnapAck,
+    SnapChunk,
     SyncStart,
     SyncTxns,
     Txn,
@@ -72,6 +74,10 @@ def describe(msg: PeerMessage) -> str:
             return f"{msg.mode} {fmt_zxid(msg.zxid)} ({msg.txns_total} txns to come)"
         case SyncTxns():
             return f"TXNS {_span(msg.txns)} committed {fmt_zxid(msg.zxid_committed)}"
+        case SnapChunk():
+            return f"SNAPCHUNK #{msg.index} ({len(msg.data)} bytes)"
+        case SnapAck():
+            return f"SNAPACK #{msg.index}"
         case NewLeader():
             return f"NEWLEADER {fmt_zxid(msg.zxid)}"
         case Ack():

@@ -29,7 +29,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from zmqzab.storage.durable import TMP_SUFFIX, fsync_dir, replace_atomically
+from zmqzab.storage.durable import TMP_SUFFIX, fsync_dir, fsync_fd, replace_atomically, tmp_path, write_all
 from zmqzab.storage.errors import StorageError
 from zmqzab.zxid import fmt_zxid
 
@@ -76,6 +76,30 @@ class SnapshotStore:
         replace_atomically(path, header + HEADER_CRC.pack(zlib.crc32(header)) + data, self.fsync)
         return path
 
+    def write_tmp(self, zxid: int, data: bytes, gen: int) -> Path:
+        """The first half of ``save``, for a snapshot written by another process: the file as
+        ``<name>.tmp``, fsynced, not yet renamed (``commit_tmp`` does that). Until then it is
+        nothing: a crash leaves a ``.tmp`` that the next open deletes."""
+        if self.readonly:
+            raise StorageError(f"snapshot dir {self.dir} was opened read-only")
+        header = MAGIC + HEADER.pack(gen, zxid, len(data), zlib.crc32(data))
+        tmp = tmp_path(self.dir / snapshot_name(zxid))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            write_all(fd, header + HEADER_CRC.pack(zlib.crc32(header)))
+            write_all(fd, data)
+            fsync_fd(fd, self.fsync)
+        finally:
+            os.close(fd)
+        return tmp
+
+    def commit_tmp(self, zxid: int) -> Path:
+        """Rename ``write_tmp``'s file into place and fsync the directory: the commit point."""
+        path = self.dir / snapshot_name(zxid)
+        os.replace(tmp_path(path), path)
+        fsync_dir(self.dir, self.fsync)
+        return path
+
     def load_latest(self) -> tuple[int, int, bytes] | None:
         """(zxid, gen, data) of the newest snapshot that verifies, or None if there is none."""
         valid, damaged = self._survey()
@@ -95,14 +119,26 @@ class SnapshotStore:
         """Snapshots whose header verifies, newest first."""
         return self._survey()[0]
 
-    def prune(self, keep: int = 2) -> None:
-        """Delete every snapshot file but the ``keep`` newest with a good header."""
+    def damaged(self) -> list[tuple[Path, str]]:
+        """Snapshot files whose header does not check out, with the reason."""
+        return self._survey()[1]
+
+    def prune(self, keep: int = 2) -> list[Path]:
+        """Delete every snapshot file but the ``keep`` newest with a good header; returns them."""
         valid, damaged = self._survey()
         doomed = [info.path for info in valid[keep:]] + [path for path, _ in damaged]
         for path in doomed:
             os.unlink(path)
         if doomed:
             fsync_dir(self.dir, self.fsync)
+        return doomed
+
+    def read(self, info: SnapshotInfo) -> bytes:
+        """The data of one snapshot, verified; StorageError if it is damaged."""
+        data, problem = self._read_data(info)
+        if data is None:
+            raise StorageError(f"snapshot {info.path} is damaged: {problem}")
+        return data
 
     # ----------------------------------------------------------------------------------------
 

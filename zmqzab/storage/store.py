@@ -28,31 +28,44 @@ that crashed after persisting a sync but before writing currentEpoch (#14's orde
 second half and is refused too, as ZooKeeper does ("the current epoch is older than the last
 zxid"); the way out is a resync.
 
+Periodic snapshots (``save_snapshot``) stay in the current generation, and a purge keeps the
+``snapshots_kept`` newest and the segments they need (zmqzab/storage/compaction.py). So every
+kept snapshot of the newest generation is a valid base, and a damaged newest one falls back to
+the one before it with nothing lost. ``log_start`` is the zxid the log holds every txn after.
+
 I/O here is synchronous and single-owner: the LogWriter thread (zmqzab/storage/writer.py) in a
 node, the simulator directly. ``write_epochs`` touches only the epoch files, so the driver may
-call it while the writer works on the log.
+call it while the writer works on the log. Readers (zmqzab/storage/reader.py: DIFF from disk,
+the log tools) read the files on their own; ``reading()`` holds purges back meanwhile.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from zmqzab.core.output import Append, InstallSnapshot, LogOp, Truncate
 from zmqzab.messages import Txn
+from zmqzab.storage.compaction import CommitSnapshot, SaveSnapshot, SnapshotSaved
 from zmqzab.storage.epochs import EpochStore
 from zmqzab.storage.errors import WAY_OUT, CorruptSnapshotError, EpochInvariantError, StorageError
-from zmqzab.storage.snapshot import SnapshotStore
+from zmqzab.storage.durable import TMP_SUFFIX
+from zmqzab.storage.snapshot import SnapshotStore, snapshot_name
 from zmqzab.storage.txnlog import SEGMENT_MAX_BYTES, TxnLog, list_segments
 from zmqzab.zxid import fmt_zxid, zxid_epoch
 
 LOCK_FILE = "LOCK"
 LOG_DIR = "log"
 SNAP_DIR = "snap"
-#: The newest and one before it, so a damaged newest has something to fall back on.
-SNAPSHOTS_KEPT = 2
+#: The newest and two before it, so a damaged newest has something to fall back on
+#: (config: [storage] snapshots_kept).
+SNAPSHOTS_KEPT = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +78,9 @@ class Recovered:
     snapshot: bytes | None
     txns: list[Txn]
     notes: list[str] = field(default_factory=list)
+    #: The log holds every txn after this zxid: the oldest kept snapshot of the log's generation
+    #: (0 before the first snapshot). A DIFF from disk reaches back this far.
+    log_start: int = 0
 
     @property
     def last_zxid(self) -> int:
@@ -84,6 +100,8 @@ class Storage:
         snapshot_zxid: int,
         gen: int,
         lock_fd: int | None,
+        snapshots_kept: int = SNAPSHOTS_KEPT,
+        log_start: int = 0,
     ) -> None:
         self.data_dir = data_dir
         self.epochs = epochs
@@ -95,6 +113,14 @@ class Storage:
         self.gen = gen
         self._lock_fd = lock_fd
         self._failed: BaseException | None = None
+        if snapshots_kept < 1:
+            raise ValueError("snapshots_kept must be at least 1")
+        self.snapshots_kept = snapshots_kept
+        #: The log holds every txn after this zxid (see Recovered.log_start).
+        self.log_start = log_start
+        # Readers running (reader.py): a purge waits for the next snapshot while there are any.
+        self._readers = 0
+        self._readers_lock = threading.Lock()
 
     @property
     def last_zxid(self) -> int:
@@ -146,11 +172,109 @@ class Storage:
             self.gen = gen
             self.snapshot_zxid = zxid
             self.log.new_generation(gen)
-            self.snapshots.prune(SNAPSHOTS_KEPT)
+            self.log_start = zxid
+            self.snapshots.prune(self.snapshots_kept)
         except BaseException as exc:
             # Somewhere between "old base" and "new base": only recovery at open can tell.
             self._failed = exc
             raise
+
+    def save_snapshot(self, op: SaveSnapshot) -> SnapshotSaved:
+        """A periodic snapshot: save it in this generation, seal the log, purge. See
+        zmqzab/storage/compaction.py. A failed save is reported, not raised: the log is whole,
+        and the next snapshot tries again. A failed log fsync raises (the log is in doubt).
+        """
+        self._check_usable()
+        report = SnapshotSaved(zxid=op.zxid, size_bytes=len(op.data), gen=self.gen, taken_s=op.taken_s,
+                               log_start=self.log_start)
+        if op.zxid > self.last_zxid:
+            raise StorageError(
+                f"refusing a snapshot at {fmt_zxid(op.zxid)}: the log of {self.data_dir} ends at "
+                f"{fmt_zxid(self.last_zxid)} (a bug in the caller: it must follow its appends)"
+            )
+        if op.zxid <= self.snapshot_zxid:
+            report.skipped = f"the newest snapshot is already at {fmt_zxid(self.snapshot_zxid)}"
+            return report
+        self.log.sync()  # step 1: every txn the snapshot covers is durable first
+        t0 = time.perf_counter()
+        try:
+            self.snapshots.save(op.zxid, op.data, self.gen)
+        except OSError as exc:
+            report.error = f"could not save the snapshot in {self.snapshots.dir}: {exc}"
+            return report
+        report.write_s = time.perf_counter() - t0
+        self.snapshot_zxid = op.zxid
+        self.log.seal()
+        self.purge(report)
+        return report
+
+    def commit_snapshot(self, op: CommitSnapshot) -> SnapshotSaved:
+        """Make a snapshot written by another process (``SnapshotStore.write_tmp``) the newest:
+        fsync the log, rename the file into place, seal, purge. Dropped (its file deleted) if a
+        SNAP install changed the generation since, or it is not newer than the newest."""
+        self._check_usable()
+        report = SnapshotSaved(zxid=op.zxid, size_bytes=op.size_bytes, gen=op.gen, taken_s=op.taken_s,
+                               child_s=op.child_s, log_start=self.log_start)
+        if op.gen != self.gen or op.zxid <= self.snapshot_zxid or op.zxid > self.last_zxid:
+            report.skipped = (f"generation {op.gen}, zxid {fmt_zxid(op.zxid)}: the log is now generation "
+                              f"{self.gen} at {fmt_zxid(self.snapshot_zxid)}..{fmt_zxid(self.last_zxid)}")
+            try:
+                os.unlink(self.snapshots.dir / (snapshot_name(op.zxid) + TMP_SUFFIX))
+            except FileNotFoundError:
+                pass
+            return report
+        self.log.sync()  # step 1: every txn the snapshot covers is durable first
+        t0 = time.perf_counter()
+        try:
+            self.snapshots.commit_tmp(op.zxid)
+        except OSError as exc:
+            report.error = f"could not commit the snapshot in {self.snapshots.dir}: {exc}"
+            return report
+        report.write_s = time.perf_counter() - t0
+        self.snapshot_zxid = op.zxid
+        self.log.seal()
+        self.purge(report)
+        return report
+
+    def purge(self, report: SnapshotSaved | None = None) -> SnapshotSaved | None:
+        """Keep the ``snapshots_kept`` newest snapshots and the segments they need."""
+        kept = self.snapshots.list()[: self.snapshots_kept]
+        try:
+            deleted = self.snapshots.prune(self.snapshots_kept)
+        except OSError as exc:
+            if report is not None:
+                report.error = f"could not delete old snapshots: {exc}"
+            return report
+        ours = [info.zxid for info in kept if info.gen == self.gen]
+        if not ours:
+            return report
+        oldest = min(ours)
+        with self._readers_lock:
+            if self._readers:
+                return report  # a DIFF from disk is reading: next time
+            try:
+                segments = self.log.purge_through(oldest)
+            except OSError as exc:
+                if report is not None:
+                    report.error = f"could not delete old log segments: {exc}"
+                return report
+            self.log_start = max(self.log_start, oldest)
+        if report is not None:
+            report.snapshots_deleted = [p.name for p in deleted]
+            report.segments_deleted = [seg.path.name for seg in segments]
+            report.log_start = self.log_start
+        return report
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Hold purges back while a reader thread reads the log files."""
+        with self._readers_lock:
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._readers_lock:
+                self._readers -= 1
 
     def write_epochs(self, accepted: int | None = None, current: int | None = None) -> None:
         """Atomically and durably set the given epoch files (accepted first)."""
@@ -181,6 +305,7 @@ def open_storage(
     segment_max_bytes: int = SEGMENT_MAX_BYTES,
     readonly: bool = False,
     lock: bool = True,
+    snapshots_kept: int = SNAPSHOTS_KEPT,
 ) -> tuple[Storage, Recovered]:
     """Open (creating if needed) and recover a node's data dir.
 
@@ -219,6 +344,8 @@ def open_storage(
             snapshot_zxid=snapshot_zxid,
             gen=gen,
             lock_fd=lock_fd,
+            snapshots_kept=snapshots_kept,
+            log_start=min((i.zxid for i in snapshots.list() if i.gen == gen), default=0),
         )
         accepted, current = epochs.read()
         epoch_note = _check_epochs(storage, accepted, current)
@@ -241,6 +368,7 @@ def open_storage(
         snapshot=snapshot,
         txns=txns,
         notes=notes,
+        log_start=storage.log_start,
     )
     return storage, recovered
 

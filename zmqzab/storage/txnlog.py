@@ -151,6 +151,49 @@ def _scan_segment(
     return _Scan(txns, ends, offset, None)
 
 
+def _checksum_segment(buf: bytes, path: Path, *, prev_zxid: int, first_zxid: int) -> tuple[Txn, Txn]:
+    """Check every record's checksum of a whole (not the last) segment, decoding only its first
+    and last: recovery's fast path for segments that lie entirely below the snapshot it starts
+    from (their txns are not replayed; a damaged record is still corruption, as in ZooKeeper).
+    Returns (first txn, last txn)."""
+    size = len(buf)
+    header_size = RECORD_HEADER.size
+    unpack = RECORD_HEADER.unpack_from
+    crc32 = zlib.crc32
+    view = memoryview(buf)
+    offset = last = 0
+    while offset < size:
+        if size - offset < header_size:
+            raise CorruptLogError(path, offset, "short record header, in a segment that is not the last")
+        length, crc = unpack(buf, offset)
+        end = offset + header_size + length
+        if length == 0 or end > size:
+            raise CorruptLogError(path, offset, f"bad record length {length}, in a segment that is not the last")
+        if crc32(view[offset + header_size : end]) != crc:
+            raise CorruptLogError(path, offset, f"checksum mismatch in a {length}-byte record, in a segment "
+                                                "that is not the last")
+        last = offset
+        offset = end
+    first_txn = _decode_at(buf, path, 0)
+    last_txn = _decode_at(buf, path, last) if last else first_txn
+    if first_txn.zxid != first_zxid:
+        raise CorruptLogError(path, 0, f"first record has zxid {fmt_zxid(first_txn.zxid)} but the file name "
+                                       f"says {fmt_zxid(first_zxid)}")
+    if first_txn.zxid <= prev_zxid or last_txn.zxid < first_txn.zxid:
+        raise CorruptLogError(path, 0, f"zxids {fmt_zxid(first_txn.zxid)}..{fmt_zxid(last_txn.zxid)} after "
+                                       f"{fmt_zxid(prev_zxid)}; zxids must strictly increase")
+    return first_txn, last_txn
+
+
+def _decode_at(buf: bytes, path: Path, offset: int) -> Txn:
+    (length, _) = RECORD_HEADER.unpack_from(buf, offset)
+    start = offset + RECORD_HEADER.size
+    try:
+        return txn_decoder.decode(memoryview(buf)[start : start + length])
+    except DecodeError as exc:
+        raise CorruptLogError(path, offset, f"record has a good checksum but does not decode ({exc})") from None
+
+
 class TxnLog:
     """One directory of segments. Not thread-safe: one owner (the writer thread, or the sim)."""
 
@@ -189,6 +232,8 @@ class TxnLog:
         self._dir_dirty = False  # a segment created or removed since the last directory fsync
         self._failed: BaseException | None = None
         self._closed = False
+        #: first zxid of a segment -> its last zxid (what a purge needs to know).
+        self._seg_last: dict[int, int] = {}
 
         if not readonly:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -285,6 +330,7 @@ class TxnLog:
             raise
         self._size += len(data)
         self._last_zxid = last
+        self._seg_last[self._segments[-1].first_zxid] = last
         self._unsynced = True
 
     def sync(self) -> None:
@@ -338,6 +384,7 @@ class TxnLog:
             raise
         self._size = cut
         self._last_zxid = scan.txns[kept - 1].zxid
+        self._seg_last[seg.first_zxid] = self._last_zxid
         self._unsynced = False
 
     def new_generation(self, gen: int) -> None:
@@ -359,10 +406,62 @@ class TxnLog:
             raise
         self._dir_dirty = self._dir_dirty or bool(self._segments)
         self._segments = []
+        self._seg_last.clear()
         self.gen = gen
         self._last_zxid = 0
         self._size = 0
         self._unsynced = False
+
+    def seal(self) -> None:
+        """Make the active segment whole on disk and close it: the next append starts a new one.
+
+        Called after each periodic snapshot (ZooKeeper's rollLog), so that segments end near
+        snapshots and a purge can delete whole files instead of keeping one that only grows.
+        """
+        self._check_usable()
+        if self._fd is None:
+            return
+        try:
+            if self._unsynced:
+                fsync_fd(self._fd, self.fsync)
+            if self._dir_dirty:
+                fsync_dir(self.dir, self.fsync)
+        except OSError as exc:
+            self._failed = exc
+            raise
+        self._unsynced = False
+        self._dir_dirty = False
+        self._close_active()
+
+    def purge_through(self, zxid: int) -> list[Segment]:
+        """Delete the segments holding only txns with zxid <= ``zxid``; returns them.
+
+        A segment may go when its last txn is at most ``zxid`` (or, if that is not known, when
+        the next segment starts at most at ``zxid + 1``). The last segment always stays (it is
+        the one appends go to).
+        Oldest first: a crash midway leaves a log that still starts at a segment boundary and
+        still holds every txn after ``zxid``.
+        """
+        self._check_usable()
+        segments = self._segments
+        doomed: list[Segment] = []
+        for seg, following in zip(segments, segments[1:]):
+            last = self._seg_last.get(seg.first_zxid, following.first_zxid - 1)
+            if last > zxid:
+                break
+            doomed.append(seg)
+        removed: list[Segment] = []
+        try:
+            for seg in doomed:
+                os.unlink(seg.path)
+                removed.append(seg)
+        finally:
+            # A failed unlink only leaves more history on disk than needed: not a reason to
+            # stop the node. The caller reports it; the next purge tries again.
+            self._segments = segments[len(removed):]
+            if removed:
+                fsync_dir(self.dir, self.fsync)
+        return removed
 
     def close(self) -> None:
         """Release the file; no fsync (what was not synced is as a crash would leave it)."""
@@ -433,6 +532,15 @@ class TxnLog:
         for index, seg in enumerate(self._segments):
             buf = seg.path.read_bytes()
             is_last = index == count - 1
+            if (buf and not is_last and collect_after is not None
+                    and self._segments[index + 1].first_zxid <= collect_after + 1):
+                # Entirely below the snapshot: checksums only (restart time grows with what is
+                # replayed, not with the log kept for DIFFs from disk).
+                _, last_txn = _checksum_segment(buf, seg.path, prev_zxid=prev, first_zxid=seg.first_zxid)
+                survivors.append(seg)
+                prev = last_txn.zxid
+                self._seg_last[seg.first_zxid] = prev
+                continue
             scan = _scan_segment(
                 buf, seg.path, is_last=is_last, prev_zxid=prev, first_zxid=seg.first_zxid
             )
@@ -461,6 +569,7 @@ class TxnLog:
                 continue
             survivors.append(seg)
             prev = scan.txns[-1].zxid
+            self._seg_last[seg.first_zxid] = prev
             if collect_after is not None:
                 txns = scan.txns
                 if txns[0].zxid <= collect_after:

@@ -17,6 +17,12 @@ is a bug, or an exception raised by ``on_durable``) the writer calls ``on_error(
 stops: it never reports anything durable again, and later submits are dropped. After a failed
 fsync the disk's state is unknown, so the node must stop and recover from disk on restart, not
 carry on from memory (#25, ZK-4882).
+
+A ``SaveSnapshot`` or ``CommitSnapshot`` (zmqzab/storage/compaction.py) is a storage op like
+the others, applied in submission order, so it follows the appends it covers. The ops before it
+are synced and reported durable first: their ACKs do not wait for a snapshot write of many
+megabytes. Its outcome goes to ``on_snapshot``; a failed snapshot save is reported there, not
+fatal.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from collections import deque
 from collections.abc import Callable
 
 from zmqzab.core.output import Append, LogOp
+from zmqzab.storage.compaction import CommitSnapshot, SaveSnapshot, SnapshotSaved
 from zmqzab.storage.errors import StorageError
 from zmqzab.storage.store import Storage
 
@@ -37,15 +44,17 @@ class LogWriter:
         on_durable: Callable[[int], None],
         on_error: Callable[[BaseException], None],
         batch_max: int = 1000,
+        on_snapshot: Callable[[SnapshotSaved], None] | None = None,
     ) -> None:
         if batch_max < 1:
             raise ValueError("batch_max must be at least 1")
         self._storage = storage
         self._on_durable = on_durable
         self._on_error = on_error
+        self._on_snapshot = on_snapshot
         self._batch_max = batch_max
         self._cond = threading.Condition()
-        self._queue: deque[LogOp] = deque()
+        self._queue: deque[LogOp | SaveSnapshot | CommitSnapshot] = deque()
         self._submitted = 0  # ops accepted by submit()
         self._completed = 0  # ops durable (and reported)
         self._closing = False
@@ -58,7 +67,7 @@ class LogWriter:
         """The error that stopped the writer, if any."""
         return self._failed
 
-    def submit(self, op: LogOp) -> None:
+    def submit(self, op: LogOp | SaveSnapshot | CommitSnapshot) -> None:
         """Queue ``op`` (cheap; from the driver thread). Dropped if the writer has failed."""
         with self._cond:
             if self._closing:
@@ -103,7 +112,15 @@ class LogWriter:
                 batch = self._take()
             try:
                 for op in batch:
-                    storage.apply(op)
+                    if type(op) is SaveSnapshot or type(op) is CommitSnapshot:
+                        storage.sync()
+                        self._on_durable(storage.last_zxid)
+                        report = (storage.save_snapshot(op) if type(op) is SaveSnapshot
+                                  else storage.commit_snapshot(op))
+                        if self._on_snapshot is not None:
+                            self._on_snapshot(report)
+                    else:
+                        storage.apply(op)
                 storage.sync()
                 self._on_durable(storage.last_zxid)
             except BaseException as exc:  # noqa: BLE001 - whatever failed, nothing is durable
@@ -113,9 +130,9 @@ class LogWriter:
                 self._completed += len(batch)
                 self._cond.notify_all()
 
-    def _take(self) -> list[LogOp]:
+    def _take(self) -> list[LogOp | SaveSnapshot | CommitSnapshot]:
         queue = self._queue
-        batch: list[LogOp] = []
+        batch: list[LogOp | SaveSnapshot | CommitSnapshot] = []
         txns = 0
         while queue and txns < self._batch_max:
             op = queue.popleft()
