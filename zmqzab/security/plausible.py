@@ -27,6 +27,8 @@ from zmqzab.messages import (
     Notification,
     Ping,
     Proposal,
+    SnapAck,
+    SnapChunk,
     SyncStart,
     SyncTxns,
     UpToDate,
@@ -90,9 +92,13 @@ CHECKS: dict[type, Callable[..., bool]] = {
     AckEpoch: lambda m, ids: (_session(m.session) and _epoch(m.epoch) and _epoch(m.current_epoch)
                               and 0 <= m.zxid_last < ZXID_END),
     SyncStart: lambda m, ids: (_session(m.session) and _epoch(m.epoch) and m.mode in SYNC_MODES
-                               and _zxid(m.zxid, m.epoch) and 0 <= m.txns_total < ZXID_END),
+                               and _zxid(m.zxid, m.epoch) and 0 <= m.txns_total < ZXID_END
+                               and -1 <= m.zxid_upto < ZXID_END and 0 <= m.snapshot_bytes < ZXID_END
+                               and 0 <= m.snapshot_crc < EPOCH_END),
+    SnapChunk: lambda m, ids: _session(m.session) and _epoch(m.epoch) and 0 <= m.index < EPOCH_END,
+    SnapAck: lambda m, ids: _session(m.session) and _epoch(m.epoch) and 0 <= m.index < EPOCH_END,
     SyncTxns: lambda m, ids: (_session(m.session) and _epoch(m.epoch) and _txns(m.txns, m.epoch, False)
-                              and _zxid(m.zxid_committed, m.epoch)),
+                              and _zxid(m.zxid_committed, m.epoch) and -1 <= m.prev_zxid < ZXID_END),
     NewLeader: lambda m, ids: (_session(m.session) and _epoch(m.epoch)
                                and m.zxid == m.epoch << COUNTER_BITS),
     Ack: lambda m, ids: _session(m.session) and _epoch(m.epoch) and _zxid(m.zxid, m.epoch),
