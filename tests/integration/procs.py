@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,20 +16,9 @@ from typing import Any, Callable
 import zmq
 
 from zmqzab.config import GameConfig, NodeAddress, StorageConfig, Timing, load_config, render_config
+from zmqzab.localcluster import free_ports  # noqa: F401 - tests import it from here
 from zmqzab.messages import ClientReply, ClientRequest, Guess, ReadRequest, encode, reply_decoder
 
-
-def free_ports(n: int) -> list[int]:
-    """Ports the OS hands out now; all sockets held open together so they differ."""
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
