@@ -21,6 +21,7 @@ SEEDS_MAX = 100
 EXPECTED = {
     "ack_before_fsync": {"ACK only after fsync (execute's check)"},
     "commit_without_quorum": {"committed txns are in every later leader's history",
+                              "durable history holds every txn committed before currentEpoch",
                               "committed prefixes agree"},
     "skip_accepted_epoch": {"epochs are on disk before they are used"},
     "diff_instead_of_trunc": {"committed prefixes agree"},

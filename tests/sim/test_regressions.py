@@ -367,3 +367,48 @@ def test_trunc_is_on_disk_before_newleader_is_acked():
         peer = sim.nodes[f].peer
         assert peer.zxid_last == make_zxid(1, 1) and peer.current_epoch == 2
         sim.check_liveness(LIVENESS_TICKS)
+
+
+def test_leader_writes_current_epoch_only_over_a_durable_log():
+    """Goal: a new leader's currentEpoch never sits on disk above a log shorter than the
+    history it won the election with.
+
+    Bug (sweep seed 62394 of a 5,000-seed sweep): votes and the leader's history use the log in
+    memory, which may still be waiting for its fsync; the leader wrote currentEpoch as soon as
+    a quorum acknowledged the epoch. A crash then lost the unsynced tail (a committed txn among
+    it) and left currentEpoch 6 over the shorter log: that vote beat every node of epoch 5 and
+    the committed txn was gone from the next leader's history. Fix (core/leader.py _progress):
+    currentEpoch (and the sync that follows) waits until the leader's own log is durable.
+
+    Setup: 5 nodes; 1:1 and 1:2 committed; the follower N with the highest id gets a hung disk;
+    1:3 commits without N's ACK (N holds it in memory only); the leader crashes, and N wins
+    the election (same last zxid in memory, highest id).
+    Faults: N crashes right after it writes currentEpoch as the new leader.
+    Expected: N wrote it only after 1:3 was on its disk, so N comes back with 1:3; 1:3 stays
+    in every later leader's history; the cluster converges.
+    """
+    with calm(seed=29) as sim:
+        ld = wait_serving(sim)
+        for value in (1, 2):
+            answered(sim, sim.request(ld, value, client="a"))
+        n = followers(sim, ld)[-1]
+        sim.stall_disk(n, 12)
+        answered(sim, sim.request(ld, 3, client="a"))
+        assert sim.nodes[n].peer.zxid_last == make_zxid(1, 3)
+        assert sim.nodes[n].peer.zxid_durable == make_zxid(1, 2)
+        fired: list[int] = []
+
+        def at_current_epoch(node, out):
+            if (not fired and node == n and sim.nodes[n].peer.role == Role.LEADING
+                    and out.epochs is not None and out.epochs.current_epoch is not None):
+                fired.append(node)
+                return 0
+            return None
+
+        sim.crash_rule = at_current_epoch
+        sim.crash(ld)
+        sim.run_until(lambda: bool(fired), 80)
+        sim.restart(n)
+        assert sim.nodes[n].peer.zxid_last == make_zxid(1, 3)
+        sim.restart(ld)
+        sim.check_liveness(LIVENESS_TICKS)

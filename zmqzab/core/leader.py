@@ -147,7 +147,11 @@ def _progress(peer: Peer, out: Output) -> None:
                    epoch=new_epoch)
         for ln in _sorted(st):
             peer.send(out, ln.id, LeaderInfo(session=ln.session, epoch=new_epoch))
-    if st.epoch and not st.epoch_acked and _quorum_of(peer, lambda ln: ln.acked_epoch):
+    # currentEpoch vouches, in every election to come, for the history we lead with (votes
+    # order by it first): like a follower's (#14), it is written only once that history is on
+    # our disk, or a crash leaves the new epoch on top of a shorter log that can win elections.
+    if (st.epoch and not st.epoch_acked and _quorum_of(peer, lambda ln: ln.acked_epoch)
+            and peer.zxid_durable >= peer.zxid_last):
         st.epoch_acked = True
         peer.write_epochs(out, current=st.epoch)
         peer.set_phase(out, Role.LEADING, Phase.SYNC, f"a quorum acknowledged epoch {st.epoch}")

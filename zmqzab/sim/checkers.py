@@ -15,7 +15,13 @@ ZooKeeper's ``zookeeper-specifications`` state ZAB's properties, and keep one gl
   happens: "a committed txn is in the history of every later leader". Txns a client was told
   are committed are in G, and are named as such.
 * epochs per node: accepted >= current, neither ever goes back, across restarts included
-  (the maximum any incarnation held is remembered).
+  (the maximum any incarnation held is remembered). And what makes votes sound: the
+  currentEpoch c on a node's disk vouches for its durable log, which must hold every txn of G
+  committed in an epoch before c (checked whenever c is written, the log is cut or replaced on
+  disk, the node restarts, or G grows). A txn's commit epoch is taken as the epoch of the node
+  that applied it first: at least the epoch whose leader committed it, so this never blames a
+  node for a txn a later leader revived (an uncommitted txn may be committed by a leader whose
+  history holds it, if no quorum had moved past it).
 * game state: a checksum of the game's snapshot per applied zxid; two nodes (or one node after
   a restart or a SNAP) at the same applied zxid must have the same state.
 * exactly-once: a reference game replays G applying each (client, seq) once, skipping later
@@ -77,6 +83,8 @@ class Checkers:
     gz: list[int] = field(default_factory=list)
     gtxn: dict[int, Txn] = field(default_factory=dict)
     gres: dict[int, GameResult] = field(default_factory=dict)
+    #: zxid -> epoch of the node that first applied it (>= the epoch that committed it).
+    gepoch: dict[int, int] = field(default_factory=dict)
     #: zxid -> (crc32 of the game snapshot, node that first had it).
     gstate: dict[int, tuple[int, int]] = field(default_factory=dict)
     #: The reference game (each (client, seq) applied once) and its state checksum per zxid.
@@ -98,7 +106,7 @@ class Checkers:
 
     # ------------------------------------------------------------------ committed history
 
-    def on_applied(self, node: int, txn: Txn, result: GameResult) -> None:
+    def on_applied(self, node: int, txn: Txn, result: GameResult, epoch: int) -> None:
         v = self.view[node]
         gz = self.gz
         zxid = txn.zxid
@@ -125,6 +133,7 @@ class Checkers:
                     f"{fmt_zxid(gz[-1])}",
                 )
             self._extend(node, txn, result)
+            self.gepoch[zxid] = epoch
         v.pos += 1
 
     def _extend(self, node: int, txn: Txn, result: GameResult) -> None:
@@ -197,6 +206,24 @@ class Checkers:
                     "committed txns are in every later leader's history",
                     f"{whose} ({describe_op(self.gtxn[zxid].op)}), but {what} n{node} {have} "
                     f"(its log: after {fmt_zxid(log.base)} up to {fmt_zxid(log.last)})",
+                )
+
+    def check_durable(self, node: int, current_epoch: int, base: int, zxids: set[int],
+                      when: str, only: list[int] | None = None) -> None:
+        """The disk's currentEpoch vouches, in elections, for the disk's log (ZAB_CHECKLIST #1,
+        #14): every committed txn of an earlier epoch must be in it, or below its snapshot."""
+        gz = self.gz
+        if only is None:
+            lo, hi = bisect_right(gz, base), bisect_right(gz, make_zxid(current_epoch, 0))
+            only = gz[lo:hi]
+        gepoch = self.gepoch
+        for zxid in only:
+            if zxid > base and gepoch[zxid] < current_epoch and zxid not in zxids:
+                raise Violation(
+                    "durable history holds every txn committed before currentEpoch",
+                    f"n{node}'s disk says currentEpoch {current_epoch} ({when}) but its log lacks "
+                    f"{fmt_zxid(zxid)} {describe_op(self.gtxn[zxid].op)}, committed in epoch "
+                    f"{gepoch[zxid]} at the latest: that vote can win an election without it",
                 )
 
     # ------------------------------------------------------------------ per step

@@ -27,7 +27,7 @@ import os
 import random
 from pathlib import Path
 
-from zmqzab.core.output import Append, LogOp
+from zmqzab.core.output import Append, InstallSnapshot, LogOp, Truncate
 from zmqzab.messages import encoder
 from zmqzab.storage.compaction import SaveSnapshot, SnapshotSaved
 from zmqzab.storage.store import SNAPSHOTS_KEPT, Recovered, Storage, open_storage
@@ -47,6 +47,12 @@ class SimDisk:
         self.inflight: list[LogOp | SaveSnapshot] = []
         #: The last zxid the writer reported durable (what ``execute`` checks ACKs against).
         self.reported = 0
+        #: What the disk durably holds, for the checkers: the snapshot's zxid and the zxids of
+        #: the log after it (mirrored op by op, so no file is read while the simulation runs).
+        self.durable_base = 0
+        self.durable_zxids: set[int] = set()
+        #: Scripted scenarios: fsyncs do not complete before this time (a hung disk).
+        self.stalled_until = 0
         #: The epoch files' values (written synchronously, so durable).
         self.accepted_epoch = 0
         self.current_epoch = 0
@@ -58,6 +64,8 @@ class SimDisk:
         self.queue, self.inflight, self.reports = [], [], []
         self.reported = recovered.last_zxid
         self.accepted_epoch, self.current_epoch = recovered.accepted_epoch, recovered.current_epoch
+        self.durable_base = recovered.snapshot_zxid
+        self.durable_zxids = {t.zxid for t in recovered.txns}
         return recovered
 
     @property
@@ -88,10 +96,19 @@ class SimDisk:
         assert storage is not None
         for op in self.inflight:
             self._apply(op)
+            self._mirror(op)
         storage.sync()
         self.inflight = []
         self.reported = storage.last_zxid
         return self.reported
+
+    def _mirror(self, op: LogOp) -> None:
+        if type(op) is Append:
+            self.durable_zxids.update(t.zxid for t in op.txns)
+        elif type(op) is Truncate:
+            self.durable_zxids = {z for z in self.durable_zxids if z <= op.zxid}
+        elif type(op) is InstallSnapshot:
+            self.durable_base, self.durable_zxids = op.zxid, set()
 
     def crash(self, rng: random.Random, torn_rate: float) -> tuple[int, str]:
         """The process dies. Returns (ops lost, a note on what reached the disk)."""
@@ -104,6 +121,7 @@ class SimDisk:
             landed = rng.randint(1, len(batch))
             for op in batch[:landed]:
                 self._apply(op)
+                self._mirror(op)
             lost -= landed
             last = batch[landed - 1]
             storage.close()

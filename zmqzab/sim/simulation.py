@@ -60,7 +60,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from zmqzab.core.output import InstallSnapshot, LogOp, Output, ReadLog, Trace as CoreTrace
+from zmqzab.core.output import Append, InstallSnapshot, LogOp, Output, ReadLog, Trace as CoreTrace
 from zmqzab.core.peer import InvariantError, NotReady, Peer, Recovered
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
@@ -203,7 +203,12 @@ class NodeIO:
         self.sends_done = 0
 
     def write_epochs(self, accepted: int | None, current: int | None) -> None:
-        self.node.disk.write_epochs(accepted, current)
+        disk = self.node.disk
+        disk.write_epochs(accepted, current)
+        if current is not None:
+            assert self.sim is not None
+            self.sim.checkers.check_durable(self.node.id, disk.current_epoch, disk.durable_base,
+                                            disk.durable_zxids, "just written")
 
     def submit_log(self, op: LogOp) -> None:
         self.node.disk.submit(op)
@@ -249,7 +254,8 @@ class NodeIO:
         sim = self.sim
         assert sim is not None
         node = self.node
-        sim.checkers.on_applied(node.id, txn, result)
+        assert node.peer is not None
+        sim.checkers.on_applied(node.id, txn, result, node.peer.epoch)
         node.applied_since_snapshot += 1
         request = node.waiting.pop((txn.op.client_id, txn.op.seq), None) if node.waiting else None
         if request is not None:
@@ -358,6 +364,8 @@ class Simulation:
         except StorageError as exc:
             raise Violation("restart recovers the data dir",
                             f"n{i} cannot start: {self._sanitize(str(exc))}") from None
+        self.checkers.check_durable(i, rec.current_epoch, rec.snapshot_zxid, node.disk.durable_zxids,
+                                    "at restart")
         for note in rec.notes:
             if "fsync is OFF" not in note:
                 self.trace.add(self.now, "node", i, f"recovery: {self._sanitize(note)}")
@@ -428,6 +436,11 @@ class Simulation:
             return
         node.paused_until = max(node.paused_until, self.now + ticks * TICK)
         self.trace.add(self.now, "fault", f"pause n{i} for {ticks} ticks")
+
+    def stall_disk(self, i: int, ticks: int) -> None:
+        """Scripted: node ``i``'s fsyncs hang for ``ticks`` ticks (the process runs on)."""
+        self.nodes[i].disk.stalled_until = self.now + ticks * TICK
+        self.trace.add(self.now, "fault", f"n{i}'s disk stalls for {ticks} ticks")
 
     # ------------------------------------------------------------------ network
 
@@ -556,6 +569,11 @@ class Simulation:
                             f"({Path(where.filename).name}:{where.lineno})") from None
         self.checkers.after_step(node.id, peer, node.incarnation, node.disk.epochs)
         if len(self.checkers.gz) != grown:
+            fresh = self.checkers.gz[grown:]
+            for other in self.nodes.values():  # down nodes too: their disks vote when they return
+                disk = other.disk
+                self.checkers.check_durable(other.id, disk.current_epoch, disk.durable_base,
+                                            disk.durable_zxids, "when a txn committed", fresh)
             self.checkers.on_new_commit_seen(
                 [(n.id, n.peer) for n in self._up() if n.peer is not None and n.peer.leading is not None
                  and n.peer.leading.established])
@@ -646,13 +664,18 @@ class Simulation:
         self._run_step(node, lambda: peer.disk_read_done(read.to, read.session, not error, started, prev, error))
 
     def _fsync_done(self, node: SimNode) -> None:
+        disk = node.disk
+        cuts = any(type(op) is not Append for op in disk.inflight)
         try:
-            zxid = node.disk.complete()
-            reports, node.disk.reports = node.disk.reports, []
+            zxid = disk.complete()
+            reports, disk.reports = disk.reports, []
         except StorageError as exc:
             raise Violation("local invariant", f"n{node.id}'s storage refused a log op the core asked "
                             f"for: {self._sanitize(str(exc))}") from None
         self.trace.add(self.now, "disk", node.id, zxid)
+        if cuts:
+            self.checkers.check_durable(node.id, disk.current_epoch, disk.durable_base,
+                                        disk.durable_zxids, "after a TRUNC or SNAP reached its disk")
         peer = node.peer
         assert peer is not None
         for report in reports:
@@ -795,8 +818,9 @@ class Simulation:
             elif kind == _FSYNC:
                 node = nodes[a]
                 if node.up and node.incarnation == b:
-                    if node.paused_until > time:
-                        self._push(node.paused_until, kind, a, b, c)
+                    later = max(node.paused_until, node.disk.stalled_until)
+                    if later > time:
+                        self._push(later, kind, a, b, c)
                     else:
                         self._fsync_done(node)
             elif kind == _CONTROL:
