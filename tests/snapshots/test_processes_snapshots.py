@@ -60,7 +60,8 @@ def test_processes_snapshots_purge_diff_from_disk_restart_and_tools(tmp_path):
         c.stop_all()
         for i in c.ids:
             d = c.config.storage.data_dir / f"node-{i}"
-            assert len(list((d / "snap").iterdir())) <= 3
+            # A .tmp is a snapshot a child was still writing at the stop: deleted at the next start.
+            assert len([p for p in (d / "snap").iterdir() if not p.name.endswith(".tmp")]) <= 3
             assert len(list_segments(d / "log")) <= 4
         # A restart after purges: every node recovers from its newest snapshot.
         c.start_all()
