@@ -22,9 +22,8 @@ Positions, always ``applied <= committed <= last`` and ``durable <= last``:
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Protocol
 
 from zmqzab.core import follower, leader
 from zmqzab.core.election import Election, better
@@ -66,6 +65,9 @@ from zmqzab.messages import (
     Vote,
 )
 from zmqzab.zxid import fmt_zxid, zxid_epoch
+
+if TYPE_CHECKING:
+    from random import Random  # injected: the core never draws from the global one
 
 
 class StateMachine(Protocol):
@@ -112,7 +114,7 @@ class Peer:
         node_id: int,
         voters: list[int] | tuple[int, ...],
         config: CoreConfig,
-        rng: random.Random,
+        rng: Random,
         make_state: Callable[[bytes | None], StateMachine],
         recovered: Recovered = Recovered(),
     ) -> None:
