@@ -39,6 +39,7 @@ from zmqzab.bench import Probe
 from zmqzab.config import load_config
 from zmqzab.localcluster import LocalCluster, make_config
 from zmqzab.zxid import parse_zxid
+from zmqzab.storage.verify import dir_bytes
 
 
 def rss_mb(pid: int) -> float | None:
@@ -52,15 +53,7 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
-def du_bytes(path: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.stat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total
+du_bytes = dir_bytes  # one walk for the bench, the node's /status and `zmqzab log --verify`
 
 
 def files_of(path: Path) -> dict[str, int]:

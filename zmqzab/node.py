@@ -75,6 +75,7 @@ from zmqzab.security.keys import KeyFileError
 from zmqzab.security.zap import start_authenticator
 from zmqzab.storage.compaction import CommitSnapshot, SaveSnapshot, SnapshotSaved
 from zmqzab.storage.durable import TMP_SUFFIX
+from zmqzab.storage.verify import dir_bytes
 from zmqzab.storage.errors import StorageError
 from zmqzab.storage.reader import LogReader, ReadJob
 from zmqzab.storage.snapshot import PREFIX_SIZE, snapshot_name
@@ -204,7 +205,7 @@ class Node:
         self.snapshot_info: dict[str, Any] = {"zxid": fmt_zxid(rec.snapshot_zxid), "log_start": fmt_zxid(rec.log_start),
                                               "every_txns": self.snapshot_every,
                                               "kept": config.storage.snapshots_kept,
-                                              "disk_bytes": _disk_bytes(data_dir)}
+                                              "disk_bytes": dir_bytes(data_dir)}
         # DIFF from disk: the reader thread's batches and ends, handed to this loop.
         self._read_events: deque[tuple[ReadJob, list[Txn] | None]] = deque()
         self._read_room = threading.Semaphore(READ_BATCHES_AHEAD)
@@ -481,7 +482,7 @@ class Node:
                           f"the log holds every txn after {fmt_zxid(report.log_start)}")
         self.peer.log_purged(report.log_start)
         info = self.snapshot_info
-        info.update(log_start=fmt_zxid(report.log_start), disk_bytes=_disk_bytes(self.storage.data_dir))
+        info.update(log_start=fmt_zxid(report.log_start), disk_bytes=dir_bytes(self.storage.data_dir))
         if not report.error:
             info.update(zxid=fmt_zxid(report.zxid), bytes=report.size_bytes,
                         paused_ms=round(report.taken_s * 1000, 1), child_ms=round(report.child_s * 1000, 1),
@@ -840,16 +841,6 @@ def _light(msg: PeerMessage) -> PeerMessage:
     return msg
 
 
-def _disk_bytes(data_dir: Path) -> int:
-    """Bytes of the files in a data dir (snapshots, log segments, epochs): for /status."""
-    total = 0
-    for root, _, files in os.walk(data_dir):
-        for name in files:
-            try:
-                total += os.stat(os.path.join(root, name)).st_size
-            except OSError:
-                pass  # removed meanwhile (a purge)
-    return total
 
 
 def parse_blocked(text: str, ids: tuple[int, ...], me: int) -> set[int]:

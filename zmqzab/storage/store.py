@@ -195,18 +195,8 @@ class Storage:
         if op.zxid <= self.snapshot_zxid:
             report.skipped = f"the newest snapshot is already at {fmt_zxid(self.snapshot_zxid)}"
             return report
-        self.log.sync()  # step 1: every txn the snapshot covers is durable first
-        t0 = time.perf_counter()
-        try:
-            self.snapshots.save(op.zxid, op.data, self.gen)
-        except OSError as exc:
-            report.error = f"could not save the snapshot in {self.snapshots.dir}: {exc}"
-            return report
-        report.write_s = time.perf_counter() - t0
-        self.snapshot_zxid = op.zxid
-        self.log.seal()
-        self.purge(report)
-        return report
+        return self._make_newest(report, op.zxid, "save",
+                                  lambda: self.snapshots.save(op.zxid, op.data, self.gen))
 
     def commit_snapshot(self, op: CommitSnapshot) -> SnapshotSaved:
         """Make a snapshot written by another process (``SnapshotStore.write_tmp``) the newest:
@@ -223,15 +213,20 @@ class Storage:
             except FileNotFoundError:
                 pass
             return report
+        return self._make_newest(report, op.zxid, "commit", lambda: self.snapshots.commit_tmp(op.zxid))
+
+    def _make_newest(self, report: SnapshotSaved, zxid: int, verb: str, write) -> SnapshotSaved:
+        """The shared order of save and commit: the log it covers durable, the snapshot file in
+        place (``write``), then seal the segment and purge what no kept snapshot needs."""
         self.log.sync()  # step 1: every txn the snapshot covers is durable first
         t0 = time.perf_counter()
         try:
-            self.snapshots.commit_tmp(op.zxid)
+            write()
         except OSError as exc:
-            report.error = f"could not commit the snapshot in {self.snapshots.dir}: {exc}"
+            report.error = f"could not {verb} the snapshot in {self.snapshots.dir}: {exc}"
             return report
         report.write_s = time.perf_counter() - t0
-        self.snapshot_zxid = op.zxid
+        self.snapshot_zxid = zxid
         self.log.seal()
         self.purge(report)
         return report
