@@ -177,7 +177,7 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             v = cond()
-            if v:
+            if v is not None:  # not `if v`: node 0 is a leader too
                 return v
             time.sleep(0.05)
         return None

@@ -153,3 +153,14 @@ def test_processes_bench_smoke_has_every_field(tmp_path):
             node = node[key]
         assert node is not None, path
     assert doc["seq"]["p50_ms"] > 0 and doc["pipe"]["ops_s"] > 0
+
+
+def test_processes_bench_one_node_whose_leader_is_node_0(tmp_path):
+    """A 1-node cluster's leader is node 0, an id that is falsy: waiting for "a leader" must still
+    see it (this once timed out after 30 s; `zmqzab chaos` waited on the same helper)."""
+    out = tmp_path / "bench.json"
+    p = subprocess.run([sys.executable, "-m", "zmqzab", "bench", "--workload", "seq,pipe", "--quick",
+                        "--nodes", "1", "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    assert doc["seq"]["p50_ms"] > 0 and doc["pipe"]["through"] == "leader"
