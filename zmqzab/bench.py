@@ -35,6 +35,7 @@ from zmqzab.config import ClusterConfig, load_config
 from zmqzab.localcluster import LocalCluster, make_config
 from zmqzab.messages import ClientRequest, Guess, ReadRequest, decode_reply, encode
 from zmqzab.security.curve import ClientKeys, client_keys, client_socket
+from zmqzab.transport import drain, send_frames
 from zmqzab.zxid import parse_zxid
 
 WORKLOADS = ("seq", "pipe", "failover", "hung", "catchup")
@@ -113,10 +114,10 @@ class Probe:
                     sent += 1
                     self.req += 1
                     frames.append(encode(ClientRequest(self.req, Guess(cid, seq, seq % 101))))
-                s.send_multipart(frames)
+                send_frames(s, frames)
             if not s.poll(30_000):
                 raise RuntimeError(f"no reply for 30 s with {sent - done} writes outstanding")
-            for frame in s.recv_multipart():
+            for frame in (frame for message in drain(s, 1) for frame in message):
                 r = decode_reply(frame)
                 if not r.ok:
                     raise RuntimeError(f"write refused during the pipelined run: {r.error}")

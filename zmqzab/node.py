@@ -81,7 +81,7 @@ from zmqzab.storage.reader import LogReader, ReadJob
 from zmqzab.storage.snapshot import PREFIX_SIZE, snapshot_name
 from zmqzab.storage.store import open_storage
 from zmqzab.storage.writer import LogWriter
-from zmqzab.transport import PortInUseError, Transport
+from zmqzab.transport import PortInUseError, Transport, drain, send_frames
 from zmqzab.zxid import fmt_zxid
 
 #: Messages handled per socket per loop pass, so one busy socket cannot starve the others.
@@ -519,9 +519,10 @@ class Node:
                                                    job.error))
 
     def _drain_wake(self) -> None:
+        # One read, no loop to EAGAIN: each wake is one byte, and bytes left over wake the
+        # poll again at once (an exception per drain cost more than the drain).
         try:
-            while os.read(self._wake_r, 4096):
-                pass
+            os.read(self._wake_r, 65536)
         except BlockingIOError:
             pass
         if self.commands:
@@ -555,10 +556,10 @@ class Node:
         """One multipart message per client per loop pass: a pipelining client gets its answers
         in batches (one frame each), a one-at-a-time client sees a plain one-frame message."""
         outbox, self._outbox = self._outbox, {}
-        send = self.transport.client.send_multipart
+        sock = self.transport.client
         for identity, frames in outbox.items():
             try:
-                send([identity, *frames], NOBLOCK)
+                send_frames(sock, [identity, *frames], NOBLOCK)
             except (zmq.Again, zmq.ZMQError):
                 pass  # the client went away; it will retry elsewhere
 
@@ -566,11 +567,7 @@ class Node:
         ops: list[Op] = []
         takers: list[tuple[bytes, ClientRequest, Op]] = []
         sock = self.transport.client
-        for _ in range(DRAIN_LIMIT):
-            try:
-                frames = sock.recv_multipart(NOBLOCK)
-            except zmq.Again:
-                break
+        for frames in drain(sock, DRAIN_LIMIT):
             if len(frames) < 2 or len(frames) > FRAMES_PER_MESSAGE_MAX + 1:
                 self._client_dropped(f"a message of {len(frames)} frames (2..{FRAMES_PER_MESSAGE_MAX + 1})")
                 continue
