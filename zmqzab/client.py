@@ -10,7 +10,8 @@ game applies an op at most once per ``(client_id, seq)`` and answers a duplicate
 original result, so a write whose answer never came can always be sent again, to the same node
 or another one, *with the same seq*. That is what ``Client.write`` does:
 
-1. send to the chosen node (or a random one), wait up to ``ATTEMPT_WAIT_S`` for the reply;
+1. send to the chosen node (or a random one), wait up to ``ATTEMPT_WAIT_S`` (plus eight of the
+   classroom's message delays) for the reply;
 2. ``ok`` -> done. ``bad_request`` -> ``BadRequestError`` (retrying cannot help).
    ``no_leader`` / ``busy`` / no answer -> back off a little (waiting on the sockets, so a late
    reply still counts), then send the same request to the next node, round robin;
@@ -58,6 +59,10 @@ from zmqzab.zxid import fmt_zxid
 #: How long one attempt waits for its reply before trying the next node: longer than a normal
 #: commit (a few ms to ~100 ms with fsync), short enough to fail over quickly.
 ATTEMPT_WAIT_S = 1.0
+#: A write crosses up to six links (client -> follower -> leader -> followers -> leader ->
+#: follower -> client); under the classroom's ``message_delay_ms`` each link waits that long,
+#: so an attempt waits this many delays more, or every write would be sent twice.
+ATTEMPT_DELAY_LINKS = 8
 #: Back-off after a no_leader / busy answer, growing per attempt up to the max (an election
 #: takes a few hundred ms; hammering the nodes does not make it faster).
 BACKOFF_FIRST_S = 0.05
@@ -163,6 +168,7 @@ class Client:
         self.config = config
         self.node = node
         self.timeout = timeout
+        self.attempt_wait_s = ATTEMPT_WAIT_S + ATTEMPT_DELAY_LINKS * config.timing.message_delay_ms / 1000
         self.client_id = client_id if client_id is not None else os.urandom(8).hex()
         self.seq = 0  # the last seq used; the first write uses 1
         self._rng = rng or random.Random()
@@ -269,7 +275,7 @@ class Client:
             position += 1
             attempt += 1
             self._send(target, request)
-            attempt_deadline = min(time.monotonic() + ATTEMPT_WAIT_S, deadline)
+            attempt_deadline = min(time.monotonic() + self.attempt_wait_s, deadline)
             refused = False
             while not refused:
                 got = self._receive(attempt_deadline)

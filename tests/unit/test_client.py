@@ -318,3 +318,19 @@ def test_read_state_of_a_down_node_raises(tmp_path):
             client.read_state(0, timeout=0.2)
         with pytest.raises(UnreachableError, match="no node reachable"):
             client.read_state(timeout=0.2)
+
+
+def test_an_attempt_waits_longer_under_the_classroom_message_delay(tmp_path):
+    """With message_delay_ms a write's six links take six delays: an attempt that gave up after
+    the plain 1 s would send every slowed-down write twice."""
+    from zmqzab.client import ATTEMPT_WAIT_S
+    from zmqzab.config import Timing
+
+    nodes = [NodeAddress(id=0, host=HOST, peer_port=1, pub_port=2, client_port=3, http_port=4)]
+    plain, slowed = tmp_path / "plain.toml", tmp_path / "slowed.toml"
+    plain.write_text(render_config(nodes))
+    slowed.write_text(render_config(nodes, timing=Timing(message_delay_ms=300, sync_limit_ticks=20)))
+    with Client(load_config(plain)) as client:
+        assert client.attempt_wait_s == ATTEMPT_WAIT_S
+    with Client(load_config(slowed)) as client:
+        assert client.attempt_wait_s >= ATTEMPT_WAIT_S + 6 * 0.3
