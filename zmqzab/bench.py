@@ -176,6 +176,13 @@ class Bench:
             raise RuntimeError("the cluster did not settle on a leader within 30 s")
         return ld
 
+    def regime(self, c: LocalCluster) -> tuple[int, int] | None:
+        """(leader, its epoch) now: unchanged across a workload means no election happened in it
+        (the goal: no false elections on a loaded healthy cluster)."""
+        ld = c.leader()
+        st = c.status(ld) if ld is not None else None
+        return (ld, st["current_epoch"]) if st is not None else None
+
     # ------------------------------------------------------------------ workloads
 
     def seq(self) -> dict[str, Any]:
@@ -183,6 +190,7 @@ class Bench:
         ld = self.wait_leader(c)
         follower = next(i for i in c.ids if i != ld) if self.n > 1 else ld
         out: dict[str, Any] = {"cold_start_s": round(cold, 3)}
+        before = self.regime(c)
         for label, node in (("follower", follower), ("leader", ld)):
             for _ in range(self.counts.seq_warmup):
                 p.write(node, 2.0)
@@ -201,6 +209,7 @@ class Bench:
                 "ops_s": round(len(lat) / sum(lat), 1),
             }
         out.update(out["follower"])  # the headline figures: through a follower, as in the peers' table
+        out["leader_changes"] = int(self.regime(c) != before)
         return out
 
     def pipe(self) -> dict[str, Any]:
@@ -211,8 +220,10 @@ class Bench:
         n = self.counts.pipe_writes
         batch = max(1, min(256, self.inflight // 4))
         p.pipelined(node, min(n // 10, 5000), self.inflight, batch, lambda d: None)  # warm-up
+        before = self.regime(c)
         secs = p.pipelined(node, n, self.inflight, batch, lambda d: self.progress("pipe", d, n))
         return {"ops_s": round(n / secs, 1), "writes": n, "inflight": self.inflight, "batch": batch,
+                "leader_changes": int(self.regime(c) != before),
                 "through": "follower" if node != ld else "leader"}
 
     def _outage(self, stop_leader: Callable[[LocalCluster, int], None], recover: Callable[[LocalCluster, int], None],
@@ -333,9 +344,11 @@ def table(r: dict[str, Any], say) -> None:
                      f"{s['follower']['ops_s']:.0f} ops/s"))
         rows.append(("sequential, through the leader", f"p50 {s['leader']['p50_ms']} ms, p99 {s['leader']['p99_ms']} ms, "
                      f"{s['leader']['ops_s']:.0f} ops/s"))
+        rows.append(("  elections during it", _elections(s)))
         rows.append(("cold start -> first committed write", f"{r['cold']['start_to_first_write_s']} s"))
     if "pipe" in r:
         rows.append((f"pipelined, 1 client, {r['pipe']['inflight']} in flight", f"{r['pipe']['ops_s']:.0f} ops/s"))
+        rows.append(("  elections during it", _elections(r["pipe"])))
     if "failover" in r:
         rows.append(("kill -9 leader -> next write", f"{r['failover']['median_ms']} ms median"))
     if "hung" in r:
@@ -345,3 +358,7 @@ def table(r: dict[str, Any], say) -> None:
     width = max(len(a) for a, _ in rows) if rows else 0
     for a, b in rows:
         say(f"  {a:<{width}}  {b}")
+
+
+def _elections(figures: dict[str, Any]) -> str:
+    return "none (same leader, same epoch)" if not figures["leader_changes"] else "YES: the leader changed"

@@ -147,7 +147,8 @@ def test_processes_bench_smoke_has_every_field(tmp_path):
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     doc = json.loads(out.read_text())
     for path in ("seq.p50_ms", "seq.p99_ms", "seq.ops_s", "pipe.ops_s", "failover.median_ms",
-                 "hung.median_ms", "catchup.median_s", "machine.cpus", "versions.pyzmq", "config.fsync"):
+                 "hung.median_ms", "catchup.median_s", "machine.cpus", "versions.pyzmq", "config.fsync",
+                 "seq.leader_changes", "pipe.leader_changes"):
         node = doc
         for key in path.split("."):
             node = node[key]
