@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+NODES_DEFAULT = 5
+
 
 def chaos(
-    nodes: Annotated[int, typer.Option("--nodes", min=1, max=9, help="Nodes in the throwaway cluster.")] = 5,
+    nodes: Annotated[int | None, typer.Option("--nodes", min=1, max=9, help="Nodes in the throwaway "
+                                              f"cluster (default {NODES_DEFAULT}; with --config, its nodes).",
+                                              show_default=False)] = None,
     duration: Annotated[float, typer.Option("--duration", min=5.0, max=86400.0,
                                             help="Seconds of faults under load.")] = 60.0,
     clients: Annotated[int, typer.Option("--clients", min=1, max=64, help="Concurrent clients.")] = 4,
@@ -19,6 +24,11 @@ def chaos(
                                                 help="Directory for report.json, history.json and "
                                                      "timeline.html (default: in the run's temp dir).")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the nodes' data dirs after the run.")] = False,
+    config: Annotated[Path | None, typer.Option("--config", "-c", dir_okay=False, help="Run the cluster this "
+                                                "file describes (nodes, ports, timing, game, CURVE); its "
+                                                "data_dir and log_dir are not used. Its ports must be free.")] = None,
+    netns: Annotated[bool, typer.Option("--netns", help="Each node in its own network namespace (root, "
+                                        "iproute2): partitions cut real TCP connections.")] = False,
 ) -> None:
     """Start a cluster on free ports, break it while clients write, then check the history.
 
@@ -28,7 +38,49 @@ def chaos(
     no duplicates, refused writes absent, identical logs and states, real-time order, answers
     equal to a replay. Exit 0 only when every check holds.
     """
+    from zmqzab.chaos.netns import NetnsError, check_available
     from zmqzab.chaos.runner import Options, run
+    from zmqzab.cli import fail, load
 
-    raise typer.Exit(run(Options(nodes=nodes, duration=duration, clients=clients, seed=seed,
-                                 report=report, keep=keep)))
+    if config is not None:
+        cfg = load(config)  # a bad config is exit 2 with its one-line message
+        if nodes is not None and nodes != len(cfg.nodes):
+            fail(f"--nodes {nodes} does not match the {len(cfg.nodes)} nodes of {config}: drop --nodes "
+                 f"(with --config the run has the config's nodes), or drop --config")
+        nodes = len(cfg.nodes)
+        _check_keys(cfg, config)
+        if not netns:  # in namespaces of their own the nodes' ports collide with nothing here
+            _check_ports(cfg, config)
+    if netns:
+        try:
+            check_available()
+        except NetnsError as exc:
+            fail(str(exc))
+    raise typer.Exit(run(Options(nodes=nodes or NODES_DEFAULT, duration=duration, clients=clients, seed=seed,
+                                 report=report, keep=keep, config=config, netns=netns)))
+
+
+def _check_keys(cfg, path: Path) -> None:
+    """With CURVE the clients and probes use the config's client key, as `zmqzab guess` does."""
+    from zmqzab.cli import fail
+    from zmqzab.security.curve import client_keys, node_keys
+    from zmqzab.security.keys import KeyFileError
+
+    try:
+        client_keys(cfg)
+        for i in cfg.ids:
+            node_keys(cfg, i)
+    except KeyFileError as exc:
+        fail(f"{path}: {exc}")
+
+
+def _check_ports(cfg, path: Path) -> None:
+    from zmqzab.cli import fail
+    from zmqzab.localcluster import unbindable_ports
+
+    for what, exc in unbindable_ports(cfg):
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"{path}: {what} is already in use (is that cluster running?): stop that cluster first, "
+                 f"or drop --config to run on free ports")
+        fail(f"{path}: cannot bind {what} ({exc.strerror or exc}): chaos starts the nodes on this machine; "
+             f"use a config whose hosts are this machine's, add --netns, or drop --config")

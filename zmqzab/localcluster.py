@@ -1,8 +1,11 @@
-"""A throwaway local cluster for `zmqzab chaos` and `zmqzab bench`: ports from the OS, data in
-a temp dir, processes by PID.
+"""A throwaway local cluster for `zmqzab chaos` and `zmqzab bench`: ports from the OS (or a
+given config's), data in a temp dir, processes by PID.
 
-Faults: kill -9, SIGSTOP / SIGCONT, restart, and partitions through the nodes' transport fault
-rules (every node is told which peers to drop, both ways).
+Faults: kill -9, SIGSTOP / SIGCONT, restart, and partitions. Two ways to start nodes and cut
+them off, behind three methods (``node_command``, ``node_env``, ``block``): here, on loopback,
+through the nodes' transport fault rules (every node is told which peers to drop, both ways);
+``zmqzab.chaos.netns.NetnsCluster``, with each node in its own network namespace and routes
+that cut real TCP connections.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 import zmq
 
 from zmqzab.config import (
+    PORT_KEYS,
     ClusterConfig,
     GameConfig,
     NodeAddress,
@@ -52,16 +56,49 @@ def make_config(root: Path, n: int, base: ClusterConfig | None = None) -> Path:
     fsync and game settings from ``base`` (defaults without one)."""
     ports = free_ports(4 * n)
     nodes = [NodeAddress(i, "127.0.0.1", *ports[4 * i: 4 * i + 4]) for i in range(n)]
-    storage = StorageConfig(data_dir=root / "data", log_dir=root / "logs", fsync=True)
-    timing, game, security = Timing(), GameConfig(), SecurityConfig()
-    if base is not None:
-        storage = replace(base.storage, data_dir=root / "data", log_dir=root / "logs")
-        timing, game = base.timing, base.game
-        # The nodes run in ``root``: a relative keys dir is resolved here, where it was meant.
-        security = replace(base.security, keys_dir=base.security.keys_dir.resolve())
+    if base is None:
+        path = root / "cluster.toml"
+        storage = StorageConfig(data_dir=root / "data", log_dir=root / "logs", fsync=True)
+        path.write_text(render_config(nodes, Timing(), storage, GameConfig(), SecurityConfig()))
+        return path
+    return derive_config(root, replace(base, nodes=tuple(nodes)))
+
+
+def derive_config(root: Path, base: ClusterConfig, hosts: dict[int, str] | None = None,
+                  http_public: bool | None = None) -> Path:
+    """``base`` rewritten for a throwaway run in ``root``: its nodes (ids and ports; a host from
+    ``hosts`` where given), timing, game and security, but storage under ``root``, so that a run
+    on a real cluster's config never writes into that cluster's data_dir or log_dir."""
+    nodes = [replace(n, host=hosts[n.id]) if hosts and n.id in hosts else n for n in base.nodes]
+    storage = replace(base.storage, data_dir=root / "data", log_dir=root / "logs")
+    # The nodes run in ``root``: a relative keys dir is resolved here, where it was meant.
+    security = replace(base.security, keys_dir=base.security.keys_dir.resolve())
+    if http_public is not None:
+        security = replace(security, http_public=http_public)
     path = root / "cluster.toml"
-    path.write_text(render_config(nodes, timing, storage, game, security))
+    path.write_text(render_config(nodes, base.timing, storage, base.game, security))
     return path
+
+
+def unbindable_ports(config: ClusterConfig) -> list[tuple[str, OSError]]:
+    """Every port of ``config`` this machine cannot bind now, as ("peer_port 7150 of node 0 on
+    127.0.0.1", the error): EADDRINUSE when something listens there (a running cluster), else
+    e.g. EADDRNOTAVAIL for a host that is not this machine's."""
+    failed = []
+    for n in config.nodes:
+        for key in PORT_KEYS:
+            port = getattr(n, key)
+            host = config.http_host(n) if key == "http_port" else n.host
+            s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            # SO_REUSEADDR: a connection in TIME_WAIT is no cluster; only a listener refuses.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host.strip("[]"), port))
+            except OSError as exc:
+                failed.append((f"{key} {port} of node {n.id} on {host}", exc))
+            finally:
+                s.close()
+    return failed
 
 
 class LocalCluster:
@@ -80,16 +117,19 @@ class LocalCluster:
 
     # ------------------------------------------------------------------ processes
 
-    def start(self, i: int) -> None:
-        out = open(self.workdir / f"node-{i}.console", "ab")
+    def node_command(self, i: int) -> list[str]:
+        return [sys.executable, "-m", "zmqzab", "node", "--id", str(i), "--config", str(self.config_path)]
+
+    def node_env(self, i: int) -> dict[str, str]:
         # The node's fault rules are set over its HTTP control route, which wants this token;
         # a node restarted while a partition is in force starts partitioned.
-        env = dict(os.environ, ZMQZAB_CONTROL_TOKEN=self.token,
-                   ZMQZAB_BLOCKED=",".join(map(str, sorted(self.blocked.get(i, ())))))
-        self.procs[i] = subprocess.Popen(
-            [sys.executable, "-m", "zmqzab", "node", "--id", str(i), "--config", str(self.config_path)],
-            stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir, env=env,
-        )
+        return dict(os.environ, ZMQZAB_CONTROL_TOKEN=self.token,
+                    ZMQZAB_BLOCKED=",".join(map(str, sorted(self.blocked.get(i, ())))))
+
+    def start(self, i: int) -> None:
+        out = open(self.workdir / f"node-{i}.console", "ab")
+        self.procs[i] = subprocess.Popen(self.node_command(i), stdout=out, stderr=subprocess.STDOUT,
+                                         cwd=self.workdir, env=self.node_env(i))
         out.close()
 
     def alive(self, i: int) -> bool:
@@ -195,10 +235,14 @@ class LocalCluster:
             self.set_blocked(i, set())
 
     def set_blocked(self, i: int, peers: set[int]) -> None:
-        """Tell node i which peers to drop (both ways); remembered for when it restarts."""
+        """Cut node i off from ``peers`` (both ways); remembered for when it restarts."""
+        self.blocked[i] = set(peers)
+        self.block(i, self.blocked[i])
+
+    def block(self, i: int, peers: set[int]) -> None:
+        """Tell node i which peers its transport drops."""
         from zmqzab.web import TOKEN_HEADER
 
-        self.blocked[i] = set(peers)
         if not self.alive(i) or i in self.paused:
             return  # it gets the set at its next start; a paused node is resumed before heal
         n = self.config.node(i)

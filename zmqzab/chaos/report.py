@@ -71,12 +71,12 @@ td{{padding:2px 12px 2px 0}} .legend span{{display:inline-block;width:14px;heigh
 <h1>zmqzab chaos run, seed {doc["seed"]}</h1>
 <p class="{'ok' if doc['verdict'] == 'ok' else 'bad'}"><b>Verdict: {html.escape(verdict)}</b></p>
 <table><tr><td>requests</td><td>{stats["requests"]} (ok {stats["ok"]}, failed {stats["failed"]}, unknown {stats["unknown"]})</td></tr>
-<tr><td>faults</td><td>{stats["faults"]}: {html.escape(json.dumps({k: v for k, v in stats["faults_by_kind"].items() if v}))}</td></tr>
+<tr><td>faults</td><td>{stats["faults"]}: {html.escape(json.dumps({k: v for k, v in stats["faults_by_kind"].items() if v}))}; partitions by {html.escape(stats["partitions_by"])}</td></tr>
 <tr><td>elections</td><td>{stats["elections"]}; syncs {html.escape(json.dumps(stats["syncs_by_mode"]))}</td></tr>
 <tr><td>longest without a committed write</td><td>{stats["longest_unavailable_s"]:.2f}s</td></tr></table>
 <p class="legend">requests:<span style="background:{COLOURS['ok']}"></span>ok<span style="background:{COLOURS['failed']}"></span>failed (refused)
 <span style="background:{COLOURS['unknown']}"></span>unknown (no answer) &nbsp; shaded: fault periods; dashed lines: a new leader (node, epoch). Hover for details.</p>
 {''.join(parts)}
-<p>Reproduce: <code>zmqzab chaos --seed {doc["seed"]} --nodes {doc["nodes"]} --clients {doc["clients"]} --duration {doc["duration_s"]:g}</code></p>
+<p>Reproduce: <code>{html.escape(doc["reproduce"])}</code></p>
 </body></html>"""
     path.write_text(body)

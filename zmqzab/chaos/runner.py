@@ -7,16 +7,19 @@ import json
 import random
 import re
 import shutil
+import signal
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from zmqzab.chaos.checker import Verdict, check
-from zmqzab.localcluster import LocalCluster, make_config
+from zmqzab.config import load_config
+from zmqzab.localcluster import LocalCluster, derive_config, make_config
 from zmqzab.chaos.history import OK, Request
 from zmqzab.chaos.nemesis import KINDS, LeaderWatch, Nemesis
+from zmqzab.chaos.netns import Netns, NetnsCluster, NetnsError
 from zmqzab.chaos.report import write_html
 from zmqzab.chaos.workload import ChaosClient
 from zmqzab.storage.store import open_storage
@@ -34,6 +37,28 @@ class Options:
     seed: int | None = None
     report: Path | None = None
     keep: bool = False
+    #: Run the nodes (ids, ports, timing, game, security) of this config; storage stays in the
+    #: run's temp dir. Checked by the CLI: valid, ports free, ``nodes`` equal to its count.
+    config: Path | None = None
+    #: Each node in its own network namespace, partitions by routes (chaos/netns.py).
+    netns: bool = False
+
+
+def _cluster(opts: Options, work: Path) -> tuple[LocalCluster, Netns | None]:
+    base = load_config(opts.config) if opts.config is not None else None
+    if not opts.netns:
+        path = derive_config(work, base) if base is not None else make_config(work, opts.nodes)
+        return LocalCluster(path, work), None
+    if base is None:  # ports from the OS, though in namespaces of their own any would do
+        base = load_config(make_config(work, opts.nodes))
+    net = Netns(list(base.ids))
+    # http_public: the node's HTTP binds its namespace address, reachable over the bridge
+    # (on 127.0.0.1 it would be reachable from inside its own namespace only).
+    return NetnsCluster(derive_config(work, base, net.addrs, http_public=True), work, net), net
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # runs the finally below: nodes stopped, namespaces removed
 
 
 def run(opts: Options, say=print) -> int:
@@ -41,12 +66,25 @@ def run(opts: Options, say=print) -> int:
     work = Path(tempfile.mkdtemp(prefix="zmqzab-chaos-"))
     report_dir = opts.report or work / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
-    say(f"chaos: seed {seed}, {opts.nodes} nodes, {opts.clients} clients, {opts.duration:.0f}s; work dir {work}")
-    cluster = LocalCluster(make_config(work, opts.nodes), work)
+    cluster, net = _cluster(opts, work)
+    opts = replace(opts, nodes=len(cluster.ids))
     cfg = cluster.config
+    where = (f"network namespaces {net.ns(cluster.ids[0])}.. on {net.subnet}.0/24" if net is not None
+             else "loopback, transport fault rules")
+    say(f"chaos: seed {seed}, {opts.nodes} nodes ({where}), {opts.clients} clients, "
+        f"{opts.duration:.0f}s; work dir {work}")
     pause_s = cfg.timing.sync_limit_ticks * cfg.timing.tick_ms / 1000.0 * 2
     stop_clients, stop_nemesis, stop_watch = threading.Event(), threading.Event(), threading.Event()
+    sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm) \
+        if threading.current_thread() is threading.main_thread() else None
+    nemesis: Nemesis | None = None
     try:
+        if net is not None:
+            try:
+                net.up()
+            except NetnsError as exc:
+                say(f"chaos: {exc}")
+                return 2
         for i in cluster.ids:
             cluster.start(i)
         if cluster.wait(cluster.leader, 30) is None:
@@ -96,6 +134,7 @@ def run(opts: Options, say=print) -> int:
         history: list[Request] = sorted((r for c in clients for r in c.history), key=lambda r: r.invoked)
         verdict = check(history, logs, states, bases)
         stats = summarize(history, nemesis, watch, work, cluster.ids, opts.duration)
+        stats["partitions_by"] = "netns routes" if net is not None else "transport fault rules"
         _write(report_dir, seed, opts, history, nemesis, watch, verdict, stats)
         _print(say, seed, opts, verdict, stats, report_dir)
         return 0 if verdict.ok else 1
@@ -103,9 +142,26 @@ def run(opts: Options, say=print) -> int:
         stop_clients.set()
         stop_nemesis.set()
         stop_watch.set()
-        cluster.close()
+        if nemesis is not None:  # it restarts a killed node as it stops: before close, not after
+            nemesis.join(timeout=10)
+        try:
+            cluster.close()
+        finally:
+            if net is not None:
+                _remove(net, say)
+            if sigterm is not None:
+                signal.signal(signal.SIGTERM, sigterm)
         if not opts.keep:
             shutil.rmtree(work / "data", ignore_errors=True)
+
+
+def _remove(net: Netns, say) -> None:
+    left: str | None = net.cleanup_command()  # what to say if even the removal is interrupted
+    try:
+        left = net.down()
+    finally:
+        if left is not None:
+            say(f"chaos: network namespaces of this run are left; remove them with: {left}")
 
 
 def summarize(history, nemesis, watch, work: Path, ids, duration) -> dict:
@@ -138,6 +194,7 @@ def summarize(history, nemesis, watch, work: Path, ids, duration) -> dict:
 def _write(report_dir: Path, seed, opts, history, nemesis, watch, verdict: Verdict, stats) -> None:
     doc = {
         "seed": seed, "nodes": opts.nodes, "clients": opts.clients, "duration_s": opts.duration,
+        "reproduce": reproduce(seed, opts),
         "verdict": "ok" if verdict.ok else "violations",
         "violations": [v.__dict__ for v in verdict.violations],
         "checked": verdict.checked, "stats": stats,
@@ -152,7 +209,8 @@ def _write(report_dir: Path, seed, opts, history, nemesis, watch, verdict: Verdi
 def _print(say, seed, opts, verdict: Verdict, stats, report_dir: Path) -> None:
     s = stats
     say(f"requests {s['requests']}: ok {s['ok']}, failed {s['failed']}, unknown {s['unknown']}")
-    say("faults " + str(s["faults"]) + ": " + ", ".join(f"{k} {v}" for k, v in s["faults_by_kind"].items() if v))
+    say("faults " + str(s["faults"]) + ": " + ", ".join(f"{k} {v}" for k, v in s["faults_by_kind"].items() if v)
+        + f"; partitions by {s['partitions_by']}")
     say(f"elections {s['elections']}, leader changes seen {s['leader_changes']}, syncs "
         + ", ".join(f"{k} {v}" for k, v in s["syncs_by_mode"].items()))
     say(f"longest stretch without a committed write: {s['longest_unavailable_s']:.2f}s; after each kind of fault: "
@@ -163,5 +221,10 @@ def _print(say, seed, opts, verdict: Verdict, stats, report_dir: Path) -> None:
         say("verdict: VIOLATIONS")
         for v in verdict.violations:
             say(f"  {v.prop}: {v.detail}")
-        say(f"reproduce: zmqzab chaos --seed {seed} --nodes {opts.nodes} --clients {opts.clients} "
-            f"--duration {opts.duration:g}; report: {report_dir}/timeline.html")
+        say(f"reproduce: {reproduce(seed, opts)}; report: {report_dir}/timeline.html")
+
+
+def reproduce(seed: int, opts: Options) -> str:
+    where = f"--config {opts.config}" if opts.config is not None else f"--nodes {opts.nodes}"
+    return (f"zmqzab chaos --seed {seed} {where} --clients {opts.clients} --duration {opts.duration:g}"
+            + (" --netns" if opts.netns else ""))
