@@ -1,6 +1,6 @@
 """``python -m zmqzab``: the same as the ``zmqzab`` console script."""
 
-from zmqzab.cli import main
+from zmqzab.entry import main
 
 if __name__ == "__main__":
     main()

