@@ -120,12 +120,10 @@ def node(
                       "committed txn.")] = False,
 ) -> None:
     """Run one node in the foreground until Ctrl+C."""
-    # zmqzab/entry.py runs the plain forms of this command without typer; keep the two alike.
-    cfg = load(config)
-    check_node(cfg, node_id)
-    from zmqzab.node import run_node  # here, so every other command starts fast
+    # One implementation: zmqzab/entry.py also runs the plain forms of this command without typer.
+    from zmqzab.entry import run_node_command
 
-    raise typer.Exit(run_node(cfg, node_id, data_dir, log_dir, resync=resync))
+    run_node_command(node_id, config, data_dir, log_dir, resync)
 
 
 @app.command(epilog=EXIT_CODES)
