@@ -65,6 +65,10 @@ RECONNECT_IVL_MS, RECONNECT_IVL_MAX_MS = 20, 100
 NOBLOCK = int(zmq.NOBLOCK)
 _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 _SNDMORE, _RCVMORE = int(zmq.SNDMORE), int(zmq.RCVMORE)
+#: Delayed messages held at most (message_delay_ms); beyond, new sends drop (counted).
+DELAYED_MAX = 100_000
+#: ``_delayed`` target meaning "our PUB socket".
+_PUB = -1
 
 
 def drain(sock: zmq.Socket, limit: int, copy: bool = True) -> list:
@@ -87,16 +91,12 @@ def drain(sock: zmq.Socket, limit: int, copy: bool = True) -> list:
 
 
 def send_frames(sock: zmq.Socket, frames, flags: int = 0) -> None:
-    """``send_multipart`` with int flags (see above); raises what ``send`` raises."""
+    """``send_multipart`` with int flags (see NOBLOCK above); raises what ``send`` raises."""
     send = sock.send
     more = flags | _SNDMORE
     for frame in frames[:-1]:
         send(frame, more)
     send(frames[-1], flags)
-#: Delayed messages held at most (message_delay_ms); beyond, new sends drop (counted).
-DELAYED_MAX = 100_000
-#: ``_delayed`` target meaning "our PUB socket".
-_PUB = -1
 
 
 class PortInUseError(RuntimeError):
