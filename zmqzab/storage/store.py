@@ -344,6 +344,10 @@ def open_storage(
         )
         accepted, current = epochs.read()
         epoch_note = _check_epochs(storage, accepted, current)
+        if not readonly:
+            # A crash between a snapshot's commit and its purge left a snapshot (and segments)
+            # more than kept: finish that purge now, as the commit would have.
+            storage.purge()
     except BaseException:
         if log is not None:
             log.close()
