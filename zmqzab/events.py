@@ -52,6 +52,7 @@ from zmqzab.messages import (
     SyncTxns,
     Txn,
     UpToDate,
+    wire_name,
 )
 from zmqzab.zxid import fmt_zxid
 
@@ -69,25 +70,6 @@ TRAFFIC = frozenset({"send", "recv", "commit", "client", "answer", "refused"})
 
 #: Received messages worth an event (the send side records the rest of each exchange).
 _RECV_TYPES = (Ack, Proposal, Commit, Notification)
-
-#: Wire names a learner can look up in ZooKeeper's sources.
-MSG_NAMES: dict[type, str] = {
-    Notification: "VOTE",
-    FollowerInfo: "FOLLOWERINFO",
-    LeaderInfo: "LEADERINFO",
-    AckEpoch: "ACKEPOCH",
-    SyncStart: "SYNC",
-    SyncTxns: "TXNS",
-    NewLeader: "NEWLEADER",
-    Ack: "ACK",
-    UpToDate: "UPTODATE",
-    Proposal: "PROPOSAL",
-    Commit: "COMMIT",
-    Ping: "PING",
-    FetchTxns: "FETCH",
-    Forward: "FORWARD",
-}
-
 
 class EventLog:
     """The ring of one node's events. Written by the socket thread only."""
@@ -204,7 +186,7 @@ def _txns_range(txns: list[Txn]) -> tuple[int, int]:
 
 def msg_text(msg: Any) -> str:
     """One line for a peer message, in ZooKeeper's words."""
-    name = MSG_NAMES.get(type(msg), type(msg).__name__)
+    name = wire_name(msg)
     match msg:
         case Notification(round=r, state=state, vote=v):
             return f"VOTE for n{v.leader} (epoch {v.epoch}, last {fmt_zxid(v.zxid)}), round {r}, {state}"
@@ -264,7 +246,7 @@ def render(item: tuple, node: int) -> dict[str, Any]:
                 ev[k] = v
     elif kind in ("send", "recv"):
         peer, msg = data
-        ev["msg"] = MSG_NAMES.get(type(msg), type(msg).__name__)
+        ev["msg"] = wire_name(msg)
         if kind == "send":
             ev["to"] = "all" if peer == BROADCAST else peer
             where = "all" if peer == BROADCAST else f"n{peer}"
@@ -417,7 +399,7 @@ def bounded(items: list[tuple], node: int, cap: int) -> list[dict[str, Any]]:
             out.append(sl.render(node))
         else:
             kind, data = sl.last[2], sl.last[3]
-            name = MSG_NAMES.get(type(data[1]), kind) if kind in ("send", "recv") else kind
+            name = wire_name(data[1]) if kind in ("send", "recv") else kind
             dropped[name] = dropped.get(name, 0) + sl.n
             dropped_seq = max(dropped_seq, sl.last[0])
             dropped_t = max(dropped_t, sl.last[1])

@@ -237,6 +237,14 @@ PeerMessage = (
     | Forward
 )
 
+
+def wire_name(msg: PeerMessage) -> str:
+    """The message's wire tag, the name a learner finds in ZooKeeper's sources (VOTE for a
+    notification, as ZooKeeper's logs say)."""
+    if isinstance(msg, Notification):
+        return "VOTE"
+    return type(msg).__struct_config__.tag  # type: ignore[attr-defined]
+
 # --------------------------------------------------------------------------------------------
 # Client messages (client_port ROUTER).
 

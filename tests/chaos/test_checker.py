@@ -4,7 +4,6 @@ history that breaks it (a checker that never fires proves nothing)."""
 import copy
 
 import msgspec
-import pytest
 
 from zmqzab.chaos.checker import check
 from zmqzab.chaos.history import FAILED, OK, UNKNOWN, Request

@@ -7,7 +7,7 @@ from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
 from zmqzab.messages import PeerMessage
 from zmqzab.sim.simulation import SimOptions, Simulation
-from zmqzab.sim.trace import kind_of
+from zmqzab.messages import wire_name
 
 #: Ticks the liveness phase may take in a scenario (the sweep's bound).
 LIVENESS_TICKS = 200
@@ -79,14 +79,14 @@ def once(predicate, point: int):
 
 
 def sends_kind(out: Output, kind: str) -> bool:
-    return any(kind_of(s.msg) == kind for s in out.sends)
+    return any(wire_name(s.msg) == kind for s in out.sends)
 
 
 def kind_rule(kind: str, verdict, counter: list[int]):
     """A network rule giving ``verdict`` (or verdict()) to every message of ``kind``."""
 
     def rule(src: int, dst: int, msg: PeerMessage):
-        if kind_of(msg) != kind:
+        if wire_name(msg) != kind:
             return None
         counter[0] += 1
         return verdict() if callable(verdict) else verdict

@@ -12,8 +12,7 @@ import pytest
 from tests.sim.helpers import LIVENESS_TICKS, answered, calm, followers, wait_serving
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
-from zmqzab.messages import Ack, Ping, Proposal, SyncTxns
-from zmqzab.sim.trace import kind_of
+from zmqzab.messages import Ack, Ping, Proposal, SyncTxns, wire_name
 from zmqzab.zxid import make_zxid, zxid_counter
 
 
@@ -40,7 +39,7 @@ def test_follower_leaves_a_sync_that_lost_a_message(lost):
         dropped = []
 
         def lose_once(src, dst, msg):
-            if dropped or kind_of(msg) != lost or f not in (src, dst):
+            if dropped or wire_name(msg) != lost or f not in (src, dst):
                 return None
             if isinstance(msg, Ack) and zxid_counter(msg.zxid) != 0:
                 return None  # only NEWLEADER's ACK

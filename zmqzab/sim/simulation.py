@@ -79,11 +79,12 @@ from zmqzab.messages import (
     SyncTxns,
     Txn,
     UpToDate,
+    wire_name,
 )
 from zmqzab.sim.checkers import Checkers, Violation
 from zmqzab.sim.disk import SimDisk
 from zmqzab.sim.profile import FaultProfile, swarm_core_config, swarm_profile
-from zmqzab.sim.trace import TICK, Trace, describe_op, kind_of
+from zmqzab.sim.trace import TICK, Trace, describe_op
 from zmqzab.sim.workload import Request, Workload
 from zmqzab.storage.compaction import SaveSnapshot
 from zmqzab.storage.errors import StorageError
@@ -600,7 +601,7 @@ class Simulation:
             self._crash_note, self._crash_checks = "before carrying out an Output", False
             raise _Crash()
         self._crash_checks = True
-        kinds = ", ".join(kind_of(s.msg) for s in out.sends[:4]) or "no sends"
+        kinds = ", ".join(wire_name(s.msg) for s in out.sends[:4]) or "no sends"
         self._crash_note = (f"after its persist and {point} of {len(out.sends)} send(s) "
                             f"({kinds}{'...' if len(out.sends) > 4 else ''})")
         io.crash_after, io.sends_done = point, 0

@@ -99,13 +99,6 @@ def describe(msg: PeerMessage) -> str:
     return type(msg).__name__
 
 
-def kind_of(msg: PeerMessage) -> str:
-    """The wire tag (VOTE for notifications): what scenario tests and fault counters name."""
-    if isinstance(msg, Notification):
-        return "VOTE"
-    return type(msg).__struct_config__.tag  # type: ignore[attr-defined]
-
-
 class Trace:
     """Entries ``(time, kind, payload...)``; ``keep`` bounds memory (None keeps everything).
 

@@ -421,16 +421,7 @@ class TxnLog:
         self._check_usable()
         if self._fd is None:
             return
-        try:
-            if self._unsynced:
-                fsync_fd(self._fd, self.fsync)
-            if self._dir_dirty:
-                fsync_dir(self.dir, self.fsync)
-        except OSError as exc:
-            self._failed = exc
-            raise
-        self._unsynced = False
-        self._dir_dirty = False
+        self.sync()
         self._close_active()
 
     def purge_through(self, zxid: int) -> list[Segment]:
