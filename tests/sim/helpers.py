@@ -5,9 +5,8 @@ from __future__ import annotations
 from zmqzab.core.output import Output
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
-from zmqzab.messages import PeerMessage
+from zmqzab.messages import PeerMessage, wire_name
 from zmqzab.sim.simulation import SimOptions, Simulation
-from zmqzab.messages import wire_name
 
 #: Ticks the liveness phase may take in a scenario (the sweep's bound).
 LIVENESS_TICKS = 200
