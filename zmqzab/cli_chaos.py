@@ -29,6 +29,10 @@ def chaos(
                                                 "data_dir and log_dir are not used. Its ports must be free.")] = None,
     netns: Annotated[bool, typer.Option("--netns", help="Each node in its own network namespace (root, "
                                         "iproute2): partitions cut real TCP connections.")] = False,
+    inject_bug: Annotated[list[str] | None, typer.Option(
+        "--inject-bug", help="TEST ONLY: run the nodes with this deliberate core bug (repeatable; "
+        "names in zmqzab/core/settings.py TEST_FAULTS), to prove the checker reports a violation. "
+        "Never for a real cluster.")] = None,
 ) -> None:
     """Start a cluster on free ports, break it while clients write, then check the history.
 
@@ -51,13 +55,20 @@ def chaos(
         _check_keys(cfg, config)
         if not netns:  # in namespaces of their own the nodes' ports collide with nothing here
             _check_ports(cfg, config)
+    from zmqzab.core.settings import TEST_FAULTS
+
+    bugs = tuple(sorted(set(inject_bug or ())))
+    unknown = [b for b in bugs if b not in TEST_FAULTS]
+    if unknown:
+        fail(f"--inject-bug {', '.join(unknown)}: no such test fault; known: {', '.join(TEST_FAULTS)}")
     if netns:
         try:
             check_available()
         except NetnsError as exc:
             fail(str(exc))
     raise typer.Exit(run(Options(nodes=nodes or NODES_DEFAULT, duration=duration, clients=clients, seed=seed,
-                                 report=report, keep=keep, config=config, netns=netns)))
+                                 report=report, keep=keep, config=config, netns=netns,
+                                 inject_bugs=bugs)))
 
 
 def _check_keys(cfg, path: Path) -> None:

@@ -114,6 +114,8 @@ class LocalCluster:
         self.ctx = zmq.Context()
         self._req = 0
         self.keys = client_keys(self.config)
+        #: Extra environment for every node process (chaos --inject-bug sets its test-only switch).
+        self.env_extra: dict[str, str] = {}
 
     # ------------------------------------------------------------------ processes
 
@@ -123,7 +125,7 @@ class LocalCluster:
     def node_env(self, i: int) -> dict[str, str]:
         # The node's fault rules are set over its HTTP control route, which wants this token;
         # a node restarted while a partition is in force starts partitioned.
-        return dict(os.environ, ZMQZAB_CONTROL_TOKEN=self.token,
+        return dict(os.environ, **self.env_extra, ZMQZAB_CONTROL_TOKEN=self.token,
                     ZMQZAB_BLOCKED=",".join(map(str, sorted(self.blocked.get(i, ())))))
 
     def start(self, i: int) -> None:
@@ -176,13 +178,13 @@ class LocalCluster:
 
     # ------------------------------------------------------------------ reads
 
-    def status(self, i: int, timeout: float = 0.3) -> dict | None:
+    def status(self, i: int, timeout: float = 0.3, what: str = "status") -> dict | None:
         if not self.alive(i) or i in self.paused:
             return None
         self._req += 1
         s = client_socket(self.ctx, self.config, i, self.keys)
         try:
-            s.send(encode(ReadRequest(self._req, "status")))
+            s.send(encode(ReadRequest(self._req, what)))
             if s.poll(int(timeout * 1000)):
                 return decode_reply(s.recv()).data
             return None

@@ -258,7 +258,7 @@ class ClientRequest(Struct, frozen=True, tag="REQUEST", array_like=True):
 
 class ReadRequest(Struct, frozen=True, tag="READ", array_like=True):
     req_id: int
-    what: str  # "state" or "status"
+    what: str  # "state", "status" or "digest" (the chaos checker's full-state digest)
 
 
 class ClientReply(Struct, frozen=True, tag="REPLY", array_like=True):

@@ -28,6 +28,7 @@ after a wake-up through the same pipe the writer uses.
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import random
 import signal
@@ -138,14 +139,22 @@ def make_state(data: bytes | None) -> Game:
     return Game.restore(data) if data else Game()
 
 
+#: TEST ONLY: deliberate core bugs (core/settings.py TEST_FAULTS, comma-separated) for the chaos
+#: mutation runs (`zmqzab chaos --inject-bug NAME`), which prove the chaos checker can fail.
+#: Read here and nowhere else; no config file key can set it.
+INJECT_BUGS_ENV = "ZMQZAB_TEST_ONLY_INJECT_BUGS"
+
+
 def core_config(config: ClusterConfig) -> CoreConfig:
     t = config.timing
+    bugs = frozenset(b for b in os.environ.get(INJECT_BUGS_ENV, "").split(",") if b)
     return CoreConfig(
         heartbeat_ticks=t.heartbeat_ticks,
         init_limit_ticks=t.init_limit_ticks,
         sync_limit_ticks=t.sync_limit_ticks,
         election_wait_ticks=t.election_wait_ticks,
         log_window_txns=config.storage.log_window_txns,
+        test_faults=bugs,
     )
 
 
@@ -176,6 +185,9 @@ class Node:
             f"{len(rec.txns)} txns after snapshot {fmt_zxid(rec.snapshot_zxid)}, last {fmt_zxid(self.peer.zxid_last)}; "
             f"the log holds every txn after {fmt_zxid(rec.log_start)}"
         )
+        if self.peer.cfg.test_faults:
+            self.log.warning(f"TEST ONLY: deliberate bugs injected ({INJECT_BUGS_ENV}): "
+                             f"{', '.join(sorted(self.peer.cfg.test_faults))}; this node is NOT correct")
         self.durable_reported = self.peer.zxid_durable
 
         self.ctx = zmq.Context()
@@ -707,6 +719,13 @@ class Node:
         if what == "state":
             view = self.peer.state.view()
             return {"node": self.id, "role": str(self.peer.role), **view}
+        if what == "digest":
+            # The FULL state (client records included, which view() leaves out) at a known
+            # applied zxid, for the chaos checker to compare with a replay of this node's disk
+            # (chaos/checker.py state_digest: the same sha256 of Game.snapshot()).
+            return {"node": self.id, "zxid_applied": self.peer.zxid_applied,
+                    "digest": hashlib.sha256(self.peer.state.snapshot()).hexdigest(),
+                    "game": self.peer.state.view()}
         return self.status()
 
     def status(self) -> dict[str, Any]:

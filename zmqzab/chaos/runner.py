@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from zmqzab.chaos.checker import Verdict, check
+from zmqzab.chaos.checker import NodeRecord, Verdict, check
 from zmqzab.config import load_config
 from zmqzab.localcluster import LocalCluster, derive_config, make_config
 from zmqzab.chaos.history import OK, Request
@@ -42,6 +42,9 @@ class Options:
     config: Path | None = None
     #: Each node in its own network namespace, partitions by routes (chaos/netns.py).
     netns: bool = False
+    #: TEST ONLY: deliberate core bugs (core/settings.py TEST_FAULTS) the nodes run with, to
+    #: prove the checker catches them (a mutation run); passed to the nodes in the environment.
+    inject_bugs: tuple[str, ...] = ()
 
 
 def _cluster(opts: Options, work: Path) -> tuple[LocalCluster, Netns | None]:
@@ -68,6 +71,12 @@ def run(opts: Options, say=print) -> int:
     report_dir.mkdir(parents=True, exist_ok=True)
     cluster, net = _cluster(opts, work)
     opts = replace(opts, nodes=len(cluster.ids))
+    if opts.inject_bugs:
+        from zmqzab.node import INJECT_BUGS_ENV
+
+        cluster.env_extra[INJECT_BUGS_ENV] = ",".join(sorted(opts.inject_bugs))
+        say(f"chaos: TEST ONLY: the nodes run with deliberate bugs: {', '.join(sorted(opts.inject_bugs))} "
+            f"(the checker should report a violation)")
     cfg = cluster.config
     where = (f"network namespaces {net.ns(cluster.ids[0])}.. on {net.subnet}.0/24" if net is not None
              else "loopback, transport fault rules")
@@ -124,15 +133,9 @@ def run(opts: Options, say=print) -> int:
         if statuses is None:
             say(f"chaos: FAIL: the cluster did not converge within {CONVERGE_S:.0f}s after healing")
             return 1
-        states = {i: s["game"] for i, s in statuses.items()}
-        cluster.stop_all()
-        logs, bases = {}, {}
-        for i in cluster.ids:
-            storage, rec = open_storage(cfg.storage.data_dir / f"node-{i}", readonly=True)
-            storage.close()
-            logs[i], bases[i] = list(rec.txns), rec.snapshot_zxid
+        nodes = collect(cluster, cfg)
         history: list[Request] = sorted((r for c in clients for r in c.history), key=lambda r: r.invoked)
-        verdict = check(history, logs, states, bases)
+        verdict = check(history, nodes)
         stats = summarize(history, nemesis, watch, work, cluster.ids, opts.duration)
         stats["partitions_by"] = "netns routes" if net is not None else "transport fault rules"
         _write(report_dir, seed, opts, history, nemesis, watch, verdict, stats)
@@ -153,6 +156,22 @@ def run(opts: Options, say=print) -> int:
                 signal.signal(signal.SIGTERM, sigterm)
         if not opts.keep:
             shutil.rmtree(work / "data", ignore_errors=True)
+
+
+def collect(cluster: LocalCluster, cfg) -> dict[int, NodeRecord]:
+    """What the checker needs from every node: its full-state digest at its applied zxid, read
+    live from the converged cluster, then (after a clean stop) its latest snapshot and durable
+    log, read from disk with the production storage code."""
+    live = {i: cluster.status(i, timeout=5.0, what="digest") for i in cluster.ids}
+    cluster.stop_all()
+    nodes = {}
+    for i in cluster.ids:
+        storage, rec = open_storage(cfg.storage.data_dir / f"node-{i}", readonly=True)
+        storage.close()
+        d = live[i] or {}
+        nodes[i] = NodeRecord(txns=list(rec.txns), snapshot_zxid=rec.snapshot_zxid, snapshot=rec.snapshot,
+                              live_zxid=d.get("zxid_applied"), live_digest=d.get("digest"), view=d.get("game"))
+    return nodes
 
 
 def _remove(net: Netns, say) -> None:
@@ -227,4 +246,5 @@ def _print(say, seed, opts, verdict: Verdict, stats, report_dir: Path) -> None:
 def reproduce(seed: int, opts: Options) -> str:
     where = f"--config {opts.config}" if opts.config is not None else f"--nodes {opts.nodes}"
     return (f"zmqzab chaos --seed {seed} {where} --clients {opts.clients} --duration {opts.duration:g}"
-            + (" --netns" if opts.netns else ""))
+            + (" --netns" if opts.netns else "")
+            + "".join(f" --inject-bug {b}" for b in sorted(opts.inject_bugs)))
