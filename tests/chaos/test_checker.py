@@ -211,6 +211,12 @@ def fix_states(nodes):
         with_state(nodes, n, replay(r.txns))
 
 
+def node_stopped_on_an_error():
+    h, nodes = build()
+    return h, nodes, True, {1: ["12:00:00.000 CRITICAL n1 | stopping: broken local invariant: ACK for 3:1 but "
+                                "the log is durable only to 2:1"]}
+
+
 def fix_answers(history, txns):
     """After editing the log: ok answers that match its replay."""
     g, at = Game(), {}
@@ -233,6 +239,7 @@ CASES = {
     "state_matches_log": [states_agree_but_not_with_the_log],
     "snapshot_matches_replay": [snapshot_differs_from_replay],
     "states_identical": [states_differ_between_nodes],
+    "no_node_failed": [node_stopped_on_an_error],
 }
 
 
@@ -315,3 +322,27 @@ def fix_states_from_snapshot(nodes):
         for t in r.txns:
             g.apply(t)
         with_state(nodes, n, g)
+
+
+def test_not_converged_judges_what_each_node_committed():
+    """A run that did not converge: node 2 applied only up to (1, 2) and its log goes on with a
+    proposal that was never committed (it would be truncated); node 1 lost its live report.
+    Judged on committed prefixes, the history is clean; a lost ok write beyond nobody's cut is
+    counted, not blamed; one inside a cut is a violation."""
+    h, nodes = build()
+    nodes[2].live_zxid = ZXIDS[1]
+    nodes[2].txns[2:] = [Txn(ZXIDS[2], Guess("ghost", 1, 1))]
+    nodes[1].live_digest = None
+    with_state(nodes, 2, replay(nodes[2].txns[:2]))
+    assert not check(h, nodes).ok
+    v = check(h, nodes, converged=False)
+    assert v.ok, v.violations
+    assert v.checked["states_unreported"] == 1
+    for r in nodes.values():
+        del r.txns[5:]
+        r.live_zxid = min(r.live_zxid, ZXIDS[4])
+    nodes[0].live_digest = None
+    v = check(h, nodes, converged=False)
+    assert v.ok and v.checked["beyond_committed"] == 1, v.violations
+    del nodes[0].txns[2]
+    assert {"log_contiguous", "logs_identical"} <= props(check(h, nodes, converged=False))

@@ -25,7 +25,9 @@ purpose (tests/chaos/test_checker.py):
   its own durable snapshot + log up to that zxid;
 * ``snapshot_matches_replay``: a node's snapshot equals a replay of the reference history up to
   the snapshot's zxid (when some node's history reaches back that far);
-* ``states_identical``: every node reported the same state at the same zxid.
+* ``states_identical``: every node reported the same state at the same zxid;
+* ``no_node_failed``: no node stopped on an error of its own (a CRITICAL line in its log: a
+  broken local invariant, e.g. an ACK before fsync, or a disk write refused as a bug).
 
 Snapshots: a node's history is its snapshot's state plus the log after it. The reference history
 starts at the lowest base any node has; a request answered before it is checked against the
@@ -36,7 +38,7 @@ and counted in ``checked["before_history"]`` otherwise.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 import msgspec
@@ -52,7 +54,7 @@ EXAMPLES_MAX = 5
 PROPERTIES = (
     "logs_identical", "log_contiguous", "integrity", "ok_in_log_once", "no_duplicates",
     "failed_not_in_log", "real_time_order", "answers_match_replay", "state_matches_log",
-    "snapshot_matches_replay", "states_identical",
+    "snapshot_matches_replay", "states_identical", "no_node_failed",
 )
 
 
@@ -119,16 +121,35 @@ def _canonical(game: Game) -> bytes:
     return Game.restore(game.snapshot()).snapshot()
 
 
-def check(history: Iterable[Request], nodes: dict[int, NodeRecord]) -> Verdict:
+def _committed_part(rec: NodeRecord) -> NodeRecord:
+    """``rec`` cut at the zxid the node had applied live (all of it committed); a node that did
+    not answer keeps only its snapshot."""
+    cut = rec.live_zxid if rec.live_zxid is not None else rec.snapshot_zxid
+    return replace(rec, txns=[t for t in rec.txns if t.zxid <= cut])
+
+
+def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: bool = True,
+          node_errors: dict[int, list[str]] | None = None) -> Verdict:
+    """``converged``: the cluster healed to one leader and every node applied the same zxid
+    before the logs were read. When it did not (a liveness failure, reported by the runner), the
+    logs may end in proposals that were never committed, so each node's log is cut at the zxid
+    it had applied (committed for sure) and judged on that; logs may then end apart, states
+    differ, and an ok request beyond every cut is counted as ``beyond_committed``, not judged.
+    ``node_errors``: node -> the errors it stopped on (its log's CRITICAL lines)."""
     history = list(history)
     out: list[Violation] = []
     counts: dict[str, int] = {}
+    if not converged:
+        nodes = {n: _committed_part(r) for n, r in nodes.items()}
 
     def violate(prop: str, detail: str) -> None:
         if sum(1 for v in out if v.prop == prop) < EXAMPLES_MAX:
             out.append(Violation(prop, detail))
         counts[f"violations.{prop}"] = counts.get(f"violations.{prop}", 0) + 1
 
+    for n, lines in sorted((node_errors or {}).items()):
+        for line in lines:
+            violate("no_node_failed", f"node {n}: {line}")
     if not nodes:
         violate("logs_identical", "no node left a log to check")
         return Verdict(out, counts)
@@ -148,7 +169,7 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord]) -> Verdict:
 
     # logs_identical: pairwise, over the range both cover, both directions.
     lasts = {n: r.last for n, r in nodes.items()}
-    if len(set(lasts.values())) != 1:
+    if converged and len(set(lasts.values())) != 1:
         violate("logs_identical", "logs end at different zxids: " +
                 ", ".join(f"node {n} at {fmt_zxid(z)}" for n, z in sorted(lasts.items())))
     ids = sorted(nodes)
@@ -249,6 +270,9 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord]) -> Verdict:
             landed_at[r.key] = landed[0]
         if r.outcome == OK:
             counts["ok"] = counts.get("ok", 0) + 1
+            if not converged and not landed and (r.zxid or 0) > max(lasts.values()):
+                counts["beyond_committed"] = counts.get("beyond_committed", 0) + 1
+                continue
             if r.zxid is not None and r.zxid <= start and r.key not in where:
                 # Before the history any log still holds: the start snapshot's records say.
                 if r.key not in remembered:
@@ -301,6 +325,9 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord]) -> Verdict:
     for n in ids:
         rec = nodes[n]
         if rec.live_digest is None or rec.live_zxid is None:
+            if not converged:  # a node that did not answer: its disk is still judged above
+                counts["states_unreported"] = counts.get("states_unreported", 0) + 1
+                continue
             violate("state_matches_log", f"node {n} did not report its state live (digest read "
                     "failed): its state cannot be compared with its disk")
             continue
@@ -324,13 +351,13 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord]) -> Verdict:
                     f"(digest {rec.live_digest[:12]}, {rec.view}) differs from a replay of its disk "
                     f"({state_digest(own.snapshot())[:12]}, {own.view()})")
 
-    # states_identical
+    # states_identical (only meaningful when every node applied the same zxid)
     live = {n: (r.live_zxid, r.live_digest) for n, r in nodes.items() if r.live_digest is not None}
-    if len(set(live.values())) > 1:
+    if converged and len(set(live.values())) > 1:
         violate("states_identical", "nodes report different states: " + "; ".join(
             f"node {n} at {fmt_zxid(z)}: {d[:12]}" for n, (z, d) in sorted(live.items())))
     views = {n: msgspec.json.encode(r.view) for n, r in nodes.items() if r.view is not None}
-    if len(set(views.values())) > 1:
+    if converged and len(set(views.values())) > 1:
         violate("states_identical", "game views differ: " + "; ".join(
             f"node {n}: {nodes[n].view}" for n in sorted(views)))
     counts["requests"] = len(history)

@@ -62,8 +62,10 @@ def write_html(path: Path, doc: dict, history: list[Request]) -> None:
         parts.append(f'<text x="{x(c["t"]) + 3:.1f}" y="{height - 6}" font-size="12">n{c["leader"]} e{c["epoch"]}</text>')
     parts.append("</svg>")
     stats = doc["stats"]
-    verdict = "every check holds" if doc["verdict"] == "ok" else "VIOLATIONS: " + "; ".join(
-        f'{v["prop"]}: {v["detail"]}' for v in doc["violations"])
+    verdict = "every check holds" if doc["verdict"] == "ok" else "; ".join(
+        ([] if stats.get("converged", True) else ["the cluster did NOT converge after healing"])
+        + (["VIOLATIONS: " + "; ".join(f'{v["prop"]}: {v["detail"]}' for v in doc["violations"])]
+           if doc["violations"] else []))
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>zmqzab chaos, seed {doc["seed"]}</title>
 <style>body{{font-family:sans-serif;margin:24px;color:#111}} .ok{{color:#2e9d4f}} .bad{{color:#d62f2f}}
 td{{padding:2px 12px 2px 0}} .legend span{{display:inline-block;width:14px;height:14px;margin:0 4px 0 14px;vertical-align:middle}}</style>

@@ -98,6 +98,8 @@ def run(opts: Options, say=print) -> int:
             cluster.start(i)
         if cluster.wait(cluster.leader, 30) is None:
             say("chaos: the cluster never elected a leader; see the node logs in " + str(work))
+            for i, lines in node_errors(cfg, cluster.ids).items():
+                say(f"  node {i} stopped: {lines[0]}")
             return 1
         t0 = time.monotonic()
         clients = [ChaosClient(k, cfg, seed * 1000 + k, t0, stop_clients) for k in range(opts.clients)]
@@ -130,17 +132,19 @@ def run(opts: Options, say=print) -> int:
         statuses = cluster.wait(cluster.converged, CONVERGE_S)
         stop_watch.set()
         watch.join(timeout=5)
-        if statuses is None:
-            say(f"chaos: FAIL: the cluster did not converge within {CONVERGE_S:.0f}s after healing")
-            return 1
+        converged = statuses is not None
+        if not converged:
+            say(f"chaos: FAIL: the cluster did not converge within {CONVERGE_S:.0f}s after healing; "
+                "checking what each node had committed anyway")
         nodes = collect(cluster, cfg)
         history: list[Request] = sorted((r for c in clients for r in c.history), key=lambda r: r.invoked)
-        verdict = check(history, nodes)
+        verdict = check(history, nodes, converged, node_errors(cfg, cluster.ids))
         stats = summarize(history, nemesis, watch, work, cluster.ids, opts.duration)
         stats["partitions_by"] = "netns routes" if net is not None else "transport fault rules"
+        stats["converged"] = converged
         _write(report_dir, seed, opts, history, nemesis, watch, verdict, stats)
         _print(say, seed, opts, verdict, stats, report_dir)
-        return 0 if verdict.ok else 1
+        return 0 if verdict.ok and converged else 1
     finally:
         stop_clients.set()
         stop_nemesis.set()
@@ -172,6 +176,20 @@ def collect(cluster: LocalCluster, cfg) -> dict[int, NodeRecord]:
         nodes[i] = NodeRecord(txns=list(rec.txns), snapshot_zxid=rec.snapshot_zxid, snapshot=rec.snapshot,
                               live_zxid=d.get("zxid_applied"), live_digest=d.get("digest"), view=d.get("game"))
     return nodes
+
+
+def node_errors(cfg, ids) -> dict[int, list[str]]:
+    """Each node's CRITICAL log lines: the errors it stopped on (a broken local invariant, a
+    disk write refused as a bug). A correct node under chaos never logs one (kill -9 logs
+    nothing)."""
+    found = {}
+    for i in ids:
+        path = cfg.storage.log_dir / f"node-{i}.log"
+        if path.exists():
+            lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if " CRITICAL " in ln]
+            if lines:
+                found[i] = lines
+    return found
 
 
 def _remove(net: Netns, say) -> None:
@@ -214,7 +232,7 @@ def _write(report_dir: Path, seed, opts, history, nemesis, watch, verdict: Verdi
     doc = {
         "seed": seed, "nodes": opts.nodes, "clients": opts.clients, "duration_s": opts.duration,
         "reproduce": reproduce(seed, opts),
-        "verdict": "ok" if verdict.ok else "violations",
+        "verdict": "ok" if verdict.ok and stats["converged"] else "violations",
         "violations": [v.__dict__ for v in verdict.violations],
         "checked": verdict.checked, "stats": stats,
         "faults": [f.to_json() for f in nemesis.faults],
@@ -234,8 +252,11 @@ def _print(say, seed, opts, verdict: Verdict, stats, report_dir: Path) -> None:
         + ", ".join(f"{k} {v}" for k, v in s["syncs_by_mode"].items()))
     say(f"longest stretch without a committed write: {s['longest_unavailable_s']:.2f}s; after each kind of fault: "
         + ", ".join(f"{k} {v:.2f}s" for k, v in s["longest_unavailable_after_fault_s"].items()))
-    if verdict.ok:
+    if verdict.ok and s["converged"]:
         say(f"verdict: OK (every check holds); report: {report_dir}/timeline.html")
+    elif verdict.ok:
+        say(f"verdict: NOT CONVERGED (every safety check holds on what was committed); "
+            f"reproduce: {reproduce(seed, opts)}; report: {report_dir}/timeline.html")
     else:
         say("verdict: VIOLATIONS")
         for v in verdict.violations:
