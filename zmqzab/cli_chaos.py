@@ -30,7 +30,7 @@ def chaos(
     netns: Annotated[bool, typer.Option("--netns", help="Each node in its own network namespace (root, "
                                         "iproute2): partitions cut real TCP connections.")] = False,
     inject_bug: Annotated[list[str] | None, typer.Option(
-        "--inject-bug", help="TEST ONLY: run the nodes with this deliberate core bug (repeatable; "
+        "--inject-bug", metavar="NAME", help="TEST ONLY: run the nodes with this deliberate core bug (repeatable; "
         "names in zmqzab/core/settings.py TEST_FAULTS), to prove the checker reports a violation. "
         "Never for a real cluster.")] = None,
 ) -> None:
@@ -38,9 +38,11 @@ def chaos(
 
     The nemesis kills (also the leader, also two nodes at once), pauses nodes longer than the
     sync limit, and partitions (isolate the leader, 2 | 3, a bridge node). At the end it heals,
-    waits for one leader and equal logs, and checks: every ok write in the log once at its zxid,
-    no duplicates, refused writes absent, identical logs and states, real-time order, answers
-    equal to a replay. Exit 0 only when every check holds.
+    waits for one leader and equal logs, and checks: logs identical where they overlap and
+    without holes, every logged op sent by a client, every ok write in the log once at its zxid,
+    no duplicates, refused writes absent, real-time order, answers equal to a replay, each
+    node's full state equal to a replay of its own disk, snapshots equal to a replay, no node
+    stopped on an error. Exit 0 only when every check holds.
     """
     from zmqzab.chaos.netns import NetnsError, check_available
     from zmqzab.chaos.runner import Options, run

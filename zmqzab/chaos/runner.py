@@ -23,6 +23,7 @@ from zmqzab.chaos.netns import Netns, NetnsCluster, NetnsError
 from zmqzab.chaos.report import write_html
 from zmqzab.chaos.workload import ChaosClient
 from zmqzab.storage.store import open_storage
+from zmqzab.zxid import fmt_zxid
 
 CONVERGE_S = 60.0
 #: After a fault ends, how long its effects (a re-election, a sync) still count as its own.
@@ -252,6 +253,15 @@ def _print(say, seed, opts, verdict: Verdict, stats, report_dir: Path) -> None:
         + ", ".join(f"{k} {v}" for k, v in s["syncs_by_mode"].items()))
     say(f"longest stretch without a committed write: {s['longest_unavailable_s']:.2f}s; after each kind of fault: "
         + ", ".join(f"{k} {v:.2f}s" for k, v in s["longest_unavailable_after_fault_s"].items()))
+    c = verdict.checked
+    say(f"checked: {c.get('logs_compared', 0)} logs, {c.get('states_replayed', 0)} live states against a replay "
+        f"of their disk, {c.get('snapshots_compared', 0)} snapshots; history from {fmt_zxid(c.get('history_start', 0))}, "
+        f"{c.get('log_txns', 0)} txns")
+    if c.get("before_history") or c.get("beyond_committed"):
+        # Say what could not be judged: a purge deletes the log before the oldest snapshot, and
+        # a run that did not converge leaves writes no node is known to have committed.
+        say(f"  not judged: {c.get('before_history', 0)} ok requests before the oldest snapshot that its "
+            f"exactly-once records no longer hold, {c.get('beyond_committed', 0)} beyond every node's commit")
     if verdict.ok and s["converged"]:
         say(f"verdict: OK (every check holds); report: {report_dir}/timeline.html")
     elif verdict.ok:
