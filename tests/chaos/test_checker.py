@@ -66,7 +66,7 @@ def replay(txns) -> Game:
 
 
 def test_a_clean_history_passes():
-    v = check(*build())
+    v = check(*build(), round_size=3)
     assert v.ok, v.violations
     assert v.checked["ok"] == 6 and v.checked["unknown"] == 1 and v.checked["failed"] == 1
     assert v.checked["states_replayed"] == NODES
@@ -211,6 +211,15 @@ def fix_states(nodes):
         with_state(nodes, n, replay(r.txns))
 
 
+def wrong_round_size_stamped():
+    h, nodes = build()
+    for r in nodes.values():
+        r.txns[4] = Txn(ZXIDS[4], Guess("c", 5, 50, round_size=4))
+    fix_states(nodes)
+    fix_answers(h, nodes[0].txns)
+    return h, nodes, True, None, 3
+
+
 def node_stopped_on_an_error():
     h, nodes = build()
     return h, nodes, True, {1: ["12:00:00.000 CRITICAL n1 | stopping: broken local invariant: ACK for 3:1 but "
@@ -233,7 +242,7 @@ CASES = {
     "failed_not_in_log": [failed_request_in_log],
     "logs_identical": [logs_differ_between_nodes, hole_in_a_follower_log],
     "log_contiguous": [hole_in_a_follower_log],
-    "integrity": [value_differs_from_what_the_client_sent, txn_no_client_sent],
+    "integrity": [value_differs_from_what_the_client_sent, txn_no_client_sent, wrong_round_size_stamped],
     "real_time_order": [real_time_order_among_ok, unknown_request_landed_too_early],
     "answers_match_replay": [answer_differs_from_replay],
     "state_matches_log": [states_agree_but_not_with_the_log],

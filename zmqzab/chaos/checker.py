@@ -11,7 +11,8 @@ purpose (tests/chaos/test_checker.py):
   the same zxid;
 * ``log_contiguous``: within an epoch a node's log has no hole: the txn after (e, c) is (e, c+1)
   or the first of a later epoch, (e', 1); a log with base 0 starts at (e, 1);
-* ``integrity``: every logged op was sent by a client with that kind and value; none invented;
+* ``integrity``: every logged op was sent by a client with that kind and value, and stamped
+  with the cluster's round size; none invented;
 * ``ok_in_log_once``: every request answered ok is in the committed history exactly once, at the
   zxid it was told;
 * ``no_duplicates``: no (client, seq) is in the history twice (an unknown one at most once);
@@ -129,13 +130,15 @@ def _committed_part(rec: NodeRecord) -> NodeRecord:
 
 
 def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: bool = True,
-          node_errors: dict[int, list[str]] | None = None) -> Verdict:
+          node_errors: dict[int, list[str]] | None = None, round_size: int | None = None) -> Verdict:
     """``converged``: the cluster healed to one leader and every node applied the same zxid
     before the logs were read. When it did not (a liveness failure, reported by the runner), the
     logs may end in proposals that were never committed, so each node's log is cut at the zxid
     it had applied (committed for sure) and judged on that; logs may then end apart, states
     differ, and an ok request beyond every cut is counted as ``beyond_committed``, not judged.
-    ``node_errors``: node -> the errors it stopped on (its log's CRITICAL lines)."""
+    ``node_errors``: node -> the errors it stopped on (its log's CRITICAL lines).
+    ``round_size``: the cluster's configured round size, which the leader stamps into every op
+    (None: not checked)."""
     history = list(history)
     out: list[Violation] = []
     counts: dict[str, int] = {}
@@ -219,6 +222,9 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
             violate("integrity", f"{fmt_zxid(t.zxid)} = {op!r}: client sent a {r.kind} as ({op.client_id!r}, {op.seq})")
         elif type(op) is Guess and op.value != r.value:
             violate("integrity", f"{fmt_zxid(t.zxid)} = {op!r}: client sent value {r.value}, the log has {op.value}")
+        elif round_size is not None and op.round_size != round_size:
+            violate("integrity", f"{fmt_zxid(t.zxid)} = {op!r}: stamped with round size {op.round_size}, "
+                    f"the cluster's is {round_size}")
 
     # no_duplicates, and where each request landed
     where: dict[tuple[str, int], list[int]] = {}

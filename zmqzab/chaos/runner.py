@@ -139,7 +139,7 @@ def run(opts: Options, say=print) -> int:
                 "checking what each node had committed anyway")
         nodes = collect(cluster, cfg)
         history: list[Request] = sorted((r for c in clients for r in c.history), key=lambda r: r.invoked)
-        verdict = check(history, nodes, converged, node_errors(cfg, cluster.ids))
+        verdict = check(history, nodes, converged, node_errors(cfg, cluster.ids), cfg.game.round_size)
         stats = summarize(history, nemesis, watch, work, cluster.ids, opts.duration)
         stats["partitions_by"] = "netns routes" if net is not None else "transport fault rules"
         stats["converged"] = converged
