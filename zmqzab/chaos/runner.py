@@ -17,6 +17,7 @@ from pathlib import Path
 from zmqzab.chaos.checker import NodeRecord, Verdict, check
 from zmqzab.config import load_config
 from zmqzab.localcluster import LocalCluster, derive_config, make_config
+from zmqzab.node import INJECT_BUGS_ENV
 from zmqzab.chaos.history import OK, Request
 from zmqzab.chaos.nemesis import KINDS, LeaderWatch, Nemesis
 from zmqzab.chaos.netns import Netns, NetnsCluster, NetnsError
@@ -72,10 +73,9 @@ def run(opts: Options, say=print) -> int:
     report_dir.mkdir(parents=True, exist_ok=True)
     cluster, net = _cluster(opts, work)
     opts = replace(opts, nodes=len(cluster.ids))
+    # Always set, also to nothing: a variable left in the caller's shell must not turn a bug on.
+    cluster.env_extra[INJECT_BUGS_ENV] = ",".join(sorted(opts.inject_bugs))
     if opts.inject_bugs:
-        from zmqzab.node import INJECT_BUGS_ENV
-
-        cluster.env_extra[INJECT_BUGS_ENV] = ",".join(sorted(opts.inject_bugs))
         say(f"chaos: TEST ONLY: the nodes run with deliberate bugs: {', '.join(sorted(opts.inject_bugs))} "
             f"(the checker should report a violation)")
     cfg = cluster.config
