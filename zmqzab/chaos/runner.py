@@ -255,8 +255,8 @@ def _print(say, seed, opts, verdict: Verdict, stats, report_dir: Path) -> None:
         + ", ".join(f"{k} {v:.2f}s" for k, v in s["longest_unavailable_after_fault_s"].items()))
     c = verdict.checked
     say(f"checked: {c.get('logs_compared', 0)} logs, {c.get('states_replayed', 0)} live states against a replay "
-        f"of their disk, {c.get('snapshots_compared', 0)} snapshots; history from {fmt_zxid(c.get('history_start', 0))}, "
-        f"{c.get('log_txns', 0)} txns")
+        f"of their disk, {c.get('snapshots_compared', 0)} snapshots; history from "
+        f"{fmt_zxid(c.get('history_start', 0))}, {c.get('log_txns', 0)} txns")
     if c.get("before_history") or c.get("beyond_committed"):
         # Say what could not be judged: a purge deletes the log before the oldest snapshot, and
         # a run that did not converge leaves writes no node is known to have committed.
