@@ -35,3 +35,17 @@ def test_chaos_refuses_an_unknown_bug_name():
     result = CliRunner().invoke(app, ["chaos", "--inject-bug", "no_such_bug", "--duration", "5"])
     assert result.exit_code == 2
     assert "no such test fault" in result.output and "diff_instead_of_trunc" in result.output
+
+
+def test_node_errors_are_the_critical_lines_of_each_node_log(tmp_path):
+    """The runner's evidence for no_node_failed: CRITICAL lines only, per node; a node whose log
+    has none, or that has no log, is absent."""
+    from types import SimpleNamespace
+
+    from zmqzab.chaos.runner import node_errors
+
+    (tmp_path / "node-0.log").write_text("12:00:00.000 INFO     n0 | LEADING\n"
+                                         "12:00:01.000 CRITICAL n0 | stopping: broken local invariant: x\n")
+    (tmp_path / "node-1.log").write_text("12:00:00.000 WARNING  n1 | partition: dropping traffic\n")
+    cfg = SimpleNamespace(storage=SimpleNamespace(log_dir=tmp_path))
+    assert node_errors(cfg, [0, 1, 2]) == {0: ["12:00:01.000 CRITICAL n0 | stopping: broken local invariant: x"]}
