@@ -712,6 +712,9 @@ class Simulation:
             self._run_step(node, lambda: peer.submit([request.op], ts_ms=self.tick))
         except NotReady as exc:
             node.waiting.pop(key, None)
+            if exc.output is not None:
+                # What the core did before refusing (ZK-1277's step-down): carried out as node.py does.
+                self._run_step(node, lambda: exc.output)
             self.trace.add(self.now, "client", f"{request.client} <= n{i} #{request.seq} refused: {exc}")
             return f"refused: {exc}"
         return "taken"
