@@ -127,3 +127,21 @@ def test_zxid_counter_step_down_hands_its_output_to_the_driver():
     assert heard == voted
     c.run_until(c.serving, 100)
     assert c.peers[c.leader()].epoch == 2
+
+
+def test_followerinfo_received_while_deciding_is_forgotten_when_its_connection_closes():
+    """Goal: the same rule for a FOLLOWERINFO that arrived before we decided (finalize wait).
+    Setup: node 0 of 5, LOOKING with a quorum on its own vote; node 1 decided first and its
+    FOLLOWERINFO (acceptedEpoch 0) arrives; node 1's connection closes; node 0 decides.
+    Expected: the new leader has no learner 1; node 2's FOLLOWERINFO alone decides nothing."""
+    p = Peer(0, VOTERS, CoreConfig(), random.Random(0), make_state)
+    p.start()
+    for i in (1, 2):
+        p.step(i, Notification(1, Role.LOOKING, Vote(0, 0, 0)))
+    p.step(1, FollowerInfo(session=11, accepted_epoch=0, zxid_last=0))
+    p.peer_unreachable(1)
+    for _ in range(3):
+        p.tick()
+    assert p.role == Role.LEADING and 1 not in p.leading.learners
+    p.step(2, FollowerInfo(session=12, accepted_epoch=0, zxid_last=0))
+    assert p.leading.epoch == 0
