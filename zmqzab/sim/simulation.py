@@ -11,8 +11,8 @@ Time is an integer in units, ``TICK`` (100) units per protocol tick. Events:
 * a message delivery: ``Peer.step(src, msg)``;
 * an fsync completing: the simulated writer's batch is applied to the node's real ``Storage``
   and ``Peer.persisted(storage.last_zxid)`` follows, exactly as node.py feeds it;
-* a peer's connection closing (it crashed): ``Peer.peer_unreachable(peer)``, as node.py
-  feeds its socket monitors' reports;
+* a peer's connection closing (it crashed, or the connection flapped):
+  ``Peer.peer_unreachable(peer)``, as node.py feeds its socket monitors' reports;
 * a disk read (DIFF from disk, ``ReadLog``) completing: the range is read from the node's real
   ``Storage`` with production ``read_range``, sent, and ``Peer.disk_read_done`` follows;
 * the tick boundary ("control"): the fault scheduler (crashes, partitions), restarts, heals,
@@ -26,9 +26,14 @@ become network events, applied txns answer clients. After every event the checke
 Network. A message gets a latency of 1..latency_max units and, per link and socket kind
 (DEALER or PUB), keeps FIFO order, like one TCP connection. Faults (from the seed's profile):
 drop, duplicate, reorder (the message ignores FIFO and is overtaken or overtakes), delay spikes,
-partitions (both ways or one way) that heal after a while. A point-to-point message that finds
-its peer down or cut off either is lost or waits in the sender's DEALER queue and arrives after
-the heal or restart (ZAB_CHECKLIST #6); PUB messages are simply lost, as on a real PUB socket.
+partitions (both ways, one way, or a bridge: two halves cut from each other and one node that
+reaches both) that heal after a while. A point-to-point message that finds its peer down or cut
+off either is lost or waits in the sender's DEALER queue and arrives after the heal or restart
+(ZAB_CHECKLIST #6); PUB messages are simply lost, as on a real PUB socket. Connection flaps: the
+connections between two running nodes close and reopen (``flap``); both ends are told, as by
+their socket monitors, and a message sent before the flap belongs to the old connection: it is
+lost, or arrives late, after the new connection's messages (each message carries the pair's
+connection generation). Flaps, stale deliveries and bridges draw from their own random stream.
 
 Crashes. A random node (often the leader) dies between events; or, at a discovery/sync Output,
 in the middle of carrying it out: after its epoch write and log hand-off but before its sends,
@@ -41,8 +46,10 @@ backlog) or told to start an election (the demo's control, ``Peer.force_election
 
 Phases. ``run()`` injects faults for ``ticks`` ticks, then heals everything (partitions gone,
 every node restarted, no more drops, duplicates, reordering or crashes, clients stop starting
-new requests) and requires, within ``liveness_ticks``: one established leader followed by every
-node, the same committed zxid everywhere (the leader's last), and an answer to every request.
+new requests) and requires, within ``liveness_ticks`` (by default ``liveness_bound``, derived
+from initLimit and the election's timers): one established leader followed by every node, the
+same committed zxid everywhere (the leader's last), an answer to every request, and then a
+fresh write, sent through a follower, applied on every node.
 
 No wall clock, no global ``random``, and no iteration over a set or over a dict whose order
 depends on hashing (PYTHONHASHSEED): nodes are visited in sorted order.
