@@ -14,7 +14,8 @@ from tests.core.harness import Cluster, make_state
 from zmqzab.core.peer import NotReady, Peer, Recovered
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
-from zmqzab.messages import NOT_COUNTED, AckEpoch, FollowerInfo, Guess, LeaderInfo, Notification, SyncStart, Vote
+from zmqzab.messages import (NOT_COUNTED, AckEpoch, FollowerInfo, Guess, LeaderInfo, Notification, SyncStart,
+                             Vote)
 
 VOTERS = [0, 1, 2, 3, 4]
 

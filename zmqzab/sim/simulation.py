@@ -849,11 +849,12 @@ class Simulation:
             if len(up) >= 2:
                 # A would-be leader (discovery or sync) and one of its learners: the follower
                 # goes LOOKING at once and may end up with another would-be leader.
-                hopeful = [i for i in up if self.nodes[i].peer.role == Role.LEADING  # type: ignore[union-attr]
-                           and self.nodes[i].peer.phase != Phase.BROADCAST]  # type: ignore[union-attr]
+                peers = {i: self.nodes[i].peer for i in up}
+                hopeful = [i for i, p in peers.items()
+                           if p is not None and p.role == Role.LEADING and p.phase != Phase.BROADCAST]
                 if hopeful and rng.random() < prof.flap_leader:
                     a = rng.choice(hopeful)
-                    st = self.nodes[a].peer.leading  # type: ignore[union-attr]
+                    st = peers[a].leading  # type: ignore[union-attr]
                     others = [i for i in sorted(st.learners) if i in up] if st is not None else []
                     b = rng.choice(others or [i for i in up if i != a])
                     self.flap(a, b, "a would-be leader and its learner")
