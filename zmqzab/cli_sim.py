@@ -121,6 +121,8 @@ def _one(base, trace: bool) -> int:
 
 def _sweep(base, count: int, jobs: int) -> int:
     from zmqzab.sim.sweep import sweep
+    from zmqzab.core.settings import CoreConfig
+    from zmqzab.sim.simulation import liveness_bound
 
     seeds = range(base.seed, base.seed + count)
     started = time.monotonic()  # for the seeds-per-minute figure only, never inside a run
@@ -141,7 +143,7 @@ def _sweep(base, count: int, jobs: int) -> int:
     typer.echo(f"faults injected: {_faults_line(summary.faults)}")
     if summary.seeds > len(failures):
         typer.echo(f"liveness: the slowest passing seed converged {summary.liveness_max} ticks after "
-                   f"healing (bound {base.liveness_ticks})")
+                   f"healing (bound {base.liveness_ticks or liveness_bound(CoreConfig())})")
     typer.echo(f"time: {elapsed:.1f} s, {summary.seeds / max(elapsed, 1e-9) * 60:.0f} seeds/min "
                f"({jobs} process{'es' if jobs > 1 else ''})")
     if not failures:

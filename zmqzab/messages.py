@@ -101,6 +101,11 @@ class LeaderInfo(Struct, frozen=True, tag="LEADERINFO", array_like=True):
     epoch: int  # the new epoch the leader proposes
 
 
+#: ACKEPOCH's ``current_epoch`` from a follower that had already accepted this epoch (ZooKeeper's
+#: -1): the leader syncs it but does not count it toward the epoch's quorum.
+NOT_COUNTED = -1
+
+
 class AckEpoch(Struct, frozen=True, tag="ACKEPOCH", array_like=True):
     session: int
     epoch: int

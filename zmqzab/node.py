@@ -594,6 +594,8 @@ class Node:
         try:
             out = self.peer.submit(ops, ts_ms=int(time.time() * 1000))
         except NotReady as exc:
+            if exc.output is not None:
+                self._execute(exc.output)  # a step-down's votes and role change (ZK-1277)
             self.events.add("refused", (len(ops), str(exc)))
             for identity, msg, _ in takers:
                 self._reply(identity, ClientReply(req_id=msg.req_id, ok=False, node=self.id,

@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from zmqzab.core.output import Append, InstallSnapshot, LogOp, ReadLog, Trace, Truncate
-from zmqzab.core.peer import Peer, Recovered
+from zmqzab.core.peer import NotReady, Peer, Recovered
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
 from zmqzab.effects import execute
@@ -237,5 +237,11 @@ class Cluster:
         return all(self.peers[i].phase == Phase.BROADCAST and self.peers[i].leader_id == ld for i in self.up)
 
     def submit(self, i: int, value: int, client: str = "c", seq: int = 1) -> None:
-        self.execute(i, self.peers[i].submit([Guess(client, seq, value)], ts_ms=0))
+        try:
+            out = self.peers[i].submit([Guess(client, seq, value)], ts_ms=0)
+        except NotReady as exc:
+            if exc.output is not None:
+                self.execute(i, exc.output)  # as node.py: the core's work before refusing
+            raise
+        self.execute(i, out)
         self.settle()

@@ -144,8 +144,9 @@ def test_plausible_never_raises_and_refuses_negative_numbers(msg):
     decoded = decode_peer(encode(msg))  # what a node would see
     ok = plausible(decoded, IDS)
     assert ok in (True, False)
-    # -1 is the protocol's "not said" in these two fields (SyncStart, SyncTxns); nowhere else.
-    sentinels = {"prev_zxid", "zxid_upto"}
+    # -1 is the protocol's "not said" in these two fields (SyncStart, SyncTxns), and ACKEPOCH's
+    # NOT_COUNTED (an epoch accepted already); nowhere else.
+    sentinels = {"prev_zxid", "zxid_upto", "current_epoch"}
     numbers = [v for k, v in msgspec.structs.asdict(decoded).items()
                if isinstance(v, int) and not isinstance(v, bool) and not (k in sentinels and v == -1)]
     if any(v < 0 for v in numbers):

@@ -6,10 +6,10 @@ from zmqzab.core.output import Output
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
 from zmqzab.messages import PeerMessage, wire_name
-from zmqzab.sim.simulation import SimOptions, Simulation
+from zmqzab.sim.simulation import SimOptions, Simulation, liveness_bound
 
-#: Ticks the liveness phase may take in a scenario (the sweep's bound).
-LIVENESS_TICKS = 200
+#: Ticks the liveness phase may take in a scenario (the sweep's bound, from the default timing).
+LIVENESS_TICKS = liveness_bound(CoreConfig())
 
 
 def calm(seed: int = 1, nodes: int = 5, core: CoreConfig | None = None, workload: bool = False,

@@ -8,6 +8,7 @@ liveness phase (heal everything; one leader, equal commits, every request answer
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -351,4 +352,35 @@ def test_crash_after_trunc_or_snap_handed_to_the_writer(op):
         sim.restart(f)
         sim.run_until(lambda: sim.nodes[f].peer.phase == Phase.BROADCAST, 80)
         assert sync_modes(sim, f)[-1] == op
+        sim.check_liveness(LIVENESS_TICKS)
+
+
+@pytest.mark.parametrize("stale", [0.0, 1.0])
+def test_connection_flap_between_the_leader_and_a_follower(stale):
+    """Goal: a flap (both ends' connections close and reopen) is told to both ends, and what
+    was in flight on the old connection is lost or arrives late, without harm.
+
+    Setup: 5 nodes, calm network; a follower F's client write is forwarded to the leader.
+    Faults: right after the FORWARD leaves, the connections of F and the leader flap; in-flight
+    messages are lost (stale 0) or arrive after the new connection's (stale 1).
+    Expected: F re-elects at once ("connection to leader node ... closed") and is following
+    again within initLimit; the leader keeps its quorum; the write commits exactly once (the
+    client retries if it was lost); the liveness phase passes, with its fresh write.
+    """
+    with calm(seed=31) as sim:
+        sim.profile = replace(sim.profile, stale_delivery=stale)
+        ld = wait_serving(sim)
+        f = followers(sim, ld)[0]
+        request = sim.request(f, 42, client="a")
+        sim.flap(ld, f)
+        sim.run_ticks(2)
+        lost = [e for e in sim.trace.entries if e[1] == "lost" and "its connection flapped" in str(e)]
+        assert (sim.counters["stale_delivery"] > 0, bool(lost)) == (stale > 0, stale == 0)
+        assert any(entry[1] == "node" and entry[2] == f and "connection to leader node" in entry[3]
+                   for entry in sim.trace.entries)
+        sim.run_until(lambda: sim.nodes[f].peer.role == Role.FOLLOWING
+                      and sim.nodes[f].peer.phase == Phase.BROADCAST, sim.core.init_limit_ticks)
+        assert sim.established_leader() == ld
+        answered(sim, request)
+        assert committed_keys(sim).count(("a", 1)) == 1
         sim.check_liveness(LIVENESS_TICKS)

@@ -44,7 +44,8 @@ def test_seed_sweep_5_nodes_with_faults():
     if SEEDS >= 100:
         for kind in ("drop", "duplicate", "reorder", "delay_spike", "held", "partition",
                      "one_way_partition", "crash", "crash_mid_output", "restart", "lost_write",
-                     "torn_write", "slow_fsync", "pause", "force_election"):
+                     "torn_write", "slow_fsync", "pause", "force_election", "flap", "stale_delivery",
+                     "bridge"):
             assert summary.faults[kind] > 0, f"no {kind} fault was injected in {SEEDS} seeds"
 
 

@@ -4,8 +4,12 @@ Learner, Zab 1.0).
 Theory of operation.
 * DISCOVERY. Send FOLLOWERINFO (with a fresh session number, so late replies to an earlier
   attempt are recognised) until LEADERINFO arrives. A LEADERINFO below our acceptedEpoch means
-  that leader is stale: back to election (ZAB_CHECKLIST #8). Otherwise persist acceptedEpoch
+  that leader is stale: back to election (ZAB_CHECKLIST #8). Above it: persist acceptedEpoch
   (Output step 1) and, in the same Output, answer ACKEPOCH: it can only leave after the write.
+  Equal to it: we promised that epoch already (perhaps to another would-be leader of the same
+  epoch) and a follower acknowledges an epoch at most once, so the ACKEPOCH says it does not
+  count (current_epoch NOT_COUNTED, ZooKeeper's -1); the leader still syncs us once a quorum
+  of fresh promises has established the epoch.
 * SYNC. SyncStart says DIFF, TRUNC or SNAP; txns follow on the same DEALER, then NEWLEADER.
   SNAP's snapshot comes in SNAPCHUNKs, each acknowledged (SNAPACK: the leader's credit), in
   order; it is assembled in memory and checked against SyncStart's size and crc32.
@@ -40,6 +44,7 @@ from typing import TYPE_CHECKING
 from zmqzab.core.output import Output
 from zmqzab.core.roles import Phase, Role
 from zmqzab.messages import (
+    NOT_COUNTED,
     Ack,
     AckEpoch,
     Commit,
@@ -146,15 +151,24 @@ def on_leader_info(peer: Peer, sender: int, msg: LeaderInfo, out: Output) -> Non
         peer.look(out, f"LEADERINFO from node {sender} proposes epoch {msg.epoch}, below our "
                        f"acceptedEpoch {peer.accepted_epoch}")
         return
-    if msg.epoch > peer.accepted_epoch:
+    # A follower acknowledges a given epoch at most once (Zab; ZooKeeper's registerWithLeader).
+    # An epoch equal to our acceptedEpoch was promised already, to this leader or to another
+    # one establishing the same epoch: the answer says so (current_epoch NOT_COUNTED) and the
+    # leader syncs us without counting us toward that epoch's quorum. Counting it would let two
+    # leaders each gather a quorum for one epoch and commit different txns at the same zxid.
+    fresh = msg.epoch > peer.accepted_epoch
+    if fresh:
         if "skip_accepted_epoch" in peer.cfg.test_faults:
             peer.accepted_epoch = msg.epoch  # TEST FAULT: raised in memory, never persisted
         else:
             peer.write_epochs(out, accepted=msg.epoch)  # durable before the ACKEPOCH below leaves
+    elif "ackepoch_counts_twice" in peer.cfg.test_faults:
+        fresh = True  # TEST FAULT: acknowledge an already accepted epoch as a counting ACKEPOCH
     peer.epoch = msg.epoch
     fs.got_leader_info = True
     peer.send(out, sender, AckEpoch(session=fs.session, epoch=msg.epoch,
-                                    current_epoch=peer.current_epoch, zxid_last=peer.zxid_last))
+                                    current_epoch=peer.current_epoch if fresh else NOT_COUNTED,
+                                    zxid_last=peer.zxid_last))
     peer.set_phase(out, Role.FOLLOWING, Phase.SYNC, f"acknowledged epoch {msg.epoch}")
 
 

@@ -9,6 +9,17 @@ Theory of operation.
   the leader's means the election went wrong: the leader gives up (#9). So does a leader whose
   epoch is decided when a late follower has accepted a higher one: that follower would refuse
   LEADERINFO for ever, and only a new election finds an epoch it accepts.
+  The epoch's quorum counts only fresh promises (ZooKeeper's waitForEpochAck): a follower that
+  had already accepted this epoch (from another would-be leader of the same epoch, or from us
+  before a reconnect) answers ACKEPOCH with NOT_COUNTED; it is synced once the epoch stands,
+  like a late joiner, and its history is not checked against ours (#9 is about the quorum
+  whose histories the new epoch continues; a follower outside it gets TRUNC or SNAP). Since a
+  node promises an epoch at most once and the promise is on its disk, two leaders can never
+  both gather a quorum for one epoch. A counted promise stays counted if that follower's
+  connection closes (it is durable), but a FOLLOWERINFO does not: a learner still in
+  discovery whose connection closed (``peer_unreachable``) is forgotten, and a newer
+  FOLLOWERINFO (a new session) replaces the old one, so the max() above and the FOLLOWERINFO
+  quorum use only followers that are still with us, with the acceptedEpoch they now have.
 * SYNC. Once a quorum has ACKed the epoch the leader writes currentEpoch and brings every such
   follower in line with its own log: DIFF (send what it lacks), TRUNC (cut back to the last
   common zxid, then DIFF) or SNAP (the game at the committed zxid, then the rest), chosen by
@@ -41,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 from zmqzab.core.output import Output, ReadLog
 from zmqzab.core.roles import Phase, Role
 from zmqzab.messages import (
+    NOT_COUNTED,
     Ack,
     AckEpoch,
     Commit,
@@ -78,6 +90,7 @@ class Learner:
     zxid_base: int
     last_heard: int
     phase: Phase = Phase.DISCOVERY
+    #: Its ACKEPOCH arrived, counted or not (see epoch_promised): it is synced once the epoch stands.
     acked_epoch: bool = False
     #: The leader's last zxid when the sync stream was built: NEWLEADER's ACK vouches for it.
     synced_to: int = 0
@@ -101,6 +114,9 @@ class LeaderState:
     learners: dict[int, Learner] = field(default_factory=dict)
     #: The new epoch, once a quorum of FOLLOWERINFO decided it; 0 before.
     epoch: int = 0
+    #: Followers whose ACKEPOCH for ``epoch`` counts: they promised it fresh (ZooKeeper's
+    #: electingFollowers). Kept if the follower goes: the promise is on its disk.
+    epoch_promised: set[int] = field(default_factory=set)
     epoch_acked: bool = False
     established: bool = False
     #: The zxid counter of this epoch (the next proposal gets counter + 1).
@@ -150,7 +166,7 @@ def _progress(peer: Peer, out: Output) -> None:
     # currentEpoch vouches, in every election to come, for the history we lead with (votes
     # order by it first): like a follower's (#14), it is written only once that history is on
     # our disk, or a crash leaves the new epoch on top of a shorter log that can win elections.
-    if (st.epoch and not st.epoch_acked and _quorum_of(peer, lambda ln: ln.acked_epoch)
+    if (st.epoch and not st.epoch_acked and 1 + len(st.epoch_promised) >= peer.quorum
             and peer.zxid_durable >= peer.zxid_last):
         st.epoch_acked = True
         peer.write_epochs(out, current=st.epoch)
@@ -207,14 +223,21 @@ def on_ack_epoch(peer: Peer, sender: int, msg: AckEpoch, out: Output) -> None:
     if ln is None or ln.session != msg.session or msg.epoch != st.epoch or ln.acked_epoch:
         return
     ln.last_heard = peer.now
+    counts = msg.current_epoch != NOT_COUNTED
     # Only the followers of the establishing quorum are checked, as in ZooKeeper's
-    # waitForEpochAck: a later joiner with extra txns gets TRUNC or SNAP.
-    if not st.epoch_acked and (msg.current_epoch, msg.zxid_last) > st.history_key:
+    # waitForEpochAck: a later joiner with extra txns, or one whose ACKEPOCH does not count
+    # (it is not part of that quorum), gets TRUNC or SNAP.
+    if counts and not st.epoch_acked and (msg.current_epoch, msg.zxid_last) > st.history_key:
         peer.look(out, f"node {sender} has a newer history (epoch {msg.current_epoch}, "
                        f"{fmt_zxid(msg.zxid_last)}) than this leader")
         return
     ln.acked_epoch = True
     ln.zxid_last = msg.zxid_last
+    if counts:
+        st.epoch_promised.add(sender)
+    elif not st.epoch_acked:
+        peer.trace(out, "follower", f"node {sender} had accepted epoch {st.epoch} already: synced "
+                   "once the epoch stands, not counted toward it", follower=sender)
     if st.epoch_acked:
         _sync(peer, ln, out)  # the quorum is already there: sync this one now
     else:
@@ -486,6 +509,8 @@ def propose(peer: Peer, ops: list[Op], ts_ms: int, out: Output) -> None:
         raise NotReady(f"leader busy: {inflight} proposals waiting for a quorum", kind="busy")
     if st.counter + len(ops) > peer.cfg.zxid_counter_max:
         peer.look(out, f"zxid counter of epoch {st.epoch} is exhausted (ZK-1277): forcing a new epoch")
+        # ``out`` now holds the votes and the role change: Peer.submit hands it to the driver
+        # on the NotReady (on_forward returns it as its own Output).
         raise NotReady("leader is changing epoch (zxid counter exhausted); retry")
     txns = []
     state = peer.state
@@ -554,6 +579,27 @@ def tick(peer: Peer, out: Output) -> None:
             peer.look(out, f"could not establish epoch {st.epoch or '?'} within initLimit: "
                            f"{synced + 1} of {len(peer.voters)} nodes synced, {peer.quorum} needed")
         return
+    check_quorum(peer, out)
+
+
+def learner_gone(peer: Peer, sender: int, out: Output) -> None:
+    """The connection to ``sender`` closed. A learner still in discovery is forgotten: its
+    FOLLOWERINFO must not decide our epoch (it may follow another leader by now, with a
+    higher acceptedEpoch) nor make up the FOLLOWERINFO quorum; if it comes back it sends a new
+    one. Its counted ACKEPOCH stays counted (``epoch_promised``: a durable promise). Later
+    phases keep the entry; it is aged so the quorum check sees it gone."""
+    st = peer.leading
+    assert st is not None
+    ln = st.learners.get(sender)
+    if ln is None:
+        return
+    if ln.phase == Phase.DISCOVERY and "ackepoch_counts_twice" not in peer.cfg.test_faults:
+        # (TEST FAULT ackepoch_counts_twice keeps the stale FOLLOWERINFO, as before the fix)
+        del st.learners[sender]
+        peer.trace(out, "follower", f"node {sender} gone during discovery: its FOLLOWERINFO no "
+                   "longer counts", follower=sender)
+        return
+    ln.last_heard = peer.now - peer.cfg.sync_limit_ticks - 1
     check_quorum(peer, out)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from zmqzab.messages import (
+    NOT_COUNTED,
     Ack,
     AckEpoch,
     Commit,
@@ -89,7 +90,9 @@ CHECKS: dict[type, Callable[..., bool]] = {
     FollowerInfo: lambda m, ids: (_session(m.session) and _epoch(m.accepted_epoch)
                                   and 0 <= m.zxid_last < ZXID_END and 0 <= m.zxid_base <= m.zxid_last),
     LeaderInfo: lambda m, ids: _session(m.session) and _epoch(m.epoch),
-    AckEpoch: lambda m, ids: (_session(m.session) and _epoch(m.epoch) and _epoch(m.current_epoch)
+    # current_epoch NOT_COUNTED (-1): the follower had accepted this epoch already (issue 11).
+    AckEpoch: lambda m, ids: (_session(m.session) and _epoch(m.epoch)
+                              and (m.current_epoch == NOT_COUNTED or _epoch(m.current_epoch))
                               and 0 <= m.zxid_last < ZXID_END),
     SyncStart: lambda m, ids: (_session(m.session) and _epoch(m.epoch) and m.mode in SYNC_MODES
                                and _zxid(m.zxid, m.epoch) and 0 <= m.txns_total < ZXID_END

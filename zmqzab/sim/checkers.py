@@ -14,6 +14,11 @@ ZooKeeper's ``zookeeper-specifications`` state ZAB's properties, and keep one gl
   snapshot below the log window) every txn of G from an epoch before e, whenever either
   happens: "a committed txn is in the history of every later leader". Txns a client was told
   are committed are in G, and are named as such.
+* epoch promises: a follower promises (a counting ACKEPOCH) a given epoch at most once (Zab
+  phase 1; ZooKeeper's registerWithLeader), so two would-be leaders can never both gather a
+  quorum for one epoch. Every counting ACKEPOCH sent is recorded; when a leader has its epoch
+  quorum, none of the promises it counted may have gone to another leader first. This is the
+  step before "one established leader per epoch" breaks, and far more often reached.
 * epochs per node: accepted >= current, neither ever goes back, across restarts included
   (the maximum any incarnation held is remembered). And what makes votes sound: the
   currentEpoch c on a node's disk vouches for its durable log, which must hold every txn of G
@@ -74,6 +79,8 @@ class NodeView:
     fp_zxid: int = -1
     #: (epoch, incarnation) already checked as an established leader.
     leader_checked: tuple[int, int] = (-1, -1)
+    #: (epoch, incarnation) whose epoch quorum was already checked.
+    quorum_checked: tuple[int, int] = (-1, -1)
 
 
 @dataclass(slots=True)
@@ -98,6 +105,8 @@ class Checkers:
     #: zxids a client was told are committed.
     acknowledged: dict[int, tuple[str, int]] = field(default_factory=dict)
     view: dict[int, NodeView] = field(default_factory=dict)
+    #: (node, epoch) -> the leaders that node sent a counting ACKEPOCH for that epoch to.
+    promises: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     steps: int = 0
 
     def __post_init__(self) -> None:
@@ -226,6 +235,27 @@ class Checkers:
                     f"{gepoch[zxid]} at the latest: that vote can win an election without it",
                 )
 
+    # ------------------------------------------------------------------ epoch promises
+
+    def on_promise(self, node: int, leader: int, epoch: int) -> None:
+        """``node`` sent ``leader`` a counting ACKEPOCH for ``epoch``."""
+        sent = self.promises.setdefault((node, epoch), [])
+        if leader not in sent:
+            sent.append(leader)
+
+    def check_epoch_quorum(self, node: int, epoch: int, counted: list[int]) -> None:
+        """Leader ``node`` holds a quorum of promises for ``epoch``: those it ``counted`` must
+        have been given to it alone."""
+        for follower in counted:
+            others = [x for x in self.promises.get((follower, epoch), []) if x != node]
+            if others:
+                raise Violation(
+                    "an epoch's promises go to one leader",
+                    f"n{node} counts n{follower}'s ACKEPOCH toward its quorum for epoch {epoch}, but "
+                    f"n{follower} had promised epoch {epoch} to n{others[0]} already: two leaders "
+                    "can each gather a quorum for one epoch and commit different txns at one zxid",
+                )
+
     # ------------------------------------------------------------------ per step
 
     def after_step(self, node: int, peer: Peer, incarnation: int, disk_epochs: tuple[int, int]) -> None:
@@ -254,6 +284,10 @@ class Checkers:
         if zxid_epoch(peer.zxid_last) > acc:
             raise Violation("accepted >= current epoch",
                             f"n{node} logs {fmt_zxid(peer.zxid_last)} but acceptedEpoch is {acc}")
+        st = peer.leading
+        if st is not None and st.epoch_acked and v.quorum_checked != (st.epoch, incarnation):
+            v.quorum_checked = (st.epoch, incarnation)
+            self.check_epoch_quorum(node, st.epoch, sorted(st.epoch_promised))
         if peer.role == Role.LEADING and peer.phase == Phase.BROADCAST:
             epoch = peer.epoch
             owner = self.established.setdefault(epoch, node)

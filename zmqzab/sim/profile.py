@@ -52,17 +52,32 @@ class FaultProfile:
     pause: float = 0.0
     #: Per tick: a node gives up its role and starts an election (the demo's control).
     force_election: float = 0.0
+    #: Per tick: the connections between two running nodes close and reopen (a network blip, a
+    #: reset): both ends' socket monitors report it (``Peer.peer_unreachable``), and what was in
+    #: flight between them is lost, or arrives late (see ``stale_delivery``).
+    flap: float = 0.0
+    #: The share of flaps aimed at a would-be leader still in discovery or sync and one of its
+    #: learners: followers move between would-be leaders while their epochs are being decided.
+    flap_leader: float = 0.0
+    #: A message in flight on a connection that flapped arrives anyway, after the new
+    #: connection's messages (ZeroMQ may still read the old one), instead of being lost.
+    stale_delivery: float = 0.0
+    #: Per tick, while no partition is active: a bridge partition (Jepsen's "bridge"): two
+    #: halves cut from each other and one node reaching both, so both halves plus that node are
+    #: majorities and it is pulled between two would-be leaders until the heal.
+    bridge: float = 0.0
 
     def calm(self) -> FaultProfile:
         """The same latencies, no faults: the liveness phase ("heal everything")."""
         return replace(self, drop=0.0, duplicate=0.0, reorder=0.0, delay_spike=0.0, crash=0.0,
                        sync_crash=0.0, partition=0.0, slow_fsync=0.0, torn=0.0, pause=0.0,
-                       force_election=0.0)
+                       force_election=0.0, flap=0.0, flap_leader=0.0, stale_delivery=0.0, bridge=0.0)
 
     def describe(self) -> str:
         parts = [f"latency<={self.latency_max}u", f"fsync<={self.fsync_max}u"]
         for name in ("drop", "duplicate", "reorder", "delay_spike", "hold", "crash", "sync_crash",
-                     "partition", "slow_fsync", "torn", "pause", "force_election"):
+                     "partition", "slow_fsync", "torn", "pause", "force_election", "flap",
+                     "flap_leader", "stale_delivery", "bridge"):
             value = getattr(self, name)
             if value:
                 parts.append(f"{name}={value:g}")
@@ -91,6 +106,21 @@ def swarm_profile(rng: random.Random) -> FaultProfile:
         )
         if profile.calm() != profile:
             return profile
+
+
+def swarm_network(rng: random.Random, profile: FaultProfile) -> FaultProfile:
+    """Add the connection faults (flaps, stale deliveries, bridge partitions) to ``profile``.
+
+    Drawn from a stream of their own (Simulation passes one), so the draws above and every
+    seed whose connection faults come out off behave exactly as before they existed."""
+    flap = rng.choice((0.0, 0.0, 0.02, 0.05, 0.1))
+    return replace(
+        profile,
+        flap=flap,
+        flap_leader=rng.choice((0.5, 0.9)) if flap else 0.0,
+        stale_delivery=rng.choice((0.0, 0.3, 0.7)) if flap else 0.0,
+        bridge=rng.choice((0.0, 0.0, 0.01, 0.03)),
+    )
 
 
 def swarm_core_config(rng: random.Random, base: CoreConfig) -> CoreConfig:

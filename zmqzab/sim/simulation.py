@@ -11,8 +11,8 @@ Time is an integer in units, ``TICK`` (100) units per protocol tick. Events:
 * a message delivery: ``Peer.step(src, msg)``;
 * an fsync completing: the simulated writer's batch is applied to the node's real ``Storage``
   and ``Peer.persisted(storage.last_zxid)`` follows, exactly as node.py feeds it;
-* a peer's connection closing (it crashed): ``Peer.peer_unreachable(peer)``, as node.py
-  feeds its socket monitors' reports;
+* a peer's connection closing (it crashed, or the connection flapped):
+  ``Peer.peer_unreachable(peer)``, as node.py feeds its socket monitors' reports;
 * a disk read (DIFF from disk, ``ReadLog``) completing: the range is read from the node's real
   ``Storage`` with production ``read_range``, sent, and ``Peer.disk_read_done`` follows;
 * the tick boundary ("control"): the fault scheduler (crashes, partitions), restarts, heals,
@@ -26,9 +26,14 @@ become network events, applied txns answer clients. After every event the checke
 Network. A message gets a latency of 1..latency_max units and, per link and socket kind
 (DEALER or PUB), keeps FIFO order, like one TCP connection. Faults (from the seed's profile):
 drop, duplicate, reorder (the message ignores FIFO and is overtaken or overtakes), delay spikes,
-partitions (both ways or one way) that heal after a while. A point-to-point message that finds
-its peer down or cut off either is lost or waits in the sender's DEALER queue and arrives after
-the heal or restart (ZAB_CHECKLIST #6); PUB messages are simply lost, as on a real PUB socket.
+partitions (both ways, one way, or a bridge: two halves cut from each other and one node that
+reaches both) that heal after a while. A point-to-point message that finds its peer down or cut
+off either is lost or waits in the sender's DEALER queue and arrives after the heal or restart
+(ZAB_CHECKLIST #6); PUB messages are simply lost, as on a real PUB socket. Connection flaps: the
+connections between two running nodes close and reopen (``flap``); both ends are told, as by
+their socket monitors, and a message sent before the flap belongs to the old connection: it is
+lost, or arrives late, after the new connection's messages (each message carries the pair's
+connection generation). Flaps, stale deliveries and bridges draw from their own random stream.
 
 Crashes. A random node (often the leader) dies between events; or, at a discovery/sync Output,
 in the middle of carrying it out: after its epoch write and log hand-off but before its sends,
@@ -41,8 +46,10 @@ backlog) or told to start an election (the demo's control, ``Peer.force_election
 
 Phases. ``run()`` injects faults for ``ticks`` ticks, then heals everything (partitions gone,
 every node restarted, no more drops, duplicates, reordering or crashes, clients stop starting
-new requests) and requires, within ``liveness_ticks``: one established leader followed by every
-node, the same committed zxid everywhere (the leader's last), and an answer to every request.
+new requests) and requires, within ``liveness_ticks`` (by default ``liveness_bound``, derived
+from initLimit and the election's timers): one established leader followed by every node, the
+same committed zxid everywhere (the leader's last), an answer to every request, and then a
+fresh write, sent through a follower, applied on every node.
 
 No wall clock, no global ``random``, and no iteration over a set or over a dict whose order
 depends on hashing (PYTHONHASHSEED): nodes are visited in sorted order.
@@ -67,6 +74,7 @@ from zmqzab.core.settings import CoreConfig
 from zmqzab.effects import DurabilityError, execute
 from zmqzab.game import Game
 from zmqzab.messages import (
+    NOT_COUNTED,
     Ack,
     AckEpoch,
     GameResult,
@@ -83,7 +91,7 @@ from zmqzab.messages import (
 )
 from zmqzab.sim.checkers import Checkers, Violation
 from zmqzab.sim.disk import SimDisk
-from zmqzab.sim.profile import FaultProfile, swarm_core_config, swarm_profile
+from zmqzab.sim.profile import FaultProfile, swarm_core_config, swarm_network, swarm_profile
 from zmqzab.sim.trace import TICK, Trace, describe_op
 from zmqzab.sim.workload import Request, Workload
 from zmqzab.storage.compaction import SaveSnapshot
@@ -104,6 +112,26 @@ _DELIVER, _FSYNC, _TICK, _CONTROL, _RESTART, _HEAL, _GONE, _READ = range(8)
 _SYNC_KINDS = (LeaderInfo, AckEpoch, SyncStart, SyncTxns, SnapChunk, SnapAck, NewLeader, UpToDate)
 
 
+def liveness_bound(core: CoreConfig) -> int:
+    """Ticks from "heal everything" until a fresh write is committed on every node, on a calm
+    network with every node up: what the protocol's own timers allow, not a generous guess.
+
+    * initLimit: a node caught at the heal in an attempt that cannot finish (its leader or its
+      quorum was lost during the faults, a sync stream was cut) gives it up within initLimit
+      (syncLimit in BROADCAST, which is shorter), however chatty the others are (#27).
+    * An election: votes cross in under a tick and are re-sent every ``vote_resend_ticks``;
+      a quorum waits ``election_wait_ticks`` (finalizeWait); allow two rounds, since nodes
+      come out of the attempt above at different ticks and a later higher round restarts it.
+    * initLimit again: one attempt may still be spoiled by leftovers of the fault phase
+      (messages that were delayed or held arrive after the heal) and is given up like the
+      first; the next one finishes discovery + sync in a few ticks on a calm network.
+    * The clients: a request a lost node had taken is retried after CLIENT_TIMEOUT_TICKS.
+    * The fresh write: FORWARD, PROPOSAL, fsync, ACK, COMMIT, each under a tick: 3 ticks.
+    """
+    election = 2 * (core.election_wait_ticks + 2 * core.vote_resend_ticks + 1)
+    return 2 * core.init_limit_ticks + election + CLIENT_TIMEOUT_TICKS + 3
+
+
 def make_state(data: bytes | None) -> Game:
     return Game.restore(data) if data else Game()
 
@@ -120,8 +148,9 @@ class SimOptions:
     nodes: int = 5
     #: Ticks with faults; then the liveness phase.
     ticks: int = 300
-    #: The liveness phase must converge within this many ticks.
-    liveness_ticks: int = 200
+    #: The liveness phase must converge, and a fresh write commit everywhere, within this many
+    #: ticks (None: ``liveness_bound`` of the run's core timing).
+    liveness_ticks: int | None = None
     #: Inject random faults (swarm profile from the seed). False: a calm network, for scripts.
     faults: bool = True
     clients: int = 3
@@ -233,6 +262,8 @@ class NodeIO:
     def send(self, to: int, msg: PeerMessage) -> None:
         self._before_send()
         assert self.sim is not None
+        if type(msg) is AckEpoch and msg.current_epoch != NOT_COUNTED:
+            self.sim.checkers.on_promise(self.node.id, to, msg.epoch)
         self.sim.net_send(self.node.id, to, msg, False)
 
     def publish(self, msg: PeerMessage) -> None:
@@ -278,11 +309,13 @@ class Simulation:
         self.rng_disk = derive_rng(seed, "disk")
         self.rng_fault = derive_rng(seed, "fault")
         self.rng_sched = derive_rng(seed, "sched")
+        #: Connection faults (flaps, stale deliveries, bridges) draw from their own stream.
+        self.rng_conn = derive_rng(seed, "conn")
         knobs = derive_rng(seed, "profile")
         if options.profile is not None:
             self.profile = options.profile
         elif options.faults:
-            self.profile = swarm_profile(knobs)
+            self.profile = swarm_network(derive_rng(seed, "net-profile"), swarm_profile(knobs))
         else:
             self.profile = FaultProfile()
         base = options.core if options.core is not None else (
@@ -305,6 +338,10 @@ class Simulation:
         self.partitioned = False
         #: (src, dst) -> messages waiting in src's DEALER queue for dst.
         self.held: dict[tuple[int, int], list[PeerMessage]] = {}
+        #: (low id, high id) -> how many times the connections between the two flapped; a
+        #: message carries the count of its sending time, so one from an older connection is
+        #: recognised when it arrives.
+        self.conn_gen: dict[tuple[int, int], int] = {}
         #: Scripted scenarios: rules on every send; return "drop", "dup", an int (extra delay in
         #: units, FIFO ignored) or None. And a rule choosing crash points (see _crash_point).
         self.rules: list[Callable[[int, int, PeerMessage], str | int | None]] = []
@@ -477,6 +514,33 @@ class Simulation:
             for msg in msgs:
                 self._schedule(src, to, msg, False, " [held, now delivered]")
 
+    def flap(self, a: int, b: int, why: str = "") -> None:
+        """The connections between ``a`` and ``b`` close and reopen at once (a network blip):
+        each end's socket monitor reports the close (``Peer.peer_unreachable``) after a
+        latency, and what was in flight between them belongs to the old connection: lost, or
+        (``stale_delivery``) arriving late, after what the new connection carries."""
+        key = (a, b) if a < b else (b, a)
+        self.conn_gen[key] = self.conn_gen.get(key, 0) + 1
+        self.counters["flap"] += 1
+        self.trace.add(self.now, "fault", f"connection n{a}-n{b} flaps{f' ({why})' if why else ''}")
+        for me, other in ((a, b), (b, a)):
+            node = self.nodes[me]
+            if node.up:
+                delay = self.rng_conn.randint(1, self.profile.latency_max)
+                self._push(self.now + delay, _GONE, me, node.incarnation, other)
+
+    def _old_connection(self, a: tuple, msg: PeerMessage, note: str) -> None:
+        """A message sent on a connection that has flapped since: lost, or late."""
+        src, dst, pub, _ = a
+        if self.profile.stale_delivery and self.rng_conn.random() < self.profile.stale_delivery:
+            self.counters["stale_delivery"] += 1
+            key = (src, dst) if src < dst else (dst, src)
+            late = (src, dst, pub, self.conn_gen.get(key, 0))
+            self._push(self.now + self.rng_conn.randint(1, 2 * TICK), _DELIVER, late, msg,
+                       note + " [old connection, late]")
+            return
+        self.trace.add(self.now, "lost", src, dst, msg, "its connection flapped")
+
     def inject(self, src: int, dst: int, msg: PeerMessage) -> None:
         """Scripted: deliver ``msg`` from ``src`` to ``dst`` now, as if it had just arrived."""
         self._deliver(src, dst, False, msg, " [injected by the scenario]")
@@ -525,7 +589,8 @@ class Simulation:
             self._link_last[key] = t
         else:
             t += extra  # reordered / held up: outside the link's FIFO order
-        self._push(t, _DELIVER, (src, dst, pub), msg, note)
+        gen = self.conn_gen.get((src, dst) if src < dst else (dst, src), 0)
+        self._push(t, _DELIVER, (src, dst, pub, gen), msg, note)
 
     def _deliver(self, src: int, dst: int, pub: bool, msg: PeerMessage, note: str) -> None:
         node = self.nodes[dst]
@@ -712,6 +777,9 @@ class Simulation:
             self._run_step(node, lambda: peer.submit([request.op], ts_ms=self.tick))
         except NotReady as exc:
             node.waiting.pop(key, None)
+            if exc.output is not None:
+                # What the core did before refusing (ZK-1277's step-down): carried out as node.py does.
+                self._run_step(node, lambda: exc.output)
             self.trace.add(self.now, "client", f"{request.client} <= n{i} #{request.seq} refused: {exc}")
             return f"refused: {exc}"
         return "taken"
@@ -771,6 +839,40 @@ class Simulation:
                 self.counters["force_election"] += 1
                 self.trace.add(self.now, "fault", f"force an election on n{node.id}")
                 self._run_step(node, lambda: peer.force_election("forced by the simulation"))
+        self._connection_faults()
+
+    def _connection_faults(self) -> None:
+        """Flaps and bridge partitions (their own random stream: see profile.swarm_network)."""
+        prof, rng = self.profile, self.rng_conn
+        if prof.flap and rng.random() < prof.flap:
+            up = [n.id for n in self._up()]
+            if len(up) >= 2:
+                # A would-be leader (discovery or sync) and one of its learners: the follower
+                # goes LOOKING at once and may end up with another would-be leader.
+                peers = {i: self.nodes[i].peer for i in up}
+                hopeful = [i for i, p in peers.items()
+                           if p is not None and p.role == Role.LEADING and p.phase != Phase.BROADCAST]
+                if hopeful and rng.random() < prof.flap_leader:
+                    a = rng.choice(hopeful)
+                    st = peers[a].leading  # type: ignore[union-attr]
+                    others = [i for i in sorted(st.learners) if i in up] if st is not None else []
+                    b = rng.choice(others or [i for i in up if i != a])
+                    self.flap(a, b, "a would-be leader and its learner")
+                else:
+                    a, b = rng.sample(up, 2)
+                    self.flap(a, b)
+        if prof.bridge and not self.partitioned and len(self.ids) >= 3 and rng.random() < prof.bridge:
+            ids = list(self.ids)
+            rng.shuffle(ids)
+            middle, rest = ids[0], ids[1:]
+            half = len(rest) // 2
+            left, right = sorted(rest[:half]), sorted(rest[half:])
+            self.cut = {(x, y) for x in left for y in right} | {(y, x) for x in left for y in right}
+            self.partitioned = True
+            self.counters["bridge"] += 1
+            self.trace.add(self.now, "fault", "bridge partition {" + ",".join(f"n{x}" for x in left)
+                           + "} | {" + ",".join(f"n{x}" for x in right) + f"}}, n{middle} reaches both")
+            self._push(self.now + rng.randint(3, 40) * TICK, _HEAL, None, None, None)
 
     def _random_partition(self) -> None:
         rng = self.rng_fault
@@ -807,6 +909,8 @@ class Simulation:
                 resume = nodes[a[1]].paused_until
                 if resume > time:
                     self._push(resume, kind, a, b, c)  # waits in its socket, order kept
+                elif a[3] != self.conn_gen.get((a[0], a[1]) if a[0] < a[1] else (a[1], a[0]), 0):
+                    self._old_connection(a, b, c)
                 else:
                     self._deliver(a[0], a[1], a[2], b, c)
             elif kind == _TICK:
@@ -917,18 +1021,55 @@ class Simulation:
             return f"{len(pending)} request(s) unanswered, e.g. {r.client}#{r.seq} {describe_op(r.op)}"
         return None
 
-    def check_liveness(self, max_ticks: int) -> int:
-        """Heal everything, then require convergence within ``max_ticks``; returns ticks taken."""
+    def check_liveness(self, max_ticks: int | None = None) -> int:
+        """Heal everything, then require within ``max_ticks`` (default: ``liveness_bound``):
+        convergence (``converged``), then a fresh write, sent to a follower after the heal,
+        committed and applied on every node. Convergence alone would pass a leader that can no
+        longer commit (its PROPOSALs or ACKs lost for good): only a new commit shows the
+        broadcast phase works. Returns the ticks taken."""
+        if max_ticks is None:
+            max_ticks = liveness_bound(self.core)
         self.heal_everything()
         start = self.tick
-        for t in range(max_ticks + 1):
-            missing = self.converged()
-            if missing is None:
-                self.trace.add(self.now, "phase", f"converged after {t} ticks: {self.roles()}")
-                return t
+        missing = self.converged()
+        while missing is not None:
+            if self.tick - start >= max_ticks:
+                raise Violation("liveness", f"{max_ticks} ticks after healing everything (t={start}), "
+                                f"{missing}; {self.roles()}")
             self.run_ticks(1)
-        raise Violation("liveness", f"{max_ticks} ticks after healing everything (t={start}), "
-                        f"{missing}; {self.roles()}")
+            missing = self.converged()
+        took = self.tick - start
+        self.trace.add(self.now, "phase", f"converged after {took} ticks: {self.roles()}")
+        leader = self.established_leader()
+        assert leader is not None
+        via = self.rng_sched.choice([i for i in self.ids if i != leader] or [leader])
+        fresh = self.workload.request(self.tick, "fresh", via, self.rng_sched.randint(0, 100))
+        self.trace.add(self.now, "phase", f"a fresh write after the heal, through n{via}: "
+                       f"{describe_op(fresh.op)}")
+        while True:
+            missing = self._fresh_missing(fresh)
+            if missing is None:
+                break
+            if self.tick - start >= max_ticks:
+                raise Violation("liveness", f"{max_ticks} ticks after healing everything (t={start}), "
+                                f"converged after {took}, but the fresh write {describe_op(fresh.op)} "
+                                f"sent through n{via}: {missing}; {self.roles()}")
+            self.run_ticks(1)
+        took = self.tick - start
+        self.trace.add(self.now, "phase", f"the fresh write committed on every node, {took} ticks "
+                       "after the heal")
+        return took
+
+    def _fresh_missing(self, request: Request) -> str | None:
+        if request.answer is None:
+            return "it is not answered"
+        zxid = request.answer[2]
+        for i in self.ids:
+            p = self.nodes[i].peer
+            if p is None or p.zxid_applied < zxid:
+                return (f"n{i} has not applied it ({fmt_zxid(zxid)}; n{i} applied "
+                        f"{fmt_zxid(p.zxid_applied) if p else 'nothing, down'})")
+        return None
 
     def run(self) -> SimResult:
         violation = None

@@ -13,6 +13,7 @@ from collections import deque
 from typing import Any, Callable
 
 from zmqzab.messages import (
+    NOT_COUNTED,
     Ack,
     AckEpoch,
     Commit,
@@ -68,8 +69,10 @@ def describe(msg: PeerMessage) -> str:
         case LeaderInfo():
             return f"LEADERINFO s{msg.session % 1000:03d} epoch {msg.epoch}"
         case AckEpoch():
-            return (f"ACKEPOCH s{msg.session % 1000:03d} epoch {msg.epoch} currentEpoch "
-                    f"{msg.current_epoch} last {fmt_zxid(msg.zxid_last)}")
+            counted = ("NOT COUNTED (epoch accepted already)" if msg.current_epoch == NOT_COUNTED
+                       else f"currentEpoch {msg.current_epoch}")
+            return (f"ACKEPOCH s{msg.session % 1000:03d} epoch {msg.epoch} {counted} "
+                    f"last {fmt_zxid(msg.zxid_last)}")
         case SyncStart():
             return f"{msg.mode} {fmt_zxid(msg.zxid)} ({msg.txns_total} txns to come)"
         case SyncTxns():
