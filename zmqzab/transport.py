@@ -150,7 +150,7 @@ class Transport:
         #: (due monotonic time, target peer or _PUB, frame): FIFO, one delay for all.
         self._delayed: deque[tuple[float, int, bytes]] = deque()
 
-        self.router = self._bound(ctx, zmq.ROUTER, self.me.peer_port, "peer_port", PEERS_DOMAIN)
+        self.router = self._bound(ctx, zmq.ROUTER, self.me.peer_port, "peer_port", PEERS_DOMAIN, handover=True)
         self.pub = self._bound(ctx, zmq.PUB, self.me.pub_port, "pub_port", PEERS_DOMAIN)
         self.pub.setsockopt(zmq.SNDHWM, PEER_HWM)
         self.client = self._bound(ctx, zmq.ROUTER, self.me.client_port, "client_port", CLIENTS_DOMAIN,
@@ -211,7 +211,7 @@ class Transport:
             make_client(sock, self.keys.public, self.keys.secret, self.keys.keyring.node_public[peer])
 
     def _bound(self, ctx: zmq.Context, kind: int, port: int, key: str, domain: str,
-               max_bytes: int = MAX_MESSAGE_BYTES) -> zmq.Socket:
+               max_bytes: int = MAX_MESSAGE_BYTES, handover: bool = False) -> zmq.Socket:
         sock = ctx.socket(kind)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, max_bytes)
@@ -220,6 +220,16 @@ class Transport:
 
         if kind == zmq.ROUTER:
             sock.setsockopt(zmq.RCVHWM, PEER_HWM)
+        if handover:
+            # A peer's newest connection takes over its routing id (issue 11, defect 5). Without
+            # this the ROUTER keeps the first holder of an id and parks a second connection with
+            # it unread, for good (libzmq reads its id frame, refuses it and never retries); a
+            # peer whose old connection we had not seen close (we were SIGSTOPped when it died,
+            # or a partition ate its FIN) then reached us on a connection that looked up from
+            # its side while everything it sent was lost, and we stayed LOOKING. The older
+            # connection is the dead one: libzmq closes it, and a message it had already queued
+            # comes under a libzmq-made id (a zero byte first), dropped as an unknown sender.
+            sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
         try:
             sock.bind(f"tcp://{self.me.host}:{port}")
         except zmq.ZMQError as exc:
