@@ -198,10 +198,11 @@ class Transport:
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
 
     def _routing_id(self) -> bytes:
-        """Our node id, and with CURVE a random suffix per connection ("2:9f3a..."): a ROUTER
-        refuses a second connection with an id in use, so a key holder that took "2" first
-        would lock the real node 2 out; with a suffix nobody can guess, ids never collide. The
-        peer ROUTER only receives, so its routing ids need not be stable."""
+        """Our node id, and with CURVE a random suffix per connection ("2:9f3a..."): the peer
+        ROUTER gives an id to one connection at a time (the newest: ROUTER_HANDOVER, see
+        _bound), so a key holder claiming "2" would cut the real node 2 off each time it
+        connected; with a suffix nobody can guess, ids never collide. The peer ROUTER only
+        receives, so its routing ids need not be stable."""
         if self.keys is None:
             return self._topic
         return self._topic + b":" + os.urandom(8).hex().encode()
