@@ -228,8 +228,9 @@ class Transport:
             # peer whose old connection we had not seen close (we were SIGSTOPped when it died,
             # or a partition ate its FIN) then reached us on a connection that looked up from
             # its side while everything it sent was lost, and we stayed LOOKING. The older
-            # connection is the dead one: libzmq closes it, and a message it had already queued
-            # comes under a libzmq-made id (a zero byte first), dropped as an unknown sender.
+            # connection is the dead one: libzmq closes it, and what it held unread is never
+            # read as that peer's (tests/unit/test_transport_routing.py). In the keyless demo
+            # anyone may claim a node's id anyway; with CURVE ids carry a secret suffix.
             sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
         try:
             sock.bind(f"tcp://{self.me.host}:{port}")
