@@ -224,7 +224,8 @@ class Transport:
         if handover:
             # A peer's newest connection takes over its routing id (issue 11, defect 5). Without
             # this the ROUTER keeps the first holder of an id and parks a second connection with
-            # it unread, for good (libzmq reads its id frame, refuses it and never retries); a
+            # it unread, for good (libzmq takes its id frame while refusing it, and the pipe is
+            # never looked at again, even after the first holder closes: measured); a
             # peer whose old connection we had not seen close (we were SIGSTOPped when it died,
             # or a partition ate its FIN) then reached us on a connection that looked up from
             # its side while everything it sent was lost, and we stayed LOOKING. The older
