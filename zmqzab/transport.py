@@ -150,7 +150,7 @@ class Transport:
         #: (due monotonic time, target peer or _PUB, frame): FIFO, one delay for all.
         self._delayed: deque[tuple[float, int, bytes]] = deque()
 
-        self.router = self._bound(ctx, zmq.ROUTER, self.me.peer_port, "peer_port", PEERS_DOMAIN)
+        self.router = self._bound(ctx, zmq.ROUTER, self.me.peer_port, "peer_port", PEERS_DOMAIN, handover=True)
         self.pub = self._bound(ctx, zmq.PUB, self.me.pub_port, "pub_port", PEERS_DOMAIN)
         self.pub.setsockopt(zmq.SNDHWM, PEER_HWM)
         self.client = self._bound(ctx, zmq.ROUTER, self.me.client_port, "client_port", CLIENTS_DOMAIN,
@@ -198,10 +198,11 @@ class Transport:
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
 
     def _routing_id(self) -> bytes:
-        """Our node id, and with CURVE a random suffix per connection ("2:9f3a..."): a ROUTER
-        refuses a second connection with an id in use, so a key holder that took "2" first
-        would lock the real node 2 out; with a suffix nobody can guess, ids never collide. The
-        peer ROUTER only receives, so its routing ids need not be stable."""
+        """Our node id, and with CURVE a random suffix per connection ("2:9f3a..."): the peer
+        ROUTER gives an id to one connection at a time (the newest: ROUTER_HANDOVER, see
+        _bound), so a key holder claiming "2" would cut the real node 2 off each time it
+        connected; with a suffix nobody can guess, ids never collide. The peer ROUTER only
+        receives, so its routing ids need not be stable."""
         if self.keys is None:
             return self._topic
         return self._topic + b":" + os.urandom(8).hex().encode()
@@ -211,7 +212,7 @@ class Transport:
             make_client(sock, self.keys.public, self.keys.secret, self.keys.keyring.node_public[peer])
 
     def _bound(self, ctx: zmq.Context, kind: int, port: int, key: str, domain: str,
-               max_bytes: int = MAX_MESSAGE_BYTES) -> zmq.Socket:
+               max_bytes: int = MAX_MESSAGE_BYTES, handover: bool = False) -> zmq.Socket:
         sock = ctx.socket(kind)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, max_bytes)
@@ -220,6 +221,18 @@ class Transport:
 
         if kind == zmq.ROUTER:
             sock.setsockopt(zmq.RCVHWM, PEER_HWM)
+        if handover:
+            # A peer's newest connection takes over its routing id (issue 11, defect 5). Without
+            # this the ROUTER keeps the first holder of an id and parks a second connection with
+            # it unread, for good (libzmq takes its id frame while refusing it, and the pipe is
+            # never looked at again, even after the first holder closes: measured); a
+            # peer whose old connection we had not seen close (we were SIGSTOPped when it died,
+            # or a partition ate its FIN) then reached us on a connection that looked up from
+            # its side while everything it sent was lost, and we stayed LOOKING. The older
+            # connection is the dead one: libzmq closes it, and what it held unread is never
+            # read as that peer's (tests/unit/test_transport_routing.py). In the keyless demo
+            # anyone may claim a node's id anyway; with CURVE ids carry a secret suffix.
+            sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
         try:
             sock.bind(f"tcp://{self.me.host}:{port}")
         except zmq.ZMQError as exc:
