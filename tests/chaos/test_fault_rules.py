@@ -41,3 +41,63 @@ def test_rules_from_the_control_route_are_checked():
                      ({"jitter": 3}, "unknown fault rules"), ([], "JSON object")):
         with pytest.raises(ValueError, match=why):
             check_rules(bad, IDS)
+
+
+class SocketlessTransport:
+    """Transport's send / hold / flush / hand-on logic, without sockets."""
+
+    def __new__(cls):
+        from collections import deque
+
+        from zmqzab.transport import Counters, Transport
+
+        class T(Transport):
+            def __init__(self):  # noqa: D107 - no sockets on purpose
+                self.faults = FaultRules(rng=random.Random(5))
+                self.counters = Counters()
+                self.delay_s = 0.0
+                self._delayed = deque()
+                self.out = []
+
+            def _send_now(self, to, frame):
+                self.out.append(to)
+
+            def _publish_now(self, frame):
+                self.out.append("pub")
+
+        return T()
+
+
+def test_a_delay_set_and_healed_keeps_each_link_fifo():
+    from zmqzab.messages import Ack
+
+    t = SocketlessTransport()
+    t.faults.set({"delay_ms": 10_000})
+    t.send(1, Ack(session=1, epoch=1, zxid=1))
+    t.faults.set({})  # healed while a message is held
+    t.send(1, Ack(session=1, epoch=1, zxid=2))
+    assert t.out == []  # the second waits behind the first, as on one TCP link
+    t.flush_delayed(t.next_due() + 20)
+    assert t.out == [1, 1]
+    t.send(1, Ack(session=1, epoch=1, zxid=3))
+    assert t.out == [1, 1, 1] and t.next_due() is None
+
+
+def test_one_way_and_loss_and_duplication_at_the_transport():
+    from zmqzab.messages import Ack
+
+    t = SocketlessTransport()
+    t.faults.set({"blocked_out": [2]})
+    t.send(2, Ack(session=1, epoch=1, zxid=1))
+    t.send(3, Ack(session=1, epoch=1, zxid=1))
+    assert t.out == [3] and t.counters.dropped_by_fault_rules == 1
+    got: list = []
+    t.faults.set({"duplicate": 0.9})
+    for _ in range(20):
+        t._take(got, 1, "m")
+    assert len(got) > 25  # most handed on twice
+    got.clear()
+    t.faults.set({"loss": 0.9})
+    for _ in range(20):
+        t._take(got, 1, "m")
+    assert len(got) < 10

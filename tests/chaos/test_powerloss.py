@@ -81,3 +81,18 @@ def test_a_directory_never_fsynced_is_left_alone(tmp_path, witness):
     write(d / "f", b"abc", sync=False)
     assert powerloss.power_loss(witness) == []
     assert (d / "f").read_bytes() == b"abc"
+
+
+def test_the_environment_variable_turns_the_witness_on_and_nothing_else_does(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from zmqzab.storage import durable; "
+            "durable.fsync_dir(Path(sys.argv[1]), True); print(durable._witness is not None)")
+    log = tmp_path / "w.durable"
+    env = {**os.environ, powerloss.ENV: str(log)}
+    on = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True)
+    assert on.stdout.strip() == "True" and '"dir"' in log.read_text()
+    env.pop(powerloss.ENV)
+    off = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True)
+    assert off.stdout.strip() == "False"

@@ -459,6 +459,9 @@ class Nemesis(threading.Thread):
         victim = self._random_victim({ld} if ld is not None else set())
         if victim is None:
             return
+        lowest = min(i for i in self.cluster.ids if i != ld and i not in self.out())
+        if self.rng.random() < 0.5 and self.fits({lowest} | ({ld} if ld is not None else set())):
+            victim = lowest  # as in the issue: the lowest id loses every tie when it looks again
         self._reserved += 1  # room for the leader kills while the node sleeps
         try:
             yield from self._across(name, victim)
@@ -476,7 +479,10 @@ class Nemesis(threading.Thread):
         while kills and tries < 40 and paused.end is None and self.now() < paused.start + hold - 4.0:
             ld = self.wait_leader(15.0)
             if ld is not None and self.fits({ld}, script=True):
-                self.kill(ld, self.rng.uniform(1.5, 3.0), "kill_leader", move=name)
+                # The last leader killed stays down until the paused node is back, as in the issue.
+                down = self.rng.uniform(1.5, 3.0) if kills > 1 else \
+                    max(1.5, paused.start + hold - self.now() + self.rng.uniform(1.0, 3.0))
+                self.kill(ld, down, "kill_leader", move=name)
                 kills -= 1
                 yield self.rng.uniform(4.0, 6.0)
             else:  # other faults hold the budget (or no leader yet): soon again
