@@ -41,7 +41,12 @@ KINDS = ("kill", "kill_leader", "power_loss", "pause", "pause_leader", "long_pau
 MOVES = ("kill", "kill_leader", "power_loss", "pause", "pause_leader", "long_pause", "isolate",
          "isolate_leader", "long_isolate", "split", "bridge", "one_way", "loss", "delay", "duplicate",
          "leader_twice", "pause_across_restarts")
-#: Kinds that take a node out (killed, paused, cut off); the others only slow links down.
+#: Moves that take no node out (links only slow down): they fit any budget.
+LINK_MOVES = ("loss", "delay", "duplicate")
+#: Moves that need two nodes' room at once: when dealt without it, only LINK_MOVES start until
+#: the room is there (PENDING_S at most), else the short faults would always take it first.
+NEEDS_ROOM = ("pause_across_restarts",)
+PENDING_S = 15.0
 LONG_HOLD_S = (20.0, 40.0)
 #: ZeroMQ's default ZMQ_HANDSHAKE_IVL: a pause longer than this outlives half-made connections.
 ZMQ_HANDSHAKE_S = 30.0
@@ -146,11 +151,17 @@ class Nemesis(threading.Thread):
         self.moves_done: dict[str, int] = {}
         self.error: BaseException | None = None
         self.power_loss = cluster.witness if power_loss is None else power_loss
-        self.moves = [m for m in moves if m != "power_loss" or self.power_loss]
-        #: Moves are dealt from a shuffled deck, so every len(moves) moves have every one.
+        # Moves that can never fit this cluster are left out (a bridge needs an odd size >= 3).
+        never = {"power_loss"} if not self.power_loss else set()
+        if bridge_groups(list(cluster.ids), random.Random(0)) is None:
+            never.add("bridge")
+        self.moves = list(dict.fromkeys(m for m in moves if m not in never))
+        #: Moves are dealt from a shuffled deck (the top is its end).
         self._deck: list[str] = []
         self._active: list[_Active] = []
         self._scripts: list[tuple[float, Script]] = []
+        #: A move waiting for room (NEEDS_ROOM), since when.
+        self._pending: tuple[str, float] | None = None
         #: Nodes a running script will take out (its leader kills): random moves leave them spare.
         self._reserved = 0
 
@@ -197,16 +208,46 @@ class Nemesis(threading.Thread):
             self._end(a)
 
     def one_move(self) -> None:
-        """Start the next move of the deck that fits the budget; one that does not goes back
-        under the deck (tried again later, not lost)."""
+        """Deal one move. The deck is a round of every move in a seeded order: the first card
+        from the top that fits the budget now is played, the others stay for later in the
+        round. A NEEDS_ROOM move that does not fit waits (PENDING_S at most, only link faults
+        meanwhile), else short faults would always take the room first. When no card left fits
+        (partitions while one holds, say), a move from outside the round is played, so that a
+        lasting fault stops nothing else."""
         if not self._deck:
             self._deck = self.rng.sample(self.moves, len(self.moves))
-        for _ in range(len(self._deck)):
-            move = self._deck.pop()
-            if self.begin_move(move):
-                self.moves_done[move] = self.moves_done.get(move, 0) + 1
+        if self._pending is not None:
+            move, since = self._pending
+            if self._play(move):
+                self._pending = None
+                self._deck.remove(move)
                 return
-            self._deck.insert(0, move)
+            if self.now() - since <= PENDING_S:
+                self._bonus(LINK_MOVES)
+                return
+            self._pending = None  # no room came: dropped from this round
+            self._deck.remove(move)
+        for move in reversed(list(self._deck)):
+            if self._play(move):
+                self._deck.remove(move)
+                return
+            if move in NEEDS_ROOM:
+                self._pending = (move, self.now())
+                self._bonus(LINK_MOVES)
+                return
+        self._bonus([m for m in self.moves if m not in NEEDS_ROOM])
+
+    def _play(self, move: str) -> bool:
+        if self.begin_move(move):
+            self.moves_done[move] = self.moves_done.get(move, 0) + 1
+            return True
+        return False
+
+    def _bonus(self, moves: Iterable[str]) -> None:
+        mine = [m for m in moves if m in self.moves]
+        for move in self.rng.sample(mine, len(mine)):
+            if self._play(move):
+                return
 
     # ------------------------------------------------------------------ state
 
