@@ -39,7 +39,9 @@ def chaos(
                                                "(default: all): kill, kill_leader, power_loss, pause, "
                                                "pause_leader, long_pause, isolate, isolate_leader, "
                                                "long_isolate, split, bridge, one_way, loss, delay, "
-                                               "duplicate, leader_twice, pause_across_restarts.")] = None,
+                                               "duplicate, leader_twice, pause_across_restarts; and, "
+                                               "only when named, power_loss_all (every node's power "
+                                               "cut at once).")] = None,
     liveness: Annotated[float, typer.Option("--liveness", min=1.0, max=3600.0, help="Seconds after healing "
                                             "within which every node must be LEADING or FOLLOWING and a "
                                             "fresh write applied everywhere.")] = 30.0,
@@ -74,14 +76,14 @@ def chaos(
             check_available()
         except NetnsError as exc:
             fail(str(exc))
-    from zmqzab.chaos.nemesis import MOVES, SCENARIOS
+    from zmqzab.chaos.nemesis import MOVES, OPT_IN_MOVES, SCENARIOS
 
     moves = tuple(m.strip() for m in faults.split(",") if m.strip()) if faults is not None else MOVES
-    unknown = sorted(set(moves) - set(MOVES))
+    unknown = sorted(set(moves) - set(MOVES) - set(OPT_IN_MOVES))
     if unknown or not moves:
-        fail(f"--faults {faults!r}: unknown moves {unknown} (the moves are {', '.join(MOVES)})")
-    if "power_loss" in moves and not power_loss:
-        fail("--faults power_loss needs the fsync witness: drop --no-power-loss")
+        fail(f"--faults {faults!r}: unknown moves {unknown} (the moves are {', '.join(MOVES + OPT_IN_MOVES)})")
+    if {"power_loss", "power_loss_all"} & set(moves) and not power_loss:
+        fail("--faults power_loss / power_loss_all need the fsync witness: drop --no-power-loss")
 
     if scenario is not None and scenario not in SCENARIOS:
         fail(f"unknown scenario {scenario!r}: the scenarios are {', '.join(SCENARIOS)}")

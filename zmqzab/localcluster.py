@@ -179,7 +179,7 @@ class LocalCluster:
         if not self.witness:
             raise RuntimeError("power loss needs the nodes started with cluster.witness = True")
         self.kill(i)
-        return power_loss(self.witness_file(i))
+        return power_loss(self.witness_file(i), self.config.storage.data_dir / f"node-{i}")
 
     def stop_all(self) -> None:
         for i in list(self.paused):

@@ -207,7 +207,7 @@ def test_every_move_happens_and_faults_overlap_with_five_nodes():
         assert c.healthy_quorum()
     n.heal_all()
     seen = {f.kind for f in n.faults}
-    assert seen == set(KINDS), set(KINDS) - seen
+    assert seen == set(KINDS) - {"power_loss_all"}, set(KINDS) - seen  # opt-in only
     assert set(n.moves_done) == set(MOVES)
     long_pauses = [f for f in n.faults if f.move == "pause_across_restarts"]
     assert any(f.kind == "long_pause" for f in long_pauses)
@@ -221,3 +221,17 @@ def test_power_loss_is_left_out_without_the_fsync_witness():
     c.witness = False
     n = make(c, seed=3)
     assert "power_loss" not in n.moves
+
+
+def test_power_loss_of_every_node_only_from_a_quiet_cluster_and_only_when_asked():
+    c = StandIn(3)
+    n = make(c, seed=4, )
+    assert "power_loss_all" not in n.moves
+    n = Clocked(c, 4, 0.0, 1e9, 1.0, threading.Event(), moves=("power_loss_all", "kill"))
+    assert n.begin_move("kill") and not n.begin_move("power_loss_all")
+    n.heal_all()
+    assert n.begin_move("power_loss_all")
+    assert c.dead == {0, 1, 2} and n.faults[-1].kind == "power_loss_all" and n.faults[-1].nodes == [0, 1, 2]
+    n.clock += 10
+    n.step()
+    assert not c.dead

@@ -96,3 +96,13 @@ def test_the_environment_variable_turns_the_witness_on_and_nothing_else_does(tmp
     env.pop(powerloss.ENV)
     off = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True)
     assert off.stdout.strip() == "False"
+
+
+def test_with_the_data_dir_given_nothing_unsynced_survives(tmp_path, witness):
+    root = tmp_path / "node-0"
+    (root / "log").mkdir(parents=True)
+    write(root / "acceptedEpoch", b"3", sync=False)  # fsync = false: no fsync, no record
+    write(root / "log" / "log.1", b"a" * 10, sync=False)
+    done = powerloss.power_loss(witness, root)
+    assert not (root / "acceptedEpoch").exists() and not (root / "log" / "log.1").exists()
+    assert (root / "log").is_dir() and len(done) == 2

@@ -18,8 +18,9 @@ Faults (each recorded under the kind that really happened, with its nodes and pe
   node paused (``long_pause``) while the leader is killed and restarted two or three times
   (``kill_leader`` each), then resumed about 30 s after its pause.
 
-Overlap is the rule: a new fault starts while older ones hold, as long as a quorum of live,
-unpaused nodes that can all reach each other (``quorum_survives``) remains with it in force.
+Overlap is the rule: a new fault starts every 0.8-2 s while older ones hold, as long as a
+quorum of live, unpaused nodes that can all reach each other (``quorum_survives``) remains
+with it in force; one partition at a time. Moves come from a seeded deck (``one_move``).
 A fault aimed at the leader when no leader is seen (no node LEADING in BROADCAST with a quorum
 following it) falls on a random node and is recorded as the plain kind with ``intended`` set.
 """
@@ -36,20 +37,24 @@ from zmqzab.localcluster import LocalCluster
 
 #: Every kind a fault is recorded under (moves like ``leader_twice`` record these).
 KINDS = ("kill", "kill_leader", "power_loss", "pause", "pause_leader", "long_pause", "isolate",
-         "isolate_leader", "long_isolate", "split", "bridge", "one_way", "loss", "delay", "duplicate")
+         "isolate_leader", "long_isolate", "split", "bridge", "one_way", "loss", "delay", "duplicate",
+         "power_loss_all")
 #: What the nemesis deals from its shuffled deck: the kinds, and the composed moves.
 MOVES = ("kill", "kill_leader", "power_loss", "pause", "pause_leader", "long_pause", "isolate",
          "isolate_leader", "long_isolate", "split", "bridge", "one_way", "loss", "delay", "duplicate",
          "leader_twice", "pause_across_restarts")
+#: Moves only dealt when asked for (--faults): ``power_loss_all`` cuts every node's power at
+#: once (a total outage, beyond any quorum; with ``fsync = false`` acknowledged writes are lost).
+OPT_IN_MOVES = ("power_loss_all",)
 #: Moves that take no node out (links only slow down): they fit any budget.
 LINK_MOVES = ("loss", "delay", "duplicate")
 #: Moves that need two nodes' room at once: when dealt without it, only LINK_MOVES start until
 #: the room is there (PENDING_S at most), else the short faults would always take it first.
 NEEDS_ROOM = ("pause_across_restarts",)
 PENDING_S = 15.0
+#: How long the long faults hold: half the time beyond ZeroMQ's 30 s ZMQ_HANDSHAKE_IVL, which
+#: a connection made to a stopped process outlives.
 LONG_HOLD_S = (20.0, 40.0)
-#: ZeroMQ's default ZMQ_HANDSHAKE_IVL: a pause longer than this outlives half-made connections.
-ZMQ_HANDSHAKE_S = 30.0
 
 
 def quorum(n: int) -> int:
@@ -152,7 +157,7 @@ class Nemesis(threading.Thread):
         self.error: BaseException | None = None
         self.power_loss = cluster.witness if power_loss is None else power_loss
         # Moves that can never fit this cluster are left out (a bridge needs an odd size >= 3).
-        never = {"power_loss"} if not self.power_loss else set()
+        never = {"power_loss", "power_loss_all"} if not self.power_loss else set()
         if bridge_groups(list(cluster.ids), random.Random(0)) is None:
             never.add("bridge")
         self.moves = list(dict.fromkeys(m for m in moves if m not in never))
@@ -307,6 +312,10 @@ class Nemesis(threading.Thread):
         """Start one move now; False when the budget has no room for it (nothing done)."""
         rng = self.rng
         hold = hold if hold is not None else rng.uniform(1.0, 3.0)
+        if move == "power_loss_all":
+            if self._active or self._scripts:
+                return False  # the whole host goes down: only from a quiet cluster
+            return self.power_loss_all(hold)
         if move in ("kill", "kill_leader", "power_loss"):
             kind, victim, intended = self._aim(move, move == "kill_leader")
             if victim is None:
@@ -373,6 +382,18 @@ class Nemesis(threading.Thread):
             c.kill(victim)
             fault.detail = f"kill -9 n{victim}"
         self._hold(fault, hold, lambda: c.start(victim), out={victim})
+        return True
+
+    def power_loss_all(self, hold: float) -> bool:
+        c, ids = self.cluster, list(self.cluster.ids)
+        fault = self._begin("power_loss_all", ids, "")
+        lost = [line for i in ids for line in c.power_loss(i)]
+        fault.detail = "kill -9 every node, then unsynced data dropped: " + ("; ".join(lost) or "nothing unsynced")
+
+        def restart() -> None:
+            for i in ids:
+                c.start(i)
+        self._hold(fault, hold, restart, out=set(ids))
         return True
 
     def pause(self, victim: int, hold: float, kind: str, intended: str | None = None,

@@ -20,7 +20,8 @@ Limits (said in the README): a name that the listing holds with another inode (r
 directory not yet synced) keeps the new file, one of the two outcomes a real file system allows;
 a name removed after the last directory fsync is not brought back (its data is gone); rewrites
 inside a file's synced length are not undone (the txn log and the snapshots only append and
-replace whole files); directories never fsynced are left as they are.
+replace whole files); directories never fsynced are emptied of their files when the node's
+data dir is given, else left as they are.
 """
 
 from __future__ import annotations
@@ -74,9 +75,15 @@ def durable_state(witness_file: Path) -> tuple[dict[int, int], dict[str, dict[st
     return sizes, dirs
 
 
-def power_loss(witness_file: Path) -> list[str]:
-    """Make the files of a dead node what a power loss would leave; returns what was done."""
+def power_loss(witness_file: Path, root: Path | None = None) -> list[str]:
+    """Make the files of a dead node what a power loss would leave; returns what was done.
+
+    ``root``: the node's data dir; a directory under it that was never fsynced has no durable
+    entry at all (with ``fsync = false`` nothing survives)."""
     sizes, dirs = durable_state(witness_file)
+    if root is not None and os.path.isdir(root):
+        for d, _, _ in os.walk(root):
+            dirs.setdefault(str(Path(d).resolve()), {})
     done: list[str] = []
     for d, entries in sorted(dirs.items()):
         if not os.path.isdir(d):
