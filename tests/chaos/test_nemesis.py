@@ -195,7 +195,6 @@ def test_overlapping_faults_never_take_more_than_a_quorum_can_spare(n_nodes):
 
 
 def test_every_move_happens_and_faults_overlap_with_five_nodes():
-    seen: set[str] = set()
     c = StandIn(5, leader=0)
     n = make(c, seed=7)
     for _ in range(600):
@@ -225,7 +224,7 @@ def test_power_loss_is_left_out_without_the_fsync_witness():
 
 def test_power_loss_of_every_node_only_from_a_quiet_cluster_and_only_when_asked():
     c = StandIn(3)
-    n = make(c, seed=4, )
+    n = make(c, seed=4)
     assert "power_loss_all" not in n.moves
     n = Clocked(c, 4, 0.0, 1e9, 1.0, threading.Event(), moves=("power_loss_all", "kill"))
     assert n.begin_move("kill") and not n.begin_move("power_loss_all")
