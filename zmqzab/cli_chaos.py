@@ -33,16 +33,36 @@ def chaos(
         "--inject-bug", metavar="NAME", help="TEST ONLY: run the nodes with this deliberate core bug (repeatable; "
         "names in zmqzab/core/settings.py TEST_FAULTS), to prove the checker reports a violation. "
         "Never for a real cluster.")] = None,
+    scenario: Annotated[str | None, typer.Option("--scenario", help="A fixed fault sequence instead of the "
+                                                 "random nemesis: paused-rejoin (a node paused ~30 s while "
+                                                 "the leader is killed twice; 5 nodes or more).")] = None,
+    power_loss: Annotated[bool, typer.Option("--power-loss/--no-power-loss", help="Nodes record their fsyncs "
+                                             "so that the nemesis can cut a node's power (its unsynced "
+                                             "writes lost).")] = True,
+    faults: Annotated[str | None, typer.Option("--faults", help="Comma-separated nemesis moves to deal "
+                                               "(default: all): kill, kill_leader, power_loss, pause, "
+                                               "pause_leader, long_pause, isolate, isolate_leader, "
+                                               "long_isolate, split, bridge, one_way, loss, delay, "
+                                               "duplicate, leader_twice, pause_across_restarts; and, "
+                                               "only when named, power_loss_all (every node's power "
+                                               "cut at once).")] = None,
+    liveness: Annotated[float, typer.Option("--liveness", min=1.0, max=3600.0, help="Seconds after healing "
+                                            "within which every node must be LEADING or FOLLOWING and a "
+                                            "fresh write applied everywhere.")] = 30.0,
 ) -> None:
     """Start a cluster on free ports, break it while clients write, then check the history.
 
-    The nemesis kills (also the leader, also two nodes at once), pauses nodes longer than the
-    sync limit, and partitions (isolate the leader, 2 | 3, a bridge node). At the end it heals,
-    waits for one leader and equal logs, and checks: logs identical where they overlap and
-    without holes, every logged op sent by a client, every ok write in the log once at its zxid,
-    no duplicates, refused writes absent, real-time order, answers equal to a replay, each
-    node's full state equal to a replay of its own disk, snapshots equal to a replay, no node
-    stopped on an error. Exit 0 only when every check holds.
+    The nemesis composes faults that overlap while a quorum survives: kill -9 (also the leader,
+    also twice in a row), power loss (unsynced writes lost), pauses beyond the sync limit and
+    long ones (20-40 s, across other nodes' restarts and new epochs), partitions (a minority,
+    the leader alone, majority | rest, a bridge node, one way) and message loss, delay and
+    duplication. At the end it heals; within --liveness seconds every node must be LEADING or
+    FOLLOWING and a fresh write applied everywhere; then it waits for equal logs and checks:
+    logs identical where they overlap and without holes, every logged op sent by a client, every
+    ok write in the log once at its zxid, no duplicates, refused writes absent, real-time order,
+    answers equal to a replay, each node's full state equal to a replay of its own disk,
+    snapshots equal to a replay, no node stopped on an error. Exit 0 only when every check
+    holds.
     """
     from zmqzab.chaos.netns import NetnsError, check_available
     from zmqzab.chaos.runner import Options, run
@@ -68,8 +88,22 @@ def chaos(
             check_available()
         except NetnsError as exc:
             fail(str(exc))
+    from zmqzab.chaos.nemesis import MOVES, OPT_IN_MOVES, SCENARIOS
+
+    moves = tuple(m.strip() for m in faults.split(",") if m.strip()) if faults is not None else MOVES
+    unknown = sorted(set(moves) - set(MOVES) - set(OPT_IN_MOVES))
+    if unknown or not moves:
+        fail(f"--faults {faults!r}: unknown moves {unknown} (the moves are {', '.join(MOVES + OPT_IN_MOVES)})")
+    if {"power_loss", "power_loss_all"} & set(moves) and not power_loss:
+        fail("--faults power_loss / power_loss_all need the fsync witness: drop --no-power-loss")
+
+    if scenario is not None and scenario not in SCENARIOS:
+        fail(f"unknown scenario {scenario!r}: the scenarios are {', '.join(SCENARIOS)}")
+    if scenario is not None and (nodes or NODES_DEFAULT) < 5:
+        fail(f"--scenario {scenario} needs 5 nodes or more (it keeps two nodes down at once): use --nodes 5")
     raise typer.Exit(run(Options(nodes=nodes or NODES_DEFAULT, duration=duration, clients=clients, seed=seed,
-                                 report=report, keep=keep, config=config, netns=netns,
+                                 report=report, keep=keep, config=config, netns=netns, scenario=scenario,
+                                 power_loss=power_loss, liveness_s=liveness, moves=moves,
                                  inject_bugs=bugs)))
 
 

@@ -1,11 +1,13 @@
 """A throwaway local cluster for `zmqzab chaos` and `zmqzab bench`: ports from the OS (or a
 given config's), data in a temp dir, processes by PID.
 
-Faults: kill -9, SIGSTOP / SIGCONT, restart, and partitions. Two ways to start nodes and cut
-them off, behind three methods (``node_command``, ``node_env``, ``block``): here, on loopback,
-through the nodes' transport fault rules (every node is told which peers to drop, both ways);
-``zmqzab.chaos.netns.NetnsCluster``, with each node in its own network namespace and routes
-that cut real TCP connections.
+Faults: kill -9, SIGSTOP / SIGCONT, restart, partitions, link faults (one-way cuts, loss,
+duplication, delay: the transport's fault rules, set over the node's HTTP control route) and
+power loss (kill -9, then the files lose what was never fsynced: zmqzab/chaos/powerloss.py).
+Two ways to start nodes and cut them off, behind three methods (``node_command``, ``node_env``,
+``block``): here, on loopback, through the nodes' transport fault rules (every node is told
+which peers to drop, both ways); ``zmqzab.chaos.netns.NetnsCluster``, with each node in its own
+network namespace and routes that cut real TCP connections (link faults stay the transport's).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from zmqzab.config import (
     load_config,
     render_config,
 )
+from zmqzab.chaos.powerloss import ENV as POWERLOSS_ENV
+from zmqzab.chaos.powerloss import power_loss
 from zmqzab.messages import ReadRequest, decode_reply, encode
 from zmqzab.security.curve import client_keys, client_socket
 
@@ -110,6 +114,12 @@ class LocalCluster:
         self.procs: dict[int, subprocess.Popen] = {}
         self.paused: set[int] = set()
         self.blocked: dict[int, set[int]] = {}
+        #: Link faults per node beyond ``blocked`` (transport.FaultRules keys), kept for restarts.
+        self.links: dict[int, dict] = {}
+        #: Nodes record their fsyncs for the power-loss fault (set before the nodes start).
+        self.witness = False
+        #: Paused nodes whose rules changed while they slept (sent when they are resumed).
+        self._stale: dict[int, bool] = {}
         self.token = secrets.token_hex(16)
         self.ctx = zmq.Context()
         self._req = 0
@@ -125,8 +135,16 @@ class LocalCluster:
     def node_env(self, i: int) -> dict[str, str]:
         # The node's fault rules are set over its HTTP control route, which wants this token;
         # a node restarted while a partition is in force starts partitioned.
-        return dict(os.environ, **self.env_extra, ZMQZAB_CONTROL_TOKEN=self.token,
-                    ZMQZAB_BLOCKED=",".join(map(str, sorted(self.blocked.get(i, ())))))
+        env = dict(os.environ, **self.env_extra, ZMQZAB_CONTROL_TOKEN=self.token,
+                   ZMQZAB_BLOCKED=",".join(map(str, sorted(self.blocked.get(i, ())))))
+        if self.links.get(i):
+            env["ZMQZAB_FAULT_RULES"] = json.dumps(self.links[i])
+        if self.witness:
+            env[POWERLOSS_ENV] = str(self.witness_file(i))
+        return env
+
+    def witness_file(self, i: int) -> Path:
+        return self.workdir / f"node-{i}.durable"
 
     def start(self, i: int) -> None:
         out = open(self.workdir / f"node-{i}.console", "ab")
@@ -151,9 +169,19 @@ class LocalCluster:
             self.paused.add(i)
 
     def resume(self, i: int) -> None:
-        if i in self.paused and self.alive(i):
+        was_paused = i in self.paused and self.alive(i)
+        if was_paused:
             os.kill(self.procs[i].pid, signal.SIGCONT)
         self.paused.discard(i)
+        if was_paused and self._stale.pop(i, False):
+            self._post_rules(i)  # its rules changed while it slept
+
+    def power_loss(self, i: int) -> list[str]:
+        """kill -9, then cut its files to what its fsyncs made durable (needs ``witness``)."""
+        if not self.witness:
+            raise RuntimeError("power loss needs the nodes started with cluster.witness = True")
+        self.kill(i)
+        return power_loss(self.witness_file(i), self.config.storage.data_dir / f"node-{i}")
 
     def stop_all(self) -> None:
         for i in list(self.paused):
@@ -241,16 +269,30 @@ class LocalCluster:
         self.blocked[i] = set(peers)
         self.block(i, self.blocked[i])
 
+    def set_links(self, i: int, rules: dict) -> None:
+        """Node i's link faults (blocked_out, blocked_in, loss, duplicate, delay_ms; {} heals);
+        remembered for when it restarts or resumes."""
+        self.links[i] = {k: v for k, v in rules.items() if v}
+        self._post_rules(i)
+
+    def _post_rules(self, i: int) -> None:
+        # Under NetnsCluster partitions are routes (its own ``block``), link faults the transport's.
+        by_transport = type(self).block is LocalCluster.block
+        LocalCluster.block(self, i, self.blocked.get(i, set()) if by_transport else set())
+
     def block(self, i: int, peers: set[int]) -> None:
-        """Tell node i which peers its transport drops."""
+        """Tell node i which peers its transport drops (and its other link faults)."""
         from zmqzab.web import TOKEN_HEADER
 
         if not self.alive(i) or i in self.paused:
-            return  # it gets the set at its next start; a paused node is resumed before heal
+            # It gets the rules at its next start, or when it is resumed.
+            self._stale[i] = i in self.paused
+            return
         n = self.config.node(i)
         conn = http.client.HTTPConnection(self.config.http_host(n), n.http_port, timeout=2.0)
+        body = {"blocked": sorted(peers), **self.links.get(i, {})}
         try:
-            conn.request("POST", "/control/faults", body=json.dumps({"blocked": sorted(peers)}),
+            conn.request("POST", "/control/faults", body=json.dumps(body),
                          headers={"Content-Type": "application/json", TOKEN_HEADER: self.token})
             resp = conn.getresponse()
             resp.read()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import os
 import random
 import signal
@@ -82,7 +83,7 @@ from zmqzab.storage.reader import LogReader, ReadJob
 from zmqzab.storage.snapshot import PREFIX_SIZE, snapshot_name
 from zmqzab.storage.store import open_storage
 from zmqzab.storage.writer import LogWriter
-from zmqzab.transport import PortInUseError, Transport, drain, send_frames
+from zmqzab.transport import PortInUseError, Transport, check_rules, drain, send_frames
 from zmqzab.zxid import fmt_zxid
 
 #: Messages handled per socket per loop pass, so one busy socket cannot starve the others.
@@ -232,6 +233,10 @@ class Node:
         if blocked:
             self.transport.faults.block(blocked)
             self.log.warning(f"partition: dropping traffic to and from nodes {sorted(blocked)}")
+        if os.environ.get("ZMQZAB_FAULT_RULES"):  # the chaos nemesis restarted us mid-fault
+            self.transport.faults.set({"blocked": blocked, **check_rules(
+                json.loads(os.environ["ZMQZAB_FAULT_RULES"]), config.ids)})
+            self.log.warning(f"link faults: {self.transport.faults.to_json()}")
 
         self.running = True
         self.exit_code = 0
@@ -697,9 +702,11 @@ class Node:
             try:
                 if cmd.name == "faults":
                     blocked = set(cmd.args["blocked"]) - {self.id}
-                    self.transport.faults.block(blocked)
+                    self.transport.faults.set({**cmd.args, "blocked": blocked})
                     text = (f"partition: dropping traffic to and from nodes {sorted(blocked)}" if blocked
                             else "healed: no traffic dropped")
+                    if set(cmd.args) != {"blocked"}:  # the chaos nemesis' other link faults
+                        text += f"; link faults {self.transport.faults.to_json()}"
                     self.log.warning(text)
                     self.events.add("control", text)
                     cmd.result = {"blocked": sorted(blocked)}

@@ -16,7 +16,8 @@ A frame that does not decode is a remote error: dropped and counted, never fatal
 
 ``FaultRules`` drop traffic to or from chosen peers (partitions for tests and demos): a node
 drops what it would send to a blocked peer and what arrives from one, on the ROUTER and on the
-SUB path, so a partition set on both sides cuts a link both ways. ``message_delay_ms`` (a
+SUB path, so a partition set on both sides cuts a link both ways; they also cut one way, lose,
+duplicate and delay messages (the chaos nemesis, see FaultRules). ``message_delay_ms`` (a
 classroom switch, config [timing]) holds every outgoing peer message that long in a FIFO; the
 driver's loop calls ``flush_delayed`` and wakes at ``next_due``. One delay for every message
 keeps the order per link.
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -105,16 +107,95 @@ class PortInUseError(RuntimeError):
 
 @dataclass
 class FaultRules:
-    """Peers we neither send to nor accept from (a partition, seen from this node)."""
+    """The faults this node's links suffer (set by `zmqzab chaos` and `zmqzab up`, never by config).
+
+    ``blocked``: peers we neither send to nor accept from (a partition, seen from this node).
+    ``blocked_out`` / ``blocked_in``: one way only (we do not send to / we drop what comes from).
+    ``loss``: the chance that a message from a peer is dropped on arrival; ``duplicate``: the
+    chance that it is handed to the node twice (a retransmission the protocol must tolerate);
+    ``delay_ms``: every outgoing peer message held this long (added to the config's
+    ``message_delay_ms``; one delay for all keeps each link FIFO, as TCP is). Loss and
+    duplication are drawn from this process's own rng: the nemesis' seed fixes which faults
+    happen, not which message is hit.
+    """
 
     blocked: set[int] = field(default_factory=set)
+    blocked_out: set[int] = field(default_factory=set)
+    blocked_in: set[int] = field(default_factory=set)
+    loss: float = 0.0
+    duplicate: float = 0.0
+    delay_ms: float = 0.0
+    rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def allows(self, peer: int) -> bool:
         return peer not in self.blocked
 
+    def allows_out(self, peer: int) -> bool:
+        return peer not in self.blocked and peer not in self.blocked_out
+
+    def allows_in(self, peer: int) -> bool:
+        return peer not in self.blocked and peer not in self.blocked_in
+
     def block(self, peers: set[int] | frozenset[int]) -> None:
         """Replace the blocked set (an empty set heals); from the socket thread only."""
         self.blocked = set(peers)
+
+    def set(self, rules: dict) -> None:
+        """Replace every rule from a dict checked by ``check_rules`` (missing keys: no fault)."""
+        self.blocked = set(rules.get("blocked", ()))
+        self.blocked_out = set(rules.get("blocked_out", ()))
+        self.blocked_in = set(rules.get("blocked_in", ()))
+        self.loss = float(rules.get("loss", 0.0))
+        self.duplicate = float(rules.get("duplicate", 0.0))
+        self.delay_ms = float(rules.get("delay_ms", 0.0))
+
+    def to_json(self) -> dict:
+        return {"blocked": sorted(self.blocked), "blocked_out": sorted(self.blocked_out),
+                "blocked_in": sorted(self.blocked_in), "loss": self.loss, "duplicate": self.duplicate,
+                "delay_ms": self.delay_ms}
+
+    def copies(self) -> int:
+        """How many times an arriving message is handed on: 0 (lost), 1, or 2 (duplicated)."""
+        if self.loss and self.rng.random() < self.loss:
+            return 0
+        if self.duplicate and self.rng.random() < self.duplicate:
+            return 2
+        return 1
+
+
+#: The limits ``check_rules`` enforces: a node that drops everything is a partition, not loss.
+MAX_LOSS, MAX_DUPLICATE, MAX_DELAY_MS = 0.9, 0.9, 10_000.0
+RULE_KEYS = ("blocked", "blocked_out", "blocked_in", "loss", "duplicate", "delay_ms")
+
+
+def check_rules(rules: object, ids) -> dict:
+    """Fault rules as sent over the control route or in ZMQZAB_FAULT_RULES, validated: the keys
+    given (``FaultRules.set`` takes a missing one as "no such fault"), or ValueError naming what
+    is wrong."""
+    if not isinstance(rules, dict):
+        raise ValueError("fault rules must be a JSON object")
+    unknown_keys = sorted(set(rules) - set(RULE_KEYS))
+    if unknown_keys:
+        raise ValueError(f"unknown fault rules {unknown_keys} (known: {', '.join(RULE_KEYS)})")
+    out: dict = {}
+    for key in ("blocked", "blocked_out", "blocked_in"):
+        if key not in rules:
+            continue
+        peers = rules[key]
+        if not isinstance(peers, list) or not all(type(i) is int for i in peers):
+            raise ValueError(f"{key} must be a list of node ids")
+        unknown = sorted(set(peers) - set(ids))
+        if unknown:
+            raise ValueError(f"{key}: unknown node ids {unknown} (valid: {list(ids)})")
+        out[key] = sorted(set(peers))
+    for key, top in (("loss", MAX_LOSS), ("duplicate", MAX_DUPLICATE), ("delay_ms", MAX_DELAY_MS)):
+        if key not in rules:
+            continue
+        v = rules[key]
+        if type(v) not in (int, float) or not 0.0 <= v <= top:
+            raise ValueError(f"{key} must be a number from 0 to {top:g}")
+        out[key] = float(v)
+    return out
 
 
 @dataclass
@@ -248,10 +329,10 @@ class Transport:
     # ------------------------------------------------------------------ sending
 
     def send(self, to: int, msg: PeerMessage) -> None:
-        if not self.faults.allows(to):
+        if not self.faults.allows_out(to):
             self.counters.dropped_by_fault_rules += 1
             return
-        if self.delay_s:
+        if self.delay_s or self.faults.delay_ms or self._delayed:  # behind held ones: FIFO
             self._hold(to, encode(msg))
             return
         self._send_now(to, encode(msg))
@@ -264,7 +345,7 @@ class Transport:
             self.counters.dropped_send += 1
 
     def publish(self, msg: PeerMessage) -> None:
-        if self.delay_s:
+        if self.delay_s or self.faults.delay_ms or self._delayed:
             self._hold(_PUB, encode(msg))
             return
         self._publish_now(encode(msg))
@@ -280,7 +361,7 @@ class Transport:
         if len(self._delayed) >= DELAYED_MAX:
             self.counters.dropped_delay_queue_full += 1
             return
-        self._delayed.append((time.monotonic() + self.delay_s, to, frame))
+        self._delayed.append((time.monotonic() + self.delay_s + self.faults.delay_ms / 1000.0, to, frame))
 
     def next_due(self) -> float | None:
         """When the oldest held message is due (monotonic seconds), or None if none is held."""
@@ -293,7 +374,7 @@ class Transport:
             _, to, frame = held.popleft()
             if to == _PUB:
                 self._publish_now(frame)
-            elif self.faults.allows(to):
+            elif self.faults.allows_out(to):
                 self._send_now(to, frame)
             else:
                 self.counters.dropped_by_fault_rules += 1
@@ -318,11 +399,20 @@ class Transport:
             self.dropped("implausible", lambda: f"{type(msg).__name__} from node {sender} on {where} holds "
                                                 f"values no node sends: {str(msg)[:160]}")
             return None
-        if not self.faults.allows(sender):
+        if not self.faults.allows_in(sender):
             self.counters.dropped_by_fault_rules += 1
             return None
         self.counters.received += 1
         return msg
+
+    def _take(self, got: list, sender: int, msg: PeerMessage) -> None:
+        """Hand an accepted message on: once, or as the fault rules' loss/duplication say."""
+        f = self.faults
+        copies = f.copies() if f.loss or f.duplicate else 1
+        if copies == 0:
+            self.counters.dropped_by_fault_rules += 1
+        for _ in range(copies):
+            got.append((sender, msg))
 
     def recv_router(self, limit: int) -> list[tuple[int, PeerMessage]]:
         """Drain up to ``limit`` messages from the peer ROUTER: [routing id (sender), payload]."""
@@ -341,7 +431,7 @@ class Transport:
                 continue
             msg = self._accept(sender, frames[1], "peer_port")
             if msg is not None:
-                got.append((sender, msg))
+                self._take(got, sender, msg)
         return got
 
     def _recv_router_curve(self, limit: int) -> list[tuple[int, PeerMessage]]:
@@ -364,7 +454,7 @@ class Transport:
                 continue
             msg = self._accept(sender, frames[1].bytes, "peer_port")
             if msg is not None:
-                got.append((sender, msg))
+                self._take(got, sender, msg)
         return got
 
     def recv_sub(self, sock: zmq.Socket, limit: int) -> list[tuple[int, PeerMessage]]:
@@ -382,7 +472,7 @@ class Transport:
                 continue
             msg = self._accept(peer, frames[1], f"node {peer}'s PUB")
             if msg is not None:
-                got.append((peer, msg))
+                self._take(got, peer, msg)
         return got
 
     def disconnected(self, monitor: zmq.Socket) -> int | None:

@@ -51,7 +51,7 @@ import msgspec
 
 from zmqzab import metrics as metrics_text
 from zmqzab.events import RING_SIZE, bounded
-from zmqzab.transport import PortInUseError
+from zmqzab.transport import PortInUseError, check_rules
 
 if TYPE_CHECKING:
     from zmqzab.node import Node
@@ -219,10 +219,11 @@ def make_handler(node: "Node") -> type[BaseHTTPRequestHandler]:
                 blocked = body.get("blocked")
                 if not isinstance(blocked, list) or not all(type(i) is int for i in blocked):
                     raise HttpError(400, "faults needs {\"blocked\": [node ids]}")
-                unknown = sorted(set(blocked) - set(node.config.ids))
-                if unknown:
-                    raise HttpError(400, f"unknown node ids {unknown} (valid: {list(node.config.ids)})")
-                return "faults", {"blocked": blocked}
+                try:  # the chaos nemesis also sets one-way cuts, loss, duplication and delay
+                    rules = check_rules(body, node.config.ids)
+                except ValueError as exc:
+                    raise HttpError(400, str(exc)) from None
+                return "faults", rules
             if action == "election":
                 reason = body.get("reason", "forced from the controls")
                 if not isinstance(reason, str) or len(reason) > 200:

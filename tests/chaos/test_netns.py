@@ -2,8 +2,8 @@
 
 Goal: partitions cut real TCP connections between namespaces and the history still checks out;
 where namespaces cannot be made, --netns says what is missing and exits 2.
-Setup: 3 nodes, 2 clients, 10 s, seed 20 (the nemesis deals isolate_leader, split and bridge
-first); the unit tests fake a machine without root, without `ip`, or where `ip netns add` fails.
+Setup: 3 nodes, 2 clients, 10 s, seed 20, the nemesis dealing only isolate_leader, split and
+bridge (--faults); the unit tests fake a machine without root, without `ip`, or where `ip netns add` fails.
 Faults: the nemesis (processes); the run needs root and `ip netns`, else it is skipped.
 Expected: exit 0, verdict ok, partitions made by netns routes, a new leader elected after the
 leader was isolated, no namespace or link of the run left; exit 2 and one line otherwise.
@@ -83,7 +83,8 @@ def netns_machine():
 def test_processes_netns_run_partitions_real_connections(tmp_path, netns_machine):
     report = tmp_path / "report"
     p = subprocess.run([sys.executable, "-m", "zmqzab", "chaos", "--netns", "--nodes", "3", "--clients", "2",
-                        "--duration", "10", "--seed", str(SEED), "--report", str(report)],
+                        "--duration", "10", "--seed", str(SEED), "--report", str(report),
+                        "--faults", "isolate_leader,split,bridge"],
                        capture_output=True, text=True, timeout=120)
     print(p.stdout[-2000:], p.stderr[-2000:])
     doc = json.loads((report / "report.json").read_text())

@@ -19,7 +19,8 @@ from zmqzab.config import load_config
 from zmqzab.localcluster import LocalCluster, derive_config, make_config
 from zmqzab.node import INJECT_BUGS_ENV
 from zmqzab.chaos.history import OK, Request
-from zmqzab.chaos.nemesis import KINDS, LeaderWatch, Nemesis
+from zmqzab.chaos.liveness import LIVENESS_S, check_liveness
+from zmqzab.chaos.nemesis import KINDS, MOVES, LeaderWatch, Nemesis
 from zmqzab.chaos.netns import Netns, NetnsCluster, NetnsError
 from zmqzab.chaos.report import write_html
 from zmqzab.chaos.workload import ChaosClient
@@ -47,6 +48,14 @@ class Options:
     #: TEST ONLY: deliberate core bugs (core/settings.py TEST_FAULTS) the nodes run with, to
     #: prove the checker catches them (a mutation run); passed to the nodes in the environment.
     inject_bugs: tuple[str, ...] = ()
+    #: A fixed fault sequence (nemesis.SCENARIOS) instead of the random composed nemesis.
+    scenario: str | None = None
+    #: Nodes record their fsyncs so the nemesis can cut power (chaos/powerloss.py).
+    power_loss: bool = True
+    #: After healing, every node in BROADCAST and a fresh write applied everywhere within this.
+    liveness_s: float = LIVENESS_S
+    #: The nemesis moves dealt (nemesis.MOVES by default).
+    moves: tuple[str, ...] = MOVES
 
 
 def _cluster(opts: Options, work: Path) -> tuple[LocalCluster, Netns | None]:
@@ -95,6 +104,7 @@ def run(opts: Options, say=print) -> int:
             except NetnsError as exc:
                 say(f"chaos: {exc}")
                 return 2
+        cluster.witness = opts.power_loss
         for i in cluster.ids:
             cluster.start(i)
         if cluster.wait(cluster.leader, 30) is None:
@@ -104,7 +114,8 @@ def run(opts: Options, say=print) -> int:
             return 1
         t0 = time.monotonic()
         clients = [ChaosClient(k, cfg, seed * 1000 + k, t0, stop_clients) for k in range(opts.clients)]
-        nemesis = Nemesis(cluster, seed, t0, opts.duration - 2.0, pause_s, stop_nemesis)
+        nemesis = Nemesis(cluster, seed, t0, opts.duration - 2.0, pause_s, stop_nemesis, moves=opts.moves,
+                          scenario=opts.scenario)
         watch = LeaderWatch(cluster, t0, stop_watch)
         for th in (*clients, nemesis, watch):
             th.start()
@@ -118,39 +129,52 @@ def run(opts: Options, say=print) -> int:
             raise nemesis.error
         # Undo everything (resume first: a paused node cannot take its fault rules), then let
         # the clients see the healed cluster for the rest of the run.
+        nemesis.heal_all()
         for i in list(cluster.paused):
             cluster.resume(i)
         cluster.heal()
         for i in cluster.ids:
+            cluster.set_links(i, {})
             if not cluster.alive(i):
                 cluster.start(i)
+        healed_at = time.monotonic()
+        extra: list[Request] = []
+        liveness = check_liveness(cluster, healed_at, opts.liveness_s, opts.clients, seed * 1000 + opts.clients,
+                                  t0, extra)
+        _say_liveness(say, liveness)
         end = t0 + opts.duration
         while time.monotonic() < end:
             time.sleep(0.1)
         stop_clients.set()
         for c in clients:
             c.join(timeout=30)
-        statuses = cluster.wait(cluster.converged, CONVERGE_S)
+        statuses = cluster.wait(cluster.converged, CONVERGE_S) if liveness.ok else None
         stop_watch.set()
         watch.join(timeout=5)
         converged = statuses is not None
         if not converged:
-            say(f"chaos: FAIL: the cluster did not converge within {CONVERGE_S:.0f}s after healing; "
-                "checking what each node had committed anyway")
+            if liveness.ok:
+                say(f"chaos: FAIL: the cluster did not converge within {CONVERGE_S:.0f}s after healing")
+            _write_failed(report_dir, seed, opts, nemesis, liveness)
+            say("chaos: checking what each node had committed anyway; faults and liveness: "
+                f"{report_dir}/liveness.json")
         nodes = collect(cluster, cfg)
-        history: list[Request] = sorted((r for c in clients for r in c.history), key=lambda r: r.invoked)
+        # ``extra``: the liveness check's fresh write, a request like any other for the checker.
+        history: list[Request] = sorted([*(r for c in clients for r in c.history), *extra],
+                                        key=lambda r: r.invoked)
         verdict = check(history, nodes, converged, node_errors(cfg, cluster.ids), cfg.game.round_size)
         stats = summarize(history, nemesis, watch, work, cluster.ids, opts.duration)
         stats["partitions_by"] = "netns routes" if net is not None else "transport fault rules"
         stats["converged"] = converged
+        stats["liveness"] = liveness.to_json()
         _write(report_dir, seed, opts, history, nemesis, watch, verdict, stats)
         _print(say, seed, opts, verdict, stats, report_dir)
-        return 0 if verdict.ok and converged else 1
+        return 0 if verdict.ok and converged and liveness.ok else 1
     finally:
         stop_clients.set()
         stop_nemesis.set()
         stop_watch.set()
-        if nemesis is not None:  # it restarts a killed node as it stops: before close, not after
+        if nemesis is not None and nemesis.ident is not None:  # it may be starting a node: before close
             nemesis.join(timeout=10)
         try:
             cluster.close()
@@ -221,6 +245,10 @@ def summarize(history, nemesis, watch, work: Path, ids, duration) -> dict:
         "unknown": sum(r.outcome == "unknown" for r in history),
         "faults": len(nemesis.faults),
         "faults_by_kind": {k: sum(f.kind == k for f in nemesis.faults) for k in KINDS},
+        # Faults aimed at the leader when none was seen: recorded as what happened instead.
+        "faults_relabelled": _relabelled(nemesis.faults),
+        "moves": dict(sorted(nemesis.moves_done.items())),
+        "overlapping_faults": _overlaps(nemesis.faults, duration),
         "elections": len(set(re.findall(r"epoch (\d+) established", consoles))),
         "leader_changes": sum(1 for c in watch.changes if c.leader is not None),
         "syncs_by_mode": {m: len(re.findall(rf"\b{m} to node", consoles)) for m in ("DIFF", "TRUNC", "SNAP")},
@@ -229,11 +257,43 @@ def summarize(history, nemesis, watch, work: Path, ids, duration) -> dict:
     }
 
 
+def _relabelled(faults) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for f in faults:
+        if f.intended is not None:
+            key = f"{f.intended} done as {f.kind}"
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+def _overlaps(faults, duration) -> int:
+    """How many faults began while another was still in force."""
+    return sum(1 for k, f in enumerate(faults)
+               if any(g.start <= f.start < (g.end if g.end is not None else duration) for g in faults[:k]))
+
+
+def _say_liveness(say, lv) -> None:
+    if lv.ok:
+        say(f"liveness: OK: every node in BROADCAST {lv.broadcast_after_s:.1f}s after healing, a fresh "
+            f"write ({lv.write_zxid}) applied everywhere after {lv.committed_everywhere_after_s:.1f}s "
+            f"(bound {lv.bound_s:.0f}s)")
+    else:
+        say(f"chaos: FAIL liveness: {lv.detail}")
+
+
+def _write_failed(report_dir: Path, seed, opts, nemesis, liveness) -> None:
+    """What is known when the cluster never healed: the faults and the liveness failure."""
+    doc = {"seed": seed, "reproduce": reproduce(seed, opts), "liveness": liveness.to_json(),
+           "faults": [f.to_json() for f in nemesis.faults]}
+    (report_dir / "liveness.json").write_text(json.dumps(doc, indent=2))
+
+
 def _write(report_dir: Path, seed, opts, history, nemesis, watch, verdict: Verdict, stats) -> None:
     doc = {
         "seed": seed, "nodes": opts.nodes, "clients": opts.clients, "duration_s": opts.duration,
         "reproduce": reproduce(seed, opts),
-        "verdict": "ok" if verdict.ok and stats["converged"] else "violations",
+        "verdict": ("violations" if not verdict.ok else "ok" if stats["converged"] and stats["liveness"]["ok"]
+                    else "not converged"),
         "violations": [v.__dict__ for v in verdict.violations],
         "checked": verdict.checked, "stats": stats,
         "faults": [f.to_json() for f in nemesis.faults],
@@ -253,6 +313,10 @@ def _print(say, seed, opts, verdict: Verdict, stats, report_dir: Path) -> None:
         + ", ".join(f"{k} {v}" for k, v in s["syncs_by_mode"].items()))
     say(f"longest stretch without a committed write: {s['longest_unavailable_s']:.2f}s; after each kind of fault: "
         + ", ".join(f"{k} {v:.2f}s" for k, v in s["longest_unavailable_after_fault_s"].items()))
+    say(f"faults begun while another held: {s['overlapping_faults']}; moves: "
+        + ", ".join(f"{k} {v}" for k, v in s["moves"].items())
+        + ("; aimed at a leader none was seen for: " + ", ".join(f"{k} {v}" for k, v in s["faults_relabelled"].items())
+           if s["faults_relabelled"] else ""))
     c = verdict.checked
     say(f"checked: {c.get('logs_compared', 0)} logs, {c.get('states_replayed', 0)} live states against a replay "
         f"of their disk, {c.get('snapshots_compared', 0)} snapshots; history from "
@@ -262,10 +326,11 @@ def _print(say, seed, opts, verdict: Verdict, stats, report_dir: Path) -> None:
         # a run that did not converge leaves writes no node is known to have committed.
         say(f"  not judged: {c.get('before_history', 0)} ok requests before the oldest snapshot that its "
             f"exactly-once records no longer hold, {c.get('beyond_committed', 0)} beyond every node's commit")
-    if verdict.ok and s["converged"]:
+    if verdict.ok and s["converged"] and s["liveness"]["ok"]:
         say(f"verdict: OK (every check holds); report: {report_dir}/timeline.html")
     elif verdict.ok:
-        say(f"verdict: NOT CONVERGED (every safety check holds on what was committed); "
+        what = "NOT CONVERGED" if s["liveness"]["ok"] else "LIVENESS FAILED"
+        say(f"verdict: {what} (every safety check holds on what was committed); "
             f"reproduce: {reproduce(seed, opts)}; report: {report_dir}/timeline.html")
     else:
         say("verdict: VIOLATIONS")
@@ -277,5 +342,7 @@ def _print(say, seed, opts, verdict: Verdict, stats, report_dir: Path) -> None:
 def reproduce(seed: int, opts: Options) -> str:
     where = f"--config {opts.config}" if opts.config is not None else f"--nodes {opts.nodes}"
     return (f"zmqzab chaos --seed {seed} {where} --clients {opts.clients} --duration {opts.duration:g}"
-            + (" --netns" if opts.netns else "")
+            + (" --netns" if opts.netns else "") + (f" --scenario {opts.scenario}" if opts.scenario else "")
+            + ("" if opts.power_loss else " --no-power-loss")
+            + ("" if set(opts.moves) == set(MOVES) else f" --faults {','.join(opts.moves)}")
             + "".join(f" --inject-bug {b}" for b in sorted(opts.inject_bugs)))

@@ -7,6 +7,9 @@ the new one, and possibly a stray ``.tmp`` that the owner of the file decides ab
 
 ``enabled=False`` is the unsafe benchmark switch: same calls, no fsyncs. ``os.fsync`` is looked
 up at call time so tests can inject a failing fsync with ``monkeypatch``.
+
+Test only: with ``ZMQZAB_DURABLE_LOG`` set (the chaos nemesis' power-loss fault), every fsync
+that happened is recorded there (zmqzab/chaos/powerloss.py); never a config key.
 """
 
 from __future__ import annotations
@@ -15,6 +18,12 @@ import os
 from pathlib import Path
 
 TMP_SUFFIX = ".tmp"
+
+_witness = None
+if os.environ.get("ZMQZAB_DURABLE_LOG"):
+    from zmqzab.chaos.powerloss import Witness
+
+    _witness = Witness(os.environ["ZMQZAB_DURABLE_LOG"])
 
 
 def write_all(fd: int, data: bytes | memoryview) -> None:
@@ -28,6 +37,8 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
 def fsync_fd(fd: int, enabled: bool) -> None:
     if enabled:
         os.fsync(fd)
+        if _witness is not None:
+            _witness.file_synced(fd)
 
 
 def fsync_dir(path: Path, enabled: bool) -> None:
@@ -38,6 +49,8 @@ def fsync_dir(path: Path, enabled: bool) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+    if _witness is not None:
+        _witness.dir_synced(path)
 
 
 def tmp_path(path: Path) -> Path:
