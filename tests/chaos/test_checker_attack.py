@@ -4,7 +4,6 @@ histories are built with the helpers of test_checker.py (a clean run of client c
 1:1..1:4, 2:1, 2:2; client d has one unknown and one refused request)."""
 
 import msgspec
-import pytest
 
 from tests.chaos.test_checker import (
     ZXIDS, build, fix_states_from_snapshot, props, replay, with_state,
@@ -14,8 +13,6 @@ from zmqzab.chaos.history import OK, UNKNOWN, Request
 from zmqzab.game import Game
 from zmqzab.messages import Guess, NewGame, Txn
 from zmqzab.zxid import make_zxid
-
-BROKEN = pytest.mark.xfail(strict=True, reason="checker accepts it (fix in the next commit)")
 
 
 def _all_snapshot_at(history, txns, at: int, nodes: int = 3):
@@ -35,7 +32,6 @@ def _all_snapshot_at(history, txns, at: int, nodes: int = 3):
     return out
 
 
-@BROKEN
 def test_lost_ok_write_hidden_as_before_history():
     """An acknowledged write lost with the end of its epoch: (e, 1) was answered ok at 1:5 (the
     last txn of epoch 1), then epoch 2 started without it (a lost commit). Every node has since
@@ -54,7 +50,6 @@ def test_lost_ok_write_hidden_as_before_history():
     assert "ok_in_log_once" in props(v), (v.violations, v.checked)
 
 
-@BROKEN
 def test_lost_ok_write_inside_the_seq_window_hidden_as_before_history():
     """The same with a client the snapshot does know: (c, 2) was answered ok at 1:2, but the
     start snapshot's session for c holds seqs 1, 3, 4, 5 and not 2, which is inside its window
@@ -69,7 +64,6 @@ def test_lost_ok_write_inside_the_seq_window_hidden_as_before_history():
     assert "ok_in_log_once" in props(v), (v.violations, v.checked)
 
 
-@BROKEN
 def test_divergent_snapshot_at_the_history_start_not_compared():
     """Every node purged to a snapshot at the same zxid (the history start); node 2's says target
     77 where the log gives 40. Only snapshots ABOVE the start were compared with the replay, and
@@ -89,7 +83,6 @@ def test_divergent_snapshot_at_the_history_start_not_compared():
     assert "snapshot_matches_replay" in props(v), (v.violations, v.checked)
 
 
-@BROKEN
 def test_divergent_snapshot_at_the_history_start_healed_before_the_end():
     """Converged: the same divergent snapshot at the start on node 2 (a snapshot labelled 1:4 whose
     target is wrong), healed by the NewGame at 2:1 that clears the target, so every live state
@@ -109,7 +102,6 @@ def test_divergent_snapshot_at_the_history_start_healed_before_the_end():
     assert "snapshot_matches_replay" in props(v), (v.violations, v.checked)
 
 
-@BROKEN
 def test_not_converged_two_txns_at_one_zxid_hidden_past_the_cut():
     """A run that did not converge: node 0 (the leader) applied everything; node 2 applied only to
     1:4 and its log then holds, at 2:1, an op no client sent, where node 0 holds the committed
@@ -124,7 +116,6 @@ def test_not_converged_two_txns_at_one_zxid_hidden_past_the_cut():
     assert {"logs_identical", "integrity"} <= props(v), (v.violations, v.checked)
 
 
-@BROKEN
 def test_not_converged_ok_write_in_no_log_at_all_counted_not_judged():
     """A run that did not converge: (c, 6) was answered ok at 2:2, so a quorum had it durably
     logged, but no node's disk holds it, not even beyond its applied zxid: a lost acknowledged
@@ -137,7 +128,6 @@ def test_not_converged_ok_write_in_no_log_at_all_counted_not_judged():
     assert "ok_in_log_once" in props(v), (v.violations, v.checked)
 
 
-@BROKEN
 def test_start_snapshot_remembers_an_op_no_client_sent():
     """Every node purged to a snapshot whose exactly-once records hold (ghost, 1), a request no
     client ever sent, applied at 1:3 (everything after is consistent with it). Integrity was

@@ -25,15 +25,23 @@ purpose (tests/chaos/test_checker.py):
   exactly-once client records), as it reported it live at its applied zxid, equals a replay of
   its own durable snapshot + log up to that zxid;
 * ``snapshot_matches_replay``: a node's snapshot equals a replay of the reference history up to
-  the snapshot's zxid (when some node's history reaches back that far);
+  the snapshot's zxid (when some node's history reaches back that far); a snapshot AT the
+  history start is compared with the start snapshot itself;
 * ``states_identical``: every node reported the same state at the same zxid;
 * ``no_node_failed``: no node stopped on an error of its own (a CRITICAL line in its log: a
   broken local invariant, e.g. an ACK before fsync, or a disk write refused as a bug).
 
 Snapshots: a node's history is its snapshot's state plus the log after it. The reference history
 starts at the lowest base any node has; a request answered before it is checked against the
-exactly-once records in that snapshot (its zxid and result) where the game still remembers it,
-and counted in ``checked["before_history"]`` otherwise.
+exactly-once records in that snapshot (its zxid and result) where the game still remembers it;
+where it does not, the request is counted in ``checked["before_history"]`` only if the game can
+have forgotten it (its seq left the client's window, or sessions may have been evicted), and is
+a lost write (``ok_in_log_once``) otherwise. The start snapshot's records are held to
+``integrity`` too.
+
+Not converged: judged on each node's log cut at its applied zxid, but the uncut logs still may
+not hold two different txns at one zxid (a zxid names one proposal), every op in them must pass
+``integrity``, and an ok request beyond every cut must be in some uncut log where it was told.
 """
 
 from __future__ import annotations
@@ -45,7 +53,7 @@ from typing import Any, Iterable
 import msgspec
 
 from zmqzab.chaos.history import FAILED, OK, UNKNOWN, Request
-from zmqzab.game import Game
+from zmqzab.game import SEQ_WINDOW, Game
 from zmqzab.messages import Guess, NewGame, Txn
 from zmqzab.zxid import fmt_zxid, zxid_counter, zxid_epoch
 
@@ -142,6 +150,7 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
     history = list(history)
     out: list[Violation] = []
     counts: dict[str, int] = {}
+    raw = nodes  # uncut: a zxid names one proposal, committed or not
     if not converged:
         nodes = {n: _committed_part(r) for n, r in nodes.items()}
 
@@ -188,6 +197,18 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
                     violate("logs_identical", f"at {fmt_zxid(z)} (both logs cover {fmt_zxid(lo)}.."
                             f"{fmt_zxid(hi)}) node {a} has {sa}, node {b} has {sb}")
                     break
+    if not converged:
+        # Past the cut the logs may end in proposals never committed, so ranges are not compared
+        # there; but a zxid names one proposal (one leader per epoch, counters never reused), so
+        # two logs holding different txns at the same zxid diverged, committed or not.
+        for k, a in enumerate(ids):
+            ta = {t.zxid: t for t in raw[a].txns}
+            for b in ids[k + 1:]:
+                for t in raw[b].txns:
+                    if t.zxid in ta and ta[t.zxid] != t:
+                        violate("logs_identical", f"at {fmt_zxid(t.zxid)} (uncommitted tails included) node {a} "
+                                f"has {ta[t.zxid].op!r}, node {b} has {t.op!r}")
+                        break
     counts["logs_compared"] = len(nodes)
 
     # The reference: the union of every log, from the lowest base (its snapshot is the start).
@@ -206,13 +227,32 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
         game = Game()
     # Requests the start snapshot remembers: key -> (zxid, result).
     remembered: dict[tuple[str, int], tuple[int, dict[str, Any]]] = {}
+    # Client -> its highest seq in the start snapshot: a request it no longer remembers was
+    # forgotten only if it left the seq window, or if sessions may have been evicted.
+    seq_max_at_start: dict[str, int] = {}
     for s in game._sessions.values():  # noqa: SLF001 - the checker reads the exactly-once records
+        seq_max_at_start[s.client_id] = s.seq_max
         for seq, (z, res) in s.results.items():
             remembered[(s.client_id, seq)] = (z, _result_dict(res))
+    may_evict = len({r.client_id for r in history}) > game.clients_max
+
+    def forgotten(key: tuple[str, int]) -> bool:
+        top = seq_max_at_start.get(key[0])
+        return may_evict or (top is not None and key[1] <= top - SEQ_WINDOW)
 
     # integrity: every op in the history was sent, with that kind and value.
     sent = {r.key: r for r in history}
-    for t in ref:
+    for key, (z, _) in sorted(remembered.items(), key=lambda kv: kv[1][0]):
+        if key not in sent:
+            violate("integrity", f"node {ref_node}'s snapshot at {fmt_zxid(start)} remembers {key} applied at "
+                    f"{fmt_zxid(z)}: no client ever sent it")
+    raw_merged: dict[int, Txn] = dict(merged)
+    every: dict[Txn, None] = {t: None for t in ref}  # and every other txn of any log, uncut
+    for n in ids:
+        for t in raw[n].txns:
+            raw_merged.setdefault(t.zxid, t)
+            every.setdefault(t)
+    for t in sorted(every, key=lambda t: t.zxid):  # proposals past the cut too
         op = t.op
         r = sent.get((op.client_id, op.seq))
         if r is None:
@@ -240,10 +280,12 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
 
     # replay of the reference; snapshot_matches_replay for each node's snapshot on the way.
     result_at: dict[int, dict[str, Any]] = {}
-    snaps = {nodes[n].snapshot_zxid: [] for n in ids if nodes[n].snapshot_zxid > start}
-    for n in ids:
-        if nodes[n].snapshot_zxid > start:
-            snaps[nodes[n].snapshot_zxid].append(n)
+    # Every snapshot but the start's own, also those AT the start (several nodes purged to the
+    # same zxid): each must equal the replay there.
+    others = [n for n in ids if n != ref_node and nodes[n].snapshot_zxid >= start and nodes[n].snapshot_zxid > 0]
+    snaps: dict[int, list[int]] = {nodes[n].snapshot_zxid: [] for n in others}
+    for n in others:
+        snaps[nodes[n].snapshot_zxid].append(n)
 
     def compare_snapshots(at: int) -> None:
         if at not in snaps:
@@ -259,13 +301,14 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
                 violate("snapshot_matches_replay", f"node {n}: its snapshot at {fmt_zxid(at)} is "
                         f"{Game.restore(theirs).view()}, a replay of the history gives {game.view()}")
 
+    compare_snapshots(start)
     for t in ref:
         result_at[t.zxid] = _result_dict(game.apply(t))
         compare_snapshots(t.zxid)
     for at in sorted(snaps):  # a snapshot at a zxid the history does not hold
         violate("snapshot_matches_replay", f"node(s) {snaps[at]} hold a snapshot at {fmt_zxid(at)}, "
                 "a zxid no log holds")
-    counts["snapshots_compared"] = sum(1 for n in ids if nodes[n].snapshot_zxid > start)
+    counts["snapshots_compared"] = len(others)
 
     landed_at: dict[tuple[str, int], int] = {}
     for r in history:
@@ -277,11 +320,26 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
         if r.outcome == OK:
             counts["ok"] = counts.get("ok", 0) + 1
             if not converged and not landed and (r.zxid or 0) > max(lasts.values()):
+                # Not applied by any node that answered; but acknowledged means a quorum logged
+                # it durably, so some node's uncut log must hold it, there.
+                t = raw_merged.get(r.zxid or 0)
+                if t is None or (t.op.client_id, t.op.seq) != r.key:
+                    violate("ok_in_log_once", f"{r.key} was answered ok at {fmt_zxid(r.zxid or 0)} but no "
+                            f"node's log holds it there, not even past what it applied")
+                    continue
                 counts["beyond_committed"] = counts.get("beyond_committed", 0) + 1
                 continue
             if r.zxid is not None and r.zxid <= start and r.key not in where:
                 # Before the history any log still holds: the start snapshot's records say.
                 if r.key not in remembered:
+                    if not forgotten(r.key):
+                        top = seq_max_at_start.get(r.client_id)
+                        violate("ok_in_log_once", f"{r.key} was answered ok at {fmt_zxid(r.zxid)}, before the "
+                                f"history start {fmt_zxid(start)}, but node {ref_node}'s snapshot there does not "
+                                "remember it and cannot have forgotten it ("
+                                + (f"client {r.client_id!r} has no record at all" if top is None else
+                                   f"seq {r.seq} is inside its window, latest seq {top}") + "): lost")
+                        continue
                     counts["before_history"] = counts.get("before_history", 0) + 1
                     continue
                 z, res = remembered[r.key]
