@@ -26,7 +26,8 @@ purpose (tests/chaos/test_checker.py):
   its own durable snapshot + log up to that zxid;
 * ``snapshot_matches_replay``: a node's snapshot equals a replay of the reference history up to
   the snapshot's zxid (when some node's history reaches back that far); a snapshot AT the
-  history start is compared with the start snapshot itself;
+  history start is compared with the start snapshot itself; every snapshot's content is the
+  game applied to the zxid it is labelled with;
 * ``states_identical``: every node reported the same state at the same zxid;
 * ``no_node_failed``: no node stopped on an error of its own (a CRITICAL line in its log: a
   broken local invariant, e.g. an ACK before fsync, or a disk write refused as a bug).
@@ -178,6 +179,18 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
                         + ": the txns between are missing")
                 break
             prev = t.zxid
+
+    # snapshot_matches_replay, first part: a snapshot's content is the game at the zxid it is
+    # labelled with (the zxid its log resumes after); else a txn is lost or applied twice.
+    for n in sorted(nodes):
+        if nodes[n].snapshot:
+            try:
+                inside = Game.restore(nodes[n].snapshot).zxid_applied
+            except ValueError:
+                continue  # reported where the snapshot is read below
+            if inside != nodes[n].snapshot_zxid:
+                violate("snapshot_matches_replay", f"node {n}: its snapshot at {fmt_zxid(nodes[n].snapshot_zxid)} "
+                        f"holds the game applied to {fmt_zxid(inside)}")
 
     # logs_identical: pairwise, over the range both cover, both directions.
     lasts = {n: r.last for n, r in nodes.items()}
