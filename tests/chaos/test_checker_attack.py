@@ -193,3 +193,17 @@ def test_lost_ok_write_older_than_the_seq_window_hidden_as_before_history():
     v = check(h, nodes)
     assert v.checked.get("before_history", 0) >= 1  # today: (c, 2) among those counted, not judged
     assert "ok_in_log_once" in props(v), (v.violations, v.checked)
+
+
+@pytest.mark.xfail(strict=True, reason="false alarm (fix next commit)")
+def test_not_converged_node_that_installed_a_snap_after_its_report_is_no_violation():
+    """False alarm. A run that did not converge: node 2 reported its state while lagging at 1:2
+    (collect() reads every node's state live, then stops them all and reads their disks); in
+    between, still syncing, it installed a SNAP of 2:1 from the leader. Nothing is wrong: its
+    disk is simply newer than its report. The checker blamed state_matches_log ("applied up to
+    1:2 live but its durable history covers 2:1..2:2"), a safety violation for what is a
+    liveness failure already reported as such."""
+    h, nodes = build(snapshot_at={2: 4})
+    with_state(nodes, 2, replay(nodes[0].txns[:2]))
+    v = check(h, nodes, converged=False)
+    assert v.ok, v.violations
