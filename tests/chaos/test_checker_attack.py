@@ -208,3 +208,17 @@ def test_not_converged_node_that_installed_a_snap_after_its_report_is_no_violati
     assert v.ok, v.violations
     assert v.checked["states_moved_on"] == 1
     assert "state_matches_log" in props(check(h, nodes))  # converged, the same is a violation
+
+
+@pytest.mark.xfail(strict=True, reason="accepted (fix next commit)")
+def test_not_converged_refused_request_proposed_past_the_cut():
+    """A run that did not converge: node 2's log holds, past what it applied, a proposal of
+    (d, 2), a request refused on every attempt (so never proposed by anyone). Past the cut the
+    log may hold proposals never committed, but not ones nobody may propose: refused means
+    nothing was proposed. Cut away, it passed."""
+    h, nodes = build()
+    nodes[2].txns[6:] = [Txn(make_zxid(2, 3), Guess("d", 2, 6))]
+    for r in nodes.values():
+        r.live_zxid = ZXIDS[5]
+    v = check(h, nodes, converged=False)
+    assert "failed_not_in_log" in props(v), (v.violations, v.checked)
