@@ -210,7 +210,6 @@ def test_not_converged_node_that_installed_a_snap_after_its_report_is_no_violati
     assert "state_matches_log" in props(check(h, nodes))  # converged, the same is a violation
 
 
-@pytest.mark.xfail(strict=True, reason="accepted (fix next commit)")
 def test_not_converged_refused_request_proposed_past_the_cut():
     """A run that did not converge: node 2's log holds, past what it applied, a proposal of
     (d, 2), a request refused on every attempt (so never proposed by anyone). Past the cut the

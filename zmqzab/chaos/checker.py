@@ -16,7 +16,8 @@ purpose (tests/chaos/test_checker.py):
 * ``ok_in_log_once``: every request answered ok is in the committed history exactly once, at the
   zxid it was told;
 * ``no_duplicates``: no (client, seq) is in the history twice (an unknown one at most once);
-* ``failed_not_in_log``: a request refused on every attempt never reached the history;
+* ``failed_not_in_log``: a request refused on every attempt never reached the history, nor
+  any log as a proposal;
 * ``real_time_order``: if request A was answered before request B was sent, zxid(A) < zxid(B),
   for every B that landed, answered ok or unknown (an unknown one is placed at its zxid);
 * ``answers_match_replay``: every answer's game result equals replaying the history up to its
@@ -323,6 +324,9 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
                 "a zxid no log holds")
     counts["snapshots_compared"] = len(others)
 
+    proposed_at: dict[tuple[str, int], list[int]] = {}  # in any log, uncut
+    for t in sorted(every, key=lambda t: t.zxid):
+        proposed_at.setdefault((t.op.client_id, t.op.seq), []).append(t.zxid)
     landed_at: dict[tuple[str, int], int] = {}
     for r in history:
         landed = where.get(r.key, [])
@@ -372,9 +376,10 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
                         f"replay gives {result_at.get(r.zxid)}")
         elif r.outcome == FAILED:
             counts["failed"] = counts.get("failed", 0) + 1
-            if landed:
+            proposed = landed or proposed_at.get(r.key, [])
+            if proposed:  # past a cut too: refused means nobody proposed it
                 violate("failed_not_in_log", f"{r.key} was refused on every attempt but is in the history "
-                        f"at {', '.join(map(fmt_zxid, landed))}")
+                        f"at {', '.join(map(fmt_zxid, proposed))}" + ("" if landed else " (uncommitted)"))
         else:
             counts["unknown"] = counts.get("unknown", 0) + 1
             if landed:
