@@ -221,3 +221,23 @@ def test_not_converged_refused_request_proposed_past_the_cut():
         r.live_zxid = ZXIDS[5]
     v = check(h, nodes, converged=False)
     assert "failed_not_in_log" in props(v), (v.violations, v.checked)
+
+
+@pytest.mark.xfail(strict=True, reason="false alarm (fix next commit)")
+def test_not_converged_hung_leader_with_a_snapshot_is_no_violation():
+    """False alarm. A run that did not converge because the leader, node 2, hung: its live report
+    timed out. It had committed through 2:2 and snapshotted at 2:1; the followers logged every
+    txn but were sent no COMMIT past 1:2, so that is what they applied. Legal. The cut keeps only
+    node 2's snapshot, which made 2:1 the highest cut, so the ok writes at 1:3..2:1 (in every
+    follower's log, past its cut) were "not in the history" although not beyond every cut."""
+    h, nodes = build(snapshot_at={2: 4})
+    for n in (0, 1):
+        with_state(nodes, n, replay(nodes[n].txns[:2]))
+    nodes[2].live_zxid = nodes[2].live_digest = None
+    v = check(h, nodes, converged=False)
+    assert v.ok, v.violations
+    assert v.checked["beyond_committed"] == 4 and v.checked["snapshots_beyond_committed"] == 1
+    g = Game.restore(nodes[2].snapshot)  # the leader's snapshot lacks (c, 4): lost there
+    g._sessions["c"].results.pop(4)  # noqa: SLF001
+    nodes[2].snapshot = g.snapshot()
+    assert "ok_in_log_once" in props(check(h, nodes, converged=False))
