@@ -5,7 +5,6 @@ that reports each node's live state as node.py's "digest" read does."""
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 
 from zmqzab.chaos.checker import check, state_digest
 from zmqzab.chaos.history import OK, Request
@@ -66,8 +65,6 @@ def _game_at(txns, k) -> Game:
     return g
 
 
-@pytest.mark.xfail(strict=True, reason="collect() reads only the latest snapshot: the log before it, still on "
-                   "disk with the older kept snapshots, is never replayed (fix in the next commit)")
 def test_latest_snapshot_that_disagrees_with_the_nodes_own_older_log(tmp_path):
     """Three nodes, each taking the same snapshots (every node counts the same applied txns)
     at txn 3 and txn 6, keeping 3, so the log from txn 3 on is still on disk. The snapshot at

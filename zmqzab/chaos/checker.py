@@ -85,7 +85,9 @@ class NodeRecord:
     ``txns``: its durable log after the snapshot, in order; ``live_zxid``/``live_digest``: the
     applied zxid and the ``state_digest`` of its full state there, as it reported them live
     (None: not collected, the state checks skip this node); ``view``: its ``Game.view()``, for
-    people.
+    people; ``later_snapshots``: (zxid, bytes) of the newer snapshots it keeps inside the range
+    of ``txns``, oldest first (``snapshot`` is then its OLDEST kept one): each must equal a
+    replay of its own snapshot and log to there.
     """
 
     txns: list[Txn]
@@ -94,6 +96,7 @@ class NodeRecord:
     live_zxid: int | None = None
     live_digest: str | None = None
     view: dict[str, Any] | None = None
+    later_snapshots: list[tuple[int, bytes]] = field(default_factory=list)
 
     @property
     def last(self) -> int:
@@ -194,6 +197,35 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
             if inside != nodes[n].snapshot_zxid:
                 violate("snapshot_matches_replay", f"node {n}: its snapshot at {fmt_zxid(nodes[n].snapshot_zxid)} "
                         f"holds the game applied to {fmt_zxid(inside)}")
+
+    # ... and each newer snapshot a node keeps equals a replay of its own snapshot + log to there
+    # (the log before its latest snapshot is still on disk while older snapshots are kept).
+    for n in sorted(raw):
+        rec = raw[n]
+        if not rec.later_snapshots:
+            continue
+        try:
+            own = _start_game(rec)
+        except ValueError:
+            continue  # reported where the snapshot is read below
+        pending = list(rec.later_snapshots)
+        for t in rec.txns:
+            if not pending:
+                break
+            own.apply(t)
+            while pending and pending[0][0] <= t.zxid:
+                at, data = pending.pop(0)
+                try:
+                    theirs = Game.restore(data)
+                except ValueError as exc:
+                    violate("snapshot_matches_replay", f"node {n}: its snapshot at {fmt_zxid(at)} cannot be read: {exc}")
+                    continue
+                if at != t.zxid or _canonical(theirs) != _canonical(own):
+                    violate("snapshot_matches_replay", f"node {n}: its snapshot at {fmt_zxid(at)} is {theirs.view()}, "
+                            f"a replay of its own older snapshot and log gives {own.view()} at {fmt_zxid(t.zxid)}")
+        for at, _ in pending:
+            violate("snapshot_matches_replay", f"node {n}: its snapshot at {fmt_zxid(at)} is past its log")
+    counts["later_snapshots_compared"] = sum(len(r.later_snapshots) for r in raw.values())
 
     # logs_identical: pairwise, over the range both cover, both directions.
     lasts = {n: r.last for n, r in nodes.items()}
