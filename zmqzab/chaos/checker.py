@@ -16,7 +16,8 @@ purpose (tests/chaos/test_checker.py):
 * ``ok_in_log_once``: every request answered ok is in the committed history exactly once, at the
   zxid it was told;
 * ``no_duplicates``: no (client, seq) is in the history twice (an unknown one at most once);
-* ``failed_not_in_log``: a request refused on every attempt never reached the history;
+* ``failed_not_in_log``: a request refused on every attempt never reached the history, nor
+  any log as a proposal;
 * ``real_time_order``: if request A was answered before request B was sent, zxid(A) < zxid(B),
   for every B that landed, answered ok or unknown (an unknown one is placed at its zxid);
 * ``answers_match_replay``: every answer's game result equals replaying the history up to its
@@ -25,15 +26,26 @@ purpose (tests/chaos/test_checker.py):
   exactly-once client records), as it reported it live at its applied zxid, equals a replay of
   its own durable snapshot + log up to that zxid;
 * ``snapshot_matches_replay``: a node's snapshot equals a replay of the reference history up to
-  the snapshot's zxid (when some node's history reaches back that far);
+  the snapshot's zxid (when some node's history reaches back that far); a snapshot AT the
+  history start is compared with the start snapshot itself; every snapshot's content is the
+  game applied to the zxid it is labelled with;
 * ``states_identical``: every node reported the same state at the same zxid;
 * ``no_node_failed``: no node stopped on an error of its own (a CRITICAL line in its log: a
   broken local invariant, e.g. an ACK before fsync, or a disk write refused as a bug).
 
 Snapshots: a node's history is its snapshot's state plus the log after it. The reference history
 starts at the lowest base any node has; a request answered before it is checked against the
-exactly-once records in that snapshot (its zxid and result) where the game still remembers it,
-and counted in ``checked["before_history"]`` otherwise.
+exactly-once records in that snapshot (its zxid and result) where the game still remembers it;
+where it does not, the request is counted in ``checked["before_history"]`` only if the game can
+have forgotten it (its seq left the client's window, or sessions may have been evicted), and is
+a lost write (``ok_in_log_once``) otherwise. The start snapshot's records are held to
+``integrity`` too.
+
+Not converged: judged on each node's log cut at its applied zxid, but the uncut logs still may
+not hold two different txns at one zxid (a zxid names one proposal), every op in them must pass
+``integrity``, and an ok request that no node's committed log reaches must be held where it was
+told by every snapshot past it (unless forgotten) or, if none reaches it, by some uncut log. A
+snapshot past every cut (a hung leader's) is counted, not compared.
 """
 
 from __future__ import annotations
@@ -45,7 +57,7 @@ from typing import Any, Iterable
 import msgspec
 
 from zmqzab.chaos.history import FAILED, OK, UNKNOWN, Request
-from zmqzab.game import Game
+from zmqzab.game import SEQ_WINDOW, Game
 from zmqzab.messages import Guess, NewGame, Txn
 from zmqzab.zxid import fmt_zxid, zxid_counter, zxid_epoch
 
@@ -73,7 +85,9 @@ class NodeRecord:
     ``txns``: its durable log after the snapshot, in order; ``live_zxid``/``live_digest``: the
     applied zxid and the ``state_digest`` of its full state there, as it reported them live
     (None: not collected, the state checks skip this node); ``view``: its ``Game.view()``, for
-    people.
+    people; ``later_snapshots``: (zxid, bytes) of the newer snapshots it keeps inside the range
+    of ``txns``, oldest first (``snapshot`` is then its OLDEST kept one): each must equal a
+    replay of its own snapshot and log to there.
     """
 
     txns: list[Txn]
@@ -82,6 +96,7 @@ class NodeRecord:
     live_zxid: int | None = None
     live_digest: str | None = None
     view: dict[str, Any] | None = None
+    later_snapshots: list[tuple[int, bytes]] = field(default_factory=list)
 
     @property
     def last(self) -> int:
@@ -142,6 +157,7 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
     history = list(history)
     out: list[Violation] = []
     counts: dict[str, int] = {}
+    raw = nodes  # uncut: a zxid names one proposal, committed or not
     if not converged:
         nodes = {n: _committed_part(r) for n, r in nodes.items()}
 
@@ -170,6 +186,47 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
                 break
             prev = t.zxid
 
+    # snapshot_matches_replay, first part: a snapshot's content is the game at the zxid it is
+    # labelled with (the zxid its log resumes after); else a txn is lost or applied twice.
+    for n in sorted(nodes):
+        if nodes[n].snapshot:
+            try:
+                inside = Game.restore(nodes[n].snapshot).zxid_applied
+            except ValueError:
+                continue  # reported where the snapshot is read below
+            if inside != nodes[n].snapshot_zxid:
+                violate("snapshot_matches_replay", f"node {n}: its snapshot at {fmt_zxid(nodes[n].snapshot_zxid)} "
+                        f"holds the game applied to {fmt_zxid(inside)}")
+
+    # ... and each newer snapshot a node keeps equals a replay of its own snapshot + log to there
+    # (the log before its latest snapshot is still on disk while older snapshots are kept).
+    for n in sorted(raw):
+        rec = raw[n]
+        if not rec.later_snapshots:
+            continue
+        try:
+            own = _start_game(rec)
+        except ValueError:
+            continue  # reported where the snapshot is read below
+        pending = list(rec.later_snapshots)
+        for t in rec.txns:
+            if not pending:
+                break
+            own.apply(t)
+            while pending and pending[0][0] <= t.zxid:
+                at, data = pending.pop(0)
+                try:
+                    theirs = Game.restore(data)
+                except ValueError as exc:
+                    violate("snapshot_matches_replay", f"node {n}: its snapshot at {fmt_zxid(at)} cannot be read: {exc}")
+                    continue
+                if at != t.zxid or _canonical(theirs) != _canonical(own):
+                    violate("snapshot_matches_replay", f"node {n}: its snapshot at {fmt_zxid(at)} is {theirs.view()}, "
+                            f"a replay of its own older snapshot and log gives {own.view()} at {fmt_zxid(t.zxid)}")
+        for at, _ in pending:
+            violate("snapshot_matches_replay", f"node {n}: its snapshot at {fmt_zxid(at)} is past its log")
+    counts["later_snapshots_compared"] = sum(len(r.later_snapshots) for r in raw.values())
+
     # logs_identical: pairwise, over the range both cover, both directions.
     lasts = {n: r.last for n, r in nodes.items()}
     if converged and len(set(lasts.values())) != 1:
@@ -188,6 +245,18 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
                     violate("logs_identical", f"at {fmt_zxid(z)} (both logs cover {fmt_zxid(lo)}.."
                             f"{fmt_zxid(hi)}) node {a} has {sa}, node {b} has {sb}")
                     break
+    if not converged:
+        # Past the cut the logs may end in proposals never committed, so ranges are not compared
+        # there; but a zxid names one proposal (one leader per epoch, counters never reused), so
+        # two logs holding different txns at the same zxid diverged, committed or not.
+        for k, a in enumerate(ids):
+            ta = {t.zxid: t for t in raw[a].txns}
+            for b in ids[k + 1:]:
+                for t in raw[b].txns:
+                    if t.zxid in ta and ta[t.zxid] != t:
+                        violate("logs_identical", f"at {fmt_zxid(t.zxid)} (uncommitted tails included) node {a} "
+                                f"has {ta[t.zxid].op!r}, node {b} has {t.op!r}")
+                        break
     counts["logs_compared"] = len(nodes)
 
     # The reference: the union of every log, from the lowest base (its snapshot is the start).
@@ -206,13 +275,32 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
         game = Game()
     # Requests the start snapshot remembers: key -> (zxid, result).
     remembered: dict[tuple[str, int], tuple[int, dict[str, Any]]] = {}
+    # Client -> its highest seq in the start snapshot: a request it no longer remembers was
+    # forgotten only if it left the seq window, or if sessions may have been evicted.
+    seq_max_at_start: dict[str, int] = {}
     for s in game._sessions.values():  # noqa: SLF001 - the checker reads the exactly-once records
+        seq_max_at_start[s.client_id] = s.seq_max
         for seq, (z, res) in s.results.items():
             remembered[(s.client_id, seq)] = (z, _result_dict(res))
+    may_evict = len({r.client_id for r in history}) > game.clients_max
+
+    def forgotten(key: tuple[str, int]) -> bool:
+        top = seq_max_at_start.get(key[0])
+        return may_evict or (top is not None and key[1] <= top - SEQ_WINDOW)
 
     # integrity: every op in the history was sent, with that kind and value.
     sent = {r.key: r for r in history}
-    for t in ref:
+    for key, (z, _) in sorted(remembered.items(), key=lambda kv: kv[1][0]):
+        if key not in sent:
+            violate("integrity", f"node {ref_node}'s snapshot at {fmt_zxid(start)} remembers {key} applied at "
+                    f"{fmt_zxid(z)}: no client ever sent it")
+    raw_merged: dict[int, Txn] = dict(merged)
+    every: dict[Txn, None] = {t: None for t in ref}  # and every other txn of any log, uncut
+    for n in ids:
+        for t in raw[n].txns:
+            raw_merged.setdefault(t.zxid, t)
+            every.setdefault(t)
+    for t in sorted(every, key=lambda t: t.zxid):  # proposals past the cut too
         op = t.op
         r = sent.get((op.client_id, op.seq))
         if r is None:
@@ -240,10 +328,12 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
 
     # replay of the reference; snapshot_matches_replay for each node's snapshot on the way.
     result_at: dict[int, dict[str, Any]] = {}
-    snaps = {nodes[n].snapshot_zxid: [] for n in ids if nodes[n].snapshot_zxid > start}
-    for n in ids:
-        if nodes[n].snapshot_zxid > start:
-            snaps[nodes[n].snapshot_zxid].append(n)
+    # Every snapshot but the start's own, also those AT the start (several nodes purged to the
+    # same zxid): each must equal the replay there.
+    others = [n for n in ids if n != ref_node and nodes[n].snapshot_zxid >= start and nodes[n].snapshot_zxid > 0]
+    snaps: dict[int, list[int]] = {nodes[n].snapshot_zxid: [] for n in others}
+    for n in others:
+        snaps[nodes[n].snapshot_zxid].append(n)
 
     def compare_snapshots(at: int) -> None:
         if at not in snaps:
@@ -259,14 +349,48 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
                 violate("snapshot_matches_replay", f"node {n}: its snapshot at {fmt_zxid(at)} is "
                         f"{Game.restore(theirs).view()}, a replay of the history gives {game.view()}")
 
+    compare_snapshots(start)
     for t in ref:
         result_at[t.zxid] = _result_dict(game.apply(t))
         compare_snapshots(t.zxid)
+    ref_end = ref[-1].zxid if ref else start
     for at in sorted(snaps):  # a snapshot at a zxid the history does not hold
+        if not converged and at > ref_end:
+            # Past every cut (e.g. the node that took it is a leader that hung and did not
+            # report): the committed history that far is not known, so it cannot be compared.
+            counts["snapshots_beyond_committed"] = counts.get("snapshots_beyond_committed", 0) + len(snaps[at])
+            continue
         violate("snapshot_matches_replay", f"node(s) {snaps[at]} hold a snapshot at {fmt_zxid(at)}, "
                 "a zxid no log holds")
-    counts["snapshots_compared"] = sum(1 for n in ids if nodes[n].snapshot_zxid > start)
+    counts["snapshots_compared"] = len(others)
 
+    snap_games: dict[int, Game] = {}
+
+    def snapshot_says(r: Request, z: int) -> str | None:
+        """Whether the snapshots at or past ``z`` hold ``r`` there: "no" if one cannot have
+        forgotten it and does not, else "yes"/"forgotten", None if no snapshot reaches z."""
+        seen: set[str] = set()
+        for n in ids:
+            if not nodes[n].snapshot or nodes[n].snapshot_zxid < z:
+                continue
+            if n not in snap_games:
+                try:
+                    snap_games[n] = _start_game(nodes[n])
+                except ValueError:
+                    continue  # reported where the snapshot is read
+            sess = snap_games[n]._sessions.get(r.client_id)  # noqa: SLF001 - exactly-once records
+            if sess is not None and r.seq in sess.results:
+                z_there, res = sess.results[r.seq]
+                seen.add("yes" if z_there == z and _result_dict(res) == r.result else "no")
+            elif may_evict or (sess is not None and r.seq <= sess.seq_max - SEQ_WINDOW):
+                seen.add("forgotten")
+            else:
+                seen.add("no")
+        return "no" if "no" in seen else next(iter(sorted(seen)), None)
+
+    proposed_at: dict[tuple[str, int], list[int]] = {}  # in any log, uncut
+    for t in sorted(every, key=lambda t: t.zxid):
+        proposed_at.setdefault((t.op.client_id, t.op.seq), []).append(t.zxid)
     landed_at: dict[tuple[str, int], int] = {}
     for r in history:
         landed = where.get(r.key, [])
@@ -276,12 +400,33 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
             landed_at[r.key] = landed[0]
         if r.outcome == OK:
             counts["ok"] = counts.get("ok", 0) + 1
-            if not converged and not landed and (r.zxid or 0) > max(lasts.values()):
+            z = r.zxid or 0
+            if not converged and not landed and z > start and \
+                    not any(nodes[n].snapshot_zxid < z <= lasts[n] for n in ids):
+                # No node's committed log reaches z (applied by no node that answered). Where a
+                # node's snapshot does, its records must hold it (unless forgotten); else,
+                # acknowledged means a quorum logged it durably: some uncut log holds it at z.
+                said = snapshot_says(r, z)
+                t = raw_merged.get(z)
+                if said == "no" or (said is None and (t is None or (t.op.client_id, t.op.seq) != r.key)):
+                    violate("ok_in_log_once", f"{r.key} was answered ok at {fmt_zxid(z)} but no node's log "
+                            "holds it there, not even past what it applied" if said is None else
+                            f"{r.key} was answered ok at {fmt_zxid(z)} but a snapshot past it does not hold it "
+                            "there")
+                    continue
                 counts["beyond_committed"] = counts.get("beyond_committed", 0) + 1
                 continue
             if r.zxid is not None and r.zxid <= start and r.key not in where:
                 # Before the history any log still holds: the start snapshot's records say.
                 if r.key not in remembered:
+                    if not forgotten(r.key):
+                        top = seq_max_at_start.get(r.client_id)
+                        violate("ok_in_log_once", f"{r.key} was answered ok at {fmt_zxid(r.zxid)}, before the "
+                                f"history start {fmt_zxid(start)}, but node {ref_node}'s snapshot there does not "
+                                "remember it and cannot have forgotten it ("
+                                + (f"client {r.client_id!r} has no record at all" if top is None else
+                                   f"seq {r.seq} is inside its window, latest seq {top}") + "): lost")
+                        continue
                     counts["before_history"] = counts.get("before_history", 0) + 1
                     continue
                 z, res = remembered[r.key]
@@ -301,9 +446,10 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
                         f"replay gives {result_at.get(r.zxid)}")
         elif r.outcome == FAILED:
             counts["failed"] = counts.get("failed", 0) + 1
-            if landed:
+            proposed = landed or proposed_at.get(r.key, [])
+            if proposed:  # past a cut too: refused means nobody proposed it
                 violate("failed_not_in_log", f"{r.key} was refused on every attempt but is in the history "
-                        f"at {', '.join(map(fmt_zxid, landed))}")
+                        f"at {', '.join(map(fmt_zxid, proposed))}" + ("" if landed else " (uncommitted)"))
         else:
             counts["unknown"] = counts.get("unknown", 0) + 1
             if landed:
@@ -336,6 +482,11 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
                 continue
             violate("state_matches_log", f"node {n} did not report its state live (digest read "
                     "failed): its state cannot be compared with its disk")
+            continue
+        if not converged and rec.snapshot_zxid > rec.live_zxid:
+            # Still syncing when collect() read it: a SNAP installed between its live report and
+            # the disk read. Its snapshot is judged above; its report is older than its disk.
+            counts["states_moved_on"] = counts.get("states_moved_on", 0) + 1
             continue
         counts["states_replayed"] = counts.get("states_replayed", 0) + 1
         if rec.last < rec.live_zxid or rec.snapshot_zxid > rec.live_zxid:

@@ -24,6 +24,7 @@ from zmqzab.chaos.nemesis import KINDS, MOVES, LeaderWatch, Nemesis
 from zmqzab.chaos.netns import Netns, NetnsCluster, NetnsError
 from zmqzab.chaos.report import write_html
 from zmqzab.chaos.workload import ChaosClient
+from zmqzab.storage.errors import StorageError
 from zmqzab.storage.store import open_storage
 from zmqzab.zxid import fmt_zxid
 
@@ -189,18 +190,43 @@ def run(opts: Options, say=print) -> int:
 
 def collect(cluster: LocalCluster, cfg) -> dict[int, NodeRecord]:
     """What the checker needs from every node: its full-state digest at its applied zxid, read
-    live from the converged cluster, then (after a clean stop) its latest snapshot and durable
-    log, read from disk with the production storage code."""
+    live from the converged cluster, then (after a clean stop) its oldest kept snapshot, the
+    durable log after it and its newer snapshots, read from disk with the production storage
+    code."""
     live = {i: cluster.status(i, timeout=5.0, what="digest") for i in cluster.ids}
     cluster.stop_all()
     nodes = {}
     for i in cluster.ids:
         storage, rec = open_storage(cfg.storage.data_dir / f"node-{i}", readonly=True)
-        storage.close()
+        try:
+            base, data, txns, later = _from_oldest_snapshot(storage, rec)
+        finally:
+            storage.close()
         d = live[i] or {}
-        nodes[i] = NodeRecord(txns=list(rec.txns), snapshot_zxid=rec.snapshot_zxid, snapshot=rec.snapshot,
+        nodes[i] = NodeRecord(txns=txns, snapshot_zxid=base, snapshot=data, later_snapshots=later,
                               live_zxid=d.get("zxid_applied"), live_digest=d.get("digest"), view=d.get("game"))
     return nodes
+
+
+def _from_oldest_snapshot(storage, rec):
+    """(base zxid, its snapshot, the log after it, the newer kept snapshots): from the OLDEST
+    snapshot this generation keeps, so that the log between it and the latest one (still on
+    disk) is replayed and each newer snapshot compared with that replay. Without older ones, or
+    if reading them fails: the latest snapshot and the log after it, as a restart would."""
+    latest = (rec.snapshot_zxid, rec.snapshot, list(rec.txns), [])
+    older = [s for s in storage.snapshots.list() if s.gen == storage.gen and s.zxid < rec.snapshot_zxid]
+    if not older:
+        return latest
+    try:
+        oldest = min(older, key=lambda s: s.zxid)
+        data = storage.snapshots.read(oldest)
+        txns = storage.log.read_all(after=oldest.zxid)
+        later = [(s.zxid, storage.snapshots.read(s)) for s in sorted(older, key=lambda s: s.zxid) if s is not oldest]
+    except (StorageError, OSError):
+        return latest
+    if [t for t in txns if t.zxid > rec.snapshot_zxid] != latest[2]:
+        return latest  # not the same log (should not happen): judge what a restart would read
+    return oldest.zxid, data, txns, later + [(rec.snapshot_zxid, rec.snapshot)]
 
 
 def node_errors(cfg, ids) -> dict[int, list[str]]:
@@ -319,7 +345,8 @@ def _print(say, seed, opts, verdict: Verdict, stats, report_dir: Path) -> None:
            if s["faults_relabelled"] else ""))
     c = verdict.checked
     say(f"checked: {c.get('logs_compared', 0)} logs, {c.get('states_replayed', 0)} live states against a replay "
-        f"of their disk, {c.get('snapshots_compared', 0)} snapshots; history from "
+        f"of their disk, {c.get('snapshots_compared', 0)} snapshots (and {c.get('later_snapshots_compared', 0)} "
+        f"newer ones against their node's older snapshot and log); history from "
         f"{fmt_zxid(c.get('history_start', 0))}, {c.get('log_txns', 0)} txns")
     if c.get("before_history") or c.get("beyond_committed"):
         # Say what could not be judged: a purge deletes the log before the oldest snapshot, and
