@@ -81,13 +81,14 @@ from zmqzab.messages import (
     UpToDate,
     wire_name,
 )
-from zmqzab.sim.checkers import Checkers, Violation
-from zmqzab.sim.disk import SimDisk
-from zmqzab.sim.profile import FaultProfile, swarm_core_config, swarm_profile
+from zmqzab.sim.checkers import Checkers, NodeView, Violation
+from zmqzab.sim.disk import DiskDied, SimDisk
+from zmqzab.sim.profile import FaultProfile, swarm_core_config, swarm_disk_faults, swarm_profile
 from zmqzab.sim.trace import TICK, Trace, describe_op
 from zmqzab.sim.workload import Request, Workload
 from zmqzab.storage.compaction import SaveSnapshot
-from zmqzab.storage.errors import StorageError
+from zmqzab.storage.errors import CorruptLogError, CorruptSnapshotError, StorageError
+from zmqzab.storage.faults import STORAGE_TEST_FAULTS
 from zmqzab.storage.reader import read_range
 from zmqzab.zxid import fmt_zxid, zxid_counter
 
@@ -99,6 +100,8 @@ CLIENT_TIMEOUT_TICKS = 12
 
 # Event kinds, in the heap as (time, seq, kind, a, b, c).
 _DELIVER, _FSYNC, _TICK, _CONTROL, _RESTART, _HEAL, _GONE, _READ = range(8)
+#: The operator's resync of a node refused for a damaged disk (disk faults, see restart()).
+_RESYNC = 100
 
 #: Messages of the discovery and sync phases: an Output sending one is a crash point.
 _SYNC_KINDS = (LeaderInfo, AckEpoch, SyncStart, SyncTxns, SnapChunk, SnapAck, NewLeader, UpToDate)
@@ -125,7 +128,8 @@ class SimOptions:
     #: Inject random faults (swarm profile from the seed). False: a calm network, for scripts.
     faults: bool = True
     clients: int = 3
-    #: Deliberate core bugs (CoreConfig.test_faults), to show the checkers catch them.
+    #: Deliberate bugs, to show the checkers catch them: CoreConfig.test_faults names go to
+    #: every Peer, storage/faults.py names to every open_storage.
     test_faults: frozenset[str] = frozenset()
     #: Override the seed's profile / core knobs (scripted scenarios).
     profile: FaultProfile | None = None
@@ -137,12 +141,18 @@ class SimOptions:
     #: Start the client workload at once (scripted scenarios drive their own requests).
     workload: bool = True
     #: Periodic snapshots as node.py takes them ([storage] snapshot_every_txns), saved and
-    #: purged by the simulated writer keeping ``snapshots_kept``; None: never (the default).
+    #: purged by the simulated writer keeping ``snapshots_kept``. 0: never. None: drawn from
+    #: the seed in random runs (small intervals, or none), never in calm and scripted ones.
     snapshot_every_txns: int | None = None
-    snapshots_kept: int = 2
+    #: None: drawn from the seed in random runs (1..3), 2 in calm and scripted ones.
+    snapshots_kept: int | None = None
 
     def reproduce(self) -> str:
         line = f"zmqzab sim --seed {self.seed} --nodes {self.nodes} --ticks {self.ticks}"
+        if self.snapshot_every_txns is not None:
+            line += f" --snapshot-every {self.snapshot_every_txns}"
+        if self.snapshots_kept is not None:
+            line += f" --snapshots-kept {self.snapshots_kept}"
         for name in sorted(self.test_faults):
             line += f" --inject-bug {name}"
         return line
@@ -174,7 +184,7 @@ class _Crash(Exception):
 
 class SimNode:
     __slots__ = ("id", "disk", "peer", "up", "incarnation", "waiting", "io", "paused_until",
-                 "applied_since_snapshot")
+                 "applied_since_snapshot", "refused")
 
     def __init__(self, node_id: int, disk: SimDisk) -> None:
         self.id = node_id
@@ -189,6 +199,8 @@ class SimNode:
         self.paused_until = 0
         #: Txns applied since the last periodic snapshot (SimOptions.snapshot_every_txns).
         self.applied_since_snapshot = 0
+        #: Recovery refused its data dir for bit rot: down until the operator resyncs it.
+        self.refused = False
 
 
 class NodeIO:
@@ -287,7 +299,23 @@ class Simulation:
             self.profile = FaultProfile()
         base = options.core if options.core is not None else (
             swarm_core_config(knobs, CoreConfig()) if options.faults else CoreConfig())
-        self.core = replace(base, test_faults=frozenset(options.test_faults) | base.test_faults)
+        core_faults = frozenset(options.test_faults) - frozenset(STORAGE_TEST_FAULTS)
+        self.core = replace(base, test_faults=core_faults | base.test_faults)
+        storage_faults = frozenset(options.test_faults) & frozenset(STORAGE_TEST_FAULTS)
+        # Disk faults and snapshot settings come from a stream of their own, so that every draw
+        # above (network, crashes, protocol knobs) is what it was before the disk model.
+        disk_knobs = derive_rng(seed, "disk-profile")
+        random_disk = options.faults and options.profile is None
+        if random_disk:
+            self.profile = swarm_disk_faults(self.profile, disk_knobs)
+        every = options.snapshot_every_txns
+        if every is None:
+            every = disk_knobs.choice((0, 8, 20, 50)) if random_disk else 0
+        kept = options.snapshots_kept
+        if kept is None:
+            kept = disk_knobs.choice((1, 2, 3)) if random_disk else 2
+        self.snapshot_every, self.snapshots_kept = every, kept
+        self.rng_disk_fault = derive_rng(seed, "disk-faults")
         self.round_size = knobs.choice((2, 3))
         #: The fault phase's profile (the liveness phase calms it).
         self.profile_text = self.profile.describe()
@@ -315,7 +343,7 @@ class Simulation:
         self._tmp = Path(tempfile.mkdtemp(prefix="zmqzab-sim-"))
         self.nodes: dict[int, SimNode] = {}
         for i in self.ids:
-            node = SimNode(i, SimDisk(self._tmp / f"n{i}", options.snapshots_kept))
+            node = SimNode(i, SimDisk(self._tmp / f"n{i}", kept, storage_faults))
             node.io.sim = self
             self.nodes[i] = node
         self.workload = Workload(derive_rng(seed, "clients"), options.clients, self.ids,
@@ -324,8 +352,9 @@ class Simulation:
         self.trace.add(0, "phase", f"seed {seed}: {options.nodes} nodes; profile: "
                        f"{self.profile.describe()}; window {self.core.log_window_txns}, sync batch "
                        f"{self.core.sync_batch_txns}, counter max {self.core.zxid_counter_max}"
-                       + (f"; injected bugs: {', '.join(sorted(self.core.test_faults))}"
-                          if self.core.test_faults else ""))
+                       + (f"; snapshot every {every} txns, {kept} kept" if every else "")
+                       + (f"; injected bugs: {', '.join(sorted(self.core.test_faults | storage_faults))}"
+                          if self.core.test_faults or storage_faults else ""))
         self._push(0, _CONTROL, 0, 0, None)
         for i in self.ids:
             self.restart(i)
@@ -363,8 +392,11 @@ class Simulation:
         try:
             rec = node.disk.open()
         except StorageError as exc:
+            if self._refused_for_rot(node, exc):
+                return
             raise Violation("restart recovers the data dir",
                             f"n{i} cannot start: {self._sanitize(str(exc))}") from None
+        self._check_recovered_durable(node, rec)
         self.checkers.check_durable(i, rec.current_epoch, rec.snapshot_zxid, node.disk.durable_zxids,
                                     "at restart")
         for note in rec.notes:
@@ -386,13 +418,16 @@ class Simulation:
         self._run_step(node, peer.start)
         self._release_held(dst=i)
 
-    def crash(self, i: int, why: str = "", kind: str = "crash") -> None:
-        """Node ``i`` dies (``kind`` names the fault in the counters)."""
+    def crash(self, i: int, why: str = "", kind: str = "crash", page_cache: bool = False) -> None:
+        """Node ``i`` dies (``kind`` names the fault in the counters). ``page_cache``: a process
+        crash (kill -9), whose written but unsynced data the kernel keeps; else the power goes
+        too and only what was fsynced survives (disk.py). Scripts get the latter by default."""
         node = self.nodes[i]
         if not node.up:
             return
         node.up, node.peer, node.waiting, node.paused_until = False, None, {}, 0
-        lost, landed = node.disk.crash(self.rng_disk, self.profile.torn)
+        power = not page_cache
+        lost, landed = node.disk.crash(self.rng_disk, self.profile.torn, power)
         self.counters[kind] += 1
         if lost:
             self.counters["lost_write"] += lost
@@ -408,9 +443,106 @@ class Simulation:
         detail = ", ".join(x for x in (f"{lost} unsynced log op(s) lost" if lost else "", landed) if x)
         self.trace.add(self.now, "fault", f"crash n{i}{f' ({why})' if why else ''}"
                        + (f": {detail}" if detail else ""))
+        if (self.faults_on and not self.liveness and self.profile.bit_rot
+                and self.rng_disk_fault.random() < self.profile.bit_rot):
+            self._bit_rot(node)
         if self.auto_restart and not self.liveness:
             down = self.rng_fault.randint(1, self.profile.downtime_max)
             self._push(self.now + down * TICK, _RESTART, i, node.incarnation, None)
+
+    # ------------------------------------------------------------------ disk faults
+
+    def _inject_disk_faults(self) -> None:
+        """Tick boundary: a power loss (one node's machine, now and then every node's host)."""
+        prof, rng = self.profile, self.rng_disk_fault
+        if not (prof.power_loss and rng.random() < prof.power_loss):
+            return
+        victims = list(self.ids) if rng.random() < 0.1 else [rng.choice(self.ids)]
+        for i in victims:
+            node = self.nodes[i]
+            if node.up:
+                self.crash(i, "power loss", "power_loss", page_cache=False)
+            else:
+                self.counters["power_loss"] += 1
+                note = node.disk.power_loss(self.rng_disk, prof.torn)
+                if "torn" in note:
+                    self.counters["torn_write"] += 1
+                self.trace.add(self.now, "fault", f"power loss at n{i}, which is down: {note}")
+
+    def _bit_rot(self, node: SimNode) -> None:
+        """A bit flips on the crashed node's disk, if no other node's disk is damaged (the
+        operator's resync needs a healthy quorum)."""
+        if any(n.disk.rotted or n.refused for n in self.nodes.values()):
+            return
+        what = node.disk.rot(self.rng_disk_fault)
+        if what:
+            self.counters["bit_rot"] += 1
+            self.trace.add(self.now, "fault", f"n{node.id}: {what}")
+
+    def _refused_for_rot(self, node: SimNode, exc: StorageError) -> bool:
+        """Recovery refused the data dir. Right if it is for a file the simulation damaged: the
+        node stays down until the operator resyncs it. Else the caller reports a violation."""
+        disk = node.disk
+        path = getattr(exc, "path", None)
+        if not disk.rotted or not isinstance(exc, (CorruptLogError, CorruptSnapshotError)) or path is None:
+            return False
+        rel = str(Path(path).relative_to(disk.dir)) if Path(path).is_relative_to(disk.dir) else ""
+        if not any(r == rel or r.startswith(rel + "/") for r in disk.rotted) and rel != "snap":
+            return False
+        node.refused = True
+        disk.close()
+        self.counters["refused_start"] += 1
+        self.trace.add(self.now, "fault", f"n{node.id} refuses to start: {self._sanitize(str(exc))}")
+        self._push(self.now + self.rng_disk_fault.randint(5, 30) * TICK, _RESYNC, node.id, None, None)
+        return True
+
+    def _resync_allowed(self, node: SimNode) -> str:
+        """The operator wipes a refused node only when no committed txn and no epoch promise
+        rests on its disk alone: a quorum of the others holds acceptedEpoch >= its own and every
+        committed txn durably. Returns what is still missing ("" when allowed)."""
+        others = [self.nodes[i] for i in self.ids if i != node.id]
+        quorum = len(self.ids) // 2 + 1
+        accepted = node.disk.accepted_epoch
+        if sum(1 for n in others if n.disk.accepted_epoch >= accepted) < quorum:
+            return f"fewer than {quorum} other nodes have accepted epoch {accepted}"
+        for zxid in self.checkers.gz:
+            held = sum(1 for n in others if zxid <= n.disk.durable_base or zxid in n.disk.durable_zxids)
+            if held < quorum:
+                return f"committed {fmt_zxid(zxid)} is durable on {held} other node(s) only"
+        return ""
+
+    def _resync(self, i: int) -> None:
+        """The operator: `zmqzab node --resync` on a node refused for a damaged disk."""
+        node = self.nodes[i]
+        if not node.refused:
+            return
+        missing = self._resync_allowed(node)
+        if missing:
+            self._push(self.now + 5 * TICK, _RESYNC, i, None, None)
+            return
+        self.counters["resync"] += 1
+        self.trace.add(self.now, "fault", f"operator: n{i} --resync (its data dir set aside; "
+                       "it starts empty and the leader syncs it)")
+        node.disk.wipe()
+        node.refused = False
+        self.checkers.view[i] = NodeView()
+        self.restart(i)
+
+    def _check_recovered_durable(self, node: SimNode, rec) -> None:
+        """What recovery returns, the node reports durable at once: nothing of it may be what a
+        power loss would take (issue 11 defect 3); and after a power loss, nothing the node had
+        reported durable before it may be missing."""
+        disk = node.disk
+        lost = disk.lost_claims(rec)
+        if lost:
+            raise Violation("what a node reports durable survives a power loss",
+                            f"n{node.id} reported durable, then lost in a power loss: {lost}")
+        undurable = disk.cache.undurable()
+        if undurable:
+            raise Violation("what a node reports durable survives a power loss",
+                            f"n{node.id} recovered its data dir and reports its last zxid "
+                            f"{fmt_zxid(rec.last_zxid)} durable, but a power loss now would change "
+                            f"{', '.join(undurable[:3])}")
 
     def compact(self, i: int, kept: int = 1) -> None:
         """Scripted: node ``i`` does what node.py does every ``snapshot_every_txns``: snapshot
@@ -561,7 +693,7 @@ class Simulation:
                 # Part of the Output happened (epochs written, some sends left): what the node
                 # had become is visible to others, so it is checked before it dies.
                 self.checkers.after_step(node.id, peer, node.incarnation, node.disk.epochs)
-            self.crash(node.id, "mid-Output, " + self._crash_note, "crash_mid_output")
+            self.crash(node.id, "mid-Output, " + self._crash_note, "crash_mid_output", page_cache=True)
             return
         except (InvariantError, DurabilityError, StorageError, AssertionError) as exc:
             where = traceback.extract_tb(exc.__traceback__)[-1]
@@ -578,7 +710,7 @@ class Simulation:
             self.checkers.on_new_commit_seen(
                 [(n.id, n.peer) for n in self._up() if n.peer is not None and n.peer.leading is not None
                  and n.peer.leading.established])
-        every = self.options.snapshot_every_txns
+        every = self.snapshot_every
         if every and node.up and node.applied_since_snapshot >= every:
             # As node.py: the game at its applied zxid, queued after the appends it covers.
             node.applied_since_snapshot = 0
@@ -625,14 +757,30 @@ class Simulation:
         return None
 
     def _start_writer(self, node: SimNode) -> None:
-        if node.up and node.disk.take_batch():
-            prof = self.profile
+        if not node.up:
+            return
+        prof = self.profile
+        rate = prof.file_op_crash if self.faults_on and not self.liveness else 0.0
+        try:
+            started = node.disk.take_batch(self.rng_disk_fault, rate)
+        except DiskDied as died:
+            self._died_in_file_op(node, died)
+            return
+        except StorageError as exc:
+            raise Violation("local invariant", f"n{node.id}'s storage refused a log op the core asked "
+                            f"for: {self._sanitize(str(exc))}") from None
+        if started:
             rng = self.rng_disk
             delay = rng.randint(1, prof.fsync_max)
             if self.faults_on and not self.liveness and prof.slow_fsync and rng.random() < prof.slow_fsync:
                 self.counters["slow_fsync"] += 1
                 delay += rng.randint(TICK, 5 * TICK)
             self._push(self.now + delay, _FSYNC, node.id, node.incarnation, None)
+
+    def _died_in_file_op(self, node: SimNode, died: DiskDied) -> None:
+        ops = ", ".join(sorted({type(op).__name__ for op in node.disk.inflight}))
+        self.crash(node.id, f"{'power loss' if died.power else 'kill -9'} just before {died.where}, "
+                   f"inside a batch of {ops}", "crash_in_file_op", page_cache=not died.power)
 
     def schedule_read(self, node: SimNode, read: ReadLog) -> None:
         delay = self.rng_disk.randint(1, self.profile.fsync_max)
@@ -733,6 +881,7 @@ class Simulation:
         """Tick boundary: faults, then clients."""
         if self.faults_on and not self.liveness:
             self._inject_faults()
+            self._inject_disk_faults()
         self.workload.tick(self.tick)
 
     def _up(self) -> list[SimNode]:
@@ -752,7 +901,8 @@ class Simulation:
             if up:
                 leader = self.established_leader()
                 victim = leader if leader is not None and rng.random() < 0.4 else rng.choice(up)
-                self.crash(victim, "random crash" + (" of the leader" if victim == leader else ""))
+                self.crash(victim, "random crash" + (" of the leader" if victim == leader else ""),
+                           page_cache=True)  # kill -9; power losses: _inject_disk_faults
         if prof.partition and not self.partitioned and len(self.ids) > 1 and rng.random() < prof.partition:
             self._random_partition()
         if prof.pause and rng.random() < prof.pause:
@@ -850,6 +1000,8 @@ class Simulation:
                         self._push(node.paused_until, kind, a, b, c)
                     else:
                         self._read_done(node, c)
+            elif kind == _RESYNC:
+                self._resync(a)
         self.now = max(self.now, end)
 
     def run_ticks(self, n: int) -> None:
@@ -885,8 +1037,8 @@ class Simulation:
         self.heal()
         for i in self.ids:
             self.nodes[i].paused_until = min(self.nodes[i].paused_until, self.now)
-            if not self.nodes[i].up:
-                self.restart(i)
+            if not self.nodes[i].up and not self.nodes[i].refused:
+                self.restart(i)  # a refused node waits for the operator's resync
         self._release_held()
 
     def converged(self) -> str | None:
