@@ -71,6 +71,11 @@ class PageCache(DiskSync):
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        #: Files are known by inode (a rename keeps it). Every inode the model knows is pinned
+        #: by a hard link here, outside the data dir, so that the file system cannot reuse its
+        #: number for a new file while a durable name may still refer to the old one.
+        self.pins = root.parent / (root.name + ".pins")
+        self._pinned: set[int] = set()
         #: inode -> the file's bytes at its last fsync.
         self.content: dict[int, bytes] = {}
         #: directory -> {name: inode} at its last fsync.
@@ -89,13 +94,30 @@ class PageCache(DiskSync):
     def fsync_fd(self, fd: int) -> None:
         path = os.readlink(f"/proc/self/fd/{fd}")
         self._maybe_die(f"the fsync of {Path(path).name}")
+        ino = os.fstat(fd).st_ino
         with open(f"/proc/self/fd/{fd}", "rb") as f:
-            self.content[os.fstat(fd).st_ino] = f.read()
+            self.content[ino] = f.read()
+        self._pin(ino, Path(path))
 
     def fsync_dir(self, path: Path) -> None:
         self._maybe_die(f"the fsync of {Path(path).name}/")
-        self.entries[str(path)] = _files(Path(path))
+        names = _files(Path(path))
+        self.entries[str(path)] = names
+        for name, ino in names.items():
+            self._pin(ino, Path(path) / name)
         self._collect()
+
+    def _pin(self, ino: int, path: Path) -> None:
+        if ino in self._pinned:
+            return
+        self.pins.mkdir(exist_ok=True)
+        os.link(path, self.pins / str(ino))
+        self._pinned.add(ino)
+
+    def _unpin_all(self) -> None:
+        for ino in sorted(self._pinned):
+            os.unlink(self.pins / str(ino))
+        self._pinned = set()
 
     def _dirs(self) -> list[Path]:
         return [self.root, self.root / LOG_DIR, self.root / SNAP_DIR]
@@ -107,6 +129,10 @@ class PageCache(DiskSync):
             live.update(_files(d).values())
         for ino in [i for i in self.content if i not in live]:
             del self.content[ino]
+        live.update(self.content)
+        for ino in sorted(self._pinned - live):
+            os.unlink(self.pins / str(ino))
+            self._pinned.discard(ino)
 
     def undurable(self) -> list[str]:
         """Files a power loss now would change (unsynced bytes or names), sorted."""
@@ -155,6 +181,7 @@ class PageCache(DiskSync):
         if torn_name is not None:
             images[log_dir][torn_name] = torn_bytes
         self.content, self.entries = {}, {}
+        self._unpin_all()
         for d, files in images.items():
             if not d.is_dir():
                 continue
@@ -166,6 +193,7 @@ class PageCache(DiskSync):
             self.entries[str(d)] = _files(d)
             for name, ino in self.entries[str(d)].items():
                 self.content[ino] = files[name]
+                self._pin(ino, d / name)
         return note
 
     def rot(self, path: Path, offset: int) -> None:
@@ -370,6 +398,7 @@ class SimDisk:
         """The operator's resync: the data dir set aside (here: removed), the node starts empty."""
         self.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.cache.pins, ignore_errors=True)
         self.cache = PageCache(self.dir)
         self.queue, self.inflight, self.reports = [], [], []
         self.reported = self.durable_base = 0

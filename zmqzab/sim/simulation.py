@@ -471,7 +471,10 @@ class Simulation:
 
     def _bit_rot(self, node: SimNode) -> None:
         """A bit flips on the crashed node's disk, if no other node's disk is damaged (the
-        operator's resync needs a healthy quorum)."""
+        operator's resync needs a healthy quorum, so never in a cluster too small to have a
+        quorum without this node: there the damage is data loss, not a fault to recover from)."""
+        if len(self.ids) - 1 < len(self.ids) // 2 + 1:
+            return
         if any(n.disk.rotted or n.refused for n in self.nodes.values()):
             return
         what = node.disk.rot(self.rng_disk_fault)
