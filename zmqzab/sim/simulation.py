@@ -32,10 +32,14 @@ the heal or restart (ZAB_CHECKLIST #6); PUB messages are simply lost, as on a re
 
 Crashes. A random node (often the leader) dies between events; or, at a discovery/sync Output,
 in the middle of carrying it out: after its epoch write and log hand-off but before its sends,
-or after some of them (the crash points between every persist and send of the sync phase). A
-crash loses the writer's unsynced batch, sometimes leaving part of it on disk with a torn last
-record (disk.py). A restart opens the data dir with production recovery and starts a new
-``Peer`` with a ``random.Random`` of its own, derived from the seed, node and incarnation.
+or after some of them (the crash points between every persist and send of the sync phase).
+These are process crashes: what the writer wrote stays in the page cache, synced or not. A
+power loss (disk faults, ``_inject_disk_faults``) also drops what was never fsynced, sometimes
+leaving a torn last record (disk.py); a node may also die just before an fsync inside a SNAP
+install, a snapshot's save and purge or a TRUNC. Bit rot on a crashed node's disk must make
+recovery refuse it; the operator then resyncs it when the quorum allows (``_resync``). A
+restart opens the data dir with production recovery and starts a new ``Peer`` with a
+``random.Random`` of its own, derived from the seed, node and incarnation.
 A node may also be paused (its process stopped: no ticks, no messages, no fsyncs, then a
 backlog) or told to start an election (the demo's control, ``Peer.force_election``).
 

@@ -31,7 +31,14 @@ zxid"); the way out is a resync.
 Periodic snapshots (``save_snapshot``) stay in the current generation, and a purge keeps the
 ``snapshots_kept`` newest and the segments they need (zmqzab/storage/compaction.py). So every
 kept snapshot of the newest generation is a valid base, and a damaged newest one falls back to
-the one before it with nothing lost. ``log_start`` is the zxid the log holds every txn after.
+the one before it with nothing lost (the damaged file is set aside as ``.damaged``, out of the
+purge's count). Any other fallback (to no snapshot, or to an older generation's) may replay a
+purged log over a hole: the node refuses to start (``_check_base``). ``log_start`` is the zxid
+the log holds every txn after.
+
+What recovery reads back may be only in the page cache (a kill -9 leaves it there): before
+``open_storage`` returns it, and so before the node reports any of it durable, every segment,
+the snapshot used, the epoch files and their directories are fsynced.
 
 I/O here is synchronous and single-owner: the LogWriter thread (zmqzab/storage/writer.py) in a
 node, the simulator directly. ``write_epochs`` touches only the epoch files, so the driver may
@@ -328,7 +335,7 @@ def open_storage(
         snapshot_zxid, gen, snapshot = loaded if loaded is not None else (0, 0, None)
         _check_generations(data_dir, gen, snapshots)
         if "recover_over_hole" not in test_faults:
-            _check_base(data_dir, loaded is not None, snapshot_zxid, gen, snapshots)
+            _check_base(loaded is not None, snapshot_zxid, gen, snapshots)
         log = TxnLog(
             data_dir / LOG_DIR,
             fsync,
@@ -422,7 +429,7 @@ def _check_generations(data_dir: Path, gen: int, snapshots: SnapshotStore) -> No
     )
 
 
-def _check_base(data_dir: Path, loaded: bool, base: int, gen: int, snapshots: SnapshotStore) -> None:
+def _check_base(loaded: bool, base: int, gen: int, snapshots: SnapshotStore) -> None:
     """Refuse a base that the log does not cover from (issue 11, defect 2).
 
     Falling back past a damaged snapshot is safe only to an intact snapshot of the same log
