@@ -347,8 +347,14 @@ class SimDisk:
     def power_loss(self, rng: random.Random, torn_rate: float) -> str:
         """The page cache is lost (the node is down, or dies with it: see ``crash``)."""
         if self.claims is None:
-            self.claims = (self.durable_base, set(self.durable_zxids), self.accepted_epoch,
-                           self.current_epoch)
+            zxids = set(self.durable_zxids)
+            pending = self.inflight + self.queue  # a crash with them: they may be half done
+            if any(type(op) is InstallSnapshot for op in pending):
+                zxids = set()  # the log was being replaced: only the epochs are owed
+            cuts = [op.zxid for op in pending if type(op) is Truncate]
+            if cuts:
+                zxids = {z for z in zxids if z <= min(cuts)}  # being cut away: not owed
+            self.claims = (self.durable_base, zxids, self.accepted_epoch, self.current_epoch)
         return "the page cache is lost" + self.cache.power_loss(rng, torn_rate)
 
     def _apply(self, op: LogOp | SaveSnapshot) -> None:

@@ -94,7 +94,7 @@ from zmqzab.storage.compaction import SaveSnapshot
 from zmqzab.storage.errors import CorruptLogError, CorruptSnapshotError, StorageError
 from zmqzab.storage.faults import STORAGE_TEST_FAULTS
 from zmqzab.storage.reader import read_range
-from zmqzab.zxid import fmt_zxid, zxid_counter
+from zmqzab.zxid import fmt_zxid, zxid_counter, zxid_epoch
 
 NODES_MIN, NODES_MAX = 1, 9
 #: A DEALER queue for an unreachable peer holds at most this many messages (ZeroMQ's HWM).
@@ -474,13 +474,16 @@ class Simulation:
                 self.trace.add(self.now, "fault", f"power loss at n{i}, which is down: {note}")
 
     def _bit_rot(self, node: SimNode) -> None:
-        """A bit flips on the crashed node's disk, if no other node's disk is damaged (the
-        operator's resync needs a healthy quorum, so never in a cluster too small to have a
-        quorum without this node: there the damage is data loss, not a fault to recover from)."""
+        """A bit flips on the crashed node's disk, if no other node's disk is damaged and the
+        others could take over its history at once (the operator's resync needs a healthy
+        quorum: without one, or in a cluster too small to have a quorum without this node, the
+        damage is data loss, not a fault to recover from)."""
         if len(self.ids) - 1 < len(self.ids) // 2 + 1:
             return
         if any(n.disk.rotted or n.refused for n in self.nodes.values()):
             return
+        if self._resync_allowed(node):
+            return  # the others could not take over its history: losing it would be data loss
         what = node.disk.rot(self.rng_disk_fault)
         if what:
             self.counters["bit_rot"] += 1
@@ -505,17 +508,35 @@ class Simulation:
 
     def _resync_allowed(self, node: SimNode) -> str:
         """The operator wipes a refused node only when no committed txn and no epoch promise
-        rests on its disk alone: a quorum of the others holds acceptedEpoch >= its own and every
-        committed txn durably. Returns what is still missing ("" when allowed)."""
+        rests on its disk alone: a quorum of the others holds acceptedEpoch >= its own (or the
+        others all follow one established leader), and a quorum of the others holds every
+        committed txn durably under a currentEpoch that vouches for it in elections. Returns
+        what is still missing ("" when allowed)."""
         others = [self.nodes[i] for i in self.ids if i != node.id]
         quorum = len(self.ids) // 2 + 1
         accepted = node.disk.accepted_epoch
         if sum(1 for n in others if n.disk.accepted_epoch >= accepted) < quorum:
-            return f"fewer than {quorum} other nodes have accepted epoch {accepted}"
-        for zxid in self.checkers.gz:
-            held = sum(1 for n in others if zxid <= n.disk.durable_base or zxid in n.disk.durable_zxids)
-            if held < quorum:
-                return f"committed {fmt_zxid(zxid)} is durable on {held} other node(s) only"
+            # Its promise of that epoch is moot once the would-be leader it went to has given
+            # up: every other node follows one established leader (of an older epoch).
+            ld = self.established_leader()
+            settled = ld is not None and all(
+                n.up and n.peer is not None and (n.id == ld or (
+                    n.peer.role == Role.FOLLOWING and n.peer.phase == Phase.BROADCAST
+                    and n.peer.leader_id == ld)) for n in others)
+            if not settled:
+                return (f"fewer than {quorum} other nodes have accepted epoch {accepted}, and the "
+                        "others do not all follow one established leader")
+        # A quorum of the others must vouch for the whole committed history in an election:
+        # hold every committed txn durably, with a currentEpoch at least the newest one's epoch
+        # (a node holding the txns under a lower currentEpoch, say one resynced a moment ago
+        # and not yet past NEWLEADER, loses elections to nodes that lack them).
+        gz = self.checkers.gz
+        need = zxid_epoch(gz[-1]) if gz else 0
+        vouch = [n for n in others if n.disk.current_epoch >= need and all(
+            z <= n.disk.durable_base or z in n.disk.durable_zxids for z in gz)]
+        if len(vouch) < quorum:
+            return (f"{len(vouch)} other node(s) hold every committed txn with currentEpoch >= {need}, "
+                    f"fewer than {quorum}")
         return ""
 
     def _resync(self, i: int) -> None:
