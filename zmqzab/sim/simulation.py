@@ -576,7 +576,8 @@ class Simulation:
         """Scripted: node ``i`` does what node.py does every ``snapshot_every_txns``: snapshot
         its game at the applied zxid, save it and purge the log down to the ``kept`` newest
         snapshots; its core learns where the log on disk now starts (followers further behind
-        get SNAP, not a DIFF from disk). The random runs do not compact."""
+        get SNAP, not a DIFF from disk). Random runs take periodic snapshots instead (the
+        seed's snapshot_every, through the writer)."""
         node = self.nodes[i]
         peer, storage = node.peer, node.disk.storage
         assert peer is not None and storage is not None
