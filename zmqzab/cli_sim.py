@@ -44,7 +44,15 @@ def sim(
     inject_bug: Annotated[list[str] | None, typer.Option(
         "--inject-bug", help="Run the core with a deliberate bug to watch the checkers catch it "
         "(repeatable). One of: ack_before_fsync, commit_without_quorum, skip_accepted_epoch, "
-        "diff_instead_of_trunc, apply_across_gap.", show_default=False, metavar="NAME")] = None,
+        "diff_instead_of_trunc, apply_across_gap; storage bugs: recover_over_hole, "
+        "trust_recovered_tail.", show_default=False, metavar="NAME")] = None,
+    snapshot_every: Annotated[int | None, typer.Option(
+        "--snapshot-every", min=0, max=1_000_000, help="Each node takes a snapshot every N applied "
+        "txns, then purges its log (0: never). Default: drawn from the seed (8, 20, 50 or never) "
+        "with faults, never with --calm.", show_default=False)] = None,
+    snapshots_kept: Annotated[int | None, typer.Option(
+        "--snapshots-kept", min=1, max=100, help="Snapshots a purge keeps. Default: drawn from "
+        "the seed (1..3) with faults, 2 with --calm.", show_default=False)] = None,
 ) -> None:
     """Run the real protocol code against a simulated network, disk and clock.
 
@@ -58,15 +66,18 @@ def sim(
     """
     from zmqzab.core.settings import TEST_FAULTS
     from zmqzab.sim.simulation import SimOptions
+    from zmqzab.storage.faults import STORAGE_TEST_FAULTS
 
     bugs = frozenset(inject_bug or ())
-    unknown = sorted(bugs - set(TEST_FAULTS))
+    known = TEST_FAULTS + STORAGE_TEST_FAULTS
+    unknown = sorted(bugs - set(known))
     if unknown:
-        _fail(f"unknown --inject-bug {', '.join(unknown)}; choose from: {', '.join(TEST_FAULTS)}")
+        _fail(f"unknown --inject-bug {', '.join(unknown)}; choose from: {', '.join(known)}")
     if trace and seeds is not None:
         _fail("--trace prints one run; use it with --seed alone (re-run a failing seed of a "
               "sweep with --seed N --trace)")
-    base = SimOptions(seed=seed, nodes=nodes, ticks=ticks, faults=not calm, test_faults=bugs)
+    base = SimOptions(seed=seed, nodes=nodes, ticks=ticks, faults=not calm, test_faults=bugs,
+                      snapshot_every_txns=snapshot_every, snapshots_kept=snapshots_kept)
     if seeds is None:
         raise typer.Exit(_one(base, trace))
     raise typer.Exit(_sweep(base, seeds, jobs))

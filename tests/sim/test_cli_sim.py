@@ -71,3 +71,19 @@ def test_help_names_the_exit_codes():
     result = runner.invoke(app, ["sim", "--help"])
     assert result.exit_code == 0
     assert "Exit codes:" in result.output and "--seeds" in result.output
+
+
+def test_snapshot_flags_and_storage_bugs_reach_the_run_and_the_reproduce_line():
+    """`--snapshot-every` / `--snapshots-kept` turn periodic snapshots and purge on (or off) and
+    are repeated in the reproduce line; a storage bug name is accepted by `--inject-bug`."""
+    result = runner.invoke(app, ["sim", "--seed", "2", "--ticks", "80", "--snapshot-every", "5",
+                                 "--snapshots-kept", "1", "--trace"])
+    assert result.exit_code == 0, result.output
+    assert "snapshot every 5 txns, 1 kept" in result.stdout
+    assert re.search(r"snapshot at \d+:\d+ saved", result.stdout)
+    result = runner.invoke(app, ["sim", "--seed", "1", "--snapshot-every", "20", "--snapshots-kept", "2",
+                                 "--inject-bug", "trust_recovered_tail"])
+    assert result.exit_code == 1, result.output
+    assert "VIOLATION of 'what a node reports durable survives a power loss' (seed 1)" in result.stdout
+    assert ("reproduce: zmqzab sim --seed 1 --nodes 5 --ticks 300 --snapshot-every 20 --snapshots-kept 2 "
+            "--inject-bug trust_recovered_tail --trace") in result.stdout

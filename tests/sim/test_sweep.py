@@ -45,7 +45,9 @@ def test_seed_sweep_5_nodes_with_faults():
         for kind in ("drop", "duplicate", "reorder", "delay_spike", "held", "partition",
                      "one_way_partition", "crash", "crash_mid_output", "restart", "lost_write",
                      "torn_write", "slow_fsync", "pause", "force_election", "flap", "stale_delivery",
-                     "bridge"):
+                     "bridge",
+                     # the disk model (sim/disk.py)
+                     "power_loss", "crash_in_file_op", "bit_rot", "refused_start", "resync"):
             assert summary.faults[kind] > 0, f"no {kind} fault was injected in {SEEDS} seeds"
 
 

@@ -523,6 +523,10 @@ class Peer:
         if role == Role.LEADING:
             leader.become(self, out)
             for sender in sorted(early):
+                if self.leading is None:
+                    # One of them made us step down (it accepted an epoch above the one just
+                    # picked): the others follow whoever the new election picks.
+                    break
                 leader.on_follower_info(self, sender, early[sender], out)
         else:
             follower.become(self, out)

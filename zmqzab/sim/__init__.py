@@ -10,9 +10,11 @@ thread, against
 
 * a simulated network (simulation.py): latency, FIFO per connection, drops, duplicates,
   reordering, delay spikes, partitions both ways or one way, DEALER queues that deliver late;
-* a simulated disk (disk.py): a group-commit writer whose unsynced batch is lost, or partly
-  written and torn, when the node crashes; the files are a real ``Storage`` and a restart goes
-  through production recovery;
+* a simulated disk (disk.py): a group-commit writer in front of a real ``Storage`` whose
+  fsyncs go to a page-cache model: a kill -9 keeps unsynced writes, a power loss drops them
+  (files and directory entries, sometimes leaving a torn tail); crashes inside a snapshot
+  install, a purge or a TRUNC; bit rot, refused starts and the operator's resync; a restart
+  goes through production recovery;
 * simulated time: ticks, with node clocks out of step, and many message steps between ticks;
 * simulated clients (workload.py): guesses and new games against random nodes, retried after
   timeouts, with the history of every request.
@@ -25,8 +27,8 @@ the property, shows the tail of the trace (trace.py) and the line that reproduce
 
 Entry points: ``zmqzab sim`` (zmqzab/cli_sim.py), ``Simulation`` / ``SimOptions`` / ``run_seed``
 for tests and scripted scenarios, ``sweep`` for many seeds. Fault rates are drawn per seed
-(profile.py: swarm testing). Deliberate core bugs (``CoreConfig.test_faults``) prove the
-checkers can fail.
+(profile.py: swarm testing). Deliberate bugs (``CoreConfig.test_faults``, and storage's
+storage/faults.py) prove the checkers can fail.
 """
 
 from zmqzab.sim.checkers import Violation

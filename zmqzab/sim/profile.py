@@ -66,18 +66,28 @@ class FaultProfile:
     #: halves cut from each other and one node reaching both, so both halves plus that node are
     #: majorities and it is pulled between two would-be leaders until the heal.
     bridge: float = 0.0
+    # Disk faults (sim/disk.py), drawn by ``swarm_disk_faults`` from a stream of their own.
+    #: Per tick: a node's machine loses power (its page cache with it); now and then every
+    #: node's (one host).
+    power_loss: float = 0.0
+    #: Per writer batch that installs a SNAP, saves a snapshot and purges, or truncates: the
+    #: node dies just before one of that batch's fsyncs (kill -9 or power loss).
+    file_op_crash: float = 0.0
+    #: Per crash: a bit flips on the node's disk while it is down (a snapshot or a segment).
+    bit_rot: float = 0.0
 
     def calm(self) -> FaultProfile:
         """The same latencies, no faults: the liveness phase ("heal everything")."""
         return replace(self, drop=0.0, duplicate=0.0, reorder=0.0, delay_spike=0.0, crash=0.0,
                        sync_crash=0.0, partition=0.0, slow_fsync=0.0, torn=0.0, pause=0.0,
-                       force_election=0.0, flap=0.0, flap_leader=0.0, stale_delivery=0.0, bridge=0.0)
+                       force_election=0.0, flap=0.0, flap_leader=0.0, stale_delivery=0.0, bridge=0.0,
+                       power_loss=0.0, file_op_crash=0.0, bit_rot=0.0)
 
     def describe(self) -> str:
         parts = [f"latency<={self.latency_max}u", f"fsync<={self.fsync_max}u"]
         for name in ("drop", "duplicate", "reorder", "delay_spike", "hold", "crash", "sync_crash",
                      "partition", "slow_fsync", "torn", "pause", "force_election", "flap",
-                     "flap_leader", "stale_delivery", "bridge"):
+                     "flap_leader", "stale_delivery", "bridge", "power_loss", "file_op_crash", "bit_rot"):
             value = getattr(self, name)
             if value:
                 parts.append(f"{name}={value:g}")
@@ -120,6 +130,17 @@ def swarm_network(rng: random.Random, profile: FaultProfile) -> FaultProfile:
         flap_leader=rng.choice((0.5, 0.9)) if flap else 0.0,
         stale_delivery=rng.choice((0.0, 0.3, 0.7)) if flap else 0.0,
         bridge=rng.choice((0.0, 0.0, 0.01, 0.03)),
+    )
+
+
+def swarm_disk_faults(profile: FaultProfile, rng: random.Random) -> FaultProfile:
+    """The disk faults of a random profile, from their own stream (``rng``), so that adding
+    them left every other draw of every seed as it was."""
+    return replace(
+        profile,
+        power_loss=rng.choice((0.0, 0.0, 0.005, 0.02)),
+        file_op_crash=rng.choice((0.0, 0.1, 0.3)),
+        bit_rot=rng.choice((0.0, 0.0, 0.1, 0.3)),
     )
 
 

@@ -37,10 +37,14 @@ connection generation). Flaps, stale deliveries and bridges draw from their own 
 
 Crashes. A random node (often the leader) dies between events; or, at a discovery/sync Output,
 in the middle of carrying it out: after its epoch write and log hand-off but before its sends,
-or after some of them (the crash points between every persist and send of the sync phase). A
-crash loses the writer's unsynced batch, sometimes leaving part of it on disk with a torn last
-record (disk.py). A restart opens the data dir with production recovery and starts a new
-``Peer`` with a ``random.Random`` of its own, derived from the seed, node and incarnation.
+or after some of them (the crash points between every persist and send of the sync phase).
+These are process crashes: what the writer wrote stays in the page cache, synced or not. A
+power loss (disk faults, ``_inject_disk_faults``) also drops what was never fsynced, sometimes
+leaving a torn last record (disk.py); a node may also die just before an fsync inside a SNAP
+install, a snapshot's save and purge or a TRUNC. Bit rot on a crashed node's disk must make
+recovery refuse it; the operator then resyncs it when the quorum allows (``_resync``). A
+restart opens the data dir with production recovery and starts a new ``Peer`` with a
+``random.Random`` of its own, derived from the seed, node and incarnation.
 A node may also be paused (its process stopped: no ticks, no messages, no fsyncs, then a
 backlog) or told to start an election (the demo's control, ``Peer.force_election``).
 
@@ -89,15 +93,17 @@ from zmqzab.messages import (
     UpToDate,
     wire_name,
 )
-from zmqzab.sim.checkers import Checkers, Violation
-from zmqzab.sim.disk import SimDisk
-from zmqzab.sim.profile import FaultProfile, swarm_core_config, swarm_network, swarm_profile
+from zmqzab.sim.checkers import Checkers, NodeView, Violation
+from zmqzab.sim.disk import DiskDied, SimDisk
+from zmqzab.sim.profile import (FaultProfile, swarm_core_config, swarm_disk_faults, swarm_network,
+                                swarm_profile)
 from zmqzab.sim.trace import TICK, Trace, describe_op
 from zmqzab.sim.workload import Request, Workload
 from zmqzab.storage.compaction import SaveSnapshot
-from zmqzab.storage.errors import StorageError
+from zmqzab.storage.errors import CorruptLogError, CorruptSnapshotError, StorageError
+from zmqzab.storage.faults import STORAGE_TEST_FAULTS
 from zmqzab.storage.reader import read_range
-from zmqzab.zxid import fmt_zxid, zxid_counter
+from zmqzab.zxid import fmt_zxid, zxid_counter, zxid_epoch
 
 NODES_MIN, NODES_MAX = 1, 9
 #: A DEALER queue for an unreachable peer holds at most this many messages (ZeroMQ's HWM).
@@ -107,6 +113,8 @@ CLIENT_TIMEOUT_TICKS = 12
 
 # Event kinds, in the heap as (time, seq, kind, a, b, c).
 _DELIVER, _FSYNC, _TICK, _CONTROL, _RESTART, _HEAL, _GONE, _READ = range(8)
+#: The operator's resync of a node refused for a damaged disk (disk faults, see restart()).
+_RESYNC = 100
 
 #: Messages of the discovery and sync phases: an Output sending one is a crash point.
 _SYNC_KINDS = (LeaderInfo, AckEpoch, SyncStart, SyncTxns, SnapChunk, SnapAck, NewLeader, UpToDate)
@@ -154,7 +162,8 @@ class SimOptions:
     #: Inject random faults (swarm profile from the seed). False: a calm network, for scripts.
     faults: bool = True
     clients: int = 3
-    #: Deliberate core bugs (CoreConfig.test_faults), to show the checkers catch them.
+    #: Deliberate bugs, to show the checkers catch them: CoreConfig.test_faults names go to
+    #: every Peer, storage/faults.py names to every open_storage.
     test_faults: frozenset[str] = frozenset()
     #: Override the seed's profile / core knobs (scripted scenarios).
     profile: FaultProfile | None = None
@@ -166,12 +175,18 @@ class SimOptions:
     #: Start the client workload at once (scripted scenarios drive their own requests).
     workload: bool = True
     #: Periodic snapshots as node.py takes them ([storage] snapshot_every_txns), saved and
-    #: purged by the simulated writer keeping ``snapshots_kept``; None: never (the default).
+    #: purged by the simulated writer keeping ``snapshots_kept``. 0: never. None: drawn from
+    #: the seed in random runs (small intervals, or none), never in calm and scripted ones.
     snapshot_every_txns: int | None = None
-    snapshots_kept: int = 2
+    #: None: drawn from the seed in random runs (1..3), 2 in calm and scripted ones.
+    snapshots_kept: int | None = None
 
     def reproduce(self) -> str:
         line = f"zmqzab sim --seed {self.seed} --nodes {self.nodes} --ticks {self.ticks}"
+        if self.snapshot_every_txns is not None:
+            line += f" --snapshot-every {self.snapshot_every_txns}"
+        if self.snapshots_kept is not None:
+            line += f" --snapshots-kept {self.snapshots_kept}"
         for name in sorted(self.test_faults):
             line += f" --inject-bug {name}"
         return line
@@ -203,7 +218,7 @@ class _Crash(Exception):
 
 class SimNode:
     __slots__ = ("id", "disk", "peer", "up", "incarnation", "waiting", "io", "paused_until",
-                 "applied_since_snapshot")
+                 "applied_since_snapshot", "refused")
 
     def __init__(self, node_id: int, disk: SimDisk) -> None:
         self.id = node_id
@@ -218,6 +233,8 @@ class SimNode:
         self.paused_until = 0
         #: Txns applied since the last periodic snapshot (SimOptions.snapshot_every_txns).
         self.applied_since_snapshot = 0
+        #: Recovery refused its data dir for bit rot: down until the operator resyncs it.
+        self.refused = False
 
 
 class NodeIO:
@@ -320,7 +337,23 @@ class Simulation:
             self.profile = FaultProfile()
         base = options.core if options.core is not None else (
             swarm_core_config(knobs, CoreConfig()) if options.faults else CoreConfig())
-        self.core = replace(base, test_faults=frozenset(options.test_faults) | base.test_faults)
+        core_faults = frozenset(options.test_faults) - frozenset(STORAGE_TEST_FAULTS)
+        self.core = replace(base, test_faults=core_faults | base.test_faults)
+        storage_faults = frozenset(options.test_faults) & frozenset(STORAGE_TEST_FAULTS)
+        # Disk faults and snapshot settings come from a stream of their own, so that every draw
+        # above (network, crashes, protocol knobs) is what it was before the disk model.
+        disk_knobs = derive_rng(seed, "disk-profile")
+        random_disk = options.faults and options.profile is None
+        if random_disk:
+            self.profile = swarm_disk_faults(self.profile, disk_knobs)
+        every = options.snapshot_every_txns
+        if every is None:
+            every = disk_knobs.choice((0, 8, 20, 50)) if random_disk else 0
+        kept = options.snapshots_kept
+        if kept is None:
+            kept = disk_knobs.choice((1, 2, 3)) if random_disk else 2
+        self.snapshot_every, self.snapshots_kept = every, kept
+        self.rng_disk_fault = derive_rng(seed, "disk-faults")
         self.round_size = knobs.choice((2, 3))
         #: The fault phase's profile (the liveness phase calms it).
         self.profile_text = self.profile.describe()
@@ -352,7 +385,7 @@ class Simulation:
         self._tmp = Path(tempfile.mkdtemp(prefix="zmqzab-sim-"))
         self.nodes: dict[int, SimNode] = {}
         for i in self.ids:
-            node = SimNode(i, SimDisk(self._tmp / f"n{i}", options.snapshots_kept))
+            node = SimNode(i, SimDisk(self._tmp / f"n{i}", kept, storage_faults))
             node.io.sim = self
             self.nodes[i] = node
         self.workload = Workload(derive_rng(seed, "clients"), options.clients, self.ids,
@@ -361,8 +394,9 @@ class Simulation:
         self.trace.add(0, "phase", f"seed {seed}: {options.nodes} nodes; profile: "
                        f"{self.profile.describe()}; window {self.core.log_window_txns}, sync batch "
                        f"{self.core.sync_batch_txns}, counter max {self.core.zxid_counter_max}"
-                       + (f"; injected bugs: {', '.join(sorted(self.core.test_faults))}"
-                          if self.core.test_faults else ""))
+                       + (f"; snapshot every {every} txns, {kept} kept" if every else "")
+                       + (f"; injected bugs: {', '.join(sorted(self.core.test_faults | storage_faults))}"
+                          if self.core.test_faults or storage_faults else ""))
         self._push(0, _CONTROL, 0, 0, None)
         for i in self.ids:
             self.restart(i)
@@ -400,8 +434,11 @@ class Simulation:
         try:
             rec = node.disk.open()
         except StorageError as exc:
+            if self._refused_for_rot(node, exc):
+                return
             raise Violation("restart recovers the data dir",
                             f"n{i} cannot start: {self._sanitize(str(exc))}") from None
+        self._check_recovered_durable(node, rec)
         self.checkers.check_durable(i, rec.current_epoch, rec.snapshot_zxid, node.disk.durable_zxids,
                                     "at restart")
         for note in rec.notes:
@@ -423,13 +460,16 @@ class Simulation:
         self._run_step(node, peer.start)
         self._release_held(dst=i)
 
-    def crash(self, i: int, why: str = "", kind: str = "crash") -> None:
-        """Node ``i`` dies (``kind`` names the fault in the counters)."""
+    def crash(self, i: int, why: str = "", kind: str = "crash", page_cache: bool = False) -> None:
+        """Node ``i`` dies (``kind`` names the fault in the counters). ``page_cache``: a process
+        crash (kill -9), whose written but unsynced data the kernel keeps; else the power goes
+        too and only what was fsynced survives (disk.py). Scripts get the latter by default."""
         node = self.nodes[i]
         if not node.up:
             return
         node.up, node.peer, node.waiting, node.paused_until = False, None, {}, 0
-        lost, landed = node.disk.crash(self.rng_disk, self.profile.torn)
+        power = not page_cache
+        lost, landed = node.disk.crash(self.rng_disk, self.profile.torn, power)
         self.counters[kind] += 1
         if lost:
             self.counters["lost_write"] += lost
@@ -445,15 +485,137 @@ class Simulation:
         detail = ", ".join(x for x in (f"{lost} unsynced log op(s) lost" if lost else "", landed) if x)
         self.trace.add(self.now, "fault", f"crash n{i}{f' ({why})' if why else ''}"
                        + (f": {detail}" if detail else ""))
+        if (self.faults_on and not self.liveness and self.profile.bit_rot
+                and self.rng_disk_fault.random() < self.profile.bit_rot):
+            self._bit_rot(node)
         if self.auto_restart and not self.liveness:
             down = self.rng_fault.randint(1, self.profile.downtime_max)
             self._push(self.now + down * TICK, _RESTART, i, node.incarnation, None)
+
+    # ------------------------------------------------------------------ disk faults
+
+    def _inject_disk_faults(self) -> None:
+        """Tick boundary: a power loss (one node's machine, now and then every node's host)."""
+        prof, rng = self.profile, self.rng_disk_fault
+        if not (prof.power_loss and rng.random() < prof.power_loss):
+            return
+        victims = list(self.ids) if rng.random() < 0.1 else [rng.choice(self.ids)]
+        for i in victims:
+            node = self.nodes[i]
+            if node.up:
+                self.crash(i, "power loss", "power_loss", page_cache=False)
+            else:
+                self.counters["power_loss"] += 1
+                note = node.disk.power_loss(self.rng_disk, prof.torn)
+                if "torn" in note:
+                    self.counters["torn_write"] += 1
+                self.trace.add(self.now, "fault", f"power loss at n{i}, which is down: {note}")
+
+    def _bit_rot(self, node: SimNode) -> None:
+        """A bit flips on the crashed node's disk, if no other node's disk is damaged and the
+        others could take over its history at once (the operator's resync needs a healthy
+        quorum: without one, or in a cluster too small to have a quorum without this node, the
+        damage is data loss, not a fault to recover from)."""
+        if len(self.ids) - 1 < len(self.ids) // 2 + 1:
+            return
+        if any(n.disk.rotted or n.refused for n in self.nodes.values()):
+            return
+        if self._resync_allowed(node):
+            return  # the others could not take over its history: losing it would be data loss
+        what = node.disk.rot(self.rng_disk_fault)
+        if what:
+            self.counters["bit_rot"] += 1
+            self.trace.add(self.now, "fault", f"n{node.id}: {what}")
+
+    def _refused_for_rot(self, node: SimNode, exc: StorageError) -> bool:
+        """Recovery refused the data dir. Right if it is for a file the simulation damaged: the
+        node stays down until the operator resyncs it. Else the caller reports a violation."""
+        disk = node.disk
+        path = getattr(exc, "path", None)
+        if not disk.rotted or not isinstance(exc, (CorruptLogError, CorruptSnapshotError)) or path is None:
+            return False
+        rel = str(Path(path).relative_to(disk.dir)) if Path(path).is_relative_to(disk.dir) else ""
+        if not any(r == rel or r.startswith(rel + "/") for r in disk.rotted) and rel != "snap":
+            return False
+        node.refused = True
+        disk.close()
+        self.counters["refused_start"] += 1
+        self.trace.add(self.now, "fault", f"n{node.id} refuses to start: {self._sanitize(str(exc))}")
+        self._push(self.now + self.rng_disk_fault.randint(5, 30) * TICK, _RESYNC, node.id, None, None)
+        return True
+
+    def _resync_allowed(self, node: SimNode) -> str:
+        """The operator wipes a refused node only when no committed txn and no epoch promise
+        rests on its disk alone: a quorum of the others holds acceptedEpoch >= its own (or the
+        others all follow one established leader), and a quorum of the others holds every
+        committed txn durably under a currentEpoch that vouches for it in elections. Returns
+        what is still missing ("" when allowed)."""
+        others = [self.nodes[i] for i in self.ids if i != node.id]
+        quorum = len(self.ids) // 2 + 1
+        accepted = node.disk.accepted_epoch
+        if sum(1 for n in others if n.disk.accepted_epoch >= accepted) < quorum:
+            # Its promise of that epoch is moot once the would-be leader it went to has given
+            # up: every other node follows one established leader (of an older epoch).
+            ld = self.established_leader()
+            settled = ld is not None and all(
+                n.up and n.peer is not None and (n.id == ld or (
+                    n.peer.role == Role.FOLLOWING and n.peer.phase == Phase.BROADCAST
+                    and n.peer.leader_id == ld)) for n in others)
+            if not settled:
+                return (f"fewer than {quorum} other nodes have accepted epoch {accepted}, and the "
+                        "others do not all follow one established leader")
+        # A quorum of the others must vouch for the whole committed history in an election:
+        # hold every committed txn durably, with a currentEpoch at least the newest one's epoch
+        # (a node holding the txns under a lower currentEpoch, say one resynced a moment ago
+        # and not yet past NEWLEADER, loses elections to nodes that lack them).
+        gz = self.checkers.gz
+        need = zxid_epoch(gz[-1]) if gz else 0
+        vouch = [n for n in others if n.disk.current_epoch >= need and all(
+            z <= n.disk.durable_base or z in n.disk.durable_zxids for z in gz)]
+        if len(vouch) < quorum:
+            return (f"{len(vouch)} other node(s) hold every committed txn with currentEpoch >= {need}, "
+                    f"fewer than {quorum}")
+        return ""
+
+    def _resync(self, i: int) -> None:
+        """The operator: `zmqzab node --resync` on a node refused for a damaged disk."""
+        node = self.nodes[i]
+        if not node.refused:
+            return
+        missing = self._resync_allowed(node)
+        if missing:
+            self._push(self.now + 5 * TICK, _RESYNC, i, None, None)
+            return
+        self.counters["resync"] += 1
+        self.trace.add(self.now, "fault", f"operator: n{i} --resync (its data dir set aside; "
+                       "it starts empty and the leader syncs it)")
+        node.disk.wipe()
+        node.refused = False
+        self.checkers.view[i] = NodeView()
+        self.restart(i)
+
+    def _check_recovered_durable(self, node: SimNode, rec) -> None:
+        """What recovery returns, the node reports durable at once: nothing of it may be what a
+        power loss would take (issue 11 defect 3); and after a power loss, nothing the node had
+        reported durable before it may be missing."""
+        disk = node.disk
+        lost = disk.lost_claims(rec)
+        if lost:
+            raise Violation("what a node reports durable survives a power loss",
+                            f"n{node.id} reported durable, then lost in a power loss: {lost}")
+        undurable = disk.cache.undurable()
+        if undurable:
+            raise Violation("what a node reports durable survives a power loss",
+                            f"n{node.id} recovered its data dir and reports its last zxid "
+                            f"{fmt_zxid(rec.last_zxid)} durable, but a power loss now would change "
+                            f"{', '.join(undurable[:3])}")
 
     def compact(self, i: int, kept: int = 1) -> None:
         """Scripted: node ``i`` does what node.py does every ``snapshot_every_txns``: snapshot
         its game at the applied zxid, save it and purge the log down to the ``kept`` newest
         snapshots; its core learns where the log on disk now starts (followers further behind
-        get SNAP, not a DIFF from disk). The random runs do not compact."""
+        get SNAP, not a DIFF from disk). Random runs take periodic snapshots instead (the
+        seed's snapshot_every, through the writer)."""
         node = self.nodes[i]
         peer, storage = node.peer, node.disk.storage
         assert peer is not None and storage is not None
@@ -626,7 +788,7 @@ class Simulation:
                 # Part of the Output happened (epochs written, some sends left): what the node
                 # had become is visible to others, so it is checked before it dies.
                 self.checkers.after_step(node.id, peer, node.incarnation, node.disk.epochs)
-            self.crash(node.id, "mid-Output, " + self._crash_note, "crash_mid_output")
+            self.crash(node.id, "mid-Output, " + self._crash_note, "crash_mid_output", page_cache=True)
             return
         except (InvariantError, DurabilityError, StorageError, AssertionError) as exc:
             where = traceback.extract_tb(exc.__traceback__)[-1]
@@ -643,7 +805,7 @@ class Simulation:
             self.checkers.on_new_commit_seen(
                 [(n.id, n.peer) for n in self._up() if n.peer is not None and n.peer.leading is not None
                  and n.peer.leading.established])
-        every = self.options.snapshot_every_txns
+        every = self.snapshot_every
         if every and node.up and node.applied_since_snapshot >= every:
             # As node.py: the game at its applied zxid, queued after the appends it covers.
             node.applied_since_snapshot = 0
@@ -690,14 +852,30 @@ class Simulation:
         return None
 
     def _start_writer(self, node: SimNode) -> None:
-        if node.up and node.disk.take_batch():
-            prof = self.profile
+        if not node.up:
+            return
+        prof = self.profile
+        rate = prof.file_op_crash if self.faults_on and not self.liveness else 0.0
+        try:
+            started = node.disk.take_batch(self.rng_disk_fault, rate)
+        except DiskDied as died:
+            self._died_in_file_op(node, died)
+            return
+        except StorageError as exc:
+            raise Violation("local invariant", f"n{node.id}'s storage refused a log op the core asked "
+                            f"for: {self._sanitize(str(exc))}") from None
+        if started:
             rng = self.rng_disk
             delay = rng.randint(1, prof.fsync_max)
             if self.faults_on and not self.liveness and prof.slow_fsync and rng.random() < prof.slow_fsync:
                 self.counters["slow_fsync"] += 1
                 delay += rng.randint(TICK, 5 * TICK)
             self._push(self.now + delay, _FSYNC, node.id, node.incarnation, None)
+
+    def _died_in_file_op(self, node: SimNode, died: DiskDied) -> None:
+        ops = ", ".join(sorted({type(op).__name__ for op in node.disk.inflight}))
+        self.crash(node.id, f"{'power loss' if died.power else 'kill -9'} just before {died.where}, "
+                   f"inside a batch of {ops}", "crash_in_file_op", page_cache=not died.power)
 
     def schedule_read(self, node: SimNode, read: ReadLog) -> None:
         delay = self.rng_disk.randint(1, self.profile.fsync_max)
@@ -801,6 +979,7 @@ class Simulation:
         """Tick boundary: faults, then clients."""
         if self.faults_on and not self.liveness:
             self._inject_faults()
+            self._inject_disk_faults()
         self.workload.tick(self.tick)
 
     def _up(self) -> list[SimNode]:
@@ -820,7 +999,8 @@ class Simulation:
             if up:
                 leader = self.established_leader()
                 victim = leader if leader is not None and rng.random() < 0.4 else rng.choice(up)
-                self.crash(victim, "random crash" + (" of the leader" if victim == leader else ""))
+                self.crash(victim, "random crash" + (" of the leader" if victim == leader else ""),
+                           page_cache=True)  # kill -9; power losses: _inject_disk_faults
         if prof.partition and not self.partitioned and len(self.ids) > 1 and rng.random() < prof.partition:
             self._random_partition()
         if prof.pause and rng.random() < prof.pause:
@@ -954,6 +1134,8 @@ class Simulation:
                         self._push(node.paused_until, kind, a, b, c)
                     else:
                         self._read_done(node, c)
+            elif kind == _RESYNC:
+                self._resync(a)
         self.now = max(self.now, end)
 
     def run_ticks(self, n: int) -> None:
@@ -989,8 +1171,8 @@ class Simulation:
         self.heal()
         for i in self.ids:
             self.nodes[i].paused_until = min(self.nodes[i].paused_until, self.now)
-            if not self.nodes[i].up:
-                self.restart(i)
+            if not self.nodes[i].up and not self.nodes[i].refused:
+                self.restart(i)  # a refused node waits for the operator's resync
         self._release_held()
 
     def converged(self) -> str | None:

@@ -10,6 +10,12 @@ up at call time so tests can inject a failing fsync with ``monkeypatch``.
 
 Test only: with ``ZMQZAB_DURABLE_LOG`` set (the chaos nemesis' power-loss fault), every fsync
 that happened is recorded there (zmqzab/chaos/powerloss.py); never a config key.
+
+``enabled`` may also be a ``DiskSync``: every fsync of the store then goes through it instead of
+the kernel. This is the seam the simulator's disk (zmqzab/sim/disk.py) uses to know what was
+made durable, so that a simulated power loss can drop exactly what was not; unit tests use it to
+record which files recovery fsyncs. Production passes ``True`` (or ``False``): no behaviour
+changes there.
 """
 
 from __future__ import annotations
@@ -34,15 +40,44 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[written:]
 
 
-def fsync_fd(fd: int, enabled: bool) -> None:
-    if enabled:
+class DiskSync:
+    """Where a store's fsyncs go when it is given one instead of ``True``.
+
+    This base class does what ``True`` does (the kernel's fsync); a subclass records the calls
+    (tests) or models the page cache (the simulator's power loss).
+    """
+
+    def fsync_fd(self, fd: int) -> None:
+        os.fsync(fd)
+
+    def fsync_dir(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+#: What a store's ``fsync`` argument may be: on, off (unsafe), or a ``DiskSync`` to route to.
+Fsync = bool | DiskSync
+
+
+def fsync_fd(fd: int, enabled: Fsync) -> None:
+    if not enabled:
+        return
+    if isinstance(enabled, DiskSync):
+        enabled.fsync_fd(fd)
+    else:
         os.fsync(fd)
         if _witness is not None:
             _witness.file_synced(fd)
 
 
-def fsync_dir(path: Path, enabled: bool) -> None:
+def fsync_dir(path: Path, enabled: Fsync) -> None:
     if not enabled:
+        return
+    if isinstance(enabled, DiskSync):
+        enabled.fsync_dir(Path(path))
         return
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -57,7 +92,7 @@ def tmp_path(path: Path) -> Path:
     return path.with_name(path.name + TMP_SUFFIX)
 
 
-def replace_atomically(path: Path, data: bytes, fsync: bool) -> None:
+def replace_atomically(path: Path, data: bytes, fsync: Fsync) -> None:
     """Make ``path`` hold ``data``, all or nothing, durable when this returns (if ``fsync``)."""
     tmp = tmp_path(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

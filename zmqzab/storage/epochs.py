@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from zmqzab.storage.durable import fsync_dir, replace_atomically, tmp_path
+from zmqzab.storage.durable import Fsync, fsync_dir, replace_atomically, tmp_path
 from zmqzab.storage.errors import WAY_OUT, EpochInvariantError, StorageError
 
 ACCEPTED_EPOCH = "acceptedEpoch"
@@ -29,7 +29,7 @@ EPOCH_MAX = (1 << 32) - 1
 
 
 class EpochStore:
-    def __init__(self, dir: Path, fsync: bool = True, *, readonly: bool = False) -> None:
+    def __init__(self, dir: Path, fsync: Fsync = True, *, readonly: bool = False) -> None:
         self.dir = Path(dir)
         self.fsync = fsync
         self.readonly = readonly

@@ -29,7 +29,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from zmqzab.storage.durable import TMP_SUFFIX, fsync_dir, fsync_fd, replace_atomically, tmp_path, write_all
+from zmqzab.storage.durable import TMP_SUFFIX, Fsync, fsync_dir, fsync_fd, replace_atomically, tmp_path, write_all
 from zmqzab.storage.errors import StorageError
 from zmqzab.zxid import fmt_zxid
 
@@ -56,13 +56,30 @@ class SnapshotInfo:
     data_crc: int
 
 
+@dataclass(frozen=True, slots=True)
+class Unusable:
+    """A snapshot file ``load_latest`` passed over: ``gen`` is None when its header is damaged
+    (then ``zxid`` comes from the file name)."""
+
+    path: Path
+    gen: int | None
+    zxid: int
+    problem: str
+
+
+#: A damaged snapshot set aside at start-up (store.py) ends with this.
+DAMAGED_SUFFIX = ".damaged"
+
+
 class SnapshotStore:
-    def __init__(self, dir: Path, fsync: bool = True, *, readonly: bool = False) -> None:
+    def __init__(self, dir: Path, fsync: Fsync = True, *, readonly: bool = False) -> None:
         self.dir = Path(dir)
         self.fsync = fsync
         self.readonly = readonly
         #: Warnings found at open or load, for the node's log.
         self.notes: list[str] = []
+        #: The damaged snapshots the last ``load_latest`` passed over, newest first.
+        self.unusable: list[Unusable] = []
         if not readonly:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._remove_leftover_tmps()
@@ -101,10 +118,17 @@ class SnapshotStore:
         return path
 
     def load_latest(self) -> tuple[int, int, bytes] | None:
-        """(zxid, gen, data) of the newest snapshot that verifies, or None if there is none."""
+        """(zxid, gen, data) of the newest snapshot that verifies, or None if there is none.
+
+        Every damaged file seen on the way (header or data) is listed in ``unusable``: whether
+        falling back past it loses history is the caller's question (store.py's base check).
+        """
         valid, damaged = self._survey()
+        self.unusable = []
         for path, problem in damaged:
             self.notes.append(f"snapshot {path} is damaged ({problem}); ignoring it")
+            match = _NAME_RE.fullmatch(path.name)
+            self.unusable.append(Unusable(path, None, int(match[1], 16) if match else 0, problem))
         for info in valid:
             data, problem = self._read_data(info)
             if data is not None:
@@ -113,7 +137,16 @@ class SnapshotStore:
                 f"snapshot {info.path} (generation {info.gen}, zxid {fmt_zxid(info.zxid)}) is "
                 f"damaged ({problem}); falling back to an older one"
             )
+            self.unusable.append(Unusable(info.path, info.gen, info.zxid, problem))
         return None
+
+    def set_aside(self, path: Path) -> Path:
+        """Rename a damaged snapshot to ``<name>.damaged`` (kept as evidence, no longer listed,
+        so a purge never counts it as one of the snapshots it keeps)."""
+        aside = path.with_name(path.name + DAMAGED_SUFFIX)
+        os.replace(path, aside)
+        fsync_dir(self.dir, self.fsync)
+        return aside
 
     def list(self) -> list[SnapshotInfo]:
         """Snapshots whose header verifies, newest first."""

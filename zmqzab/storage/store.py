@@ -31,7 +31,14 @@ zxid"); the way out is a resync.
 Periodic snapshots (``save_snapshot``) stay in the current generation, and a purge keeps the
 ``snapshots_kept`` newest and the segments they need (zmqzab/storage/compaction.py). So every
 kept snapshot of the newest generation is a valid base, and a damaged newest one falls back to
-the one before it with nothing lost. ``log_start`` is the zxid the log holds every txn after.
+the one before it with nothing lost (the damaged file is set aside as ``.damaged``, out of the
+purge's count). Any other fallback (to no snapshot, or to an older generation's) may replay a
+purged log over a hole: the node refuses to start (``_check_base``). ``log_start`` is the zxid
+the log holds every txn after.
+
+What recovery reads back may be only in the page cache (a kill -9 leaves it there): before
+``open_storage`` returns it, and so before the node reports any of it durable, every segment,
+the snapshot used, the epoch files and their directories are fsynced.
 
 I/O here is synchronous and single-owner: the LogWriter thread (zmqzab/storage/writer.py) in a
 node, the simulator directly. ``write_epochs`` touches only the epoch files, so the driver may
@@ -55,7 +62,8 @@ from zmqzab.messages import Txn
 from zmqzab.storage.compaction import CommitSnapshot, SaveSnapshot, SnapshotSaved
 from zmqzab.storage.epochs import EpochStore
 from zmqzab.storage.errors import WAY_OUT, CorruptSnapshotError, EpochInvariantError, StorageError
-from zmqzab.storage.durable import TMP_SUFFIX
+from zmqzab.storage.durable import TMP_SUFFIX, Fsync, fsync_dir, fsync_fd
+from zmqzab.storage.faults import check_storage_faults
 from zmqzab.storage.snapshot import SnapshotStore, snapshot_name
 from zmqzab.storage.txnlog import SEGMENT_MAX_BYTES, TxnLog, list_segments
 from zmqzab.zxid import fmt_zxid, zxid_epoch
@@ -295,19 +303,23 @@ class Storage:
 
 def open_storage(
     data_dir: Path,
-    fsync: bool = True,
+    fsync: Fsync = True,
     *,
     segment_max_bytes: int = SEGMENT_MAX_BYTES,
     readonly: bool = False,
     lock: bool = True,
     snapshots_kept: int = SNAPSHOTS_KEPT,
+    test_faults: frozenset[str] = frozenset(),
 ) -> tuple[Storage, Recovered]:
     """Open (creating if needed) and recover a node's data dir.
 
-    ``fsync=False`` is the unsafe benchmark switch. ``readonly`` is for tools looking at a dir
-    a live node may own: no lock, no repair. ``lock=False`` skips the single-owner lock (the
-    simulator, which may reopen a dir it "crashed" without closing).
+    ``fsync=False`` is the unsafe benchmark switch; a ``DiskSync`` routes every fsync through
+    it (the simulator's disk). ``readonly`` is for tools looking at a dir a live node may own:
+    no lock, no repair. ``lock=False`` skips the single-owner lock (the simulator, which may
+    reopen a dir it "crashed" without closing). ``test_faults``: storage/faults.py (the
+    simulator's tests only).
     """
+    check_storage_faults(test_faults)
     data_dir = Path(data_dir)
     if readonly:
         if not data_dir.is_dir():
@@ -322,6 +334,8 @@ def open_storage(
         loaded = snapshots.load_latest()
         snapshot_zxid, gen, snapshot = loaded if loaded is not None else (0, 0, None)
         _check_generations(data_dir, gen, snapshots)
+        if "recover_over_hole" not in test_faults:
+            _check_base(loaded is not None, snapshot_zxid, gen, snapshots)
         log = TxnLog(
             data_dir / LOG_DIR,
             fsync,
@@ -345,9 +359,20 @@ def open_storage(
         accepted, current = epochs.read()
         epoch_note = _check_epochs(storage, accepted, current)
         if not readonly:
+            if "recover_over_hole" not in test_faults:
+                # Damaged snapshots newer than the base are no base (the check above made sure
+                # none is needed): out of the purge's count, or it would keep them in place of
+                # intact ones and delete the segments the base needs.
+                for bad in snapshots.unusable:
+                    if bad.path.exists():
+                        aside = snapshots.set_aside(bad.path)
+                        snapshots.notes.append(f"set the damaged snapshot aside as {aside.name}")
+                storage.log_start = min((i.zxid for i in snapshots.list() if i.gen == gen), default=0)
             # A crash between a snapshot's commit and its purge left a snapshot (and segments)
             # more than kept: finish that purge now, as the commit would have.
             storage.purge()
+            if "trust_recovered_tail" not in test_faults:
+                _make_recovered_durable(storage, fsync, snapshot_zxid if loaded is not None else None)
     except BaseException:
         if log is not None:
             log.close()
@@ -402,6 +427,68 @@ def _check_generations(data_dir: Path, gen: int, snapshots: SnapshotStore) -> No
         f"txns before {fmt_zxid(seg.first_zxid)} are lost"
         + (f" ({'; '.join(snapshots.notes)})" if snapshots.notes else ""),
     )
+
+
+def _check_base(loaded: bool, base: int, gen: int, snapshots: SnapshotStore) -> None:
+    """Refuse a base that the log does not cover from (issue 11, defect 2).
+
+    Falling back past a damaged snapshot is safe only to an intact snapshot of the same log
+    generation: every purge kept the segments the oldest kept snapshot of the generation needs,
+    and an intact one is among them. Any other fallback may start over a hole: with no usable
+    snapshot at all, the purge that followed the damaged one deleted the segments before it (so
+    replaying "from the start" replays from the middle onto an empty game, with a last zxid high
+    enough to win elections and SNAP the wrong state to others); past a damaged snapshot of a
+    newer generation, a SNAP's state is gone. ZooKeeper refuses the same way ("No snapshot
+    found, but there are log entries. Something is broken!").
+    """
+    for bad in snapshots.unusable:
+        if loaded and bad.zxid <= base and (bad.gen is None or bad.gen <= gen):
+            continue  # older than the base: not needed
+        if loaded and bad.gen == gen:
+            continue  # same generation, the base is an intact older one the log covers from
+        what = (f"generation {bad.gen}, zxid {fmt_zxid(bad.zxid)}" if bad.gen is not None
+                else f"zxid {fmt_zxid(bad.zxid)} by its name, header unreadable")
+        used = (f"the older snapshot at {fmt_zxid(base)} (generation {gen})" if loaded
+                else "no snapshot at all")
+        raise CorruptSnapshotError(
+            bad.path,
+            f"this snapshot ({what}) is damaged ({bad.problem}) and the only base left is {used}; "
+            "its purge deleted the log before it, so the txns between that base and the log's "
+            "first txn are gone and starting would serve a history with a hole in it",
+        )
+
+
+def _make_recovered_durable(storage: Storage, fsync: Fsync, snapshot_zxid: int | None) -> None:
+    """fsync what recovery read before anything is reported durable (issue 11, defect 3).
+
+    After a kill -9 the log's last writes may still be only in the page cache: recovery reads
+    them back, and the node reports its last zxid as durable at once (an ACK of NEWLEADER, the
+    leader's currentEpoch write and the epoch's establishment all rest on it). A power loss
+    before the kernel writes them back would lose txns a quorum counted on. So every segment
+    of the log, the snapshot used and the epoch files are fsynced, each with its directory
+    (a file created or renamed just before the kill may exist only as an unsynced directory
+    entry). Cheap when nothing is dirty.
+    """
+    if not fsync:
+        return
+    for seg in storage.log.segments:
+        _fsync_file(seg.path, fsync)
+    fsync_dir(storage.log.dir, fsync)
+    if snapshot_zxid is not None:
+        _fsync_file(storage.snapshots.dir / snapshot_name(snapshot_zxid), fsync)
+    fsync_dir(storage.snapshots.dir, fsync)
+    for path in (storage.epochs.accepted_path, storage.epochs.current_path):
+        if path.exists():
+            _fsync_file(path, fsync)
+    fsync_dir(storage.data_dir, fsync)
+
+
+def _fsync_file(path: Path, fsync: Fsync) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fsync_fd(fd, fsync)
+    finally:
+        os.close(fd)
 
 
 def _check_epochs(storage: Storage, accepted: int, current: int) -> str | None:

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zmqzab.messages import DecodeError, Txn, encoder, txn_decoder
-from zmqzab.storage.durable import fsync_dir, fsync_fd, write_all
+from zmqzab.storage.durable import Fsync, fsync_dir, fsync_fd, write_all
 from zmqzab.storage.errors import CorruptLogError, StorageError
 from zmqzab.zxid import fmt_zxid
 
@@ -200,7 +200,7 @@ class TxnLog:
     def __init__(
         self,
         dir: Path,
-        fsync: bool = True,
+        fsync: Fsync = True,
         *,
         segment_max_bytes: int = SEGMENT_MAX_BYTES,
         gen: int | None = None,
@@ -251,7 +251,8 @@ class TxnLog:
         self._segments = [s for s in found if s.gen == self.gen]
         self._recover(collect_after)
         if not readonly:
-            fsync_dir(self.dir, fsync and self._dir_dirty)
+            if self._dir_dirty:
+                fsync_dir(self.dir, fsync)
             self._dir_dirty = False
             if self._segments:
                 self._open_active(self._segments[-1])
