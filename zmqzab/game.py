@@ -341,8 +341,13 @@ class Game:
         return (op.client_id, op.seq)
 
     def is_applied(self, key: tuple[str, int]) -> bool:
+        """True if this request was applied, or is too old to be applied ever (``apply`` would
+        only reject it as too old): either way a leader must not log it again. A FORWARD held
+        by a connection across a partition can reach the leader after its client has moved more
+        than ``SEQ_WINDOW`` seqs on (seen in a chaos run: the same request logged twice)."""
         session = self._sessions.get(key[0])
-        return session is not None and key[1] in session.results
+        return session is not None and (key[1] in session.results
+                                        or key[1] <= session.seq_max - SEQ_WINDOW)
 
     def answer_of(self, client_id: str, seq: int) -> tuple[int, GameResult] | None:
         """(zxid, result) of an applied request, if it is still remembered.

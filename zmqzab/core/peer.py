@@ -80,7 +80,8 @@ class StateMachine(Protocol):
     def request_key(self, op: Op) -> Hashable:
         """Identifies a client request (client id, seq): retries carry the same key."""
 
-    def is_applied(self, key: Hashable) -> bool: ...
+    def is_applied(self, key: Hashable) -> bool:
+        """Applied already, or never applicable any more: the leader does not propose it."""
 
 
 class InvariantError(RuntimeError):
