@@ -3,11 +3,10 @@
 Goal: the history checker and the liveness check pass on a real cluster under composed faults,
 and the faults counted really happened.
 Setup: `zmqzab chaos` with a fixed seed, 5 nodes, 4 clients, 45 s, the fsync witness on.
-Faults: the nemesis deals every move but the long pauses (``long_pause``,
-``pause_across_restarts``: they trip issue 11's defect 5 until its fix is merged; the test
-below) from a seeded deck, overlapping while a quorum survives: kill -9 (also the leader, also
-twice in a row), power loss, pauses, partitions (a minority, also for 20-40 s, the leader alone,
-majority | rest, bridge, one way), loss, delay, duplication.
+Faults: the nemesis deals every move from a seeded deck, overlapping while a quorum survives:
+kill -9 (also the leader, also twice in a row), power loss, pauses (also 20-40 s, across other
+nodes' restarts: the move that found issue 11's defect 5), partitions (a minority, also for
+20-40 s, the leader alone, majority | rest, bridge, one way), loss, delay, duplication.
 Expected: exit 0; verdict ok; liveness ok; faults that overlap; a power loss, a pause and a
 partition; a leader fault counted as such only when it hit the leader; many requests answered.
 """
@@ -17,8 +16,6 @@ import subprocess
 import sys
 
 import pytest
-
-from zmqzab.chaos.nemesis import MOVES
 
 pytestmark = pytest.mark.processes
 
@@ -35,9 +32,7 @@ def chaos(tmp_path, *args: str, timeout: float = 400) -> tuple[subprocess.Comple
 
 
 def test_processes_chaos_run_with_composed_faults_and_power_loss_passes_every_check(tmp_path):
-    # TODO(lead): with defect 5's fix merged, deal every move (drop this filter).
-    moves = ",".join(m for m in MOVES if m not in ("pause_across_restarts", "long_pause"))
-    p, doc = chaos(tmp_path, "--duration", "45", "--seed", str(SEED), "--faults", moves)
+    p, doc = chaos(tmp_path, "--duration", "45", "--seed", str(SEED))
     assert p.returncode == 0, doc.get("violations") or doc.get("liveness")
     assert doc["verdict"] == "ok"
     stats = doc["stats"]
@@ -58,8 +53,6 @@ def test_processes_chaos_run_with_composed_faults_and_power_loss_passes_every_ch
     assert "power_loss" in report_html
 
 
-@pytest.mark.xfail(reason="issue 11 defect 5 (a node paused while its peers restart cannot rejoin): "
-                          "fixed on branch h3; remove this marker when it is merged", strict=False)
 def test_processes_a_node_paused_across_leader_restarts_rejoins(tmp_path):
     """Goal: the move that found defect 5, with the liveness check that catches it.
     Setup: 5 nodes, 4 clients, the paused-rejoin scenario (about 45 s).
