@@ -309,10 +309,17 @@ class Transport:
             # never looked at again, even after the first holder closes: measured); a
             # peer whose old connection we had not seen close (we were SIGSTOPped when it died,
             # or a partition ate its FIN) then reached us on a connection that looked up from
-            # its side while everything it sent was lost, and we stayed LOOKING. The older
-            # connection is the dead one: libzmq closes it, and what it held unread is never
-            # read as that peer's (tests/unit/test_transport_routing.py). In the keyless demo
-            # anyone may claim a node's id anyway; with CURVE ids carry a secret suffix.
+            # its side while everything it sent was lost, and we stayed LOOKING. libzmq does not
+            # close the older connection: it renames and terminates its pipe, so what it held
+            # unread is never read as that peer's (tests/unit/test_transport_routing.py), and
+            # leaves the TCP connection open and unread. For a dead peer that is harmless (its
+            # FIN still ends it); a LIVE older holder is black-holed for good, unaware (no
+            # disconnect, no reconnect): keyless, anyone who connects claiming a running node's
+            # id silences that node here until one of the two restarts
+            # (tests/unit/test_transport_handover_attack.py). With CURVE ids carry a secret
+            # random suffix per process, so a restarted peer never shares its dead incarnation's
+            # id: handover does not apply, and the dead connection's backlog IS read as the
+            # peer's, fair-queued with the new incarnation's messages (same test file).
             sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
         try:
             sock.bind(f"tcp://{self.me.host}:{port}")

@@ -103,8 +103,8 @@ def test_processes_curve_keyless_and_unknown_key_clients_get_nothing(curve_clust
 
 def test_processes_curve_node_key_cannot_speak_as_another_node(curve_cluster):
     """Goal: a holder of node 1's real key cannot speak as node 2. Setup: node 2 is stopped (so
-    its routing id is free on every ROUTER: while the real node is connected, ZeroMQ refuses a
-    second connection with its id anyway). Fault: a process with node 1's key connects to nodes
+    its routing id is free on every ROUTER; with ROUTER_HANDOVER a second connection with an id
+    in use would take it over, but the real node's id carries a secret suffix). Fault: a process with node 1's key connects to nodes
     0 and 1 claiming id 2 (and id 0) and sends a forged FORWARD of the current epoch, a vote far
     ahead and a COMMIT never proposed. Expected: every node counts impostors, nothing forged is
     applied, the leader and epoch stay, and the cluster keeps committing."""
