@@ -71,3 +71,13 @@ def test_help_names_the_exit_codes():
     result = runner.invoke(app, ["sim", "--help"])
     assert result.exit_code == 0
     assert "Exit codes:" in result.output and "--seeds" in result.output
+
+
+def test_help_names_every_fault_switch():
+    """`--inject-bug`'s help lists every switch the core has (ackepoch_counts_twice was missing)."""
+    from zmqzab.core.settings import TEST_FAULTS
+
+    result = runner.invoke(app, ["sim", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(result.output.split())
+    missing = [name for name in TEST_FAULTS if name not in text]
+    assert not missing, missing
