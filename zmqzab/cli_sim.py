@@ -44,7 +44,8 @@ def sim(
     inject_bug: Annotated[list[str] | None, typer.Option(
         "--inject-bug", help="Run the core with a deliberate bug to watch the checkers catch it "
         "(repeatable). One of: ack_before_fsync, commit_without_quorum, skip_accepted_epoch, "
-        "diff_instead_of_trunc, apply_across_gap.", show_default=False, metavar="NAME")] = None,
+        "diff_instead_of_trunc, apply_across_gap, ackepoch_counts_twice.", show_default=False,
+        metavar="NAME")] = None,
 ) -> None:
     """Run the real protocol code against a simulated network, disk and clock.
 
