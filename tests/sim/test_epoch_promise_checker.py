@@ -67,9 +67,9 @@ def test_checker_sees_every_leader_that_counts_an_ackepoch_that_does_not_count(m
     leader reached its epoch quorum without a quorum of counting ACKEPOCHs sent to it (the
     NOT_COUNTED re-acknowledgement of a promise sent to this same leader is harmless and not
     noted). Expected: there are such seeds, and each fails with "an epoch's promises go to one
-    leader". Before this checker change most of them passed (the NOT_COUNTED follower had promised the epoch to
-    itself as a would-be leader, or crashed before its counting ACKEPOCH left, or the leader's
-    epoch_promised did not list it)."""
+    leader". Before this checker change most of them passed (the NOT_COUNTED follower had
+    promised the epoch to itself as a would-be leader, or crashed before its counting ACKEPOCH
+    left, or the leader's epoch_promised did not list it)."""
     MUTATIONS[mutation](monkeypatch)
     progress, net_send = leader._progress, Simulation.net_send
     sent: set[tuple[int, int, int]] = set()  # (follower, leader, epoch) of counting ACKEPOCHs sent
