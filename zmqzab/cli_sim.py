@@ -44,7 +44,7 @@ def sim(
     inject_bug: Annotated[list[str] | None, typer.Option(
         "--inject-bug", help="Run the core with a deliberate bug to watch the checkers catch it "
         "(repeatable). One of: ack_before_fsync, commit_without_quorum, skip_accepted_epoch, "
-        "diff_instead_of_trunc, apply_across_gap; storage bugs: recover_over_hole, "
+        "diff_instead_of_trunc, apply_across_gap, ackepoch_counts_twice; storage bugs: recover_over_hole, "
         "trust_recovered_tail.", show_default=False, metavar="NAME")] = None,
     snapshot_every: Annotated[int | None, typer.Option(
         "--snapshot-every", min=0, max=1_000_000, help="Each node takes a snapshot every N applied "

@@ -87,3 +87,13 @@ def test_snapshot_flags_and_storage_bugs_reach_the_run_and_the_reproduce_line():
     assert "VIOLATION of 'what a node reports durable survives a power loss' (seed 4)" in result.stdout
     assert ("reproduce: zmqzab sim --seed 4 --nodes 5 --ticks 300 --snapshot-every 20 --snapshots-kept 2 "
             "--inject-bug trust_recovered_tail --trace") in result.stdout
+
+
+def test_help_names_every_fault_switch():
+    """`--inject-bug`'s help lists every switch the core has (ackepoch_counts_twice was missing)."""
+    from zmqzab.core.settings import TEST_FAULTS
+
+    result = runner.invoke(app, ["sim", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(result.output.split())
+    missing = [name for name in TEST_FAULTS if name not in text]
+    assert not missing, missing

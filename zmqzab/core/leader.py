@@ -16,8 +16,8 @@ Theory of operation.
   whose histories the new epoch continues; a follower outside it gets TRUNC or SNAP). Since a
   node promises an epoch at most once and the promise is on its disk, two leaders can never
   both gather a quorum for one epoch. A counted promise stays counted if that follower's
-  connection closes (it is durable), but a FOLLOWERINFO does not: a learner still in
-  discovery whose connection closed (``peer_unreachable``) is forgotten, and a newer
+  connection closes (it is durable), but a FOLLOWERINFO does not: a learner whose connection
+  closed (``peer_unreachable``) before the epoch is decided is forgotten, and a newer
   FOLLOWERINFO (a new session) replaces the old one, so the max() above and the FOLLOWERINFO
   quorum use only followers that are still with us, with the acceptedEpoch they now have.
 * SYNC. Once a quorum has ACKed the epoch the leader writes currentEpoch and brings every such
@@ -583,17 +583,22 @@ def tick(peer: Peer, out: Output) -> None:
 
 
 def learner_gone(peer: Peer, sender: int, out: Output) -> None:
-    """The connection to ``sender`` closed. A learner still in discovery is forgotten: its
-    FOLLOWERINFO must not decide our epoch (it may follow another leader by now, with a
-    higher acceptedEpoch) nor make up the FOLLOWERINFO quorum; if it comes back it sends a new
-    one. Its counted ACKEPOCH stays counted (``epoch_promised``: a durable promise). Later
-    phases keep the entry; it is aged so the quorum check sees it gone."""
+    """The connection to ``sender`` closed. While the epoch is still to be decided, a learner
+    in discovery is forgotten: its FOLLOWERINFO must not decide our epoch (it may follow
+    another leader by now, with a higher acceptedEpoch) nor make up the FOLLOWERINFO quorum;
+    if it comes back it sends a new one. Its counted ACKEPOCH stays counted (``epoch_promised``:
+    a durable promise). Once the epoch is decided its FOLLOWERINFO feeds nothing more, and the
+    entry is kept like a later phase's: the close we see is our own DEALER's connection only,
+    the follower may not have noticed, and its ACKEPOCH on its way to us is a fresh promise of
+    this epoch that no other leader can count (its next answer to this epoch is NOT_COUNTED).
+    A kept entry is aged so the quorum check sees it gone."""
     st = peer.leading
     assert st is not None
     ln = st.learners.get(sender)
     if ln is None:
         return
-    if ln.phase == Phase.DISCOVERY and "ackepoch_counts_twice" not in peer.cfg.test_faults:
+    if (ln.phase == Phase.DISCOVERY and not st.epoch
+            and "ackepoch_counts_twice" not in peer.cfg.test_faults):
         # (TEST FAULT ackepoch_counts_twice keeps the stale FOLLOWERINFO, as before the fix)
         del st.learners[sender]
         peer.trace(out, "follower", f"node {sender} gone during discovery: its FOLLOWERINFO no "

@@ -16,9 +16,11 @@ ZooKeeper's ``zookeeper-specifications`` state ZAB's properties, and keep one gl
   are committed are in G, and are named as such.
 * epoch promises: a follower promises (a counting ACKEPOCH) a given epoch at most once (Zab
   phase 1; ZooKeeper's registerWithLeader), so two would-be leaders can never both gather a
-  quorum for one epoch. Every counting ACKEPOCH sent is recorded; when a leader has its epoch
-  quorum, none of the promises it counted may have gone to another leader first. This is the
-  step before "one established leader per epoch" breaks, and far more often reached.
+  quorum for one epoch. Every counting ACKEPOCH sent is recorded, and so is a would-be leader's
+  own promise (it decided the epoch and counts itself); when a leader has its epoch quorum,
+  it must be a quorum of promises really sent to it, and none of them (its own included) may
+  have gone to another leader. This is the step before "one established leader per epoch"
+  breaks, and far more often reached.
 * epochs per node: accepted >= current, neither ever goes back, across restarts included
   (the maximum any incarnation held is remembered). And what makes votes sound: the
   currentEpoch c on a node's disk vouches for its durable log, which must hold every txn of G
@@ -238,23 +240,41 @@ class Checkers:
     # ------------------------------------------------------------------ epoch promises
 
     def on_promise(self, node: int, leader: int, epoch: int) -> None:
-        """``node`` sent ``leader`` a counting ACKEPOCH for ``epoch``."""
+        """``node`` sent ``leader`` a counting ACKEPOCH for ``epoch``, or (``leader == node``)
+        decided ``epoch`` as a would-be leader: the leader's own promise, which it counts too."""
         sent = self.promises.setdefault((node, epoch), [])
         if leader not in sent:
             sent.append(leader)
 
-    def check_epoch_quorum(self, node: int, epoch: int, counted: list[int]) -> None:
-        """Leader ``node`` holds a quorum of promises for ``epoch``: those it ``counted`` must
-        have been given to it alone."""
+    def check_epoch_quorum(self, node: int, epoch: int, counted: list[int], quorum: int) -> None:
+        """Leader ``node`` holds a quorum of promises for ``epoch``: itself and the followers it
+        ``counted``. Checked from what was sent, not from the leader's word: there must be a
+        quorum of them, each follower must have sent ``node`` a counting ACKEPOCH, and none of
+        them (the leader included) may have promised ``epoch`` to another leader."""
+        prop = "an epoch's promises go to one leader"
+        mine = [x for x in self.promises.get((node, epoch), []) if x != node]
+        if mine:
+            raise Violation(prop, f"n{node} counts itself toward its quorum for epoch {epoch}, but it "
+                                  f"had promised epoch {epoch} to n{mine[0]} already")
+        if 1 + len(counted) < quorum:
+            raise Violation(prop, f"n{node} acts on a quorum for epoch {epoch} with the promises of "
+                                  f"{1 + len(counted)} nodes (itself and {counted}), {quorum} needed: "
+                                  "it counted ACKEPOCHs that do not count")
         for follower in counted:
-            others = [x for x in self.promises.get((follower, epoch), []) if x != node]
+            sent = self.promises.get((follower, epoch), [])
+            others = [x for x in sent if x != node]
             if others:
+                to = ("itself (it had decided that epoch as a would-be leader)" if others[0] == follower
+                      else f"n{others[0]}")
                 raise Violation(
-                    "an epoch's promises go to one leader",
+                    prop,
                     f"n{node} counts n{follower}'s ACKEPOCH toward its quorum for epoch {epoch}, but "
-                    f"n{follower} had promised epoch {epoch} to n{others[0]} already: two leaders "
+                    f"n{follower} had promised epoch {epoch} to {to} already: two leaders "
                     "can each gather a quorum for one epoch and commit different txns at one zxid",
                 )
+            if node not in sent:
+                raise Violation(prop, f"n{node} counts n{follower} toward its quorum for epoch {epoch}, "
+                                      f"but n{follower} never sent it a counting ACKEPOCH for it")
 
     # ------------------------------------------------------------------ per step
 
@@ -285,9 +305,11 @@ class Checkers:
             raise Violation("accepted >= current epoch",
                             f"n{node} logs {fmt_zxid(peer.zxid_last)} but acceptedEpoch is {acc}")
         st = peer.leading
+        if st is not None and st.epoch:
+            self.on_promise(node, node, st.epoch)  # it wrote acceptedEpoch = epoch and counts itself
         if st is not None and st.epoch_acked and v.quorum_checked != (st.epoch, incarnation):
             v.quorum_checked = (st.epoch, incarnation)
-            self.check_epoch_quorum(node, st.epoch, sorted(st.epoch_promised))
+            self.check_epoch_quorum(node, st.epoch, sorted(st.epoch_promised), peer.quorum)
         if peer.role == Role.LEADING and peer.phase == Phase.BROADCAST:
             epoch = peer.epoch
             owner = self.established.setdefault(epoch, node)
