@@ -336,6 +336,12 @@ def open_storage(
         _check_generations(data_dir, gen, snapshots)
         if "recover_over_hole" not in test_faults:
             _check_base(loaded is not None, snapshot_zxid, gen, snapshots)
+        if not readonly and "trust_recovered_tail" not in test_faults:
+            # The base may be durable only in the page cache (a kill -9 between its rename and
+            # the fsync of snap/): make it durable before anything relies on it, that is before
+            # the log's open deletes older generations and the start-up purge deletes the
+            # segments it covers (a power loss in between would leave neither).
+            _make_base_durable(snapshots, snapshot_zxid if loaded is not None else None, fsync)
         log = TxnLog(
             data_dir / LOG_DIR,
             fsync,
@@ -481,6 +487,15 @@ def _make_recovered_durable(storage: Storage, fsync: Fsync, snapshot_zxid: int |
         if path.exists():
             _fsync_file(path, fsync)
     fsync_dir(storage.data_dir, fsync)
+
+
+def _make_base_durable(snapshots: SnapshotStore, snapshot_zxid: int | None, fsync: Fsync) -> None:
+    """fsync the snapshot recovery uses and its directory (see ``_make_recovered_durable``)."""
+    if not fsync:
+        return
+    if snapshot_zxid is not None:
+        _fsync_file(snapshots.dir / snapshot_name(snapshot_zxid), fsync)
+    fsync_dir(snapshots.dir, fsync)
 
 
 def _fsync_file(path: Path, fsync: Fsync) -> None:
