@@ -150,3 +150,27 @@ def test_recovery_never_deletes_an_old_generation_before_the_new_snapshot_is_dur
             f"the node lost txns it had reported durable (power lost before {where})"
 
     _power_fails_at_every_fsync_of_recovery(tmp_path, _killed_in_a_snap_install, check)
+
+
+def test_a_header_damaged_snapshot_of_a_newer_generation_is_still_refused(tmp_path: Path) -> None:
+    """The guard of the fallback above: a SNAP installed at 1:200 (generation 1, no txn logged
+    after it yet) over a generation-0 snapshot at 1:100; then bit rot in the new snapshot's
+    header. Its generation cannot be read and no log of generation 0 runs past it (the install
+    deleted those segments): falling back to 1:100 would lose the SNAP's state. Expected: a
+    refusal naming the file and --resync."""
+    storage, _ = open_storage(tmp_path)
+    storage.write_epochs(1, 1)
+    game = Game()
+    _write(storage, game, 1, 100, snapshot=True)
+    _write(storage, game, 101, 150, snapshot=False)
+    leader = Game()
+    for t in guesses(1, 1, 200):
+        leader.apply(t)
+    storage.install_snapshot(leader.zxid_applied, leader.snapshot())
+    storage.close()
+    _rot_header(_snap(tmp_path, 1, 200))
+    with pytest.raises(CorruptSnapshotError) as caught:
+        open_storage(tmp_path)
+    message = str(caught.value)
+    print(message)
+    assert snapshot_name(make_zxid(1, 200)) in message and "--resync" in message
