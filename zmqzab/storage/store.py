@@ -335,7 +335,7 @@ def open_storage(
         snapshot_zxid, gen, snapshot = loaded if loaded is not None else (0, 0, None)
         _check_generations(data_dir, gen, snapshots)
         if "recover_over_hole" not in test_faults:
-            _check_base(loaded is not None, snapshot_zxid, gen, snapshots)
+            _check_base(loaded is not None, snapshot_zxid, gen, snapshots, list_segments(data_dir / LOG_DIR))
         if not readonly and "trust_recovered_tail" not in test_faults:
             # The base may be durable only in the page cache (a kill -9 between its rename and
             # the fsync of snap/): make it durable before anything relies on it, that is before
@@ -435,7 +435,7 @@ def _check_generations(data_dir: Path, gen: int, snapshots: SnapshotStore) -> No
     )
 
 
-def _check_base(loaded: bool, base: int, gen: int, snapshots: SnapshotStore) -> None:
+def _check_base(loaded: bool, base: int, gen: int, snapshots: SnapshotStore, segments=()) -> None:
     """Refuse a base that the log does not cover from (issue 11, defect 2).
 
     Falling back past a damaged snapshot is safe only to an intact snapshot of the same log
@@ -452,6 +452,11 @@ def _check_base(loaded: bool, base: int, gen: int, snapshots: SnapshotStore) -> 
             continue  # older than the base: not needed
         if loaded and bad.gen == gen:
             continue  # same generation, the base is an intact older one the log covers from
+        if loaded and bad.gen is None and any(seg.gen == gen and seg.first_zxid > bad.zxid for seg in segments):
+            # Header unreadable, but the base's generation logged txns after it: it was taken in
+            # that generation (a newer generation's install deletes this one's segments once its
+            # snapshot is durable), so it is a same-generation fallback like the one above.
+            continue
         what = (f"generation {bad.gen}, zxid {fmt_zxid(bad.zxid)}" if bad.gen is not None
                 else f"zxid {fmt_zxid(bad.zxid)} by its name, header unreadable")
         used = (f"the older snapshot at {fmt_zxid(base)} (generation {gen})" if loaded
