@@ -174,3 +174,36 @@ def test_a_header_damaged_snapshot_of_a_newer_generation_is_still_refused(tmp_pa
     message = str(caught.value)
     print(message)
     assert snapshot_name(make_zxid(1, 200)) in message and "--resync" in message
+
+
+def test_the_start_up_purge_keeps_an_intact_fallback_when_older_snapshots_rotted(tmp_path: Path) -> None:
+    """The start-up purge counts only snapshots recovery could use - but it never looks at the
+    data of those older than the base. Setup: snapshots 1:100, 1:150, 1:200 (the default three
+    kept); bit rot in the data of 1:150 and 1:200; a snapshot at 1:250 saved and the process
+    killed before its purge (after its rename). Restart: base 1:250; the purge keeps
+    {1:250, 1:200, 1:150} and deletes 1:100, the last intact fallback, with the segments after
+    it. Then 1:250 rots too. Expected: the next start recovers the whole game from 1:100 and the
+    log (it was all on disk when the purge ran); not a refusal."""
+    data = tmp_path / "n"
+    cache = _DieAtSnapDirFsync(data)
+    storage, _ = open_storage(data, fsync=cache, lock=False)
+    storage.write_epochs(1, 1)
+    game = Game()
+    _write(storage, game, 1, 100, snapshot=True)
+    _write(storage, game, 101, 150, snapshot=True)
+    _write(storage, game, 151, 200, snapshot=True)
+    _write(storage, game, 201, 250, snapshot=False)
+    _rot(_snap(data, 1, 150))
+    _rot(_snap(data, 1, 200))
+    cache.armed = True
+    with pytest.raises(DiskDied):  # killed between the commit of 1:250 and its purge
+        storage.save_snapshot(SaveSnapshot(game.zxid_applied, game.snapshot()))
+    storage.close()
+    storage, rec = open_storage(data, fsync=cache, lock=False)
+    storage.close()
+    assert rec.snapshot_zxid == make_zxid(1, 250)
+    print("snap/ after the start-up purge:", sorted(p.name for p in (data / "snap").iterdir()))
+    _rot(_snap(data, 1, 250))
+    storage, rec = open_storage(data, fsync=cache, lock=False)
+    storage.close()
+    assert restored(rec).snapshot() == game.snapshot()
