@@ -240,9 +240,13 @@ class Storage:
         return report
 
     def purge(self, report: SnapshotSaved | None = None) -> SnapshotSaved | None:
-        """Keep the ``snapshots_kept`` newest snapshots and the segments they need."""
-        kept = self.snapshots.list()[: self.snapshots_kept]
+        """Keep the ``snapshots_kept`` newest snapshots and the segments they need.
+
+        Only snapshots whose data verifies count (damaged ones are set aside as ``.damaged``):
+        a rotted older snapshot kept in place of an intact one would let the purge delete the
+        last intact fallback and the log after it."""
         try:
+            kept = self.snapshots.intact(self.snapshots_kept)
             deleted = self.snapshots.prune(self.snapshots_kept)
         except OSError as exc:
             if report is not None:
