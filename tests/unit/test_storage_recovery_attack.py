@@ -207,3 +207,26 @@ def test_the_start_up_purge_keeps_an_intact_fallback_when_older_snapshots_rotted
     storage, rec = open_storage(data, fsync=cache, lock=False)
     storage.close()
     assert restored(rec).snapshot() == game.snapshot()
+
+
+def test_a_new_or_resynced_data_dir_is_durable_in_its_parent_before_it_is_used(tmp_path: Path) -> None:
+    """`zmqzab node --resync` renames the refused data dir aside and open_storage creates a new
+    one; the node then ACKs what the leader syncs into it. Both the rename and the new name live
+    in the parent directory: unless it is fsynced, a power loss can bring the old (refused) dir
+    back under the node's name and lose the new one with every txn the node ACKed. The
+    simulator cannot show it (its directories never vanish). Expected: by the time open_storage
+    returns, the parent of the data dir has been fsynced."""
+    from tests.unit.test_storage_recovery import RecordingSync
+    from zmqzab.node import set_aside
+
+    data = tmp_path / "node-0"
+    storage, _ = open_storage(data)
+    storage.write_epochs(1, 1)
+    storage.close()
+    assert set_aside(data) is not None
+    sync = RecordingSync()
+    storage, rec = open_storage(data, fsync=sync)
+    storage.close()
+    assert rec.last_zxid == 0
+    print("fsynced dirs:", sync.dirs)
+    assert tmp_path.resolve() in sync.dirs
