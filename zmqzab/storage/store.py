@@ -496,6 +496,9 @@ def _make_recovered_durable(storage: Storage, fsync: Fsync, snapshot_zxid: int |
         if path.exists():
             _fsync_file(path, fsync)
     fsync_dir(storage.data_dir, fsync)
+    # The data dir's own name: new at a first start, or after `--resync` renamed the old one
+    # aside (both in the parent; a power loss could otherwise bring the old dir back).
+    fsync_dir(storage.data_dir.resolve().parent, fsync)
 
 
 def _make_base_durable(snapshots: SnapshotStore, snapshot_zxid: int | None, fsync: Fsync) -> None:
