@@ -32,13 +32,17 @@ Periodic snapshots (``save_snapshot``) stay in the current generation, and a pur
 ``snapshots_kept`` newest and the segments they need (zmqzab/storage/compaction.py). So every
 kept snapshot of the newest generation is a valid base, and a damaged newest one falls back to
 the one before it with nothing lost (the damaged file is set aside as ``.damaged``, out of the
-purge's count). Any other fallback (to no snapshot, or to an older generation's) may replay a
+purge's count, which verifies the data of the snapshots it keeps). A snapshot whose header is
+unreadable counts as this generation's when the log of this generation runs past it. Any other
+fallback (to no snapshot, or to an older generation's) may replay a
 purged log over a hole: the node refuses to start (``_check_base``). ``log_start`` is the zxid
 the log holds every txn after.
 
 What recovery reads back may be only in the page cache (a kill -9 leaves it there): before
 ``open_storage`` returns it, and so before the node reports any of it durable, every segment,
-the snapshot used, the epoch files and their directories are fsynced.
+the snapshot used, the epoch files and their directories (and the data dir's parent) are
+fsynced; the snapshot used and its directory first, before recovery deletes anything that
+snapshot replaces (older generations' segments, the start-up purge).
 
 I/O here is synchronous and single-owner: the LogWriter thread (zmqzab/storage/writer.py) in a
 node, the simulator directly. ``write_epochs`` touches only the epoch files, so the driver may
