@@ -148,6 +148,21 @@ class SnapshotStore:
         fsync_dir(self.dir, self.fsync)
         return aside
 
+    def intact(self, keep: int) -> list[SnapshotInfo]:
+        """The ``keep`` newest snapshots whose data verifies, newest first; every damaged one met
+        on the way is set aside (``set_aside``), so that ``prune(keep)`` then keeps these."""
+        found: list[SnapshotInfo] = []
+        for info in self.list():
+            if len(found) >= keep:
+                break
+            data, problem = self._read_data(info)
+            if data is not None:
+                found.append(info)
+                continue
+            aside = self.set_aside(info.path)
+            self.notes.append(f"snapshot {info.path} is damaged ({problem}); set it aside as {aside.name}")
+        return found
+
     def list(self) -> list[SnapshotInfo]:
         """Snapshots whose header verifies, newest first."""
         return self._survey()[0]

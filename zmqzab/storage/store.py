@@ -32,13 +32,17 @@ Periodic snapshots (``save_snapshot``) stay in the current generation, and a pur
 ``snapshots_kept`` newest and the segments they need (zmqzab/storage/compaction.py). So every
 kept snapshot of the newest generation is a valid base, and a damaged newest one falls back to
 the one before it with nothing lost (the damaged file is set aside as ``.damaged``, out of the
-purge's count). Any other fallback (to no snapshot, or to an older generation's) may replay a
+purge's count, which verifies the data of the snapshots it keeps). A snapshot whose header is
+unreadable counts as this generation's when the log of this generation runs past it. Any other
+fallback (to no snapshot, or to an older generation's) may replay a
 purged log over a hole: the node refuses to start (``_check_base``). ``log_start`` is the zxid
 the log holds every txn after.
 
 What recovery reads back may be only in the page cache (a kill -9 leaves it there): before
 ``open_storage`` returns it, and so before the node reports any of it durable, every segment,
-the snapshot used, the epoch files and their directories are fsynced.
+the snapshot used, the epoch files and their directories (and the data dir's parent) are
+fsynced; the snapshot used and its directory first, before recovery deletes anything that
+snapshot replaces (older generations' segments, the start-up purge).
 
 I/O here is synchronous and single-owner: the LogWriter thread (zmqzab/storage/writer.py) in a
 node, the simulator directly. ``write_epochs`` touches only the epoch files, so the driver may
@@ -240,9 +244,13 @@ class Storage:
         return report
 
     def purge(self, report: SnapshotSaved | None = None) -> SnapshotSaved | None:
-        """Keep the ``snapshots_kept`` newest snapshots and the segments they need."""
-        kept = self.snapshots.list()[: self.snapshots_kept]
+        """Keep the ``snapshots_kept`` newest snapshots and the segments they need.
+
+        Only snapshots whose data verifies count (damaged ones are set aside as ``.damaged``):
+        a rotted older snapshot kept in place of an intact one would let the purge delete the
+        last intact fallback and the log after it."""
         try:
+            kept = self.snapshots.intact(self.snapshots_kept)
             deleted = self.snapshots.prune(self.snapshots_kept)
         except OSError as exc:
             if report is not None:
@@ -335,7 +343,13 @@ def open_storage(
         snapshot_zxid, gen, snapshot = loaded if loaded is not None else (0, 0, None)
         _check_generations(data_dir, gen, snapshots)
         if "recover_over_hole" not in test_faults:
-            _check_base(loaded is not None, snapshot_zxid, gen, snapshots)
+            _check_base(loaded is not None, snapshot_zxid, gen, snapshots, list_segments(data_dir / LOG_DIR))
+        if not readonly and "trust_recovered_tail" not in test_faults:
+            # The base may be durable only in the page cache (a kill -9 between its rename and
+            # the fsync of snap/): make it durable before anything relies on it, that is before
+            # the log's open deletes older generations and the start-up purge deletes the
+            # segments it covers (a power loss in between would leave neither).
+            _make_base_durable(snapshots, snapshot_zxid if loaded is not None else None, fsync)
         log = TxnLog(
             data_dir / LOG_DIR,
             fsync,
@@ -429,7 +443,7 @@ def _check_generations(data_dir: Path, gen: int, snapshots: SnapshotStore) -> No
     )
 
 
-def _check_base(loaded: bool, base: int, gen: int, snapshots: SnapshotStore) -> None:
+def _check_base(loaded: bool, base: int, gen: int, snapshots: SnapshotStore, segments=()) -> None:
     """Refuse a base that the log does not cover from (issue 11, defect 2).
 
     Falling back past a damaged snapshot is safe only to an intact snapshot of the same log
@@ -446,6 +460,11 @@ def _check_base(loaded: bool, base: int, gen: int, snapshots: SnapshotStore) -> 
             continue  # older than the base: not needed
         if loaded and bad.gen == gen:
             continue  # same generation, the base is an intact older one the log covers from
+        if loaded and bad.gen is None and any(seg.gen == gen and seg.first_zxid > bad.zxid for seg in segments):
+            # Header unreadable, but the base's generation logged txns after it: it was taken in
+            # that generation (a newer generation's install deletes this one's segments once its
+            # snapshot is durable), so it is a same-generation fallback like the one above.
+            continue
         what = (f"generation {bad.gen}, zxid {fmt_zxid(bad.zxid)}" if bad.gen is not None
                 else f"zxid {fmt_zxid(bad.zxid)} by its name, header unreadable")
         used = (f"the older snapshot at {fmt_zxid(base)} (generation {gen})" if loaded
@@ -481,6 +500,18 @@ def _make_recovered_durable(storage: Storage, fsync: Fsync, snapshot_zxid: int |
         if path.exists():
             _fsync_file(path, fsync)
     fsync_dir(storage.data_dir, fsync)
+    # The data dir's own name: new at a first start, or after `--resync` renamed the old one
+    # aside (both in the parent; a power loss could otherwise bring the old dir back).
+    fsync_dir(storage.data_dir.resolve().parent, fsync)
+
+
+def _make_base_durable(snapshots: SnapshotStore, snapshot_zxid: int | None, fsync: Fsync) -> None:
+    """fsync the snapshot recovery uses and its directory (see ``_make_recovered_durable``)."""
+    if not fsync:
+        return
+    if snapshot_zxid is not None:
+        _fsync_file(snapshots.dir / snapshot_name(snapshot_zxid), fsync)
+    fsync_dir(snapshots.dir, fsync)
 
 
 def _fsync_file(path: Path, fsync: Fsync) -> None:
