@@ -228,15 +228,22 @@ class LocalCluster:
             return lead[0]
         return None
 
-    def converged(self) -> dict[int, dict] | None:
-        """All nodes up, one leader, the same committed and applied zxid: their statuses, or None."""
-        if any(not self.alive(i) for i in self.ids) or self.paused:
-            return None
+    def in_broadcast(self) -> dict[int, dict] | None:
+        """Every node answering, one LEADING, every node in BROADCAST under it: their statuses."""
         st = {i: self.status(i) for i in self.ids}
         if any(s is None for s in st.values()):
             return None
         lead = [i for i, s in st.items() if s["role"] == "LEADING"]
         if len(lead) != 1 or any(s["phase"] != "BROADCAST" or s["leader"] != lead[0] for s in st.values()):
+            return None
+        return st
+
+    def converged(self) -> dict[int, dict] | None:
+        """All nodes up, one leader, the same committed and applied zxid: their statuses, or None."""
+        if any(not self.alive(i) for i in self.ids) or self.paused:
+            return None
+        st = self.in_broadcast()
+        if st is None:
             return None
         zs = {(s["zxid_committed"], s["zxid_applied"], s["zxid_last"]) for s in st.values()}
         if len(zs) != 1 or len({z for z in next(iter(zs))}) != 1:

@@ -40,17 +40,6 @@ class Liveness:
         return asdict(self)
 
 
-def all_in_broadcast(cluster) -> dict[int, dict] | None:
-    """Every node up and answering, one LEADING, every node in BROADCAST under it: statuses."""
-    st = {i: cluster.status(i) for i in cluster.ids}
-    if any(s is None for s in st.values()):
-        return None
-    leads = [i for i, s in st.items() if s["role"] == "LEADING"]
-    if len(leads) != 1 or any(s["phase"] != "BROADCAST" or s["leader"] != leads[0] for s in st.values()):
-        return None
-    return st
-
-
 def _describe(cluster) -> dict[int, str]:
     out = {}
     for i in cluster.ids:
@@ -67,9 +56,9 @@ def check_liveness(cluster, healed_at: float, bound: float, lane: int, seed: int
     """Run the check; the fresh write is appended to ``history`` (the checker sees it)."""
     deadline = healed_at + bound
     res = Liveness(ok=False, bound_s=bound)
-    while time.monotonic() < deadline and all_in_broadcast(cluster) is None:
+    while time.monotonic() < deadline and cluster.in_broadcast() is None:
         time.sleep(0.1)
-    if all_in_broadcast(cluster) is None:
+    if cluster.in_broadcast() is None:
         res.nodes = _describe(cluster)
         stuck = [f"n{i} {d}" for i, d in res.nodes.items()]
         res.detail = f"not every node LEADING or FOLLOWING in BROADCAST {bound:.0f}s after healing: " + "; ".join(stuck)
