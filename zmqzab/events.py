@@ -150,9 +150,18 @@ class EventLog:
         start = max(0, seq + 1 - first)
         items.extend(ring[start:])
         lost = max(0, first - seq - 1) - sum(1 for it in items if it[0] < first)
-        if len(items) > limit:
-            lost += len(items) - limit
-            items = items[-limit:]
+        excess = len(items) - limit
+        if excess > 0:
+            # Over the limit: the oldest *traffic* goes. Cutting the front would drop first the
+            # very key events the key ring kept for a reader that fell behind.
+            lost += excess
+            kept = []
+            for it in items:
+                if excess and it[2] in TRAFFIC:
+                    excess -= 1
+                    continue
+                kept.append(it)
+            items = kept[-limit:]
         return items, lost
 
     def backlog(self, n: int) -> list[tuple]:

@@ -54,6 +54,24 @@ def test_key_events_survive_a_flood_of_traffic():
     assert lost == 2000 - 100
 
 
+def test_key_events_survive_the_read_limit_of_a_reader_that_fell_behind():
+    """The role change a reader fell behind on is still sent when the ring it missed is full.
+
+    Found by tests/web/test_sse.py's 50k commits/s flood failing on a busy machine: the SSE
+    reader (limit = RING_SIZE = the ring's size) got the key event plus a full ring, one over
+    its limit, and the cut to the limit fell on the oldest record, the key event itself."""
+    log = EventLog(0, size=100, key_size=10)
+    for i in range(50):
+        log.committed([(txn(i + 1), result())])
+    log.add("trace", Trace("role", "LOOKING / ELECTION: lost the quorum", {"role": "LOOKING"}))
+    for i in range(50, 300):
+        log.committed([(txn(i + 1), result())])
+    items, lost = log.since(0, limit=100)
+    assert len(items) == 100
+    assert [it[2] for it in items].count("trace") == 1, "the role change was cut"
+    assert lost == 301 - 100
+
+
 def test_sent_skips_pings_and_records_a_vote_to_all_once():
     log = EventLog(2)
     note = Notification(round=3, state="LOOKING", vote=Vote(leader=4, zxid=make_zxid(2, 7), epoch=2))
