@@ -80,6 +80,10 @@ class SnapshotStore:
         self.notes: list[str] = []
         #: The damaged snapshots the last ``load_latest`` passed over, newest first.
         self.unusable: list[Unusable] = []
+        #: Snapshots this process has read back intact: a purge (on the writer thread, after
+        #: every snapshot) re-reads only the new one, not all it keeps; rot that sets in later
+        #: is for the next start-up to find.
+        self._verified: set[Path] = set()
         if not readonly:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._remove_leftover_tmps()
@@ -152,11 +156,17 @@ class SnapshotStore:
         """The ``keep`` newest snapshots whose data verifies, newest first; every damaged one met
         on the way is set aside (``set_aside``), so that ``prune(keep)`` then keeps these."""
         found: list[SnapshotInfo] = []
-        for info in self.list():
+        listing = self.list()
+        self._verified.intersection_update(info.path for info in listing)  # bounded by the dir
+        for info in listing:
             if len(found) >= keep:
                 break
+            if info.path in self._verified:
+                found.append(info)
+                continue
             data, problem = self._read_data(info)
             if data is not None:
+                self._verified.add(info.path)
                 found.append(info)
                 continue
             aside = self.set_aside(info.path)

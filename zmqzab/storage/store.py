@@ -386,7 +386,7 @@ def open_storage(
             # more than kept: finish that purge now, as the commit would have.
             storage.purge()
             if "trust_recovered_tail" not in test_faults:
-                _make_recovered_durable(storage, fsync, snapshot_zxid if loaded is not None else None)
+                _make_recovered_durable(storage, fsync)
     except BaseException:
         if log is not None:
             log.close()
@@ -477,7 +477,7 @@ def _check_base(loaded: bool, base: int, gen: int, snapshots: SnapshotStore, seg
         )
 
 
-def _make_recovered_durable(storage: Storage, fsync: Fsync, snapshot_zxid: int | None) -> None:
+def _make_recovered_durable(storage: Storage, fsync: Fsync) -> None:
     """fsync what recovery read before anything is reported durable (issue 11, defect 3).
 
     After a kill -9 the log's last writes may still be only in the page cache: recovery reads
@@ -490,12 +490,11 @@ def _make_recovered_durable(storage: Storage, fsync: Fsync, snapshot_zxid: int |
     """
     if not fsync:
         return
+    # The snapshot used and its directory were made durable first (``_make_base_durable``),
+    # and the purge and set-asides since fsync that directory themselves.
     for seg in storage.log.segments:
         _fsync_file(seg.path, fsync)
     fsync_dir(storage.log.dir, fsync)
-    if snapshot_zxid is not None:
-        _fsync_file(storage.snapshots.dir / snapshot_name(snapshot_zxid), fsync)
-    fsync_dir(storage.snapshots.dir, fsync)
     for path in (storage.epochs.accepted_path, storage.epochs.current_path):
         if path.exists():
             _fsync_file(path, fsync)
