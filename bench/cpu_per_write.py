@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from zmqzab.bench import Probe  # noqa: E402
 from zmqzab.config import load_config  # noqa: E402
-from zmqzab.localcluster import LocalCluster, make_config  # noqa: E402
+from zmqzab.up.localcluster import LocalCluster, make_config  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 

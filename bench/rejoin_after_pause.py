@@ -8,7 +8,7 @@ in BROADCAST or ``--wait-s`` passes. Exit code 0 if it rejoined, 1 if not.
 
     PYTHONPATH=$PWD python bench/rejoin_after_pause.py [--pause-s 30] [--gap-s 2] [--keep]
 
-Before the fix (zmqzab/transport.py, ROUTER_HANDOVER) node 0 stayed LOOKING in 5 runs of 7 with
+Before the fix (zmqzab/server/transport.py, ROUTER_HANDOVER) node 0 stayed LOOKING in 5 runs of 7 with
 the defaults (1 of 8 with --pause-s 15 --gap-s 1.2); after it, it rejoined in about 1 s in every
 run. With ZMQZAB_LOG_LEVEL=DEBUG and --keep, the nodes' logs stay in the printed work dir.
 """
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from zmqzab.chaos.workload import ChaosClient
-from zmqzab.localcluster import LocalCluster, make_config
+from zmqzab.up.localcluster import LocalCluster, make_config
 
 
 def metric(c: LocalCluster, i: int, name: str) -> str | None:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from zmqzab.bench import Probe
 from zmqzab.config import load_config
-from zmqzab.localcluster import LocalCluster, make_config
+from zmqzab.up.localcluster import LocalCluster, make_config
 from zmqzab.zxid import parse_zxid
 from zmqzab.storage.verify import dir_bytes
 
@@ -159,7 +159,7 @@ def snapshot_lines(log_path: Path) -> list[dict]:
 def full_game_snapshot() -> dict:
     """Game.snapshot() and Game.restore() of the biggest game the rules allow: CLIENTS_MAX clients,
     each remembering SEQ_WINDOW results (what a node pays every snapshot_every_txns, at worst)."""
-    from zmqzab.game import CLIENTS_MAX, SEQ_WINDOW, Game
+    from zmqzab.game.rules import CLIENTS_MAX, SEQ_WINDOW, Game
     from zmqzab.messages import Guess, Txn
 
     game = Game()

@@ -32,10 +32,10 @@ import msgspec
 import zmq
 
 from zmqzab.config import ClusterConfig, load_config
-from zmqzab.localcluster import LocalCluster, make_config
+from zmqzab.up.localcluster import LocalCluster, make_config
 from zmqzab.messages import ClientRequest, Guess, ReadRequest, decode_reply, encode
 from zmqzab.security.curve import ClientKeys, client_keys, client_socket
-from zmqzab.transport import drain, send_frames
+from zmqzab.server.transport import drain, send_frames
 from zmqzab.zxid import parse_zxid
 
 WORKLOADS = ("seq", "pipe", "failover", "hung", "catchup")

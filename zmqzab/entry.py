@@ -7,7 +7,7 @@ start every node this way. So the plain forms of ``node`` (``--id N``, ``--confi
 ``--data-dir P``, ``--log-dir P``, ``--resync``; short forms and ``--opt=value`` too) are
 recognised here. Anything this parser is not sure about (``--help``, an unknown, repeated or
 valueless flag, a value typer would reject or that looks like a flag) goes to the full typer app
-(zmqzab/cli.py), so help, error messages and exit codes stay typer's own.
+(zmqzab/cli/app.py), so help, error messages and exit codes stay typer's own.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         options = parse_node_args(args[1:])
         if options is not None:
             run_node_command(**options)
-    from zmqzab.cli import main as full_main
+    from zmqzab.cli.app import main as full_main
 
     full_main(argv)
 
@@ -91,7 +91,7 @@ def _is(path, kind) -> bool:
 
 def run_node_command(node_id: int, config: Path, data_dir: Path | None, log_dir: Path | None,
                      resync: bool) -> NoReturn:
-    """What ``zmqzab node`` does (zmqzab/cli.py ``node``), with the same messages and exit codes."""
+    """What ``zmqzab node`` does (zmqzab/cli/app.py ``node``), with the same messages and exit codes."""
     from zmqzab.config import ConfigError, load_config
 
     try:
@@ -99,7 +99,7 @@ def run_node_command(node_id: int, config: Path, data_dir: Path | None, log_dir:
         cfg.node(node_id)
     except ConfigError as exc:
         fail(str(exc))
-    from zmqzab.node import run_node
+    from zmqzab.server.node import run_node
     from zmqzab.security.keys import KeyFileError
 
     try:

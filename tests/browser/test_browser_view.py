@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.procs import ProcCluster
 from tests.web.upcluster import UpCluster
-from zmqzab.web import INDEX_HTML
+from zmqzab.server.web import INDEX_HTML
 
 pytestmark = pytest.mark.processes
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from zmqzab.cli import app
+from zmqzab.cli.app import app
 from zmqzab.config import NodeAddress, SecurityConfig, StorageConfig, load_config, render_config
-from zmqzab.localcluster import derive_config, free_ports
+from zmqzab.up.localcluster import derive_config, free_ports
 
 runner = CliRunner()
 

@@ -75,7 +75,7 @@ def test_processes_power_loss_of_every_node_loses_writes_only_without_fsync(tmp_
     Expected: the checker reports writes answered ok that no log holds (exit 1). The same run
     with fsync on passes: the composed run above has power losses with fsync on."""
     from zmqzab.config import GameConfig, NodeAddress, SecurityConfig, StorageConfig, Timing, render_config
-    from zmqzab.localcluster import free_ports
+    from zmqzab.up.localcluster import free_ports
 
     ports = free_ports(12)
     nodes = [NodeAddress(i, "127.0.0.1", *ports[4 * i: 4 * i + 4]) for i in range(3)]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from zmqzab.localcluster import make_config
+from zmqzab.up.localcluster import make_config
 
 pytestmark = pytest.mark.processes
 

@@ -9,7 +9,7 @@ import pytest
 
 from zmqzab.chaos.checker import PROPERTIES, NodeRecord, check, state_digest
 from zmqzab.chaos.history import FAILED, OK, UNKNOWN, Request
-from zmqzab.game import Game
+from zmqzab.game.rules import Game
 from zmqzab.messages import Guess, NewGame, Txn
 from zmqzab.zxid import make_zxid
 

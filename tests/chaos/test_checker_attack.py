@@ -11,7 +11,7 @@ from tests.chaos.test_checker import (
 )
 from zmqzab.chaos.checker import check
 from zmqzab.chaos.history import OK, UNKNOWN, Request
-from zmqzab.game import Game
+from zmqzab.game.rules import Game
 from zmqzab.messages import Guess, NewGame, Txn
 from zmqzab.zxid import make_zxid
 
@@ -181,7 +181,7 @@ def test_lost_ok_write_older_than_the_seq_window_hidden_as_before_history():
     snapshot has legitimately forgotten (c, 2), so its loss is counted "before_history" and the
     run passes. In the real snapshot chaos run (tests/chaos/test_chaos_snapshots_processes.py,
     seed 1) 4570 of 5245 ok requests were not judged this way: 87% of the acknowledged writes."""
-    from zmqzab.game import SEQ_WINDOW
+    from zmqzab.game.rules import SEQ_WINDOW
     n = SEQ_WINDOW + 10
     txns = [Txn(make_zxid(1, k + 1), Guess("c", k + 1, (7 * k) % 101)) for k in range(n)]
     h = [Request(0, "c", k + 1, "guess", (7 * k) % 101, invoked=float(k), completed=k + 0.5, outcome=OK,

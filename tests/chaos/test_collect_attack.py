@@ -9,7 +9,7 @@ from pathlib import Path
 from zmqzab.chaos.checker import check, state_digest
 from zmqzab.chaos.history import OK, Request
 from zmqzab.chaos.runner import collect
-from zmqzab.game import Game
+from zmqzab.game.rules import Game
 from zmqzab.messages import Guess, Txn
 from zmqzab.storage.compaction import SaveSnapshot
 from zmqzab.storage.store import open_storage

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from zmqzab.transport import FaultRules, check_rules
+from zmqzab.server.transport import FaultRules, check_rules
 
 IDS = (0, 1, 2, 3, 4)
 
@@ -49,7 +49,7 @@ class SocketlessTransport:
     def __new__(cls):
         from collections import deque
 
-        from zmqzab.transport import Counters, Transport
+        from zmqzab.server.transport import Counters, Transport
 
         class T(Transport):
             def __init__(self):  # noqa: D107 - no sockets on purpose

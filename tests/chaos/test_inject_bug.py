@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from zmqzab.cli import app
+from zmqzab.cli.app import app
 from zmqzab.config import load_config
-from zmqzab.node import INJECT_BUGS_ENV, core_config
+from zmqzab.server.node import INJECT_BUGS_ENV, core_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,7 @@ def test_the_environment_turns_switches_on_only_when_set(monkeypatch):
 def test_only_the_core_config_builder_reads_the_variable():
     readers = [p.relative_to(ROOT).as_posix() for p in (ROOT / "zmqzab").rglob("*.py")
                if "ZMQZAB_TEST_ONLY_INJECT_BUGS" in p.read_text()]
-    assert readers == ["zmqzab/node.py"]
+    assert readers == ["zmqzab/server/node.py"]
 
 
 def test_chaos_refuses_an_unknown_bug_name():

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 import zmqzab.chaos.netns as netns
-from zmqzab.cli import app
+from zmqzab.cli.app import app
 
 runner = CliRunner()
 

@@ -14,8 +14,8 @@ from zmqzab.core.output import Append, InstallSnapshot, LogOp, ReadLog, Trace, T
 from zmqzab.core.peer import NotReady, Peer, Recovered
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
-from zmqzab.effects import execute
-from zmqzab.game import Game
+from zmqzab.host.effects import execute
+from zmqzab.game.rules import Game
 from zmqzab.messages import GameResult, Guess, PeerMessage, SyncTxns, Txn
 
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import zmq
 
 from zmqzab.config import GameConfig, NodeAddress, StorageConfig, Timing, load_config, render_config
-from zmqzab.localcluster import free_ports  # noqa: F401 - tests import it from here
+from zmqzab.up.localcluster import free_ports  # noqa: F401 - tests import it from here
 from zmqzab.messages import ClientReply, ClientRequest, Guess, ReadRequest, encode, reply_decoder
 
 

@@ -15,7 +15,7 @@ import zmq
 
 from zmqzab.config import load_config
 from zmqzab.messages import Notification
-from zmqzab.transport import Transport
+from zmqzab.server.transport import Transport
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.integration.procs import ProcCluster, wait_for
-from zmqzab.game import Game
+from zmqzab.game.rules import Game
 from zmqzab.messages import Guess, NewGame, Txn
 from zmqzab.storage.store import open_storage
 from zmqzab.zxid import fmt_zxid

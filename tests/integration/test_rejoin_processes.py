@@ -2,7 +2,7 @@
 killed and restarted hears them again when it is resumed (healed), and rejoins (issue 11,
 defect 5). Marked ``processes``; the partition test needs root and `ip netns` (else skipped).
 
-The cause (zmqzab/transport.py, ``handover``): the stopped node's peer ROUTER still held a dead
+The cause (zmqzab/server/transport.py, ``handover``): the stopped node's peer ROUTER still held a dead
 peer's connection under that peer's routing id (its node id) when the restarted peer's new
 connection completed its handshake, because retiring the old connection waits until everything
 it delivered has been read, and a peer that kept sending to the stopped node (votes while it
@@ -26,9 +26,9 @@ import zmq
 from tests.integration.procs import ProcCluster, free_ports, wait_for
 from zmqzab.chaos.netns import Netns, NetnsCluster, NetnsError, check_available
 from zmqzab.config import NodeAddress, load_config, render_config
-from zmqzab.localcluster import derive_config, make_config
+from zmqzab.up.localcluster import derive_config, make_config
 from zmqzab.messages import Notification, Vote
-from zmqzab.transport import Transport
+from zmqzab.server.transport import Transport
 
 pytestmark = pytest.mark.processes
 

@@ -310,7 +310,7 @@ def run(root, seed: int, writes: int, burst: int, fuzz: bool, http_requests: int
             if fuzzer is not None:
                 fuzzer.burst(burst)
                 if oversized and seq == writes // 2:
-                    from zmqzab.transport import CLIENT_MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES
+                    from zmqzab.server.transport import CLIENT_MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES
 
                     fuzzer.oversized(CLIENT_MAX_MESSAGE_BYTES + 1, MAX_MESSAGE_BYTES + 1)
                 if http_requests:

@@ -9,10 +9,10 @@ import pytest
 from loguru import logger
 
 from zmqzab.config import NodeAddress, SecurityConfig, Timing, parse_config, render_config
-from zmqzab.events import EventLog
-from zmqzab.metrics import NodeMetrics
-from zmqzab.node import Command
-from zmqzab.web import TOKEN_HEADER, start_http
+from zmqzab.server.events import EventLog
+from zmqzab.server.metrics import NodeMetrics
+from zmqzab.server.node import Command
+from zmqzab.server.web import TOKEN_HEADER, start_http
 
 from tests.integration.procs import free_ports
 

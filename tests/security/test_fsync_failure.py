@@ -9,7 +9,7 @@ import pytest
 from loguru import logger
 
 from zmqzab.client import Client, ClientError
-from zmqzab.node import Node
+from zmqzab.server.node import Node
 
 from tests.security.cluster import SecureCluster
 

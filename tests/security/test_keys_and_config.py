@@ -11,9 +11,9 @@ import zmq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zmqzab.cli import main
+from zmqzab.cli.app import main
 from zmqzab.config import ConfigError, NodeAddress, SecurityConfig, load_config, parse_config, render_config
-from zmqzab.node import security_summary
+from zmqzab.server.node import security_summary
 from zmqzab.security.curve import client_keys, node_keys
 from zmqzab.security.drops import DropWarnings
 from zmqzab.security.keys import KeyFileError, keygen, load_keyring, read_pair

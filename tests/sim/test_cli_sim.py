@@ -6,7 +6,7 @@ import re
 
 from typer.testing import CliRunner
 
-from zmqzab.cli import app
+from zmqzab.cli.app import app
 
 runner = CliRunner()
 

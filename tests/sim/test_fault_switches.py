@@ -74,7 +74,7 @@ def test_no_config_file_can_turn_a_switch_on(tmp_path, where):
 
 
 def test_the_node_builds_its_core_config_without_switches():
-    from zmqzab.node import core_config
+    from zmqzab.server.node import core_config
 
     config = load_config(Path(__file__).resolve().parents[2] / "config" / "cluster.toml")
     assert core_config(config).test_faults == frozenset()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from zmqzab.core.output import Append, InstallSnapshot
-from zmqzab.game import Game
+from zmqzab.game.rules import Game
 from zmqzab.messages import Guess, Txn
 from zmqzab.storage.compaction import SaveSnapshot
 from zmqzab.storage.reader import LogGap, LogReader, ReadJob, read_range

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from zmqzab.cli import app
+from zmqzab.cli.app import app
 from zmqzab.core.output import Append
-from zmqzab.game import Game
+from zmqzab.game.rules import Game
 from zmqzab.messages import Guess, NewGame, Txn
 from zmqzab.storage.compaction import SaveSnapshot
 from zmqzab.storage.snapshot import PREFIX_SIZE

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 import zmqzab.client
-from zmqzab.cli import app, format_state, format_status, main
+from zmqzab.cli.app import app, format_state, format_status, main
 from zmqzab.messages import ReadReply
 
 from tests.unit.test_client import FakeNode, answering, free_port, make_config, ok_reply

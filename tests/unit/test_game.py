@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zmqzab import game as game_module
-from zmqzab.game import (
+from zmqzab.game import rules as game_module
+from zmqzab.game.rules import (
     CLIENTS_MAX,
     SEQ_WINDOW,
     Game,
@@ -458,7 +458,7 @@ def test_a_request_older_than_the_window_counts_as_applied_so_no_leader_logs_it_
     SEQ_WINDOW more; a FORWARD of seq 1 held by a connection across a partition reaches the
     leader (seen in a chaos --netns run: the op logged at 1:961 and again at 1:1247).
     Expected: is_applied says yes for seq 1, so the leader skips it; a fresh seq does not."""
-    from zmqzab.game import SEQ_WINDOW
+    from zmqzab.game.rules import SEQ_WINDOW
     from zmqzab.messages import Guess, Txn
 
     g = Game()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from zmqzab.game import Game
+from zmqzab.game.rules import Game
 from zmqzab.storage.compaction import SaveSnapshot
 from zmqzab.storage.durable import DiskSync
 from zmqzab.storage.errors import CorruptSnapshotError

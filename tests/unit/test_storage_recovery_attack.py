@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from zmqzab.game import Game
+from zmqzab.game.rules import Game
 from zmqzab.sim.disk import DiskDied, PageCache
 from zmqzab.storage.compaction import SaveSnapshot
 from zmqzab.storage.errors import CorruptSnapshotError
@@ -217,7 +217,7 @@ def test_a_new_or_resynced_data_dir_is_durable_in_its_parent_before_it_is_used(t
     simulator cannot show it (its directories never vanish). Expected: by the time open_storage
     returns, the parent of the data dir has been fsynced."""
     from tests.unit.test_storage_recovery import RecordingSync
-    from zmqzab.node import set_aside
+    from zmqzab.server.node import set_aside
 
     data = tmp_path / "node-0"
     storage, _ = open_storage(data)

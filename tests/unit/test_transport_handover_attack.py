@@ -26,12 +26,12 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from zmqzab.config import NodeAddress, load_config, render_config
-from zmqzab.localcluster import free_ports
+from zmqzab.up.localcluster import free_ports
 from zmqzab.messages import Notification, Vote, encode
 from zmqzab.security.curve import NodeKeys, make_client
 from zmqzab.security.keys import keygen, load_keyring, node_key_name, read_pair
 from zmqzab.security.zap import start_authenticator
-from zmqzab.transport import Transport
+from zmqzab.server.transport import Transport
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import pytest
 import zmq
 
 from zmqzab.config import NodeAddress, load_config, render_config
-from zmqzab.localcluster import free_ports
+from zmqzab.up.localcluster import free_ports
 from zmqzab.messages import Notification, Vote, encode
-from zmqzab.transport import Transport
+from zmqzab.server.transport import Transport
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from tests.integration.procs import ProcCluster, free_ports, wait_for
 from tests.web.upcluster import UpCluster, http_json
-from zmqzab.cli import app
-from zmqzab.cli_control import watch_line
+from zmqzab.cli.app import app
+from zmqzab.cli.control import watch_line
 from zmqzab.client import Client
 from zmqzab.config import NodeAddress, StorageConfig, render_config
 

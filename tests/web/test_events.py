@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from zmqzab.core.output import BROADCAST, Trace
-from zmqzab.events import KEY_RING_SIZE, EventLog, bounded, msg_text, render
+from zmqzab.server.events import KEY_RING_SIZE, EventLog, bounded, msg_text, render
 from zmqzab.messages import (
     Ack,
     Commit,

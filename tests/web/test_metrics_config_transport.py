@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from zmqzab.config import ConfigError, Timing, load_config, parse_config, render_config
-from zmqzab.metrics import NodeMetrics, TimedSync, render
-from zmqzab.supervisor import ControlError, partition_blocked
-from zmqzab.transport import Transport
-from zmqzab.web import origin_allowed
+from zmqzab.server.metrics import NodeMetrics, TimedSync, render
+from zmqzab.up.supervisor import ControlError, partition_blocked
+from zmqzab.server.transport import Transport
+from zmqzab.server.web import origin_allowed
 from zmqzab.zxid import make_zxid
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
@@ -106,7 +106,7 @@ class FakeTransport(Transport):
     """Transport's delay and fault logic without sockets."""
 
     def __init__(self, delay_s: float) -> None:  # noqa: D107 - no sockets on purpose
-        from zmqzab.transport import Counters, FaultRules
+        from zmqzab.server.transport import Counters, FaultRules
 
         from collections import deque
         self.faults = FaultRules()
@@ -165,7 +165,7 @@ def test_only_local_pages_may_use_the_controls(origin, ok):
 
 
 def test_a_node_started_during_a_partition_reads_its_blocked_peers():
-    from zmqzab.node import parse_blocked
+    from zmqzab.server.node import parse_blocked
 
     assert parse_blocked("0, 1,x,9,3", (0, 1, 2, 3, 4), me=3) == {0, 1}
     assert parse_blocked("", (0, 1, 2), me=0) == set()

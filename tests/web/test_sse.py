@@ -17,10 +17,10 @@ import pytest
 from tests.integration.procs import free_ports, wait_for
 from zmqzab.config import NodeAddress, Timing, load_config, render_config
 from zmqzab.core.output import Trace
-from zmqzab.events import EventLog
+from zmqzab.server.events import EventLog
 from zmqzab.messages import GameResult, Guess, Txn
-from zmqzab.metrics import NodeMetrics
-from zmqzab.web import BURST_EVENTS, MAX_EVENTS_PER_S, start_http
+from zmqzab.server.metrics import NodeMetrics
+from zmqzab.server.web import BURST_EVENTS, MAX_EVENTS_PER_S, start_http
 from zmqzab.zxid import make_zxid
 
 

@@ -162,7 +162,7 @@ def test_index_cors_and_errors(up):
 
 
 def test_page_needs_nothing_from_outside():
-    from zmqzab.web import INDEX_HTML
+    from zmqzab.server.web import INDEX_HTML
 
     html = INDEX_HTML.read_text()
     assert not re.search(r'<(script|link|img)[^>]+(src|href)=', html)

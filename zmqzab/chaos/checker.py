@@ -57,7 +57,7 @@ from typing import Any, Iterable
 import msgspec
 
 from zmqzab.chaos.history import FAILED, OK, UNKNOWN, Request
-from zmqzab.game import SEQ_WINDOW, Game
+from zmqzab.game.rules import SEQ_WINDOW, Game
 from zmqzab.messages import Guess, NewGame, Txn
 from zmqzab.zxid import fmt_zxid, zxid_counter, zxid_epoch
 

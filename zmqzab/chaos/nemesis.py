@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import asdict, dataclass, field
 
-from zmqzab.localcluster import LocalCluster
+from zmqzab.up.localcluster import LocalCluster
 
 #: Every kind a fault is recorded under (moves like ``leader_twice`` record these).
 KINDS = ("kill", "kill_leader", "power_loss", "pause", "pause_leader", "long_pause", "isolate",

@@ -38,7 +38,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from zmqzab.localcluster import LocalCluster
+from zmqzab.up.localcluster import LocalCluster
 
 PREFIX = "zmqzab"
 SUBNET_PREFIX = "10.77"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from zmqzab.chaos.checker import NodeRecord, Verdict, check
 from zmqzab.config import load_config
-from zmqzab.localcluster import LocalCluster, derive_config, make_config
-from zmqzab.node import INJECT_BUGS_ENV
+from zmqzab.up.localcluster import LocalCluster, derive_config, make_config
+from zmqzab.server.node import INJECT_BUGS_ENV
 from zmqzab.chaos.history import OK, Request
 from zmqzab.chaos.liveness import LIVENESS_S, check_liveness
 from zmqzab.chaos.nemesis import KINDS, MOVES, LeaderWatch, Nemesis

@@ -1,7 +1,7 @@
 """Output: the ordered effects the driver must carry out after every call into the core.
 
 Modelled on etcd-io/raft's ``Ready``: the core decides, the driver does, and the order of the
-fields below is the durability order. ``execute()`` (zmqzab/effects.py) performs them in this
+fields below is the durability order. ``execute()`` (zmqzab/host/effects.py) performs them in this
 order and checks the one rule that matters most: no ACK leaves for a zxid that is not on disk.
 
 1. ``epochs``  - write acceptedEpoch / currentEpoch atomically, synchronously, before anything

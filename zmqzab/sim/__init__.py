@@ -5,7 +5,7 @@ Theory of operation
 Tests with real processes find wiring bugs; they cannot steer the interleavings where consensus
 protocols break: a crash between a persist and a send, a stale vote arriving late, a partition
 during sync. Following TigerBeetle's VOPR and FoundationDB's simulation, this package runs N
-production ``Peer``s (zmqzab/core) through production ``execute()`` (zmqzab/effects.py) in one
+production ``Peer``s (zmqzab/core) through production ``execute()`` (zmqzab/host/effects.py) in one
 thread, against
 
 * a simulated network (simulation.py): latency, FIFO per connection, drops, duplicates,
@@ -25,7 +25,7 @@ byte for byte. After every step the checkers (checkers.py) test ZAB's safety pro
 the fault phase everything is healed and the cluster must converge (liveness). A failure names
 the property, shows the tail of the trace (trace.py) and the line that reproduces it.
 
-Entry points: ``zmqzab sim`` (zmqzab/cli_sim.py), ``Simulation`` / ``SimOptions`` / ``run_seed``
+Entry points: ``zmqzab sim`` (zmqzab/cli/sim.py), ``Simulation`` / ``SimOptions`` / ``run_seed``
 for tests and scripted scenarios, ``sweep`` for many seeds. Fault rates are drawn per seed
 (profile.py: swarm testing). Deliberate bugs (``CoreConfig.test_faults``, and storage's
 storage/faults.py) prove the checkers can fail.

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from zmqzab.core.roles import Phase, Role
-from zmqzab.game import Game
+from zmqzab.game.rules import Game
 from zmqzab.messages import GameResult, Op, Txn
 from zmqzab.sim.trace import describe_op
 from zmqzab.zxid import fmt_zxid, make_zxid, zxid_epoch

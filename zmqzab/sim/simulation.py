@@ -75,8 +75,8 @@ from zmqzab.core.output import Append, InstallSnapshot, LogOp, Output, ReadLog, 
 from zmqzab.core.peer import InvariantError, NotReady, Peer, Recovered
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
-from zmqzab.effects import DurabilityError, execute
-from zmqzab.game import Game
+from zmqzab.host.effects import DurabilityError, execute
+from zmqzab.game.rules import Game
 from zmqzab.messages import (
     NOT_COUNTED,
     Ack,
@@ -238,7 +238,7 @@ class SimNode:
 
 
 class NodeIO:
-    """The simulator's ``Effects`` (zmqzab/effects.py) for one node."""
+    """The simulator's ``Effects`` (zmqzab/host/effects.py) for one node."""
 
     __slots__ = ("node", "sim", "crash_after", "sends_done")
 

@@ -88,7 +88,7 @@ def print_json(data: Any) -> None:
 
 
 def _tty() -> bool:
-    from zmqzab.supervisor import use_colour
+    from zmqzab.up.supervisor import use_colour
 
     return use_colour(sys.stdout)
 
@@ -137,8 +137,8 @@ def up(
 ) -> None:
     """Run every node of the config in this terminal (Ctrl+C stops them all)."""
     cfg = load(config)
-    from zmqzab.supervisor import Supervisor
-    from zmqzab.transport import PortInUseError
+    from zmqzab.up.supervisor import Supervisor
+    from zmqzab.server.transport import PortInUseError
 
     sup = Supervisor(cfg, config, control_port=None if no_controls else control_port)
     try:
@@ -192,7 +192,7 @@ def guess(
     as_json: JsonOption = False,
 ) -> None:
     """Guess a number; prints the commit (zxid, node) and what it did to the game."""
-    from zmqzab.game import validate_value
+    from zmqzab.game.rules import validate_value
 
     unknown = [a for a in [value, *ctx.args]
                if a.startswith("--") or (a.startswith("-") and not a[1:].isdigit())]
@@ -349,7 +349,7 @@ def status(
 
 
 # Controls (crash, restart, pause, resume, partition, heal, election) and watch.
-from zmqzab.cli_control import register as _register_controls  # noqa: E402 - needs the names above
+from zmqzab.cli.control import register as _register_controls  # noqa: E402 - needs the names above
 
 _register_controls(app)
 
@@ -377,18 +377,18 @@ def _usage_error_types() -> tuple[type[BaseException], ...]:
 
 
 # Commands that live in their own modules (imported lazily inside each, so start-up stays fast).
-from zmqzab.cli_bench import bench as _bench  # noqa: E402
-from zmqzab.cli_chaos import chaos as _chaos  # noqa: E402
+from zmqzab.cli.bench import bench as _bench  # noqa: E402
+from zmqzab.cli.chaos import chaos as _chaos  # noqa: E402
 
 app.command("chaos", epilog=EXIT_CODES)(_chaos)
 app.command("bench", epilog=EXIT_CODES)(_bench)
-from zmqzab.cli_keygen import keygen as _keygen  # noqa: E402
+from zmqzab.cli.keygen import keygen as _keygen  # noqa: E402
 
 app.command("keygen", epilog=EXIT_CODES)(_keygen)
-from zmqzab.cli_sim import SIM_EXIT_CODES, sim as _sim  # noqa: E402
+from zmqzab.cli.sim import SIM_EXIT_CODES, sim as _sim  # noqa: E402
 
 app.command("sim", epilog=SIM_EXIT_CODES)(_sim)
-from zmqzab.cli_log import log as _log, snapshot as _snapshot  # noqa: E402
+from zmqzab.cli.log import log as _log, snapshot as _snapshot  # noqa: E402
 
 app.command("log", epilog=EXIT_CODES)(_log)
 app.command("snapshot", epilog=EXIT_CODES)(_snapshot)

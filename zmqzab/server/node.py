@@ -43,16 +43,17 @@ from typing import Any
 import zmq
 from loguru import logger
 
-from zmqzab import game as game_rules
+from zmqzab.game import rules as game_rules
 from zmqzab.config import ClusterConfig
 from zmqzab.core.output import BROADCAST, InstallSnapshot, LogOp, ReadLog, Trace
 from zmqzab.core.peer import InvariantError, NotReady, Peer, Recovered
-from zmqzab.core.roles import Phase, Role
+from zmqzab.core.roles import Role
 from zmqzab.core.settings import CoreConfig
-from zmqzab.effects import DurabilityError, execute
-from zmqzab.events import EventLog, op_text
-from zmqzab.game import Game
-from zmqzab.metrics import NodeMetrics, TimedSync
+from zmqzab.host.effects import DurabilityError, execute
+from zmqzab.server.events import EventLog
+from zmqzab.server.status import node_status
+from zmqzab.game.rules import Game
+from zmqzab.server.metrics import NodeMetrics, TimedSync
 from zmqzab.messages import (
     ClientReply,
     ClientRequest,
@@ -83,7 +84,7 @@ from zmqzab.storage.reader import LogReader, ReadJob
 from zmqzab.storage.snapshot import PREFIX_SIZE, snapshot_name
 from zmqzab.storage.store import open_storage
 from zmqzab.storage.writer import LogWriter
-from zmqzab.transport import PortInUseError, Transport, check_rules, drain, send_frames
+from zmqzab.server.transport import PortInUseError, Transport, check_rules, drain, send_frames
 from zmqzab.zxid import fmt_zxid
 
 #: Messages handled per socket per loop pass, so one busy socket cannot starve the others.
@@ -103,8 +104,6 @@ DISK_FAILED = ("the disk failed ({exc}); this node no longer acknowledges anythi
                "the node; if it then refuses its log, start it with `zmqzab node --resync`")
 
 INFO_EVENTS = {"role", "elected", "election", "epoch", "sync", "discovery", "follower"}
-#: Log entries each node shows in its status (the page's log rows).
-LOG_TAIL_TXNS = 16
 #: Control commands from the HTTP thread waiting for the loop.
 COMMANDS_MAX = 64
 #: Batches of a DIFF from disk read ahead of the socket thread (the reader waits beyond).
@@ -738,64 +737,7 @@ class Node:
         return self.status()
 
     def status(self) -> dict[str, Any]:
-        s = self.peer.status()
-        s["game"] = self.peer.state.view()
-        s["counters"] = {**self.counters, **vars(self.transport.counters),
-                         "waiting_clients": len(self.waiting),
-                         "curve_denied": self.auth.denied if self.auth is not None else 0}
-        s["curve"] = self.auth is not None
-        s["uptime_s"] = round(time.monotonic() - self.started_at, 3)
-        s["tick_ms"] = self.config.timing.tick_ms
-        s["fsync"] = self.config.storage.fsync
-        s["snapshots"] = dict(self.snapshot_info)
-        s["pid"] = os.getpid()
-        s["cluster"] = [{"id": n.id, "http": self.config.http_url(n)} for n in self.config.nodes]
-        s.update(self._view_extras())
-        return s
-
-    def _view_extras(self) -> dict[str, Any]:
-        """What the page shows beyond Peer.status(): log tail, quorum arithmetic, faults."""
-        peer = self.peer
-        timing = self.config.timing
-        tail = peer.log.txns[-LOG_TAIL_TXNS:]
-        committed = peer.zxid_committed
-        learners = []
-        # The quorum arithmetic is BROADCAST's: while the leader establishes its epoch there
-        # are no proposals to count ACKs for.
-        counting = peer.leading is not None and peer.leading.established
-        if counting:
-            learners = [ln for ln in peer.leading.learners.values() if ln.phase == Phase.BROADCAST]
-        rows = []
-        for txn in tail:
-            z = txn.zxid
-            row: dict[str, Any] = {"zxid": fmt_zxid(z), "cmd": op_text(txn.op),
-                                   "client": txn.op.client_id[:12], "committed": z <= committed}
-            if counting:
-                ackers = [peer.id] if peer.zxid_durable >= z else []
-                ackers += sorted(ln.id for ln in learners if ln.acked >= z)
-                row["acks"] = len(ackers)
-                row["ackers"] = ackers
-            rows.append(row)
-        votes = {}
-        if peer.election is not None:
-            votes = {str(i): v.leader for i, v in sorted(peer.election.received.items())}
-        return {
-            "http": self.config.http_url(self.addr),
-            "log_base": fmt_zxid(peer.log.base),
-            "log_tail": rows,
-            "quorum": peer.quorum,
-            "voters": list(peer.voters),
-            "votes_received": votes,
-            "last_sync": dict(peer.last_sync),
-            "faults": {"blocked": sorted(self.transport.faults.blocked),
-                       "message_delay_ms": timing.message_delay_ms},
-            "heartbeat_ms": timing.heartbeat_ms,
-            "down_after_ms": max(2 * timing.heartbeat_ms, 250),
-            "control": self.control_url,
-            "events_seq": self.events.seq,
-            "events_boot": self.events.boot,
-            "time_ms": round(time.time() * 1000),
-        }
+        return node_status(self)
 
     def _publish_status(self) -> None:
         # Swapped as a whole: the HTTP thread only ever reads a complete dict.
@@ -932,7 +874,7 @@ def run_node(config: ClusterConfig, node_id: int, data_dir: Path | None, log_dir
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    from zmqzab.web import start_http
+    from zmqzab.server.web import start_http
 
     try:
         http = start_http(node)

@@ -28,7 +28,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="JSON for scripts (log: on
 
 
 def _data_dir(config: Path, node_id: int | None, data_dir: Path | None) -> Path:
-    from zmqzab.cli import check_node, fail, load
+    from zmqzab.cli.app import check_node, fail, load
 
     if (node_id is None) == (data_dir is None):
         fail("give one of --node N (with --config) or --data-dir DIR")
@@ -73,7 +73,7 @@ def log(
     The txns of the log generation in use, oldest first (older ones were purged after
     snapshots; see 'zmqzab snapshot'). With --verify: check it the way recovery would.
     """
-    from zmqzab.cli import EXIT_FAILED, fail
+    from zmqzab.cli.app import EXIT_FAILED, fail
     from zmqzab.storage.errors import StorageError
     from zmqzab.storage.verify import open_dir, txns_of, verify
     from zmqzab.zxid import fmt_zxid, parse_zxid
@@ -154,8 +154,8 @@ def snapshot(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a node's snapshot: zxid, generation, size, checksum, and the game it holds."""
-    from zmqzab.cli import EXIT_FAILED, fail
-    from zmqzab.game import Game
+    from zmqzab.cli.app import EXIT_FAILED, fail
+    from zmqzab.game.rules import Game
     from zmqzab.storage.errors import StorageError
     from zmqzab.storage.snapshot import SnapshotStore
     from zmqzab.storage.store import SNAP_DIR

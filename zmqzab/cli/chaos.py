@@ -66,7 +66,7 @@ def chaos(
     """
     from zmqzab.chaos.netns import NetnsError, check_available
     from zmqzab.chaos.runner import Options, run
-    from zmqzab.cli import fail, load
+    from zmqzab.cli.app import fail, load
 
     if config is not None:
         cfg = load(config)  # a bad config is exit 2 with its one-line message
@@ -109,7 +109,7 @@ def chaos(
 
 def _check_keys(cfg, path: Path) -> None:
     """With CURVE the clients and probes use the config's client key, as `zmqzab guess` does."""
-    from zmqzab.cli import fail
+    from zmqzab.cli.app import fail
     from zmqzab.security.curve import client_keys, node_keys
     from zmqzab.security.keys import KeyFileError
 
@@ -122,8 +122,8 @@ def _check_keys(cfg, path: Path) -> None:
 
 
 def _check_ports(cfg, path: Path) -> None:
-    from zmqzab.cli import fail
-    from zmqzab.localcluster import unbindable_ports
+    from zmqzab.cli.app import fail
+    from zmqzab.up.localcluster import unbindable_ports
 
     for what, exc in unbindable_ports(cfg):
         if exc.errno == errno.EADDRINUSE:

@@ -49,15 +49,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
-from zmqzab import metrics as metrics_text
-from zmqzab.events import RING_SIZE, bounded
-from zmqzab.transport import PortInUseError, check_rules
+from zmqzab.server import metrics as metrics_text
+from zmqzab.server.events import RING_SIZE, bounded
+from zmqzab.server.transport import PortInUseError, check_rules
 
 if TYPE_CHECKING:
-    from zmqzab.node import Node
-    from zmqzab.supervisor import Supervisor
+    from zmqzab.server.node import Node
+    from zmqzab.up.supervisor import Supervisor
 
-INDEX_HTML = Path(__file__).resolve().parent.parent / "index.html"
+INDEX_HTML = Path(__file__).resolve().parents[2] / "index.html"
 
 #: Event streams served at once by one node.
 MAX_STREAMS = 32
@@ -439,7 +439,7 @@ def make_control_handler(sup: "Supervisor") -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             if not self._check_origin():
                 return
-            from zmqzab.supervisor import ControlError
+            from zmqzab.up.supervisor import ControlError
 
             path = urlsplit(self.path).path
             try:

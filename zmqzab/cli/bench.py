@@ -30,7 +30,7 @@ def bench(
     cluster is never touched. Figures are whole-process, end to end, from one client process.
     """
     from zmqzab.bench import WORKLOADS, Counts, run
-    from zmqzab.cli import fail, load
+    from zmqzab.cli.app import fail, load
 
     chosen = list(WORKLOADS) if workload == "all" else [w.strip() for w in workload.split(",")]
     unknown = [w for w in chosen if w not in WORKLOADS]

@@ -364,7 +364,7 @@ class Supervisor:
     # ------------------------------------------------------------------ controls
 
     def _start_controls(self):
-        from zmqzab.web import start_control_http
+        from zmqzab.server.web import start_control_http
 
         host = "127.0.0.1"
         server = start_control_http(self, host, self.control_port or 0)
@@ -509,7 +509,7 @@ class Supervisor:
         return dict(sorted(results.items(), key=lambda kv: int(kv[0])))
 
     def _post_node(self, node_id: int, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        from zmqzab.web import TOKEN_HEADER
+        from zmqzab.server.web import TOKEN_HEADER
 
         n = self.config.node(node_id)
         conn = http.client.HTTPConnection(self.config.http_host(n), n.http_port, timeout=RELAY_TIMEOUT_S)

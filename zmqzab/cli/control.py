@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from zmqzab.cli import (
+from zmqzab.cli.app import (
     DEFAULT_CONFIG_PATH,
     EXIT_BAD_INPUT,
     EXIT_CODES,
@@ -84,7 +84,7 @@ def _alive(control: str) -> bool:
 
 def find_control(cfg: ClusterConfig) -> str:
     """The base URL of the controls of the `zmqzab up` running this config; exits 3 if none."""
-    from zmqzab.supervisor import control_file
+    from zmqzab.up.supervisor import control_file
 
     path = control_file(cfg)
     try:
@@ -199,7 +199,7 @@ def partition(
     for g in parsed:
         for i in g:
             check_node(cfg, i)
-    from zmqzab.supervisor import ControlError, partition_blocked
+    from zmqzab.up.supervisor import ControlError, partition_blocked
 
     try:  # the same checks `zmqzab up` makes, before looking for it: bad input is exit 2
         partition_blocked(parsed, cfg.ids)
@@ -308,7 +308,7 @@ def watch(
                         "seconds (0: never).")] = 0.0,
 ) -> None:
     """Follow what every node does (elections, sync, proposals, commits), coloured per node."""
-    from zmqzab.supervisor import COLOURS, use_colour
+    from zmqzab.up.supervisor import COLOURS, use_colour
 
     cfg = load(config)
     for i in nodes or []:

@@ -24,7 +24,7 @@ def keygen(
 
     Then set `curve = true` in the config's [security] table (README, Security).
     """
-    from zmqzab.cli import fail
+    from zmqzab.cli.app import fail
     from zmqzab.security.keys import KeyFileError, keygen as write_keys
 
     try:

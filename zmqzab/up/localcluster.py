@@ -289,7 +289,7 @@ class LocalCluster:
 
     def block(self, i: int, peers: set[int]) -> None:
         """Tell node i which peers its transport drops (and its other link faults)."""
-        from zmqzab.web import TOKEN_HEADER
+        from zmqzab.server.web import TOKEN_HEADER
 
         if not self.alive(i) or i in self.paused:
             # It gets the rules at its next start, or when it is resumed.
