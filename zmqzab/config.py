@@ -412,8 +412,8 @@ def load_config(path: str | Path = DEFAULT_CONFIG_PATH) -> ClusterConfig:
         data = file.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
-            f"{file}: config file not found (run from the repository root, or pass "
-            f"--config to pick another file, e.g. --config config/three.toml)"
+            f"{file}: config file not found (pass --config with a file that exists, e.g. "
+            f"--config config/three.toml; zmqzab init writes the presets out to edit)"
         ) from None
     except IsADirectoryError:
         raise ConfigError(

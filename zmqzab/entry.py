@@ -7,7 +7,8 @@ start every node this way. So the plain forms of ``node`` (``--id N``, ``--confi
 ``--data-dir P``, ``--log-dir P``, ``--resync``; short forms and ``--opt=value`` too) are
 recognised here. Anything this parser is not sure about (``--help``, an unknown, repeated or
 valueless flag, a value typer would reject or that looks like a flag) goes to the full typer app
-(zmqzab/cli/app.py), so help, error messages and exit codes stay typer's own.
+(zmqzab/cli/app.py), so help, error messages and exit codes stay typer's own. Both run the
+node with zmqzab/cli/node.py.
 """
 
 from __future__ import annotations
@@ -16,12 +17,6 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import NoReturn
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_NO_QUORUM = 3
 
 #: The ``node`` options that take a value, by every spelling typer accepts for them.
 _VALUED = {"--id": "node_id", "-i": "node_id", "--config": "config", "-c": "config",
@@ -35,6 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     if args and args[0] == "node":
         options = parse_node_args(args[1:])
         if options is not None:
+            from zmqzab.cli.node import run_node_command
+
             run_node_command(**options)
     from zmqzab.cli.app import main as full_main
 
@@ -69,11 +66,9 @@ def parse_node_args(args: list[str]) -> dict | None:
     if _is(found.get("config"), stat.S_ISDIR) or any(_is(found.get(k), stat.S_ISREG)
                                                      for k in ("data_dir", "log_dir")):
         return None
-    from zmqzab.config import DEFAULT_CONFIG_PATH
-
     return {
         "node_id": int(node_id),
-        "config": Path(found["config"]) if "config" in found else DEFAULT_CONFIG_PATH,
+        "config": Path(found["config"]) if "config" in found else None,  # None: the default config
         "data_dir": Path(found["data_dir"]) if "data_dir" in found else None,
         "log_dir": Path(found["log_dir"]) if "log_dir" in found else None,
         "resync": bool(found.get("resync", False)),
@@ -87,30 +82,3 @@ def _is(path, kind) -> bool:
         return kind(os.stat(path).st_mode)
     except OSError:
         return False
-
-
-def run_node_command(node_id: int, config: Path, data_dir: Path | None, log_dir: Path | None,
-                     resync: bool) -> NoReturn:
-    """What ``zmqzab node`` does (zmqzab/cli/app.py ``node``), with the same messages and exit codes."""
-    from zmqzab.config import ConfigError, load_config
-
-    try:
-        cfg = load_config(config)
-        cfg.node(node_id)
-    except ConfigError as exc:
-        fail(str(exc))
-    from zmqzab.server.node import run_node
-    from zmqzab.security.keys import KeyFileError
-
-    try:
-        code = run_node(cfg, node_id, data_dir, log_dir, resync=resync)
-    except KeyFileError as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        sys.exit(130)
-    sys.exit(code)
-
-
-def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    sys.exit(code)

@@ -88,6 +88,7 @@ def test_the_environment_variable_turns_the_witness_on_and_nothing_else_does(tmp
     import sys
 
     code = ("import sys; from pathlib import Path; from zmqzab.storage import durable; "
+            "from zmqzab.chaos.powerloss import install_from_env; install_from_env(); "
             "durable.fsync_dir(Path(sys.argv[1]), True); print(durable._witness is not None)")
     log = tmp_path / "w.durable"
     env = {**os.environ, powerloss.ENV: str(log)}
@@ -96,6 +97,22 @@ def test_the_environment_variable_turns_the_witness_on_and_nothing_else_does(tmp
     env.pop(powerloss.ENV)
     off = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True)
     assert off.stdout.strip() == "False"
+
+
+def test_a_node_process_installs_the_witness_before_the_node_runs(tmp_path, monkeypatch):
+    """`zmqzab node` (both ways in: cli/node.py) installs it when the nemesis set the variable."""
+    from tests.unit.test_client import free_port, make_config
+    from zmqzab.cli.node import run_node_command
+    from zmqzab.server import node
+
+    make_config(tmp_path, {0: free_port()})
+    seen = []
+    monkeypatch.setattr(durable, "_witness", None)
+    monkeypatch.setattr(node, "run_node", lambda *args, **kwargs: seen.append(durable._witness) or 0)
+    monkeypatch.setenv(powerloss.ENV, str(tmp_path / "w.durable"))
+    with pytest.raises(SystemExit):
+        run_node_command(0, tmp_path / "cluster.toml", None, None, False)
+    assert len(seen) == 1 and isinstance(seen[0], powerloss.Witness)
 
 
 def test_with_the_data_dir_given_nothing_unsynced_survives(tmp_path, witness):

@@ -9,7 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 import zmqzab.client
-from zmqzab.cli.app import app, format_state, format_status, main
+from zmqzab.cli.app import app, main
+from zmqzab.cli.cluster import format_status
+from zmqzab.cli.game import format_state
 from zmqzab.messages import ReadReply
 
 from tests.unit.test_client import FakeNode, answering, free_port, make_config, ok_reply

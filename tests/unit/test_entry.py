@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from zmqzab.config import DEFAULT_CONFIG_PATH
 from zmqzab.entry import main, parse_node_args
 
 from tests.unit.test_client import free_port, make_config
@@ -28,7 +27,7 @@ def run_main(argv: list[str], capsys) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--id", "2"], dict(node_id=2, config=DEFAULT_CONFIG_PATH)),
+    (["--id", "2"], dict(node_id=2)),
     (["-i", "2", "-c", "x.toml"], dict(node_id=2, config=Path("x.toml"))),
     (["--config=x.toml", "--id=07"], dict(node_id=7, config=Path("x.toml"))),
     (["--id", "1", "--data-dir", "d", "--log-dir", "l", "--resync"],
@@ -36,7 +35,7 @@ def run_main(argv: list[str], capsys) -> tuple[int, str]:
 ])
 def test_plain_node_arguments_are_parsed_as_typer_would(args, expected):
     parsed = parse_node_args(args)
-    assert parsed == {"config": DEFAULT_CONFIG_PATH, "data_dir": None, "log_dir": None, "resync": False,
+    assert parsed == {"config": None, "data_dir": None, "log_dir": None, "resync": False,
                       **expected}
 
 

@@ -9,9 +9,8 @@ import pytest
 
 from zmqzab.config import ConfigError, Timing, load_config, parse_config, render_config
 from zmqzab.server.metrics import NodeMetrics, TimedSync, render
-from zmqzab.up.supervisor import ControlError, partition_blocked
+from zmqzab.up.control import ControlError, origin_allowed, partition_blocked
 from zmqzab.server.transport import Transport
-from zmqzab.server.web import origin_allowed
 from zmqzab.zxid import make_zxid
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"

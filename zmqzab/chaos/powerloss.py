@@ -6,7 +6,8 @@ directory entry (a created, renamed or removed name) that was not made durable b
 its directory. Like Jepsen's LazyFS, but without a file system of its own:
 
 - ``Witness`` runs inside the node when ``ZMQZAB_DURABLE_LOG`` names a file (an environment
-  variable, never a config key: no production node runs it). storage/durable.py calls it after
+  variable, never a config key: no production node runs it); ``install_from_env`` (called where
+  a node process starts, zmqzab/cli/node.py) hands it to storage/durable.py, which calls it after
   each fsync that really happened: a file's fsync records (inode, synced length), a directory's
   fsync records its entries (name -> inode). One JSON line each, appended before the fsync call
   returns, so nothing is acknowledged before its durability is on record (the witness file
@@ -49,6 +50,15 @@ class Witness:
         with os.scandir(path) as it:
             entries = {e.name: e.inode() for e in it}
         self._note({"dir": str(Path(path).resolve()), "entries": entries})
+
+
+def install_from_env() -> None:
+    """In a node process started with ``ENV`` set, record every fsync (storage/durable.py)."""
+    path = os.environ.get(ENV)
+    if path:
+        from zmqzab.storage import durable
+
+        durable.set_witness(Witness(path))
 
 
 def durable_state(witness_file: Path) -> tuple[dict[int, int], dict[str, dict[str, int]]]:

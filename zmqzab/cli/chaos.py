@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from zmqzab.cli.common import EXIT_CODES, fail, load
+
 NODES_DEFAULT = 5
 
 
@@ -66,7 +68,6 @@ def chaos(
     """
     from zmqzab.chaos.netns import NetnsError, check_available
     from zmqzab.chaos.runner import Options, run
-    from zmqzab.cli.app import fail, load
 
     if config is not None:
         cfg = load(config)  # a bad config is exit 2 with its one-line message
@@ -109,7 +110,6 @@ def chaos(
 
 def _check_keys(cfg, path: Path) -> None:
     """With CURVE the clients and probes use the config's client key, as `zmqzab guess` does."""
-    from zmqzab.cli.app import fail
     from zmqzab.security.curve import client_keys, node_keys
     from zmqzab.security.keys import KeyFileError
 
@@ -122,7 +122,6 @@ def _check_keys(cfg, path: Path) -> None:
 
 
 def _check_ports(cfg, path: Path) -> None:
-    from zmqzab.cli.app import fail
     from zmqzab.up.localcluster import unbindable_ports
 
     for what, exc in unbindable_ports(cfg):
@@ -131,3 +130,7 @@ def _check_ports(cfg, path: Path) -> None:
                  f"or drop --config to run on free ports")
         fail(f"{path}: cannot bind {what} ({exc.strerror or exc}): chaos starts the nodes on this machine; "
              f"use a config whose hosts are this machine's, add --netns, or drop --config")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=EXIT_CODES)(chaos)

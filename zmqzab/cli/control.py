@@ -24,17 +24,16 @@ from urllib.parse import urlsplit
 
 import typer
 
-from zmqzab.cli.app import (
-    DEFAULT_CONFIG_PATH,
+from zmqzab.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_CODES,
     EXIT_NO_QUORUM,
-    ConfigOption,
     check_node,
     fail,
     load,
     print_json,
 )
+from zmqzab.cli.options import ConfigOption
 from zmqzab.config import ClusterConfig
 
 #: How long a control request may take (a restart waits for the old process to stop).
@@ -84,7 +83,7 @@ def _alive(control: str) -> bool:
 
 def find_control(cfg: ClusterConfig) -> str:
     """The base URL of the controls of the `zmqzab up` running this config; exits 3 if none."""
-    from zmqzab.up.supervisor import control_file
+    from zmqzab.up.control import control_file
 
     path = control_file(cfg)
     try:
@@ -142,7 +141,7 @@ def _relayed(data: dict) -> str:
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the controls' JSON answer.")]
 
 
-def crash(node_id: NodeArg, config: ConfigOption = DEFAULT_CONFIG_PATH, as_json: JsonOption = False) -> None:
+def crash(node_id: NodeArg, config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Crash a node: kill -9 its process (needs the cluster run by zmqzab up)."""
     data = control(config, "crash", {"node": node_id}, as_json)
     if not as_json:
@@ -150,7 +149,7 @@ def crash(node_id: NodeArg, config: ConfigOption = DEFAULT_CONFIG_PATH, as_json:
                    f"zmqzab restart {node_id}")
 
 
-def restart(node_id: NodeArg, config: ConfigOption = DEFAULT_CONFIG_PATH, as_json: JsonOption = False) -> None:
+def restart(node_id: NodeArg, config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Start a node again (stopping it first if it runs); it rejoins and catches up."""
     data = control(config, "restart", {"node": node_id}, as_json)
     if not as_json:
@@ -158,14 +157,14 @@ def restart(node_id: NodeArg, config: ConfigOption = DEFAULT_CONFIG_PATH, as_jso
                    "election, discovery and sync (DIFF, TRUNC or SNAP)")
 
 
-def pause(node_id: NodeArg, config: ConfigOption = DEFAULT_CONFIG_PATH, as_json: JsonOption = False) -> None:
+def pause(node_id: NodeArg, config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Freeze a node (SIGSTOP): alive but silent, like a long GC pause."""
     control(config, "pause", {"node": node_id}, as_json)
     if not as_json:
         typer.echo(f"node {node_id} paused; continue it with: zmqzab resume {node_id}")
 
 
-def resume(node_id: NodeArg, config: ConfigOption = DEFAULT_CONFIG_PATH, as_json: JsonOption = False) -> None:
+def resume(node_id: NodeArg, config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Continue a paused node (SIGCONT)."""
     control(config, "resume", {"node": node_id}, as_json)
     if not as_json:
@@ -190,7 +189,7 @@ def partition(
     groups: Annotated[list[str], typer.Argument(help="Groups of node ids, e.g. 0,1 2,3,4. Nodes "
                                                      "left out form one more group.",
                                                 metavar="GROUP...", show_default=False)],
-    config: ConfigOption = DEFAULT_CONFIG_PATH,
+    config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Cut the network between groups of nodes (each node drops traffic to and from the others)."""
@@ -199,7 +198,7 @@ def partition(
     for g in parsed:
         for i in g:
             check_node(cfg, i)
-    from zmqzab.up.supervisor import ControlError, partition_blocked
+    from zmqzab.up.control import ControlError, partition_blocked
 
     try:  # the same checks `zmqzab up` makes, before looking for it: bad input is exit 2
         partition_blocked(parsed, cfg.ids)
@@ -211,7 +210,7 @@ def partition(
         typer.echo(f"partition {sides}: {_relayed(data)}; undo with: zmqzab heal")
 
 
-def heal(config: ConfigOption = DEFAULT_CONFIG_PATH, as_json: JsonOption = False) -> None:
+def heal(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Undo a partition: every node talks to every node again."""
     data = control(config, "heal", {}, as_json)
     if not as_json:
@@ -221,7 +220,7 @@ def heal(config: ConfigOption = DEFAULT_CONFIG_PATH, as_json: JsonOption = False
 def election(
     node_id: Annotated[int | None, typer.Option("--node", "-n", help="Only this node gives up its "
                        "role (default: every node at once).")] = None,
-    config: ConfigOption = DEFAULT_CONFIG_PATH,
+    config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Force an election: nodes give up their role and vote again."""
@@ -296,7 +295,7 @@ def watch_line(node_id: int, ev: dict, colour: bool, node_colour: str) -> str:
 
 
 def watch(
-    config: ConfigOption = DEFAULT_CONFIG_PATH,
+    config: ConfigOption = None,
     nodes: Annotated[list[int] | None, typer.Option("--node", "-n", help="Only this node (repeat "
                      "for more; default: all).")] = None,
     kinds: Annotated[str | None, typer.Option("--kinds", "-k", help="Only these event kinds, "
@@ -353,7 +352,7 @@ def watch(
 
 
 def register(app: typer.Typer) -> None:
-    """Add these commands to the ``zmqzab`` app (cli.py)."""
+    """Add these commands to the ``zmqzab`` app (cli/app.py)."""
     for fn in (crash, restart, pause, resume, partition, heal, election):
         app.command(fn.__name__, epilog=EXIT_CODES)(fn)
     app.command("watch", epilog=EXIT_CODES)(watch)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from zmqzab.cli.common import EXIT_CODES, fail
 from zmqzab.config import NODES_MAX
 
 
@@ -24,7 +25,6 @@ def keygen(
 
     Then set `curve = true` in the config's [security] table (README, Security).
     """
-    from zmqzab.cli.app import fail
     from zmqzab.security.keys import KeyFileError, keygen as write_keys
 
     try:
@@ -38,3 +38,7 @@ def keygen(
                f"*.key public, *.key_secret mode 0600")
     typer.echo(f"next: set [security] curve = true and keys_dir = \"{directory}\" in the config; each node "
                f"needs every *.key and its own node-<id>.key_secret")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=EXIT_CODES)(keygen)

@@ -16,10 +16,9 @@ from typing import Annotated, Any
 
 import typer
 
-from zmqzab.config import DEFAULT_CONFIG_PATH
+from zmqzab.cli.common import EXIT_CODES, EXIT_FAILED, check_node, config_path, fail, load
+from zmqzab.cli.options import ConfigOption
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Cluster config file (TOML), for --node.",
-                                         dir_okay=False)]
 NodeOpt = Annotated[int | None, typer.Option("--node", "-n", help="Read this node's data dir "
                                              "(<storage.data_dir>/node-N of the config).")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", "-d", help="Read this data dir.",
@@ -27,8 +26,7 @@ DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", "-d", help="Read 
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON for scripts (log: one object per line).")]
 
 
-def _data_dir(config: Path, node_id: int | None, data_dir: Path | None) -> Path:
-    from zmqzab.cli.app import check_node, fail, load
+def _data_dir(config: Path | None, node_id: int | None, data_dir: Path | None) -> Path:
 
     if (node_id is None) == (data_dir is None):
         fail("give one of --node N (with --config) or --data-dir DIR")
@@ -37,7 +35,7 @@ def _data_dir(config: Path, node_id: int | None, data_dir: Path | None) -> Path:
         check_node(cfg, node_id)
         data_dir = cfg.storage.data_dir / f"node-{node_id}"
     if not data_dir.is_dir():
-        fail(f"no data dir at {data_dir}" + (f" (node {node_id} of {config} never ran here?)"
+        fail(f"no data dir at {data_dir}" + (f" (node {node_id} of {config_path(config)[0]} never ran here?)"
                                              if node_id is not None else ""))
     return data_dir
 
@@ -61,7 +59,7 @@ def _command(op: Any) -> tuple[str, dict[str, Any]]:
 def log(
     node_id: NodeOpt = None,
     data_dir: DataDirOpt = None,
-    config: ConfigOpt = DEFAULT_CONFIG_PATH,
+    config: ConfigOption = None,
     start: Annotated[str | None, typer.Option("--from", help="Start at this zxid (epoch:counter), "
                                              "inclusive.", metavar="ZXID")] = None,
     as_json: JsonOpt = False,
@@ -73,7 +71,6 @@ def log(
     The txns of the log generation in use, oldest first (older ones were purged after
     snapshots; see 'zmqzab snapshot'). With --verify: check it the way recovery would.
     """
-    from zmqzab.cli.app import EXIT_FAILED, fail
     from zmqzab.storage.errors import StorageError
     from zmqzab.storage.verify import open_dir, txns_of, verify
     from zmqzab.zxid import fmt_zxid, parse_zxid
@@ -145,7 +142,7 @@ def log(
 def snapshot(
     node_id: NodeOpt = None,
     data_dir: DataDirOpt = None,
-    config: ConfigOpt = DEFAULT_CONFIG_PATH,
+    config: ConfigOption = None,
     show: Annotated[bool, typer.Option("--show", help="Print the snapshot's zxid and game state (the "
                                        "default).")] = True,
     list_all: Annotated[bool, typer.Option("--list", help="List every snapshot file instead.")] = False,
@@ -154,7 +151,6 @@ def snapshot(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a node's snapshot: zxid, generation, size, checksum, and the game it holds."""
-    from zmqzab.cli.app import EXIT_FAILED, fail
     from zmqzab.game.rules import Game
     from zmqzab.storage.errors import StorageError
     from zmqzab.storage.snapshot import SnapshotStore
@@ -223,3 +219,8 @@ def snapshot(
         raise typer.Exit(EXIT_FAILED)
     fail(f"no snapshots in {directory / SNAP_DIR} (a node writes its first after snapshot_every_txns txns)",
          EXIT_FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=EXIT_CODES)(log)
+    app.command(epilog=EXIT_CODES)(snapshot)

@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from zmqzab.cli.common import fail
+
 SIM_EXIT_CODES = """\b
 Exit codes:
   0  every checked property held, for every seed
@@ -72,20 +74,15 @@ def sim(
     known = TEST_FAULTS + STORAGE_TEST_FAULTS
     unknown = sorted(bugs - set(known))
     if unknown:
-        _fail(f"unknown --inject-bug {', '.join(unknown)}; choose from: {', '.join(known)}")
+        fail(f"unknown --inject-bug {', '.join(unknown)}; choose from: {', '.join(known)}")
     if trace and seeds is not None:
-        _fail("--trace prints one run; use it with --seed alone (re-run a failing seed of a "
+        fail("--trace prints one run; use it with --seed alone (re-run a failing seed of a "
               "sweep with --seed N --trace)")
     base = SimOptions(seed=seed, nodes=nodes, ticks=ticks, faults=not calm, test_faults=bugs,
                       snapshot_every_txns=snapshot_every, snapshots_kept=snapshots_kept)
     if seeds is None:
         raise typer.Exit(_one(base, trace))
     raise typer.Exit(_sweep(base, seeds, jobs))
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def _reproduce(options) -> str:
@@ -166,3 +163,7 @@ def _sweep(base, count: int, jobs: int) -> int:
     typer.echo("first failure:")
     _print_violation(failures[0])
     return 1
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=SIM_EXIT_CODES)(sim)

@@ -1,4 +1,4 @@
-"""HTTP: every node's view (status, events, metrics, index.html) and `zmqzab up`'s controls.
+"""HTTP: every node's view (status, events, metrics, index.html).
 
 Theory of operation
 -------------------
@@ -27,11 +27,8 @@ every heartbeat interval (50..100 ms) and sends at most ``MAX_EVENTS_PER_S`` eve
 summary event per flush (events.bounded); key events (role, election, sync...) always go.
 At most ``MAX_STREAMS`` streams per node; one more gets 503.
 
-`zmqzab up` runs a second server (``start_control_http``) on 127.0.0.1: GET /control (what the
-supervisor runs) and POST /control/<action> (crash, restart, pause, resume, partition, heal,
-election, guess, new-game). It answers only requests with no Origin (the CLI), a file:// page
-(Origin "null") or a page from a loopback or cluster host, so a web site open in the same
-browser cannot crash the demo. Every input is checked; a bad one gets 400 and a message.
+`zmqzab up` serves its own controls (zmqzab/up/control.py, built on ``JsonHandler`` and
+``serve_http`` here); a node's POST /control/... takes only what it relays, with its token.
 CORS is open on the node's read-only routes, so index.html opened as a file can read them.
 """
 
@@ -43,21 +40,21 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
+from zmqzab.resources import index_html
 from zmqzab.server import metrics as metrics_text
 from zmqzab.server.events import RING_SIZE, bounded
 from zmqzab.server.transport import PortInUseError, check_rules
 
 if TYPE_CHECKING:
     from zmqzab.server.node import Node
-    from zmqzab.up.supervisor import Supervisor
 
-INDEX_HTML = Path(__file__).resolve().parents[2] / "index.html"
+#: The page every node serves (the checkout's, or the copy shipped in the package).
+INDEX_HTML = index_html()
 
 #: Event streams served at once by one node.
 MAX_STREAMS = 32
@@ -74,7 +71,6 @@ BODY_MAX_BYTES = 4096
 TOKEN_HEADER = "X-Zmqzab-Token"
 #: `zmqzab up` hands out 32 hex characters; anything much shorter is guessable.
 TOKEN_MIN_CHARS = 16
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 _json = msgspec.json.Encoder()
 
@@ -103,7 +99,9 @@ def _int_param(query: dict[str, list[str]], name: str, default: int, low: int, h
     return value
 
 
-class _Base(BaseHTTPRequestHandler):
+class JsonHandler(BaseHTTPRequestHandler):
+    """What both HTTP servers (the node's view, `zmqzab up`'s controls) answer with: JSON, CORS."""
+
     server_version = "zmqzab"
     #: CORS origin answered on this response (set per request).
     cors = "*"
@@ -159,7 +157,7 @@ class _Base(BaseHTTPRequestHandler):
 def make_handler(node: "Node") -> type[BaseHTTPRequestHandler]:
     streams = threading.BoundedSemaphore(MAX_STREAMS)
 
-    class Handler(_Base):
+    class Handler(JsonHandler):
         def do_OPTIONS(self) -> None:
             self.send_response(204)
             self.send_header("Access-Control-Allow-Origin", "*")
@@ -235,7 +233,8 @@ def make_handler(node: "Node") -> type[BaseHTTPRequestHandler]:
             try:
                 body = INDEX_HTML.read_bytes()
             except OSError:
-                self._error(404, "index.html not found next to the zmqzab package")
+                self._error(404, f"index.html not found at {INDEX_HTML}: this zmqzab install is incomplete "
+                                 "(reinstall it)")
                 return
             self._send(200, body, "text/html; charset=utf-8")
 
@@ -334,7 +333,7 @@ def _kind_of(item: tuple) -> str:
     return item[3].event if kind == "trace" else kind
 
 
-def _serve(host: str, port: int, handler: type[BaseHTTPRequestHandler], what: str,
+def serve_http(host: str, port: int, handler: type[BaseHTTPRequestHandler], what: str,
            name: str) -> ThreadingHTTPServer:
     try:
         server = ThreadingHTTPServer((host, port), handler)
@@ -371,7 +370,7 @@ def start_http(node: "Node") -> ThreadingHTTPServer:
         node.log.warning(f"controls served on {host}:{addr.http_port} (not loopback): they need the "
                          f"{TOKEN_HEADER} header")
     try:
-        server = _serve(host, addr.http_port, make_handler(node), f"node {node.id}", "http")
+        server = serve_http(host, addr.http_port, make_handler(node), f"node {node.id}", "http")
         server.url = f"http://{'[' + host + ']' if ':' in host else host}:{addr.http_port}"  # type: ignore[attr-defined]
         return server
     except PortInUseError as exc:
@@ -381,82 +380,3 @@ def start_http(node: "Node") -> ThreadingHTTPServer:
                 f"other program, or change http_port in {node.config.path}"
             ) from None
         raise
-
-
-# --------------------------------------------------------------------------------------------
-# `zmqzab up`'s control server
-
-
-def origin_allowed(origin: str | None, hosts: set[str]) -> bool:
-    """No Origin (a CLI), a file:// page ("null"), or a page from a loopback / cluster host."""
-    if origin is None or origin == "null":
-        return True
-    try:
-        parts = urlsplit(origin)
-        host = parts.hostname
-    except ValueError:
-        return False
-    if parts.scheme not in ("http", "https") or host is None:
-        return False
-    return host in LOOPBACK_HOSTS or host in hosts
-
-
-def make_control_handler(sup: "Supervisor") -> type[BaseHTTPRequestHandler]:
-    hosts = {n.host.strip("[]") for n in sup.config.nodes}
-
-    class ControlHandler(_Base):
-        def _check_origin(self) -> bool:
-            origin = self.headers.get("Origin")
-            if not origin_allowed(origin, hosts):
-                self.cors = "null"
-                self._error(403, f"origin {origin} may not use the controls (only the page from the "
-                                 "cluster's nodes, or opened as a file)")
-                return False
-            self.cors = origin or "*"
-            return True
-
-        def do_OPTIONS(self) -> None:
-            origin = self.headers.get("Origin")
-            self.send_response(204 if origin_allowed(origin, hosts) else 403)
-            if origin_allowed(origin, hosts):
-                self.send_header("Access-Control-Allow-Origin", origin or "*")
-                self.send_header("Vary", "Origin")
-                self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-                self.send_header("Access-Control-Allow-Headers", "Content-Type")
-                self.send_header("Access-Control-Max-Age", "600")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def do_GET(self) -> None:
-            if not self._check_origin():
-                return
-            path = urlsplit(self.path).path
-            if path in ("/control", "/control/"):
-                self._send_json(200, sup.control_state())
-            else:
-                self._error(404, f"not found: {path}; try GET /control or POST /control/<action>")
-
-        def do_POST(self) -> None:
-            if not self._check_origin():
-                return
-            from zmqzab.up.supervisor import ControlError
-
-            path = urlsplit(self.path).path
-            try:
-                if not path.startswith("/control/"):
-                    raise HttpError(404, f"not found: {path}; POST /control/<action>")
-                body = self._body()
-                result = sup.control(path.removeprefix("/control/"), body)
-                self._send_json(200, {"ok": True, **result})
-            except HttpError as exc:
-                self._error(exc.status, str(exc))
-            except ControlError as exc:
-                self._error(exc.status, str(exc))
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-    return ControlHandler
-
-
-def start_control_http(sup: "Supervisor", host: str, port: int) -> ThreadingHTTPServer:
-    return _serve(host, port, make_control_handler(sup), "zmqzab up controls", "control-http")

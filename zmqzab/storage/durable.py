@@ -8,8 +8,10 @@ the new one, and possibly a stray ``.tmp`` that the owner of the file decides ab
 ``enabled=False`` is the unsafe benchmark switch: same calls, no fsyncs. ``os.fsync`` is looked
 up at call time so tests can inject a failing fsync with ``monkeypatch``.
 
-Test only: with ``ZMQZAB_DURABLE_LOG`` set (the chaos nemesis' power-loss fault), every fsync
-that happened is recorded there (zmqzab/chaos/powerloss.py); never a config key.
+Test only: a node started with ``ZMQZAB_DURABLE_LOG`` set (the chaos nemesis' power-loss
+fault) has a witness installed here (``set_witness``, called from zmqzab/chaos/powerloss.py):
+every fsync that happened is recorded for it; never a config key. The chaos side installs it, so
+storage knows nothing of chaos.
 
 ``enabled`` may also be a ``DiskSync``: every fsync of the store then goes through it instead of
 the kernel. This is the seam the simulator's disk (zmqzab/sim/disk.py) uses to know what was
@@ -22,14 +24,26 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Protocol
 
 TMP_SUFFIX = ".tmp"
 
-_witness = None
-if os.environ.get("ZMQZAB_DURABLE_LOG"):
-    from zmqzab.chaos.powerloss import Witness
 
-    _witness = Witness(os.environ["ZMQZAB_DURABLE_LOG"])
+class FsyncWitness(Protocol):
+    """Hears of every fsync the kernel did (test only: the power-loss model of real processes)."""
+
+    def file_synced(self, fd: int) -> None: ...
+
+    def dir_synced(self, path: Path) -> None: ...
+
+
+_witness: FsyncWitness | None = None
+
+
+def set_witness(witness: FsyncWitness | None) -> None:
+    """Install (or remove, with None) the fsync witness of this process."""
+    global _witness
+    _witness = witness
 
 
 def write_all(fd: int, data: bytes | memoryview) -> None:

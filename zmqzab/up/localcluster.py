@@ -41,6 +41,7 @@ from zmqzab.chaos.powerloss import ENV as POWERLOSS_ENV
 from zmqzab.chaos.powerloss import power_loss
 from zmqzab.messages import ReadRequest, decode_reply, encode
 from zmqzab.security.curve import client_keys, client_socket
+from zmqzab.server.web import TOKEN_HEADER
 
 
 def free_ports(n: int) -> list[int]:
@@ -289,8 +290,6 @@ class LocalCluster:
 
     def block(self, i: int, peers: set[int]) -> None:
         """Tell node i which peers its transport drops (and its other link faults)."""
-        from zmqzab.server.web import TOKEN_HEADER
-
         if not self.alive(i) or i in self.paused:
             # It gets the rules at its next start, or when it is resumed.
             self._stale[i] = i in self.paused

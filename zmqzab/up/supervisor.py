@@ -14,7 +14,7 @@ The ``Supervisor`` class is also the handle for crash / restart controls: ``stop
 thread.
 
 Controls (the page's buttons and ``zmqzab crash/restart/pause/resume/partition/heal``): ``run``
-serves them on 127.0.0.1 (web.start_control_http, port ``control_port``, 0 = any free one) and
+serves them on 127.0.0.1 (up/control.py, port ``control_port``, 0 = any free one) and
 writes where in ``<data_dir>/up-<first peer_port>.json`` for the CLI. The supervisor owns the
 processes, so crash (SIGKILL), restart, pause (SIGSTOP) and resume (SIGCONT) act on pids here.
 Partitions and forced elections are the nodes' business: they are relayed to each node's
@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from zmqzab.config import ClusterConfig, ConfigError
+from zmqzab.server.web import TOKEN_HEADER
+from zmqzab.up.control import ControlError, control_file, partition_blocked, start_control_http
 
 #: How long ``stop_node`` waits after SIGTERM before it sends SIGKILL.
 STOP_TIMEOUT_S = 5.0
@@ -59,46 +61,6 @@ RELAY_TIMEOUT_S = 2.5
 WRITE_TIMEOUT_S = 8.0
 CONTROL_ACTIONS = ("crash", "restart", "pause", "resume", "partition", "isolate", "heal", "election",
                    "guess", "new-game")
-
-
-class ControlError(Exception):
-    """A control request that cannot be done; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def control_file(config: ClusterConfig) -> Path:
-    """Where a running `zmqzab up` says where its controls are (read by the CLI)."""
-    return config.storage.data_dir / f"up-{config.nodes[0].peer_port}.json"
-
-
-def partition_blocked(groups: list[list[int]], ids: tuple[int, ...]) -> tuple[list[list[int]], dict[int, set[int]]]:
-    """Groups (validated; unlisted nodes form one more group) and each node's blocked peers."""
-    if not isinstance(groups, list) or not groups:
-        raise ControlError('partition needs "groups": a list of lists of node ids, e.g. [[0, 1], [2, 3, 4]]')
-    seen: set[int] = set()
-    clean: list[list[int]] = []
-    for g in groups:
-        if not isinstance(g, list) or not all(type(i) is int for i in g):
-            raise ControlError(f"each group must be a list of node ids, got {g!r}")
-        for i in g:
-            if i not in ids:
-                raise ControlError(f"no node with id {i} (valid ids: {', '.join(map(str, ids))})")
-            if i in seen:
-                raise ControlError(f"node {i} is in two groups: a node can be in one side only")
-            seen.add(i)
-        if g:
-            clean.append(sorted(g))
-    rest = [i for i in ids if i not in seen]
-    if rest:
-        clean.append(rest)
-    if len(clean) < 2:
-        raise ControlError("a partition needs at least two groups (to undo one, use heal)")
-    clean.sort(key=lambda g: g[0])
-    blocked = {i: {j for j in ids if j not in g} for g in clean for i in g}
-    return clean, blocked
 
 
 def use_colour(stream: TextIO) -> bool:
@@ -364,8 +326,6 @@ class Supervisor:
     # ------------------------------------------------------------------ controls
 
     def _start_controls(self):
-        from zmqzab.server.web import start_control_http
-
         host = "127.0.0.1"
         server = start_control_http(self, host, self.control_port or 0)
         port = server.server_address[1]
@@ -509,8 +469,6 @@ class Supervisor:
         return dict(sorted(results.items(), key=lambda kv: int(kv[0])))
 
     def _post_node(self, node_id: int, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        from zmqzab.server.web import TOKEN_HEADER
-
         n = self.config.node(node_id)
         conn = http.client.HTTPConnection(self.config.http_host(n), n.http_port, timeout=RELAY_TIMEOUT_S)
         try:

@@ -1,0 +1,33 @@
+"""What ``zmqzab node`` does, without typer: load the config, run one node, exit with its code.
+
+Both ways in call it: the typer command (cli/run.py) and the fast path for the plain forms
+(zmqzab/entry.py), which must not import the command-line library (start-up time).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from zmqzab.cli.common import check_node, fail, load
+
+
+def run_node_command(node_id: int, config: Path | None, data_dir: Path | None, log_dir: Path | None,
+                     resync: bool) -> NoReturn:
+    """Run node ``node_id`` of ``config`` (None: the default config) until it stops."""
+    cfg = load(config)
+    check_node(cfg, node_id)
+    from zmqzab.chaos.powerloss import install_from_env
+
+    install_from_env()  # test only: the chaos nemesis' power-loss witness, if it asked for one
+    from zmqzab.security.keys import KeyFileError
+    from zmqzab.server.node import run_node
+
+    try:
+        code = run_node(cfg, node_id, data_dir, log_dir, resync=resync)
+    except KeyFileError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code)

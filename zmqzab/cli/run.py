@@ -1,0 +1,62 @@
+"""`zmqzab node` and `zmqzab up`: run one node in the foreground, or every node of a config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from zmqzab.cli.common import EXIT_CODES, config_path, fail, load
+from zmqzab.cli.node import run_node_command
+from zmqzab.cli.options import ConfigOption
+
+
+def node(
+    node_id: Annotated[int, typer.Option("--id", "-i", help="Id of this node (from the "
+                                                           "config).", show_default=False)],
+    config: ConfigOption = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where this node keeps "
+                        "its log and epochs (default: <storage.data_dir>/node-<id>).",
+                        file_okay=False)] = None,
+    log_dir: Annotated[Path | None, typer.Option("--log-dir", help="Where node-<id>.log is "
+                       "written (default: storage.log_dir).", file_okay=False)] = None,
+    resync: Annotated[bool, typer.Option("--resync", help="Set this node's data dir aside "
+                      "(renamed, not deleted) and start empty, so the leader rebuilds it. Only "
+                      "with a quorum of other healthy nodes: their logs must hold every "
+                      "committed txn.")] = False,
+) -> None:
+    """Run one node in the foreground until Ctrl+C."""
+    # One implementation: zmqzab/entry.py also runs the plain forms of this command without typer.
+    run_node_command(node_id, config, data_dir, log_dir, resync)
+
+
+def up(
+    config: ConfigOption = None,
+    control_port: Annotated[int, typer.Option("--control-port", min=0, max=65535, help="Port of "
+                            "the controls (crash, restart, partition... from the page and the "
+                            "CLI) on 127.0.0.1; 0 picks a free one.")] = 0,
+    no_controls: Annotated[bool, typer.Option("--no-controls", help="Serve no controls: the "
+                           "page is read-only.")] = False,
+) -> None:
+    """Run every node of the config in this terminal (Ctrl+C stops them all)."""
+    path, builtin = config_path(config)
+    cfg = load(path)
+    if builtin:
+        typer.echo(f"no config/cluster.toml here: running the built-in {len(cfg.nodes)}-node cluster "
+                   f"({path}); data in {cfg.storage.data_dir.resolve()}, logs in "
+                   f"{cfg.storage.log_dir.resolve()} (to edit the config: zmqzab init, then "
+                   "zmqzab up again)")
+    from zmqzab.server.transport import PortInUseError
+    from zmqzab.up.supervisor import Supervisor
+
+    sup = Supervisor(cfg, path, control_port=None if no_controls else control_port)
+    try:
+        raise typer.Exit(sup.run())
+    except PortInUseError as exc:  # the control port is taken
+        fail(f"{exc} (pick another with --control-port)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=EXIT_CODES)(node)
+    app.command(epilog=EXIT_CODES)(up)
