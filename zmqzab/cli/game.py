@@ -83,42 +83,6 @@ def new_game(
     _write(config, node_id, timeout, as_json, "new_game")
 
 
-def guess(
-    ctx: typer.Context,
-    value: Annotated[str, typer.Argument(help="Your guess, a whole number from 0 to 100.",
-                                         metavar="VALUE", show_default=False)],
-    config: ConfigOption = None,
-    node_id: NodeOption = None,
-    timeout: TimeoutOption = 10.0,
-    as_json: JsonOption = False,
-) -> None:
-    """Guess a number; prints the commit (zxid, node) and what it did to the game."""
-    from zmqzab.game.rules import validate_value
-
-    unknown = [a for a in [value, *ctx.args]
-               if a.startswith("--") or (a.startswith("-") and not a[1:].isdigit())]
-    if unknown:
-        fail(f"no such option: {unknown[0]} (see: zmqzab guess --help)")
-    if ctx.args:
-        fail(f"guess takes one value, got extra argument(s): {' '.join(ctx.args)} "
-             f"(see: zmqzab guess --help)")
-    try:
-        number = validate_value(value)
-    except ValueError as exc:
-        fail(f"{exc}; try e.g. zmqzab guess 42")
-    _write(config, node_id, timeout, as_json, "guess", number)
-
-
-def new_game(
-    config: ConfigOption = None,
-    node_id: NodeOption = None,
-    timeout: TimeoutOption = 10.0,
-    as_json: JsonOption = False,
-) -> None:
-    """Start a new game: clears the target; the next guess sets it."""
-    _write(config, node_id, timeout, as_json, "new_game")
-
-
 def format_state(data: dict) -> list[str]:
     """The game as one node sees it, for people."""
     guesses = data.get("open_guesses", data.get("guesses")) or []

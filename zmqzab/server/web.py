@@ -120,6 +120,14 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
 
+    def _preflight(self, code: int, headers: dict[str, str]) -> None:
+        """Answer a CORS preflight (OPTIONS): ``code`` and ``headers``, no body."""
+        self.send_response(code)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def _send(self, code: int, body: bytes, ctype: str) -> None:
         self._head(code, ctype, len(body))
         self.wfile.write(body)
@@ -159,12 +167,9 @@ def make_handler(node: "Node") -> type[BaseHTTPRequestHandler]:
 
     class Handler(JsonHandler):
         def do_OPTIONS(self) -> None:
-            self.send_response(204)
-            self.send_header("Access-Control-Allow-Origin", "*")
-            self.send_header("Access-Control-Allow-Methods", "GET, OPTIONS")
-            self.send_header("Access-Control-Allow-Headers", "Content-Type, Last-Event-ID")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self._preflight(204, {"Access-Control-Allow-Origin": "*",
+                                  "Access-Control-Allow-Methods": "GET, OPTIONS",
+                                  "Access-Control-Allow-Headers": "Content-Type, Last-Event-ID"})
 
         def do_GET(self) -> None:
             url = urlsplit(self.path)

@@ -94,15 +94,13 @@ def make_control_handler(sup: "Supervisor") -> type[BaseHTTPRequestHandler]:
 
         def do_OPTIONS(self) -> None:
             origin = self.headers.get("Origin")
-            self.send_response(204 if origin_allowed(origin, hosts) else 403)
-            if origin_allowed(origin, hosts):
-                self.send_header("Access-Control-Allow-Origin", origin or "*")
-                self.send_header("Vary", "Origin")
-                self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-                self.send_header("Access-Control-Allow-Headers", "Content-Type")
-                self.send_header("Access-Control-Max-Age", "600")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            if not origin_allowed(origin, hosts):
+                self._preflight(403, {})
+                return
+            self._preflight(204, {"Access-Control-Allow-Origin": origin or "*", "Vary": "Origin",
+                                  "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                                  "Access-Control-Allow-Headers": "Content-Type",
+                                  "Access-Control-Max-Age": "600"})
 
         def do_GET(self) -> None:
             if not self._check_origin():

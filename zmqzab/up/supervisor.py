@@ -392,10 +392,7 @@ class Supervisor:
             return self.force_election(self._node_id(body, required=False))
 
     def crash(self, node_id: int) -> dict[str, Any]:
-        if not self.alive(node_id):
-            raise ControlError(f"node {node_id} is not running (restart it first)", 409)
-        with self._lock:
-            child = self._children[node_id]
+        child = self._running(node_id, " (restart it first)")
         child.note = "crashed from the controls (kill -9)"
         code = self.stop_node(node_id, signal.SIGKILL)
         self.paused.discard(node_id)
@@ -413,21 +410,22 @@ class Supervisor:
         self.say(f"started from the controls (pid {pid})", node_id)
         return {"node": node_id, "action": "restart", "pid": pid}
 
-    def pause(self, node_id: int) -> dict[str, Any]:
+    def _running(self, node_id: int, hint: str = "") -> _Child:
+        """The child of a running node; ControlError (409) if it does not run."""
         if not self.alive(node_id):
-            raise ControlError(f"node {node_id} is not running", 409)
+            raise ControlError(f"node {node_id} is not running{hint}", 409)
         with self._lock:
-            child = self._children[node_id]
+            return self._children[node_id]
+
+    def pause(self, node_id: int) -> dict[str, Any]:
+        child = self._running(node_id)
         self._signal(child, signal.SIGSTOP)
         self.paused.add(node_id)
         self.say("paused from the controls (SIGSTOP): it hears and says nothing until resumed", node_id)
         return {"node": node_id, "action": "pause"}
 
     def resume(self, node_id: int) -> dict[str, Any]:
-        if not self.alive(node_id):
-            raise ControlError(f"node {node_id} is not running", 409)
-        with self._lock:
-            child = self._children[node_id]
+        child = self._running(node_id)
         self._signal(child, signal.SIGCONT)
         was_paused = node_id in self.paused
         self.paused.discard(node_id)
