@@ -18,12 +18,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.integration.procs import wait_for
 from zmqzab.up.localcluster import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,17 +36,6 @@ pytestmark = pytest.mark.processes
 def run(args: list, cwd: Path, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
-
-
-def wait_for(cond, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(0.2)  # polling interval of a condition with a deadline
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +98,7 @@ def test_the_installed_wheel_runs_a_cluster_takes_a_guess_and_serves_its_page(ve
             assert up.poll() is None, (tmp_path / "up.console").read_text()
             return result if result.returncode == 0 else None
 
-        result = wait_for(guessed, 180, "zmqzab guess to commit")
+        result = wait_for(guessed, 180, "zmqzab guess to commit", interval=0.5)
         assert result.stdout.startswith("committed ") and "set the target to 42" in result.stdout
 
         with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/", timeout=10) as resp:
