@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from tests.integration.procs import free_ports, wait_for
 from zmqzab.config import GameConfig, NodeAddress, StorageConfig, Timing, load_config, render_config
-from zmqzab.up.control import control_file
+from zmqzab.up.supervisor import control_file
 
 
 def http_json(url: str, method: str = "GET", body: Any = None, headers: dict | None = None,
