@@ -28,7 +28,8 @@ summary event per flush (events.bounded); key events (role, election, sync...) a
 At most ``MAX_STREAMS`` streams per node; one more gets 503.
 
 `zmqzab up` serves its own controls (zmqzab/up/control.py, built on ``JsonHandler`` and
-``serve_http`` here); a node's POST /control/... takes only what it relays, with its token.
+``serve_http`` here); a node's own POST /control/... (faults, election) answers only that
+supervisor, which relays them with the token it handed the node.
 CORS is open on the node's read-only routes, so index.html opened as a file can read them.
 """
 

@@ -4,8 +4,8 @@
 /control/<action> (crash, restart, pause, resume, partition, heal, election, guess, new-game).
 It answers only requests with no Origin (the CLI), a file:// page (Origin "null") or a page from
 a loopback or cluster host, so a web site open in the same browser cannot crash the demo. Every
-input is checked; a bad one gets 400 (or the status of its ``ControlError``) and a message. It
-writes where it is to ``control_file`` for the CLI (cli/control.py).
+input is checked; a bad one gets 400 (or the status of its ``ControlError``) and a message. The
+supervisor writes where the server is to ``control_file``, where the CLI (cli/control.py) looks.
 """
 
 from __future__ import annotations
