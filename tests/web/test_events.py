@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from zmqzab.core.output import BROADCAST, Trace
-from zmqzab.server.events import KEY_RING_SIZE, EventLog, bounded, msg_text, render
+from zmqzab.server.events import KEY_RING_SIZE, EventLog, bounded, render
 from zmqzab.messages import (
     Ack,
     Commit,
@@ -17,6 +17,7 @@ from zmqzab.messages import (
     SyncStart,
     Txn,
     Vote,
+    describe,
 )
 from zmqzab.zxid import make_zxid
 
@@ -81,7 +82,7 @@ def test_sent_skips_pings_and_records_a_vote_to_all_once():
     assert log.seq == 1
     ev = render(log.ring[0], 2)
     assert ev["msg"] == "VOTE" and ev["to"] == "all" and ev["vote"]["leader"] == 4
-    assert "VOTE for n4 (epoch 2, last 2:7), round 3" in ev["text"]
+    assert ev["text"] == "→ all VOTE r3 LOOKING for n4 (epoch 2, 2:7)"
 
 
 def test_received_votes_are_recorded_when_they_change_only():
@@ -95,17 +96,22 @@ def test_received_votes_are_recorded_when_they_change_only():
 
 
 def test_render_names_zab_messages_and_zxids_as_epoch_counter():
-    assert msg_text(Proposal(epoch=3, txns=[txn(17)])) == "PROPOSAL 3:17 guess 42"
-    assert msg_text(Proposal(epoch=3, txns=[txn(17), txn(18)])) == "PROPOSAL 3:17..3:18 (2 txns)"
-    assert msg_text(Commit(epoch=3, zxid=make_zxid(3, 18))) == "COMMIT up to 3:18"
+    # The view's words are the simulator trace's (one renderer: messages.describe).
+    log = EventLog(4)
+    log.sent(1, Proposal(epoch=3, txns=[txn(17)]))
+    assert render(log.ring[-1], 4)["text"] == f"→ n1 {describe(Proposal(epoch=3, txns=[txn(17)]))}"
+    assert describe(Proposal(epoch=3, txns=[txn(17)])) == "PROPOSAL 3:17 [guess 42 (alice#17)]"
+    assert describe(Proposal(epoch=3, txns=[txn(17), txn(18)])) == \
+        "PROPOSAL 3:17..3:18 [guess 42 (alice#17), guess 42 (alice#18)]"
+    assert describe(Commit(epoch=3, zxid=make_zxid(3, 18))) == "COMMIT 3:18"
     sync = SyncStart(session=1, epoch=4, mode="TRUNC", zxid=make_zxid(3, 2), txns_total=0,
                      reason="follower has txns after 3:2")
-    assert msg_text(sync) == "TRUNC at 3:2: follower has txns after 3:2 (0 txns)"
+    assert describe(sync) == "TRUNC 3:2 (0 txns to come)"
     log = EventLog(4)
     log.committed([(txn(5), result("client alice set the target to 42"))])
     ev = render(log.ring[-1], 4)
     assert ev["kind"] == "commit" and ev["zxid"] == "3:5" and ev["count"] == 1
-    assert ev["text"] == "committed 3:5 guess 42: client alice set the target to 42"
+    assert ev["text"] == "committed 3:5 guess 42 (alice#5): client alice set the target to 42"
     log.add("trace", Trace("sync", "DIFF to node 2", {"mode": "DIFF", "follower": 2, "odd": object()}))
     ev = render(log.ring[-1], 4)
     assert ev["kind"] == "sync" and ev["mode"] == "DIFF" and "odd" not in ev
