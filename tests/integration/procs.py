@@ -1,24 +1,22 @@
-"""Real zmqzab node processes for integration tests: ports from the OS, data in a temp dir,
-every wait a poll of a condition with a deadline (never a fixed sleep).
+"""Real zmqzab node processes for integration tests: the package's LocalCluster (ports from the
+OS, data in a temp dir, processes by PID) plus what tests want on top of it: writes over a
+client socket kept per node, and waits that poll a condition with a deadline and fail with what
+they waited for (never a fixed sleep).
 """
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
 import zmq
 
-from zmqzab.config import GameConfig, NodeAddress, StorageConfig, Timing, load_config, render_config
-from zmqzab.up.localcluster import free_ports  # noqa: F401 - tests import it from here
-from zmqzab.messages import ClientReply, ClientRequest, Guess, ReadRequest, encode, reply_decoder
-
+from zmqzab.config import ClusterConfig, SecurityConfig, StorageConfig, Timing
+from zmqzab.messages import ClientReply, ClientRequest, Guess, encode, reply_decoder
+from zmqzab.security.curve import client_socket
+from zmqzab.up.localcluster import LocalCluster, make_config
 
 
 def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
@@ -32,60 +30,47 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
-class ProcCluster:
-    def __init__(self, root: Path, n: int = 5, timing: Timing | None = None, storage_extra: dict | None = None):
+def base_config(timing: Timing | None = None, storage_extra: dict | None = None,
+                security: SecurityConfig | None = None) -> ClusterConfig:
+    """The settings a test cluster starts from (fsync on); make_config adds nodes and paths."""
+    return ClusterConfig(None, (), timing or Timing(), StorageConfig(fsync=True, **(storage_extra or {})),
+                         security=security or SecurityConfig())
+
+
+class ProcCluster(LocalCluster):
+    """``n`` nodes on 127.0.0.1 in ``root`` (fsync on); ``storage_extra`` overrides storage
+    settings, ``security`` the [security] table (CURVE client sockets follow it)."""
+
+    def __init__(self, root: Path, n: int = 5, timing: Timing | None = None, storage_extra: dict | None = None,
+                 security: SecurityConfig | None = None):
+        super().__init__(make_config(root, n, base_config(timing, storage_extra, security)), root)
         self.root = root
-        ports = free_ports(4 * n)
-        nodes = [NodeAddress(i, "127.0.0.1", *ports[4 * i : 4 * i + 4]) for i in range(n)]
-        storage = StorageConfig(data_dir=root / "data", log_dir=root / "logs", fsync=True)
-        if storage_extra:
-            storage = replace(storage, **storage_extra)
-        self.config_path = root / "cluster.toml"
-        self.config_path.write_text(render_config(nodes, timing or Timing(), storage, GameConfig()))
-        self.config = load_config(self.config_path)
-        self.ids = list(range(n))
-        self.procs: dict[int, subprocess.Popen] = {}
-        self.ctx = zmq.Context()
         self.socks: dict[int, zmq.Socket] = {}
         self.req_id = 0
 
     # ------------------------------------------------------------------ processes
-
-    def start(self, i: int) -> None:
-        out = open(self.root / f"node-{i}.console", "ab")
-        self.procs[i] = subprocess.Popen(
-            [sys.executable, "-m", "zmqzab", "node", "--id", str(i), "--config", str(self.config_path)],
-            stdout=out, stderr=subprocess.STDOUT, cwd=self.root,
-        )
 
     def start_all(self) -> None:
         for i in self.ids:
             self.start(i)
 
     def kill(self, i: int, sig: int = signal.SIGKILL) -> None:
-        p = self.procs.pop(i)
-        p.send_signal(sig)
-        p.wait(timeout=10)
+        """kill -9 (LocalCluster.kill), or another signal (SIGTERM: a clean stop), then wait."""
+        if sig == signal.SIGKILL:
+            super().kill(i)
+        else:
+            p = self.procs.pop(i)
+            p.send_signal(sig)
+            p.wait(timeout=10)
         self._drop_socket(i)
 
-    def stop_all(self, sig: int = signal.SIGTERM) -> None:
-        for i in list(self.procs):
-            self.procs[i].send_signal(sig)
-        for i in list(self.procs):
-            self.procs.pop(i).wait(timeout=15)
-        for s in self.socks.values():
-            s.close(0)
-        self.socks.clear()
+    def stop_all(self) -> None:
+        super().stop_all()
+        self._drop_sockets()
 
     def close(self) -> None:
-        for i in list(self.procs):
-            p = self.procs.pop(i)
-            p.kill()
-            p.wait(timeout=10)
-        for s in self.socks.values():
-            s.close(0)
-        self.socks.clear()
-        self.ctx.term()
+        self._drop_sockets()
+        super().close()
 
     def console(self, i: int) -> str:
         path = self.root / f"node-{i}.console"
@@ -96,16 +81,17 @@ class ProcCluster:
     def _socket(self, i: int) -> zmq.Socket:
         s = self.socks.get(i)
         if s is None:
-            s = self.ctx.socket(zmq.DEALER)
-            s.setsockopt(zmq.LINGER, 0)
-            s.connect(self.config.node(i).client_endpoint)
-            self.socks[i] = s
+            s = self.socks[i] = client_socket(self.ctx, self.config, i, self.keys)
         return s
 
     def _drop_socket(self, i: int) -> None:
         s = self.socks.pop(i, None)
         if s is not None:
             s.close(0)
+
+    def _drop_sockets(self) -> None:
+        for i in list(self.socks):
+            self._drop_socket(i)
 
     def _ask(self, i: int, msg, timeout: float):
         s = self._socket(i)
@@ -120,13 +106,11 @@ class ProcCluster:
             if reply.req_id == msg.req_id:
                 return reply
 
-    def status(self, i: int, timeout: float = 0.5) -> dict | None:
-        self.req_id += 1
-        r = self._ask(i, ReadRequest(self.req_id, "status"), timeout)
-        return r.data if r is not None else None
+    def status(self, i: int, timeout: float = 0.5, what: str = "status") -> dict | None:
+        return super().status(i, timeout, what)
 
     def statuses(self) -> dict[int, dict | None]:
-        return {i: (self.status(i) if i in self.procs else None) for i in self.ids}
+        return {i: self.status(i) for i in self.ids}
 
     def write(self, i: int, op, timeout: float = 2.0) -> ClientReply | None:
         self.req_id += 1
@@ -137,19 +121,8 @@ class ProcCluster:
 
     # ------------------------------------------------------------------ cluster views
 
-    def leader(self) -> int | None:
-        """The one node LEADING in BROADCAST that every running node follows, else None."""
-        st = self.statuses()
-        live = {i: s for i, s in st.items() if s is not None}
-        leaders = [i for i, s in live.items() if s["role"] == "LEADING" and s["phase"] == "BROADCAST"]
-        if len(leaders) != 1:
-            return None
-        ld = leaders[0]
-        if all(s["phase"] == "BROADCAST" and s["leader"] == ld for s in live.values()):
-            return ld
-        return None
-
     def wait_leader(self, timeout: float = 15.0) -> int:
+        # LocalCluster.leader: the one node LEADING in BROADCAST that every running node follows.
         return wait_for(lambda: self.leader(), timeout, "one leader followed by every running node")
 
     def wait_same_committed(self, timeout: float = 15.0) -> str:

@@ -23,10 +23,10 @@ import pytest
 
 import zmq
 
-from tests.integration.procs import ProcCluster, free_ports, wait_for
+from tests.integration.procs import ProcCluster, wait_for
 from zmqzab.chaos.netns import Netns, NetnsCluster, NetnsError, check_available
 from zmqzab.config import NodeAddress, load_config, render_config
-from zmqzab.up.localcluster import derive_config, make_config
+from zmqzab.up.localcluster import derive_config, free_ports, make_config
 from zmqzab.messages import Notification, Vote
 from zmqzab.server.transport import Transport
 

@@ -1,14 +1,11 @@
-"""Real node processes for the security tests: ProcCluster with a [security] table and CURVE
-client sockets, plus the raw sockets a hostile process would use."""
+"""Real node processes for the security tests: ProcCluster with a [security] table (CURVE client
+sockets follow it), plus the raw sockets a hostile process would use."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import zmq
-
-from zmqzab.config import GameConfig, SecurityConfig, Timing, load_config, render_config
-from zmqzab.security.curve import client_keys, client_socket
+from zmqzab.config import SecurityConfig, Timing
 from zmqzab.security.keys import keygen
 
 from tests.integration.procs import ProcCluster
@@ -19,22 +16,10 @@ class SecureCluster(ProcCluster):
 
     def __init__(self, root: Path, n: int = 3, curve: bool = False, timing: Timing | None = None,
                  storage_extra: dict | None = None) -> None:
-        super().__init__(root, n, timing, storage_extra)
         self.keys_dir = root / "keys"
         if curve:
             keygen(self.keys_dir, list(range(n)), clients=2)
-        security = SecurityConfig(curve=curve, keys_dir=self.keys_dir)
-        c = self.config
-        self.config_path.write_text(render_config(c.nodes, c.timing, c.storage, GameConfig(), security))
-        self.config = load_config(self.config_path)
-        self.keys = client_keys(self.config)
-
-    def _socket(self, i: int) -> zmq.Socket:
-        s = self.socks.get(i)
-        if s is None:
-            s = client_socket(self.ctx, self.config, i, self.keys)
-            self.socks[i] = s
-        return s
+        super().__init__(root, n, timing, storage_extra, SecurityConfig(curve=curve, keys_dir=self.keys_dir))
 
     def counters(self, i: int) -> dict:
         st = self.status(i, timeout=2.0)
@@ -53,4 +38,3 @@ class SecureCluster(ProcCluster):
             else:
                 raise AssertionError(f"guess seq {seq} through node {node} never acknowledged")
         return zxids
-

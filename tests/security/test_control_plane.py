@@ -14,7 +14,7 @@ from zmqzab.server.metrics import NodeMetrics
 from zmqzab.server.node import Command
 from zmqzab.server.web import TOKEN_HEADER, start_http
 
-from tests.integration.procs import free_ports
+from zmqzab.up.localcluster import free_ports
 
 TOKEN = "a" * 32
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import resource
 import signal
 import subprocess
-import sys
 
 import pytest
 
@@ -47,16 +46,10 @@ def _last_segment(c: SecureCluster, i: int):
 
 
 def _run_node(c: SecureCluster, i: int, *extra: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "zmqzab", "node", "--id", str(i), "--config", str(c.config_path),
-                           *extra], capture_output=True, text=True, timeout=timeout, cwd=c.root)
+    return subprocess.run([*c.node_command(i), *extra], capture_output=True, text=True, timeout=timeout,
+                          cwd=c.root)
 
 
-def _start_with(c: SecureCluster, i: int, *extra: str, preexec=None) -> None:
-    out = open(c.root / f"node-{i}.console", "ab")
-    c.procs[i] = subprocess.Popen(
-        [sys.executable, "-m", "zmqzab", "node", "--id", str(i), "--config", str(c.config_path), *extra],
-        stdout=out, stderr=subprocess.STDOUT, cwd=c.root, preexec_fn=preexec)
-    out.close()
 
 
 def test_processes_torn_tail_is_truncated_with_a_warning_and_the_node_rejoins(cluster):
@@ -92,7 +85,7 @@ def test_processes_bad_checksum_stops_start_up_then_resync_rebuilds_from_the_lea
     assert str(seg) in line and "at byte " in line and "--resync" in line
 
     # The way out it names: set the data aside and let the leader rebuild it.
-    _start_with(c, i, "--resync")
+    c.start(i, "--resync")
     z = c.wait_same_committed(timeout=30)
     assert z == c.status(c.wait_leader())["zxid_committed"]
     aside = [p for p in (c.config.storage.data_dir).iterdir() if p.name.startswith(f"node-{i}.aside-")]
@@ -124,8 +117,7 @@ def test_processes_a_full_disk_stops_the_follower_and_the_quorum_goes_on(cluster
     c.kill(i, signal.SIGTERM)
     limit = _last_segment(c, i).stat().st_size + 8192
     proc = subprocess.Popen(
-        [sys.executable, "-m", "zmqzab", "node", "--id", str(i), "--config", str(c.config_path),
-         "--log-dir", str(tmp_path / "fresh-logs")],
+        [*c.node_command(i), "--log-dir", str(tmp_path / "fresh-logs")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=c.root, preexec_fn=_limit_file_size(limit))
     try:
         ld = c.wait_leader()
@@ -157,7 +149,7 @@ def test_processes_enospc_on_a_tiny_filesystem_stops_the_node(cluster, tmp_path)
                       capture_output=True).returncode != 0:
         pytest.skip("cannot mount a tmpfs here (not root, or no CAP_SYS_ADMIN)")
     try:
-        _start_with(c, i, "--data-dir", str(mnt / "node"))  # a fresh node: the leader syncs it
+        c.start(i, "--data-dir", str(mnt / "node"))  # a fresh node: the leader syncs it
         ld = c.wait_leader()
         big = 0
         while c.procs[i].poll() is None and big < 3000:

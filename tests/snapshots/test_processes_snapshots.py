@@ -108,9 +108,7 @@ def test_processes_progress_of_a_sync_is_in_status_and_the_log(tmp_path):
         lagger = next(i for i in c.ids if i != ld)
         c.kill(lagger)
         write(c, ld, "a", range(1, 61))
-        c.procs[lagger] = subprocess.Popen(
-            [sys.executable, "-m", "zmqzab", "node", "--id", str(lagger), "--config", str(c.config_path), "--resync"],
-            stdout=open(tmp_path / f"node-{lagger}.console", "ab"), stderr=subprocess.STDOUT, cwd=tmp_path)
+        c.start(lagger, "--resync")
         c.wait_same_committed(timeout=20)
         sync = c.status(lagger)["last_sync"]
         assert sync["mode"] == "SNAP" and sync["done"], sync

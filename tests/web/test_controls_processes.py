@@ -9,7 +9,8 @@ import threading
 import pytest
 from typer.testing import CliRunner
 
-from tests.integration.procs import ProcCluster, free_ports, wait_for
+from tests.integration.procs import ProcCluster, wait_for
+from zmqzab.up.localcluster import free_ports
 from tests.web.upcluster import UpCluster, http_json
 from zmqzab.cli.app import app
 from zmqzab.cli.control import watch_line

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.procs import free_ports, wait_for
+from tests.integration.procs import wait_for
+from zmqzab.up.localcluster import free_ports
 from zmqzab.config import NodeAddress, Timing, load_config, render_config
 from zmqzab.core.output import Trace
 from zmqzab.server.events import EventLog

@@ -1,7 +1,9 @@
 """A cluster run by a real `zmqzab up` process, for the view, control and browser tests.
 
-Ports come from the OS; the config and the data live in a temp dir; every wait polls a
-condition with a deadline (tests/integration/procs.py's helpers).
+Ports come from the OS and the config is written as for LocalCluster (``make_config``); the
+config and the data live in a temp dir; every wait polls a condition with a deadline
+(tests/integration/procs.py's helpers). What is specific to `zmqzab up` stays here: one process
+to start and stop, its control file, and views over each node's HTTP.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.integration.procs import free_ports, wait_for
-from zmqzab.config import GameConfig, NodeAddress, StorageConfig, Timing, load_config, render_config
+from tests.integration.procs import base_config, wait_for
+from zmqzab.config import Timing, load_config
+from zmqzab.up.localcluster import make_config
 from zmqzab.up.supervisor import control_file
 
 
@@ -52,12 +55,7 @@ class UpCluster:
     def __init__(self, root: Path, n: int = 5, timing: Timing | None = None,
                  storage_extra: dict | None = None) -> None:
         self.root = root
-        ports = free_ports(4 * n)
-        nodes = [NodeAddress(i, "127.0.0.1", *ports[4 * i: 4 * i + 4]) for i in range(n)]
-        storage = StorageConfig(data_dir=root / "data", log_dir=root / "logs", fsync=True,
-                                **(storage_extra or {}))
-        self.config_path = root / "cluster.toml"
-        self.config_path.write_text(render_config(nodes, timing or Timing(), storage, GameConfig()))
+        self.config_path = make_config(root, n, base_config(timing, storage_extra))
         self.config = load_config(self.config_path)
         self.ids = list(range(n))
         self.proc: subprocess.Popen | None = None
