@@ -31,6 +31,8 @@ from zmqzab.messages import (
 from zmqzab.up.localcluster import free_ports
 from zmqzab.zxid import make_zxid
 
+pytestmark = [pytest.mark.client]
+
 HOST = "127.0.0.1"
 
 Script = Callable[["FakeNode", object], object]

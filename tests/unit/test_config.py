@@ -23,6 +23,8 @@ from zmqzab.config import (
 )
 from zmqzab.up.localcluster import free_ports
 
+pytestmark = [pytest.mark.config]
+
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 

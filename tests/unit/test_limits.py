@@ -7,6 +7,7 @@ without an answer. Hypothesis picks the ops (it prints the falsifying example to
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,6 +17,8 @@ from zmqzab.game.rules import Game
 from zmqzab.messages import Forward, Guess, NewGame, Txn
 from zmqzab.security.plausible import plausible
 from zmqzab.zxid import make_zxid
+
+pytestmark = [pytest.mark.game, pytest.mark.security]
 
 ids = frozenset({0, 1, 2})
 client_ids = st.one_of(st.sampled_from(["", "c", "x" * limits.CLIENT_ID_MAX_CHARS,
