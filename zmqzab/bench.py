@@ -32,6 +32,7 @@ import msgspec
 import zmq
 
 from zmqzab.config import ClusterConfig, load_config
+from zmqzab.game.limits import VALUE_MAX
 from zmqzab.up.localcluster import LocalCluster, make_config
 from zmqzab.messages import ClientRequest, Guess, ReadRequest, decode_reply, encode
 from zmqzab.security.curve import ClientKeys, client_keys, client_socket
@@ -87,7 +88,7 @@ class Probe:
         self.req += 1
         rid = self.req
         s = self.sock(node)
-        s.send(encode(ClientRequest(rid, Guess(self.client_id, seq, seq % 101))))
+        s.send(encode(ClientRequest(rid, Guess(self.client_id, seq, seq % (VALUE_MAX + 1)))))
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0 and s.poll(int(left * 1000) + 1):
             for frame in s.recv_multipart():
@@ -113,7 +114,7 @@ class Probe:
                     seq = first + sent
                     sent += 1
                     self.req += 1
-                    frames.append(encode(ClientRequest(self.req, Guess(cid, seq, seq % 101))))
+                    frames.append(encode(ClientRequest(self.req, Guess(cid, seq, seq % (VALUE_MAX + 1)))))
                 send_frames(s, frames)
             if not s.poll(30_000):
                 raise RuntimeError(f"no reply for 30 s with {sent - done} writes outstanding")

@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The game refuses round sizes outside its limits: the config accepts exactly those.
+from zmqzab.game.limits import ROUND_SIZE_MAX, ROUND_SIZE_MIN
+
 DEFAULT_CONFIG_PATH = Path("config/cluster.toml")
 
 NODES_MIN = 1
@@ -30,8 +33,6 @@ NODE_ID_MIN = 0
 NODE_ID_MAX = 255
 PORT_MIN = 1
 PORT_MAX = 65535
-ROUND_SIZE_MIN = 1
-ROUND_SIZE_MAX = 100  # the game refuses larger ones (zmqzab.game.rules.ROUND_SIZE_MAX)
 MESSAGE_DELAY_MAX_MS = 10_000  # a classroom delay; longer is a mistake, not a demo
 SNAPSHOTS_KEPT_MIN = 1  # 1 works, but leaves nothing to fall back on if that snapshot is damaged
 SNAPSHOTS_KEPT_MAX = 1000

@@ -20,6 +20,8 @@ from __future__ import annotations
 import msgspec
 from msgspec import Struct
 
+from zmqzab.zxid import fmt_zxid, zxid_counter
+
 # --------------------------------------------------------------------------------------------
 # Replicated operations (the payload of a txn). The core never looks inside them.
 
@@ -249,6 +251,69 @@ def wire_name(msg: PeerMessage) -> str:
     if isinstance(msg, Notification):
         return "VOTE"
     return type(msg).__struct_config__.tag  # type: ignore[attr-defined]
+
+
+def describe_op(op: Op) -> str:
+    """One op for people: what it asks and who asked (client#seq)."""
+    if isinstance(op, Guess):
+        return f"guess {op.value} ({op.client_id}#{op.seq})"
+    if isinstance(op, NewGame):
+        return f"new-game ({op.client_id}#{op.seq})"
+    return repr(op)
+
+
+def _span(txns: list[Txn]) -> str:
+    if not txns:
+        return "none"
+    if len(txns) == 1:
+        return fmt_zxid(txns[0].zxid)
+    return f"{fmt_zxid(txns[0].zxid)}..{fmt_zxid(txns[-1].zxid)}"
+
+
+def describe(msg: PeerMessage) -> str:
+    """One message in ZooKeeper's vocabulary, with the fields a reader needs: the one rendering
+    for people, used by the simulator's trace and the node's event view alike."""
+    match msg:
+        case Notification(round=r, state=state, vote=v):
+            return f"VOTE r{r} {state} for n{v.leader} (epoch {v.epoch}, {fmt_zxid(v.zxid)})"
+        case FollowerInfo():
+            return (f"FOLLOWERINFO s{msg.session % 1000:03d} acceptedEpoch {msg.accepted_epoch} "
+                    f"last {fmt_zxid(msg.zxid_last)}")
+        case LeaderInfo():
+            return f"LEADERINFO s{msg.session % 1000:03d} epoch {msg.epoch}"
+        case AckEpoch():
+            counted = ("NOT COUNTED (epoch accepted already)" if msg.current_epoch == NOT_COUNTED
+                       else f"currentEpoch {msg.current_epoch}")
+            return (f"ACKEPOCH s{msg.session % 1000:03d} epoch {msg.epoch} {counted} "
+                    f"last {fmt_zxid(msg.zxid_last)}")
+        case SyncStart():
+            return f"{msg.mode} {fmt_zxid(msg.zxid)} ({msg.txns_total} txns to come)"
+        case SyncTxns():
+            return f"TXNS {_span(msg.txns)} committed {fmt_zxid(msg.zxid_committed)}"
+        case SnapChunk():
+            return f"SNAPCHUNK #{msg.index} ({len(msg.data)} bytes)"
+        case SnapAck():
+            return f"SNAPACK #{msg.index}"
+        case NewLeader():
+            return f"NEWLEADER {fmt_zxid(msg.zxid)}"
+        case Ack():
+            return f"ACK {fmt_zxid(msg.zxid)}" + (" (NEWLEADER)" if zxid_counter(msg.zxid) == 0 else "")
+        case UpToDate():
+            return f"UPTODATE committed {fmt_zxid(msg.zxid_committed)}"
+        case Proposal():
+            ops = ", ".join(describe_op(t.op) for t in msg.txns[:3])
+            more = f", +{len(msg.txns) - 3}" if len(msg.txns) > 3 else ""
+            return f"PROPOSAL {_span(msg.txns)} [{ops}{more}]"
+        case Commit():
+            return f"COMMIT {fmt_zxid(msg.zxid)}"
+        case Ping():
+            return f"PING committed {fmt_zxid(msg.zxid_committed)} last {fmt_zxid(msg.zxid_last)}"
+        case FetchTxns():
+            return f"FETCH after {fmt_zxid(msg.zxid_after)}"
+        case Forward():
+            return f"FORWARD [{', '.join(describe_op(op) for op in msg.ops)}]"
+    return type(msg).__name__
+
 
 # --------------------------------------------------------------------------------------------
 # Client messages (client_port ROUTER).

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from tests.browser.conftest import CHROMIUM_ARGS, chromium_path
-from tests.web.upcluster import UpCluster
+from tests.processes.upcluster import UpCluster
 from zmqzab.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]

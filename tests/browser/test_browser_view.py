@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.procs import ProcCluster
-from tests.web.upcluster import UpCluster
+from tests.processes.procs import ProcCluster
+from tests.processes.upcluster import UpCluster
 from zmqzab.server.web import INDEX_HTML
 
-pytestmark = pytest.mark.processes
+pytestmark = [pytest.mark.web]
+
 
 ROWS = ".node-row"
 

@@ -17,6 +17,8 @@ from zmqzab.core.settings import CoreConfig
 from zmqzab.messages import (NOT_COUNTED, AckEpoch, FollowerInfo, Guess, LeaderInfo, Notification, SyncStart,
                              Vote)
 
+pytestmark = [pytest.mark.election]
+
 VOTERS = [0, 1, 2, 3, 4]
 
 

@@ -12,11 +12,14 @@ epoch cannot be established and the cluster waits out initLimit and a new electi
 
 import random
 
+import pytest
 from tests.core.harness import make_state
 from zmqzab.core.peer import Peer
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
 from zmqzab.messages import AckEpoch, FollowerInfo, LeaderInfo, Notification, SyncStart, Vote
+
+pytestmark = [pytest.mark.election]
 
 VOTERS = [0, 1, 2]
 

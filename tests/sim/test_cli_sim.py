@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from typer.testing import CliRunner
 
 from zmqzab.cli.app import app
+
+pytestmark = [pytest.mark.cli]
 
 runner = CliRunner()
 

@@ -7,11 +7,14 @@ import os
 import random
 from pathlib import Path
 
+import pytest
 from zmqzab.core.output import Append
 from zmqzab.sim.disk import PageCache, SimDisk
 from zmqzab.storage.durable import replace_atomically
 
-from tests.snapshots.test_compaction import guesses
+from tests.unit.test_storage_compaction import guesses
+
+pytestmark = [pytest.mark.storage]
 
 
 def _names(d: Path) -> list[str]:

@@ -11,6 +11,8 @@ from zmqzab.storage.txnlog import list_segments
 
 from tests.sim.helpers import LIVENESS_TICKS, followers, wait_serving
 
+pytestmark = [pytest.mark.storage]
+
 
 def test_bit_rot_in_the_only_snapshot_is_refused_then_resynced():
     """Goal: a damaged snapshot over a purged log stops the node (issue 11 defect 2), and the

@@ -21,6 +21,8 @@ from zmqzab.messages import AckEpoch
 from zmqzab.sim.checkers import Checkers, Violation
 from zmqzab.sim.simulation import Simulation
 
+pytestmark = [pytest.mark.election]
+
 
 def quorum_of_every_ackepoch(monkeypatch):
     """The leader's epoch quorum rule as before the fix (``_quorum_of(acked_epoch)``): every

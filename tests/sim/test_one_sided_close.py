@@ -6,10 +6,13 @@ The simulator's ``flap`` always tells both ends; these scenarios close one side 
 
 from __future__ import annotations
 
+import pytest
 from tests.sim.helpers import LIVENESS_TICKS, calm, followers, wait_serving
 from zmqzab.core.roles import Phase, Role
 from zmqzab.messages import AckEpoch
 from zmqzab.sim.simulation import _GONE
+
+pytestmark = [pytest.mark.transport]
 
 
 def test_leader_side_close_while_a_counting_ackepoch_is_on_its_way():

@@ -13,6 +13,8 @@ import pytest
 from zmqzab.sim import SimOptions, sweep
 from zmqzab.storage.faults import STORAGE_TEST_FAULTS
 
+pytestmark = [pytest.mark.storage]
+
 #: The sweep must catch each switch within this many seeds (as for the core's switches).
 SEEDS_MAX = 100
 

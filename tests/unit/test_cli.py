@@ -16,6 +16,8 @@ from zmqzab.messages import ReadReply
 
 from tests.unit.test_client import FakeNode, answering, free_port, make_config, ok_reply
 
+pytestmark = [pytest.mark.cli]
+
 runner = CliRunner()
 
 COMMANDS = ["node", "up", "guess", "new-game", "state", "status"]

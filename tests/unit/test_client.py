@@ -7,7 +7,6 @@ sleeps: every wait is the client's own poll with a deadline, or an Event.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +28,10 @@ from zmqzab.messages import (
     client_decoder,
     encode,
 )
+from zmqzab.up.localcluster import free_ports
 from zmqzab.zxid import make_zxid
+
+pytestmark = [pytest.mark.client]
 
 HOST = "127.0.0.1"
 
@@ -38,9 +40,7 @@ Script = Callable[["FakeNode", object], object]
 
 def free_port() -> int:
     """A port the OS says is free now (nothing listens on it afterwards)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 class FakeNode:
@@ -100,23 +100,14 @@ class FakeNode:
         self._ctx.term()
 
 
-def free_ports(n: int, taken: set[int]) -> list[int]:
+def free_ports_except(n: int, taken: set[int]) -> list[int]:
     """``n`` ports the OS hands out while all of them are held, none of them in ``taken``."""
-    socks, ports = [], []
-    while len(ports) < n:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind((HOST, 0))
-        socks.append(s)
-        if s.getsockname()[1] not in taken:
-            ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
+    return [p for p in free_ports(n + len(taken)) if p not in taken][:n]
 
 
 def make_config(tmp_path: Path, ports: dict[int, int]) -> ClusterConfig:
     """A config whose node ``i`` has client_port ``ports[i]``; the other ports are unused."""
-    spare = iter(free_ports(3 * len(ports), set(ports.values())))
+    spare = iter(free_ports_except(3 * len(ports), set(ports.values())))
     nodes = [NodeAddress(id=i, host=HOST, peer_port=next(spare), pub_port=next(spare),
                          client_port=port, http_port=next(spare))
              for i, port in sorted(ports.items())]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,9 @@ from zmqzab.config import (
     parse_config,
     render_config,
 )
+from zmqzab.up.localcluster import free_ports
+
+pytestmark = [pytest.mark.config]
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
@@ -296,19 +298,6 @@ def test_one_and_nine_nodes_are_fine(tmp_path):
 
 # --------------------------------------------------------------------------------------------
 # render_config round trip
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def test_render_round_trip_with_os_chosen_ports(tmp_path):

@@ -3,8 +3,6 @@ everything else gets typer's own errors and exit codes."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,8 @@ import pytest
 from zmqzab.entry import main, parse_node_args
 
 from tests.unit.test_client import free_port, make_config
+
+pytestmark = [pytest.mark.cli]
 
 
 @pytest.fixture
@@ -76,13 +76,3 @@ def test_fast_path_missing_config_exits_2_naming_the_path(tmp_path, capsys):
     code, err = run_main(["node", "--id", "0", "--config", str(missing)], capsys)
     assert code == 2
     assert f"{missing}: config file not found" in err and err.count("\n") == 1
-
-
-def test_fast_path_does_not_import_typer(config):
-    """Goal: `zmqzab node` starts without the command-line library (start-up time). The child
-    exits at the unknown id, after the point where the full app would have been built."""
-    script = ("import sys\nfrom zmqzab.entry import main\ntry:\n    main(sys.argv[1:])\n"
-              "except SystemExit as exc:\n    print(exc.code, 'typer' in sys.modules)\n")
-    result = subprocess.run([sys.executable, "-c", script, "node", "--id", "9", "--config", str(config)],
-                            capture_output=True, text=True, timeout=60)
-    assert result.stdout.split() == ["2", "False"], result.stderr

@@ -25,6 +25,8 @@ from zmqzab.game.rules import (
 from zmqzab.messages import GameResult, Guess, NewGame, Txn
 from zmqzab.zxid import make_zxid
 
+pytestmark = [pytest.mark.game]
+
 
 class Feed:
     """Applies ops to a game with increasing zxids (epoch 1) and keeps the results."""

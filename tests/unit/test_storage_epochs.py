@@ -9,6 +9,8 @@ import pytest
 from zmqzab.storage.epochs import EpochStore
 from zmqzab.storage.errors import EpochInvariantError
 
+pytestmark = [pytest.mark.storage]
+
 
 def test_fresh_dir_reads_zero(tmp_path: Path) -> None:
     assert EpochStore(tmp_path / "new").read() == (0, 0)

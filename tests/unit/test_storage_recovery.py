@@ -23,7 +23,9 @@ from zmqzab.storage.store import open_storage
 from zmqzab.storage.txnlog import list_segments
 from zmqzab.zxid import make_zxid
 
-from tests.snapshots.test_compaction import guesses, restored
+from tests.unit.test_storage_compaction import guesses, restored
+
+pytestmark = [pytest.mark.storage, pytest.mark.snapshots]
 
 
 def _snap(tmp_path: Path, epoch: int, counter: int) -> Path:

@@ -18,8 +18,10 @@ from zmqzab.storage.store import SNAP_DIR, open_storage
 from zmqzab.storage.txnlog import list_segments
 from zmqzab.zxid import make_zxid
 
-from tests.snapshots.test_compaction import guesses, restored
+from tests.unit.test_storage_compaction import guesses, restored
 from tests.unit.test_storage_recovery import _rot, _snap, _write
+
+pytestmark = [pytest.mark.storage, pytest.mark.security]
 
 
 def _rot_header(path: Path) -> None:

@@ -9,6 +9,8 @@ import pytest
 from zmqzab.storage.snapshot import PREFIX_SIZE, SnapshotStore, snapshot_name
 from zmqzab.zxid import make_zxid
 
+pytestmark = [pytest.mark.storage, pytest.mark.snapshots]
+
 
 def test_no_snapshot(tmp_path: Path) -> None:
     assert SnapshotStore(tmp_path).load_latest() is None

@@ -15,6 +15,8 @@ from zmqzab.storage.store import Storage, open_storage
 from zmqzab.storage.txnlog import TxnLog, list_segments
 from zmqzab.zxid import make_zxid
 
+pytestmark = [pytest.mark.storage]
+
 
 def txn(epoch: int, counter: int) -> Txn:
     return Txn(zxid=make_zxid(epoch, counter), op=Guess("c1", counter, counter % 101))

@@ -14,6 +14,8 @@ from zmqzab.storage.errors import CorruptLogError, StorageError
 from zmqzab.storage.txnlog import TxnLog, list_segments, segment_name
 from zmqzab.zxid import make_zxid
 
+pytestmark = [pytest.mark.storage]
+
 
 def txn(epoch: int, counter: int, value: int = 7) -> Txn:
     return Txn(zxid=make_zxid(epoch, counter), op=Guess("c1", counter, value))

@@ -15,6 +15,8 @@ from zmqzab.storage.store import Storage, open_storage
 from zmqzab.storage.writer import LogWriter
 from zmqzab.zxid import make_zxid
 
+pytestmark = [pytest.mark.storage]
+
 WAIT = 10.0  # a bound for a stuck test, never a pause
 
 

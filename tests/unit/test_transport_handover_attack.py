@@ -33,6 +33,8 @@ from zmqzab.security.keys import keygen, load_keyring, node_key_name, read_pair
 from zmqzab.security.zap import start_authenticator
 from zmqzab.server.transport import Transport
 
+pytestmark = [pytest.mark.transport, pytest.mark.security]
+
 
 @pytest.fixture
 def config(tmp_path):

@@ -20,6 +20,8 @@ from zmqzab.up.localcluster import free_ports
 from zmqzab.messages import Notification, Vote, encode
 from zmqzab.server.transport import Transport
 
+pytestmark = [pytest.mark.transport]
+
 
 @pytest.fixture
 def config(tmp_path):

@@ -4,7 +4,7 @@ Inputs: every client request with its outcome (history.py), and per node (``Node
 left on disk (its latest snapshot and the durable log after it, read with the production
 storage code after shutdown) and what it reported live just before (its applied zxid, a digest
 of its FULL state there, and the game view). Checks, each a named property that a test breaks on
-purpose (tests/chaos/test_checker.py):
+purpose (tests/unit/test_checker.py):
 
 * ``logs_identical``: any two nodes hold exactly the same txns over the range both logs cover
   (each from its own base, the snapshot it starts after), in both directions, and all end at

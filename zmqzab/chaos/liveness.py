@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from zmqzab.chaos.history import OK, Request
 from zmqzab.chaos.workload import ChaosClient
+from zmqzab.game.limits import VALUE_MAX, VALUE_MIN
 from zmqzab.messages import Guess
 from zmqzab.zxid import fmt_zxid, parse_zxid
 
@@ -65,7 +66,7 @@ def check_liveness(cluster, healed_at: float, bound: float, lane: int, seed: int
         return res
     res.broadcast_after_s = round(time.monotonic() - healed_at, 3)
     client = ChaosClient(lane, cluster.config, seed, t0, threading.Event())
-    value = client.rng.randrange(101)
+    value = client.rng.randrange(VALUE_MIN, VALUE_MAX + 1)
     req = Request(lane, client.client_id, 1, "guess", value, invoked=client.now())
     history.append(req)
     client._perform(req, Guess(client.client_id, 1, value), list(cluster.ids))

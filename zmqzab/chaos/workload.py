@@ -16,6 +16,7 @@ import zmq
 
 from zmqzab.chaos.history import FAILED, OK, UNKNOWN, Request
 from zmqzab.config import ClusterConfig
+from zmqzab.game.limits import VALUE_MAX, VALUE_MIN
 from zmqzab.messages import ClientRequest, Guess, NewGame, decode_reply, encode
 from zmqzab.security.curve import client_keys, client_socket
 
@@ -62,7 +63,7 @@ class ChaosClient(threading.Thread):
             if self.rng.randrange(NEW_GAME_EVERY) == 0:
                 op, kind, value = NewGame(self.client_id, seq), "new_game", None
             else:
-                value = self.rng.randrange(101)
+                value = self.rng.randrange(VALUE_MIN, VALUE_MAX + 1)
                 op, kind = Guess(self.client_id, seq, value), "guess"
             req = Request(self.lane, self.client_id, seq, kind, value, invoked=self.now())
             self.history.append(req)

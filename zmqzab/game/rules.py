@@ -15,8 +15,9 @@ Rules:
   holds ``round_size`` guesses it closes (``round_closed``): the guess closest to the target wins,
   ties go to the earlier zxid, and the winning value becomes the new target.
 * ``NewGame`` clears the target and the open round and fixes the new game's round size.
-* A committed op with a value outside 0..100 or a round size outside 1..100 is ``rejected``.
-  The node refuses these before proposing (``validate_value``); refusing them again here means
+* A committed op with a value, round size, client id or seq outside the game's limits
+  (``limits.py``: 0..100, 1..100, ...) is ``rejected``. The node refuses these before
+  proposing (``limits.request_problem``); refusing them again here means
   a buggy or hostile proposer cannot make nodes diverge: every node rejects the same way.
 
 Exactly-once. A client numbers its requests (``seq``). A retry after a leader crash may be
@@ -42,22 +43,25 @@ from collections import OrderedDict, deque
 import msgspec
 from msgspec import Struct
 
+from zmqzab.game.limits import (
+    ROUND_SIZE_MAX,
+    ROUND_SIZE_MIN,
+    VALUE_MAX,
+    VALUE_MIN,
+    client_id_problem,
+    round_size_problem,
+    seq_problem,
+    value_problem,
+)
 from zmqzab.messages import GameResult, Guess, NewGame, Txn
 from zmqzab.zxid import fmt_zxid
 
-VALUE_MIN = 0
-VALUE_MAX = 100
-ROUND_SIZE_MIN = 1
-#: An open round is held in memory until it closes; the bound keeps it small.
-ROUND_SIZE_MAX = 100
 #: Results remembered per client: a client may pipeline up to this many requests.
 SEQ_WINDOW = 128
 #: Closed rounds kept for the view (the game itself never looks back).
 HISTORY_MAX = 100
 #: Client records kept for exactly-once; every node must use the same number.
 CLIENTS_MAX = 10_000
-#: Client ids are stored per client; a bound keeps a hostile id from bloating snapshots.
-CLIENT_ID_MAX_CHARS = 128
 
 SNAPSHOT_VERSION = 2
 
@@ -69,7 +73,8 @@ REJECTED = "rejected"
 
 
 def validate_value(value: object) -> int:
-    """Return ``value`` as an int if it is a valid guess (0..100), else raise ValueError.
+    """Return ``value`` as an int if it is a valid guess (``limits.VALUE_MIN..VALUE_MAX``), else
+    raise ValueError.
 
     Accepts ints and strings of decimal digits (surrounding spaces allowed), as typed on a
     command line or in a form. Booleans and floats are refused: ``True`` is not a guess.
@@ -81,29 +86,9 @@ def validate_value(value: object) -> int:
         text = value.strip()
         if text.isascii() and text.isdigit():
             number = int(text)
-    if number is None or not VALUE_MIN <= number <= VALUE_MAX:
-        raise ValueError(
-            f"guess must be an integer from {VALUE_MIN} to {VALUE_MAX}, got {value!r}"
-        )
+    if number is None or value_problem(number):
+        raise ValueError(value_problem(value))  # the text as given, e.g. got '101'
     return number
-
-
-def validate_round_size(round_size: object) -> int:
-    if type(round_size) is not int or not ROUND_SIZE_MIN <= round_size <= ROUND_SIZE_MAX:
-        raise ValueError(
-            f"round size must be an integer from {ROUND_SIZE_MIN} to {ROUND_SIZE_MAX}, "
-            f"got {round_size!r}"
-        )
-    return round_size
-
-
-def validate_client_id(client_id: object) -> str:
-    if not isinstance(client_id, str) or not 1 <= len(client_id) <= CLIENT_ID_MAX_CHARS:
-        raise ValueError(
-            f"client id must be a string of 1 to {CLIENT_ID_MAX_CHARS} characters, "
-            f"got {client_id!r}"
-        )
-    return client_id
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,14 +181,11 @@ class Game:
         if zxid <= self.zxid_applied:
             return self._replayed(txn)
 
-        try:
-            validate_client_id(client_id)
-            if type(seq) is not int or seq < 0:
-                raise ValueError(f"seq must be a non-negative integer, got {seq!r}")
-        except ValueError as exc:
+        problem = client_id_problem(client_id) or seq_problem(seq)
+        if problem:
             # Without a valid (client, seq) there is no session to record the answer in.
             self.zxid_applied = zxid
-            return self._rejected(str(exc))
+            return self._rejected(problem)
 
         session = self._sessions.get(client_id)
         if session is not None:
@@ -232,18 +214,12 @@ class Game:
 
     def _guess(self, op: Guess, zxid: int) -> GameResult:
         value = op.value
-        if type(value) is not int or not VALUE_MIN <= value <= VALUE_MAX:
-            return self._rejected(
-                f"guess must be an integer from {VALUE_MIN} to {VALUE_MAX}, got {value!r}"
-            )
+        op_round_size = op.round_size
         # Every op carries a round size; a bad one is refused even where it would not be used,
         # so that the rule is simple enough for every node to apply identically.
-        op_round_size = op.round_size
-        if type(op_round_size) is not int or not ROUND_SIZE_MIN <= op_round_size <= ROUND_SIZE_MAX:
-            return self._rejected(
-                f"round size must be an integer from {ROUND_SIZE_MIN} to {ROUND_SIZE_MAX}, "
-                f"got {op_round_size!r}"
-            )
+        problem = value_problem(value) or round_size_problem(op_round_size)
+        if problem:
+            return self._rejected(problem)
         target = self.target
         if target is None:
             round_size = self.round_size if self.round_size is not None else op_round_size
@@ -312,11 +288,9 @@ class Game:
 
     def _new_game(self, op: NewGame) -> GameResult:
         round_size = op.round_size
-        if type(round_size) is not int or not ROUND_SIZE_MIN <= round_size <= ROUND_SIZE_MAX:
-            return self._rejected(
-                f"round size must be an integer from {ROUND_SIZE_MIN} to {ROUND_SIZE_MAX}, "
-                f"got {round_size!r}"
-            )
+        problem = round_size_problem(round_size)
+        if problem:
+            return self._rejected(problem)
         discarded = len(self._open)
         self.game += 1
         self.round = 1
@@ -494,9 +468,9 @@ def _check_snapshot(snap: GameSnapshot) -> None:
         raise bad(f"clients_max must be positive, got {snap.clients_max}")
     if snap.game < 1 or snap.round < 1:
         raise bad(f"game {snap.game} round {snap.round} (both start at 1)")
-    if snap.round_size is not None and not ROUND_SIZE_MIN <= snap.round_size <= ROUND_SIZE_MAX:
+    if snap.round_size is not None and round_size_problem(snap.round_size):
         raise bad(f"round size {snap.round_size} outside {ROUND_SIZE_MIN}..{ROUND_SIZE_MAX}")
-    if snap.target is not None and not VALUE_MIN <= snap.target <= VALUE_MAX:
+    if snap.target is not None and value_problem(snap.target):
         raise bad(f"target {snap.target} outside {VALUE_MIN}..{VALUE_MAX}")
     if snap.target is not None and snap.round_size is None:
         raise bad("a target is set but no round size")

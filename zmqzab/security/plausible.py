@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from zmqzab.game.limits import op_problem
 from zmqzab.messages import (
     NOT_COUNTED,
     Ack,
@@ -22,7 +23,6 @@ from zmqzab.messages import (
     FetchTxns,
     FollowerInfo,
     Forward,
-    Guess,
     LeaderInfo,
     NewLeader,
     Notification,
@@ -41,10 +41,6 @@ ZXID_END = 1 << 64
 SESSION_END = 1 << 64
 STATES = frozenset(("LOOKING", "FOLLOWING", "LEADING"))
 SYNC_MODES = frozenset(("DIFF", "TRUNC", "SNAP"))
-CLIENT_ID_MAX_CHARS = 128
-SEQ_END = 1 << 63
-ROUND_SIZE_MAX = 100
-VALUE_MAX = 100
 
 
 def _epoch(e: int) -> bool:
@@ -61,11 +57,9 @@ def _session(s: int) -> bool:
 
 
 def _op(op) -> bool:
-    if not 1 <= len(op.client_id) <= CLIENT_ID_MAX_CHARS or not 1 <= op.seq < SEQ_END:
-        return False
-    if not 1 <= op.round_size <= ROUND_SIZE_MAX:
-        return False
-    return type(op) is not Guess or 0 <= op.value <= VALUE_MAX
+    """An op a correct node could have proposed: within the game's limits (the node refuses the
+    rest before proposing, so the limits are the same ones, from game/limits.py)."""
+    return not op_problem(op)
 
 
 def _notification(m: Notification, ids: frozenset[int]) -> bool:

@@ -14,7 +14,8 @@ a second, smaller ring keeps only *key* events (role, election, sync, control: e
 message traffic and commits), so a burst of traffic cannot push an election out of sight of
 a reader that fell behind. What a reader missed all the same is reported as one ``gap`` event.
 
-Rendering (``render``) turns a record into a JSON-able dict with a one-line ``text``;
+Rendering (``render``) turns a record into a JSON-able dict with a one-line ``text`` (a message
+in the words of ``messages.describe``, the simulator trace's words too);
 ``bounded`` bounds one flush of a stream: traffic of one kind and peer merges into
 ranges ("→ all 300× PROPOSAL 3:5..3:900, 896 txns") before anything is rendered, and past the
 cap the rest becomes one ``summary`` event (``bounded``). So 50k commits/s reach a browser as a few events per flush.
@@ -34,24 +35,15 @@ from typing import Any
 from zmqzab.core.output import BROADCAST, Trace
 from zmqzab.messages import (
     Ack,
-    AckEpoch,
     Commit,
-    FetchTxns,
-    FollowerInfo,
-    Forward,
     GameResult,
-    Guess,
-    LeaderInfo,
-    NewGame,
-    NewLeader,
     Notification,
-    Op,
     Ping,
     Proposal,
-    SyncStart,
     SyncTxns,
     Txn,
-    UpToDate,
+    describe,
+    describe_op,
     wire_name,
 )
 from zmqzab.zxid import fmt_zxid
@@ -173,14 +165,6 @@ class EventLog:
 # ------------------------------------------------------------------------------- rendering
 
 
-def op_text(op: Op) -> str:
-    if isinstance(op, Guess):
-        return f"guess {op.value}"
-    if isinstance(op, NewGame):
-        return "new game"
-    return type(op).__name__
-
-
 def _short(client_id: str) -> str:
     return client_id if len(client_id) <= 10 else client_id[:8] + "…"
 
@@ -191,44 +175,6 @@ def _range(lo: int, hi: int) -> str:
 
 def _txns_range(txns: list[Txn]) -> tuple[int, int]:
     return (txns[0].zxid, txns[-1].zxid) if txns else (0, 0)
-
-
-def msg_text(msg: Any) -> str:
-    """One line for a peer message, in ZooKeeper's words."""
-    name = wire_name(msg)
-    match msg:
-        case Notification(round=r, state=state, vote=v):
-            return f"VOTE for n{v.leader} (epoch {v.epoch}, last {fmt_zxid(v.zxid)}), round {r}, {state}"
-        case FollowerInfo():
-            return f"FOLLOWERINFO acceptedEpoch {msg.accepted_epoch}, last {fmt_zxid(msg.zxid_last)}"
-        case LeaderInfo():
-            return f"LEADERINFO new epoch {msg.epoch}"
-        case AckEpoch():
-            return (f"ACKEPOCH epoch {msg.epoch} (currentEpoch {msg.current_epoch}, "
-                    f"last {fmt_zxid(msg.zxid_last)})")
-        case SyncStart():
-            return f"{msg.mode} at {fmt_zxid(msg.zxid)}: {msg.reason} ({msg.txns_total} txns)"
-        case SyncTxns(txns=txns):
-            lo, hi = _txns_range(txns)
-            return f"TXNS {_range(lo, hi)} ({len(txns)})" if txns else "TXNS (none)"
-        case NewLeader():
-            return f"NEWLEADER epoch {msg.epoch}"
-        case Ack():
-            return f"ACK {fmt_zxid(msg.zxid)}"
-        case UpToDate():
-            return f"UPTODATE committed {fmt_zxid(msg.zxid_committed)}"
-        case Proposal(txns=txns):
-            lo, hi = _txns_range(txns)
-            if len(txns) == 1:
-                return f"PROPOSAL {fmt_zxid(lo)} {op_text(txns[0].op)}"
-            return f"PROPOSAL {_range(lo, hi)} ({len(txns)} txns)"
-        case Commit():
-            return f"COMMIT up to {fmt_zxid(msg.zxid)}"
-        case FetchTxns():
-            return f"FETCH txns after {fmt_zxid(msg.zxid_after)}"
-        case Forward(ops=ops):
-            return f"FORWARD {len(ops)} op{'s' if len(ops) != 1 else ''}"
-    return name
 
 
 def _msg_zxids(msg: Any) -> tuple[int, int, int]:
@@ -259,10 +205,10 @@ def render(item: tuple, node: int) -> dict[str, Any]:
         if kind == "send":
             ev["to"] = "all" if peer == BROADCAST else peer
             where = "all" if peer == BROADCAST else f"n{peer}"
-            ev["text"] = f"→ {where} {msg_text(msg)}"
+            ev["text"] = f"→ {where} {describe(msg)}"
         else:
             ev["from"] = peer
-            ev["text"] = f"← n{peer} {msg_text(msg)}"
+            ev["text"] = f"← n{peer} {describe(msg)}"
         lo, hi, n = _msg_zxids(msg)
         if lo:
             ev["zxid"], ev["zxid_to"] = fmt_zxid(lo), fmt_zxid(hi)
@@ -274,15 +220,15 @@ def render(item: tuple, node: int) -> dict[str, Any]:
         ev["zxid"], ev["zxid_to"], ev["count"] = fmt_zxid(lo), fmt_zxid(hi), n
         if n == 1:
             txn, result = sample[0]
-            ev["text"] = f"committed {fmt_zxid(lo)} {op_text(txn.op)}: {result.message}"
+            ev["text"] = f"committed {fmt_zxid(lo)} {describe_op(txn.op)}: {result.message}"
         else:
             last = "; ".join(r.message for _, r in sample[-2:])
             ev["text"] = f"committed {_range(lo, hi)} ({n} txns); last: {last}"
-        ev["results"] = [{"zxid": fmt_zxid(txn.zxid), "op": op_text(txn.op), "kind": r.kind,
+        ev["results"] = [{"zxid": fmt_zxid(txn.zxid), "op": describe_op(txn.op), "kind": r.kind,
                           "message": r.message} for txn, r in sample]
     elif kind == "client":
         n, sample, path = data
-        ops = ", ".join(f"{op_text(op)} from {_short(op.client_id)}" for op in sample)
+        ops = ", ".join(describe_op(op) for op in sample)
         more = f" (+{n - len(sample)} more)" if n > len(sample) else ""
         ev["count"] = n
         ev["text"] = f"client request{'s' if n != 1 else ''}: {ops}{more}; {path}"

@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from zmqzab.core.roles import Phase
-from zmqzab.server.events import op_text
+from zmqzab.messages import describe_op
 from zmqzab.zxid import fmt_zxid
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def _view_extras(self: Node) -> dict[str, Any]:
     rows = []
     for txn in tail:
         z = txn.zxid
-        row: dict[str, Any] = {"zxid": fmt_zxid(z), "cmd": op_text(txn.op),
+        row: dict[str, Any] = {"zxid": fmt_zxid(z), "cmd": describe_op(txn.op),
                                "client": txn.op.client_id[:12], "committed": z <= committed}
         if counting:
             ackers = [peer.id] if peer.zxid_durable >= z else []

@@ -147,10 +147,12 @@ class LocalCluster:
     def witness_file(self, i: int) -> Path:
         return self.workdir / f"node-{i}.durable"
 
-    def start(self, i: int) -> None:
+    def start(self, i: int, *extra: str, preexec_fn=None) -> None:
+        """Start node i; ``extra`` arguments for `zmqzab node` (e.g. --resync), ``preexec_fn``
+        run in the child before it starts (the tests' resource limits)."""
         out = open(self.workdir / f"node-{i}.console", "ab")
-        self.procs[i] = subprocess.Popen(self.node_command(i), stdout=out, stderr=subprocess.STDOUT,
-                                         cwd=self.workdir, env=self.node_env(i))
+        self.procs[i] = subprocess.Popen([*self.node_command(i), *extra], stdout=out, stderr=subprocess.STDOUT,
+                                         cwd=self.workdir, env=self.node_env(i), preexec_fn=preexec_fn)
         out.close()
 
     def alive(self, i: int) -> bool:

@@ -1,0 +1,31 @@
+"""[storage] snapshot_every_txns and snapshots_kept: defaults, validation, rendering."""
+
+from __future__ import annotations
+
+import pytest
+
+from zmqzab.config import ConfigError, NodeAddress, StorageConfig, parse_config, render_config
+
+pytestmark = [pytest.mark.snapshots, pytest.mark.config]
+
+NODE = '[[nodes]]\nid = 0\nhost = "127.0.0.1"\npeer_port = 1\npub_port = 2\nclient_port = 3\nhttp_port = 4\n'
+
+
+def test_defaults_and_round_trip() -> None:
+    cfg = parse_config(NODE)
+    assert (cfg.storage.snapshot_every_txns, cfg.storage.snapshots_kept) == (100_000, 3)
+    storage = StorageConfig(snapshot_every_txns=10, snapshots_kept=1)
+    text = render_config([NodeAddress(0, "127.0.0.1", 1, 2, 3, 4)], storage=storage)
+    assert parse_config(text).storage == storage
+
+
+@pytest.mark.parametrize("line, message", [
+    ("snapshot_every_txns = 0", "snapshot_every_txns = 0 is out of range (allowed: >= 1)"),
+    ("snapshots_kept = 0", "snapshots_kept = 0 is out of range (allowed: 1..1000)"),
+    ('snapshots_kept = "3"', "snapshots_kept must be an integer"),
+    ("snapshot_every = 5", "unknown key 'snapshot_every'"),
+])
+def test_bad_values_are_named(line: str, message: str) -> None:
+    with pytest.raises(ConfigError, match="\\[storage\\]") as err:
+        parse_config(NODE + f"[storage]\n{line}\n", "c.toml")
+    assert message in str(err.value)

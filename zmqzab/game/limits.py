@@ -1,0 +1,67 @@
+"""The game's limits: the one source of every value and size check on an op.
+
+Four places check an op, and they must agree, or an op one of them lets through is refused by
+the next (a node that accepts what its leader then drops as implausible leaves a client
+waiting for nothing):
+
+* the node, before it stamps and proposes a client's request (``request_problem``);
+* the plausibility checks on forwarded ops (``zmqzab.security.plausible``, ``op_problem``);
+* ``apply`` itself, which rejects the same way on every node whatever a proposer let through;
+* the config, whose ``round_size`` must be one the game accepts.
+
+Each ``*_problem`` function returns why a field is refused, or "" when it is fine; the text
+names the rule, so a person who sent it knows what to send instead. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from zmqzab.messages import Guess, Op
+
+VALUE_MIN = 0
+VALUE_MAX = 100
+ROUND_SIZE_MIN = 1
+#: An open round is held in memory until it closes; the bound keeps it small.
+ROUND_SIZE_MAX = 100
+#: Client ids are stored per client; a bound keeps a hostile id from bloating snapshots.
+CLIENT_ID_MAX_CHARS = 128
+#: A client numbers its requests from 1; msgpack's signed 64-bit range bounds them above.
+SEQ_MIN = 1
+SEQ_END = 1 << 63
+
+
+def value_problem(value: object) -> str:
+    if type(value) is int and VALUE_MIN <= value <= VALUE_MAX:
+        return ""
+    return f"guess must be an integer from {VALUE_MIN} to {VALUE_MAX}, got {value!r}"
+
+
+def round_size_problem(round_size: object) -> str:
+    if type(round_size) is int and ROUND_SIZE_MIN <= round_size <= ROUND_SIZE_MAX:
+        return ""
+    return f"round size must be an integer from {ROUND_SIZE_MIN} to {ROUND_SIZE_MAX}, got {round_size!r}"
+
+
+def client_id_problem(client_id: object) -> str:
+    if isinstance(client_id, str) and 1 <= len(client_id) <= CLIENT_ID_MAX_CHARS:
+        return ""
+    # The length, not the id: a hostile id of megabytes must not come back in the answer.
+    got = f"{len(client_id)} characters" if isinstance(client_id, str) else type(client_id).__name__
+    return f"client id must be a string of 1 to {CLIENT_ID_MAX_CHARS} characters, got {got}"
+
+
+def seq_problem(seq: object) -> str:
+    if type(seq) is int and SEQ_MIN <= seq < SEQ_END:
+        return ""
+    return f"seq must be an integer from {SEQ_MIN} to {SEQ_END - 1}, got {seq!r}"
+
+
+def request_problem(op: Op) -> str:
+    """Why a node refuses a client's op before proposing it, or "". The round size is not
+    checked: the node stamps its own (config, within the limits) over the client's."""
+    return (client_id_problem(op.client_id) or seq_problem(op.seq)
+            or (value_problem(op.value) if type(op) is Guess else ""))
+
+
+def op_problem(op: Op) -> str:
+    """Why an op, as proposed (round size stamped), is one no correct node proposes, or ""."""
+    return request_problem(op) or round_size_problem(op.round_size)
