@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 Everything happens in one thread, in one loop over a heap of events keyed by
 ``(time, sequence number)``: nothing else decides the order, so a seed fixes the whole run.
-Time is an integer in units, ``TICK`` (100) units per protocol tick. Events:
+Time is an integer in units, ``TICK`` (100) units per protocol tick. Events (events.py, one
+type per kind):
 
 * a node's tick: ``Peer.tick()``, once per tick per node, at an offset inside the tick drawn
   per incarnation (node clocks are not in lock step);
@@ -62,12 +63,11 @@ depends on hashing (PYTHONHASHSEED): nodes are visited in sorted order.
 from __future__ import annotations
 
 import heapq
-import random
 import shutil
 import tempfile
 import traceback
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -95,6 +95,9 @@ from zmqzab.messages import (
 )
 from zmqzab.sim.checkers import Checkers, NodeView, Violation
 from zmqzab.sim.disk import DiskDied, SimDisk
+from zmqzab.sim.events import (Control, ConnectionClosed, Deliver, Event, FsyncDone, Heal, ReadDone,
+                               Restart, Resync, Tick)
+from zmqzab.sim.options import CLIENT_TIMEOUT_TICKS, NODES_MAX, NODES_MIN, SimOptions, SimResult, derive_rng
 from zmqzab.sim.profile import (FaultProfile, swarm_core_config, swarm_disk_faults, swarm_network,
                                 swarm_profile)
 from zmqzab.sim.trace import TICK, Trace, describe_op
@@ -105,16 +108,8 @@ from zmqzab.storage.faults import STORAGE_TEST_FAULTS
 from zmqzab.storage.reader import read_range
 from zmqzab.zxid import fmt_zxid, zxid_counter, zxid_epoch
 
-NODES_MIN, NODES_MAX = 1, 9
 #: A DEALER queue for an unreachable peer holds at most this many messages (ZeroMQ's HWM).
 HELD_MAX = 1000
-#: Client requests time out (and are retried elsewhere) after this many ticks.
-CLIENT_TIMEOUT_TICKS = 12
-
-# Event kinds, in the heap as (time, seq, kind, a, b, c).
-_DELIVER, _FSYNC, _TICK, _CONTROL, _RESTART, _HEAL, _GONE, _READ = range(8)
-#: The operator's resync of a node refused for a damaged disk (disk faults, see restart()).
-_RESYNC = 100
 
 #: Messages of the discovery and sync phases: an Output sending one is a crash point.
 _SYNC_KINDS = (LeaderInfo, AckEpoch, SyncStart, SyncTxns, SnapChunk, SnapAck, NewLeader, UpToDate)
@@ -142,74 +137,6 @@ def liveness_bound(core: CoreConfig) -> int:
 
 def make_state(data: bytes | None) -> Game:
     return Game.restore(data) if data else Game()
-
-
-def derive_rng(seed: int, *parts: object) -> random.Random:
-    """An independent stream per purpose: seeding with a str hashes it with SHA-512 (not
-    PYTHONHASHSEED), so the stream depends on the seed and the parts only."""
-    return random.Random("zmqzab-sim:" + ":".join(str(p) for p in (seed, *parts)))
-
-
-@dataclass(frozen=True)
-class SimOptions:
-    seed: int = 1
-    nodes: int = 5
-    #: Ticks with faults; then the liveness phase.
-    ticks: int = 300
-    #: The liveness phase must converge, and a fresh write commit everywhere, within this many
-    #: ticks (None: ``liveness_bound`` of the run's core timing).
-    liveness_ticks: int | None = None
-    #: Inject random faults (swarm profile from the seed). False: a calm network, for scripts.
-    faults: bool = True
-    clients: int = 3
-    #: Deliberate bugs, to show the checkers catch them: CoreConfig.test_faults names go to
-    #: every Peer, storage/faults.py names to every open_storage.
-    test_faults: frozenset[str] = frozenset()
-    #: Override the seed's profile / core knobs (scripted scenarios).
-    profile: FaultProfile | None = None
-    core: CoreConfig | None = None
-    #: Trace entries kept (None: all, for --trace and the determinism test).
-    trace_keep: int | None = 400
-    #: Receives each trace line as it happens (``zmqzab sim --trace``).
-    echo: Callable[[str], None] | None = None
-    #: Start the client workload at once (scripted scenarios drive their own requests).
-    workload: bool = True
-    #: Periodic snapshots as node.py takes them ([storage] snapshot_every_txns), saved and
-    #: purged by the simulated writer keeping ``snapshots_kept``. 0: never. None: drawn from
-    #: the seed in random runs (small intervals, or none), never in calm and scripted ones.
-    snapshot_every_txns: int | None = None
-    #: None: drawn from the seed in random runs (1..3), 2 in calm and scripted ones.
-    snapshots_kept: int | None = None
-
-    def reproduce(self) -> str:
-        line = f"zmqzab sim --seed {self.seed} --nodes {self.nodes} --ticks {self.ticks}"
-        if self.snapshot_every_txns is not None:
-            line += f" --snapshot-every {self.snapshot_every_txns}"
-        if self.snapshots_kept is not None:
-            line += f" --snapshots-kept {self.snapshots_kept}"
-        for name in sorted(self.test_faults):
-            line += f" --inject-bug {name}"
-        return line
-
-
-@dataclass
-class SimResult:
-    options: SimOptions
-    violation: Violation | None
-    faults: Counter
-    ticks: int
-    steps: int
-    messages: int
-    commits: int
-    requests: int
-    answered: int
-    liveness_ticks: int | None
-    profile: str
-    trace_tail: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.violation is None
 
 
 class _Crash(Exception):
@@ -362,7 +289,8 @@ class Simulation:
         self.checkers = Checkers(self.ids)
         self.counters: Counter = Counter()
         self.now = 0
-        self._heap: list[tuple] = []
+        #: The event queue: (time, seq, event), see events.py.
+        self._heap: list[tuple[int, int, Event]] = []
         self._seq = 0
         self.messages = 0
         self._link_last: dict[tuple[int, int, bool], int] = {}
@@ -397,7 +325,12 @@ class Simulation:
                        + (f"; snapshot every {every} txns, {kept} kept" if every else "")
                        + (f"; injected bugs: {', '.join(sorted(self.core.test_faults | storage_faults))}"
                           if self.core.test_faults or storage_faults else ""))
-        self._push(0, _CONTROL, 0, 0, None)
+        self._handlers: dict[type, Callable[[Event], None]] = {
+            Deliver: self._on_deliver, Tick: self._on_tick, FsyncDone: self._on_fsync_done,
+            Control: self._on_control, Restart: self._on_restart, Heal: self._on_heal,
+            ConnectionClosed: self._on_connection_closed, ReadDone: self._on_read_done,
+            Resync: self._on_resync}
+        self.push(0, Control())
         for i in self.ids:
             self.restart(i)
 
@@ -418,9 +351,10 @@ class Simulation:
     def tick(self) -> int:
         return self.now // TICK
 
-    def _push(self, time: int, kind: int, a: object, b: object, c: object) -> None:
+    def push(self, time: int, event: Event) -> None:
+        """``event`` happens at ``time``, after every event pushed before it for that time."""
         self._seq += 1
-        heapq.heappush(self._heap, (time, self._seq, kind, a, b, c))
+        heapq.heappush(self._heap, (time, self._seq, event))
 
     def _sanitize(self, text: str) -> str:
         return text.replace(str(self._tmp) + "/", "")
@@ -456,7 +390,7 @@ class Simulation:
                            f"last {fmt_zxid(peer.zxid_last)}")
         self.checkers.reset_position(i, peer.zxid_applied, "restarted")
         offset = self.rng_sched.randint(1, TICK - 1)
-        self._push(self.tick * TICK + TICK + offset, _TICK, i, node.incarnation, None)
+        self.push(self.tick * TICK + TICK + offset, Tick(i, node.incarnation))
         self._run_step(node, peer.start)
         self._release_held(dst=i)
 
@@ -481,7 +415,7 @@ class Simulation:
         # feeds that to Peer.peer_unreachable). A pause or a partition closes nothing.
         for other in self._up():
             delay = self.rng_net.randint(1, self.profile.latency_max)
-            self._push(self.now + delay, _GONE, other.id, other.incarnation, i)
+            self.push(self.now + delay, ConnectionClosed(other.id, other.incarnation, i))
         detail = ", ".join(x for x in (f"{lost} unsynced log op(s) lost" if lost else "", landed) if x)
         self.trace.add(self.now, "fault", f"crash n{i}{f' ({why})' if why else ''}"
                        + (f": {detail}" if detail else ""))
@@ -490,7 +424,7 @@ class Simulation:
             self._bit_rot(node)
         if self.auto_restart and not self.liveness:
             down = self.rng_fault.randint(1, self.profile.downtime_max)
-            self._push(self.now + down * TICK, _RESTART, i, node.incarnation, None)
+            self.push(self.now + down * TICK, Restart(i, node.incarnation))
 
     # ------------------------------------------------------------------ disk faults
 
@@ -541,7 +475,7 @@ class Simulation:
         disk.close()
         self.counters["refused_start"] += 1
         self.trace.add(self.now, "fault", f"n{node.id} refuses to start: {self._sanitize(str(exc))}")
-        self._push(self.now + self.rng_disk_fault.randint(5, 30) * TICK, _RESYNC, node.id, None, None)
+        self.push(self.now + self.rng_disk_fault.randint(5, 30) * TICK, Resync(node.id))
         return True
 
     def _resync_allowed(self, node: SimNode) -> str:
@@ -584,7 +518,7 @@ class Simulation:
             return
         missing = self._resync_allowed(node)
         if missing:
-            self._push(self.now + 5 * TICK, _RESYNC, i, None, None)
+            self.push(self.now + 5 * TICK, Resync(i))
             return
         self.counters["resync"] += 1
         self.trace.add(self.now, "fault", f"operator: n{i} --resync (its data dir set aside; "
@@ -689,19 +623,19 @@ class Simulation:
             node = self.nodes[me]
             if node.up:
                 delay = self.rng_conn.randint(1, self.profile.latency_max)
-                self._push(self.now + delay, _GONE, me, node.incarnation, other)
+                self.push(self.now + delay, ConnectionClosed(me, node.incarnation, other))
 
-    def _old_connection(self, a: tuple, msg: PeerMessage, note: str) -> None:
+    def _old_connection(self, ev: Deliver) -> None:
         """A message sent on a connection that has flapped since: lost, or late."""
-        src, dst, pub, _ = a
+        src, dst = ev.src, ev.dst
         if self.profile.stale_delivery and self.rng_conn.random() < self.profile.stale_delivery:
             self.counters["stale_delivery"] += 1
             key = (src, dst) if src < dst else (dst, src)
-            late = (src, dst, pub, self.conn_gen.get(key, 0))
-            self._push(self.now + self.rng_conn.randint(1, 2 * TICK), _DELIVER, late, msg,
-                       note + " [old connection, late]")
+            late = Deliver(src, dst, ev.pub, self.conn_gen.get(key, 0), ev.msg,
+                           ev.note + " [old connection, late]")
+            self.push(self.now + self.rng_conn.randint(1, 2 * TICK), late)
             return
-        self.trace.add(self.now, "lost", src, dst, msg, "its connection flapped")
+        self.trace.add(self.now, "lost", src, dst, ev.msg, "its connection flapped")
 
     def inject(self, src: int, dst: int, msg: PeerMessage) -> None:
         """Scripted: deliver ``msg`` from ``src`` to ``dst`` now, as if it had just arrived."""
@@ -752,7 +686,7 @@ class Simulation:
         else:
             t += extra  # reordered / held up: outside the link's FIFO order
         gen = self.conn_gen.get((src, dst) if src < dst else (dst, src), 0)
-        self._push(t, _DELIVER, (src, dst, pub, gen), msg, note)
+        self.push(t, Deliver(src, dst, pub, gen, msg, note))
 
     def _deliver(self, src: int, dst: int, pub: bool, msg: PeerMessage, note: str) -> None:
         node = self.nodes[dst]
@@ -870,7 +804,7 @@ class Simulation:
             if self.faults_on and not self.liveness and prof.slow_fsync and rng.random() < prof.slow_fsync:
                 self.counters["slow_fsync"] += 1
                 delay += rng.randint(TICK, 5 * TICK)
-            self._push(self.now + delay, _FSYNC, node.id, node.incarnation, None)
+            self.push(self.now + delay, FsyncDone(node.id, node.incarnation))
 
     def _died_in_file_op(self, node: SimNode, died: DiskDied) -> None:
         ops = ", ".join(sorted({type(op).__name__ for op in node.disk.inflight}))
@@ -879,7 +813,7 @@ class Simulation:
 
     def schedule_read(self, node: SimNode, read: ReadLog) -> None:
         delay = self.rng_disk.randint(1, self.profile.fsync_max)
-        self._push(self.now + delay, _READ, node.id, node.incarnation, read)
+        self.push(self.now + delay, ReadDone(node.id, node.incarnation, read))
 
     def _read_done(self, node: SimNode, read: ReadLog) -> None:
         """What node.py's reader thread does: read, send the header and the TXNS, report."""
@@ -1052,7 +986,7 @@ class Simulation:
             self.counters["bridge"] += 1
             self.trace.add(self.now, "fault", "bridge partition {" + ",".join(f"n{x}" for x in left)
                            + "} | {" + ",".join(f"n{x}" for x in right) + f"}}, n{middle} reaches both")
-            self._push(self.now + rng.randint(3, 40) * TICK, _HEAL, None, None, None)
+            self.push(self.now + rng.randint(3, 40) * TICK, Heal())
 
     def _random_partition(self) -> None:
         rng = self.rng_fault
@@ -1074,69 +1008,80 @@ class Simulation:
         one_way = kind == "one-way"
         self.counters["one_way_partition" if one_way else "partition"] += 1
         self.partition(groups, one_way=one_way)
-        self._push(self.now + rng.randint(3, 40) * TICK, _HEAL, None, None, None)
+        self.push(self.now + rng.randint(3, 40) * TICK, Heal())
 
     # ------------------------------------------------------------------ running
 
     def run_until_time(self, end: int) -> None:
         """Handle every event before ``end`` (simulated units)."""
         heap = self._heap
-        nodes = self.nodes
+        handlers = self._handlers
         while heap and heap[0][0] < end:
-            time, _, kind, a, b, c = heapq.heappop(heap)
+            time, _, event = heapq.heappop(heap)
             self.now = time
-            if kind == _DELIVER:
-                resume = nodes[a[1]].paused_until
-                if resume > time:
-                    self._push(resume, kind, a, b, c)  # waits in its socket, order kept
-                elif a[3] != self.conn_gen.get((a[0], a[1]) if a[0] < a[1] else (a[1], a[0]), 0):
-                    self._old_connection(a, b, c)
-                else:
-                    self._deliver(a[0], a[1], a[2], b, c)
-            elif kind == _TICK:
-                node = nodes[a]
-                if node.up and node.incarnation == b:
-                    self._push(time + TICK, _TICK, a, b, None)
-                    if node.paused_until <= time:
-                        peer = node.peer
-                        self._run_step(node, peer.tick)  # type: ignore[union-attr]
-            elif kind == _FSYNC:
-                node = nodes[a]
-                if node.up and node.incarnation == b:
-                    later = max(node.paused_until, node.disk.stalled_until)
-                    if later > time:
-                        self._push(later, kind, a, b, c)
-                    else:
-                        self._fsync_done(node)
-            elif kind == _CONTROL:
-                self._push(time + TICK, _CONTROL, 0, 0, None)
-                self._control()
-            elif kind == _RESTART:
-                if not self.nodes[a].up and self.nodes[a].incarnation == b and not self.liveness:
-                    self.restart(a)
-            elif kind == _HEAL:
-                if not self.liveness:
-                    self.heal()
-            elif kind == _GONE:
-                node = nodes[a]
-                if node.up and node.incarnation == b:
-                    if node.paused_until > time:
-                        self._push(node.paused_until, kind, a, b, c)
-                    else:
-                        peer = node.peer
-                        assert peer is not None
-                        self.trace.add(time, "node", a, f"connection to n{c} closed")
-                        self._run_step(node, lambda: peer.peer_unreachable(c))
-            elif kind == _READ:
-                node = nodes[a]
-                if node.up and node.incarnation == b:
-                    if node.paused_until > time:
-                        self._push(node.paused_until, kind, a, b, c)
-                    else:
-                        self._read_done(node, c)
-            elif kind == _RESYNC:
-                self._resync(a)
+            handlers[type(event)](event)
         self.now = max(self.now, end)
+
+    def _on_deliver(self, ev: Deliver) -> None:
+        resume = self.nodes[ev.dst].paused_until
+        if resume > self.now:
+            self.push(resume, ev)  # waits in its socket, order kept
+        elif ev.gen != self.conn_gen.get((ev.src, ev.dst) if ev.src < ev.dst else (ev.dst, ev.src), 0):
+            self._old_connection(ev)
+        else:
+            self._deliver(ev.src, ev.dst, ev.pub, ev.msg, ev.note)
+
+    def _on_tick(self, ev: Tick) -> None:
+        node = self.nodes[ev.node]
+        if node.up and node.incarnation == ev.incarnation:
+            self.push(self.now + TICK, ev)
+            if node.paused_until <= self.now:
+                peer = node.peer
+                self._run_step(node, peer.tick)  # type: ignore[union-attr]
+
+    def _on_fsync_done(self, ev: FsyncDone) -> None:
+        node = self.nodes[ev.node]
+        if node.up and node.incarnation == ev.incarnation:
+            later = max(node.paused_until, node.disk.stalled_until)
+            if later > self.now:
+                self.push(later, ev)
+            else:
+                self._fsync_done(node)
+
+    def _on_control(self, ev: Control) -> None:
+        self.push(self.now + TICK, ev)
+        self._control()
+
+    def _on_restart(self, ev: Restart) -> None:
+        node = self.nodes[ev.node]
+        if not node.up and node.incarnation == ev.incarnation and not self.liveness:
+            self.restart(ev.node)
+
+    def _on_heal(self, ev: Heal) -> None:
+        if not self.liveness:
+            self.heal()
+
+    def _on_connection_closed(self, ev: ConnectionClosed) -> None:
+        node = self.nodes[ev.node]
+        if node.up and node.incarnation == ev.incarnation:
+            if node.paused_until > self.now:
+                self.push(node.paused_until, ev)
+            else:
+                peer = node.peer
+                assert peer is not None
+                self.trace.add(self.now, "node", ev.node, f"connection to n{ev.peer} closed")
+                self._run_step(node, lambda: peer.peer_unreachable(ev.peer))
+
+    def _on_read_done(self, ev: ReadDone) -> None:
+        node = self.nodes[ev.node]
+        if node.up and node.incarnation == ev.incarnation:
+            if node.paused_until > self.now:
+                self.push(node.paused_until, ev)
+            else:
+                self._read_done(node, ev.read)
+
+    def _on_resync(self, ev: Resync) -> None:
+        self._resync(ev.node)
 
     def run_ticks(self, n: int) -> None:
         self.run_until_time((self.tick + n) * TICK)
