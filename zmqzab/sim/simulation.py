@@ -24,17 +24,9 @@ are written synchronously to the real epoch files, log ops go to the simulated w
 become network events, applied txns answer clients. After every event the checkers
 (checkers.py) look at the node it touched.
 
-Network. A message gets a latency of 1..latency_max units and, per link and socket kind
-(DEALER or PUB), keeps FIFO order, like one TCP connection. Faults (from the seed's profile):
-drop, duplicate, reorder (the message ignores FIFO and is overtaken or overtakes), delay spikes,
-partitions (both ways, one way, or a bridge: two halves cut from each other and one node that
-reaches both) that heal after a while. A point-to-point message that finds its peer down or cut
-off either is lost or waits in the sender's DEALER queue and arrives after the heal or restart
-(ZAB_CHECKLIST #6); PUB messages are simply lost, as on a real PUB socket. Connection flaps: the
-connections between two running nodes close and reopen (``flap``); both ends are told, as by
-their socket monitors, and a message sent before the flap belongs to the old connection: it is
-lost, or arrives late, after the new connection's messages (each message carries the pair's
-connection generation). Flaps, stale deliveries and bridges draw from their own random stream.
+Network (network.py). Latency with FIFO per connection, drops, duplicates, reordering, delay
+spikes, partitions (both ways, one way, a bridge), DEALER queues that deliver late, connection
+flaps with stale deliveries.
 
 Crashes. A random node (often the leader) dies between events; or, at a discovery/sync Output,
 in the middle of carrying it out: after its epoch write and log hand-off but before its sends,
@@ -97,6 +89,7 @@ from zmqzab.sim.checkers import Checkers, NodeView, Violation
 from zmqzab.sim.disk import DiskDied, SimDisk
 from zmqzab.sim.events import (Control, ConnectionClosed, Deliver, Event, FsyncDone, Heal, ReadDone,
                                Restart, Resync, Tick)
+from zmqzab.sim.network import Network, Rule
 from zmqzab.sim.options import CLIENT_TIMEOUT_TICKS, NODES_MAX, NODES_MIN, SimOptions, SimResult, derive_rng
 from zmqzab.sim.profile import (FaultProfile, swarm_core_config, swarm_disk_faults, swarm_network,
                                 swarm_profile)
@@ -107,9 +100,6 @@ from zmqzab.storage.errors import CorruptLogError, CorruptSnapshotError, Storage
 from zmqzab.storage.faults import STORAGE_TEST_FAULTS
 from zmqzab.storage.reader import read_range
 from zmqzab.zxid import fmt_zxid, zxid_counter, zxid_epoch
-
-#: A DEALER queue for an unreachable peer holds at most this many messages (ZeroMQ's HWM).
-HELD_MAX = 1000
 
 #: Messages of the discovery and sync phases: an Output sending one is a crash point.
 _SYNC_KINDS = (LeaderInfo, AckEpoch, SyncStart, SyncTxns, SnapChunk, SnapAck, NewLeader, UpToDate)
@@ -249,12 +239,9 @@ class Simulation:
         self.options = options
         seed = options.seed
         self.ids = list(range(1, options.nodes + 1))
-        self.rng_net = derive_rng(seed, "net")
         self.rng_disk = derive_rng(seed, "disk")
         self.rng_fault = derive_rng(seed, "fault")
         self.rng_sched = derive_rng(seed, "sched")
-        #: Connection faults (flaps, stale deliveries, bridges) draw from their own stream.
-        self.rng_conn = derive_rng(seed, "conn")
         knobs = derive_rng(seed, "profile")
         if options.profile is not None:
             self.profile = options.profile
@@ -292,26 +279,15 @@ class Simulation:
         #: The event queue: (time, seq, event), see events.py.
         self._heap: list[tuple[int, int, Event]] = []
         self._seq = 0
-        self.messages = 0
-        self._link_last: dict[tuple[int, int, bool], int] = {}
-        #: Directed (src, dst) pairs that are cut.
-        self.cut: set[tuple[int, int]] = set()
-        self.partitioned = False
-        #: (src, dst) -> messages waiting in src's DEALER queue for dst.
-        self.held: dict[tuple[int, int], list[PeerMessage]] = {}
-        #: (low id, high id) -> how many times the connections between the two flapped; a
-        #: message carries the count of its sending time, so one from an older connection is
-        #: recognised when it arrives.
-        self.conn_gen: dict[tuple[int, int], int] = {}
-        #: Scripted scenarios: rules on every send; return "drop", "dup", an int (extra delay in
-        #: units, FIFO ignored) or None. And a rule choosing crash points (see _crash_point).
-        self.rules: list[Callable[[int, int, PeerMessage], str | int | None]] = []
+        self.nodes: dict[int, SimNode] = {}
+        #: Connection faults (flaps, stale deliveries, bridges) draw from a stream of their own.
+        self.net = Network(self, derive_rng(seed, "net"), derive_rng(seed, "conn"))
+        #: Scripted scenarios: a rule choosing crash points (see _crash_point).
         self.crash_rule: Callable[[int, Output], int | None] | None = None
         #: Restart crashed nodes by themselves (the fault phase); scripts restart by hand.
         self.auto_restart = options.faults
         self.liveness = False
         self._tmp = Path(tempfile.mkdtemp(prefix="zmqzab-sim-"))
-        self.nodes: dict[int, SimNode] = {}
         for i in self.ids:
             node = SimNode(i, SimDisk(self._tmp / f"n{i}", kept, storage_faults))
             node.io.sim = self
@@ -326,7 +302,7 @@ class Simulation:
                        + (f"; injected bugs: {', '.join(sorted(self.core.test_faults | storage_faults))}"
                           if self.core.test_faults or storage_faults else ""))
         self._handlers: dict[type, Callable[[Event], None]] = {
-            Deliver: self._on_deliver, Tick: self._on_tick, FsyncDone: self._on_fsync_done,
+            Deliver: self.net.arrive, Tick: self._on_tick, FsyncDone: self._on_fsync_done,
             Control: self._on_control, Restart: self._on_restart, Heal: self._on_heal,
             ConnectionClosed: self._on_connection_closed, ReadDone: self._on_read_done,
             Resync: self._on_resync}
@@ -392,7 +368,7 @@ class Simulation:
         offset = self.rng_sched.randint(1, TICK - 1)
         self.push(self.tick * TICK + TICK + offset, Tick(i, node.incarnation))
         self._run_step(node, peer.start)
-        self._release_held(dst=i)
+        self.net.release_held(dst=i)
 
     def crash(self, i: int, why: str = "", kind: str = "crash", page_cache: bool = False) -> None:
         """Node ``i`` dies (``kind`` names the fault in the counters). ``page_cache``: a process
@@ -409,13 +385,7 @@ class Simulation:
             self.counters["lost_write"] += lost
         if "torn" in landed:
             self.counters["torn_write"] += 1
-        for key in [k for k in sorted(self.held) if k[0] == i]:
-            del self.held[key]  # its DEALER queues died with it
-        # Its TCP connections close: each peer's socket monitor reports it soon after (node.py
-        # feeds that to Peer.peer_unreachable). A pause or a partition closes nothing.
-        for other in self._up():
-            delay = self.rng_net.randint(1, self.profile.latency_max)
-            self.push(self.now + delay, ConnectionClosed(other.id, other.incarnation, i))
+        self.net.node_died(i)
         detail = ", ".join(x for x in (f"{lost} unsynced log op(s) lost" if lost else "", landed) if x)
         self.trace.add(self.now, "fault", f"crash n{i}{f' ({why})' if why else ''}"
                        + (f": {detail}" if detail else ""))
@@ -576,136 +546,30 @@ class Simulation:
         self.nodes[i].disk.stalled_until = self.now + ticks * TICK
         self.trace.add(self.now, "fault", f"n{i}'s disk stalls for {ticks} ticks")
 
-    # ------------------------------------------------------------------ network
+    # ------------------------------------------------------------------ network (network.py)
 
     def partition(self, groups: list[list[int]] | list[set[int]], one_way: bool = False) -> None:
-        """Cut every link between different groups (``one_way``: only from earlier to later)."""
-        cut = set()
-        for gi, g in enumerate(groups):
-            for hi, h in enumerate(groups):
-                if gi == hi or (one_way and hi < gi):
-                    continue
-                for a in sorted(g):
-                    for b in sorted(h):
-                        cut.add((a, b))
-        self.cut = cut
-        self.partitioned = bool(cut)
-        shown = " | ".join("{" + ",".join(f"n{x}" for x in sorted(g)) + "}" for g in groups)
-        self.trace.add(self.now, "fault", f"partition {shown}{' (one way, left to right)' if one_way else ''}")
+        """Scripted: cut every link between different groups (``one_way``: only from earlier to
+        later)."""
+        self.net.partition(groups, one_way)
 
     def heal(self) -> None:
-        if self.partitioned:
-            self.trace.add(self.now, "fault", "heal: every link works again")
-        self.cut = set()
-        self.partitioned = False
-        self._release_held()
-
-    def _release_held(self, dst: int | None = None) -> None:
-        """Reconnected: DEALER queues flush, in order."""
-        for key in sorted(self.held):
-            src, to = key
-            if (dst is not None and to != dst) or key in self.cut or not self.nodes[to].up:
-                continue
-            msgs = self.held.pop(key)
-            for msg in msgs:
-                self._schedule(src, to, msg, False, " [held, now delivered]")
+        self.net.heal()
 
     def flap(self, a: int, b: int, why: str = "") -> None:
-        """The connections between ``a`` and ``b`` close and reopen at once (a network blip):
-        each end's socket monitor reports the close (``Peer.peer_unreachable``) after a
-        latency, and what was in flight between them belongs to the old connection: lost, or
-        (``stale_delivery``) arriving late, after what the new connection carries."""
-        key = (a, b) if a < b else (b, a)
-        self.conn_gen[key] = self.conn_gen.get(key, 0) + 1
-        self.counters["flap"] += 1
-        self.trace.add(self.now, "fault", f"connection n{a}-n{b} flaps{f' ({why})' if why else ''}")
-        for me, other in ((a, b), (b, a)):
-            node = self.nodes[me]
-            if node.up:
-                delay = self.rng_conn.randint(1, self.profile.latency_max)
-                self.push(self.now + delay, ConnectionClosed(me, node.incarnation, other))
-
-    def _old_connection(self, ev: Deliver) -> None:
-        """A message sent on a connection that has flapped since: lost, or late."""
-        src, dst = ev.src, ev.dst
-        if self.profile.stale_delivery and self.rng_conn.random() < self.profile.stale_delivery:
-            self.counters["stale_delivery"] += 1
-            key = (src, dst) if src < dst else (dst, src)
-            late = Deliver(src, dst, ev.pub, self.conn_gen.get(key, 0), ev.msg,
-                           ev.note + " [old connection, late]")
-            self.push(self.now + self.rng_conn.randint(1, 2 * TICK), late)
-            return
-        self.trace.add(self.now, "lost", src, dst, ev.msg, "its connection flapped")
+        self.net.flap(a, b, why)
 
     def inject(self, src: int, dst: int, msg: PeerMessage) -> None:
         """Scripted: deliver ``msg`` from ``src`` to ``dst`` now, as if it had just arrived."""
-        self._deliver(src, dst, False, msg, " [injected by the scenario]")
+        self.net.inject(src, dst, msg)
+
+    @property
+    def rules(self) -> list[Rule]:
+        """Scripted: rules the network asks on every send (network.Rule)."""
+        return self.net.rules
 
     def net_send(self, src: int, dst: int, msg: PeerMessage, pub: bool) -> None:
-        self.messages += 1
-        prof = self.profile
-        rng = self.rng_net
-        extra: int | None = None
-        dup = False
-        for rule in self.rules:
-            verdict = rule(src, dst, msg)
-            if verdict == "drop":
-                self.trace.add(self.now, "lost", src, dst, msg, "dropped by the scenario")
-                return
-            if verdict == "dup":
-                dup = True
-            elif isinstance(verdict, int):
-                extra = verdict
-        if self.faults_on and not self.liveness:
-            if prof.drop and rng.random() < prof.drop:
-                self.counters["drop"] += 1
-                self.trace.add(self.now, "lost", src, dst, msg, "dropped")
-                return
-            if prof.reorder and rng.random() < prof.reorder:
-                self.counters["reorder"] += 1
-                extra = rng.randint(1, prof.latency_max + 2 * TICK)
-            if prof.delay_spike and rng.random() < prof.delay_spike:
-                self.counters["delay_spike"] += 1
-                extra = (extra or 0) + rng.randint(TICK, 8 * TICK)
-            if prof.duplicate and rng.random() < prof.duplicate:
-                self.counters["duplicate"] += 1
-                dup = True
-        self._schedule(src, dst, msg, pub, "", extra)
-        if dup:
-            self._schedule(src, dst, msg, pub, " [duplicate]", rng.randint(1, 3 * prof.latency_max + TICK))
-
-    def _schedule(self, src: int, dst: int, msg: PeerMessage, pub: bool, note: str,
-                  extra: int | None = None) -> None:
-        t = self.now + self.rng_net.randint(1, self.profile.latency_max)
-        if extra is None:
-            key = (src, dst, pub)
-            last = self._link_last.get(key, 0)
-            if t < last:
-                t = last  # one connection: FIFO
-            self._link_last[key] = t
-        else:
-            t += extra  # reordered / held up: outside the link's FIFO order
-        gen = self.conn_gen.get((src, dst) if src < dst else (dst, src), 0)
-        self.push(t, Deliver(src, dst, pub, gen, msg, note))
-
-    def _deliver(self, src: int, dst: int, pub: bool, msg: PeerMessage, note: str) -> None:
-        node = self.nodes[dst]
-        why = ("partition" if (src, dst) in self.cut else
-               f"n{dst} is down" if not node.up else "")
-        if why:
-            if not pub and self.profile.hold and self.rng_net.random() < self.profile.hold:
-                queue = self.held.setdefault((src, dst), [])
-                if len(queue) < HELD_MAX:
-                    queue.append(msg)
-                    self.counters["held"] += 1
-                    self.trace.add(self.now, "lost", src, dst, msg, f"{why}; held in the DEALER queue")
-                    return
-            self.trace.add(self.now, "lost", src, dst, msg, why)
-            return
-        peer = node.peer
-        assert peer is not None
-        self.trace.add(self.now, "msg", src, dst, msg, note)
-        self._run_step(node, lambda: peer.step(src, msg))
+        self.net.send(src, dst, msg, pub)
 
     # ------------------------------------------------------------------ one step
 
@@ -737,7 +601,7 @@ class Simulation:
                 self.checkers.check_durable(other.id, disk.current_epoch, disk.durable_base,
                                             disk.durable_zxids, "when a txn committed", fresh)
             self.checkers.on_new_commit_seen(
-                [(n.id, n.peer) for n in self._up() if n.peer is not None and n.peer.leading is not None
+                [(n.id, n.peer) for n in self.up_nodes() if n.peer is not None and n.peer.leading is not None
                  and n.peer.leading.established])
         every = self.snapshot_every
         if every and node.up and node.applied_since_snapshot >= every:
@@ -916,11 +780,11 @@ class Simulation:
             self._inject_disk_faults()
         self.workload.tick(self.tick)
 
-    def _up(self) -> list[SimNode]:
+    def up_nodes(self) -> list[SimNode]:
         return [self.nodes[i] for i in self.ids if self.nodes[i].up]
 
     def established_leader(self) -> int | None:
-        for node in self._up():
+        for node in self.up_nodes():
             p = node.peer
             if p is not None and p.role == Role.LEADING and p.phase == Phase.BROADCAST:
                 return node.id
@@ -929,23 +793,23 @@ class Simulation:
     def _inject_faults(self) -> None:
         prof, rng = self.profile, self.rng_fault
         if prof.crash and rng.random() < prof.crash:
-            up = [n.id for n in self._up()]
+            up = [n.id for n in self.up_nodes()]
             if up:
                 leader = self.established_leader()
                 victim = leader if leader is not None and rng.random() < 0.4 else rng.choice(up)
                 self.crash(victim, "random crash" + (" of the leader" if victim == leader else ""),
                            page_cache=True)  # kill -9; power losses: _inject_disk_faults
-        if prof.partition and not self.partitioned and len(self.ids) > 1 and rng.random() < prof.partition:
+        if prof.partition and not self.net.partitioned and len(self.ids) > 1 and rng.random() < prof.partition:
             self._random_partition()
         if prof.pause and rng.random() < prof.pause:
-            up = [n.id for n in self._up() if n.paused_until <= self.now]
+            up = [n.id for n in self.up_nodes() if n.paused_until <= self.now]
             if up:
                 leader = self.established_leader()
                 victim = leader if leader in up and rng.random() < 0.5 else rng.choice(up)
                 self.counters["pause"] += 1
                 self.pause(victim, rng.randint(1, 3 * self.core.sync_limit_ticks))
         if prof.force_election and rng.random() < prof.force_election:
-            up = [n for n in self._up() if n.paused_until <= self.now]
+            up = [n for n in self.up_nodes() if n.paused_until <= self.now]
             if up:
                 node = rng.choice(up)
                 peer = node.peer
@@ -957,9 +821,9 @@ class Simulation:
 
     def _connection_faults(self) -> None:
         """Flaps and bridge partitions (their own random stream: see profile.swarm_network)."""
-        prof, rng = self.profile, self.rng_conn
+        prof, rng = self.profile, self.net.rng_conn
         if prof.flap and rng.random() < prof.flap:
-            up = [n.id for n in self._up()]
+            up = [n.id for n in self.up_nodes()]
             if len(up) >= 2:
                 # A would-be leader (discovery or sync) and one of its learners: the follower
                 # goes LOOKING at once and may end up with another would-be leader.
@@ -975,17 +839,14 @@ class Simulation:
                 else:
                     a, b = rng.sample(up, 2)
                     self.flap(a, b)
-        if prof.bridge and not self.partitioned and len(self.ids) >= 3 and rng.random() < prof.bridge:
+        if prof.bridge and not self.net.partitioned and len(self.ids) >= 3 and rng.random() < prof.bridge:
             ids = list(self.ids)
             rng.shuffle(ids)
             middle, rest = ids[0], ids[1:]
             half = len(rest) // 2
             left, right = sorted(rest[:half]), sorted(rest[half:])
-            self.cut = {(x, y) for x in left for y in right} | {(y, x) for x in left for y in right}
-            self.partitioned = True
             self.counters["bridge"] += 1
-            self.trace.add(self.now, "fault", "bridge partition {" + ",".join(f"n{x}" for x in left)
-                           + "} | {" + ",".join(f"n{x}" for x in right) + f"}}, n{middle} reaches both")
+            self.net.bridge(left, right, middle)
             self.push(self.now + rng.randint(3, 40) * TICK, Heal())
 
     def _random_partition(self) -> None:
@@ -1021,15 +882,6 @@ class Simulation:
             self.now = time
             handlers[type(event)](event)
         self.now = max(self.now, end)
-
-    def _on_deliver(self, ev: Deliver) -> None:
-        resume = self.nodes[ev.dst].paused_until
-        if resume > self.now:
-            self.push(resume, ev)  # waits in its socket, order kept
-        elif ev.gen != self.conn_gen.get((ev.src, ev.dst) if ev.src < ev.dst else (ev.dst, ev.src), 0):
-            self._old_connection(ev)
-        else:
-            self._deliver(ev.src, ev.dst, ev.pub, ev.msg, ev.note)
 
     def _on_tick(self, ev: Tick) -> None:
         node = self.nodes[ev.node]
@@ -1118,22 +970,22 @@ class Simulation:
             self.nodes[i].paused_until = min(self.nodes[i].paused_until, self.now)
             if not self.nodes[i].up and not self.nodes[i].refused:
                 self.restart(i)  # a refused node waits for the operator's resync
-        self._release_held()
+        self.net.release_held()
 
     def converged(self) -> str | None:
         """None when the cluster is live and quiet; else what is still missing."""
         leaders = []
-        for node in self._up():
+        for node in self.up_nodes():
             p = node.peer
             if p is not None and p.role == Role.LEADING and p.phase == Phase.BROADCAST:
                 leaders.append(node.id)
-        if len(self._up()) != len(self.ids):
+        if len(self.up_nodes()) != len(self.ids):
             return "not every node is up"
         if len(leaders) != 1:
             return f"{len(leaders)} established leaders"
         lp = self.nodes[leaders[0]].peer
         assert lp is not None
-        for node in self._up():
+        for node in self.up_nodes():
             p = node.peer
             assert p is not None
             if node.id != lp.id and not (p.role == Role.FOLLOWING and p.phase == Phase.BROADCAST
@@ -1217,7 +1069,7 @@ class Simulation:
             faults=Counter(self.counters),
             ticks=self.tick,
             steps=self.checkers.steps,
-            messages=self.messages,
+            messages=self.net.messages,
             commits=len(self.checkers.gz),
             requests=len(requests),
             answered=sum(1 for r in requests if r.answer is not None),
