@@ -28,18 +28,14 @@ Network (network.py). Latency with FIFO per connection, drops, duplicates, reord
 spikes, partitions (both ways, one way, a bridge), DEALER queues that deliver late, connection
 flaps with stale deliveries.
 
-Crashes. A random node (often the leader) dies between events; or, at a discovery/sync Output,
-in the middle of carrying it out: after its epoch write and log hand-off but before its sends,
-or after some of them (the crash points between every persist and send of the sync phase).
-These are process crashes: what the writer wrote stays in the page cache, synced or not. A
-power loss (disk faults, ``_inject_disk_faults``) also drops what was never fsynced, sometimes
-leaving a torn last record (disk.py); a node may also die just before an fsync inside a SNAP
-install, a snapshot's save and purge or a TRUNC. Bit rot on a crashed node's disk must make
-recovery refuse it; the operator then resyncs it when the quorum allows (``_resync``). A
-restart opens the data dir with production recovery and starts a new ``Peer`` with a
-``random.Random`` of its own, derived from the seed, node and incarnation.
-A node may also be paused (its process stopped: no ticks, no messages, no fsyncs, then a
-backlog) or told to start an election (the demo's control, ``Peer.force_election``).
+Faults (faults.py). Random crashes (often the leader's), crash points inside a discovery/sync
+Output (after its persist, before or between its sends), partitions, pauses, forced elections,
+flaps and bridges, power losses, bit rot, refused starts and the operator's resync. A node may
+also die just before an fsync inside a SNAP install, a snapshot's save and purge or a TRUNC
+(disk.py, ``_died_in_file_op``). A crash here is a process crash (kill -9: the page cache
+keeps what the writer wrote) unless it is a power loss. A restart opens the data dir with
+production recovery and starts a new ``Peer`` with a ``random.Random`` of its own, derived from
+the seed, node and incarnation.
 
 Phases. ``run()`` injects faults for ``ticks`` ticks, then heals everything (partitions gone,
 every node restarted, no more drops, duplicates, reordering or crashes, clients stop starting
@@ -69,23 +65,9 @@ from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
 from zmqzab.host.effects import DurabilityError, execute
 from zmqzab.game.rules import Game
-from zmqzab.messages import (
-    NOT_COUNTED,
-    Ack,
-    AckEpoch,
-    GameResult,
-    LeaderInfo,
-    NewLeader,
-    PeerMessage,
-    SnapAck,
-    SnapChunk,
-    SyncStart,
-    SyncTxns,
-    Txn,
-    UpToDate,
-    wire_name,
-)
-from zmqzab.sim.checkers import Checkers, NodeView, Violation
+from zmqzab.messages import NOT_COUNTED, AckEpoch, GameResult, PeerMessage, SyncTxns, Txn, wire_name
+from zmqzab.sim import faults
+from zmqzab.sim.checkers import Checkers, Violation
 from zmqzab.sim.disk import DiskDied, SimDisk
 from zmqzab.sim.events import (Control, ConnectionClosed, Deliver, Event, FsyncDone, Heal, ReadDone,
                                Restart, Resync, Tick)
@@ -96,14 +78,10 @@ from zmqzab.sim.profile import (FaultProfile, swarm_core_config, swarm_disk_faul
 from zmqzab.sim.trace import TICK, Trace, describe_op
 from zmqzab.sim.workload import Request, Workload
 from zmqzab.storage.compaction import SaveSnapshot
-from zmqzab.storage.errors import CorruptLogError, CorruptSnapshotError, StorageError
+from zmqzab.storage.errors import StorageError
 from zmqzab.storage.faults import STORAGE_TEST_FAULTS
 from zmqzab.storage.reader import read_range
-from zmqzab.zxid import fmt_zxid, zxid_counter, zxid_epoch
-
-#: Messages of the discovery and sync phases: an Output sending one is a crash point.
-_SYNC_KINDS = (LeaderInfo, AckEpoch, SyncStart, SyncTxns, SnapChunk, SnapAck, NewLeader, UpToDate)
-
+from zmqzab.zxid import fmt_zxid
 
 def liveness_bound(core: CoreConfig) -> int:
     """Ticks from "heal everything" until a fresh write is committed on every node, on a calm
@@ -130,7 +108,14 @@ def make_state(data: bytes | None) -> Game:
 
 
 class _Crash(Exception):
-    """Raised inside execute() by a NodeIO armed to crash mid-Output."""
+    """The node dies while it carries out an Output (a crash point, faults.crash_point). Raised
+    inside execute() by a NodeIO armed to crash mid-Output; ``_execute`` raises it again with
+    the ``note`` for the trace, and ``partly_done`` when part of the Output happened."""
+
+    def __init__(self, note: str = "", partly_done: bool = False) -> None:
+        super().__init__(note)
+        self.note = note
+        self.partly_done = partly_done
 
 
 class SimNode:
@@ -344,7 +329,7 @@ class Simulation:
         try:
             rec = node.disk.open()
         except StorageError as exc:
-            if self._refused_for_rot(node, exc):
+            if faults.refused_for_rot(self, node, exc):
                 return
             raise Violation("restart recovers the data dir",
                             f"n{i} cannot start: {self._sanitize(str(exc))}") from None
@@ -389,114 +374,10 @@ class Simulation:
         detail = ", ".join(x for x in (f"{lost} unsynced log op(s) lost" if lost else "", landed) if x)
         self.trace.add(self.now, "fault", f"crash n{i}{f' ({why})' if why else ''}"
                        + (f": {detail}" if detail else ""))
-        if (self.faults_on and not self.liveness and self.profile.bit_rot
-                and self.rng_disk_fault.random() < self.profile.bit_rot):
-            self._bit_rot(node)
+        faults.maybe_bit_rot(self, node)
         if self.auto_restart and not self.liveness:
             down = self.rng_fault.randint(1, self.profile.downtime_max)
             self.push(self.now + down * TICK, Restart(i, node.incarnation))
-
-    # ------------------------------------------------------------------ disk faults
-
-    def _inject_disk_faults(self) -> None:
-        """Tick boundary: a power loss (one node's machine, now and then every node's host)."""
-        prof, rng = self.profile, self.rng_disk_fault
-        if not (prof.power_loss and rng.random() < prof.power_loss):
-            return
-        victims = list(self.ids) if rng.random() < 0.1 else [rng.choice(self.ids)]
-        for i in victims:
-            node = self.nodes[i]
-            if node.up:
-                self.crash(i, "power loss", "power_loss", page_cache=False)
-            else:
-                self.counters["power_loss"] += 1
-                note = node.disk.power_loss(self.rng_disk, prof.torn)
-                if "torn" in note:
-                    self.counters["torn_write"] += 1
-                self.trace.add(self.now, "fault", f"power loss at n{i}, which is down: {note}")
-
-    def _bit_rot(self, node: SimNode) -> None:
-        """A bit flips on the crashed node's disk, if no other node's disk is damaged and the
-        others could take over its history at once (the operator's resync needs a healthy
-        quorum: without one, or in a cluster too small to have a quorum without this node, the
-        damage is data loss, not a fault to recover from)."""
-        if len(self.ids) - 1 < len(self.ids) // 2 + 1:
-            return
-        if any(n.disk.rotted or n.refused for n in self.nodes.values()):
-            return
-        if self._resync_allowed(node):
-            return  # the others could not take over its history: losing it would be data loss
-        what = node.disk.rot(self.rng_disk_fault)
-        if what:
-            self.counters["bit_rot"] += 1
-            self.trace.add(self.now, "fault", f"n{node.id}: {what}")
-
-    def _refused_for_rot(self, node: SimNode, exc: StorageError) -> bool:
-        """Recovery refused the data dir. Right if it is for a file the simulation damaged: the
-        node stays down until the operator resyncs it. Else the caller reports a violation."""
-        disk = node.disk
-        path = getattr(exc, "path", None)
-        if not disk.rotted or not isinstance(exc, (CorruptLogError, CorruptSnapshotError)) or path is None:
-            return False
-        rel = str(Path(path).relative_to(disk.dir)) if Path(path).is_relative_to(disk.dir) else ""
-        if not any(r == rel or r.startswith(rel + "/") for r in disk.rotted) and rel != "snap":
-            return False
-        node.refused = True
-        disk.close()
-        self.counters["refused_start"] += 1
-        self.trace.add(self.now, "fault", f"n{node.id} refuses to start: {self._sanitize(str(exc))}")
-        self.push(self.now + self.rng_disk_fault.randint(5, 30) * TICK, Resync(node.id))
-        return True
-
-    def _resync_allowed(self, node: SimNode) -> str:
-        """The operator wipes a refused node only when no committed txn and no epoch promise
-        rests on its disk alone: a quorum of the others holds acceptedEpoch >= its own (or the
-        others all follow one established leader), and a quorum of the others holds every
-        committed txn durably under a currentEpoch that vouches for it in elections. Returns
-        what is still missing ("" when allowed)."""
-        others = [self.nodes[i] for i in self.ids if i != node.id]
-        quorum = len(self.ids) // 2 + 1
-        accepted = node.disk.accepted_epoch
-        if sum(1 for n in others if n.disk.accepted_epoch >= accepted) < quorum:
-            # Its promise of that epoch is moot once the would-be leader it went to has given
-            # up: every other node follows one established leader (of an older epoch).
-            ld = self.established_leader()
-            settled = ld is not None and all(
-                n.up and n.peer is not None and (n.id == ld or (
-                    n.peer.role == Role.FOLLOWING and n.peer.phase == Phase.BROADCAST
-                    and n.peer.leader_id == ld)) for n in others)
-            if not settled:
-                return (f"fewer than {quorum} other nodes have accepted epoch {accepted}, and the "
-                        "others do not all follow one established leader")
-        # A quorum of the others must vouch for the whole committed history in an election:
-        # hold every committed txn durably, with a currentEpoch at least the newest one's epoch
-        # (a node holding the txns under a lower currentEpoch, say one resynced a moment ago
-        # and not yet past NEWLEADER, loses elections to nodes that lack them).
-        gz = self.checkers.gz
-        need = zxid_epoch(gz[-1]) if gz else 0
-        vouch = [n for n in others if n.disk.current_epoch >= need and all(
-            z <= n.disk.durable_base or z in n.disk.durable_zxids for z in gz)]
-        if len(vouch) < quorum:
-            return (f"{len(vouch)} other node(s) hold every committed txn with currentEpoch >= {need}, "
-                    f"fewer than {quorum}")
-        return ""
-
-    def _resync(self, i: int) -> None:
-        """The operator: `zmqzab node --resync` on a node refused for a damaged disk."""
-        node = self.nodes[i]
-        if not node.refused:
-            return
-        missing = self._resync_allowed(node)
-        if missing:
-            self.push(self.now + 5 * TICK, Resync(i))
-            return
-        self.counters["resync"] += 1
-        self.trace.add(self.now, "fault", f"operator: n{i} --resync (its data dir set aside; "
-                       "it starts empty and the leader syncs it)")
-        node.disk.wipe()
-        node.refused = False
-        self.checkers.view[i] = NodeView()
-        self.restart(i)
 
     def _check_recovered_durable(self, node: SimNode, rec) -> None:
         """What recovery returns, the node reports durable at once: nothing of it may be what a
@@ -581,12 +462,12 @@ class Simulation:
         try:
             out = call()
             self._execute(node, out)
-        except _Crash:
-            if self._crash_checks:
+        except _Crash as died:
+            if died.partly_done:
                 # Part of the Output happened (epochs written, some sends left): what the node
                 # had become is visible to others, so it is checked before it dies.
                 self.checkers.after_step(node.id, peer, node.incarnation, node.disk.epochs)
-            self.crash(node.id, "mid-Output, " + self._crash_note, "crash_mid_output", page_cache=True)
+            self.crash(node.id, "mid-Output, " + died.note, "crash_mid_output", page_cache=True)
             return
         except (InvariantError, DurabilityError, StorageError, AssertionError) as exc:
             where = traceback.extract_tb(exc.__traceback__)[-1]
@@ -610,44 +491,28 @@ class Simulation:
             node.disk.submit(SaveSnapshot(peer.zxid_applied, peer.state.snapshot()))
         self._start_writer(node)
 
-    _crash_note = ""
-    _crash_checks = False
-
     def _execute(self, node: SimNode, out: Output) -> None:
         if not out:
             return
         io = node.io
-        point = self._crash_point(node, out)
+        point = faults.crash_point(self, node, out)
         if point is None:
             execute(out, io)
             return
         if point < 0:
             # Nothing of it happened: the core's new state in memory dies unseen.
-            self._crash_note, self._crash_checks = "before carrying out an Output", False
-            raise _Crash()
-        self._crash_checks = True
+            raise _Crash("before carrying out an Output")
         kinds = ", ".join(wire_name(s.msg) for s in out.sends[:4]) or "no sends"
-        self._crash_note = (f"after its persist and {point} of {len(out.sends)} send(s) "
-                            f"({kinds}{'...' if len(out.sends) > 4 else ''})")
+        note = (f"after its persist and {point} of {len(out.sends)} send(s) "
+                f"({kinds}{'...' if len(out.sends) > 4 else ''})")
         io.crash_after, io.sends_done = point, 0
         try:
             execute(out, io)
+        except _Crash:
+            pass  # io stopped it at the crash point
         finally:
             io.crash_after = None
-        raise _Crash()
-
-    def _crash_point(self, node: SimNode, out: Output) -> int | None:
-        """None, or where to crash in this Output: -1 before it, k after k of its sends."""
-        if self.crash_rule is not None:
-            point = self.crash_rule(node.id, out)
-            if point is not None:
-                return point
-        if not self.faults_on or self.liveness:
-            return None
-        rate = self.profile.sync_crash if _is_sync_output(node, out) else self.profile.crash / 20
-        if rate and self.rng_fault.random() < rate:
-            return self.rng_fault.randint(-1, len(out.sends))
-        return None
+        raise _Crash(note, partly_done=True)
 
     def _start_writer(self, node: SimNode) -> None:
         if not node.up:
@@ -776,8 +641,7 @@ class Simulation:
     def _control(self) -> None:
         """Tick boundary: faults, then clients."""
         if self.faults_on and not self.liveness:
-            self._inject_faults()
-            self._inject_disk_faults()
+            faults.inject(self)
         self.workload.tick(self.tick)
 
     def up_nodes(self) -> list[SimNode]:
@@ -789,87 +653,6 @@ class Simulation:
             if p is not None and p.role == Role.LEADING and p.phase == Phase.BROADCAST:
                 return node.id
         return None
-
-    def _inject_faults(self) -> None:
-        prof, rng = self.profile, self.rng_fault
-        if prof.crash and rng.random() < prof.crash:
-            up = [n.id for n in self.up_nodes()]
-            if up:
-                leader = self.established_leader()
-                victim = leader if leader is not None and rng.random() < 0.4 else rng.choice(up)
-                self.crash(victim, "random crash" + (" of the leader" if victim == leader else ""),
-                           page_cache=True)  # kill -9; power losses: _inject_disk_faults
-        if prof.partition and not self.net.partitioned and len(self.ids) > 1 and rng.random() < prof.partition:
-            self._random_partition()
-        if prof.pause and rng.random() < prof.pause:
-            up = [n.id for n in self.up_nodes() if n.paused_until <= self.now]
-            if up:
-                leader = self.established_leader()
-                victim = leader if leader in up and rng.random() < 0.5 else rng.choice(up)
-                self.counters["pause"] += 1
-                self.pause(victim, rng.randint(1, 3 * self.core.sync_limit_ticks))
-        if prof.force_election and rng.random() < prof.force_election:
-            up = [n for n in self.up_nodes() if n.paused_until <= self.now]
-            if up:
-                node = rng.choice(up)
-                peer = node.peer
-                assert peer is not None
-                self.counters["force_election"] += 1
-                self.trace.add(self.now, "fault", f"force an election on n{node.id}")
-                self._run_step(node, lambda: peer.force_election("forced by the simulation"))
-        self._connection_faults()
-
-    def _connection_faults(self) -> None:
-        """Flaps and bridge partitions (their own random stream: see profile.swarm_network)."""
-        prof, rng = self.profile, self.net.rng_conn
-        if prof.flap and rng.random() < prof.flap:
-            up = [n.id for n in self.up_nodes()]
-            if len(up) >= 2:
-                # A would-be leader (discovery or sync) and one of its learners: the follower
-                # goes LOOKING at once and may end up with another would-be leader.
-                peers = {i: self.nodes[i].peer for i in up}
-                hopeful = [i for i, p in peers.items()
-                           if p is not None and p.role == Role.LEADING and p.phase != Phase.BROADCAST]
-                if hopeful and rng.random() < prof.flap_leader:
-                    a = rng.choice(hopeful)
-                    st = peers[a].leading  # type: ignore[union-attr]
-                    others = [i for i in sorted(st.learners) if i in up] if st is not None else []
-                    b = rng.choice(others or [i for i in up if i != a])
-                    self.flap(a, b, "a would-be leader and its learner")
-                else:
-                    a, b = rng.sample(up, 2)
-                    self.flap(a, b)
-        if prof.bridge and not self.net.partitioned and len(self.ids) >= 3 and rng.random() < prof.bridge:
-            ids = list(self.ids)
-            rng.shuffle(ids)
-            middle, rest = ids[0], ids[1:]
-            half = len(rest) // 2
-            left, right = sorted(rest[:half]), sorted(rest[half:])
-            self.counters["bridge"] += 1
-            self.net.bridge(left, right, middle)
-            self.push(self.now + rng.randint(3, 40) * TICK, Heal())
-
-    def _random_partition(self) -> None:
-        rng = self.rng_fault
-        ids = list(self.ids)
-        kind = rng.choice(("split", "split", "isolate-leader", "isolate-one", "one-way"))
-        leader = self.established_leader()
-        if kind == "isolate-leader" and leader is not None:
-            side = [leader]
-            if len(ids) > 3 and rng.random() < 0.5:
-                side.append(rng.choice([i for i in ids if i != leader]))
-            groups = [sorted(side), [i for i in ids if i not in side]]
-        elif kind == "isolate-one":
-            lone = rng.choice(ids)
-            groups = [[lone], [i for i in ids if i != lone]]
-        else:
-            rng.shuffle(ids)
-            k = rng.randint(1, len(ids) - 1)
-            groups = [sorted(ids[:k]), sorted(ids[k:])]
-        one_way = kind == "one-way"
-        self.counters["one_way_partition" if one_way else "partition"] += 1
-        self.partition(groups, one_way=one_way)
-        self.push(self.now + rng.randint(3, 40) * TICK, Heal())
 
     # ------------------------------------------------------------------ running
 
@@ -933,7 +716,7 @@ class Simulation:
                 self._read_done(node, ev.read)
 
     def _on_resync(self, ev: Resync) -> None:
-        self._resync(ev.node)
+        faults.resync(self, ev.node)
 
     def run_ticks(self, n: int) -> None:
         self.run_until_time((self.tick + n) * TICK)
@@ -1084,19 +867,6 @@ _LOCAL_CHECKS = {
     DurabilityError: "ACK only after fsync (execute's check)",
     InvariantError: "local invariant (core)",
 }
-
-
-def _is_sync_output(node: SimNode, out: Output) -> bool:
-    """True for an Output of discovery or sync: epochs written, sync messages, or log changes
-    while the node is not yet broadcasting (ZAB_CHECKLIST: crash between persist and send)."""
-    if out.epochs is not None:
-        return True
-    for send in out.sends:
-        msg = send.msg
-        if isinstance(msg, _SYNC_KINDS) or (isinstance(msg, Ack) and zxid_counter(msg.zxid) == 0):
-            return True
-    peer = node.peer
-    return bool(out.log) and peer is not None and peer.phase != Phase.BROADCAST
 
 
 def run_seed(seed: int, nodes: int = 5, ticks: int = 300, **kwargs) -> SimResult:
