@@ -7,7 +7,7 @@ from tests.sim.helpers import LIVENESS_TICKS, answered, calm, followers, once, s
 from zmqzab.core.roles import Phase
 from zmqzab.core.settings import CoreConfig
 from zmqzab.messages import SnapAck, SnapChunk
-from zmqzab.sim.simulation import SimOptions, run_seed
+from zmqzab.sim import SimOptions, run_seed
 
 CHUNKED = CoreConfig(log_window_txns=4, snap_chunk_bytes=512, snap_chunks_inflight_max=3)
 

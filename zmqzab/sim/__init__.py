@@ -33,7 +33,8 @@ storage/faults.py) prove the checkers can fail.
 
 from zmqzab.sim.checkers import Violation
 from zmqzab.sim.profile import FaultProfile
-from zmqzab.sim.simulation import SimOptions, SimResult, Simulation, run_seed
+from zmqzab.sim.options import SimOptions, SimResult
+from zmqzab.sim.simulation import Simulation, run_seed
 from zmqzab.sim.sweep import SweepSummary, sweep
 
 __all__ = ["FaultProfile", "SimOptions", "SimResult", "Simulation", "SweepSummary", "Violation",

@@ -37,7 +37,7 @@ keeps what the writer wrote) unless it is a power loss. A restart opens the data
 production recovery and starts a new ``Peer`` with a ``random.Random`` of its own, derived from
 the seed, node and incarnation.
 
-Phases. ``run()`` injects faults for ``ticks`` ticks, then heals everything (partitions gone,
+Phases (liveness.py). ``run()`` injects faults for ``ticks`` ticks, then heals everything (partitions gone,
 every node restarted, no more drops, duplicates, reordering or crashes, clients stop starting
 new requests) and requires, within ``liveness_ticks`` (by default ``liveness_bound``, derived
 from initLimit and the election's timers): one established leader followed by every node, the
@@ -66,7 +66,7 @@ from zmqzab.core.settings import CoreConfig
 from zmqzab.host.effects import DurabilityError, execute
 from zmqzab.game.rules import Game
 from zmqzab.messages import NOT_COUNTED, AckEpoch, GameResult, PeerMessage, SyncTxns, Txn, wire_name
-from zmqzab.sim import faults
+from zmqzab.sim import faults, liveness
 from zmqzab.sim.checkers import Checkers, Violation
 from zmqzab.sim.disk import DiskDied, SimDisk
 from zmqzab.sim.events import (Control, ConnectionClosed, Deliver, Event, FsyncDone, Heal, ReadDone,
@@ -82,26 +82,6 @@ from zmqzab.storage.errors import StorageError
 from zmqzab.storage.faults import STORAGE_TEST_FAULTS
 from zmqzab.storage.reader import read_range
 from zmqzab.zxid import fmt_zxid
-
-def liveness_bound(core: CoreConfig) -> int:
-    """Ticks from "heal everything" until a fresh write is committed on every node, on a calm
-    network with every node up: what the protocol's own timers allow, not a generous guess.
-
-    * initLimit: a node caught at the heal in an attempt that cannot finish (its leader or its
-      quorum was lost during the faults, a sync stream was cut) gives it up within initLimit
-      (syncLimit in BROADCAST, which is shorter), however chatty the others are (#27).
-    * An election: votes cross in under a tick and are re-sent every ``vote_resend_ticks``;
-      a quorum waits ``election_wait_ticks`` (finalizeWait); allow two rounds, since nodes
-      come out of the attempt above at different ticks and a later higher round restarts it.
-    * initLimit again: one attempt may still be spoiled by leftovers of the fault phase
-      (messages that were delayed or held arrive after the heal) and is given up like the
-      first; the next one finishes discovery + sync in a few ticks on a calm network.
-    * The clients: a request a lost node had taken is retried after CLIENT_TIMEOUT_TICKS.
-    * The fresh write: FORWARD, PROPOSAL, fsync, ACK, COMMIT, each under a tick: 3 ticks.
-    """
-    election = 2 * (core.election_wait_ticks + 2 * core.vote_resend_ticks + 1)
-    return 2 * core.init_limit_ticks + election + CLIENT_TIMEOUT_TICKS + 3
-
 
 def make_state(data: bytes | None) -> Game:
     return Game.restore(data) if data else Game()
@@ -741,97 +721,14 @@ class Simulation:
                              f"last {fmt_zxid(p.zxid_last)} committed {fmt_zxid(p.zxid_committed)}")
         return "; ".join(parts)
 
-    def heal_everything(self) -> None:
-        """Start of the liveness phase: no partition, every node up, no more faults."""
-        self.liveness = True
-        self.trace.add(self.now, "phase", "liveness phase: heal everything, restart every node, "
-                       "no new requests; waiting for one leader, equal commits, every answer")
-        self.profile = self.profile.calm()
-        self.workload.new_requests = False
-        self.heal()
-        for i in self.ids:
-            self.nodes[i].paused_until = min(self.nodes[i].paused_until, self.now)
-            if not self.nodes[i].up and not self.nodes[i].refused:
-                self.restart(i)  # a refused node waits for the operator's resync
-        self.net.release_held()
-
     def converged(self) -> str | None:
-        """None when the cluster is live and quiet; else what is still missing."""
-        leaders = []
-        for node in self.up_nodes():
-            p = node.peer
-            if p is not None and p.role == Role.LEADING and p.phase == Phase.BROADCAST:
-                leaders.append(node.id)
-        if len(self.up_nodes()) != len(self.ids):
-            return "not every node is up"
-        if len(leaders) != 1:
-            return f"{len(leaders)} established leaders"
-        lp = self.nodes[leaders[0]].peer
-        assert lp is not None
-        for node in self.up_nodes():
-            p = node.peer
-            assert p is not None
-            if node.id != lp.id and not (p.role == Role.FOLLOWING and p.phase == Phase.BROADCAST
-                                         and p.leader_id == lp.id and p.epoch == lp.epoch):
-                return f"n{node.id} is not following n{lp.id} in BROADCAST"
-            if p.zxid_committed != lp.zxid_last:
-                return (f"n{node.id} committed {fmt_zxid(p.zxid_committed)}, leader's last is "
-                        f"{fmt_zxid(lp.zxid_last)}")
-        pending = self.workload.pending()
-        if pending:
-            r = pending[0]
-            return f"{len(pending)} request(s) unanswered, e.g. {r.client}#{r.seq} {describe_op(r.op)}"
-        return None
+        """None when the cluster is live and quiet; else what is still missing (liveness.py)."""
+        return liveness.converged(self)
 
     def check_liveness(self, max_ticks: int | None = None) -> int:
-        """Heal everything, then require within ``max_ticks`` (default: ``liveness_bound``):
-        convergence (``converged``), then a fresh write, sent to a follower after the heal,
-        committed and applied on every node. Convergence alone would pass a leader that can no
-        longer commit (its PROPOSALs or ACKs lost for good): only a new commit shows the
-        broadcast phase works. Returns the ticks taken."""
-        if max_ticks is None:
-            max_ticks = liveness_bound(self.core)
-        self.heal_everything()
-        start = self.tick
-        missing = self.converged()
-        while missing is not None:
-            if self.tick - start >= max_ticks:
-                raise Violation("liveness", f"{max_ticks} ticks after healing everything (t={start}), "
-                                f"{missing}; {self.roles()}")
-            self.run_ticks(1)
-            missing = self.converged()
-        took = self.tick - start
-        self.trace.add(self.now, "phase", f"converged after {took} ticks: {self.roles()}")
-        leader = self.established_leader()
-        assert leader is not None
-        via = self.rng_sched.choice([i for i in self.ids if i != leader] or [leader])
-        fresh = self.workload.request(self.tick, "fresh", via, self.rng_sched.randint(0, 100))
-        self.trace.add(self.now, "phase", f"a fresh write after the heal, through n{via}: "
-                       f"{describe_op(fresh.op)}")
-        while True:
-            missing = self._fresh_missing(fresh)
-            if missing is None:
-                break
-            if self.tick - start >= max_ticks:
-                raise Violation("liveness", f"{max_ticks} ticks after healing everything (t={start}), "
-                                f"converged after {took}, but the fresh write {describe_op(fresh.op)} "
-                                f"sent through n{via}: {missing}; {self.roles()}")
-            self.run_ticks(1)
-        took = self.tick - start
-        self.trace.add(self.now, "phase", f"the fresh write committed on every node, {took} ticks "
-                       "after the heal")
-        return took
-
-    def _fresh_missing(self, request: Request) -> str | None:
-        if request.answer is None:
-            return "it is not answered"
-        zxid = request.answer[2]
-        for i in self.ids:
-            p = self.nodes[i].peer
-            if p is None or p.zxid_applied < zxid:
-                return (f"n{i} has not applied it ({fmt_zxid(zxid)}; n{i} applied "
-                        f"{fmt_zxid(p.zxid_applied) if p else 'nothing, down'})")
-        return None
+        """The liveness phase (liveness.py): heal everything, then require convergence and a
+        fresh write committed everywhere within ``max_ticks``. Returns the ticks taken."""
+        return liveness.check_liveness(self, max_ticks)
 
     def run(self) -> SimResult:
         violation = None
