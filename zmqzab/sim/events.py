@@ -36,42 +36,36 @@ class Deliver(msgspec.Struct, frozen=True, gc=False):
     note: str
 
 
-class Tick(msgspec.Struct, frozen=True, gc=False):
+class NodeEvent(msgspec.Struct, frozen=True, gc=False):
+    """An event of one incarnation of one node (the base of the next five)."""
+
+    node: int
+    incarnation: int
+
+
+class Tick(NodeEvent):
     """A node's timer: ``Peer.tick()``, then the next Tick one tick later."""
 
-    node: int
-    incarnation: int
 
-
-class FsyncDone(msgspec.Struct, frozen=True, gc=False):
+class FsyncDone(NodeEvent):
     """The node's simulated writer finished the fsync of its batch: ``Peer.persisted``."""
 
-    node: int
-    incarnation: int
 
-
-class ReadDone(msgspec.Struct, frozen=True, gc=False):
+class ReadDone(NodeEvent):
     """A disk read the core asked for (``ReadLog``: a DIFF streamed from disk) completes."""
 
-    node: int
-    incarnation: int
     read: ReadLog
 
 
-class ConnectionClosed(msgspec.Struct, frozen=True, gc=False):
+class ConnectionClosed(NodeEvent):
     """The node's socket monitor reports its connection to ``peer`` closed (the peer crashed, or
     the connection flapped): ``Peer.peer_unreachable(peer)``."""
 
-    node: int
-    incarnation: int
     peer: int
 
 
-class Restart(msgspec.Struct, frozen=True, gc=False):
+class Restart(NodeEvent):
     """The fault phase restarts a crashed node (if it is still that incarnation, and down)."""
-
-    node: int
-    incarnation: int
 
 
 class Resync(msgspec.Struct, frozen=True, gc=False):

@@ -69,8 +69,8 @@ from zmqzab.messages import NOT_COUNTED, AckEpoch, GameResult, PeerMessage, Sync
 from zmqzab.sim import faults, liveness
 from zmqzab.sim.checkers import Checkers, Violation
 from zmqzab.sim.disk import DiskDied, SimDisk
-from zmqzab.sim.events import (Control, ConnectionClosed, Deliver, Event, FsyncDone, Heal, ReadDone,
-                               Restart, Resync, Tick)
+from zmqzab.sim.events import (Control, ConnectionClosed, Deliver, Event, FsyncDone, Heal, NodeEvent,
+                               ReadDone, Restart, Resync, Tick)
 from zmqzab.sim.network import Network, Rule
 from zmqzab.sim.options import CLIENT_TIMEOUT_TICKS, NODES_MAX, NODES_MIN, SimOptions, SimResult, derive_rng
 from zmqzab.sim.profile import (FaultProfile, swarm_core_config, swarm_disk_faults, swarm_network,
@@ -198,6 +198,10 @@ class NodeIO:
 
 
 class Simulation:
+    """One run: the nodes, the event queue, time, and the nodes' lifecycle (start, crash,
+    restart, pause). The network (``net``, network.py), the random faults (faults.py) and the
+    liveness phase (liveness.py) act on it; the scenario scripts drive it by hand."""
+
     def __init__(self, options: SimOptions) -> None:
         if not NODES_MIN <= options.nodes <= NODES_MAX:
             raise ValueError(f"nodes must be {NODES_MIN}..{NODES_MAX}, got {options.nodes}")
@@ -245,9 +249,10 @@ class Simulation:
         self._heap: list[tuple[int, int, Event]] = []
         self._seq = 0
         self.nodes: dict[int, SimNode] = {}
-        #: Connection faults (flaps, stale deliveries, bridges) draw from a stream of their own.
+        #: Latency and message faults draw from one stream, connection faults (flaps, stale
+        #: deliveries, bridges) from another.
         self.net = Network(self, derive_rng(seed, "net"), derive_rng(seed, "conn"))
-        #: Scripted scenarios: a rule choosing crash points (see _crash_point).
+        #: Scripted scenarios: a rule choosing crash points (see faults.crash_point).
         self.crash_rule: Callable[[int, Output], int | None] | None = None
         #: Restart crashed nodes by themselves (the fault phase); scripts restart by hand.
         self.auto_restart = options.faults
@@ -616,13 +621,7 @@ class Simulation:
         Like every client it retries elsewhere after a timeout until it has an answer."""
         return self.workload.request(self.tick, client, node, value)
 
-    # ------------------------------------------------------------------ faults
-
-    def _control(self) -> None:
-        """Tick boundary: faults, then clients."""
-        if self.faults_on and not self.liveness:
-            faults.inject(self)
-        self.workload.tick(self.tick)
+    # ------------------------------------------------------------------ who is up, who leads
 
     def up_nodes(self) -> list[SimNode]:
         return [self.nodes[i] for i in self.ids if self.nodes[i].up]
@@ -664,8 +663,11 @@ class Simulation:
                 self._fsync_done(node)
 
     def _on_control(self, ev: Control) -> None:
+        """Tick boundary: faults, then clients."""
         self.push(self.now + TICK, ev)
-        self._control()
+        if self.faults_on and not self.liveness:
+            faults.inject(self)
+        self.workload.tick(self.tick)
 
     def _on_restart(self, ev: Restart) -> None:
         node = self.nodes[ev.node]
@@ -674,26 +676,32 @@ class Simulation:
 
     def _on_heal(self, ev: Heal) -> None:
         if not self.liveness:
-            self.heal()
+            self.net.heal()
 
     def _on_connection_closed(self, ev: ConnectionClosed) -> None:
-        node = self.nodes[ev.node]
-        if node.up and node.incarnation == ev.incarnation:
-            if node.paused_until > self.now:
-                self.push(node.paused_until, ev)
-            else:
-                peer = node.peer
-                assert peer is not None
-                self.trace.add(self.now, "node", ev.node, f"connection to n{ev.peer} closed")
-                self._run_step(node, lambda: peer.peer_unreachable(ev.peer))
+        node = self._due(ev)
+        if node is not None:
+            peer = node.peer
+            assert peer is not None
+            self.trace.add(self.now, "node", ev.node, f"connection to n{ev.peer} closed")
+            self._run_step(node, lambda: peer.peer_unreachable(ev.peer))
 
     def _on_read_done(self, ev: ReadDone) -> None:
+        node = self._due(ev)
+        if node is not None:
+            self._read_done(node, ev.read)
+
+    def _due(self, ev: NodeEvent) -> SimNode | None:
+        """The node ``ev`` is for, if the event happens now: not if that incarnation has died
+        (what it had started died with it), nor while its process is paused (then ``ev`` is
+        pushed again for the moment it resumes)."""
         node = self.nodes[ev.node]
-        if node.up and node.incarnation == ev.incarnation:
-            if node.paused_until > self.now:
-                self.push(node.paused_until, ev)
-            else:
-                self._read_done(node, ev.read)
+        if not node.up or node.incarnation != ev.incarnation:
+            return None
+        if node.paused_until > self.now:
+            self.push(node.paused_until, ev)
+            return None
+        return node
 
     def _on_resync(self, ev: Resync) -> None:
         faults.resync(self, ev.node)
