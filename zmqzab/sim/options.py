@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from zmqzab.core.settings import CoreConfig
 from zmqzab.sim.checkers import Violation
-from zmqzab.sim.profile import FaultProfile
+from zmqzab.sim.profile import (FaultProfile, swarm_core_config, swarm_disk_faults, swarm_network,
+                                swarm_profile)
+from zmqzab.storage.faults import STORAGE_TEST_FAULTS
 
 NODES_MIN, NODES_MAX = 1, 9
 #: Client requests time out (and are retried elsewhere) after this many ticks.
@@ -90,3 +92,49 @@ class SimResult:
     def ok(self) -> bool:
         return self.violation is None
 
+
+@dataclass(frozen=True)
+class Settings:
+    """What the seed decides about a run, where the options leave it open."""
+
+    #: The fault phase's rates (a calm profile without faults).
+    profile: FaultProfile
+    #: The protocol's knobs, with the options' core test faults turned on.
+    core: CoreConfig
+    #: The options' test faults that storage/faults.py knows, for every open_storage.
+    storage_faults: frozenset[str]
+    snapshot_every_txns: int
+    snapshots_kept: int
+    #: The clients' round size (guesses per game).
+    round_size: int
+
+
+def draw_settings(options: SimOptions) -> Settings:
+    """The run's fault profile, core knobs and snapshot policy: from the options where they
+    set them, else drawn from the seed (random runs) or the defaults (calm runs)."""
+    seed = options.seed
+    knobs = derive_rng(seed, "profile")
+    if options.profile is not None:
+        profile = options.profile
+    elif options.faults:
+        profile = swarm_network(derive_rng(seed, "net-profile"), swarm_profile(knobs))
+    else:
+        profile = FaultProfile()
+    base = options.core if options.core is not None else (
+        swarm_core_config(knobs, CoreConfig()) if options.faults else CoreConfig())
+    core_faults = frozenset(options.test_faults) - frozenset(STORAGE_TEST_FAULTS)
+    core = replace(base, test_faults=core_faults | base.test_faults)
+    storage_faults = frozenset(options.test_faults) & frozenset(STORAGE_TEST_FAULTS)
+    # Disk faults and snapshot settings come from a stream of their own, so that every draw
+    # above (network, crashes, protocol knobs) is what it was before the disk model.
+    disk_knobs = derive_rng(seed, "disk-profile")
+    random_disk = options.faults and options.profile is None
+    if random_disk:
+        profile = swarm_disk_faults(profile, disk_knobs)
+    every = options.snapshot_every_txns
+    if every is None:
+        every = disk_knobs.choice((0, 8, 20, 50)) if random_disk else 0
+    kept = options.snapshots_kept
+    if kept is None:
+        kept = disk_knobs.choice((1, 2, 3)) if random_disk else 2
+    return Settings(profile, core, storage_faults, every, kept, knobs.choice((2, 3)))

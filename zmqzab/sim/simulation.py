@@ -55,14 +55,12 @@ import shutil
 import tempfile
 import traceback
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from zmqzab.core.output import Append, InstallSnapshot, LogOp, Output, ReadLog, Trace as CoreTrace
 from zmqzab.core.peer import InvariantError, NotReady, Peer, Recovered
 from zmqzab.core.roles import Phase, Role
-from zmqzab.core.settings import CoreConfig
 from zmqzab.host.effects import DurabilityError, execute
 from zmqzab.game.rules import Game
 from zmqzab.messages import NOT_COUNTED, AckEpoch, GameResult, PeerMessage, SyncTxns, Txn, wire_name
@@ -72,14 +70,12 @@ from zmqzab.sim.disk import DiskDied, SimDisk
 from zmqzab.sim.events import (Control, ConnectionClosed, Deliver, Event, FsyncDone, Heal, NodeEvent,
                                ReadDone, Restart, Resync, Tick)
 from zmqzab.sim.network import Network, Rule
-from zmqzab.sim.options import CLIENT_TIMEOUT_TICKS, NODES_MAX, NODES_MIN, SimOptions, SimResult, derive_rng
-from zmqzab.sim.profile import (FaultProfile, swarm_core_config, swarm_disk_faults, swarm_network,
-                                swarm_profile)
+from zmqzab.sim.options import (CLIENT_TIMEOUT_TICKS, NODES_MAX, NODES_MIN, SimOptions, SimResult,
+                                derive_rng, draw_settings)
 from zmqzab.sim.trace import TICK, Trace, describe_op
 from zmqzab.sim.workload import Request, Workload
 from zmqzab.storage.compaction import SaveSnapshot
 from zmqzab.storage.errors import StorageError
-from zmqzab.storage.faults import STORAGE_TEST_FAULTS
 from zmqzab.storage.reader import read_range
 from zmqzab.zxid import fmt_zxid
 
@@ -211,33 +207,12 @@ class Simulation:
         self.rng_disk = derive_rng(seed, "disk")
         self.rng_fault = derive_rng(seed, "fault")
         self.rng_sched = derive_rng(seed, "sched")
-        knobs = derive_rng(seed, "profile")
-        if options.profile is not None:
-            self.profile = options.profile
-        elif options.faults:
-            self.profile = swarm_network(derive_rng(seed, "net-profile"), swarm_profile(knobs))
-        else:
-            self.profile = FaultProfile()
-        base = options.core if options.core is not None else (
-            swarm_core_config(knobs, CoreConfig()) if options.faults else CoreConfig())
-        core_faults = frozenset(options.test_faults) - frozenset(STORAGE_TEST_FAULTS)
-        self.core = replace(base, test_faults=core_faults | base.test_faults)
-        storage_faults = frozenset(options.test_faults) & frozenset(STORAGE_TEST_FAULTS)
-        # Disk faults and snapshot settings come from a stream of their own, so that every draw
-        # above (network, crashes, protocol knobs) is what it was before the disk model.
-        disk_knobs = derive_rng(seed, "disk-profile")
-        random_disk = options.faults and options.profile is None
-        if random_disk:
-            self.profile = swarm_disk_faults(self.profile, disk_knobs)
-        every = options.snapshot_every_txns
-        if every is None:
-            every = disk_knobs.choice((0, 8, 20, 50)) if random_disk else 0
-        kept = options.snapshots_kept
-        if kept is None:
-            kept = disk_knobs.choice((1, 2, 3)) if random_disk else 2
+        drawn = draw_settings(options)
+        self.profile, self.core, storage_faults = drawn.profile, drawn.core, drawn.storage_faults
+        every, kept = drawn.snapshot_every_txns, drawn.snapshots_kept
         self.snapshot_every, self.snapshots_kept = every, kept
         self.rng_disk_fault = derive_rng(seed, "disk-faults")
-        self.round_size = knobs.choice((2, 3))
+        self.round_size = drawn.round_size
         #: The fault phase's profile (the liveness phase calms it).
         self.profile_text = self.profile.describe()
         self.faults_on = options.faults
