@@ -21,8 +21,9 @@ Bit rot (``maybe_bit_rot``) on a crashed node's disk must make recovery refuse i
 (``refused_for_rot``); the operator then resyncs it (``resync``) when the others can take over
 its history (``resync_allowed``).
 
-Crash points draw from ``sim.rng_fault``; power losses, bit rot and resyncs from
-``sim.rng_disk_fault``; flaps and bridges from the network's ``rng_conn``.
+Crashes, partitions, pauses, forced elections and crash points draw from ``sim.rng_fault``;
+power losses, bit rot and resyncs from ``sim.rng_disk_fault``; flaps and bridges from the
+network's ``rng_conn``. Each stream is the seed's, so a seed fixes every fault.
 """
 
 from __future__ import annotations
