@@ -6,7 +6,8 @@ from zmqzab.core.output import Output
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
 from zmqzab.messages import PeerMessage, wire_name
-from zmqzab.sim.simulation import SimOptions, Simulation, liveness_bound
+from zmqzab.sim import SimOptions, Simulation
+from zmqzab.sim.liveness import liveness_bound
 
 #: Ticks the liveness phase may take in a scenario (the sweep's bound, from the default timing).
 LIVENESS_TICKS = liveness_bound(CoreConfig())

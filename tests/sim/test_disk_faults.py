@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from zmqzab.sim.simulation import SimOptions, Simulation, run_seed
+from zmqzab.sim import SimOptions, Simulation, run_seed
 from zmqzab.storage.snapshot import PREFIX_SIZE
 from zmqzab.storage.txnlog import list_segments
 

@@ -9,7 +9,8 @@ import pytest
 from tests.sim.helpers import calm, wait_serving
 from zmqzab.core.settings import CoreConfig
 from zmqzab.sim.checkers import Violation
-from zmqzab.sim.simulation import CLIENT_TIMEOUT_TICKS, liveness_bound
+from zmqzab.sim.liveness import liveness_bound
+from zmqzab.sim.options import CLIENT_TIMEOUT_TICKS
 
 
 def test_the_bound_follows_the_protocol_timers():

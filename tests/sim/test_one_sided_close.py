@@ -10,7 +10,7 @@ import pytest
 from tests.sim.helpers import LIVENESS_TICKS, calm, followers, wait_serving
 from zmqzab.core.roles import Phase, Role
 from zmqzab.messages import AckEpoch
-from zmqzab.sim.simulation import _GONE
+from zmqzab.sim.events import ConnectionClosed
 
 pytestmark = [pytest.mark.transport]
 
@@ -37,7 +37,7 @@ def test_leader_side_close_while_a_counting_ackepoch_is_on_its_way():
             if not fired and isinstance(msg, AckEpoch) and msg.current_epoch != -1:
                 fired.append(src)
                 node = sim.nodes[dst]
-                sim._push(sim.now, _GONE, dst, node.incarnation, src)  # before the ACKEPOCH lands
+                sim.push(sim.now, ConnectionClosed(dst, node.incarnation, src))  # before the ACKEPOCH lands
             return None
 
         sim.rules.append(close_leader_side)

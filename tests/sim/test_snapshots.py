@@ -8,7 +8,7 @@ from tests.sim.helpers import LIVENESS_TICKS, answered, calm, followers, once, s
 from zmqzab.core.roles import Phase
 from zmqzab.core.settings import CoreConfig
 from zmqzab.messages import SnapAck, SnapChunk
-from zmqzab.sim.simulation import SimOptions, run_seed
+from zmqzab.sim import SimOptions, run_seed
 
 pytestmark = [pytest.mark.snapshots]
 

@@ -178,11 +178,11 @@ def test_every_message_of_simulated_runs_is_plausible(monkeypatch):
     (crashes, partitions, loss, reordering, disk faults), seeds 1..6. Expected: every message
     any peer sent passes ``plausible`` after a round trip through the wire format."""
     from zmqzab.sim import SimOptions, Simulation
-    from zmqzab.sim import simulation as simulation_module
+    from zmqzab.sim.network import Network
 
     seen: list[int] = [0]
     refused: list[object] = []
-    deliver = simulation_module.Simulation._deliver
+    deliver = Network.deliver
 
     def checked(self, src, dst, pub, msg, note):
         seen[0] += 1
@@ -190,7 +190,7 @@ def test_every_message_of_simulated_runs_is_plausible(monkeypatch):
             refused.append(msg)
         return deliver(self, src, dst, pub, msg, note)
 
-    monkeypatch.setattr(simulation_module.Simulation, "_deliver", checked)
+    monkeypatch.setattr(Network, "deliver", checked)
     for seed in range(1, int(os.environ.get("PLAUSIBLE_SEEDS", "6")) + 1):
         print(f"seed {seed}")
         with Simulation(SimOptions(seed=seed, ticks=200)) as sim:

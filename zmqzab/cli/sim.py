@@ -67,7 +67,7 @@ def sim(
     then, after healing, that the cluster converges and answers every request.
     """
     from zmqzab.core.settings import TEST_FAULTS
-    from zmqzab.sim.simulation import SimOptions
+    from zmqzab.sim.options import SimOptions
     from zmqzab.storage.faults import STORAGE_TEST_FAULTS
 
     bugs = frozenset(inject_bug or ())
@@ -130,7 +130,7 @@ def _one(base, trace: bool) -> int:
 def _sweep(base, count: int, jobs: int) -> int:
     from zmqzab.sim.sweep import sweep
     from zmqzab.core.settings import CoreConfig
-    from zmqzab.sim.simulation import liveness_bound
+    from zmqzab.sim.liveness import liveness_bound
 
     seeds = range(base.seed, base.seed + count)
     started = time.monotonic()  # for the seeds-per-minute figure only, never inside a run

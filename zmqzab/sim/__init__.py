@@ -8,7 +8,7 @@ during sync. Following TigerBeetle's VOPR and FoundationDB's simulation, this pa
 production ``Peer``s (zmqzab/core) through production ``execute()`` (zmqzab/host/effects.py) in one
 thread, against
 
-* a simulated network (simulation.py): latency, FIFO per connection, drops, duplicates,
+* a simulated network (network.py): latency, FIFO per connection, drops, duplicates,
   reordering, delay spikes, partitions both ways or one way, DEALER queues that deliver late;
 * a simulated disk (disk.py): a group-commit writer in front of a real ``Storage`` whose
   fsyncs go to a page-cache model: a kill -9 keeps unsynced writes, a power loss drops them
@@ -25,6 +25,11 @@ byte for byte. After every step the checkers (checkers.py) test ZAB's safety pro
 the fault phase everything is healed and the cluster must converge (liveness). A failure names
 the property, shows the tail of the trace (trace.py) and the line that reproduces it.
 
+The modules: simulation.py (the event loop over events.py's typed events, and the nodes'
+lifecycle: start, crash, restart, pause), network.py, faults.py (which faults, when), disk.py,
+workload.py, checkers.py (safety), liveness.py (after the heal), options.py (what a run is
+asked and reports), profile.py (the seed's fault rates), trace.py, sweep.py.
+
 Entry points: ``zmqzab sim`` (zmqzab/cli/sim.py), ``Simulation`` / ``SimOptions`` / ``run_seed``
 for tests and scripted scenarios, ``sweep`` for many seeds. Fault rates are drawn per seed
 (profile.py: swarm testing). Deliberate bugs (``CoreConfig.test_faults``, and storage's
@@ -33,7 +38,8 @@ storage/faults.py) prove the checkers can fail.
 
 from zmqzab.sim.checkers import Violation
 from zmqzab.sim.profile import FaultProfile
-from zmqzab.sim.simulation import SimOptions, SimResult, Simulation, run_seed
+from zmqzab.sim.options import SimOptions, SimResult
+from zmqzab.sim.simulation import Simulation, run_seed
 from zmqzab.sim.sweep import SweepSummary, sweep
 
 __all__ = ["FaultProfile", "SimOptions", "SimResult", "Simulation", "SweepSummary", "Violation",

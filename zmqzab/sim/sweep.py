@@ -12,7 +12,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from zmqzab.sim.simulation import SimOptions, SimResult, Simulation
+from zmqzab.sim.options import SimOptions, SimResult
+from zmqzab.sim.simulation import Simulation
 
 
 @dataclass
