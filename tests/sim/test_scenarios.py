@@ -27,7 +27,6 @@ from zmqzab.core.output import InstallSnapshot, Truncate
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
 from zmqzab.messages import Proposal
-from zmqzab.sim.simulation import SimOptions, Simulation
 from zmqzab.zxid import make_zxid, zxid_epoch
 
 
@@ -386,53 +385,3 @@ def test_connection_flap_between_the_leader_and_a_follower(stale):
         assert committed_keys(sim).count(("a", 1)) == 1
         sim.check_liveness(LIVENESS_TICKS)
 
-
-def test_restarted_leader_diffs_from_its_disk_not_snap():
-    """Goal: a node restarted after snapshots knows how far back its log on disk reaches
-    (recovery's log_start), and a follower whose gap that log covers is DIFFed from the
-    leader's DISK (ReadLog), as production does, not rebuilt by SNAP. (The simulator once
-    started restarted nodes without log_start: they believed their disk began at their newest
-    snapshot, so this production path was never simulated.)
-
-    Setup: 3 nodes, calm network, a log window of 4 txns, a snapshot every 4 applied txns with
-    3 kept (so the log on disk reaches back to the oldest kept snapshot, far before the newest).
-    Faults: a follower F stops after 9 committed guesses; 8 more commit (snapshots at the 12th
-    and 16th: the oldest kept is at the 8th, before F's last); then the two others crash and
-    restart (every node that can lead has recovered from its data dir); then F restarts.
-    Expected: F is beyond the leader's memory window but within its log on disk: the leader
-    reads the gap from disk (a ``ReadLog``: "disk read for nF") and F gets DIFF, never SNAP;
-    F's game then equals the leader's, and the cluster converges.
-    """
-    options = SimOptions(seed=17, nodes=3, faults=False, workload=False, trace_keep=None,
-                         core=CoreConfig(log_window_txns=4), snapshot_every_txns=4, snapshots_kept=3)
-    print(f"scenario seed {options.seed}, {options.nodes} nodes")
-    with Simulation(options) as sim:
-        ld = wait_serving(sim)
-        lag = followers(sim, ld)[0]
-        for value in range(9):
-            answered(sim, sim.request(ld, value, client="a"))
-        sim.run_ticks(3)
-        lag_last = sim.nodes[lag].peer.zxid_last
-        sim.crash(lag)
-        for value in range(8):
-            answered(sim, sim.request(ld, 50 + value, client="a"))
-        sim.run_ticks(3)
-        others = [i for i in sim.ids if i != lag]
-        for i in others:
-            sim.crash(i)
-        for i in others:
-            sim.restart(i)
-        new = wait_serving(sim)
-        disk = sim.nodes[new].disk.storage
-        assert disk.log_start <= lag_last < max(s.zxid for s in disk.snapshots.list()), \
-            "the scenario needs the leader's log on disk to cover the gap, with a newer snapshot"
-        before = len(sync_modes(sim, lag))
-        sim.restart(lag)
-        sim.run_until(lambda: sim.nodes[lag].peer.phase == Phase.BROADCAST, 60)
-        assert sync_modes(sim, lag)[before:] == ["DIFF"]
-        reads = [e for e in sim.trace.entries
-                 if e[1] == "node" and e[2] == new and e[3].startswith(f"disk read for n{lag} ")]
-        assert reads, "the leader should have read the gap from its disk (a ReadLog)"
-        sim.run_ticks(3)
-        assert sim.nodes[lag].peer.state.snapshot() == sim.nodes[new].peer.state.snapshot()
-        sim.check_liveness(LIVENESS_TICKS)
