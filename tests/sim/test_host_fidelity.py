@@ -129,3 +129,32 @@ def test_a_restarted_node_counts_txns_to_its_next_snapshot_from_zero():
         assert sim.nodes[f].peer.zxid_applied == make_zxid(1, 8)
         assert [s.zxid for s in disk.storage.snapshots.list()] == [make_zxid(1, 8), make_zxid(1, 4)]
         sim.check_liveness(LIVENESS_TICKS)
+
+
+def test_one_snapshot_at_a_time_while_the_disk_is_slow():
+    """Goal: a node has one snapshot in flight at most, as node.py: the next is due only once
+    the writer reported the last one saved, so a slow disk never piles snapshots up. (The
+    simulator's copy queued one every ``snapshot_every`` applied txns whatever the writer did.)
+
+    Setup: 3 nodes, calm network, a snapshot every 2 applied txns.
+    Faults: a follower F's fsyncs hang for 30 ticks while 6 guesses commit (the leader and the
+    third node are a quorum; F applies what they commit).
+    Expected: F queues its first snapshot (at the 2nd txn) and no other while it hangs; when the
+    disk comes back, that one is saved, and the next one follows the txns applied after it.
+    """
+    with scripted(31, snapshot_every_txns=2, snapshots_kept=3) as sim:
+        ld = wait_serving(sim)
+        f = followers(sim, ld)[0]
+        sim.stall_disk(f, 30)
+        for value in range(6):
+            answered(sim, sim.request(ld, value, client="a"))
+        sim.run_until(lambda: sim.nodes[f].peer.zxid_applied == make_zxid(1, 6), 20)
+        disk = sim.nodes[f].disk
+        queued = [op.zxid for op in disk.queue + disk.inflight if type(op).__name__ == "SaveSnapshot"]
+        assert queued == [make_zxid(1, 2)]
+        sim.run_ticks(35)
+        answered(sim, sim.request(ld, 50, client="a"))
+        sim.run_ticks(3)
+        saved = [s.zxid for s in disk.storage.snapshots.list()]
+        assert saved == [make_zxid(1, 7), make_zxid(1, 2)]
+        sim.check_liveness(LIVENESS_TICKS)

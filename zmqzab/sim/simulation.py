@@ -309,10 +309,10 @@ class NodeIO:
             self.sim.answer(self.node.id, request, txn.zxid, result)
 
     def take_snapshot(self, zxid: int, state: Game) -> bool:
-        # As node.py: the game at its applied zxid, queued after the appends it covers. The
-        # simulated writer takes it with the next batch: nothing stays in flight.
+        # As node.py: the game at its applied zxid, queued after the appends it covers; in
+        # flight until the writer's report (_fsync_done), so no second one starts meanwhile.
         self.node.disk.submit(SaveSnapshot(zxid, state.snapshot()))
-        return False
+        return True
 
     def trace(self, trace: CoreTrace) -> None:
         assert self.sim is not None
