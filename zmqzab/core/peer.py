@@ -117,7 +117,7 @@ class Recovered:
     #: kept snapshot of the log's generation. A DIFF from disk reaches back this far.
     log_start: int | None = None
     #: What recovery repaired or noticed, for the node's log (not read by the core).
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] | list[str] = ()
 
     @property
     def last_zxid(self) -> int:

@@ -386,7 +386,7 @@ def open_storage(
         snapshot_zxid=snapshot_zxid,
         snapshot=snapshot,
         txns=txns,
-        notes=tuple(notes),
+        notes=notes,
         log_start=storage.log_start,
     )
     return storage, recovered
