@@ -35,14 +35,10 @@ from zmqzab.zxid import fmt_zxid
 class ForkedSnapshots:
     def __init__(self, storage: Storage, submit: Callable[[Any], None], wake: WakePipe, log: Any,
                  events: EventLog, info: dict[str, Any]) -> None:
-        self.storage = storage
-        #: Hands an op to the writer thread (after the appends it covers).
-        self._submit = submit
-        self._wake = wake
-        self.log = log
-        self.events = events
-        #: What the status view shows of snapshots (updated in place).
-        self.info = info
+        # submit: hands an op to the writer thread (after the appends it covers); info: what
+        # the status view shows of snapshots (updated in place).
+        self.storage, self._submit, self._wake = storage, submit, wake
+        self.log, self.events, self.info = log, events, info
         self._reports: deque[SnapshotSaved] = deque()
         #: Forked snapshot writers that finished: (zxid, gen, paused_s, child_s, ok, size).
         self._children: deque[tuple[int, int, float, float, bool, int]] = deque()
