@@ -22,8 +22,8 @@ Every node runs production's host (zmqzab/host/: a ``Replica`` per incarnation, 
 class node.py runs): every Output goes through it, with a ``NodeIO`` as its ``HostIO``: epochs
 are written synchronously to the real epoch files, log ops go to the simulated writer, sends
 become network events, applied txns answer clients (the host's client table), snapshots are
-taken by the host's policy, and a DIFF from disk is the host's ``DiskStream``. After every event the checkers
-(checkers.py) look at the node it touched.
+taken by the host's policy, and a DIFF from disk is the host's ``DiskStream``. After every
+event the checkers (checkers.py) look at the node it touched.
 
 Network. A message gets a latency of 1..latency_max units and, per link and socket kind
 (DEALER or PUB), keeps FIFO order, like one TCP connection. Faults (from the seed's profile):
