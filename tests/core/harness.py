@@ -219,7 +219,7 @@ class Cluster:
         for _ in range(n):
             self.now += 1
             for i in sorted(self.up):
-                self.execute(i, self.peers[i].tick())
+                self.execute(i, self.replicas[i].tick())
             self.settle()
 
     def run_until(self, cond, max_ticks: int = 500) -> int:
