@@ -1,5 +1,6 @@
-"""A small deterministic cluster for core tests: real Peers, the real execute(), an in-memory
-disk whose un-synced ops are lost on a crash, and a FIFO network that can be cut.
+"""A small deterministic cluster for core tests: real Peers in production's host (a
+``Replica`` each, zmqzab/host/), an in-memory disk whose un-synced ops are lost on a crash, and
+a FIFO network that can be cut.
 
 Nothing here sleeps or reads a clock: time is ``tick()``.
 """
@@ -10,17 +11,17 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-from zmqzab.core.output import Append, InstallSnapshot, LogOp, ReadLog, Trace, Truncate
+from zmqzab.core.output import Append, InstallSnapshot, LogOp, Trace, Truncate
 from zmqzab.core.peer import NotReady, Peer, Recovered
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
-from zmqzab.host.effects import execute
 from zmqzab.game.rules import Game
-from zmqzab.messages import GameResult, Guess, PeerMessage, SyncTxns, Txn
+from zmqzab.host.reads import DiskStream
+from zmqzab.host.recovery import make_state, new_peer
+from zmqzab.host.replica import Replica
+from zmqzab.messages import GameResult, Guess, PeerMessage, Txn
 
-
-def make_state(data: bytes | None) -> Game:
-    return Game.restore(data) if data else Game()
+__all__ = ["Cluster", "MemDisk", "make_state"]
 
 
 @dataclass
@@ -70,6 +71,8 @@ class MemDisk:
 
 
 class NodeIO:
+    """The harness's ``HostIO``: the in-memory disk and network of ``Cluster``."""
+
     def __init__(self, cluster: "Cluster", node_id: int) -> None:
         self.c, self.id = cluster, node_id
 
@@ -94,11 +97,17 @@ class NodeIO:
             if p != self.id:
                 self.c.queue.append((self.id, p, msg))
 
-    def read_log(self, read: ReadLog):
-        self.c.reads.append((self.id, read))
+    def read_log(self, stream: DiskStream):
+        self.c.reads.append((self.id, stream))
 
     def applied(self, txn, result):
         self.c.applied[self.id].append((txn.zxid, result))
+
+    def answer(self, waiters, txn, result):
+        pass  # the harness's submit() waits for nobody: tests read ``applied``
+
+    def take_snapshot(self, zxid: int, state: Game) -> bool:
+        raise AssertionError("the harness takes no periodic snapshots (snapshot_every is 0)")
 
     def trace(self, trace: Trace):
         self.c.traces.append((self.c.now, self.id, trace))
@@ -112,6 +121,7 @@ class Cluster:
         self.auto_persist = auto_persist
         self.disks = {i: MemDisk() for i in self.ids}
         self.peers: dict[int, Peer] = {}
+        self.replicas: dict[int, Replica] = {}
         self.up: set[int] = set()
         self.queue: deque[tuple[int, int, PeerMessage]] = deque()
         self.cut: set[frozenset[int]] = set()
@@ -120,8 +130,8 @@ class Cluster:
         self.now = 0
         self.delivered: list[tuple[int, int, PeerMessage]] = []
         #: ReadLogs waiting for the "driver" (done in settle(), as a reader thread would later).
-        self.reads: list[tuple[int, ReadLog]] = []
-        self.disk_reads: list[tuple[int, ReadLog, bool]] = []
+        self.reads: list[tuple[int, DiskStream]] = []
+        self.disk_reads: list[tuple[int, DiskStream, bool]] = []
         self.starts = 0
         for i in self.ids:
             self.start(i)
@@ -130,11 +140,13 @@ class Cluster:
     def start(self, i: int) -> None:
         self.disks[i].pending.clear()
         self.starts += 1  # every incarnation draws its own randomness (follower sessions)
-        self.peers[i] = Peer(i, self.ids, self.cfg, random.Random(self.seed * 10_000 + self.starts), make_state,
-                             self.disks[i].recovered())
+        peer = new_peer(i, self.ids, self.cfg, random.Random(self.seed * 10_000 + self.starts),
+                        self.disks[i].recovered())
+        self.peers[i] = peer
+        self.replicas[i] = Replica(peer, NodeIO(self, i))
         self.up.add(i)
         self.applied[i] = []
-        self.execute(i, self.peers[i].start())
+        self.execute(i, peer.start())
 
     def crash(self, i: int) -> None:
         """Stop node i; whatever it had not synced is lost."""
@@ -143,7 +155,7 @@ class Cluster:
         self.queue = deque(m for m in self.queue if m[1] != i and m[0] != i)
 
     def execute(self, i: int, out) -> None:
-        execute(out, NodeIO(self, i))
+        self.replicas[i].execute(out)
 
     # --- network
     def partition(self, *groups: set[int]) -> None:
@@ -171,24 +183,22 @@ class Cluster:
         """Carry out the oldest ReadLog as node.py's reader does: check, send, report."""
         if not self.reads:
             return False
-        i, read = self.reads.pop(0)
+        i, stream = self.reads.pop(0)
         if i not in self.up:
             return True
+        read = stream.read
         txns = self.disks[i].read(read.after, read.upto)
-        self.disk_reads.append((i, read, txns is not None))
+        self.disk_reads.append((i, stream, txns is not None))
         if txns is None:
-            self.execute(i, self.peers[i].disk_read_done(read.to, read.session, False, read.header is None,
-                                                         read.after, "not in the log"))
+            self.execute(i, stream.done(self.peers[i], "not in the log"))
             return True
-        if read.header is not None:
-            self.queue.append((i, read.to, read.header))
-        prev = read.after
         batch = self.cfg.sync_batch_txns
         for k in range(0, len(txns), batch):
-            part = txns[k : k + batch]
-            self.queue.append((i, read.to, SyncTxns(read.session, read.epoch, part, read.zxid_committed, prev)))
-            prev = part[-1].zxid
-        self.execute(i, self.peers[i].disk_read_done(read.to, read.session, True, True, prev))
+            header = stream.header()
+            if header is not None:
+                self.queue.append((i, read.to, header))
+            self.queue.append((i, read.to, stream.txns(txns[k : k + batch])))
+        self.execute(i, stream.done(self.peers[i]))
         return True
 
     def settle(self, limit: int = 100_000) -> None:
@@ -209,7 +219,7 @@ class Cluster:
         for _ in range(n):
             self.now += 1
             for i in sorted(self.up):
-                self.execute(i, self.peers[i].tick())
+                self.execute(i, self.replicas[i].tick())
             self.settle()
 
     def run_until(self, cond, max_ticks: int = 500) -> int:

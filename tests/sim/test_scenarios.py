@@ -384,3 +384,4 @@ def test_connection_flap_between_the_leader_and_a_follower(stale):
         answered(sim, request)
         assert committed_keys(sim).count(("a", 1)) == 1
         sim.check_liveness(LIVENESS_TICKS)
+

@@ -104,15 +104,24 @@ class NotReady(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Recovered:
-    """What the driver read from disk at start-up (storage's Recovered, minus the notes)."""
+    """What a node starts from: storage's recovery returns it (``open_storage``) and the Peer
+    takes it as is, so no driver can drop a field on the way (the simulator once lost
+    ``log_start`` and never DIFFed from disk). ``txns`` are those after the snapshot."""
 
     accepted_epoch: int = 0
     current_epoch: int = 0
     snapshot_zxid: int = 0
     snapshot: bytes | None = None
     txns: tuple[Txn, ...] | list[Txn] = ()
-    #: The durable log holds every txn after this zxid (None: after the snapshot's).
+    #: The durable log holds every txn after this zxid (None: after the snapshot's): the oldest
+    #: kept snapshot of the log's generation. A DIFF from disk reaches back this far.
     log_start: int | None = None
+    #: What recovery repaired or noticed, for the node's log (not read by the core).
+    notes: tuple[str, ...] | list[str] = ()
+
+    @property
+    def last_zxid(self) -> int:
+        return self.txns[-1].zxid if self.txns else self.snapshot_zxid
 
 
 class Peer:

@@ -25,7 +25,7 @@ def node_status(self: Node) -> dict[str, Any]:
     s = self.peer.status()
     s["game"] = self.peer.state.view()
     s["counters"] = {**self.counters, **vars(self.transport.counters),
-                     "waiting_clients": len(self.waiting),
+                     "waiting_clients": len(self.replica.clients),
                      "curve_denied": self.auth.denied if self.auth is not None else 0}
     s["curve"] = self.auth is not None
     s["uptime_s"] = round(time.monotonic() - self.started_at, 3)

@@ -69,6 +69,8 @@ _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 _SNDMORE, _RCVMORE = int(zmq.SNDMORE), int(zmq.RCVMORE)
 #: Delayed messages held at most (message_delay_ms); beyond, new sends drop (counted).
 DELAYED_MAX = 100_000
+#: Messages the node's loop handles per socket per pass, so one busy socket cannot starve the others.
+DRAIN_LIMIT = 2000
 #: ``_delayed`` target meaning "our PUB socket".
 _PUB = -1
 

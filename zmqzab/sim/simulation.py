@@ -19,10 +19,12 @@ type per kind):
 * the tick boundary ("control"): the fault scheduler (crashes, partitions), restarts, heals,
   and the clients.
 
-Every Output goes through production ``execute()`` with a ``NodeIO`` as its ``Effects``: epochs
+Every node runs production's host (zmqzab/host/: a ``Replica`` per incarnation, the same
+class node.py runs): every Output goes through it, with a ``NodeIO`` as its ``HostIO``: epochs
 are written synchronously to the real epoch files, log ops go to the simulated writer, sends
-become network events, applied txns answer clients. After every event the checkers
-(checkers.py) look at the node it touched.
+become network events, applied txns answer clients (the host's client table), snapshots are
+taken by the host's policy, and a DIFF from disk is the host's ``DiskStream``. After every
+event the checkers (checkers.py) look at the node it touched.
 
 Network (network.py). Latency with FIFO per connection, drops, duplicates, reordering, delay
 spikes, partitions (both ways, one way, a bridge), DEALER queues that deliver late, connection
@@ -58,12 +60,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from zmqzab.core.output import Append, InstallSnapshot, LogOp, Output, ReadLog, Trace as CoreTrace
-from zmqzab.core.peer import InvariantError, NotReady, Peer, Recovered
+from zmqzab.core.output import Append, InstallSnapshot, LogOp, Output, Trace as CoreTrace
+from zmqzab.core.peer import InvariantError, NotReady, Peer
 from zmqzab.core.roles import Phase, Role
-from zmqzab.host.effects import DurabilityError, execute
 from zmqzab.game.rules import Game
-from zmqzab.messages import NOT_COUNTED, AckEpoch, GameResult, PeerMessage, SyncTxns, Txn, wire_name
+from zmqzab.host.effects import DurabilityError
+from zmqzab.host.reads import DiskStream
+from zmqzab.host.recovery import new_peer
+from zmqzab.host.replica import Replica
+from zmqzab.messages import NOT_COUNTED, AckEpoch, GameResult, PeerMessage, Txn, wire_name
 from zmqzab.sim import faults, liveness
 from zmqzab.sim.checkers import Checkers, Violation
 from zmqzab.sim.disk import DiskDied, SimDisk
@@ -79,8 +84,6 @@ from zmqzab.storage.errors import StorageError
 from zmqzab.storage.reader import read_range
 from zmqzab.zxid import fmt_zxid
 
-def make_state(data: bytes | None) -> Game:
-    return Game.restore(data) if data else Game()
 
 
 class _Crash(Exception):
@@ -95,28 +98,26 @@ class _Crash(Exception):
 
 
 class SimNode:
-    __slots__ = ("id", "disk", "peer", "up", "incarnation", "waiting", "io", "paused_until",
-                 "applied_since_snapshot", "refused")
+    __slots__ = ("id", "disk", "peer", "replica", "up", "incarnation", "io", "paused_until", "refused")
 
     def __init__(self, node_id: int, disk: SimDisk) -> None:
         self.id = node_id
         self.disk = disk
         self.peer: Peer | None = None
+        #: The host (zmqzab/host/) of this incarnation: its Peer, the requests it took, its
+        #: snapshot policy. None while the node is down.
+        self.replica: Replica[Request] | None = None
         self.up = False
         self.incarnation = 0
-        #: (client, seq) -> the request this node took and answers when it applies the txn.
-        self.waiting: dict[tuple[str, int], Request] = {}
         self.io = NodeIO(self)
         #: While ``now`` is below this, the process is stopped (see ``Simulation.pause``).
         self.paused_until = 0
-        #: Txns applied since the last periodic snapshot (SimOptions.snapshot_every_txns).
-        self.applied_since_snapshot = 0
         #: Recovery refused its data dir for bit rot: down until the operator resyncs it.
         self.refused = False
 
 
 class NodeIO:
-    """The simulator's ``Effects`` (zmqzab/host/effects.py) for one node."""
+    """The simulator's ``HostIO`` (zmqzab/host/replica.py) for one node."""
 
     __slots__ = ("node", "sim", "crash_after", "sends_done")
 
@@ -137,8 +138,6 @@ class NodeIO:
 
     def submit_log(self, op: LogOp) -> None:
         self.node.disk.submit(op)
-        if type(op) is InstallSnapshot:
-            self.node.applied_since_snapshot = 0
         if type(op) is InstallSnapshot:
             # The core replaced its game before returning this Output: from here on the node
             # re-applies history from the snapshot's zxid.
@@ -169,11 +168,11 @@ class NodeIO:
             if dst != src:
                 self.sim.net_send(src, dst, msg, True)
 
-    def read_log(self, read: ReadLog) -> None:
+    def read_log(self, stream: DiskStream) -> None:
         if self.crash_after is not None:
             raise _Crash()  # died after its sends, before starting the read
         assert self.sim is not None
-        self.sim.schedule_read(self.node, read)
+        self.sim.schedule_read(self.node, stream)
 
     def applied(self, txn: Txn, result: GameResult) -> None:
         if self.crash_after is not None:
@@ -183,10 +182,17 @@ class NodeIO:
         node = self.node
         assert node.peer is not None
         sim.checkers.on_applied(node.id, txn, result, node.peer.epoch)
-        node.applied_since_snapshot += 1
-        request = node.waiting.pop((txn.op.client_id, txn.op.seq), None) if node.waiting else None
-        if request is not None:
-            sim.answer(node.id, request, txn.zxid, result)
+
+    def answer(self, waiters: list[Request], txn: Txn, result: GameResult) -> None:
+        assert self.sim is not None
+        for request in waiters:
+            self.sim.answer(self.node.id, request, txn.zxid, result)
+
+    def take_snapshot(self, zxid: int, state: Game) -> bool:
+        # As node.py: the game at its applied zxid, queued after the appends it covers; in
+        # flight until the writer's report (_fsync_done), so no second one starts meanwhile.
+        self.node.disk.submit(SaveSnapshot(zxid, state.snapshot()))
+        return True
 
     def trace(self, trace: CoreTrace) -> None:
         assert self.sim is not None
@@ -299,11 +305,9 @@ class Simulation:
         for note in rec.notes:
             if "fsync is OFF" not in note:
                 self.trace.add(self.now, "node", i, f"recovery: {self._sanitize(note)}")
-        peer = Peer(i, self.ids, self.core, derive_rng(self.options.seed, "peer", i, node.incarnation),
-                    make_state,
-                    Recovered(rec.accepted_epoch, rec.current_epoch, rec.snapshot_zxid, rec.snapshot,
-                              rec.txns))
-        node.peer, node.up, node.waiting = peer, True, {}
+        peer = new_peer(i, self.ids, self.core, derive_rng(self.options.seed, "peer", i, node.incarnation), rec)
+        node.replica = Replica(peer, node.io, self.snapshot_every)
+        node.peer, node.up = peer, True
         if node.incarnation > 1:
             self.counters["restart"] += 1
             self.trace.add(self.now, "fault", f"restart n{i} (incarnation {node.incarnation}): "
@@ -322,7 +326,7 @@ class Simulation:
         node = self.nodes[i]
         if not node.up:
             return
-        node.up, node.peer, node.waiting, node.paused_until = False, None, {}, 0
+        node.up, node.peer, node.replica, node.paused_until = False, None, None, 0
         power = not page_cache
         lost, landed = node.disk.crash(self.rng_disk, self.profile.torn, power)
         self.counters[kind] += 1
@@ -444,20 +448,16 @@ class Simulation:
             self.checkers.on_new_commit_seen(
                 [(n.id, n.peer) for n in self.up_nodes() if n.peer is not None and n.peer.leading is not None
                  and n.peer.leading.established])
-        every = self.snapshot_every
-        if every and node.up and node.applied_since_snapshot >= every:
-            # As node.py: the game at its applied zxid, queued after the appends it covers.
-            node.applied_since_snapshot = 0
-            node.disk.submit(SaveSnapshot(peer.zxid_applied, peer.state.snapshot()))
         self._start_writer(node)
 
     def _execute(self, node: SimNode, out: Output) -> None:
         if not out:
             return
-        io = node.io
+        io, replica = node.io, node.replica
+        assert replica is not None
         point = faults.crash_point(self, node, out)
         if point is None:
-            execute(out, io)
+            replica.execute(out)
             return
         if point < 0:
             # Nothing of it happened: the core's new state in memory dies unseen.
@@ -467,7 +467,7 @@ class Simulation:
                 f"({kinds}{'...' if len(out.sends) > 4 else ''})")
         io.crash_after, io.sends_done = point, 0
         try:
-            execute(out, io)
+            replica.execute(out)
         except _Crash:
             pass  # io stopped it at the crash point
         finally:
@@ -500,13 +500,15 @@ class Simulation:
         self.crash(node.id, f"{'power loss' if died.power else 'kill -9'} just before {died.where}, "
                    f"inside a batch of {ops}", "crash_in_file_op", page_cache=not died.power)
 
-    def schedule_read(self, node: SimNode, read: ReadLog) -> None:
+    def schedule_read(self, node: SimNode, stream: DiskStream) -> None:
         delay = self.rng_disk.randint(1, self.profile.fsync_max)
-        self.push(self.now + delay, ReadDone(node.id, node.incarnation, read))
+        self.push(self.now + delay, ReadDone(node.id, node.incarnation, stream))
 
-    def _read_done(self, node: SimNode, read: ReadLog) -> None:
-        """What node.py's reader thread does: read, send the header and the TXNS, report."""
+    def _read_done(self, node: SimNode, stream: DiskStream) -> None:
+        """What node.py's reader thread does, at once: read, send the header and the TXNS
+        (the host's DiskStream), report."""
         storage = node.disk.storage
+        read = stream.read
         assert storage is not None
         try:
             batches = list(read_range(storage.log.dir, storage.gen, storage.log_start, read.after,
@@ -514,21 +516,20 @@ class Simulation:
             error = ""
         except StorageError as exc:
             batches, error = [], self._sanitize(str(exc))
-        prev = read.after
-        started = read.header is None  # a continuation: the stream began with an earlier read
         if not error:
-            if read.header is not None:
-                self.net_send(node.id, read.to, read.header, False)
-                started = True
             for txns in batches:
-                self.net_send(node.id, read.to, SyncTxns(read.session, read.epoch, txns, read.zxid_committed,
-                                                         prev), False)
-                prev = txns[-1].zxid
+                header = stream.header()
+                if header is not None:
+                    self.net_send(node.id, read.to, header, False)
+                self.net_send(node.id, read.to, stream.txns(txns), False)
+            header = stream.header()  # an empty range still opens its stream
+            if header is not None:
+                self.net_send(node.id, read.to, header, False)
         self.trace.add(self.now, "node", node.id, f"disk read for n{read.to} after {fmt_zxid(read.after)} "
-                       f"up to {fmt_zxid(read.upto)}: " + (error or f"{sum(map(len, batches))} txns sent"))
+                       f"up to {fmt_zxid(read.upto)}: " + (error or f"{stream.sent} txns sent"))
         peer = node.peer
         assert peer is not None
-        self._run_step(node, lambda: peer.disk_read_done(read.to, read.session, not error, started, prev, error))
+        self._run_step(node, lambda: stream.done(peer, error))
 
     def _fsync_done(self, node: SimNode) -> None:
         disk = node.disk
@@ -543,13 +544,13 @@ class Simulation:
         if cuts:
             self.checkers.check_durable(node.id, disk.current_epoch, disk.durable_base,
                                         disk.durable_zxids, "after a TRUNC or SNAP reached its disk")
-        peer = node.peer
-        assert peer is not None
+        peer, replica = node.peer, node.replica
+        assert peer is not None and replica is not None
         for report in reports:
             if not report.skipped:
                 self.trace.add(self.now, "node", node.id, f"snapshot at {fmt_zxid(report.zxid)} saved; the log "
                                f"starts after {fmt_zxid(report.log_start)}")
-            peer.log_purged(report.log_start)
+            replica.snapshot_saved(report.log_start)
         self._run_step(node, lambda: peer.persisted(zxid))
 
     # ------------------------------------------------------------------ clients
@@ -565,19 +566,16 @@ class Simulation:
             self.trace.add(self.now, "client", f"{what}: no answer (node paused)")
             return "paused"
         self.trace.add(self.now, "client", what)
-        peer = node.peer
-        known = peer.state.answer_of(request.client, request.seq)
+        replica = node.replica
+        assert replica is not None
+        known = replica.known_answer(request.op)
         if known is not None:
             # As node.py: a retry of a request this node has applied gets its original answer.
             self.answer(i, request, known[0], known[1])
             return "answered"
-        # Registered first: a single-node cluster commits and applies within this very step.
-        key = (request.client, request.seq)
-        node.waiting[key] = request
         try:
-            self._run_step(node, lambda: peer.submit([request.op], ts_ms=self.tick))
+            self._run_step(node, lambda: replica.submit([request.op], [request], ts_ms=self.tick))
         except NotReady as exc:
-            node.waiting.pop(key, None)
             if exc.output is not None:
                 # What the core did before refusing (ZK-1277's step-down): carried out as node.py does.
                 self._run_step(node, lambda: exc.output)
@@ -625,8 +623,7 @@ class Simulation:
         if node.up and node.incarnation == ev.incarnation:
             self.push(self.now + TICK, ev)
             if node.paused_until <= self.now:
-                peer = node.peer
-                self._run_step(node, peer.tick)  # type: ignore[union-attr]
+                self._run_step(node, node.replica.tick)  # type: ignore[union-attr]
 
     def _on_fsync_done(self, ev: FsyncDone) -> None:
         node = self.nodes[ev.node]
@@ -664,7 +661,7 @@ class Simulation:
     def _on_read_done(self, ev: ReadDone) -> None:
         node = self._due(ev)
         if node is not None:
-            self._read_done(node, ev.read)
+            self._read_done(node, ev.stream)
 
     def _due(self, ev: NodeEvent) -> SimNode | None:
         """The node ``ev`` is for, if the event happens now: not if that incarnation has died

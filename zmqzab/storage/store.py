@@ -58,10 +58,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from zmqzab.core.output import Append, InstallSnapshot, LogOp, Truncate
+from zmqzab.core.peer import Recovered
 from zmqzab.messages import Txn
 from zmqzab.storage.compaction import CommitSnapshot, SaveSnapshot, SnapshotSaved
 from zmqzab.storage.epochs import EpochStore
@@ -78,25 +78,6 @@ SNAP_DIR = "snap"
 #: The newest and two before it, so a damaged newest has something to fall back on
 #: (config: [storage] snapshots_kept).
 SNAPSHOTS_KEPT = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Recovered:
-    """What a node starts from. ``txns`` are those after the snapshot, in zxid order."""
-
-    accepted_epoch: int
-    current_epoch: int
-    snapshot_zxid: int
-    snapshot: bytes | None
-    txns: list[Txn]
-    notes: list[str] = field(default_factory=list)
-    #: The log holds every txn after this zxid: the oldest kept snapshot of the log's generation
-    #: (0 before the first snapshot). A DIFF from disk reaches back this far.
-    log_start: int = 0
-
-    @property
-    def last_zxid(self) -> int:
-        return self.txns[-1].zxid if self.txns else self.snapshot_zxid
 
 
 class Storage:

@@ -1,0 +1,147 @@
+"""The host: everything a ``Peer`` driver needs besides sockets and real threads.
+
+One ``Replica`` per running node (a new one at every restart), used unchanged by the node
+process (server/node.py), the simulator (sim/simulation.py) and the core tests' harness
+(tests/core/harness.py). Like etcd-io/raft's RawNode with its Ready loop, the driver feeds
+the core (``replica.peer.step(...)``, ``replica.tick()``, ``replica.submit(...)``) and hands
+every Output to ``replica.execute(out)``, which carries it out in the durability order
+(effects.py) and does the host's bookkeeping around it:
+
+* clients: a request taken here is answered when its txn is applied here, by (client id, seq)
+  (clients.py); a retry of an applied request gets its original answer (``known_answer``);
+* snapshots: every ``snapshot_every`` applied txns, one snapshot of the game at that exact
+  applied zxid (snapshots.py); when the writer reports it saved, the core learns where the log
+  on disk now starts (``snapshot_saved``);
+* DIFF from disk: a ``ReadLog`` becomes a ``DiskStream`` (reads.py) that the driver fills with
+  what it reads and ends with ``disk_read_done``.
+
+The driver implements ``HostIO``, the I/O only it can do: files, sockets or their simulation.
+As TigerBeetle's simulator runs the real replica, the simulator runs this class: the paths
+production takes (a DIFF from disk after a restart, a retried request, the snapshot policy)
+are the paths it explores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Generic, Protocol, TypeVar
+
+from zmqzab.core.output import InstallSnapshot, LogOp, Output, ReadLog, Trace
+from zmqzab.core.peer import Peer
+from zmqzab.game.rules import Game
+from zmqzab.host.clients import ClientTable
+from zmqzab.host.effects import execute
+from zmqzab.host.reads import DiskStream
+from zmqzab.host.snapshots import SnapshotPolicy
+from zmqzab.messages import GameResult, Op, PeerMessage, Txn
+
+W = TypeVar("W")
+
+#: Unanswered requests are forgotten after this many ticks (a minute at the default 100 ms).
+WAITING_EXPIRY_TICKS = 600
+
+
+class HostIO(Protocol[W]):
+    """What a driver does for its Replica (see effects.py for the order)."""
+
+    def write_epochs(self, accepted: int | None, current: int | None) -> None:
+        """Atomically and durably, before returning (an ACKEPOCH may follow at once)."""
+
+    def submit_log(self, op: LogOp) -> None:
+        """Hand a log op to the writer; ``Peer.persisted`` follows once it is durable."""
+
+    def durable_zxid(self) -> int: ...
+
+    def send(self, to: int, msg: PeerMessage) -> None: ...
+
+    def publish(self, msg: PeerMessage) -> None: ...
+
+    def read_log(self, stream: DiskStream) -> None:
+        """Start reading ``stream.read``'s range from the log on disk (see reads.py)."""
+
+    def applied(self, txn: Txn, result: GameResult) -> None:
+        """Every applied txn, before its waiting clients are answered."""
+
+    def answer(self, waiters: list[W], txn: Txn, result: GameResult) -> None:
+        """Tell each waiter its request committed as ``txn`` with ``result``."""
+
+    def trace(self, trace: Trace) -> None: ...
+
+    def take_snapshot(self, zxid: int, state: Game) -> bool:
+        """Snapshot ``state`` (the game at applied ``zxid``) and save it after the appends it
+        covers. True: it is in flight, and the driver calls ``Replica.snapshot_saved`` (or
+        ``snapshot_failed``) when it is done; no other snapshot starts meanwhile."""
+
+
+class Replica(Generic[W]):
+    """One node's Peer and its host bookkeeping; also the ``Effects`` of execute()."""
+
+    def __init__(self, peer: Peer, io: HostIO[W], snapshot_every: int = 0,
+                 waiting_expiry_ticks: int = WAITING_EXPIRY_TICKS) -> None:
+        self.peer = peer
+        self.io = io
+        self.clients: ClientTable[W] = ClientTable(waiting_expiry_ticks)
+        self.snapshots = SnapshotPolicy(snapshot_every)
+        #: Ticks since this replica started: the clock of the client table.
+        self.ticks = 0
+        # execute() calls these once per message or txn: bound straight to the driver's.
+        self.write_epochs = io.write_epochs
+        self.durable_zxid = io.durable_zxid
+        self.send = io.send
+        self.publish = io.publish
+        self.trace = io.trace
+
+    # ---------------------------------------------------------------- the driver's entries
+
+    def execute(self, out: Output) -> None:
+        """Carry out ``out`` (effects.py's order), then take a snapshot if one is due."""
+        if not out:
+            return
+        execute(out, self)
+        if out.applied and self.snapshots.applied(len(out.applied)):
+            peer = self.peer
+            self.snapshots.started(self.io.take_snapshot(peer.zxid_applied, peer.state))
+
+    def tick(self) -> Output:
+        self.ticks += 1
+        self.clients.expire(self.ticks)
+        return self.peer.tick()
+
+    def known_answer(self, op: Op) -> tuple[int, GameResult] | None:
+        """(zxid, result) of ``op`` if this node has applied it: a retry gets its original answer."""
+        return self.peer.state.answer_of(op.client_id, op.seq)
+
+    def submit(self, ops: list[Op], waiters: Sequence[W], ts_ms: int) -> Output:
+        """Propose (or forward) ``ops``; ``waiters[k]`` is answered when ``ops[k]`` is applied
+        here. Raises the core's NotReady (nothing waits then; carry out its ``output``)."""
+        out = self.peer.submit(ops, ts_ms=ts_ms)
+        # Before the Output is carried out: a single-node cluster applies within it.
+        self.clients.wait(ops, waiters, self.ticks)
+        return out
+
+    def snapshot_saved(self, log_start: int) -> None:
+        """The writer saved a snapshot (or skipped or failed it) and purged: the log on disk
+        now holds every txn after ``log_start``."""
+        self.snapshots.finished()
+        self.peer.log_purged(log_start)
+
+    def snapshot_failed(self) -> None:
+        """The snapshot in flight never reached the writer; the next one is due as usual."""
+        self.snapshots.finished()
+
+    # ---------------------------------------------------------------- Effects (effects.py)
+
+    def submit_log(self, op: LogOp) -> None:
+        if type(op) is InstallSnapshot:
+            self.snapshots.installed()
+        self.io.submit_log(op)
+
+    def read_log(self, read: ReadLog) -> None:
+        self.io.read_log(DiskStream(read))
+
+    def applied(self, txn: Txn, result: GameResult) -> None:
+        self.io.applied(txn, result)
+        if self.clients.waiting:
+            waiters = self.clients.pop(txn.op)
+            if waiters:
+                self.io.answer(waiters, txn, result)

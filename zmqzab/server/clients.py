@@ -1,0 +1,179 @@
+"""The node's client port: requests in, replies out (the client ROUTER socket).
+
+Client writes drained from the socket in one loop pass are submitted as one batch (one
+PROPOSAL) through the host, which answers each when this node applies its txn, matched by
+(client id, seq) (host/clients.py). Reads, refusals and retries of applied requests are
+answered at once. Replies produced in one loop pass go out as one multipart message per
+client: a pipelining client gets its answers in batches (one frame each), a one-at-a-time
+client sees a plain one-frame message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import TYPE_CHECKING, Any
+
+import zmq
+
+from zmqzab.core.peer import NotReady
+from zmqzab.core.roles import Role
+from zmqzab.game import rules as game_rules
+from zmqzab.messages import (
+    ClientReply,
+    ClientRequest,
+    DecodeError,
+    GameResult,
+    Guess,
+    NewGame,
+    Op,
+    ReadReply,
+    ReadRequest,
+    Txn,
+    decode_client,
+    encode,
+)
+from zmqzab.security.drops import DropWarnings
+from zmqzab.server.transport import DRAIN_LIMIT, NOBLOCK, drain, send_frames
+
+if TYPE_CHECKING:
+    from zmqzab.server.node import Node
+
+#: Requests taken from one client message (a pipelining client sends a batch as frames).
+FRAMES_PER_MESSAGE_MAX = 10_000
+CLIENT_ID_MAX_CHARS = 128
+
+#: A waiter: the client's socket identity and its request id.
+Waiter = tuple[bytes, int]
+
+
+class ClientPort:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.drops = DropWarnings(node.log.warning)
+        #: Replies produced in one loop pass, by client: sent as one multipart message each.
+        self.outbox: dict[bytes, list[bytes]] = {}
+        #: Answers given in one Output (for the event ring).
+        self.answered: list[tuple[Txn, GameResult]] = []
+
+    # ---------------------------------------------------------------- replies
+
+    def reply(self, identity: bytes, reply: ClientReply | ReadReply) -> None:
+        frames = self.outbox.get(identity)
+        if frames is None:
+            self.outbox[identity] = [encode(reply)]
+        else:
+            frames.append(encode(reply))
+
+    def answer(self, waiters: list[Waiter], txn: Txn, result: GameResult) -> None:
+        """The host's answer to requests taken here: their txn is applied (HostIO.answer)."""
+        self.answered.append((txn, result))
+        node_id = self.node.id
+        for identity, req_id in waiters:
+            self.reply(identity, ClientReply(req_id=req_id, ok=True, node=node_id, zxid=txn.zxid, result=result))
+
+    def flush(self) -> None:
+        """One multipart message per client per loop pass."""
+        outbox, self.outbox = self.outbox, {}
+        sock = self.node.transport.client
+        for identity, frames in outbox.items():
+            try:
+                send_frames(sock, [identity, *frames], NOBLOCK)
+            except (zmq.Again, zmq.ZMQError):
+                pass  # the client went away; it will retry elsewhere
+
+    # ---------------------------------------------------------------- requests
+
+    def serve(self) -> None:
+        node = self.node
+        ops: list[Op] = []
+        takers: list[tuple[bytes, ClientRequest, Op]] = []
+        for frames in drain(node.transport.client, DRAIN_LIMIT):
+            if len(frames) < 2 or len(frames) > FRAMES_PER_MESSAGE_MAX + 1:
+                self._dropped(f"a message of {len(frames)} frames (2..{FRAMES_PER_MESSAGE_MAX + 1})")
+                continue
+            identity = frames[0]
+            for payload in frames[1:]:
+                self._take_request(identity, payload, ops, takers)
+        if not ops:
+            return
+        try:
+            out = node.replica.submit(ops, [(identity, msg.req_id) for identity, msg, _ in takers],
+                                      ts_ms=int(time.time() * 1000))
+        except NotReady as exc:
+            if exc.output is not None:
+                node.execute(exc.output)  # a step-down's votes and role change (ZK-1277)
+            node.events.add("refused", (len(ops), str(exc)))
+            for identity, msg, _ in takers:
+                self.reply(identity, ClientReply(req_id=msg.req_id, ok=False, node=node.id,
+                                                 error=str(exc), error_kind=exc.kind))
+            return
+        node.counters["proposals_submitted"] += len(ops)
+        peer = node.peer
+        path = "proposing" if peer.role == Role.LEADING else f"forwarding to leader n{peer.leader_id}"
+        node.events.add("client", (len(ops), ops[:3], path))
+        node.execute(out)
+
+    def _take_request(self, identity: bytes, payload: bytes, ops: list[Op],
+                      takers: list[tuple[bytes, ClientRequest, Op]]) -> None:
+        """One request frame: answered at once (reads, refusals, known answers) or queued."""
+        node = self.node
+        try:
+            msg = decode_client(payload)
+        except DecodeError as exc:
+            self._dropped(f"{len(payload)} bytes do not decode ({str(exc)[:80]})")
+            return
+        node.counters["client_requests"] += 1
+        if isinstance(msg, ReadRequest):
+            self.reply(identity, ReadReply(req_id=msg.req_id, node=node.id, data=self._read(msg.what)))
+            return
+        problem = self._check_op(msg.op)
+        if problem:
+            self.reply(identity, ClientReply(req_id=msg.req_id, ok=False, node=node.id,
+                                             error=problem, error_kind="bad_request"))
+            return
+        known = node.replica.known_answer(msg.op)
+        if known is not None:  # a retry of an applied request: its original answer
+            self.reply(identity, ClientReply(req_id=msg.req_id, ok=True, node=node.id,
+                                             zxid=known[0], result=known[1]))
+            return
+        op = self._stamp(msg.op)
+        ops.append(op)
+        takers.append((identity, msg, op))
+
+    def _dropped(self, detail: str) -> None:
+        self.node.counters["client_bad_frames"] += 1
+        self.drops.dropped("client_bad_frame", f"on client_port: {detail}")
+
+    def _check_op(self, op: Op) -> str:
+        if not op.client_id or len(op.client_id) > CLIENT_ID_MAX_CHARS:
+            return f"client id must be 1..{CLIENT_ID_MAX_CHARS} characters"
+        if op.seq < 1:
+            return "seq must be a positive integer"
+        if isinstance(op, Guess):
+            try:
+                game_rules.validate_value(op.value)
+            except ValueError as exc:
+                return str(exc)
+        return ""
+
+    def _stamp(self, op: Op) -> Op:
+        """The round size goes into the txn, so apply() never reads a node's local config."""
+        size = self.node.config.game.round_size
+        if isinstance(op, Guess):
+            return Guess(op.client_id, op.seq, op.value, size)
+        return NewGame(op.client_id, op.seq, size)
+
+    def _read(self, what: str) -> dict[str, Any]:
+        node = self.node
+        peer = node.peer
+        if what == "state":
+            return {"node": node.id, "role": str(peer.role), **peer.state.view()}
+        if what == "digest":
+            # The FULL state (client records included, which view() leaves out) at a known
+            # applied zxid, for the chaos checker to compare with a replay of this node's disk
+            # (chaos/checker.py state_digest: the same sha256 of Game.snapshot()).
+            return {"node": node.id, "zxid_applied": peer.zxid_applied,
+                    "digest": hashlib.sha256(peer.state.snapshot()).hexdigest(),
+                    "game": peer.state.view()}
+        return node.status()
