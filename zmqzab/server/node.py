@@ -46,7 +46,8 @@ from loguru import logger
 from zmqzab.game import rules as game_rules
 from zmqzab.config import ClusterConfig
 from zmqzab.core.output import BROADCAST, InstallSnapshot, LogOp, ReadLog, Trace
-from zmqzab.core.peer import InvariantError, NotReady, Peer, Recovered
+from zmqzab.core.errors import InvariantError, NotReady
+from zmqzab.core.peer import Peer, Recovered
 from zmqzab.core.roles import Role
 from zmqzab.core.settings import CoreConfig
 from zmqzab.host.effects import DurabilityError, execute

@@ -72,7 +72,8 @@ from pathlib import Path
 from typing import Callable
 
 from zmqzab.core.output import Append, InstallSnapshot, LogOp, Output, ReadLog, Trace as CoreTrace
-from zmqzab.core.peer import InvariantError, NotReady, Peer, Recovered
+from zmqzab.core.errors import InvariantError, NotReady
+from zmqzab.core.peer import Peer, Recovered
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
 from zmqzab.host.effects import DurabilityError, execute
