@@ -10,8 +10,12 @@ No sockets, files, clocks, threads or global random here: time arrives as ticks,
 injected ``random.Random``. The driver (node.py) and the simulator (sim/) run this same class.
 
 The Peer holds what every role shares: epochs, the in-memory log window, the durable, committed
-and applied positions, and the game. Role-specific handlers live in election.py, leader.py and
-follower.py; ``step`` dispatches on (role, message) with one ``match``.
+and applied positions, and the game. What belongs to one role lives in ``role_state``, exactly
+one of ``Election`` (LOOKING), ``LeaderState`` (LEADING) or ``FollowerState`` (FOLLOWING), made
+when the role begins and dropped when it ends; role, phase, leader and epoch are read from it,
+so they cannot disagree. Role-specific handlers live in election.py, leader.py and follower.py;
+``step`` dispatches on (role state, message) with one ``match`` and hands each handler its
+role's state. ``status()`` gives views a frozen ``PeerStatus`` (core/status.py).
 
 Positions, always ``applied <= committed <= last`` and ``durable <= last``:
   * ``zxid_last``      the last txn in the log (in memory; handed to the writer);
