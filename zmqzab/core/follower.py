@@ -33,6 +33,9 @@ Theory of operation.
   or discovery + sync not done within initLimit of starting to follow: back to election (#27).
   Only PINGs of our own epoch count as hearing the leader. We PING the leader each heartbeat,
   repeating our last ACK.
+
+Where a follower is in all this is one ``FollowerStep`` (core/roles.py), moved only forward by
+the messages above; every handler receives the ``FollowerState`` of the current attempt.
 """
 
 from __future__ import annotations

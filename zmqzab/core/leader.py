@@ -41,6 +41,10 @@ Theory of operation.
   commit point is the highest zxid of this epoch that a quorum holds, committed in order (#19).
 * LIVENESS. A leader that has heard from less than a quorum for syncLimit ticks steps down (#26);
   one that cannot establish itself within initLimit ticks too.
+
+Where each follower is, as the leader sees it, is one ``LearnerStep`` (core/roles.py); the
+leader's own phase is ``LeaderState.phase``. Every handler receives the ``LeaderState``, and a
+learner's message passes one guard (``LeaderState.learner``: its session, our epoch, its phase).
 """
 
 from __future__ import annotations

@@ -179,22 +179,16 @@ class Peer:
     @property
     def leader_id(self) -> int | None:
         """The leader we follow or are; None while LOOKING."""
-        match self.role_state:
-            case Election():
-                return None
-            case LeaderState():
-                return self.id
-            case FollowerState() as fs:
-                return fs.leader_id
+        st = self.role_state
+        if isinstance(st, FollowerState):
+            return st.leader_id
+        return self.id if isinstance(st, LeaderState) else None
 
     @property
     def epoch(self) -> int:
         """The epoch being established or served (LEADERINFO's); 0 while LOOKING or before."""
-        match self.role_state:
-            case Election():
-                return 0
-            case st:
-                return st.epoch
+        st = self.role_state
+        return 0 if isinstance(st, Election) else st.epoch
 
     @property
     def election(self) -> Election | None:
