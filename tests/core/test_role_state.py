@@ -12,8 +12,9 @@ import pytest
 
 from tests.core.harness import Cluster, make_state
 from zmqzab.core.election import Election
+from zmqzab.core.errors import InvariantError
 from zmqzab.core.follower import FollowerState
-from zmqzab.core.leader import LeaderState
+from zmqzab.core.leader import Learner, LeaderState
 from zmqzab.core.peer import Peer
 from zmqzab.core.roles import FollowerStep, LearnerStep, Phase, Role, SyncMode
 from zmqzab.core.settings import CoreConfig
@@ -106,3 +107,25 @@ def test_a_sync_start_with_a_mode_no_leader_sends_is_dropped():
     p.step(0, SyncStart(session=session, epoch=1, mode="DIFF", zxid=0, txns_total=0, reason="up to date"))
     assert p.following.step == FollowerStep.SYNCING and p.following.sync_mode is SyncMode.DIFF
     assert p.last_sync["mode"] == "DIFF" and type(p.last_sync["mode"]) is str
+
+
+def test_a_step_that_skips_or_goes_back_stops_the_node_with_the_order_it_broke():
+    """Goal: the steps' order is checked at every move (a table, as h11 keeps its states), not
+    left to each handler's guard, and under ``python -O`` too. Setup: a follower waiting for the
+    sync stream, and a learner already in BROADCAST. Expected: skipping to NEWLEADER_RECEIVED,
+    or going back to SYNCING, raises InvariantError naming the two steps and the order; the
+    legal next step is taken."""
+    p = syncing_follower()
+    fs = p.following
+    with pytest.raises(InvariantError, match="ACKEPOCH_SENT -> NEWLEADER_RECEIVED breaks the order "
+                                             "FOLLOWERINFO_SENT -> ACKEPOCH_SENT -> SYNCING"):
+        fs.move_to(FollowerStep.NEWLEADER_RECEIVED)
+    assert fs.step == FollowerStep.ACKEPOCH_SENT
+    fs.move_to(FollowerStep.SYNCING)
+    assert fs.step == FollowerStep.SYNCING and fs.phase == Phase.SYNC
+
+    ln = Learner(id=2, session=5, accepted_epoch=0, zxid_last=0, zxid_base=0, last_heard=0,
+                 step=LearnerStep.UPTODATE_SENT)
+    with pytest.raises(InvariantError, match="learner node 2 .* UPTODATE_SENT -> SYNCING breaks the order"):
+        ln.move_to(LearnerStep.SYNCING)
+    assert ln.step == LearnerStep.UPTODATE_SENT

@@ -44,8 +44,9 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from zmqzab.core.errors import InvariantError
 from zmqzab.core.output import Output
-from zmqzab.core.roles import FollowerStep, Phase, Role, SyncMode
+from zmqzab.core.roles import FOLLOWER_MOVES, FollowerStep, Phase, Role, SyncMode
 from zmqzab.messages import (
     NOT_COUNTED,
     Ack,
@@ -121,6 +122,14 @@ class FollowerState:
     def phase(self) -> Phase:
         return self.step.phase
 
+    def move_to(self, step: FollowerStep) -> None:
+        """Move on to ``step``: the next one, or the handlers broke the protocol's order."""
+        if step not in FOLLOWER_MOVES.get(self.step, ()):
+            raise InvariantError(
+                f"following node {self.leader_id} (session {self.session}): step {self.step} -> {step} "
+                f"breaks the order {' -> '.join(FollowerStep)}")
+        self.step = step
+
     @property
     def sync_started(self) -> bool:
         return self.step.reached(FollowerStep.SYNCING)
@@ -193,7 +202,7 @@ def on_leader_info(peer: Peer, fs: FollowerState, sender: int, msg: LeaderInfo, 
     elif "ackepoch_counts_twice" in peer.cfg.test_faults:
         fresh = True  # TEST FAULT: acknowledge an already accepted epoch as a counting ACKEPOCH
     fs.epoch = msg.epoch
-    fs.step = FollowerStep.ACKEPOCH_SENT
+    fs.move_to(FollowerStep.ACKEPOCH_SENT)
     peer.send(out, sender, AckEpoch(session=fs.session, epoch=msg.epoch,
                                     current_epoch=peer.current_epoch if fresh else NOT_COUNTED,
                                     zxid_last=peer.zxid_last))
@@ -226,7 +235,7 @@ def on_sync_start(peer: Peer, fs: FollowerState, sender: int, msg: SyncStart, ou
     elif msg.zxid != peer.zxid_last:
         peer.look(out, f"DIFF from {fmt_zxid(msg.zxid)} but our log ends at {fmt_zxid(peer.zxid_last)}")
         return
-    fs.step = FollowerStep.SYNCING
+    fs.move_to(FollowerStep.SYNCING)
     fs.sync_mode, fs.sync_total, fs.sync_received = mode, msg.txns_total, 0
     fs.sync_base = msg.zxid
     fs.sync_upto = msg.zxid_upto
@@ -298,7 +307,7 @@ def on_new_leader(peer: Peer, fs: FollowerState, sender: int, msg: NewLeader, ou
         fs.sync_snapshot = None
     if txns:
         peer.append(out, txns)
-    fs.step = FollowerStep.NEWLEADER_RECEIVED
+    fs.move_to(FollowerStep.NEWLEADER_RECEIVED)
     fs.newleader_zxid = peer.zxid_last
     peer.last_sync["done"] = True
     peer.commit_to(out, fs.sync_committed)
@@ -386,13 +395,13 @@ def _maybe_ack_newleader(peer: Peer, fs: FollowerState, out: Output) -> None:
     peer.write_epochs(out, current=fs.epoch)
     peer.send(out, fs.leader_id, Ack(session=fs.session, epoch=fs.epoch, zxid=make_zxid(fs.epoch, 0)))
     fs.last_acked = fs.newleader_zxid
-    fs.step = FollowerStep.NEWLEADER_ACKED
+    fs.move_to(FollowerStep.NEWLEADER_ACKED)
 
 
 def on_up_to_date(peer: Peer, fs: FollowerState, sender: int, msg: UpToDate, out: Output) -> None:
     if not _from_leader(peer, fs, sender, msg.session, msg.epoch) or fs.step != FollowerStep.NEWLEADER_ACKED:
         return
-    fs.step = FollowerStep.UPTODATE_RECEIVED
+    fs.move_to(FollowerStep.UPTODATE_RECEIVED)
     peer.trace_role(out, f"UPTODATE from node {sender} ({fs.sync_mode}, {fs.sync_received} txns)")
     peer.commit_to(out, msg.zxid_committed)
     _ack_durable(peer, fs, out)

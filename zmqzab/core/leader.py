@@ -53,9 +53,9 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
-from zmqzab.core.errors import NotReady
+from zmqzab.core.errors import InvariantError, NotReady
 from zmqzab.core.output import Output, ReadLog
-from zmqzab.core.roles import LearnerStep, Phase, Role, SyncMode
+from zmqzab.core.roles import LEARNER_MOVES, LearnerStep, Phase, Role, SyncMode
 from zmqzab.core.status import LearnerStatus
 from zmqzab.messages import (
     NOT_COUNTED,
@@ -117,6 +117,14 @@ class Learner:
     @property
     def phase(self) -> Phase:
         return self.step.phase
+
+    def move_to(self, step: LearnerStep) -> None:
+        """Move on to ``step`` if LEARNER_MOVES allows it, else the handlers broke the order."""
+        if step not in LEARNER_MOVES.get(self.step, ()):
+            raise InvariantError(
+                f"learner node {self.id} (session {self.session}): step {self.step} -> {step} "
+                f"breaks the order {' -> '.join(LearnerStep)}")
+        self.step = step
 
     @property
     def acked_epoch(self) -> bool:
@@ -275,7 +283,7 @@ def on_ack_epoch(peer: Peer, st: LeaderState, sender: int, msg: AckEpoch, out: O
         peer.look(out, f"node {sender} has a newer history (epoch {msg.current_epoch}, "
                        f"{fmt_zxid(msg.zxid_last)}) than this leader")
         return
-    ln.step = LearnerStep.ACKEPOCH_RECEIVED
+    ln.move_to(LearnerStep.ACKEPOCH_RECEIVED)
     ln.zxid_last = msg.zxid_last
     if counts:
         st.epoch_promised.add(sender)
@@ -331,7 +339,7 @@ def _sync(peer: Peer, st: LeaderState, ln: Learner, out: Output, choice: SyncCho
     if mode == SyncMode.TRUNC and "diff_instead_of_trunc" in peer.cfg.test_faults:
         mode, zxid = SyncMode.DIFF, ln.zxid_last  # TEST FAULT: the follower keeps txns the leader lacks
     log = peer.log
-    ln.step = LearnerStep.SYNCING
+    ln.move_to(LearnerStep.SYNCING)
     ln.synced_to = upto = peer.zxid_last
     ln.sync_mode = mode
     if mode == SyncMode.DIFF and zxid < log.base:
@@ -418,8 +426,8 @@ def on_snap_ack(peer: Peer, st: LeaderState, sender: int, msg: SnapAck, out: Out
 def disk_read_done(peer: Peer, st: LeaderState, to: int, session: int, ok: bool, header_sent: bool,
                    last: int, error: str, out: Output) -> None:
     """The driver finished a ReadLog for ``to``: continue its sync stream from ``last``."""
-    ln = st.learner(to, session, phase=Phase.SYNC)
-    if ln is None or not ln.disk_reading:
+    ln = st.learner(to, session)
+    if ln is None or ln.step != LearnerStep.SYNCING or not ln.disk_reading:
         return
     ln.disk_reading = False
     st.progress_tick = peer.now
@@ -457,7 +465,7 @@ def _establish(peer: Peer, st: LeaderState, out: Output) -> None:
 
 
 def _up_to_date(peer: Peer, ln: Learner, out: Output) -> None:
-    ln.step = LearnerStep.UPTODATE_SENT
+    ln.move_to(LearnerStep.UPTODATE_SENT)
     ln.acked = max(ln.acked, ln.synced_to)
     peer.send(out, ln.id, UpToDate(session=ln.session, epoch=peer.epoch, zxid_committed=peer.zxid_committed))
     peer.trace(out, "follower", f"node {ln.id} is up to date ({ln.sync_mode})", follower=ln.id)
@@ -473,7 +481,7 @@ def on_ack(peer: Peer, st: LeaderState, sender: int, msg: Ack, out: Output) -> N
     ln.last_heard = peer.now
     if ln.phase == Phase.SYNC:
         if msg.zxid == make_zxid(st.epoch, 0) and ln.step == LearnerStep.SYNCING:
-            ln.step = LearnerStep.NEWLEADER_ACKED
+            ln.move_to(LearnerStep.NEWLEADER_ACKED)
             if st.established:
                 _up_to_date(peer, ln, out)
                 # Its NEWLEADER ACK vouches for our whole log: it may complete a quorum for txns

@@ -96,3 +96,16 @@ _LEARNER_PHASE = {
     LearnerStep.NEWLEADER_ACKED: Phase.SYNC,
     LearnerStep.UPTODATE_SENT: Phase.BROADCAST,
 }
+
+#: The legal moves between steps, checked at every move (h11's _state.py keeps its transitions
+#: as a table too). A follower's steps go forward one at a time; a learner's may also restart
+#: SYNCING (a DIFF from disk that cannot be read before anything was sent becomes SNAP).
+FOLLOWER_MOVES: dict[FollowerStep, frozenset[FollowerStep]] = {
+    step: frozenset({after}) for step, after in zip(FollowerStep, list(FollowerStep)[1:])
+}
+LEARNER_MOVES: dict[LearnerStep, frozenset[LearnerStep]] = {
+    LearnerStep.FOLLOWERINFO_RECEIVED: frozenset({LearnerStep.ACKEPOCH_RECEIVED}),
+    LearnerStep.ACKEPOCH_RECEIVED: frozenset({LearnerStep.SYNCING}),
+    LearnerStep.SYNCING: frozenset({LearnerStep.SYNCING, LearnerStep.NEWLEADER_ACKED}),
+    LearnerStep.NEWLEADER_ACKED: frozenset({LearnerStep.UPTODATE_SENT}),
+}
