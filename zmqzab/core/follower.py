@@ -44,9 +44,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from zmqzab.core.errors import InvariantError
 from zmqzab.core.output import Output
-from zmqzab.core.roles import FOLLOWER_MOVES, FollowerStep, Phase, Role, SyncMode
+from zmqzab.core.roles import FOLLOWER_MOVES, FollowerStep, Phase, Role, SyncMode, checked_move
 from zmqzab.messages import (
     NOT_COUNTED,
     Ack,
@@ -123,12 +122,8 @@ class FollowerState:
         return self.step.phase
 
     def move_to(self, step: FollowerStep) -> None:
-        """Move on to ``step``: the next one, or the handlers broke the protocol's order."""
-        if step not in FOLLOWER_MOVES.get(self.step, ()):
-            raise InvariantError(
-                f"following node {self.leader_id} (session {self.session}): step {self.step} -> {step} "
-                f"breaks the order {' -> '.join(FollowerStep)}")
-        self.step = step
+        self.step = checked_move(FOLLOWER_MOVES, self.step, step,
+                                 f"following node {self.leader_id} (session {self.session})")
 
     @property
     def sync_started(self) -> bool:
@@ -451,7 +446,8 @@ def on_commit(peer: Peer, fs: FollowerState, sender: int, msg: Commit, out: Outp
 def on_ping(peer: Peer, fs: FollowerState, sender: int, msg: Ping, out: Output) -> None:
     # Only a PING of our epoch shows the leader still leads us: one that moved on to a newer
     # epoch without us must not keep us "hearing" it, stuck in the old epoch for ever.
-    if not _from_leader(peer, fs, sender, None, fs.epoch if msg.epoch == fs.epoch else -1) or not fs.newleader_seen:
+    heard = _from_leader(peer, fs, sender, None, fs.epoch if msg.epoch == fs.epoch else -1)
+    if not heard or not fs.newleader_seen:
         return
     peer.commit_to(out, msg.zxid_committed)
     if msg.zxid_last > peer.zxid_last:
@@ -499,7 +495,8 @@ def tick(peer: Peer, fs: FollowerState, out: Output) -> None:
     if fs.fetch_since_tick is not None and peer.now - fs.fetch_since_tick > peer.cfg.sync_limit_ticks:
         peer.look(out, f"gap after {fmt_zxid(peer.zxid_last)} not repaired within syncLimit: re-sync")
         return
-    if fs.step == FollowerStep.FOLLOWERINFO_SENT and peer.now - fs.info_sent_tick >= peer.cfg.vote_resend_ticks:
+    resend_due = peer.now - fs.info_sent_tick >= peer.cfg.vote_resend_ticks
+    if fs.step == FollowerStep.FOLLOWERINFO_SENT and resend_due:
         _send_info(peer, fs, out)
     if fs.snap_next and fs.sync_snapshot is None and not fs.newleader_seen and fs.sync_mode == SyncMode.SNAP:
         # Our last SNAPACK may have been lost: the leader would wait for credit for ever.

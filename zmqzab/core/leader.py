@@ -53,9 +53,9 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
-from zmqzab.core.errors import InvariantError, NotReady
+from zmqzab.core.errors import NotReady
 from zmqzab.core.output import Output, ReadLog
-from zmqzab.core.roles import LEARNER_MOVES, LearnerStep, Phase, Role, SyncMode
+from zmqzab.core.roles import LEARNER_MOVES, LearnerStep, Phase, Role, SyncMode, checked_move
 from zmqzab.core.status import LearnerStatus
 from zmqzab.messages import (
     NOT_COUNTED,
@@ -119,12 +119,8 @@ class Learner:
         return self.step.phase
 
     def move_to(self, step: LearnerStep) -> None:
-        """Move on to ``step`` if LEARNER_MOVES allows it, else the handlers broke the order."""
-        if step not in LEARNER_MOVES.get(self.step, ()):
-            raise InvariantError(
-                f"learner node {self.id} (session {self.session}): step {self.step} -> {step} "
-                f"breaks the order {' -> '.join(LearnerStep)}")
-        self.step = step
+        self.step = checked_move(LEARNER_MOVES, self.step, step,
+                                 f"learner node {self.id} (session {self.session})")
 
     @property
     def acked_epoch(self) -> bool:
@@ -318,9 +314,9 @@ def choose_sync(peer: Peer, follower_last: int, follower_base: int) -> SyncChoic
         return (*snap, f"follower has epoch {zxid_epoch(follower_last)} txns the leader never saw")
     if follower_last < log.base:
         if follower_last >= peer.zxid_disk_base:
-            return SyncMode.DIFF, follower_last, (f"follower ({fmt_zxid(follower_last)}) is behind the memory "
-                                         f"window (starts after {fmt_zxid(log.base)}): older txns "
-                                         "from disk")
+            return SyncMode.DIFF, follower_last, (
+                f"follower ({fmt_zxid(follower_last)}) is behind the memory window (starts after "
+                f"{fmt_zxid(log.base)}): older txns from disk")
         return (*snap, f"follower ({fmt_zxid(follower_last)}) is behind the leader's log (it starts "
                        f"after {fmt_zxid(peer.zxid_disk_base)}; older txns were purged)")
     if log.contains(follower_last):
@@ -351,8 +347,8 @@ def _sync(peer: Peer, st: LeaderState, ln: Learner, out: Output, choice: SyncCho
                                    SyncStart(session=ln.session, epoch=st.epoch, mode=mode.value, zxid=zxid,
                                              txns_total=total, reason=reason, zxid_upto=upto)))
         peer.trace(out, "sync", f"{mode} to node {ln.id} from {fmt_zxid(zxid)}: {reason} (~{total} txns, "
-                   f"up to {fmt_zxid(log.base)} read from disk)", follower=ln.id, mode=mode.value, reason=reason,
-                   txns=total)
+                   f"up to {fmt_zxid(log.base)} read from disk)", follower=ln.id, mode=mode.value,
+                   reason=reason, txns=total)
         return
     txns = log.after(zxid)
     snapshot = peer.state.snapshot() if mode == SyncMode.SNAP else b""
@@ -361,7 +357,8 @@ def _sync(peer: Peer, st: LeaderState, ln: Learner, out: Output, choice: SyncCho
                                     snapshot_bytes=len(snapshot), snapshot_crc=zlib.crc32(snapshot)))
     _send_txns(peer, ln, out, zxid, txns)
     peer.trace(out, "sync", f"{mode} to node {ln.id} from {fmt_zxid(ln.zxid_last)}: {reason} "
-               f"({len(txns)} txns" + (f", snapshot {len(snapshot)} bytes" if mode == SyncMode.SNAP else "") + ")",
+               f"({len(txns)} txns"
+               + (f", snapshot {len(snapshot)} bytes" if mode == SyncMode.SNAP else "") + ")",
                follower=ln.id, mode=mode.value, reason=reason, txns=len(txns))
     if mode == SyncMode.SNAP:
         chunk = peer.cfg.snap_chunk_bytes
@@ -634,7 +631,8 @@ def check_quorum(peer: Peer, st: LeaderState, out: Output) -> None:
     if not st.established:
         return
     limit = peer.cfg.sync_limit_ticks
-    alive = [ln.id for ln in sorted_learners(st) if ln.phase == Phase.BROADCAST and peer.now - ln.last_heard <= limit]
+    alive = [ln.id for ln in sorted_learners(st)
+             if ln.phase == Phase.BROADCAST and peer.now - ln.last_heard <= limit]
     if len(alive) + 1 < peer.quorum:
         silent = [i for i in peer.peers if i not in alive]
         peer.look(out, f"lost the quorum: nodes {', '.join(map(str, silent))} silent or gone")

@@ -522,7 +522,8 @@ class Peer:
     def _election_tick(self, e: Election, out: Output) -> None:
         self._check_quorum(e, out)
         # Still LOOKING (this election, or a new one the decision ended in): resend our vote.
-        if isinstance(self.role_state, Election) and self.now - e.last_sent_tick >= self.cfg.vote_resend_ticks:
+        resend_due = self.now - e.last_sent_tick >= self.cfg.vote_resend_ticks
+        if isinstance(self.role_state, Election) and resend_due:
             self._send_vote_to_all(out)
 
     def _decide(self, e: Election, out: Output, leader_id: int, how: str) -> None:

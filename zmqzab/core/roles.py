@@ -7,6 +7,9 @@ every step before it, so one value replaces the booleans that had to agree.
 """
 
 from enum import StrEnum
+from typing import TypeVar
+
+from zmqzab.core.errors import InvariantError
 
 
 class Role(StrEnum):
@@ -109,3 +112,12 @@ LEARNER_MOVES: dict[LearnerStep, frozenset[LearnerStep]] = {
     LearnerStep.SYNCING: frozenset({LearnerStep.SYNCING, LearnerStep.NEWLEADER_ACKED}),
     LearnerStep.NEWLEADER_ACKED: frozenset({LearnerStep.UPTODATE_SENT}),
 }
+
+Step = TypeVar("Step", FollowerStep, LearnerStep)
+
+
+def checked_move(moves: dict[Step, frozenset[Step]], now: Step, to: Step, who: str) -> Step:
+    """``to`` if ``moves`` allows ``now`` -> ``to``; else the handlers broke the protocol's order."""
+    if to not in moves.get(now, ()):
+        raise InvariantError(f"{who}: step {now} -> {to} breaks the order {' -> '.join(type(to))}")
+    return to
