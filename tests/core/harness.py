@@ -12,7 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from zmqzab.core.output import Append, InstallSnapshot, LogOp, Trace, Truncate
-from zmqzab.core.peer import NotReady, Peer, Recovered
+from zmqzab.core.errors import NotReady
+from zmqzab.core.peer import Peer, Recovered
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
 from zmqzab.game.rules import Game

@@ -11,7 +11,8 @@ import random
 import pytest
 
 from tests.core.harness import Cluster, make_state
-from zmqzab.core.peer import NotReady, Peer, Recovered
+from zmqzab.core.errors import NotReady
+from zmqzab.core.peer import Peer, Recovered
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
 from zmqzab.messages import (NOT_COUNTED, AckEpoch, FollowerInfo, Guess, LeaderInfo, Notification, SyncStart,

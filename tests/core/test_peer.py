@@ -9,8 +9,9 @@ import pytest
 
 from tests.core.harness import Cluster, make_state
 from zmqzab.core.election import better
+from zmqzab.core.errors import NotReady
 from zmqzab.core.leader import choose_sync
-from zmqzab.core.peer import NotReady, Peer, Recovered
+from zmqzab.core.peer import Peer, Recovered
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
 from zmqzab.messages import Ack, AckEpoch, FollowerInfo, Guess, LeaderInfo, Notification, SyncStart, Txn, Vote

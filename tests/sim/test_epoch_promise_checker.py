@@ -30,19 +30,18 @@ def quorum_of_every_ackepoch(monkeypatch):
     lists only the counting ones, as the fixed on_ack_epoch records them."""
     progress = leader._progress
 
-    def old_progress(peer, out):
-        st = peer.leading
-        if (st is not None and st.epoch and not st.epoch_acked and peer.zxid_durable >= peer.zxid_last
-                and leader._quorum_of(peer, lambda ln: ln.acked_epoch)
+    def old_progress(peer, st, out):
+        if (st.epoch and not st.epoch_acked and peer.zxid_durable >= peer.zxid_last
+                and leader._quorum_of(peer, st, lambda ln: ln.acked_epoch)
                 and 1 + len(st.epoch_promised) < peer.quorum):
             promised = st.epoch_promised
             st.epoch_promised = promised | {ln.id for ln in st.learners.values() if ln.acked_epoch}
             try:
-                progress(peer, out)
+                progress(peer, st, out)
             finally:
                 st.epoch_promised = promised
             return
-        progress(peer, out)
+        progress(peer, st, out)
 
     monkeypatch.setattr(leader, "_progress", old_progress)
 
@@ -82,11 +81,10 @@ def test_checker_sees_every_leader_that_counts_an_ackepoch_that_does_not_count(m
             sent.add((src, dst, msg.epoch))
         net_send(sim, src, dst, msg, pub)
 
-    def noting_progress(peer, out):
-        st = peer.leading
-        before = st is not None and st.epoch_acked
-        progress(peer, out)
-        if st is not None and st.epoch_acked and not before:
+    def noting_progress(peer, st, out):
+        before = st.epoch_acked
+        progress(peer, st, out)
+        if st.epoch_acked and not before:
             members = st.epoch_promised | {ln.id for ln in st.learners.values() if ln.acked_epoch}
             promised = [m for m in members if (m, peer.id, st.epoch) in sent]
             if 1 + len(promised) < peer.quorum:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from zmqzab.chaos.checker import NodeRecord, Verdict, check
 from zmqzab.config import load_config
+from zmqzab.core.roles import SyncMode
 from zmqzab.up.localcluster import LocalCluster, derive_config, make_config
 from zmqzab.server.node import INJECT_BUGS_ENV
 from zmqzab.chaos.history import OK, Request
@@ -277,7 +278,7 @@ def summarize(history, nemesis, watch, work: Path, ids, duration) -> dict:
         "overlapping_faults": _overlaps(nemesis.faults, duration),
         "elections": len(set(re.findall(r"epoch (\d+) established", consoles))),
         "leader_changes": sum(1 for c in watch.changes if c.leader is not None),
-        "syncs_by_mode": {m: len(re.findall(rf"\b{m} to node", consoles)) for m in ("DIFF", "TRUNC", "SNAP")},
+        "syncs_by_mode": {m.value: len(re.findall(rf"\b{m} to node", consoles)) for m in SyncMode},
         "longest_unavailable_s": round(max(gaps) if gaps else duration, 3),
         "longest_unavailable_after_fault_s": {k: round(v, 3) for k, v in sorted(by_kind.items())},
     }

@@ -18,9 +18,10 @@ with the most recent durable history wins, never one with an empty disk (ZK-261,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from zmqzab.core.roles import Role
-from zmqzab.messages import Notification, Vote
+from zmqzab.core.roles import Phase, Role
+from zmqzab.messages import FollowerInfo, Notification, Vote
 
 
 def vote_key(vote: Vote) -> tuple[int, int, int]:
@@ -35,7 +36,13 @@ def better(a: Vote, b: Vote) -> bool:
 
 @dataclass(slots=True)
 class Election:
-    """One node's LOOKING state: its round, its proposal and the votes it has heard."""
+    """One node's LOOKING state: its round, its proposal and the votes it has heard.
+
+    The Peer's role state while LOOKING (see peer.py): it lives exactly as long as the election.
+    """
+
+    role: ClassVar[Role] = Role.LOOKING
+    phase: ClassVar[Phase] = Phase.ELECTION
 
     round: int
     vote: Vote
@@ -48,6 +55,9 @@ class Election:
     #: The tick at which a quorum on ``vote`` may be decided (finalize wait), or None.
     decide_at: int | None = None
     last_sent_tick: int = 0
+    #: FOLLOWERINFOs that arrived while we were still deciding (finalize wait): a follower
+    #: that decided first is not made to wait for its resend.
+    early_followers: dict[int, FollowerInfo] = field(default_factory=dict)
 
     def count_for(self, vote: Vote) -> int:
         return sum(1 for v in self.received.values() if v == vote)

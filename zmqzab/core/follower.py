@@ -33,16 +33,19 @@ Theory of operation.
   or discovery + sync not done within initLimit of starting to follow: back to election (#27).
   Only PINGs of our own epoch count as hearing the leader. We PING the leader each heartbeat,
   repeating our last ACK.
+
+Where a follower is in all this is one ``FollowerStep`` (core/roles.py), moved only forward by
+the messages above; every handler receives the ``FollowerState`` of the current attempt.
 """
 
 from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from zmqzab.core.output import Output
-from zmqzab.core.roles import Phase, Role
+from zmqzab.core.roles import FOLLOWER_MOVES, FollowerStep, Phase, Role, SyncMode, checked_move
 from zmqzab.messages import (
     NOT_COUNTED,
     Ack,
@@ -52,6 +55,7 @@ from zmqzab.messages import (
     FollowerInfo,
     LeaderInfo,
     NewLeader,
+    Notification,
     Ping,
     Proposal,
     SnapAck,
@@ -69,23 +73,28 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class FollowerState:
+    """The Peer's role state while FOLLOWING (see peer.py)."""
+
+    role: ClassVar[Role] = Role.FOLLOWING
+
+    leader_id: int
+    #: Our vote, repeated to LOOKING peers so they can join our leader.
+    decided: Notification
     session: int
     last_heard: int
     info_sent_tick: int
-    got_leader_info: bool = False
-    sync_started: bool = False
-    #: NEWLEADER arrived: our log is the leader's history (PUB traffic may now be used).
-    newleader_seen: bool = False
-    #: The last zxid NEWLEADER vouches for; its ACK waits until the writer reports it durable.
-    newleader_pending: int | None = None
-    acked_newleader: bool = False
-    #: UPTODATE arrived: BROADCAST phase, client writes are forwarded.
-    serving: bool = False
+    #: The epoch LEADERINFO proposed (0 before it came).
+    epoch: int = 0
+    #: Where we are in discovery and sync; see the read-only views below.
+    step: FollowerStep = FollowerStep.FOLLOWERINFO_SENT
+    #: The last zxid NEWLEADER vouches for (step NEWLEADER_RECEIVED): its ACK waits until the
+    #: writer reports it durable.
+    newleader_zxid: int = 0
     last_acked: int = 0
     #: When the current gap was first asked for (its repair must finish within syncLimit).
     fetch_since_tick: int | None = None
     fetch_last_tick: int = -1
-    sync_mode: str = ""
+    sync_mode: SyncMode | None = None
     sync_total: int = 0
     sync_received: int = 0
     #: When we started following this leader: discovery + sync must end within initLimit.
@@ -108,44 +117,67 @@ class FollowerState:
     #: The last tick the sync stream moved: initLimit counts from here while syncing.
     progress_tick: int = 0
 
+    @property
+    def phase(self) -> Phase:
+        return self.step.phase
 
-def become(peer: Peer, out: Output) -> None:
+    def move_to(self, step: FollowerStep) -> None:
+        self.step = checked_move(FOLLOWER_MOVES, self.step, step,
+                                 f"following node {self.leader_id} (session {self.session})")
+
+    @property
+    def sync_started(self) -> bool:
+        return self.step.reached(FollowerStep.SYNCING)
+
+    @property
+    def newleader_seen(self) -> bool:
+        """NEWLEADER arrived: our log is the leader's history (PUB traffic may now be used)."""
+        return self.step.reached(FollowerStep.NEWLEADER_RECEIVED)
+
+    @property
+    def acked_newleader(self) -> bool:
+        return self.step.reached(FollowerStep.NEWLEADER_ACKED)
+
+    @property
+    def serving(self) -> bool:
+        """UPTODATE arrived: BROADCAST phase, client writes are forwarded."""
+        return self.step == FollowerStep.UPTODATE_RECEIVED
+
+
+def become(peer: Peer, leader_id: int, decided: Notification, out: Output) -> None:
     session = peer.rng.getrandbits(31) | 1
-    peer.following = FollowerState(session=session, last_heard=peer.now, info_sent_tick=peer.now,
-                                   started_tick=peer.now)
-    peer.epoch = 0
-    peer.set_phase(out, Role.FOLLOWING, Phase.DISCOVERY, f"following node {peer.leader_id}")
-    _send_info(peer, out)
+    fs = peer.role_state = FollowerState(leader_id=leader_id, decided=decided, session=session,
+                                         last_heard=peer.now, info_sent_tick=peer.now,
+                                         started_tick=peer.now)
+    peer.trace_role(out, f"following node {leader_id}")
+    _send_info(peer, fs, out)
 
 
-def _send_info(peer: Peer, out: Output) -> None:
-    fs = peer.following
-    assert fs is not None and peer.leader_id is not None
+def _send_info(peer: Peer, fs: FollowerState, out: Output) -> None:
     fs.info_sent_tick = peer.now
-    peer.send(out, peer.leader_id, FollowerInfo(
+    peer.send(out, fs.leader_id, FollowerInfo(
         session=fs.session, accepted_epoch=peer.accepted_epoch,
         zxid_last=peer.zxid_last, zxid_base=peer.log.base))
 
 
-def _from_leader(peer: Peer, sender: int, session: int | None, epoch: int | None) -> FollowerState | None:
-    """The follower state if this message belongs to our current attempt, else None."""
-    fs = peer.following
-    if fs is None or sender != peer.leader_id:
-        return None
+def _from_leader(peer: Peer, fs: FollowerState, sender: int, session: int | None, epoch: int | None) -> bool:
+    """True if this message belongs to our current attempt with our leader (it counts as
+    hearing from it); else it is stale or not from our leader, and dropped."""
+    if sender != fs.leader_id:
+        return False
     if session is not None and session != fs.session:
-        return None
-    if epoch is not None and epoch != peer.epoch:
-        return None
+        return False
+    if epoch is not None and epoch != fs.epoch:
+        return False
     fs.last_heard = peer.now
-    return fs
+    return True
 
 
 # ------------------------------------------------------------------------------- discovery
 
 
-def on_leader_info(peer: Peer, sender: int, msg: LeaderInfo, out: Output) -> None:
-    fs = _from_leader(peer, sender, msg.session, None)
-    if fs is None or fs.got_leader_info:
+def on_leader_info(peer: Peer, fs: FollowerState, sender: int, msg: LeaderInfo, out: Output) -> None:
+    if not _from_leader(peer, fs, sender, msg.session, None) or fs.step != FollowerStep.FOLLOWERINFO_SENT:
         return
     if msg.epoch < peer.accepted_epoch:
         peer.look(out, f"LEADERINFO from node {sender} proposes epoch {msg.epoch}, below our "
@@ -164,22 +196,24 @@ def on_leader_info(peer: Peer, sender: int, msg: LeaderInfo, out: Output) -> Non
             peer.write_epochs(out, accepted=msg.epoch)  # durable before the ACKEPOCH below leaves
     elif "ackepoch_counts_twice" in peer.cfg.test_faults:
         fresh = True  # TEST FAULT: acknowledge an already accepted epoch as a counting ACKEPOCH
-    peer.epoch = msg.epoch
-    fs.got_leader_info = True
+    fs.epoch = msg.epoch
+    fs.move_to(FollowerStep.ACKEPOCH_SENT)
     peer.send(out, sender, AckEpoch(session=fs.session, epoch=msg.epoch,
                                     current_epoch=peer.current_epoch if fresh else NOT_COUNTED,
                                     zxid_last=peer.zxid_last))
-    peer.set_phase(out, Role.FOLLOWING, Phase.SYNC, f"acknowledged epoch {msg.epoch}")
+    peer.trace_role(out, f"acknowledged epoch {msg.epoch}")
 
 
 # ------------------------------------------------------------------------------- sync
 
 
-def on_sync_start(peer: Peer, sender: int, msg: SyncStart, out: Output) -> None:
-    fs = _from_leader(peer, sender, msg.session, msg.epoch)
-    if fs is None or not fs.got_leader_info or fs.sync_started:
+def on_sync_start(peer: Peer, fs: FollowerState, sender: int, msg: SyncStart, out: Output) -> None:
+    if not _from_leader(peer, fs, sender, msg.session, msg.epoch) or fs.step != FollowerStep.ACKEPOCH_SENT:
         return
-    if msg.mode == "TRUNC":
+    mode = SyncMode.parse(msg.mode)
+    if mode is None:
+        return  # no leader sends it: garbage, dropped
+    if mode == SyncMode.TRUNC:
         if msg.zxid < peer.log.base or msg.zxid < peer.zxid_applied:
             peer.look(out, f"cannot TRUNC to {fmt_zxid(msg.zxid)}: our log starts after "
                            f"{fmt_zxid(peer.log.base)}")
@@ -187,7 +221,7 @@ def on_sync_start(peer: Peer, sender: int, msg: SyncStart, out: Output) -> None:
         if not _log_written(peer, out):
             return
         peer.truncate(out, msg.zxid)
-    elif msg.mode == "SNAP":
+    elif mode == SyncMode.SNAP:
         # Installed at NEWLEADER, not now: it replaces our whole log, and a sync that never
         # completes must not leave us with the leader's (possibly old) committed point
         # instead of our history, while our currentEpoch still vouches for that history.
@@ -196,22 +230,21 @@ def on_sync_start(peer: Peer, sender: int, msg: SyncStart, out: Output) -> None:
     elif msg.zxid != peer.zxid_last:
         peer.look(out, f"DIFF from {fmt_zxid(msg.zxid)} but our log ends at {fmt_zxid(peer.zxid_last)}")
         return
-    fs.sync_started = True
-    fs.sync_mode, fs.sync_total, fs.sync_received = msg.mode, msg.txns_total, 0
+    fs.move_to(FollowerStep.SYNCING)
+    fs.sync_mode, fs.sync_total, fs.sync_received = mode, msg.txns_total, 0
     fs.sync_base = msg.zxid
     fs.sync_upto = msg.zxid_upto
     fs.progress_tick = peer.now
     peer.last_sync = {"mode": msg.mode, "reason": msg.reason, "zxid": fmt_zxid(msg.zxid),
                       "txns_total": msg.txns_total, "txns_received": 0, "done": False}
-    if msg.mode == "SNAP":
+    if mode == SyncMode.SNAP:
         peer.last_sync.update(snapshot_bytes=msg.snapshot_bytes, snapshot_received=0)
     peer.trace(out, "sync", f"{msg.mode} from node {sender} at {fmt_zxid(msg.zxid)}: {msg.reason} "
                f"({msg.txns_total} txns to come)", mode=msg.mode, txns=msg.txns_total)
 
 
-def on_sync_txns(peer: Peer, sender: int, msg: SyncTxns, out: Output) -> None:
-    fs = _from_leader(peer, sender, msg.session, msg.epoch)
-    if fs is None or not fs.sync_started:
+def on_sync_txns(peer: Peer, fs: FollowerState, sender: int, msg: SyncTxns, out: Output) -> None:
+    if not _from_leader(peer, fs, sender, msg.session, msg.epoch) or not fs.sync_started:
         return
     if not fs.serving:
         if fs.newleader_seen:
@@ -241,14 +274,13 @@ def on_sync_txns(peer: Peer, sender: int, msg: SyncTxns, out: Output) -> None:
     gap = _accept(peer, out, msg.txns)
     fs.fetch_since_tick = None
     if gap:
-        _request_fetch(peer, out)
+        _request_fetch(peer, fs, out)
     # Our log is a prefix of the leader's: its commit point applies to it.
     peer.commit_to(out, msg.zxid_committed)
 
 
-def on_new_leader(peer: Peer, sender: int, msg: NewLeader, out: Output) -> None:
-    fs = _from_leader(peer, sender, msg.session, msg.epoch)
-    if fs is None or not fs.sync_started or fs.newleader_seen:
+def on_new_leader(peer: Peer, fs: FollowerState, sender: int, msg: NewLeader, out: Output) -> None:
+    if not _from_leader(peer, fs, sender, msg.session, msg.epoch) or fs.step != FollowerStep.SYNCING:
         return
     last = fs.sync_txns[-1].zxid if fs.sync_txns else fs.sync_base
     if fs.sync_upto >= 0 and last != fs.sync_upto:
@@ -257,7 +289,7 @@ def on_new_leader(peer: Peer, sender: int, msg: NewLeader, out: Output) -> None:
         peer.look(out, f"sync stream from node {sender} incomplete: it reached {fmt_zxid(last)} of "
                        f"{fmt_zxid(fs.sync_upto)} before NEWLEADER ({len(fs.sync_txns)} txns)")
         return
-    if fs.sync_mode == "SNAP" and fs.sync_snapshot is None:
+    if fs.sync_mode == SyncMode.SNAP and fs.sync_snapshot is None:
         peer.look(out, f"SNAP from node {sender} incomplete: {fs.snap_received} of {fs.snap_size} "
                        "snapshot bytes arrived before NEWLEADER")
         return
@@ -270,11 +302,11 @@ def on_new_leader(peer: Peer, sender: int, msg: NewLeader, out: Output) -> None:
         fs.sync_snapshot = None
     if txns:
         peer.append(out, txns)
-    fs.newleader_seen = True
-    fs.newleader_pending = peer.zxid_last
+    fs.move_to(FollowerStep.NEWLEADER_RECEIVED)
+    fs.newleader_zxid = peer.zxid_last
     peer.last_sync["done"] = True
     peer.commit_to(out, fs.sync_committed)
-    _maybe_ack_newleader(peer, out)
+    _maybe_ack_newleader(peer, fs, out)
 
 
 def _log_written(peer: Peer, out: Output) -> bool:
@@ -291,10 +323,9 @@ def _log_written(peer: Peer, out: Output) -> bool:
     return False
 
 
-def on_snap_chunk(peer: Peer, sender: int, msg: SnapChunk, out: Output) -> None:
-    fs = _from_leader(peer, sender, msg.session, msg.epoch)
-    if (fs is None or not fs.sync_started or fs.sync_mode != "SNAP" or fs.newleader_seen
-            or fs.sync_snapshot is not None or msg.index < fs.snap_next):
+def on_snap_chunk(peer: Peer, fs: FollowerState, sender: int, msg: SnapChunk, out: Output) -> None:
+    if (not _from_leader(peer, fs, sender, msg.session, msg.epoch) or fs.step != FollowerStep.SYNCING
+            or fs.sync_mode != SyncMode.SNAP or fs.sync_snapshot is not None or msg.index < fs.snap_next):
         return  # not ours, or a duplicate
     if msg.index > fs.snap_next:
         peer.look(out, f"SNAP from node {sender} broke off: chunk {msg.index} arrived, {fs.snap_next} "
@@ -309,7 +340,7 @@ def on_snap_chunk(peer: Peer, sender: int, msg: SnapChunk, out: Output) -> None:
     if fs.snap_received > size:
         peer.look(out, f"SNAP from node {sender} is longer than the {size} bytes announced; syncing again")
         return
-    peer.send(out, sender, SnapAck(session=fs.session, epoch=peer.epoch, index=msg.index))
+    peer.send(out, sender, SnapAck(session=fs.session, epoch=fs.epoch, index=msg.index))
     peer.last_sync["snapshot_received"] = fs.snap_received
     if fs.snap_received < size:
         if before * 4 // size != fs.snap_received * 4 // size:  # a line per quarter, not per chunk
@@ -352,28 +383,23 @@ def _snap_or_cut(peer: Peer, out: Output, snapshot: tuple[int, bytes], txns: lis
     return txns
 
 
-def _maybe_ack_newleader(peer: Peer, out: Output) -> None:
+def _maybe_ack_newleader(peer: Peer, fs: FollowerState, out: Output) -> None:
     """ZAB_CHECKLIST #14: synced txns durable, then currentEpoch, then ACK."""
-    fs = peer.following
-    assert fs is not None
-    if fs.newleader_pending is None or peer.zxid_durable < fs.newleader_pending:
+    if fs.step != FollowerStep.NEWLEADER_RECEIVED or peer.zxid_durable < fs.newleader_zxid:
         return
-    peer.write_epochs(out, current=peer.epoch)
-    peer.send(out, peer.leader_id, Ack(session=fs.session, epoch=peer.epoch, zxid=make_zxid(peer.epoch, 0)))
-    fs.last_acked = fs.newleader_pending
-    fs.newleader_pending = None
-    fs.acked_newleader = True
+    peer.write_epochs(out, current=fs.epoch)
+    peer.send(out, fs.leader_id, Ack(session=fs.session, epoch=fs.epoch, zxid=make_zxid(fs.epoch, 0)))
+    fs.last_acked = fs.newleader_zxid
+    fs.move_to(FollowerStep.NEWLEADER_ACKED)
 
 
-def on_up_to_date(peer: Peer, sender: int, msg: UpToDate, out: Output) -> None:
-    fs = _from_leader(peer, sender, msg.session, msg.epoch)
-    if fs is None or not fs.acked_newleader or fs.serving:
+def on_up_to_date(peer: Peer, fs: FollowerState, sender: int, msg: UpToDate, out: Output) -> None:
+    if not _from_leader(peer, fs, sender, msg.session, msg.epoch) or fs.step != FollowerStep.NEWLEADER_ACKED:
         return
-    fs.serving = True
-    peer.set_phase(out, Role.FOLLOWING, Phase.BROADCAST,
-                   f"UPTODATE from node {sender} ({fs.sync_mode}, {fs.sync_received} txns)")
+    fs.move_to(FollowerStep.UPTODATE_RECEIVED)
+    peer.trace_role(out, f"UPTODATE from node {sender} ({fs.sync_mode}, {fs.sync_received} txns)")
     peer.commit_to(out, msg.zxid_committed)
-    _ack_durable(peer, out)
+    _ack_durable(peer, fs, out)
 
 
 # ------------------------------------------------------------------------------- broadcast
@@ -398,41 +424,37 @@ def _accept(peer: Peer, out: Output, txns: list[Txn]) -> bool:
     return False
 
 
-def on_proposal(peer: Peer, sender: int, msg: Proposal, out: Output) -> None:
-    fs = _from_leader(peer, sender, None, msg.epoch)
-    if fs is None or not fs.newleader_seen:
+def on_proposal(peer: Peer, fs: FollowerState, sender: int, msg: Proposal, out: Output) -> None:
+    if not _from_leader(peer, fs, sender, None, msg.epoch) or not fs.newleader_seen:
         return
     if _accept(peer, out, msg.txns):
-        _request_fetch(peer, out)
+        _request_fetch(peer, fs, out)
     if "ack_before_fsync" in peer.cfg.test_faults and fs.serving and peer.zxid_last > fs.last_acked:
         # TEST FAULT: ACK what was only handed to the writer, before it is durable.
         fs.last_acked = peer.zxid_last
-        peer.send(out, peer.leader_id, Ack(session=fs.session, epoch=peer.epoch, zxid=fs.last_acked))
+        peer.send(out, fs.leader_id, Ack(session=fs.session, epoch=fs.epoch, zxid=fs.last_acked))
 
 
-def on_commit(peer: Peer, sender: int, msg: Commit, out: Output) -> None:
-    fs = _from_leader(peer, sender, None, msg.epoch)
-    if fs is None or not fs.newleader_seen:
+def on_commit(peer: Peer, fs: FollowerState, sender: int, msg: Commit, out: Output) -> None:
+    if not _from_leader(peer, fs, sender, None, msg.epoch) or not fs.newleader_seen:
         return
     peer.commit_to(out, msg.zxid)
     if msg.zxid > peer.zxid_last:
-        _request_fetch(peer, out)
+        _request_fetch(peer, fs, out)
 
 
-def on_ping(peer: Peer, sender: int, msg: Ping, out: Output) -> None:
+def on_ping(peer: Peer, fs: FollowerState, sender: int, msg: Ping, out: Output) -> None:
     # Only a PING of our epoch shows the leader still leads us: one that moved on to a newer
     # epoch without us must not keep us "hearing" it, stuck in the old epoch for ever.
-    fs = _from_leader(peer, sender, None, peer.epoch if msg.epoch == peer.epoch else -1)
-    if fs is None or not fs.newleader_seen:
+    heard = _from_leader(peer, fs, sender, None, fs.epoch if msg.epoch == fs.epoch else -1)
+    if not heard or not fs.newleader_seen:
         return
     peer.commit_to(out, msg.zxid_committed)
     if msg.zxid_last > peer.zxid_last:
-        _request_fetch(peer, out)
+        _request_fetch(peer, fs, out)
 
 
-def _request_fetch(peer: Peer, out: Output) -> None:
-    fs = peer.following
-    assert fs is not None
+def _request_fetch(peer: Peer, fs: FollowerState, out: Output) -> None:
     if not fs.serving:
         return  # the leader serves repairs only after UPTODATE; PINGs bring us back here
     if peer.now - fs.fetch_last_tick < 2:
@@ -440,50 +462,45 @@ def _request_fetch(peer: Peer, out: Output) -> None:
     fs.fetch_last_tick = peer.now
     if fs.fetch_since_tick is None:
         fs.fetch_since_tick = peer.now
-    peer.send(out, peer.leader_id, FetchTxns(session=fs.session, epoch=peer.epoch, zxid_after=peer.zxid_last))
-    peer.trace(out, "repair", f"gap after {fmt_zxid(peer.zxid_last)}: asked node {peer.leader_id} to resend")
+    peer.send(out, fs.leader_id, FetchTxns(session=fs.session, epoch=fs.epoch, zxid_after=peer.zxid_last))
+    peer.trace(out, "repair", f"gap after {fmt_zxid(peer.zxid_last)}: asked node {fs.leader_id} to resend")
 
 
-def on_persisted(peer: Peer, out: Output) -> None:
-    fs = peer.following
-    assert fs is not None
-    _maybe_ack_newleader(peer, out)
+def on_persisted(peer: Peer, fs: FollowerState, out: Output) -> None:
+    _maybe_ack_newleader(peer, fs, out)
     if fs.serving:
-        _ack_durable(peer, out)
+        _ack_durable(peer, fs, out)
 
 
-def _ack_durable(peer: Peer, out: Output) -> None:
-    fs = peer.following
-    assert fs is not None
+def _ack_durable(peer: Peer, fs: FollowerState, out: Output) -> None:
     if peer.zxid_durable > fs.last_acked:
         fs.last_acked = peer.zxid_durable
-        peer.send(out, peer.leader_id, Ack(session=fs.session, epoch=peer.epoch, zxid=fs.last_acked))
+        peer.send(out, fs.leader_id, Ack(session=fs.session, epoch=fs.epoch, zxid=fs.last_acked))
 
 
 # ------------------------------------------------------------------------------- time
 
 
-def tick(peer: Peer, out: Output) -> None:
-    fs = peer.following
-    assert fs is not None
+def tick(peer: Peer, fs: FollowerState, out: Output) -> None:
     limit = peer.cfg.sync_limit_ticks if fs.serving else peer.cfg.init_limit_ticks
     if peer.now - fs.last_heard > limit:
-        peer.look(out, f"leader node {peer.leader_id} silent for {limit} ticks ({peer.phase})")
+        peer.look(out, f"leader node {fs.leader_id} silent for {limit} ticks ({fs.phase})")
         return
     if not fs.serving and peer.now - max(fs.started_tick, fs.progress_tick) > peer.cfg.init_limit_ticks:
         # However chatty the leader's PINGs are: a lost NEWLEADER, ACK or UPTODATE would leave
         # us in SYNC for ever, and the leader counting us (ZAB_CHECKLIST #27).
-        peer.look(out, f"not in sync with leader node {peer.leader_id} within initLimit "
-                       f"({peer.cfg.init_limit_ticks} ticks, {peer.phase})")
+        peer.look(out, f"not in sync with leader node {fs.leader_id} within initLimit "
+                       f"({peer.cfg.init_limit_ticks} ticks, {fs.phase})")
         return
     if fs.fetch_since_tick is not None and peer.now - fs.fetch_since_tick > peer.cfg.sync_limit_ticks:
         peer.look(out, f"gap after {fmt_zxid(peer.zxid_last)} not repaired within syncLimit: re-sync")
         return
-    if not fs.got_leader_info and peer.now - fs.info_sent_tick >= peer.cfg.vote_resend_ticks:
-        _send_info(peer, out)
-    if fs.snap_next and fs.sync_snapshot is None and not fs.newleader_seen and fs.sync_mode == "SNAP":
+    resend_due = peer.now - fs.info_sent_tick >= peer.cfg.vote_resend_ticks
+    if fs.step == FollowerStep.FOLLOWERINFO_SENT and resend_due:
+        _send_info(peer, fs, out)
+    if fs.snap_next and fs.sync_snapshot is None and not fs.newleader_seen and fs.sync_mode == SyncMode.SNAP:
         # Our last SNAPACK may have been lost: the leader would wait for credit for ever.
-        peer.send(out, peer.leader_id, SnapAck(session=fs.session, epoch=peer.epoch, index=fs.snap_next - 1))
+        peer.send(out, fs.leader_id, SnapAck(session=fs.session, epoch=fs.epoch, index=fs.snap_next - 1))
     if peer.now % peer.cfg.heartbeat_ticks == 0:
-        peer.send(out, peer.leader_id, Ping(epoch=peer.epoch, zxid_committed=peer.zxid_committed,
-                                            zxid_last=fs.last_acked, session=fs.session))
+        peer.send(out, fs.leader_id, Ping(epoch=fs.epoch, zxid_committed=peer.zxid_committed,
+                                          zxid_last=fs.last_acked, session=fs.session))

@@ -41,16 +41,22 @@ Theory of operation.
   commit point is the highest zxid of this epoch that a quorum holds, committed in order (#19).
 * LIVENESS. A leader that has heard from less than a quorum for syncLimit ticks steps down (#26);
   one that cannot establish itself within initLimit ticks too.
+
+Where each follower is, as the leader sees it, is one ``LearnerStep`` (core/roles.py); the
+leader's own phase is ``LeaderState.phase``. Every handler receives the ``LeaderState``, and a
+learner's message passes one guard (``LeaderState.learner``: its session, our epoch, its phase).
 """
 
 from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
+from zmqzab.core.errors import NotReady
 from zmqzab.core.output import Output, ReadLog
-from zmqzab.core.roles import Phase, Role
+from zmqzab.core.roles import LEARNER_MOVES, LearnerStep, Phase, Role, SyncMode, checked_move
+from zmqzab.core.status import LearnerStatus
 from zmqzab.messages import (
     NOT_COUNTED,
     Ack,
@@ -61,6 +67,7 @@ from zmqzab.messages import (
     Forward,
     LeaderInfo,
     NewLeader,
+    Notification,
     Op,
     Ping,
     Proposal,
@@ -76,7 +83,8 @@ from zmqzab.zxid import fmt_zxid, make_zxid, zxid_counter, zxid_epoch
 if TYPE_CHECKING:
     from zmqzab.core.peer import Peer
 
-DIFF, TRUNC, SNAP = "DIFF", "TRUNC", "SNAP"
+#: What choose_sync decides for one follower: the mode, the zxid it starts from, and why.
+SyncChoice = tuple[SyncMode, int, str]
 
 
 @dataclass(slots=True)
@@ -89,15 +97,14 @@ class Learner:
     zxid_last: int
     zxid_base: int
     last_heard: int
-    phase: Phase = Phase.DISCOVERY
-    #: Its ACKEPOCH arrived, counted or not (see epoch_promised): it is synced once the epoch stands.
-    acked_epoch: bool = False
+    #: Where it is in discovery and sync. Its ACKEPOCH arrived (ACKEPOCH_RECEIVED), counted or
+    #: not (see epoch_promised): it is synced once the epoch stands.
+    step: LearnerStep = LearnerStep.FOLLOWERINFO_RECEIVED
     #: The leader's last zxid when the sync stream was built: NEWLEADER's ACK vouches for it.
     synced_to: int = 0
-    acked_newleader: bool = False
     #: Cumulative ACK: the follower holds every txn up to here durably.
     acked: int = 0
-    sync_mode: str = ""
+    sync_mode: SyncMode | None = None
     #: SNAP streaming: the snapshot still to send (emptied once all of it is sent), its number
     #: of chunks, the next chunk to send, and how many the follower has acknowledged.
     snap: bytes = b""
@@ -107,18 +114,41 @@ class Learner:
     #: DIFF from disk: a ReadLog is under way (its end comes back through disk_read_done).
     disk_reading: bool = False
 
+    @property
+    def phase(self) -> Phase:
+        return self.step.phase
+
+    def move_to(self, step: LearnerStep) -> None:
+        self.step = checked_move(LEARNER_MOVES, self.step, step,
+                                 f"learner node {self.id} (session {self.session})")
+
+    @property
+    def acked_epoch(self) -> bool:
+        return self.step != LearnerStep.FOLLOWERINFO_RECEIVED
+
+    @property
+    def acked_newleader(self) -> bool:
+        return self.step in (LearnerStep.NEWLEADER_ACKED, LearnerStep.UPTODATE_SENT)
+
 
 @dataclass(slots=True)
 class LeaderState:
+    """The Peer's role state while LEADING (see peer.py)."""
+
+    role: ClassVar[Role] = Role.LEADING
+
     started_tick: int
+    #: Our vote, repeated to LOOKING peers (ZooKeeper answers them with its current vote).
+    decided: Notification
     learners: dict[int, Learner] = field(default_factory=dict)
     #: The new epoch, once a quorum of FOLLOWERINFO decided it; 0 before.
     epoch: int = 0
     #: Followers whose ACKEPOCH for ``epoch`` counts: they promised it fresh (ZooKeeper's
     #: electingFollowers). Kept if the follower goes: the promise is on its disk.
     epoch_promised: set[int] = field(default_factory=set)
-    epoch_acked: bool = False
-    established: bool = False
+    #: DISCOVERY until a quorum promised the epoch, SYNC until a quorum ACKed NEWLEADER
+    #: (established), then BROADCAST.
+    phase: Phase = Phase.DISCOVERY
     #: The zxid counter of this epoch (the next proposal gets counter + 1).
     counter: int = 0
     #: (currentEpoch, last zxid) of the leader before this epoch: what ACKEPOCHs are checked against.
@@ -130,66 +160,86 @@ class LeaderState:
     #: progress, establishing the epoch is not given up for taking longer than initLimit.
     progress_tick: int = 0
 
+    @property
+    def epoch_acked(self) -> bool:
+        return self.phase != Phase.DISCOVERY
+
+    @property
+    def established(self) -> bool:
+        return self.phase == Phase.BROADCAST
+
+    def learner(self, sender: int, session: int, epoch: int | None = None,
+                phase: Phase | None = None) -> Learner | None:
+        """The learner ``sender`` if a message of ``session`` (and ``epoch`` of ours, and for a
+        learner in ``phase``, when given) is for its current attempt; else None: the message is
+        stale (an earlier session or epoch) or not for this step, and dropped."""
+        ln = self.learners.get(sender)
+        if ln is None or ln.session != session:
+            return None
+        if epoch is not None and epoch != self.epoch:
+            return None
+        if phase is not None and ln.phase != phase:
+            return None
+        return ln
+
 
 # ------------------------------------------------------------------------------- entering
 
 
-def become(peer: Peer, out: Output) -> None:
-    peer.leading = LeaderState(started_tick=peer.now, history_key=(peer.current_epoch, peer.zxid_last))
-    peer.set_phase(out, Role.LEADING, Phase.DISCOVERY, "won the election")
-    _progress(peer, out)
+def become(peer: Peer, decided: Notification, out: Output) -> LeaderState:
+    st = peer.role_state = LeaderState(started_tick=peer.now, decided=decided,
+                                       history_key=(peer.current_epoch, peer.zxid_last))
+    peer.trace_role(out, "won the election")
+    _progress(peer, st, out)
+    return st
 
 
-def _quorum_of(peer: Peer, predicate) -> bool:
+def _quorum_of(peer: Peer, st: LeaderState, predicate: Callable[[Learner], bool]) -> bool:
     """True if the leader plus the learners satisfying ``predicate`` make a quorum."""
-    assert peer.leading is not None
-    count = 1 + sum(1 for ln in peer.leading.learners.values() if predicate(ln))
+    count = 1 + sum(1 for ln in st.learners.values() if predicate(ln))
     return count >= peer.quorum
 
 
-def _progress(peer: Peer, out: Output) -> None:
+def _progress(peer: Peer, st: LeaderState, out: Output) -> None:
     """Move discovery and sync forward as far as what we have heard allows.
 
     Called after every leader event, so a single-node cluster runs through all of it at once.
     """
-    st = peer.leading
-    if st is None:
-        return
-    if st.epoch == 0 and _quorum_of(peer, lambda ln: True):
+    if peer.role_state is not st:
+        return  # this event ended our leadership
+    if st.epoch == 0 and _quorum_of(peer, st, lambda ln: True):
         new_epoch = max([peer.accepted_epoch] + [ln.accepted_epoch for ln in st.learners.values()]) + 1
-        st.epoch = peer.epoch = new_epoch
+        st.epoch = new_epoch
         peer.write_epochs(out, accepted=new_epoch)
         peer.trace(out, "discovery", f"new epoch {new_epoch} (max acceptedEpoch of a quorum + 1)",
                    epoch=new_epoch)
-        for ln in _sorted(st):
+        for ln in sorted_learners(st):
             peer.send(out, ln.id, LeaderInfo(session=ln.session, epoch=new_epoch))
     # currentEpoch vouches, in every election to come, for the history we lead with (votes
     # order by it first): like a follower's (#14), it is written only once that history is on
     # our disk, or a crash leaves the new epoch on top of a shorter log that can win elections.
     if (st.epoch and not st.epoch_acked and 1 + len(st.epoch_promised) >= peer.quorum
             and peer.zxid_durable >= peer.zxid_last):
-        st.epoch_acked = True
+        st.phase = Phase.SYNC
         peer.write_epochs(out, current=st.epoch)
-        peer.set_phase(out, Role.LEADING, Phase.SYNC, f"a quorum acknowledged epoch {st.epoch}")
-        for ln in _sorted(st):
-            if ln.acked_epoch and ln.phase == Phase.DISCOVERY:
-                _sync(peer, ln, out)
+        peer.trace_role(out, f"a quorum acknowledged epoch {st.epoch}")
+        for ln in sorted_learners(st):
+            if ln.step == LearnerStep.ACKEPOCH_RECEIVED:
+                _sync(peer, st, ln, out)
     if st.epoch_acked and not st.established:
         self_ready = peer.zxid_durable >= peer.zxid_last
-        if self_ready and _quorum_of(peer, lambda ln: ln.acked_newleader):
-            _establish(peer, out)
+        if self_ready and _quorum_of(peer, st, lambda ln: ln.acked_newleader):
+            _establish(peer, st, out)
 
 
-def _sorted(st: LeaderState) -> list[Learner]:
+def sorted_learners(st: LeaderState) -> list[Learner]:
     return [st.learners[i] for i in sorted(st.learners)]
 
 
 # ------------------------------------------------------------------------------- discovery
 
 
-def on_follower_info(peer: Peer, sender: int, msg: FollowerInfo, out: Output) -> None:
-    st = peer.leading
-    assert st is not None
+def on_follower_info(peer: Peer, st: LeaderState, sender: int, msg: FollowerInfo, out: Output) -> None:
     known = st.learners.get(sender)
     if known is not None and known.session == msg.session:
         # A resend: the LEADERINFO may have been lost while the connection was coming up.
@@ -213,14 +263,12 @@ def on_follower_info(peer: Peer, sender: int, msg: FollowerInfo, out: Output) ->
         # Late: the epoch is decided; the follower syncs into it.
         peer.send(out, sender, LeaderInfo(session=msg.session, epoch=st.epoch))
     else:
-        _progress(peer, out)
+        _progress(peer, st, out)
 
 
-def on_ack_epoch(peer: Peer, sender: int, msg: AckEpoch, out: Output) -> None:
-    st = peer.leading
-    assert st is not None
-    ln = st.learners.get(sender)
-    if ln is None or ln.session != msg.session or msg.epoch != st.epoch or ln.acked_epoch:
+def on_ack_epoch(peer: Peer, st: LeaderState, sender: int, msg: AckEpoch, out: Output) -> None:
+    ln = st.learner(sender, msg.session, msg.epoch)
+    if ln is None or ln.step != LearnerStep.FOLLOWERINFO_RECEIVED:
         return
     ln.last_heard = peer.now
     counts = msg.current_epoch != NOT_COUNTED
@@ -231,7 +279,7 @@ def on_ack_epoch(peer: Peer, sender: int, msg: AckEpoch, out: Output) -> None:
         peer.look(out, f"node {sender} has a newer history (epoch {msg.current_epoch}, "
                        f"{fmt_zxid(msg.zxid_last)}) than this leader")
         return
-    ln.acked_epoch = True
+    ln.move_to(LearnerStep.ACKEPOCH_RECEIVED)
     ln.zxid_last = msg.zxid_last
     if counts:
         st.epoch_promised.add(sender)
@@ -239,15 +287,15 @@ def on_ack_epoch(peer: Peer, sender: int, msg: AckEpoch, out: Output) -> None:
         peer.trace(out, "follower", f"node {sender} had accepted epoch {st.epoch} already: synced "
                    "once the epoch stands, not counted toward it", follower=sender)
     if st.epoch_acked:
-        _sync(peer, ln, out)  # the quorum is already there: sync this one now
+        _sync(peer, st, ln, out)  # the quorum is already there: sync this one now
     else:
-        _progress(peer, out)
+        _progress(peer, st, out)
 
 
 # ------------------------------------------------------------------------------- sync
 
 
-def choose_sync(peer: Peer, follower_last: int, follower_base: int) -> tuple[str, int, str]:
+def choose_sync(peer: Peer, follower_last: int, follower_base: int) -> SyncChoice:
     """Pick DIFF, TRUNC or SNAP for a follower whose log ends at ``follower_last``.
 
     Returns (mode, zxid, reason): TRUNC cuts back to ``zxid`` and DIFFs from there; DIFF sends
@@ -257,63 +305,62 @@ def choose_sync(peer: Peer, follower_last: int, follower_base: int) -> tuple[str
     """
     log = peer.log
     last = log.last
-    snap = (SNAP, peer.zxid_committed)
+    snap = (SyncMode.SNAP, peer.zxid_committed)
     if follower_last == last:
-        return DIFF, follower_last, "already up to date"
+        return SyncMode.DIFF, follower_last, "already up to date"
     if follower_last > last:
         if zxid_epoch(follower_last) == zxid_epoch(last) and last >= follower_base:
-            return TRUNC, last, f"follower has txns after {fmt_zxid(last)} that the leader does not"
+            return SyncMode.TRUNC, last, f"follower has txns after {fmt_zxid(last)} that the leader does not"
         return (*snap, f"follower has epoch {zxid_epoch(follower_last)} txns the leader never saw")
     if follower_last < log.base:
         if follower_last >= peer.zxid_disk_base:
-            return DIFF, follower_last, (f"follower ({fmt_zxid(follower_last)}) is behind the memory "
-                                         f"window (starts after {fmt_zxid(log.base)}): older txns "
-                                         "from disk")
+            return SyncMode.DIFF, follower_last, (
+                f"follower ({fmt_zxid(follower_last)}) is behind the memory window (starts after "
+                f"{fmt_zxid(log.base)}): older txns from disk")
         return (*snap, f"follower ({fmt_zxid(follower_last)}) is behind the leader's log (it starts "
                        f"after {fmt_zxid(peer.zxid_disk_base)}; older txns were purged)")
     if log.contains(follower_last):
-        return DIFF, follower_last, f"{len(log) - log.index_after(follower_last)} txns behind"
+        return SyncMode.DIFF, follower_last, f"{len(log) - log.index_after(follower_last)} txns behind"
     common = log.last_before(follower_last)
     if zxid_epoch(common) == zxid_epoch(follower_last) and common >= follower_base:
-        return TRUNC, common, (f"follower has txns after {fmt_zxid(common)} in epoch "
+        return SyncMode.TRUNC, common, (f"follower has txns after {fmt_zxid(common)} in epoch "
                                f"{zxid_epoch(common)} that the leader does not")
     return (*snap, f"follower diverged in epoch {zxid_epoch(follower_last)} where the leader "
                    "cannot see the common point")
 
 
-def _sync(peer: Peer, ln: Learner, out: Output, choice: tuple[str, int, str] | None = None) -> None:
+def _sync(peer: Peer, st: LeaderState, ln: Learner, out: Output, choice: SyncChoice | None = None) -> None:
     """Start the sync stream to one follower; NEWLEADER ends it (ZAB_CHECKLIST #12, #13)."""
-    st = peer.leading
-    assert st is not None
     mode, zxid, reason = choice or choose_sync(peer, ln.zxid_last, ln.zxid_base)
-    if mode == TRUNC and "diff_instead_of_trunc" in peer.cfg.test_faults:
-        mode, zxid = DIFF, ln.zxid_last  # TEST FAULT: the follower keeps txns the leader lacks
+    if mode == SyncMode.TRUNC and "diff_instead_of_trunc" in peer.cfg.test_faults:
+        mode, zxid = SyncMode.DIFF, ln.zxid_last  # TEST FAULT: the follower keeps txns the leader lacks
     log = peer.log
-    ln.phase = Phase.SYNC
+    ln.move_to(LearnerStep.SYNCING)
     ln.synced_to = upto = peer.zxid_last
     ln.sync_mode = mode
-    if mode == DIFF and zxid < log.base:
+    if mode == SyncMode.DIFF and zxid < log.base:
         # Behind the memory window: the driver reads (zxid, base] from disk and sends it, with
         # SYNC in front once it found zxid there; the rest follows in disk_read_done.
         total = len(log) + _count_between(zxid, log.base)
         ln.disk_reading = True
         peer.read_log(out, ReadLog(ln.id, ln.session, st.epoch, zxid, log.base, peer.zxid_committed,
-                                   SyncStart(session=ln.session, epoch=st.epoch, mode=mode, zxid=zxid,
+                                   SyncStart(session=ln.session, epoch=st.epoch, mode=mode.value, zxid=zxid,
                                              txns_total=total, reason=reason, zxid_upto=upto)))
         peer.trace(out, "sync", f"{mode} to node {ln.id} from {fmt_zxid(zxid)}: {reason} (~{total} txns, "
-                   f"up to {fmt_zxid(log.base)} read from disk)", follower=ln.id, mode=mode, reason=reason,
-                   txns=total)
+                   f"up to {fmt_zxid(log.base)} read from disk)", follower=ln.id, mode=mode.value,
+                   reason=reason, txns=total)
         return
     txns = log.after(zxid)
-    snapshot = peer.state.snapshot() if mode == SNAP else b""
-    peer.send(out, ln.id, SyncStart(session=ln.session, epoch=st.epoch, mode=mode, zxid=zxid,
+    snapshot = peer.state.snapshot() if mode == SyncMode.SNAP else b""
+    peer.send(out, ln.id, SyncStart(session=ln.session, epoch=st.epoch, mode=mode.value, zxid=zxid,
                                     txns_total=len(txns), reason=reason, zxid_upto=upto,
                                     snapshot_bytes=len(snapshot), snapshot_crc=zlib.crc32(snapshot)))
     _send_txns(peer, ln, out, zxid, txns)
     peer.trace(out, "sync", f"{mode} to node {ln.id} from {fmt_zxid(ln.zxid_last)}: {reason} "
-               f"({len(txns)} txns" + (f", snapshot {len(snapshot)} bytes" if mode == SNAP else "") + ")",
-               follower=ln.id, mode=mode, reason=reason, txns=len(txns))
-    if mode == SNAP:
+               f"({len(txns)} txns"
+               + (f", snapshot {len(snapshot)} bytes" if mode == SyncMode.SNAP else "") + ")",
+               follower=ln.id, mode=mode.value, reason=reason, txns=len(txns))
+    if mode == SyncMode.SNAP:
         chunk = peer.cfg.snap_chunk_bytes
         ln.snap, ln.snap_chunks = snapshot, max(1, -(-len(snapshot) // chunk))
         ln.snap_next = ln.snap_acked = 0
@@ -363,11 +410,9 @@ def _send_newleader(peer: Peer, ln: Learner, out: Output) -> None:
     peer.send(out, ln.id, NewLeader(session=ln.session, epoch=peer.epoch, zxid=make_zxid(peer.epoch, 0)))
 
 
-def on_snap_ack(peer: Peer, sender: int, msg: SnapAck, out: Output) -> None:
-    st = peer.leading
-    assert st is not None
-    ln = st.learners.get(sender)
-    if ln is None or ln.session != msg.session or msg.epoch != st.epoch or ln.phase != Phase.SYNC:
+def on_snap_ack(peer: Peer, st: LeaderState, sender: int, msg: SnapAck, out: Output) -> None:
+    ln = st.learner(sender, msg.session, msg.epoch, Phase.SYNC)
+    if ln is None:
         return
     ln.last_heard = st.progress_tick = peer.now
     ln.snap_acked = max(ln.snap_acked, min(msg.index + 1, ln.snap_next))
@@ -375,19 +420,17 @@ def on_snap_ack(peer: Peer, sender: int, msg: SnapAck, out: Output) -> None:
         _send_chunks(peer, ln, out)
 
 
-def disk_read_done(peer: Peer, to: int, session: int, ok: bool, header_sent: bool, last: int,
-                   error: str, out: Output) -> None:
+def disk_read_done(peer: Peer, st: LeaderState, to: int, session: int, ok: bool, header_sent: bool,
+                   last: int, error: str, out: Output) -> None:
     """The driver finished a ReadLog for ``to``: continue its sync stream from ``last``."""
-    st = peer.leading
-    assert st is not None
-    ln = st.learners.get(to)
-    if ln is None or ln.session != session or not ln.disk_reading or ln.phase != Phase.SYNC:
+    ln = st.learner(to, session)
+    if ln is None or ln.step != LearnerStep.SYNCING or not ln.disk_reading:
         return
     ln.disk_reading = False
     st.progress_tick = peer.now
     if not ok:
         if not header_sent:
-            _sync(peer, ln, out, (SNAP, peer.zxid_committed,
+            _sync(peer, st, ln, out, (SyncMode.SNAP, peer.zxid_committed,
                                   f"its txns after {fmt_zxid(ln.zxid_last)} cannot be read from disk ({error})"))
         else:
             # Part of the stream left: NEWLEADER now shows the follower the chain is cut short,
@@ -407,22 +450,19 @@ def disk_read_done(peer: Peer, to: int, session: int, ok: bool, header_sent: boo
     _send_newleader(peer, ln, out)
 
 
-def _establish(peer: Peer, out: Output) -> None:
-    st = peer.leading
-    assert st is not None
-    st.established = True
-    peer.set_phase(out, Role.LEADING, Phase.BROADCAST,
-                   f"a quorum acknowledged NEWLEADER; epoch {st.epoch} established")
+def _establish(peer: Peer, st: LeaderState, out: Output) -> None:
+    st.phase = Phase.BROADCAST
+    peer.trace_role(out, f"a quorum acknowledged NEWLEADER; epoch {st.epoch} established")
     # The new leader's history is the history: commit it all (Zab: it was accepted by a quorum).
     peer.commit_to(out, peer.zxid_last)
-    for ln in _sorted(st):
+    for ln in sorted_learners(st):
         if ln.acked_newleader:
             _up_to_date(peer, ln, out)
     peer.broadcast(out, Commit(epoch=st.epoch, zxid=peer.zxid_committed))
 
 
 def _up_to_date(peer: Peer, ln: Learner, out: Output) -> None:
-    ln.phase = Phase.BROADCAST
+    ln.move_to(LearnerStep.UPTODATE_SENT)
     ln.acked = max(ln.acked, ln.synced_to)
     peer.send(out, ln.id, UpToDate(session=ln.session, epoch=peer.epoch, zxid_committed=peer.zxid_committed))
     peer.trace(out, "follower", f"node {ln.id} is up to date ({ln.sync_mode})", follower=ln.id)
@@ -431,57 +471,49 @@ def _up_to_date(peer: Peer, ln: Learner, out: Output) -> None:
 # ------------------------------------------------------------------------------- broadcast
 
 
-def on_ack(peer: Peer, sender: int, msg: Ack, out: Output) -> None:
-    st = peer.leading
-    assert st is not None
-    ln = st.learners.get(sender)
-    if ln is None or ln.session != msg.session or msg.epoch != st.epoch:
+def on_ack(peer: Peer, st: LeaderState, sender: int, msg: Ack, out: Output) -> None:
+    ln = st.learner(sender, msg.session, msg.epoch)
+    if ln is None:
         return
     ln.last_heard = peer.now
     if ln.phase == Phase.SYNC:
-        if msg.zxid == make_zxid(st.epoch, 0) and not ln.acked_newleader:
-            ln.acked_newleader = True
+        if msg.zxid == make_zxid(st.epoch, 0) and ln.step == LearnerStep.SYNCING:
+            ln.move_to(LearnerStep.NEWLEADER_ACKED)
             if st.established:
                 _up_to_date(peer, ln, out)
                 # Its NEWLEADER ACK vouches for our whole log: it may complete a quorum for txns
                 # waiting to commit, and no other ACK may ever come to re-check them.
-                _advance_commit(peer, out)
+                _advance_commit(peer, st, out)
             else:
-                _progress(peer, out)
+                _progress(peer, st, out)
         return
     if zxid_counter(msg.zxid) == 0:
         return  # NEWLEADER's ACK again (a duplicate): it names no txn, so it must not commit one
     if ln.phase == Phase.BROADCAST and msg.zxid > ln.acked and msg.zxid <= peer.zxid_last:
         ln.acked = msg.zxid
-        _advance_commit(peer, out)
+        _advance_commit(peer, st, out)
 
 
-def on_ping(peer: Peer, sender: int, msg: Ping, out: Output) -> None:
-    st = peer.leading
-    assert st is not None
-    ln = st.learners.get(sender)
-    if ln is None or ln.session != msg.session:
+def on_ping(peer: Peer, st: LeaderState, sender: int, msg: Ping, out: Output) -> None:
+    ln = st.learner(sender, msg.session)
+    if ln is None:
         return
     ln.last_heard = peer.now
     # A follower's PING repeats its last ACK: recovers from an ACK lost on the way.
     if msg.epoch == st.epoch and ln.phase == Phase.BROADCAST and ln.acked < msg.zxid_last <= peer.zxid_last:
         ln.acked = msg.zxid_last
-        _advance_commit(peer, out)
+        _advance_commit(peer, st, out)
 
 
-def on_persisted(peer: Peer, out: Output) -> None:
-    st = peer.leading
-    assert st is not None
+def on_persisted(peer: Peer, st: LeaderState, out: Output) -> None:
     if st.established:
-        _advance_commit(peer, out)
+        _advance_commit(peer, st, out)
     else:
-        _progress(peer, out)
+        _progress(peer, st, out)
 
 
-def _advance_commit(peer: Peer, out: Output) -> None:
+def _advance_commit(peer: Peer, st: LeaderState, out: Output) -> None:
     """Commit the highest zxid of this epoch that a quorum holds durably (ZAB_CHECKLIST #19)."""
-    st = peer.leading
-    assert st is not None
     acks = [peer.zxid_durable] + [ln.acked for ln in st.learners.values() if ln.phase == Phase.BROADCAST]
     if "commit_without_quorum" in peer.cfg.test_faults:
         acks = [peer.zxid_durable] * peer.quorum  # TEST FAULT: the leader's own copy is "a quorum"
@@ -497,11 +529,7 @@ def _advance_commit(peer: Peer, out: Output) -> None:
         peer.broadcast(out, Commit(epoch=st.epoch, zxid=peer.zxid_committed))
 
 
-def propose(peer: Peer, ops: list[Op], ts_ms: int, out: Output) -> None:
-    from zmqzab.core.peer import NotReady
-
-    st = peer.leading
-    assert st is not None
+def propose(peer: Peer, st: LeaderState, ops: list[Op], ts_ms: int, out: Output) -> None:
     if not st.established:
         raise NotReady(f"leader node {peer.id} is still establishing epoch {st.epoch or '?'}")
     inflight = len(peer.log) - peer.log.index_after(peer.zxid_committed)
@@ -530,25 +558,19 @@ def propose(peer: Peer, ops: list[Op], ts_ms: int, out: Output) -> None:
     peer.broadcast(out, Proposal(epoch=st.epoch, txns=txns))
 
 
-def on_forward(peer: Peer, sender: int, msg: Forward, out: Output) -> None:
-    from zmqzab.core.peer import NotReady
-
-    st = peer.leading
-    assert st is not None
+def on_forward(peer: Peer, st: LeaderState, sender: int, msg: Forward, out: Output) -> None:
     if msg.epoch != st.epoch or not st.established:
         return  # the follower's client times out and retries
     try:
-        propose(peer, msg.ops, 0, out)
+        propose(peer, st, msg.ops, 0, out)
     except NotReady:
         return
 
 
-def on_fetch(peer: Peer, sender: int, msg: FetchTxns, out: Output) -> None:
+def on_fetch(peer: Peer, st: LeaderState, sender: int, msg: FetchTxns, out: Output) -> None:
     """Gap repair: resend txns a follower missed on PUB/SUB, over ROUTER/DEALER."""
-    st = peer.leading
-    assert st is not None
-    ln = st.learners.get(sender)
-    if ln is None or ln.session != msg.session or msg.epoch != st.epoch or ln.phase != Phase.BROADCAST:
+    ln = st.learner(sender, msg.session, msg.epoch, Phase.BROADCAST)
+    if ln is None:
         return
     ln.last_heard = peer.now
     if msg.zxid_after < peer.log.base or not peer.log.contains(msg.zxid_after):
@@ -563,12 +585,10 @@ def on_fetch(peer: Peer, sender: int, msg: FetchTxns, out: Output) -> None:
 # ------------------------------------------------------------------------------- time
 
 
-def tick(peer: Peer, out: Output) -> None:
-    st = peer.leading
-    assert st is not None
+def tick(peer: Peer, st: LeaderState, out: Output) -> None:
     if peer.now % peer.cfg.heartbeat_ticks == 0:
         peer.broadcast(out, Ping(epoch=st.epoch, zxid_committed=peer.zxid_committed, zxid_last=peer.zxid_last))
-    for ln in _sorted(st):
+    for ln in sorted_learners(st):
         if ln.snap and peer.now - ln.last_heard > peer.cfg.init_limit_ticks:
             ln.snap = b""  # a follower gone mid-SNAP: free the snapshot; it syncs anew if it returns
             peer.trace(out, "sync", f"SNAP to node {ln.id} abandoned: silent for "
@@ -579,10 +599,10 @@ def tick(peer: Peer, out: Output) -> None:
             peer.look(out, f"could not establish epoch {st.epoch or '?'} within initLimit: "
                            f"{synced + 1} of {len(peer.voters)} nodes synced, {peer.quorum} needed")
         return
-    check_quorum(peer, out)
+    check_quorum(peer, st, out)
 
 
-def learner_gone(peer: Peer, sender: int, out: Output) -> None:
+def learner_gone(peer: Peer, st: LeaderState, sender: int, out: Output) -> None:
     """The connection to ``sender`` closed. While the epoch is still to be decided, a learner
     in discovery is forgotten: its FOLLOWERINFO must not decide our epoch (it may follow
     another leader by now, with a higher acceptedEpoch) nor make up the FOLLOWERINFO quorum;
@@ -592,8 +612,6 @@ def learner_gone(peer: Peer, sender: int, out: Output) -> None:
     the follower may not have noticed, and its ACKEPOCH on its way to us is a fresh promise of
     this epoch that no other leader can count (its next answer to this epoch is NOT_COUNTED).
     A kept entry is aged so the quorum check sees it gone."""
-    st = peer.leading
-    assert st is not None
     ln = st.learners.get(sender)
     if ln is None:
         return
@@ -605,36 +623,23 @@ def learner_gone(peer: Peer, sender: int, out: Output) -> None:
                    "longer counts", follower=sender)
         return
     ln.last_heard = peer.now - peer.cfg.sync_limit_ticks - 1
-    check_quorum(peer, out)
+    check_quorum(peer, st, out)
 
 
-def check_quorum(peer: Peer, out: Output) -> None:
+def check_quorum(peer: Peer, st: LeaderState, out: Output) -> None:
     """An established leader that has heard from less than a quorum within syncLimit steps down."""
-    st = peer.leading
-    assert st is not None
     if not st.established:
         return
     limit = peer.cfg.sync_limit_ticks
-    alive = [ln.id for ln in _sorted(st) if ln.phase == Phase.BROADCAST and peer.now - ln.last_heard <= limit]
+    alive = [ln.id for ln in sorted_learners(st)
+             if ln.phase == Phase.BROADCAST and peer.now - ln.last_heard <= limit]
     if len(alive) + 1 < peer.quorum:
         silent = [i for i in peer.peers if i not in alive]
         peer.look(out, f"lost the quorum: nodes {', '.join(map(str, silent))} silent or gone")
 
 
-def follower_view(peer: Peer) -> dict[str, Any]:
-    st = peer.leading
-    assert st is not None
-    return {
-        str(ln.id): {
-            "phase": str(ln.phase),
-            "acked": fmt_zxid(ln.acked),
-            "lag": max(0, zxid_counter(peer.zxid_last) - zxid_counter(ln.acked))
-            if zxid_epoch(ln.acked) == zxid_epoch(peer.zxid_last) else None,
-            "heard_ticks_ago": peer.now - ln.last_heard,
-            "sync_mode": ln.sync_mode,
-            **({"snap_chunks_sent": ln.snap_next, "snap_chunks_acked": ln.snap_acked,
-                "snap_chunks": ln.snap_chunks} if ln.snap else {}),
-            **({"disk_reading": True} if ln.disk_reading else {}),
-        }
-        for ln in _sorted(st)
-    }
+def learner_status(peer: Peer, ln: Learner) -> LearnerStatus:
+    return LearnerStatus(
+        id=ln.id, step=ln.step, acked=ln.acked, heard_ticks_ago=peer.now - ln.last_heard,
+        sync_mode=ln.sync_mode, snap_chunks_sent=ln.snap_next, snap_chunks_acked=ln.snap_acked,
+        snap_chunks=ln.snap_chunks, snap_sending=bool(ln.snap), disk_reading=ln.disk_reading)

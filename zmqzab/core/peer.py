@@ -10,8 +10,12 @@ No sockets, files, clocks, threads or global random here: time arrives as ticks,
 injected ``random.Random``. The driver (node.py) and the simulator (sim/) run this same class.
 
 The Peer holds what every role shares: epochs, the in-memory log window, the durable, committed
-and applied positions, and the game. Role-specific handlers live in election.py, leader.py and
-follower.py; ``step`` dispatches on (role, message) with one ``match``.
+and applied positions, and the game. What belongs to one role lives in ``role_state``, exactly
+one of ``Election`` (LOOKING), ``LeaderState`` (LEADING) or ``FollowerState`` (FOLLOWING), made
+when the role begins and dropped when it ends; role, phase, leader and epoch are read from it,
+so they cannot disagree. Role-specific handlers live in election.py, leader.py and follower.py;
+``step`` dispatches on (role state, message) with one ``match`` and hands each handler its
+role's state. ``status()`` gives views a frozen ``PeerStatus`` (core/status.py).
 
 Positions, always ``applied <= committed <= last`` and ``durable <= last``:
   * ``zxid_last``      the last txn in the log (in memory; handed to the writer);
@@ -23,10 +27,14 @@ Positions, always ``applied <= committed <= last`` and ``durable <= last``:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Protocol
 
 from zmqzab.core import follower, leader
 from zmqzab.core.election import Election, better
+from zmqzab.core.errors import InvariantError, NotReady
+from zmqzab.core.follower import FollowerState
+from zmqzab.core.leader import LeaderState
 from zmqzab.core.log import MemoryLog
 from zmqzab.core.output import (
     Append,
@@ -41,6 +49,7 @@ from zmqzab.core.output import (
 )
 from zmqzab.core.roles import Phase, Role
 from zmqzab.core.settings import CoreConfig
+from zmqzab.core.status import EpochPromises, PeerStatus, TailTxn
 from zmqzab.messages import (
     Ack,
     AckEpoch,
@@ -64,7 +73,7 @@ from zmqzab.messages import (
     UpToDate,
     Vote,
 )
-from zmqzab.zxid import fmt_zxid, zxid_epoch
+from zmqzab.zxid import fmt_zxid
 
 if TYPE_CHECKING:
     from random import Random  # injected: the core never draws from the global one
@@ -82,24 +91,6 @@ class StateMachine(Protocol):
 
     def is_applied(self, key: Hashable) -> bool:
         """Applied already, or never applicable any more: the leader does not propose it."""
-
-
-class InvariantError(RuntimeError):
-    """A local invariant is broken: the node must stop rather than serve wrong data."""
-
-
-class NotReady(Exception):
-    """``submit`` cannot take writes now; the message says why (for the client).
-
-    ``output``: what the core did before refusing (a leader stepping down because its zxid
-    counter ran out, ZK-1277: votes to send, traces, a role change), or None. The driver must
-    carry it out like any other Output, or the election it started stays silent.
-    """
-
-    def __init__(self, reason: str, kind: str = "no_leader", output: Output | None = None) -> None:
-        super().__init__(reason)
-        self.kind = kind
-        self.output = output
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +113,10 @@ class Recovered:
     @property
     def last_zxid(self) -> int:
         return self.txns[-1].zxid if self.txns else self.snapshot_zxid
+
+
+#: The one role state: exactly one of these, each holding what only that role needs.
+RoleState = Election | LeaderState | FollowerState
 
 
 class Peer:
@@ -159,21 +154,13 @@ class Peer:
                                else recovered.log_start)
 
         self.now = 0
-        self.role = Role.LOOKING
-        self.phase = Phase.ELECTION
-        self.leader_id: int | None = None
-        #: The epoch being established or served (LEADERINFO's); 0 while LOOKING.
-        self.epoch = 0
         self.round = 0
-        self.election: Election | None = None
-        #: The vote this node decided on, repeated to LOOKING peers while FOLLOWING/LEADING.
-        self.decided: Notification | None = None
-        self.leading: leader.LeaderState | None = None
-        self.following: follower.FollowerState | None = None
+        #: The one role state (etcd-io/raft swaps its step function the same way): what belongs
+        #: to a role lives in it, only while that role does. Until ``start()``, an election
+        #: that has sent nothing yet.
+        self.role_state: RoleState = Election(round=0, vote=self.own_vote(), started_tick=0,
+                                              reason="not started")
         self.last_sync: dict[str, Any] = {}
-        #: FOLLOWERINFOs that arrived while we were still deciding (finalize wait): a follower
-        #: that decided first is not made to wait for its resend.
-        self.early_followers: dict[int, FollowerInfo] = {}
 
     # ---------------------------------------------------------------- positions
 
@@ -188,6 +175,45 @@ class Peer:
     def own_vote(self) -> Vote:
         return Vote(leader=self.id, zxid=self.zxid_last, epoch=self.current_epoch)
 
+    # ---------------------------------------------------------------- role (read-only views)
+
+    @property
+    def role(self) -> Role:
+        return self.role_state.role
+
+    @property
+    def phase(self) -> Phase:
+        return self.role_state.phase
+
+    @property
+    def leader_id(self) -> int | None:
+        """The leader we follow or are; None while LOOKING."""
+        st = self.role_state
+        if isinstance(st, FollowerState):
+            return st.leader_id
+        return self.id if isinstance(st, LeaderState) else None
+
+    @property
+    def epoch(self) -> int:
+        """The epoch being established or served (LEADERINFO's); 0 while LOOKING or before."""
+        st = self.role_state
+        return 0 if isinstance(st, Election) else st.epoch
+
+    @property
+    def election(self) -> Election | None:
+        st = self.role_state
+        return st if isinstance(st, Election) else None
+
+    @property
+    def leading(self) -> LeaderState | None:
+        st = self.role_state
+        return st if isinstance(st, LeaderState) else None
+
+    @property
+    def following(self) -> FollowerState | None:
+        st = self.role_state
+        return st if isinstance(st, FollowerState) else None
+
     # ---------------------------------------------------------------- inputs
 
     def start(self) -> Output:
@@ -198,13 +224,13 @@ class Peer:
     def tick(self) -> Output:
         self.now += 1
         out = Output()
-        match self.role:
-            case Role.LOOKING:
-                self._election_tick(out)
-            case Role.LEADING:
-                leader.tick(self, out)
-            case Role.FOLLOWING:
-                follower.tick(self, out)
+        match self.role_state:
+            case Election() as e:
+                self._election_tick(e, out)
+            case LeaderState() as st:
+                leader.tick(self, st, out)
+            case FollowerState() as fs:
+                follower.tick(self, fs, out)
         return out
 
     def step(self, sender: int, msg: PeerMessage) -> Output:
@@ -215,41 +241,41 @@ class Peer:
         if isinstance(msg, Notification):
             self._on_notification(sender, msg, out)
             return out
-        match self.role, msg:
-            case Role.LEADING, FollowerInfo():
-                leader.on_follower_info(self, sender, msg, out)
-            case Role.LEADING, AckEpoch():
-                leader.on_ack_epoch(self, sender, msg, out)
-            case Role.LEADING, Ack():
-                leader.on_ack(self, sender, msg, out)
-            case Role.LEADING, Ping():
-                leader.on_ping(self, sender, msg, out)
-            case Role.LEADING, FetchTxns():
-                leader.on_fetch(self, sender, msg, out)
-            case Role.LEADING, SnapAck():
-                leader.on_snap_ack(self, sender, msg, out)
-            case Role.LEADING, Forward():
-                leader.on_forward(self, sender, msg, out)
-            case Role.FOLLOWING, LeaderInfo():
-                follower.on_leader_info(self, sender, msg, out)
-            case Role.FOLLOWING, SyncStart():
-                follower.on_sync_start(self, sender, msg, out)
-            case Role.FOLLOWING, SyncTxns():
-                follower.on_sync_txns(self, sender, msg, out)
-            case Role.FOLLOWING, SnapChunk():
-                follower.on_snap_chunk(self, sender, msg, out)
-            case Role.FOLLOWING, NewLeader():
-                follower.on_new_leader(self, sender, msg, out)
-            case Role.FOLLOWING, UpToDate():
-                follower.on_up_to_date(self, sender, msg, out)
-            case Role.FOLLOWING, Proposal():
-                follower.on_proposal(self, sender, msg, out)
-            case Role.FOLLOWING, Commit():
-                follower.on_commit(self, sender, msg, out)
-            case Role.FOLLOWING, Ping():
-                follower.on_ping(self, sender, msg, out)
-            case Role.LOOKING, FollowerInfo():
-                self.early_followers[sender] = msg
+        match self.role_state, msg:
+            case LeaderState() as st, FollowerInfo():
+                leader.on_follower_info(self, st, sender, msg, out)
+            case LeaderState() as st, AckEpoch():
+                leader.on_ack_epoch(self, st, sender, msg, out)
+            case LeaderState() as st, Ack():
+                leader.on_ack(self, st, sender, msg, out)
+            case LeaderState() as st, Ping():
+                leader.on_ping(self, st, sender, msg, out)
+            case LeaderState() as st, FetchTxns():
+                leader.on_fetch(self, st, sender, msg, out)
+            case LeaderState() as st, SnapAck():
+                leader.on_snap_ack(self, st, sender, msg, out)
+            case LeaderState() as st, Forward():
+                leader.on_forward(self, st, sender, msg, out)
+            case FollowerState() as fs, LeaderInfo():
+                follower.on_leader_info(self, fs, sender, msg, out)
+            case FollowerState() as fs, SyncStart():
+                follower.on_sync_start(self, fs, sender, msg, out)
+            case FollowerState() as fs, SyncTxns():
+                follower.on_sync_txns(self, fs, sender, msg, out)
+            case FollowerState() as fs, SnapChunk():
+                follower.on_snap_chunk(self, fs, sender, msg, out)
+            case FollowerState() as fs, NewLeader():
+                follower.on_new_leader(self, fs, sender, msg, out)
+            case FollowerState() as fs, UpToDate():
+                follower.on_up_to_date(self, fs, sender, msg, out)
+            case FollowerState() as fs, Proposal():
+                follower.on_proposal(self, fs, sender, msg, out)
+            case FollowerState() as fs, Commit():
+                follower.on_commit(self, fs, sender, msg, out)
+            case FollowerState() as fs, Ping():
+                follower.on_ping(self, fs, sender, msg, out)
+            case Election() as e, FollowerInfo():
+                e.early_followers[sender] = msg
             case _:
                 pass  # a message for another role: stale, or from a peer that has not caught up
         return out
@@ -261,17 +287,18 @@ class Peer:
         holds whatever the core did meanwhile (see NotReady), for the driver to carry out.
         """
         out = Output()
-        if self.role == Role.LEADING:
-            try:
-                leader.propose(self, ops, ts_ms, out)
-            except NotReady as exc:
-                if out:
-                    exc.output = out
-                raise
-        elif self.role == Role.FOLLOWING and self.following and self.following.serving:
-            out.sends.append(Send(self.leader_id, Forward(epoch=self.epoch, ops=list(ops))))
-        else:
-            raise NotReady(self.not_ready_reason())
+        match self.role_state:
+            case LeaderState() as st:
+                try:
+                    leader.propose(self, st, ops, ts_ms, out)
+                except NotReady as exc:
+                    if out:
+                        exc.output = out
+                    raise
+            case FollowerState() as fs if fs.serving:
+                out.sends.append(Send(fs.leader_id, Forward(epoch=fs.epoch, ops=list(ops))))
+            case _:
+                raise NotReady(self.not_ready_reason())
         return out
 
     def peer_unreachable(self, peer_id: int) -> Output:
@@ -279,15 +306,17 @@ class Peer:
         missed heartbeat. A hung peer keeps its connection open; the heartbeat still catches it.
         """
         out = Output()
-        if self.role == Role.LOOKING:
-            # A FOLLOWERINFO that came while we were still deciding: it is from a follower that
-            # has gone (it sends a new one if it comes back) and must not decide our epoch.
-            if "ackepoch_counts_twice" not in self.cfg.test_faults:  # (TEST FAULT: kept)
-                self.early_followers.pop(peer_id, None)
-        elif self.role == Role.FOLLOWING and peer_id == self.leader_id:
-            self._look(out, f"connection to leader node {peer_id} closed")
-        elif self.role == Role.LEADING and self.leading is not None:
-            leader.learner_gone(self, peer_id, out)
+        match self.role_state:
+            case Election() as e:
+                # A FOLLOWERINFO that came while we were still deciding: it is from a follower
+                # that has gone (it sends a new one if it comes back) and must not decide our
+                # epoch.
+                if "ackepoch_counts_twice" not in self.cfg.test_faults:  # (TEST FAULT: kept)
+                    e.early_followers.pop(peer_id, None)
+            case FollowerState() as fs if peer_id == fs.leader_id:
+                self._look(out, f"connection to leader node {peer_id} closed")
+            case LeaderState() as st:
+                leader.learner_gone(self, st, peer_id, out)
         return out
 
     def force_election(self, reason: str) -> Output:
@@ -309,11 +338,11 @@ class Peer:
         if zxid > self.log.base and not self.log.contains(zxid):
             return out  # describes log content we truncated since; a later report will come
         self.zxid_durable = zxid
-        match self.role:
-            case Role.LEADING:
-                leader.on_persisted(self, out)
-            case Role.FOLLOWING:
-                follower.on_persisted(self, out)
+        match self.role_state:
+            case LeaderState() as st:
+                leader.on_persisted(self, st, out)
+            case FollowerState() as fs:
+                follower.on_persisted(self, fs, out)
         return out
 
     def disk_read_done(self, to: int, session: int, ok: bool, header_sent: bool, last: int,
@@ -321,8 +350,9 @@ class Peer:
         """A ``ReadLog`` for peer ``to`` ended: ``ok`` with every txn up to ``last`` sent, or not
         (``error``), after sending its header or before. A leader continues that sync stream."""
         out = Output()
-        if self.role == Role.LEADING and self.leading is not None:
-            leader.disk_read_done(self, to, session, ok, header_sent, last, error, out)
+        st = self.role_state
+        if isinstance(st, LeaderState):
+            leader.disk_read_done(self, st, to, session, ok, header_sent, last, error, out)
         return out
 
     def log_purged(self, zxid: int) -> None:
@@ -343,10 +373,9 @@ class Peer:
     def read_log(self, out: Output, read: ReadLog) -> None:
         out.reads.append(read)
 
-    def set_phase(self, out: Output, role: Role, phase: Phase, why: str) -> None:
-        if (role, phase) == (self.role, self.phase):
-            return
-        self.role, self.phase = role, phase
+    def trace_role(self, out: Output, why: str) -> None:
+        """Trace the role and phase we just entered (callers call it on every change of either)."""
+        role, phase = self.role, self.phase
         self.trace(out, "role", f"{role} / {phase}: {why}", role=str(role), phase=str(phase))
 
     def write_epochs(self, out: Output, accepted: int | None = None, current: int | None = None) -> None:
@@ -422,48 +451,46 @@ class Peer:
 
     def _look(self, out: Output, reason: str) -> None:
         """Enter LOOKING: a new election round with our own vote (ZooKeeper: lookForLeader)."""
-        self.leading = None
-        self.following = None
-        self.leader_id = None
-        self.epoch = 0
-        self.decided = None
-        self.early_followers = {}
+        was_looking = isinstance(self.role_state, Election)
         self.round += 1
-        self.election = Election(round=self.round, vote=self.own_vote(), started_tick=self.now, reason=reason)
-        self.election.received[self.id] = self.election.vote
-        self.set_phase(out, Role.LOOKING, Phase.ELECTION, reason)
+        e = self.role_state = Election(round=self.round, vote=self.own_vote(), started_tick=self.now,
+                                       reason=reason)
+        e.received[self.id] = e.vote
+        if not was_looking:
+            self.trace_role(out, reason)
         self.trace(out, "election", f"election round {self.round} started: {reason}",
                    round=self.round, reason=reason)
         self._send_vote_to_all(out)
-        self._check_quorum(out)
+        self._check_quorum(e, out)
 
     def look(self, out: Output, reason: str) -> None:
         """Give up the current role and start an election (leader.py / follower.py call this)."""
         self._look(out, reason)
 
     def _notification(self) -> Notification:
-        if self.election is not None:
-            return Notification(round=self.election.round, state=Role.LOOKING, vote=self.election.vote)
-        assert self.decided is not None
-        return self.decided
+        match self.role_state:
+            case Election() as e:
+                return Notification(round=e.round, state=Role.LOOKING, vote=e.vote)
+            case st:
+                return st.decided
 
     def _send_vote_to_all(self, out: Output) -> None:
         note = self._notification()
         for p in self.peers:
             self.send(out, p, note)
-        if self.election is not None:
-            self.election.last_sent_tick = self.now
+        if isinstance(self.role_state, Election):
+            self.role_state.last_sent_tick = self.now
 
     def _on_notification(self, sender: int, n: Notification, out: Output) -> None:
-        e = self.election
-        if e is None:
+        e = self.role_state
+        if not isinstance(e, Election):
             # FOLLOWING or LEADING: tell a LOOKING peer whom we follow, so it can join us.
             if n.state == Role.LOOKING:
                 self.send(out, sender, self._notification())
             return
         if n.state != Role.LOOKING:
             e.outside[sender] = n
-            self._check_established(out)
+            self._check_established(e, out)
             return
         e.outside.pop(sender, None)
         if n.round > e.round:
@@ -482,93 +509,93 @@ class Peer:
             self._send_vote_to_all(out)
         e.received[sender] = n.vote
         e.received[self.id] = e.vote
-        self._check_quorum(out)
+        self._check_quorum(e, out)
 
-    def _check_quorum(self, out: Output) -> None:
-        e = self.election
-        if e is None:
-            return
+    def _check_quorum(self, e: Election, out: Output) -> None:
         if e.count_for(e.vote) >= self.quorum:
             if e.decide_at is None:
                 e.decide_at = self.now + self.cfg.election_wait_ticks
             if self.now >= e.decide_at:
-                self._decide(out, e.vote.leader, "a quorum agreed")
+                self._decide(e, out, e.vote.leader, "a quorum agreed")
         else:
             e.decide_at = None
 
-    def _check_established(self, out: Output) -> None:
-        e = self.election
-        if e is None:
-            return
+    def _check_established(self, e: Election, out: Output) -> None:
         established = e.established_leader(self.quorum)
         if established is not None and established != self.id:
             n = e.outside[established]
             e.round = self.round = max(e.round, n.round)
             e.vote = n.vote
-            self._decide(out, established, "joined the established leader")
+            self._decide(e, out, established, "joined the established leader")
 
-    def _election_tick(self, out: Output) -> None:
-        e = self.election
-        if e is None:
-            return
-        self._check_quorum(out)
-        if self.election is not None and self.now - e.last_sent_tick >= self.cfg.vote_resend_ticks:
+    def _election_tick(self, e: Election, out: Output) -> None:
+        self._check_quorum(e, out)
+        # Still LOOKING (this election, or a new one the decision ended in): resend our vote.
+        resend_due = self.now - e.last_sent_tick >= self.cfg.vote_resend_ticks
+        if isinstance(self.role_state, Election) and resend_due:
             self._send_vote_to_all(out)
 
-    def _decide(self, out: Output, leader_id: int, how: str) -> None:
-        e = self.election
-        assert e is not None
+    def _decide(self, e: Election, out: Output, leader_id: int, how: str) -> None:
         took = self.now - e.started_tick
-        self.election = None
-        self.leader_id = leader_id
         role = Role.LEADING if leader_id == self.id else Role.FOLLOWING
-        self.decided = Notification(round=e.round, state=role, vote=e.vote)
+        #: The vote this node decided on, repeated to LOOKING peers while FOLLOWING/LEADING.
+        decided = Notification(round=e.round, state=role, vote=e.vote)
         self.trace(
             out, "elected",
             f"round {e.round}: node {leader_id} leads ({how}; vote {fmt_zxid(e.vote.zxid)} epoch "
             f"{e.vote.epoch}; took {took} ticks; started by: {e.reason})",
             leader=leader_id, round=e.round, ticks=took, reason=e.reason,
         )
-        early, self.early_followers = self.early_followers, {}
+        early = e.early_followers
         if role == Role.LEADING:
-            leader.become(self, out)
+            st = leader.become(self, decided, out)
             for sender in sorted(early):
-                if self.leading is None:
+                if self.role_state is not st:
                     # One of them made us step down (it accepted an epoch above the one just
                     # picked): the others follow whoever the new election picks.
                     break
-                leader.on_follower_info(self, sender, early[sender], out)
+                leader.on_follower_info(self, st, sender, early[sender], out)
         else:
-            follower.become(self, out)
+            follower.become(self, leader_id, decided, out)
         # Tell everyone still looking what we decided (helps them converge quickly).
         self._send_vote_to_all(out)
 
     # ---------------------------------------------------------------- views
 
-    def status(self) -> dict[str, Any]:
-        """Everything a person or the web page wants to see about this node, JSON-able."""
-        view: dict[str, Any] = {
-            "id": self.id,
-            "role": str(self.role),
-            "phase": str(self.phase),
-            "leader": self.leader_id,
-            "epoch": self.epoch,
-            "accepted_epoch": self.accepted_epoch,
-            "current_epoch": self.current_epoch,
-            "zxid_last": fmt_zxid(self.zxid_last),
-            "zxid_durable": fmt_zxid(max(self.zxid_durable, 0)),
-            "zxid_committed": fmt_zxid(self.zxid_committed),
-            "zxid_applied": fmt_zxid(self.zxid_applied),
-            "zxid_disk_base": fmt_zxid(self.zxid_disk_base),
-            "round": self.round,
-            "vote": None,
-            "followers": {},
-            "last_sync": self.last_sync,
-        }
-        if self.election is not None:
-            v = self.election.vote
-            view["vote"] = {"leader": v.leader, "zxid": fmt_zxid(v.zxid), "epoch": v.epoch}
-        if self.leading is not None:
-            view["followers"] = leader.follower_view(self)
-            view["established"] = self.leading.established
-        return view
+    def status(self, log_tail_txns: int = 0) -> PeerStatus:
+        """Everything a person or the web page wants to see about this node, with the newest
+        ``log_tail_txns`` txns of the log."""
+        e, st = self.election, self.leading
+        tail = self.log.txns[-log_tail_txns:] if log_tail_txns > 0 else []
+        learners: list[leader.Learner] = []
+        if st is not None and st.established:
+            # Who holds each txn is BROADCAST's arithmetic: while the leader establishes its
+            # epoch there are no proposals to count ACKs for.
+            learners = [ln for ln in st.learners.values() if ln.phase == Phase.BROADCAST]
+            rows = tuple(TailTxn(txn, tuple(([self.id] if self.zxid_durable >= txn.zxid else [])
+                                            + sorted(ln.id for ln in learners if ln.acked >= txn.zxid)))
+                         for txn in tail)
+        else:
+            rows = tuple(TailTxn(txn, None) for txn in tail)
+        return PeerStatus(
+            id=self.id, role=self.role, phase=self.phase, leader=self.leader_id, epoch=self.epoch,
+            accepted_epoch=self.accepted_epoch, current_epoch=self.current_epoch,
+            zxid_last=self.zxid_last, zxid_durable=self.zxid_durable,
+            zxid_committed=self.zxid_committed, zxid_applied=self.zxid_applied,
+            zxid_disk_base=self.zxid_disk_base, log_base=self.log.base, round=self.round,
+            quorum=self.quorum, voters=self.voters,
+            vote=e.vote if e is not None else None,
+            votes_received=tuple(sorted(e.received.items())) if e is not None else (),
+            established=st.established if st is not None else None,
+            learners=tuple(leader.learner_status(self, ln) for ln in leader.sorted_learners(st))
+            if st is not None else (),
+            log_tail=rows,
+            last_sync=MappingProxyType(dict(self.last_sync)),
+        )
+
+    def epoch_promises(self) -> EpochPromises | None:
+        """A leader's epoch quorum as it counts it (None unless LEADING)."""
+        st = self.leading
+        if st is None:
+            return None
+        return EpochPromises(st.epoch, st.epoch_acked, tuple(sorted(st.epoch_promised)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from zmqzab.core.roles import Role, SyncMode
 from zmqzab.game.limits import op_problem
 from zmqzab.messages import (
     NOT_COUNTED,
@@ -39,8 +40,8 @@ from zmqzab.zxid import COUNTER_BITS
 EPOCH_END = 1 << 32
 ZXID_END = 1 << 64
 SESSION_END = 1 << 64
-STATES = frozenset(("LOOKING", "FOLLOWING", "LEADING"))
-SYNC_MODES = frozenset(("DIFF", "TRUNC", "SNAP"))
+STATES = frozenset(role.value for role in Role)
+SYNC_MODES = frozenset(mode.value for mode in SyncMode)
 
 
 def _epoch(e: int) -> bool:

@@ -18,7 +18,7 @@ import zmq
 
 from zmqzab.core.peer import NotReady
 from zmqzab.core.roles import Role
-from zmqzab.game import rules as game_rules
+from zmqzab.game.limits import request_problem
 from zmqzab.messages import (
     ClientReply,
     ClientRequest,
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 #: Requests taken from one client message (a pipelining client sends a batch as frames).
 FRAMES_PER_MESSAGE_MAX = 10_000
-CLIENT_ID_MAX_CHARS = 128
 
 #: A waiter: the client's socket identity and its request id.
 Waiter = tuple[bytes, int]
@@ -146,16 +145,9 @@ class ClientPort:
         self.drops.dropped("client_bad_frame", f"on client_port: {detail}")
 
     def _check_op(self, op: Op) -> str:
-        if not op.client_id or len(op.client_id) > CLIENT_ID_MAX_CHARS:
-            return f"client id must be 1..{CLIENT_ID_MAX_CHARS} characters"
-        if op.seq < 1:
-            return "seq must be a positive integer"
-        if isinstance(op, Guess):
-            try:
-                game_rules.validate_value(op.value)
-            except ValueError as exc:
-                return str(exc)
-        return ""
+        # The game's limits (game/limits.py) are the one source: the same checks plausible()
+        # applies to a forwarded op and apply() to a committed one.
+        return request_problem(op)
 
     def _stamp(self, op: Op) -> Op:
         """The round size goes into the txn, so apply() never reads a node's local config."""

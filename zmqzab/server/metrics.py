@@ -13,13 +13,15 @@ from bisect import bisect_left
 from collections import deque
 from typing import Any
 
+from zmqzab.core.roles import SyncMode
+
 #: fsync of one batch: from a RAM disk (~50 µs) to a slow disk (~100 ms+).
 FSYNC_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 #: PROPOSAL sent -> committed by a quorum of ACKs (the leader's view).
 QUORUM_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 #: Proposals whose commit latency is still to be measured (oldest forgotten beyond this).
 INFLIGHT_MAX = 10_000
-SYNC_MODES = ("DIFF", "TRUNC", "SNAP")
+SYNC_MODES = tuple(mode.value for mode in SyncMode)
 
 
 class Histogram:

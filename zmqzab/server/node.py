@@ -34,7 +34,7 @@ from loguru import logger
 
 from zmqzab.config import ClusterConfig
 from zmqzab.core.output import BROADCAST, LogOp, Output, Trace
-from zmqzab.core.peer import InvariantError
+from zmqzab.core.errors import InvariantError
 from zmqzab.core.roles import Role
 from zmqzab.core.settings import CoreConfig
 from zmqzab.game.rules import Game

@@ -10,9 +10,9 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from zmqzab.core.roles import Phase
+from zmqzab.core.status import LearnerStatus, PeerStatus, TailTxn
 from zmqzab.messages import describe_op
-from zmqzab.zxid import fmt_zxid
+from zmqzab.zxid import fmt_zxid, zxid_counter, zxid_epoch
 
 if TYPE_CHECKING:
     from zmqzab.server.node import Node
@@ -22,7 +22,8 @@ LOG_TAIL_TXNS = 16
 
 
 def node_status(self: Node) -> dict[str, Any]:
-    s = self.peer.status()
+    ps = self.peer.status(LOG_TAIL_TXNS)
+    s = peer_view(ps)
     s["game"] = self.peer.state.view()
     s["counters"] = {**self.counters, **vars(self.transport.counters),
                      "waiting_clients": len(self.replica.clients),
@@ -37,40 +38,75 @@ def node_status(self: Node) -> dict[str, Any]:
     s.update(_view_extras(self))
     return s
 
+
+def peer_view(ps: PeerStatus) -> dict[str, Any]:
+    """The core's part of /status, JSON-able, from its typed status (never from core internals)."""
+    view: dict[str, Any] = {
+        "id": ps.id,
+        "role": str(ps.role),
+        "phase": str(ps.phase),
+        "leader": ps.leader,
+        "epoch": ps.epoch,
+        "accepted_epoch": ps.accepted_epoch,
+        "current_epoch": ps.current_epoch,
+        "zxid_last": fmt_zxid(ps.zxid_last),
+        "zxid_durable": fmt_zxid(max(ps.zxid_durable, 0)),
+        "zxid_committed": fmt_zxid(ps.zxid_committed),
+        "zxid_applied": fmt_zxid(ps.zxid_applied),
+        "zxid_disk_base": fmt_zxid(ps.zxid_disk_base),
+        "round": ps.round,
+        "vote": None,
+        "followers": {},
+        "last_sync": dict(ps.last_sync),
+    }
+    if ps.vote is not None:
+        v = ps.vote
+        view["vote"] = {"leader": v.leader, "zxid": fmt_zxid(v.zxid), "epoch": v.epoch}
+    if ps.established is not None:
+        view["followers"] = {str(ln.id): _learner_row(ps, ln) for ln in ps.learners}
+        view["established"] = ps.established
+    view.update(
+        log_base=fmt_zxid(ps.log_base),
+        log_tail=[_tail_row(ps, t) for t in ps.log_tail],
+        quorum=ps.quorum,
+        voters=list(ps.voters),
+        votes_received={str(i): v.leader for i, v in ps.votes_received},
+    )
+    return view
+
+
+def _learner_row(ps: PeerStatus, ln: LearnerStatus) -> dict[str, Any]:
+    same_epoch = zxid_epoch(ln.acked) == zxid_epoch(ps.zxid_last)
+    row: dict[str, Any] = {
+        "phase": str(ln.phase),
+        "acked": fmt_zxid(ln.acked),
+        "lag": max(0, zxid_counter(ps.zxid_last) - zxid_counter(ln.acked)) if same_epoch else None,
+        "heard_ticks_ago": ln.heard_ticks_ago,
+        "sync_mode": str(ln.sync_mode or ""),
+    }
+    if ln.snap_sending:
+        row.update(snap_chunks_sent=ln.snap_chunks_sent, snap_chunks_acked=ln.snap_chunks_acked,
+                   snap_chunks=ln.snap_chunks)
+    if ln.disk_reading:
+        row["disk_reading"] = True
+    return row
+
+
+def _tail_row(ps: PeerStatus, t: TailTxn) -> dict[str, Any]:
+    txn = t.txn
+    row: dict[str, Any] = {"zxid": fmt_zxid(txn.zxid), "cmd": describe_op(txn.op),
+                           "client": txn.op.client_id[:12], "committed": txn.zxid <= ps.zxid_committed}
+    if t.ackers is not None:
+        row["acks"] = len(t.ackers)
+        row["ackers"] = list(t.ackers)
+    return row
+
+
 def _view_extras(self: Node) -> dict[str, Any]:
-    """What the page shows beyond Peer.status(): log tail, quorum arithmetic, faults."""
-    peer = self.peer
+    """What the page shows beyond the peer's status: the node's faults, timing, events."""
     timing = self.config.timing
-    tail = peer.log.txns[-LOG_TAIL_TXNS:]
-    committed = peer.zxid_committed
-    learners = []
-    # The quorum arithmetic is BROADCAST's: while the leader establishes its epoch there
-    # are no proposals to count ACKs for.
-    counting = peer.leading is not None and peer.leading.established
-    if counting:
-        learners = [ln for ln in peer.leading.learners.values() if ln.phase == Phase.BROADCAST]
-    rows = []
-    for txn in tail:
-        z = txn.zxid
-        row: dict[str, Any] = {"zxid": fmt_zxid(z), "cmd": describe_op(txn.op),
-                               "client": txn.op.client_id[:12], "committed": z <= committed}
-        if counting:
-            ackers = [peer.id] if peer.zxid_durable >= z else []
-            ackers += sorted(ln.id for ln in learners if ln.acked >= z)
-            row["acks"] = len(ackers)
-            row["ackers"] = ackers
-        rows.append(row)
-    votes = {}
-    if peer.election is not None:
-        votes = {str(i): v.leader for i, v in sorted(peer.election.received.items())}
     return {
         "http": self.config.http_url(self.addr),
-        "log_base": fmt_zxid(peer.log.base),
-        "log_tail": rows,
-        "quorum": peer.quorum,
-        "voters": list(peer.voters),
-        "votes_received": votes,
-        "last_sync": dict(peer.last_sync),
         "faults": {"blocked": sorted(self.transport.faults.blocked),
                    "message_delay_ms": timing.message_delay_ms},
         "heartbeat_ms": timing.heartbeat_ms,

@@ -304,12 +304,13 @@ class Checkers:
         if zxid_epoch(peer.zxid_last) > acc:
             raise Violation("accepted >= current epoch",
                             f"n{node} logs {fmt_zxid(peer.zxid_last)} but acceptedEpoch is {acc}")
-        st = peer.leading
-        if st is not None and st.epoch:
-            self.on_promise(node, node, st.epoch)  # it wrote acceptedEpoch = epoch and counts itself
-        if st is not None and st.epoch_acked and v.quorum_checked != (st.epoch, incarnation):
-            v.quorum_checked = (st.epoch, incarnation)
-            self.check_epoch_quorum(node, st.epoch, sorted(st.epoch_promised), peer.quorum)
+        promises = peer.epoch_promises()
+        if promises is not None and promises.epoch:
+            self.on_promise(node, node, promises.epoch)  # it wrote acceptedEpoch = epoch and counts itself
+        if (promises is not None and promises.quorum_promised
+                and v.quorum_checked != (promises.epoch, incarnation)):
+            v.quorum_checked = (promises.epoch, incarnation)
+            self.check_epoch_quorum(node, promises.epoch, list(promises.promised), peer.quorum)
         if peer.role == Role.LEADING and peer.phase == Phase.BROADCAST:
             epoch = peer.epoch
             owner = self.established.setdefault(epoch, node)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import msgspec
 
-from zmqzab.core.output import ReadLog
+from zmqzab.host.reads import DiskStream
 from zmqzab.messages import PeerMessage
 
 
@@ -52,9 +52,10 @@ class FsyncDone(NodeEvent):
 
 
 class ReadDone(NodeEvent):
-    """A disk read the core asked for (``ReadLog``: a DIFF streamed from disk) completes."""
+    """A disk read the core asked for (a DIFF streamed from disk, the host's ``DiskStream``)
+    completes."""
 
-    read: ReadLog
+    stream: DiskStream
 
 
 class ConnectionClosed(NodeEvent):

@@ -61,7 +61,8 @@ from pathlib import Path
 from typing import Callable
 
 from zmqzab.core.output import Append, InstallSnapshot, LogOp, Output, Trace as CoreTrace
-from zmqzab.core.peer import InvariantError, NotReady, Peer
+from zmqzab.core.errors import InvariantError, NotReady
+from zmqzab.core.peer import Peer
 from zmqzab.core.roles import Phase, Role
 from zmqzab.game.rules import Game
 from zmqzab.host.effects import DurabilityError
