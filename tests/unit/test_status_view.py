@@ -43,7 +43,7 @@ def test_leader_and_follower_views_show_the_quorum_arithmetic():
         assert row["phase"] == "BROADCAST" and row["acked"] == last and row["lag"] == 0
         assert row["sync_mode"] in ("DIFF", "TRUNC", "SNAP") and "disk_reading" not in row
     tail = view["log_tail"]
-    assert [t["cmd"] for t in tail] == ["guess 40", "guess 30"] and tail[-1]["zxid"] == last
+    assert [t["cmd"] for t in tail] == ["guess 40 (a#1)", "guess 30 (b#1)"] and tail[-1]["zxid"] == last
     for t in tail:
         assert t["committed"] and t["acks"] == 3 and t["ackers"] == [ld, *others]
 
