@@ -23,16 +23,15 @@ purges back while a read runs, so the second is rare.
 from __future__ import annotations
 
 import threading
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zmqzab.messages import DecodeError, Txn, txn_decoder
+from zmqzab.messages import Txn
 from zmqzab.storage.errors import CorruptLogError, StorageError
-from zmqzab.storage.txnlog import RECORD_HEADER, Segment, list_segments
+from zmqzab.storage.txnlog import BadRecord, Segment, decode_record, list_segments, records
 from zmqzab.zxid import fmt_zxid
 
 
@@ -46,39 +45,12 @@ def iter_segment(buf: bytes, path: Path, *, is_last: bool) -> Iterator[tuple[int
     A torn end of the last segment ends the iteration quietly (recovery would cut it; a live
     segment may be half written); damage anywhere else raises ``CorruptLogError``.
     """
-    size = len(buf)
-    view = memoryview(buf)
-    header = RECORD_HEADER.size
-    unpack = RECORD_HEADER.unpack_from
-    crc32 = zlib.crc32
-    decode = txn_decoder.decode
-    offset = 0
-    while offset < size:
-        problem = ""
-        if size - offset < header:
-            problem = f"short record header ({size - offset} of {header} bytes)"
-            end = size
-        else:
-            length, crc = unpack(buf, offset)
-            end = offset + header + length
-            if length == 0:
-                problem = "record length is 0"
-            elif end > size:
-                problem = f"record length {length} runs {end - size} bytes past the end of the file"
-                end = size
-            elif crc32(view[offset + header : end]) != crc:
-                problem = f"checksum mismatch in a {length}-byte record"
-        if problem:
-            zeros_to_end = buf.count(0, offset) == size - offset
-            if is_last and (end == size or zeros_to_end):
+    for rec in records(buf):
+        if isinstance(rec, BadRecord):
+            if rec.torn(buf, is_last=is_last):
                 return
-            raise CorruptLogError(path, offset, problem)
-        try:
-            txn = decode(view[offset + header : end])
-        except DecodeError as exc:
-            raise CorruptLogError(path, offset, f"record has a good checksum but does not decode ({exc})") from None
-        yield offset, txn
-        offset = end
+            raise CorruptLogError(path, rec.offset, rec.problem)
+        yield rec[0], decode_record(buf, path, *rec)
 
 
 def _segments_of(log_dir: Path, gen: int) -> list[Segment]:
