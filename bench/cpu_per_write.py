@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zmqzab.bench import Probe  # noqa: E402
+from zmqzab.up.bench import Probe  # noqa: E402
 from zmqzab.config import load_config  # noqa: E402
 from zmqzab.up.localcluster import LocalCluster, make_config  # noqa: E402
 

@@ -2,7 +2,7 @@
 """A long history on a 3-node cluster: disk per node, memory, restart and SNAP catch-up.
 
 Commits ``--txns`` guesses (default 1,000,000) with the pipelined bench client
-(``zmqzab.bench.Probe.pipelined``, ``--threads`` of them, ~2000 writes in flight) from
+(``zmqzab.up.bench.Probe.pipelined``, ``--threads`` of them, ~2000 writes in flight) from
 ``--clients`` client ids taking turns (each keeps its exactly-once record of 128 results in
 the game, so the snapshot is as big as a real one from early on), through the leader, on a fresh
 cluster on ports from the OS in a temp dir, with the timing and fsync of a config (default
@@ -35,7 +35,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from zmqzab.bench import Probe
+from zmqzab.up.bench import Probe
 from zmqzab.config import load_config
 from zmqzab.up.localcluster import LocalCluster, make_config
 from zmqzab.zxid import parse_zxid

@@ -1,4 +1,4 @@
-"""`zmqzab bench`: the peers' workloads on a throwaway zmqzab cluster (zmqzab/bench.py)."""
+"""`zmqzab bench`: the peers' workloads on a throwaway zmqzab cluster (zmqzab/up/bench.py)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def bench(
     Each workload starts its own cluster on ports from the OS in a temp dir, so a running
     cluster is never touched. Figures are whole-process, end to end, from one client process.
     """
-    from zmqzab.bench import WORKLOADS, Counts, run
+    from zmqzab.up.bench import WORKLOADS, Counts, run
 
     chosen = list(WORKLOADS) if workload == "all" else [w.strip() for w in workload.split(",")]
     unknown = [w for w in chosen if w not in WORKLOADS]
