@@ -13,8 +13,6 @@ only ever took the other branch (nothing sent: SNAP) and never ran this one.
 
 from __future__ import annotations
 
-import pytest
-
 from tests.sim.helpers import answered, followers, wait_serving
 from zmqzab.core.roles import Phase
 from zmqzab.core.settings import CoreConfig
@@ -26,8 +24,6 @@ def scripted(seed: int, **kwargs) -> Simulation:
     return Simulation(SimOptions(seed=seed, nodes=3, faults=False, workload=False, trace_keep=None, **kwargs))
 
 
-@pytest.mark.xfail(strict=True, reason="after a DIFF from disk breaks off midway the leader DIFFs from the "
-                   "same disk again: the follower never syncs (livelock)")
 def test_a_disk_read_that_breaks_off_midway_still_lets_the_follower_sync():
     """Setup: 3 nodes, calm network, a memory window of 4 txns, DIFF batches of 2 txns.
     Faults: follower F stops; 16 guesses commit; then one record in the middle of the leader's
