@@ -434,7 +434,11 @@ def disk_read_done(peer: Peer, st: LeaderState, to: int, session: int, ok: bool,
                                   f"its txns after {fmt_zxid(ln.zxid_last)} cannot be read from disk ({error})"))
         else:
             # Part of the stream left: NEWLEADER now shows the follower the chain is cut short,
-            # and it syncs again (a purge or TRUNC raced with the read).
+            # and it syncs again (a purge or TRUNC raced with the read). The log on disk cannot
+            # be read past ``last`` up to the memory window (damage, an I/O error): no later
+            # sync counts on it, or this follower would be DIFFed from the same disk, break off
+            # at the same place and sync again, forever. Followers behind the window get SNAP.
+            peer.zxid_disk_base = max(peer.zxid_disk_base, peer.log.base)
             peer.trace(out, "sync", f"DIFF to node {to} broke off reading the disk ({error}); it "
                        "will sync again", follower=to)
             _send_newleader(peer, ln, out)

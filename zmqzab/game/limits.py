@@ -6,7 +6,8 @@ waiting for nothing):
 
 * the node, before it stamps and proposes a client's request (``request_problem``);
 * the plausibility checks on forwarded ops (``zmqzab.security.plausible``, ``op_problem``);
-* ``apply`` itself, which rejects the same way on every node whatever a proposer let through;
+* ``apply`` itself, which rejects the same way on every node whatever a proposer let through
+  (but for a seq of 2**63 or more, which old nodes applied: ``committed_seq_problem``);
 * the config, whose ``round_size`` must be one the game accepts.
 
 Each ``*_problem`` function returns why a field is refused, or "" when it is fine; the text
@@ -53,6 +54,17 @@ def seq_problem(seq: object) -> str:
     if type(seq) is int and SEQ_MIN <= seq < SEQ_END:
         return ""
     return f"seq must be an integer from {SEQ_MIN} to {SEQ_END - 1}, got {seq!r}"
+
+
+def committed_seq_problem(seq: object) -> str:
+    """apply()'s rule for the seq of a committed txn: wider than ``seq_problem``, because a
+    committed txn is history and must replay as it applied. Before the limits were one module
+    the node's client check had no upper bound (``seq < 1`` only) and apply() none either: a
+    client's seq of 2**63 or more, sent to the leader, was proposed and applied as any other,
+    so logs can hold such txns. Seq 0 was refused by every old intake and stays refused."""
+    if type(seq) is int and seq >= SEQ_MIN:
+        return ""
+    return f"seq must be an integer of at least {SEQ_MIN}, got {seq!r}"
 
 
 def request_problem(op: Op) -> str:

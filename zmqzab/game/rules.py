@@ -18,7 +18,9 @@ Rules:
 * A committed op with a value, round size, client id or seq outside the game's limits
   (``limits.py``: 0..100, 1..100, ...) is ``rejected``. The node refuses these before
   proposing (``limits.request_problem``); refusing them again here means
-  a buggy or hostile proposer cannot make nodes diverge: every node rejects the same way.
+  a buggy or hostile proposer cannot make nodes diverge: every node rejects the same way. One
+  exception: a seq of 2**63 or more is applied (``limits.committed_seq_problem``), as it was
+  before the limits had one home, so that logs holding such txns replay as they applied.
 
 Exactly-once. A client numbers its requests (``seq``). A retry after a leader crash may be
 committed twice (once by the old leader, once more by the new one), so the game remembers, per
@@ -50,7 +52,7 @@ from zmqzab.game.limits import (
     VALUE_MIN,
     client_id_problem,
     round_size_problem,
-    seq_problem,
+    committed_seq_problem,
     value_problem,
 )
 from zmqzab.messages import GameResult, Guess, NewGame, Txn
@@ -181,7 +183,7 @@ class Game:
         if zxid <= self.zxid_applied:
             return self._replayed(txn)
 
-        problem = client_id_problem(client_id) or seq_problem(seq)
+        problem = client_id_problem(client_id) or committed_seq_problem(seq)
         if problem:
             # Without a valid (client, seq) there is no session to record the answer in.
             self.zxid_applied = zxid

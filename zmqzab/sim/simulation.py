@@ -511,18 +511,19 @@ class Simulation:
         storage = node.disk.storage
         read = stream.read
         assert storage is not None
+        # As the reader thread and DiskReads: each batch is sent as it is read, so a read that
+        # fails midway has sent its header and the batches before the failure.
+        error = ""
         try:
-            batches = list(read_range(storage.log.dir, storage.gen, storage.log_start, read.after,
-                                      read.upto, self.core.sync_batch_txns))
-            error = ""
-        except StorageError as exc:
-            batches, error = [], self._sanitize(str(exc))
-        if not error:
-            for txns in batches:
+            for txns in read_range(storage.log.dir, storage.gen, storage.log_start, read.after,
+                                   read.upto, self.core.sync_batch_txns):
                 header = stream.header()
                 if header is not None:
                     self.net_send(node.id, read.to, header, False)
                 self.net_send(node.id, read.to, stream.txns(txns), False)
+        except StorageError as exc:
+            error = self._sanitize(str(exc))
+        if not error:
             header = stream.header()  # an empty range still opens its stream
             if header is not None:
                 self.net_send(node.id, read.to, header, False)
