@@ -129,3 +129,12 @@ def test_a_step_that_skips_or_goes_back_stops_the_node_with_the_order_it_broke()
     with pytest.raises(InvariantError, match="learner node 2 .* UPTODATE_SENT -> SYNCING breaks the order"):
         ln.move_to(LearnerStep.SYNCING)
     assert ln.step == LearnerStep.UPTODATE_SENT
+
+
+def test_broadcasting_is_the_only_learner_step_in_broadcast():
+    """leader.py compares ``ln.step is BROADCASTING`` on its per-ACK paths instead of asking each
+    learner's phase: valid only while exactly one learner step is in BROADCAST."""
+    from zmqzab.core.leader import BROADCASTING
+    from zmqzab.core.roles import LearnerStep, Phase
+
+    assert [s for s in LearnerStep if s.phase == Phase.BROADCAST] == [BROADCASTING]

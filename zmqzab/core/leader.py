@@ -87,6 +87,10 @@ if TYPE_CHECKING:
 SyncChoice = tuple[SyncMode, int, str]
 
 
+#: The one learner step in BROADCAST (its ACKs count toward commits); compared by identity on
+#: the per-ACK paths, where the ``phase`` property's lookup showed in profiles.
+BROADCASTING = LearnerStep.UPTODATE_SENT
+
 @dataclass(slots=True)
 class Learner:
     """The leader's view of one follower (ZooKeeper's LearnerHandler)."""
@@ -493,7 +497,7 @@ def on_ack(peer: Peer, st: LeaderState, sender: int, msg: Ack, out: Output) -> N
         return
     if zxid_counter(msg.zxid) == 0:
         return  # NEWLEADER's ACK again (a duplicate): it names no txn, so it must not commit one
-    if ln.phase == Phase.BROADCAST and msg.zxid > ln.acked and msg.zxid <= peer.zxid_last:
+    if ln.step is BROADCASTING and msg.zxid > ln.acked and msg.zxid <= peer.zxid_last:
         ln.acked = msg.zxid
         _advance_commit(peer, st, out)
 
@@ -504,7 +508,7 @@ def on_ping(peer: Peer, st: LeaderState, sender: int, msg: Ping, out: Output) ->
         return
     ln.last_heard = peer.now
     # A follower's PING repeats its last ACK: recovers from an ACK lost on the way.
-    if msg.epoch == st.epoch and ln.phase == Phase.BROADCAST and ln.acked < msg.zxid_last <= peer.zxid_last:
+    if msg.epoch == st.epoch and ln.step is BROADCASTING and ln.acked < msg.zxid_last <= peer.zxid_last:
         ln.acked = msg.zxid_last
         _advance_commit(peer, st, out)
 
@@ -518,7 +522,7 @@ def on_persisted(peer: Peer, st: LeaderState, out: Output) -> None:
 
 def _advance_commit(peer: Peer, st: LeaderState, out: Output) -> None:
     """Commit the highest zxid of this epoch that a quorum holds durably (ZAB_CHECKLIST #19)."""
-    acks = [peer.zxid_durable] + [ln.acked for ln in st.learners.values() if ln.phase == Phase.BROADCAST]
+    acks = [peer.zxid_durable] + [ln.acked for ln in st.learners.values() if ln.step is BROADCASTING]
     if "commit_without_quorum" in peer.cfg.test_faults:
         acks = [peer.zxid_durable] * peer.quorum  # TEST FAULT: the leader's own copy is "a quorum"
     if len(acks) < peer.quorum:
@@ -636,7 +640,7 @@ def check_quorum(peer: Peer, st: LeaderState, out: Output) -> None:
         return
     limit = peer.cfg.sync_limit_ticks
     alive = [ln.id for ln in sorted_learners(st)
-             if ln.phase == Phase.BROADCAST and peer.now - ln.last_heard <= limit]
+             if ln.step is BROADCASTING and peer.now - ln.last_heard <= limit]
     if len(alive) + 1 < peer.quorum:
         silent = [i for i in peer.peers if i not in alive]
         peer.look(out, f"lost the quorum: nodes {', '.join(map(str, silent))} silent or gone")

@@ -304,14 +304,15 @@ class Checkers:
         if zxid_epoch(peer.zxid_last) > acc:
             raise Violation("accepted >= current epoch",
                             f"n{node} logs {fmt_zxid(peer.zxid_last)} but acceptedEpoch is {acc}")
-        promises = peer.epoch_promises()
+        role = peer.role
+        promises = peer.epoch_promises() if role == Role.LEADING else None
         if promises is not None and promises.epoch:
             self.on_promise(node, node, promises.epoch)  # it wrote acceptedEpoch = epoch and counts itself
         if (promises is not None and promises.quorum_promised
                 and v.quorum_checked != (promises.epoch, incarnation)):
             v.quorum_checked = (promises.epoch, incarnation)
             self.check_epoch_quorum(node, promises.epoch, list(promises.promised), peer.quorum)
-        if peer.role == Role.LEADING and peer.phase == Phase.BROADCAST:
+        if role == Role.LEADING and peer.phase == Phase.BROADCAST:
             epoch = peer.epoch
             owner = self.established.setdefault(epoch, node)
             if owner != node:
@@ -320,7 +321,7 @@ class Checkers:
             if v.leader_checked != (epoch, incarnation):
                 v.leader_checked = (epoch, incarnation)
                 self.check_history(node, peer, f"the leader of epoch {epoch}")
-        elif peer.role == Role.FOLLOWING and peer.phase == Phase.BROADCAST:
+        elif role == Role.FOLLOWING and peer.phase == Phase.BROADCAST:
             owner = self.established.get(peer.epoch)
             if owner != peer.leader_id:
                 raise Violation(
