@@ -188,9 +188,9 @@ def test_view_is_by_session_id():
     tracker.track(-1, 2, now=0)
     tracker.mark_closing(9)
     assert tracker.view(now=1) == [
-        {"session_id": -1, "timeout_ticks": 2, "expires_at_tick": 3, "ticks_left": 2,
+        {"session": "0xffffffffffffffff", "timeout_ticks": 2, "expires_at_tick": 3, "ticks_left": 2,
          "closing": False},
-        {"session_id": 9, "timeout_ticks": 4, "expires_at_tick": None, "ticks_left": None,
+        {"session": "0x9", "timeout_ticks": 4, "expires_at_tick": None, "ticks_left": None,
          "closing": True},
     ]
 
@@ -273,3 +273,55 @@ def test_random_schedule_never_expires_early_and_always_expires_late_ones(interv
                     f"session {sid} silent since {last[sid]} (timeout {t}, interval {interval}) "
                     f"not expired at {now}")
         assert sorted(tracker.closing()) == sorted(reported)
+
+
+def test_leader_and_follower_pieces_together_expire_a_silent_client_once():
+    """Goal: the pieces fit as the node will wire them. Setup: a leader with a tracker (interval
+    2 ticks, tick 50 ms), a follower with a TouchTable; client A talks to the follower, client B
+    to the leader; both sessions created by txns applied to the leader's table. Faults: B goes
+    silent at tick 10, and a late PING from the follower names B after B expired. Expected: B
+    is reported once, its CloseSessionTxn deletes its ephemeral and removes it everywhere; A,
+    touched through the follower's PINGs, lives on."""
+    from zmqzab.tree.sessions import (SESSION_CLOSED, SessionIdGenerator,
+                                      default_timeout_bounds_ms, negotiate_timeout_ms)
+
+    tick_ms = 50
+    low, high = default_timeout_bounds_ms(tick_ms)
+    table = Sessions()
+    tracker = ExpiryTracker(interval_ticks=2)
+    follower_ids = SessionIdGenerator(server_id=1, time_ms=1_000)
+    leader_ids = SessionIdGenerator(server_id=2, time_ms=1_000)
+    ephemerals: dict[int, list[str]] = {}
+    zxid = 0
+
+    def commit(op, now):
+        nonlocal zxid
+        zxid += 1
+        result = table.apply(op, make_zxid(1, zxid), now * tick_ms,
+                             lambda sid, z, t: ephemerals.pop(sid, []))
+        if result.kind == SESSION_CLOSED:
+            tracker.remove(op.session_id)
+        return result
+
+    a = follower_ids.next(taken=table)
+    b = leader_ids.next(taken=table)
+    for sid in (a, b):
+        timeout_ms = negotiate_timeout_ms(400, low, high)  # 400 ms = 8 ticks
+        tracker.track(sid, timeout_ticks(timeout_ms, tick_ms), now=0)
+        commit(CreateSessionTxn(sid, timeout_ms), now=0)
+    ephemerals[b] = ["/election/n-0000000001"]
+
+    follower = TouchTable()
+    closed = []
+    for now in range(1, 60):
+        follower.touch(a)  # A sends a request or a ping every tick
+        if now <= 10:
+            tracker.touch(b, 8, now)
+        if now == 30:
+            follower.touch(b)  # a late report of B, after its expiry
+        assert tracker.touch_reported(follower.drain(), now) == ([b] if now == 30 else [])
+        for sid in tracker.expired(now):
+            closed.append((now, sid, commit(CloseSessionTxn(sid), now)))
+    assert [(now, sid) for now, sid, _ in closed] == [(20, b)]  # 10 + 8 -> bucket 20
+    assert closed[0][2].deleted == ("/election/n-0000000001",)
+    assert b not in table and b not in tracker and a in table and a in tracker

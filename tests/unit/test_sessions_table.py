@@ -13,6 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zmqzab.tree.sessions import (
+    CONNECT_EXPIRED,
+    CONNECT_NEW,
+    CONNECT_REFUSED_BEHIND,
+    CONNECT_REOPEN,
     CONTAINER_EPHEMERAL_OWNER,
     PASSWORD_LEN,
     REJECTED,
@@ -29,6 +33,7 @@ from zmqzab.tree.sessions import (
     Sessions,
     SessionsSnapshot,
     check_password,
+    connect_decision,
     default_timeout_bounds_ms,
     fmt_session_id,
     initial_session_id,
@@ -379,3 +384,40 @@ def test_sessions_and_expiry_are_pure():
             if not ok:
                 wrong.append(imp.where())
     assert not wrong, "sessions/expiry must stay pure: " + "; ".join(wrong)
+
+
+# --------------------------------------------------------------------------------------------
+# ConnectRequest
+
+
+def test_connect_decision_follows_zookeepers_order():
+    sid = initial_session_id(1, 5000)
+    pw = session_password(sid, SECRET)
+    applied = make_zxid(3, 10)
+    # A client that saw more than this node applied is refused first, even with a good password
+    # and even for a new session.
+    for asked in (sid, 0):
+        d = connect_decision(asked, pw, make_zxid(3, 11), applied, SECRET)
+        assert d.outcome == CONNECT_REFUSED_BEHIND
+        assert "3:11" in d.message and "3:10" in d.message and "another server" in d.message
+    assert connect_decision(0, b"", make_zxid(3, 10), applied, SECRET).outcome == CONNECT_NEW
+    assert connect_decision(0, b"\x00" * 16, 0, applied, SECRET).outcome == CONNECT_NEW
+    assert connect_decision(sid, pw, make_zxid(2, 99), applied, SECRET).outcome == CONNECT_REOPEN
+    bad = connect_decision(sid, b"\x01" * 16, 0, applied, SECRET)
+    assert bad.outcome == CONNECT_EXPIRED and fmt_session_id(sid) in bad.message
+    assert connect_decision(sid, pw[:8], 0, applied, SECRET).outcome == CONNECT_EXPIRED
+    assert connect_decision(sid + 1, pw, 0, applied, SECRET).outcome == CONNECT_EXPIRED
+
+
+def test_a_full_table_rejects_new_sessions_but_renews_open_ones():
+    table = Sessions(sessions_max=2)
+    assert table.apply(CreateSessionTxn(1, 100), make_zxid(1, 1), 0).kind == SESSION_CREATED
+    assert table.apply(CreateSessionTxn(2, 100), make_zxid(1, 2), 0).kind == SESSION_CREATED
+    r = table.apply(CreateSessionTxn(3, 100), make_zxid(1, 3), 0)
+    assert r.kind == REJECTED and "too many open sessions" in r.message
+    assert 3 not in table
+    assert table.apply(CreateSessionTxn(2, 200), make_zxid(1, 4), 0).kind == SESSION_RENEWED
+    table.apply(CloseSessionTxn(1), make_zxid(1, 5), 0)
+    assert table.apply(CreateSessionTxn(3, 100), make_zxid(1, 6), 0).kind == SESSION_CREATED
+    with pytest.raises(ValueError, match="more than 1"):
+        Sessions.restore(table.snapshot(), sessions_max=1)

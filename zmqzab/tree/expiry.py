@@ -40,6 +40,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 
+from zmqzab.tree.sessions import fmt_session_id
+
 
 def timeout_ticks(timeout_ms: int, tick_ms: int) -> int:
     """A session timeout in whole ticks, rounded up (never shorter than negotiated), at least 1."""
@@ -201,13 +203,13 @@ class ExpiryTracker:
         return list(self._closing)
 
     def view(self, now: int) -> list[dict]:
-        """A JSON-able picture for people, by session id: each session's timeout, the bucket it
-        expires at and the ticks left (None while closing)."""
+        """A JSON-able picture for people, by session id (hex, as ZooKeeper prints it): each
+        session's timeout, the bucket it expires at and the ticks left (None while closing)."""
         rows = []
         for sid in sorted(self._timeout):
             deadline = self._deadline.get(sid)
             rows.append({
-                "session_id": sid,
+                "session": fmt_session_id(sid),
                 "timeout_ticks": self._timeout[sid],
                 "expires_at_tick": deadline,
                 "ticks_left": None if deadline is None else max(0, deadline - now),

@@ -38,6 +38,7 @@ Rules of ``Sessions.apply``:
   session's ephemerals in both cases, as ZooKeeper's ``DataTree.killSession`` does: if an
   ephemeral of an unknown session ever got in, the close still takes it away (normally it
   deletes nothing).
+* createSession of a new id when ``SESSIONS_MAX`` sessions are open is ``rejected``.
 * A txn whose session id does not fit a signed 64-bit long, or whose timeout is not in
   1..2**31-1 ms (jute's int), is ``rejected`` on every node alike: a buggy or hostile proposer
   cannot make nodes diverge.
@@ -101,9 +102,11 @@ def initial_session_id(server_id: int, time_ms: int) -> int:
 class SessionIdGenerator:
     """The ids one node gives out: ``initial_session_id``, then +1 per session (Java's wrap).
 
-    Ids that cannot be session ids are skipped (0: "new session" in a ConnectRequest; Long.MIN_VALUE:
-    a container's owner), and so are ids in ``taken`` (the open sessions: after a restart within
-    the same millisecond window a node could otherwise hand out an id that is still open).
+    Ids that cannot be session ids are skipped (0: "new session" in a ConnectRequest;
+    Long.MIN_VALUE: a container's owner), and so are ids in ``taken``, the open sessions: a node
+    restarted with a clock that went back (or that gave out more ids than 65,536 per millisecond
+    since) would otherwise hand out an id that is still open. The loop ends within
+    ``len(taken) + 3`` steps.
     """
 
     __slots__ = ("server_id", "_next")
@@ -177,11 +180,61 @@ def negotiate_timeout_ms(asked_ms: int, min_ms: int, max_ms: int) -> int:
     """The session timeout a client gets: the one it asked for, raised to ``min_ms`` and then
     lowered to ``max_ms`` (ZooKeeper's order). ValueError if the bounds are not
     1 <= min_ms <= max_ms <= 2**31-1 (ZooKeeper refuses such a config too)."""
-    if not (type(min_ms) is int and type(max_ms) is int and 1 <= min_ms <= max_ms <= TIMEOUT_MS_MAX):
+    ints = type(min_ms) is int and type(max_ms) is int
+    if not (ints and 1 <= min_ms <= max_ms <= TIMEOUT_MS_MAX):
         raise ValueError(f"session timeout bounds must satisfy 1 <= min <= max <= {TIMEOUT_MS_MAX} "
                          f"ms, got min {min_ms!r}, max {max_ms!r}: fix minSessionTimeout / "
                          f"maxSessionTimeout in the config")
     return min(max_ms, max(min_ms, asked_ms))
+
+
+# --------------------------------------------------------------------------------------------
+# A client's ConnectRequest (ZooKeeperServer.processConnectRequest / reopenSession)
+
+CONNECT_NEW = "new"
+CONNECT_REOPEN = "reopen"
+CONNECT_EXPIRED = "expired"
+CONNECT_REFUSED_BEHIND = "refused_behind"
+
+
+class ConnectDecision(Struct, frozen=True, gc=False):
+    """What a node does with a ConnectRequest, before any txn or round trip. ``outcome``:
+
+    * ``new``: session id 0; negotiate the timeout, take an id from the node's
+      ``SessionIdGenerator``, and forward a ``CreateSessionTxn`` to the leader;
+    * ``reopen``: the password is the session's; the LEADER's tracker decides whether the session
+      still lives (ZooKeeper's revalidateSession: ``ExpiryTracker.touch`` true), and the client
+      gets its old id and password back;
+    * ``expired``: wrong password; answer a ConnectResponse with timeout 0, session id 0 and a
+      zero password, which the client reads as SESSION_EXPIRED (ZooKeeper's finishSessionInit
+      with valid = false);
+    * ``refused_behind``: the client has seen a zxid this node has not applied yet; close the
+      connection without a reply so that the client tries another server (a client must never
+      see the state go back in time).
+    """
+
+    outcome: str
+    message: str
+
+
+def connect_decision(session_id: int, password: bytes, last_zxid_seen: int, zxid_applied: int,
+                     secret: bytes) -> ConnectDecision:
+    """ZooKeeper's order: the lastZxidSeen check first (also for a new session), then a new
+    session for id 0, else the password."""
+    if last_zxid_seen > zxid_applied:
+        return ConnectDecision(
+            CONNECT_REFUSED_BEHIND,
+            f"refusing session request for client as it has seen zxid {fmt_zxid(last_zxid_seen)}, "
+            f"our last zxid is {fmt_zxid(zxid_applied)}: client must try another server")
+    if session_id == NO_SESSION:
+        return ConnectDecision(CONNECT_NEW, "new session")
+    if not check_password(session_id, password, secret):
+        return ConnectDecision(
+            CONNECT_EXPIRED,
+            f"invalid session {fmt_session_id(session_id)} for client: wrong password or not a "
+            f"session this cluster made; the client must start a new session")
+    return ConnectDecision(CONNECT_REOPEN,
+                           f"reopening session {fmt_session_id(session_id)}: the leader checks it")
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,6 +291,11 @@ class SessionsSnapshot(Struct, frozen=True, tag="zmqzab.sessions", array_like=Tr
 
 
 SNAPSHOT_VERSION = 1
+#: Open sessions a table holds; a createSession beyond it is rejected on every node alike. The
+#: leader refuses new sessions before this (it checks ``len(table)`` before proposing), so the
+#: cap only stops a buggy or hostile proposer from growing every node's memory. The same number
+#: on every node: a constant, not config.
+SESSIONS_MAX = 100_000
 _snapshot_encoder = msgspec.msgpack.Encoder()
 _snapshot_decoder = msgspec.msgpack.Decoder(SessionsSnapshot)
 
@@ -278,10 +336,13 @@ class Sessions:
     can be a ``SessionIdGenerator``'s ``taken``).
     """
 
-    __slots__ = ("zxid_applied", "_timeouts")
+    __slots__ = ("zxid_applied", "sessions_max", "_timeouts")
 
-    def __init__(self) -> None:
+    def __init__(self, sessions_max: int = SESSIONS_MAX) -> None:
+        if type(sessions_max) is not int or sessions_max < 1:
+            raise ValueError(f"sessions_max must be a positive integer, got {sessions_max!r}")
         self.zxid_applied = 0
+        self.sessions_max = sessions_max
         # session id -> negotiated timeout (ms). Insertion order is apply order, the same on
         # every node that applied the same log, but a restored table has snapshot order, so
         # everything that leaves this class is sorted by session id.
@@ -307,6 +368,12 @@ class Sessions:
         sid = op.session_id
         if type(op) is CreateSessionTxn:
             renewed = sid in self._timeouts
+            if not renewed and len(self._timeouts) >= self.sessions_max:
+                return SessionResult(
+                    kind=REJECTED, session_id=sid,
+                    message=f"too many open sessions ({len(self._timeouts)}, the most a node "
+                            f"keeps); session {fmt_session_id(sid)} not created: close idle "
+                            f"clients or wait for sessions to expire")
             self._timeouts[sid] = op.timeout_ms
             return SessionResult(
                 kind=SESSION_RENEWED if renewed else SESSION_CREATED, session_id=sid,
@@ -350,7 +417,7 @@ class Sessions:
             sessions=self.open_sessions()))
 
     @classmethod
-    def restore(cls, data: bytes) -> Sessions:
+    def restore(cls, data: bytes, sessions_max: int = SESSIONS_MAX) -> Sessions:
         """Rebuild a table from ``snapshot()`` bytes; ValueError if they are not a valid one."""
         try:
             snap = _snapshot_decoder.decode(data)
@@ -362,7 +429,10 @@ class Sessions:
         if snap.zxid_applied < 0:
             raise ValueError(f"sessions snapshot is inconsistent: zxid_applied is negative "
                              f"({snap.zxid_applied})")
-        table = cls()
+        if len(snap.sessions) > sessions_max:
+            raise ValueError(f"sessions snapshot at zxid {fmt_zxid(snap.zxid_applied)} holds "
+                             f"{len(snap.sessions)} sessions, more than {sessions_max}")
+        table = cls(sessions_max)
         table.zxid_applied = snap.zxid_applied
         for record in snap.sessions:
             problem = _txn_problem(CreateSessionTxn(record.session_id, record.timeout_ms))
