@@ -325,3 +325,88 @@ def test_leader_and_follower_pieces_together_expire_a_silent_client_once():
     assert [(now, sid) for now, sid, _ in closed] == [(20, b)]  # 10 + 8 -> bucket 20
     assert closed[0][2].deleted == ("/election/n-0000000001",)
     assert b not in table and b not in tracker and a in table and a in tracker
+
+
+class ModelTracker:
+    """The tracker's contract without buckets' bookkeeping: each live session's deadline is
+    ``bucket_for(last touch)``; ``expired`` takes every live one at or past its deadline."""
+
+    def __init__(self, interval: int) -> None:
+        self.interval = interval
+        self.timeout: dict[int, int] = {}
+        self.deadline: dict[int, int] = {}
+        self.closing: list[int] = []
+
+    def bucket(self, now, t):
+        return ((now + t) // self.interval + 1) * self.interval
+
+    def track(self, sid, t, now):
+        if sid in self.closing:
+            return False
+        self.timeout[sid] = t
+        self.deadline[sid] = self.bucket(now, t)
+        return True
+
+    def touch(self, sid, t, now):
+        if sid not in self.deadline:
+            return False
+        self.deadline[sid] = self.bucket(now, t)
+        return True
+
+    def mark_closing(self, sid):
+        if sid not in self.deadline:
+            return False
+        del self.deadline[sid]
+        self.closing.append(sid)
+        return True
+
+    def remove(self, sid):
+        if sid not in self.timeout:
+            return False
+        self.deadline.pop(sid, None)
+        if sid in self.closing:
+            self.closing.remove(sid)
+        del self.timeout[sid]
+        return True
+
+    def expired(self, now):
+        due = sorted((d, sid) for sid, d in self.deadline.items() if d <= now)
+        for _, sid in due:
+            del self.deadline[sid]
+            self.closing.append(sid)
+        return [sid for _, sid in due]
+
+
+tracker_ops = st.lists(st.tuples(
+    st.sampled_from(["track", "touch", "mark_closing", "remove", "expired"]),
+    st.integers(0, 7),  # session id
+    st.integers(1, 12),  # timeout ticks
+    st.integers(0, 4),  # ticks to advance before the op
+), max_size=120)
+
+
+@settings(max_examples=300, deadline=None)
+@given(interval=st.integers(1, 5), ops=tracker_ops)
+def test_the_tracker_agrees_with_a_model_without_buckets(interval, ops):
+    """Every answer of the bucketed tracker (and its closing list and deadlines) equals the
+    naive model's, for any sequence of track / touch / mark_closing / remove / expired."""
+    real, model = ExpiryTracker(interval), ModelTracker(interval)
+    now = 0
+    for op, sid, t, advance in ops:
+        now += advance
+        if op == "track":
+            assert real.track(sid, t, now) == model.track(sid, t, now)
+        elif op == "touch":
+            assert real.touch(sid, t, now) == model.touch(sid, t, now)
+        elif op == "mark_closing":
+            assert real.mark_closing(sid) == model.mark_closing(sid)
+        elif op == "remove":
+            assert real.remove(sid) == model.remove(sid)
+        else:
+            assert real.expired(now) == model.expired(now)
+        assert real.closing() == model.closing
+        assert {s: real.deadline(s) for s in range(8)} == {s: model.deadline.get(s)
+                                                            for s in range(8)}
+        live = list(model.deadline.values())
+        assert real.next_expiry() == (min(live) if live else None)
+        assert len(real) == len(model.timeout)
