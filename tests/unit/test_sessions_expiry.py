@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zmqzab.tree.expiry import ExpiryTracker, TouchTable, timeout_ticks
+from zmqzab.tree.expiry import (
+    SESSIONEXPIRED,
+    SESSIONMOVED,
+    ExpiryTracker,
+    TouchTable,
+    timeout_ticks,
+)
 from zmqzab.tree.sessions import CloseSessionTxn, CreateSessionTxn, Sessions
 from zmqzab.zxid import make_zxid
 
@@ -164,7 +170,7 @@ def test_rebuild_on_a_new_leader_gives_every_session_a_full_timeout():
     its close never committed) gets its whole timeout from tick 130, in ticks of its own."""
     table = Sessions()
     for k, (sid, ms) in enumerate([(11, 1000), (12, 2000), (13, 400)]):
-        table.apply(CreateSessionTxn(sid, ms), make_zxid(1, k + 1), 0)
+        table.apply(CreateSessionTxn(sid, ms), make_zxid(1, k + 1))
     old = ExpiryTracker.rebuild(((r.session_id, timeout_ticks(r.timeout_ms, 50))
                                  for r in table.open_sessions()), now=0)
     assert old.expired(9) == [13]  # 8 ticks: bucket 9
@@ -176,7 +182,7 @@ def test_rebuild_on_a_new_leader_gives_every_session_a_full_timeout():
     assert expiries(new, 130, 200) == {139: [13], 151: [11], 171: [12]}
 
     # A session closed before the change is not in the table, so not in the rebuilt tracker.
-    table.apply(CloseSessionTxn(12), make_zxid(1, 4), 0)
+    table.apply(CloseSessionTxn(12), make_zxid(1, 4))
     again = ExpiryTracker.rebuild(((r.session_id, timeout_ticks(r.timeout_ms, 50))
                                    for r in table.open_sessions()), now=0)
     assert 12 not in again and len(again) == 2
@@ -189,10 +195,36 @@ def test_view_is_by_session_id():
     tracker.mark_closing(9)
     assert tracker.view(now=1) == [
         {"session": "0xffffffffffffffff", "timeout_ticks": 2, "expires_at_tick": 3, "ticks_left": 2,
-         "closing": False},
+         "closing": False, "owner": None},
         {"session": "0x9", "timeout_ticks": 4, "expires_at_tick": None, "ticks_left": None,
-         "closing": True},
+         "closing": True, "owner": None},
     ]
+
+
+def test_check_session_gives_zookeepers_errors_and_a_reconnect_moves_the_owner():
+    """Goal: an old connection cannot act for a session that moved (SESSIONMOVED), and nothing
+    acts for an expired one (SESSIONEXPIRED). Setup: a session created through node 1. Faults:
+    its client reconnects to node 2 while node 1 still forwards an old request; later the
+    session expires. Expected: ZooKeeper's codes at each step."""
+    tracker = ExpiryTracker(interval_ticks=1)
+    tracker.track(7, 10, now=0)
+    assert tracker.owner(7) is None
+    assert tracker.check_session(7, owner=1) is None  # the first request claims it
+    assert tracker.owner(7) == 1
+    assert tracker.check_session(7, owner=1) is None
+    assert tracker.check_session(7, owner=2) == SESSIONMOVED
+    assert tracker.revalidate(7, 10, now=5, owner=2)  # reconnect to node 2
+    assert tracker.deadline(7) == 16  # and it was touched
+    assert tracker.check_session(7, owner=2) is None
+    assert tracker.check_session(7, owner=1) == SESSIONMOVED  # the old connection's request
+    assert tracker.check_session(99, owner=1) == SESSIONEXPIRED  # unknown
+    assert tracker.expired(16) == [7]
+    assert tracker.check_session(7, owner=2) == SESSIONEXPIRED  # closing
+    assert not tracker.revalidate(7, 10, now=17, owner=2)
+    assert not tracker.revalidate(99, 10, now=17, owner=2)
+    tracker.remove(7)
+    assert tracker.owner(7) is None
+    assert tracker.check_session(7, owner=2) == SESSIONEXPIRED
 
 
 def test_bad_arguments_are_refused():
@@ -297,8 +329,7 @@ def test_leader_and_follower_pieces_together_expire_a_silent_client_once():
     def commit(op, now):
         nonlocal zxid
         zxid += 1
-        result = table.apply(op, make_zxid(1, zxid), now * tick_ms,
-                             lambda sid, z, t: ephemerals.pop(sid, []))
+        result = table.apply(op, make_zxid(1, zxid), lambda sid, z, paths: ephemerals.pop(sid, []))
         if result.kind == SESSION_CLOSED:
             tracker.remove(op.session_id)
         return result

@@ -93,8 +93,8 @@ def test_generator_skips_reserved_and_taken_ids():
     # Open sessions are skipped (a restarted node with a clock in the same window).
     table = Sessions()
     base = initial_session_id(5, 77)
-    table.apply(CreateSessionTxn(base, 4000), make_zxid(1, 1), 0)
-    table.apply(CreateSessionTxn(base + 1, 4000), make_zxid(1, 2), 0)
+    table.apply(CreateSessionTxn(base, 4000), make_zxid(1, 1))
+    table.apply(CreateSessionTxn(base + 1, 4000), make_zxid(1, 2))
     assert SessionIdGenerator(5, 77).next(taken=table) == base + 2
 
 
@@ -177,55 +177,85 @@ def test_negotiated_timeout_is_within_bounds_and_keeps_a_fair_ask(asked, low, sp
 
 
 class Deleter:
-    """A stand-in for the data tree's delete_ephemerals: records calls, returns canned paths."""
+    """A stand-in for the data tree's delete_ephemerals: records calls, deletes the listed paths
+    it holds for the session (all of them if None), returns them as a list."""
 
     def __init__(self, ephemerals: dict[int, list[str]] | None = None) -> None:
         self.ephemerals = ephemerals or {}
-        self.calls: list[tuple[int, int, int]] = []
+        self.calls: list[tuple[int, int, tuple[str, ...] | None]] = []
 
-    def __call__(self, session_id: int, zxid: int, time_ms: int) -> list[str]:
-        self.calls.append((session_id, zxid, time_ms))
-        return self.ephemerals.pop(session_id, [])
+    def __call__(self, session_id: int, zxid: int, paths: tuple[str, ...] | None) -> list[str]:
+        self.calls.append((session_id, zxid, paths))
+        held = self.ephemerals.pop(session_id, [])
+        return held if paths is None else [p for p in held if p in paths]
+
+
+class TreeResult(msgspec.Struct, frozen=True):
+    """Shaped like the tree's TxnResult: the deleted paths and the watch triggers."""
+
+    deleted: tuple[str, ...]
+    triggers: tuple[str, ...]
 
 
 def test_create_and_close_apply():
     table = Sessions()
     sid = initial_session_id(2, 99)
-    r = table.apply(CreateSessionTxn(sid, 6000), make_zxid(1, 1), 1000)
+    r = table.apply(CreateSessionTxn(sid, 6000), make_zxid(1, 1))
     assert (r.kind, r.session_id, r.timeout_ms) == (SESSION_CREATED, sid, 6000)
     assert sid in table and table.timeout_ms(sid) == 6000 and len(table) == 1
     assert table.zxid_applied == make_zxid(1, 1)
 
     tree = Deleter({sid: ["/locks/lock-0000000001", "/e"]})
-    r = table.apply(CloseSessionTxn(sid), make_zxid(1, 2), 2000, tree)
+    r = table.apply(CloseSessionTxn(sid), make_zxid(1, 2), tree)
     assert r.kind == SESSION_CLOSED
     assert r.deleted == ("/locks/lock-0000000001", "/e")
     assert r.timeout_ms == 6000
     assert "2 ephemerals deleted" in r.message
-    assert tree.calls == [(sid, make_zxid(1, 2), 2000)]  # the close's own zxid and time
+    assert tree.calls == [(sid, make_zxid(1, 2), None)]  # the close's own zxid
     assert sid not in table and table.timeout_ms(sid) is None and len(table) == 0
+
+
+def test_close_passes_the_leaders_paths_and_hands_back_the_trees_result():
+    """ZooKeeper's paths2Delete: the leader lists the ephemerals; the tree deletes those. A
+    tree result with ``deleted`` (and the watch triggers) comes back whole."""
+    table = Sessions()
+    table.apply(CreateSessionTxn(7, 6000), make_zxid(1, 1))
+    tree = Deleter({7: ["/a", "/b", "/c"]})
+    r = table.apply(CloseSessionTxn(7, paths=("/a", "/c")), make_zxid(1, 2), tree)
+    assert tree.calls == [(7, make_zxid(1, 2), ("/a", "/c"))]
+    assert r.deleted == ("/a", "/c")
+
+    table.apply(CreateSessionTxn(8, 6000), make_zxid(1, 3))
+    out = TreeResult(deleted=("/x",), triggers=("NodeDeleted /x", "NodeChildrenChanged /"))
+    r = table.apply(CloseSessionTxn(8), make_zxid(1, 4), lambda sid, zxid, paths: out)
+    assert r.kind == SESSION_CLOSED and r.deleted == ("/x",) and r.tree_result is out
+
+    # Without a tree (a table kept alone): closes work, nothing is deleted.
+    table.apply(CreateSessionTxn(9, 6000), make_zxid(1, 5))
+    r = table.apply(CloseSessionTxn(9, paths=("/y",)), make_zxid(1, 6))
+    assert r.kind == SESSION_CLOSED and r.deleted == () and r.tree_result is None
 
 
 def test_closing_a_session_that_is_not_open_is_a_no_op_result():
     table = Sessions()
     tree = Deleter()
-    r = table.apply(CloseSessionTxn(12345), make_zxid(1, 1), 0, tree)
+    r = table.apply(CloseSessionTxn(12345), make_zxid(1, 1), tree)
     assert r.kind == SESSION_NOT_OPEN
     assert r.deleted == ()
     assert "not open" in r.message
     assert len(table) == 0
     # The tree is still asked (ZooKeeper's killSession): a stray ephemeral would go too.
-    assert tree.calls == [(12345, make_zxid(1, 1), 0)]
+    assert tree.calls == [(12345, make_zxid(1, 1), None)]
     # Closing twice: the second is the same no-op.
-    table.apply(CreateSessionTxn(7, 5000), make_zxid(1, 2), 0)
-    assert table.apply(CloseSessionTxn(7), make_zxid(1, 3), 0).kind == SESSION_CLOSED
-    assert table.apply(CloseSessionTxn(7), make_zxid(1, 4), 0).kind == SESSION_NOT_OPEN
+    table.apply(CreateSessionTxn(7, 5000), make_zxid(1, 2))
+    assert table.apply(CloseSessionTxn(7), make_zxid(1, 3)).kind == SESSION_CLOSED
+    assert table.apply(CloseSessionTxn(7), make_zxid(1, 4)).kind == SESSION_NOT_OPEN
 
 
 def test_create_of_an_open_session_sets_its_timeout_again():
     table = Sessions()
-    table.apply(CreateSessionTxn(7, 5000), make_zxid(1, 1), 0)
-    r = table.apply(CreateSessionTxn(7, 8000), make_zxid(1, 2), 0)
+    table.apply(CreateSessionTxn(7, 5000), make_zxid(1, 1))
+    r = table.apply(CreateSessionTxn(7, 8000), make_zxid(1, 2))
     assert r.kind == SESSION_RENEWED
     assert table.timeout_ms(7) == 8000 and len(table) == 1
 
@@ -234,13 +264,13 @@ def test_a_replayed_txn_changes_nothing():
     """A log replayed over a snapshot: a create at or below zxid_applied must not revive a
     session that a later close removed."""
     table = Sessions()
-    table.apply(CreateSessionTxn(7, 5000), make_zxid(1, 1), 0)
-    table.apply(CloseSessionTxn(7), make_zxid(1, 2), 0)
-    r = table.apply(CreateSessionTxn(7, 5000), make_zxid(1, 1), 0)
+    table.apply(CreateSessionTxn(7, 5000), make_zxid(1, 1))
+    table.apply(CloseSessionTxn(7), make_zxid(1, 2))
+    r = table.apply(CreateSessionTxn(7, 5000), make_zxid(1, 1))
     assert r.kind == REPLAYED and r.session_id == 7
     assert 7 not in table
     tree = Deleter()
-    assert table.apply(CloseSessionTxn(7), make_zxid(1, 2), 0, tree).kind == REPLAYED
+    assert table.apply(CloseSessionTxn(7), make_zxid(1, 2), tree).kind == REPLAYED
     assert tree.calls == []  # a replayed close deletes nothing
 
 
@@ -251,11 +281,12 @@ def test_a_replayed_txn_changes_nothing():
     (CreateSessionTxn(7, 0), "timeout"),
     (CreateSessionTxn(7, 1 << 31), "timeout"),
     (CloseSessionTxn(-(1 << 63) - 1), "signed 64-bit"),
+    (CloseSessionTxn(7, paths=("/a", 3)), "strings"),
 ])
 def test_a_txn_no_node_could_have_proposed_is_rejected_alike(op, why):
     table = Sessions()
     tree = Deleter()
-    r = table.apply(op, make_zxid(1, 1), 0, tree)
+    r = table.apply(op, make_zxid(1, 1), tree)
     assert r.kind == REJECTED and why in r.message
     assert len(table) == 0 and tree.calls == []
     assert table.zxid_applied == make_zxid(1, 1)  # applied (as a rejection) all the same
@@ -265,16 +296,20 @@ def test_a_txn_no_node_could_have_proposed_is_rejected_alike(op, why):
 def test_txns_round_trip_on_the_wire_with_zookeepers_names():
     enc = msgspec.msgpack.Encoder()
     dec = msgspec.msgpack.Decoder(CreateSessionTxn | CloseSessionTxn)
-    for op in (CreateSessionTxn(-42, 30000), CloseSessionTxn(1 << 62)):
+    for op in (CreateSessionTxn(-42, 30000), CloseSessionTxn(1 << 62),
+               CloseSessionTxn(-1, paths=("/a", "/b/c"))):
         assert dec.decode(enc.encode(op)) == op
     assert msgspec.msgpack.decode(enc.encode(CreateSessionTxn(5, 6))) == ["zk_create_session", 5, 6]
-    assert msgspec.msgpack.decode(enc.encode(CloseSessionTxn(5))) == ["zk_close_session", 5]
+    assert msgspec.msgpack.decode(enc.encode(CloseSessionTxn(5, ("/e",)))) == [
+        "zk_close_session", 5, ["/e"]]
+    with pytest.raises(msgspec.ValidationError):
+        dec.decode(msgspec.msgpack.encode(["zk_close_session", 5, [7]]))
 
 
 def test_open_sessions_are_by_id():
     table = Sessions()
     for k, sid in enumerate([9, -3, 4, 1 << 60]):
-        table.apply(CreateSessionTxn(sid, 1000 + k), make_zxid(1, k + 1), 0)
+        table.apply(CreateSessionTxn(sid, 1000 + k), make_zxid(1, k + 1))
     assert table.open_sessions() == [SessionRecord(-3, 1001), SessionRecord(4, 1002),
                                      SessionRecord(9, 1000), SessionRecord(1 << 60, 1003)]
     assert [row["session"] for row in table.view()] == [
@@ -287,26 +322,26 @@ def test_open_sessions_are_by_id():
 
 def test_snapshot_round_trip():
     table = Sessions()
-    table.apply(CreateSessionTxn(-3, 4000), make_zxid(2, 1), 0)
-    table.apply(CreateSessionTxn(11, 9000), make_zxid(2, 2), 0)
-    table.apply(CreateSessionTxn(12, 9000), make_zxid(2, 3), 0)
-    table.apply(CloseSessionTxn(11), make_zxid(2, 4), 0)
+    table.apply(CreateSessionTxn(-3, 4000), make_zxid(2, 1))
+    table.apply(CreateSessionTxn(11, 9000), make_zxid(2, 2))
+    table.apply(CreateSessionTxn(12, 9000), make_zxid(2, 3))
+    table.apply(CloseSessionTxn(11), make_zxid(2, 4))
     back = Sessions.restore(table.snapshot())
     assert back.open_sessions() == table.open_sessions() == [SessionRecord(-3, 4000),
                                                              SessionRecord(12, 9000)]
     assert back.zxid_applied == make_zxid(2, 4)
     assert back.snapshot() == table.snapshot()
     # The restored table goes on as the original would.
-    assert back.apply(CloseSessionTxn(-3), make_zxid(2, 5), 0).kind == SESSION_CLOSED
-    assert back.apply(CreateSessionTxn(12, 1), make_zxid(2, 3), 0).kind == REPLAYED
+    assert back.apply(CloseSessionTxn(-3), make_zxid(2, 5)).kind == SESSION_CLOSED
+    assert back.apply(CreateSessionTxn(12, 1), make_zxid(2, 3)).kind == REPLAYED
 
 
 def test_equal_tables_give_equal_snapshot_bytes_whatever_the_order():
     a, b = Sessions(), Sessions()
-    a.apply(CreateSessionTxn(1, 100), make_zxid(1, 1), 0)
-    a.apply(CreateSessionTxn(2, 200), make_zxid(1, 2), 0)
-    b.apply(CreateSessionTxn(2, 200), make_zxid(1, 1), 0)
-    b.apply(CreateSessionTxn(1, 100), make_zxid(1, 2), 0)
+    a.apply(CreateSessionTxn(1, 100), make_zxid(1, 1))
+    a.apply(CreateSessionTxn(2, 200), make_zxid(1, 2))
+    b.apply(CreateSessionTxn(2, 200), make_zxid(1, 1))
+    b.apply(CreateSessionTxn(1, 100), make_zxid(1, 2))
     assert a.snapshot() == b.snapshot()
 
 
@@ -339,12 +374,12 @@ def test_any_log_restored_from_any_point_ends_the_same(log, cut):
     snapshot). Same table, same results for the txns after the cut."""
     cut = min(cut, len(log))
     whole = Sessions()
-    results = [whole.apply(op, make_zxid(1, k + 1), k) for k, op in enumerate(log)]
+    results = [whole.apply(op, make_zxid(1, k + 1)) for k, op in enumerate(log)]
     part = Sessions()
     for k, op in enumerate(log[:cut]):
-        part.apply(op, make_zxid(1, k + 1), k)
+        part.apply(op, make_zxid(1, k + 1))
     part = Sessions.restore(part.snapshot())
-    replayed = [part.apply(op, make_zxid(1, k + 1), k) for k, op in enumerate(log)]
+    replayed = [part.apply(op, make_zxid(1, k + 1)) for k, op in enumerate(log)]
     assert part.snapshot() == whole.snapshot()
     assert replayed[cut:] == results[cut:]
     assert all(r.kind == REPLAYED for r in replayed[:cut])
@@ -411,13 +446,13 @@ def test_connect_decision_follows_zookeepers_order():
 
 def test_a_full_table_rejects_new_sessions_but_renews_open_ones():
     table = Sessions(sessions_max=2)
-    assert table.apply(CreateSessionTxn(1, 100), make_zxid(1, 1), 0).kind == SESSION_CREATED
-    assert table.apply(CreateSessionTxn(2, 100), make_zxid(1, 2), 0).kind == SESSION_CREATED
-    r = table.apply(CreateSessionTxn(3, 100), make_zxid(1, 3), 0)
+    assert table.apply(CreateSessionTxn(1, 100), make_zxid(1, 1)).kind == SESSION_CREATED
+    assert table.apply(CreateSessionTxn(2, 100), make_zxid(1, 2)).kind == SESSION_CREATED
+    r = table.apply(CreateSessionTxn(3, 100), make_zxid(1, 3))
     assert r.kind == REJECTED and "too many open sessions" in r.message
     assert 3 not in table
-    assert table.apply(CreateSessionTxn(2, 200), make_zxid(1, 4), 0).kind == SESSION_RENEWED
-    table.apply(CloseSessionTxn(1), make_zxid(1, 5), 0)
-    assert table.apply(CreateSessionTxn(3, 100), make_zxid(1, 6), 0).kind == SESSION_CREATED
+    assert table.apply(CreateSessionTxn(2, 200), make_zxid(1, 4)).kind == SESSION_RENEWED
+    table.apply(CloseSessionTxn(1), make_zxid(1, 5))
+    assert table.apply(CreateSessionTxn(3, 100), make_zxid(1, 6)).kind == SESSION_CREATED
     with pytest.raises(ValueError, match="more than 1"):
         Sessions.restore(table.snapshot(), sessions_max=1)

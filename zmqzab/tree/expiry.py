@@ -31,6 +31,13 @@ a client was last heard from by the old one; a session whose client is gone expi
 later). Sessions the old leader had marked closing but not closed are open again: their clients
 get a full timeout to show up.
 
+Owners. A session belongs to the node its client is connected to (SessionImpl.owner). A request
+of the session that arrives through another node is answered SESSIONMOVED (the client has moved
+on; an old connection's requests must not act for it), one of an unknown or closing session
+SESSIONEXPIRED: ``check_session``, which the leader runs before preparing a write (ZooKeeper's
+PrepRequestProcessor calls checkSession first). A reconnect moves the session with
+``revalidate`` (ZooKeeper's REVALIDATE: touch it, and the new node owns it).
+
 All time is ``now`` in ticks, an argument; the caller's tick counter must not go backwards. No
 clock, no threads, no I/O; every list that leaves this module is in a deterministic order.
 """
@@ -38,9 +45,14 @@ clock, no threads, no I/O; every list that leaves this module is in a determinis
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 
 from zmqzab.tree.sessions import fmt_session_id
+
+
+#: ``check_session``'s answers, ZooKeeper's KeeperException.Code names (None: go ahead).
+SESSIONEXPIRED = "SESSIONEXPIRED"
+SESSIONMOVED = "SESSIONMOVED"
 
 
 def timeout_ticks(timeout_ms: int, tick_ms: int) -> int:
@@ -59,7 +71,8 @@ class ExpiryTracker:
     as precisely as the ticks allow; a larger interval expires them in fewer, larger batches.
     """
 
-    __slots__ = ("interval_ticks", "_timeout", "_deadline", "_buckets", "_bucket_heap", "_closing")
+    __slots__ = ("interval_ticks", "_timeout", "_deadline", "_buckets", "_bucket_heap", "_closing",
+                 "_owner")
 
     def __init__(self, interval_ticks: int = 1) -> None:
         if type(interval_ticks) is not int or interval_ticks < 1:
@@ -77,6 +90,8 @@ class ExpiryTracker:
         self._bucket_heap: list[int] = []
         # Closing sessions, in the order they became closing.
         self._closing: dict[int, None] = {}
+        # Session -> the node its client is connected to, once known.
+        self._owner: dict[int, Hashable] = {}
 
     # ----------------------------------------------------------------------------------------
     # sessions in and out
@@ -136,8 +151,38 @@ class ExpiryTracker:
         if session_id in self._deadline:
             self._unbucket(session_id)
         self._closing.pop(session_id, None)
+        self._owner.pop(session_id, None)
         del self._timeout[session_id]
         return True
+
+    # ----------------------------------------------------------------------------------------
+    # owners
+
+    def check_session(self, session_id: int, owner: Hashable) -> str | None:
+        """May a request of this session, arriving through ``owner`` (the node its client is
+        connected to), go ahead? None if so; SESSIONEXPIRED if the session is unknown or
+        closing; SESSIONMOVED if another node owns it. The first request claims an ownerless
+        session (SessionTrackerImpl.checkSession, unknown read as expired as in
+        checkGlobalSession)."""
+        if session_id not in self._timeout or session_id in self._closing:
+            return SESSIONEXPIRED
+        current = self._owner.get(session_id)
+        if current is None:
+            self._owner[session_id] = owner
+            return None
+        return None if current == owner else SESSIONMOVED
+
+    def revalidate(self, session_id: int, timeout_ticks: int, now: int, owner: Hashable) -> bool:
+        """A client reconnected through ``owner`` with the session's password: the session lives
+        on (touched) and ``owner`` owns it from now, if it is live; False (the client gets
+        SESSIONEXPIRED) if it is unknown or closing (ZooKeeper's REVALIDATE and setOwner)."""
+        if not self.touch(session_id, timeout_ticks, now):
+            return False
+        self._owner[session_id] = owner
+        return True
+
+    def owner(self, session_id: int) -> Hashable | None:
+        return self._owner.get(session_id)
 
     # ----------------------------------------------------------------------------------------
     # expiry
@@ -214,6 +259,7 @@ class ExpiryTracker:
                 "expires_at_tick": deadline,
                 "ticks_left": None if deadline is None else max(0, deadline - now),
                 "closing": sid in self._closing,
+                "owner": self._owner.get(sid),
             })
         return rows
 

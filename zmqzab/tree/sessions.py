@@ -23,7 +23,10 @@ What comes from where (so that ``apply`` stays deterministic):
 * The password is never replicated: any node derives it from the id and the cluster's secret
   (``session_password``), so any node can check the password of a client that reconnects to it.
 * ``closeSession`` deletes the session's ephemerals through the data tree's
-  ``delete_ephemerals(session_id, zxid, time_ms)`` (passed in; see ``EphemeralDeleter``).
+  ``delete_ephemerals(session_id, zxid, paths)`` (passed in; see ``EphemeralDeleter``). ``paths``
+  is what the leader listed in the txn (ZooKeeper's CloseSessionTxn.paths2Delete: the session's
+  ephemerals as the leader saw them, pending creates included), or None for "every ephemeral
+  the session holds".
 
 Rules of ``Sessions.apply``:
 
@@ -238,8 +241,9 @@ def connect_decision(session_id: int, password: bytes, last_zxid_seen: int, zxid
 
 
 # --------------------------------------------------------------------------------------------
-# Txns (zookeeper.jute: CreateSessionTxn; closeSession has no body in ZooKeeper, its session id
-# is the TxnHeader's clientId, which zmqzab's Txn does not have, so both carry the id)
+# Txns (zookeeper.jute: CreateSessionTxn {timeOut}, CloseSessionTxn {paths2Delete}; ZooKeeper
+# takes the session id from the TxnHeader's clientId, which zmqzab's Txn does not have, so both
+# carry it)
 
 
 class CreateSessionTxn(Struct, frozen=True, gc=False, tag="zk_create_session", array_like=True):
@@ -250,9 +254,11 @@ class CreateSessionTxn(Struct, frozen=True, gc=False, tag="zk_create_session", a
 
 
 class CloseSessionTxn(Struct, frozen=True, gc=False, tag="zk_close_session", array_like=True):
-    """Close a session (the client's closeSession, or expiry) and delete its ephemerals."""
+    """Close a session (the client's closeSession, or expiry) and delete its ephemerals:
+    ``paths`` as the leader listed them (ZooKeeper's paths2Delete), None for all it holds."""
 
     session_id: int
+    paths: tuple[str, ...] | None = None
 
 
 SessionOp = CreateSessionTxn | CloseSessionTxn
@@ -268,13 +274,16 @@ REJECTED = "rejected"
 class SessionResult(Struct, frozen=True, gc=False, omit_defaults=True):
     """What applying one session txn did. ``kind`` is one of: session_created, session_renewed,
     session_closed, session_not_open, replayed, rejected. ``deleted`` holds the paths of the
-    ephemerals a close deleted, in the order the tree deleted them."""
+    ephemerals a close deleted, in the order the tree deleted them; ``tree_result`` is what the
+    tree's ``delete_ephemerals`` returned (its watch triggers; in this process only, not for the
+    wire)."""
 
     kind: str
     message: str
     session_id: int = 0
     timeout_ms: int = 0
     deleted: tuple[str, ...] = ()
+    tree_result: object = None
 
 
 class SessionRecord(Struct, frozen=True, gc=False, array_like=True):
@@ -301,14 +310,17 @@ _snapshot_decoder = msgspec.msgpack.Decoder(SessionsSnapshot)
 
 
 class EphemeralDeleter(Protocol):
-    """The data tree's ``delete_ephemerals``: delete every ephemeral znode owned by
-    ``session_id`` as part of the txn ``zxid`` stamped ``time_ms``; return their paths."""
+    """The data tree's ``delete_ephemerals``: delete the ephemeral znodes of ``session_id``
+    (``paths``, or all it holds if None) as part of the txn ``zxid``. It returns the deleted
+    paths, or a result with a ``deleted`` attribute holding them (the tree's TxnResult, which
+    also carries the watch triggers)."""
 
-    def __call__(self, session_id: int, zxid: int, time_ms: int) -> list[str]: ...
+    def __call__(self, session_id: int, zxid: int, paths: tuple[str, ...] | None) -> object: ...
 
 
-def _no_ephemerals(session_id: int, zxid: int, time_ms: int) -> list[str]:
-    return []
+def _deleted_paths(out: object) -> tuple[str, ...]:
+    paths = getattr(out, "deleted", out)
+    return tuple(paths) if paths is not None else ()
 
 
 def _txn_problem(op: object) -> str | None:
@@ -322,6 +334,9 @@ def _txn_problem(op: object) -> str | None:
         t = op.timeout_ms
         if type(t) is not int or not 1 <= t <= TIMEOUT_MS_MAX:
             return f"session timeout {t!r} ms is outside 1..{TIMEOUT_MS_MAX}"
+    if type(op) is CloseSessionTxn and op.paths is not None:
+        if not isinstance(op.paths, tuple) or not all(type(p) is str for p in op.paths):
+            return "the paths of a closeSession must be strings"
     return None
 
 
@@ -348,10 +363,10 @@ class Sessions:
         # everything that leaves this class is sorted by session id.
         self._timeouts: dict[int, int] = {}
 
-    def apply(self, op: SessionOp, zxid: int, time_ms: int,
-              delete_ephemerals: EphemeralDeleter = _no_ephemerals) -> SessionResult:
-        """Apply one committed session txn at ``zxid`` (``time_ms``: the leader's stamp, for the
-        ephemerals' parents). See the module docstring for the rules."""
+    def apply(self, op: SessionOp, zxid: int,
+              delete_ephemerals: EphemeralDeleter | None = None) -> SessionResult:
+        """Apply one committed session txn at ``zxid``; a close calls ``delete_ephemerals``
+        (the tree's; None where no tree is kept). See the module docstring for the rules."""
         if zxid <= self.zxid_applied:
             sid = getattr(op, "session_id", 0)
             valid = type(sid) is int and SESSION_ID_MIN <= sid <= SESSION_ID_MAX
@@ -380,14 +395,16 @@ class Sessions:
                 timeout_ms=op.timeout_ms,
                 message=f"session {fmt_session_id(sid)} {'renewed' if renewed else 'created'} "
                         f"(timeout {op.timeout_ms} ms)")
-        deleted = tuple(delete_ephemerals(sid, zxid, time_ms))
+        tree_result = delete_ephemerals(sid, zxid, op.paths) if delete_ephemerals else None
+        deleted = _deleted_paths(tree_result)
         timeout_ms = self._timeouts.pop(sid, None)
         if timeout_ms is None:
             return SessionResult(
-                kind=SESSION_NOT_OPEN, session_id=sid, deleted=deleted,
+                kind=SESSION_NOT_OPEN, session_id=sid, deleted=deleted, tree_result=tree_result,
                 message=f"session {fmt_session_id(sid)} is not open (expired or closed already)")
         return SessionResult(
             kind=SESSION_CLOSED, session_id=sid, timeout_ms=timeout_ms, deleted=deleted,
+            tree_result=tree_result,
             message=f"session {fmt_session_id(sid)} closed ({len(deleted)} ephemeral"
                     f"{'' if len(deleted) == 1 else 's'} deleted)")
 
