@@ -180,6 +180,7 @@ REPLIES = [
     (OpCode.sync, r.SyncResponse("/app"), ks.Sync, "/app"),
     (OpCode.reconfig, r.GetDataResponse(b"server.1=h:1:2", STAT), ks.Reconfig,
      (b"server.1=h:1:2", K_STAT)),
+    (OpCode.sasl, r.SetSASLResponse(b"\x01challenge"), ks.SASL, (b"\x01challenge", 16 + 4 + 10)),
 ]
 
 
@@ -227,11 +228,13 @@ def test_multi_response_kazoo_reads():
     failed = r.MultiResponse((r.MultiResult(OpCode.error, r.ErrorResponse(Code.OK)),
                               r.MultiResult(OpCode.error, r.ErrorResponse(Code.BADVERSION)),
                               r.MultiResult(OpCode.error, r.ErrorResponse(Code.RUNTIMEINCONSISTENCY))))
-    wire = p.encode_reply(4, 77, Code.BADVERSION, failed)
+    # The ReplyHeader's err of a failed multi is 0 (FinalRequestProcessor never throws for a
+    # multi): the failure is in the results, which kazoo reads only then.
+    wire = p.encode_reply(4, 77, Code.OK, failed)
     _, results = kazoo_reads(wire, ks.Transaction)
     assert [type(e).__name__ for e in results] == ["RolledBackError", "BadVersionError",
                                                    "RuntimeInconsistency"]
-    assert p.decode_reply(wire[4:], OpCode.multi)[0].err == Code.BADVERSION
+    assert p.decode_reply(wire[4:], OpCode.multi)[1] == failed
 
 
 def test_watch_event_kazoo_reads():

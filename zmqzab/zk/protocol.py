@@ -29,7 +29,8 @@ from zmqzab.zk.records import (AddWatchRequest, AuthPacket, CheckVersionRequest,
                                GetAllChildrenNumberResponse, GetChildren2Request,
                                GetChildren2Response, GetChildrenRequest, GetChildrenResponse,
                                GetDataRequest, GetDataResponse, GetEphemeralsRequest,
-                               GetEphemeralsResponse, GetSASLRequest, MultiRequest, MultiResponse,
+                               GetEphemeralsResponse, GetSASLRequest, MultiRequest,
+                               SetSASLResponse, WhoAmIResponse, MultiResponse,
                                ReconfigRequest, RemoveWatchesRequest, ReplyHeader, RequestHeader,
                                SetACLRequest, SetACLResponse, SetDataRequest, SetDataResponse,
                                SetWatches, SetWatches2, SyncRequest, SyncResponse, WatcherEvent)
@@ -101,6 +102,8 @@ RESPONSE_BODY: dict[int, type | None] = {
     OpCode.getEphemerals: GetEphemeralsResponse,
     OpCode.getAllChildrenNumber: GetAllChildrenNumberResponse,
     OpCode.addWatch: ErrorResponse,
+    OpCode.sasl: SetSASLResponse,
+    OpCode.whoAmI: WhoAmIResponse,
     OpCode.closeSession: None,
 }
 

@@ -745,6 +745,48 @@ class GetSASLRequest(msgspec.Struct, frozen=True):
         return cls(r.read_buffer("GetSASLRequest.token"))
 
 
+class SetSASLResponse(msgspec.Struct, frozen=True):
+    token: bytes | None
+
+    def encode(self, out: bytearray) -> None:
+        write_buffer(out, self.token)
+
+    @classmethod
+    def decode(cls, r: Reader) -> SetSASLResponse:
+        return cls(r.read_buffer("SetSASLResponse.token"))
+
+
+class ClientInfo(msgspec.Struct, frozen=True):
+    """One identity of a session (data.ClientInfo), as whoAmI answers them."""
+
+    auth_scheme: str | None
+    user: str | None
+
+    def encode(self, out: bytearray) -> None:
+        write_ustring(out, self.auth_scheme)
+        write_ustring(out, self.user)
+
+    @classmethod
+    def decode(cls, r: Reader) -> ClientInfo:
+        return cls(r.read_ustring("ClientInfo.authScheme"), r.read_ustring("ClientInfo.user"))
+
+
+class WhoAmIResponse(msgspec.Struct, frozen=True):
+    client_info: tuple[ClientInfo, ...] | None
+
+    def encode(self, out: bytearray) -> None:
+        if self.client_info is None:
+            write_int(out, -1)
+            return
+        write_int(out, len(self.client_info))
+        for info in self.client_info:
+            info.encode(out)
+
+    @classmethod
+    def decode(cls, r: Reader) -> WhoAmIResponse:
+        return cls(_tuple(r.read_vector("WhoAmIResponse.clientInfo", ClientInfo.decode, 8)))
+
+
 # --- multi: MultiOperationRecord and MultiResponse ---------------------------------------------
 
 #: The request record of each op a multi may hold (MultiOperationRecord.deserialize): create,
