@@ -18,7 +18,7 @@ the path check (BADARGUMENTS, as ZooKeeper answers) instead of closing the conne
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -186,7 +186,7 @@ def write_ustring(out: bytearray, value: str | None) -> None:
     out += data
 
 
-def write_ustrings(out: bytearray, values: list[str | None] | tuple[str | None, ...] | None) -> None:
+def write_ustrings(out: bytearray, values: Sequence[str | None] | None) -> None:
     if values is None:
         out += b"\xff\xff\xff\xff"
         return
