@@ -93,3 +93,14 @@ def test_sequential_names_inside_a_multi_follow_each_other():
                                   create("/q/n-", CreateMode.PERSISTENT_SEQUENTIAL)))
     assert [x.path for x in r.results] == ["/q/n-0000000000", "/q/n-0000000001"]
     assert zk.tree.stat("/q").cversion == 2
+
+
+def test_describe_names_the_op_the_path_and_the_codes():
+    from zmqzab.tree.txns import describe_txn
+
+    zk = Zk()
+    zk.create("/a")
+    txn = zk.propose(OpCode.multi, Multi(create("/a/e", CreateMode.EPHEMERAL), create("/missing/x"), create("/a/f")))
+    assert describe_txn(txn) == ("multi [create /a/e ephemeral of session 0x1234 (0 bytes, parent cversion 1); "
+                                 "error NONODE; error RUNTIMEINCONSISTENCY]")
+    assert describe_txn(ErrorTxn(-999)) == "error -999"

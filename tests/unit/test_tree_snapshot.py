@@ -85,6 +85,8 @@ def test_equal_trees_give_equal_bytes_whatever_the_acl_objects():
     (TreeSnapshot(1, ((),), (SnapNode("/", b"", 3, 0, 0, 0, 0, 0, 0, 0, 0, 0),)), "ACL 3"),
     (TreeSnapshot(1, ((),), (SnapNode("/", b"", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
                              SnapNode("/", b"", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))), "twice"),
+    (TreeSnapshot(1, ((),), (SnapNode("/", b"", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+                             SnapNode("/a/", b"", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))), "must not end with /"),
 ])
 def test_bad_snapshots_are_refused_by_name(snap, why):
     with pytest.raises(SnapshotError, match=why):

@@ -123,3 +123,8 @@ class DeleteContainerRequest(Struct, frozen=True):
 #: The ops a multi may hold (``MultiOperationRecord``'s write ops).
 MULTI_OPS = (OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL,
              OpCode.delete, OpCode.setData, OpCode.check)
+#: The requests that go through the leader and the log (``ZooKeeperServer``'s "txn" opcodes:
+#: a follower forwards them; a check alone is one too, so that it is ordered with the writes).
+WRITE_OPS = (OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL,
+             OpCode.deleteContainer, OpCode.delete, OpCode.setData, OpCode.setACL, OpCode.check,
+             OpCode.multi, OpCode.reconfig, OpCode.createSession, OpCode.closeSession)

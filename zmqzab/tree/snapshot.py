@@ -16,7 +16,8 @@ import msgspec
 from msgspec import Struct
 
 from zmqzab.tree.acl import ACL
-from zmqzab.tree.paths import ROOT, name_of, parent_of
+from zmqzab.tree.limits import DATA_MAX_BYTES
+from zmqzab.tree.paths import ROOT, name_of, parent_of, path_problem
 from zmqzab.tree.stat import is_container, is_ephemeral
 from zmqzab.tree.tree import DataNode, DataTree
 
@@ -75,6 +76,10 @@ def from_snapshot(snap: TreeSnapshot) -> DataTree:
             raise SnapshotError(f"node {s.path} names ACL {s.acl} of {len(snap.acls)}")
         if s.path in tree.nodes:
             raise SnapshotError(f"node {s.path} appears twice")
+        if problem := path_problem(s.path):
+            raise SnapshotError(f"node {s.path!r}: {problem}")
+        if len(s.data) > DATA_MAX_BYTES:
+            raise SnapshotError(f"node {s.path} holds {len(s.data)} bytes, over {DATA_MAX_BYTES}")
         if s.path != ROOT:
             parent = tree.nodes.get(parent_of(s.path))
             if parent is None:

@@ -22,6 +22,8 @@ from __future__ import annotations
 from msgspec import Struct
 
 from zmqzab.tree.acl import ACL
+from zmqzab.tree.errors import Code
+from zmqzab.tree.stat import CONTAINER_OWNER
 
 
 class CreateTxn(Struct, frozen=True, gc=False, tag="zk_create", array_like=True):
@@ -79,3 +81,37 @@ class MultiTxn(Struct, frozen=True, gc=False, tag="zk_multi", array_like=True):
 
 
 TreeTxn = CreateTxn | DeleteTxn | SetDataTxn | SetACLTxn | CheckVersionTxn | ErrorTxn | MultiTxn
+
+
+def _owner(ephemeral_owner: int) -> str:
+    if ephemeral_owner == 0:
+        return ""
+    if ephemeral_owner == CONTAINER_OWNER:
+        return " container"
+    return f" ephemeral of session 0x{ephemeral_owner & 0xFFFFFFFFFFFFFFFF:x}"
+
+
+def describe_txn(txn: TreeTxn) -> str:
+    """One txn for people (``zmqzab log``, the trace, the event view): the op, its path and
+    what it sets, in ZooKeeper's words; data by size, never its bytes."""
+    match txn:
+        case CreateTxn():
+            return (f"create {txn.path}{_owner(txn.ephemeral_owner)} ({len(txn.data)} bytes, "
+                    f"parent cversion {txn.parent_cversion})")
+        case DeleteTxn():
+            return f"delete {txn.path}"
+        case SetDataTxn():
+            return f"setData {txn.path} ({len(txn.data)} bytes, version {txn.version})"
+        case SetACLTxn():
+            acl = ", ".join(f"{a.id.scheme}:{a.id.id.split(':', 1)[0]}={a.perms}" for a in txn.acl)
+            return f"setACL {txn.path} [{acl}] (aversion {txn.version})"
+        case CheckVersionTxn():
+            return f"check {txn.path} (version {txn.version})"
+        case ErrorTxn():
+            try:
+                return f"error {Code(txn.err).name}"
+            except ValueError:
+                return f"error {txn.err}"
+        case MultiTxn():
+            return "multi [" + "; ".join(describe_txn(t) for t in txn.txns) + "]"
+    return repr(txn)
