@@ -401,3 +401,31 @@ def test_reads(zk):
     assert zk.tree.all_children_number("/") == 7
     assert zk.tree.get_children("/missing") is None and zk.tree.get_data("/missing") is None
     assert list(zk.tree.walk("/a")) == ["/a", "/a/b", "/a/b/c"]
+
+
+# ---------------------------------------------------------------------------- hostile records
+
+class Odd:
+    """A record with whatever fields a broken or hostile decoder might hand over."""
+
+    def __init__(self, **fields) -> None:
+        self.__dict__.update(fields)
+
+
+@pytest.mark.parametrize("opcode", [OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL,
+                                    OpCode.delete, OpCode.setData, OpCode.setACL, OpCode.check,
+                                    OpCode.deleteContainer, OpCode.multi, 12345])
+@pytest.mark.parametrize("record", [
+    Odd(), Odd(path=None), Odd(path=b"/a"), Odd(path=7), Odd(path="/a", data="text", acl=OPEN_ACL_UNSAFE, flags=0),
+    Odd(path="/a", data=b"", acl=5, flags=0), Odd(path="/a", data=b"", acl=[None], flags=0),
+    Odd(path="/a", data=b"", acl=OPEN_ACL_UNSAFE, flags="0"), Odd(path="/a", data=b"", acl=OPEN_ACL_UNSAFE, flags=0, ttl="x"),
+    Odd(path="/a", version="1"), Odd(path="/a", version=None), Odd(ops=[(OpCode.create, Odd())]), Odd(ops=[]),
+    Odd(ops=5), Odd(ops=[1]), Odd(ops=[(1, 2, 3)]),
+])
+def test_prepare_answers_every_malformed_record_with_a_code(zk, opcode, record):
+    """A record the codec should never produce still gets an ErrorTxn (or a harmless txn), never
+    an exception out of the leader's prepare."""
+    zk.create("/a")
+    txn = zk.propose(opcode, record)
+    result = zk.commit(txn)
+    assert isinstance(result.err, int)

@@ -150,7 +150,7 @@ def fixup_acl(path: str, auth_ids: Sequence[Id], acl: Sequence[object] | None) -
     must be one this server knows and its id valid for it. ``acl`` may hold any objects with
     ``perms`` and ``id.scheme`` / ``id.id`` (the codec's records): the result is this module's
     frozen ``ACL``s."""
-    if not acl:
+    if not isinstance(acl, (list, tuple)) or not acl:
         raise KeeperError(Code.INVALIDACL, path, "an ACL needs at least one entry")
     unique: list[ACL] = []
     for entry in acl:

@@ -27,6 +27,7 @@ Pure: no I/O, no clock (zxid comes in), no randomness.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 
 from msgspec import Struct
@@ -60,17 +61,24 @@ class Preparer:
         self.tree = tree
         #: path -> (zxid of the last proposed txn that changed it, its view then; None: deleted)
         self.pending: dict[str, tuple[int, View | None]] = {}
+        #: (zxid, path) of every change in the order made, to drop them as txns apply
+        #: (ZooKeeper's outstandingChanges queue beside its outstandingChangesForPath map).
+        self._order: deque[tuple[int, str]] = deque()
 
     # ------------------------------------------------------------ the overlay
 
     def applied(self, zxid: int) -> None:
         """Txns up to ``zxid`` are in the tree now: their views are no longer needed."""
-        for path in [p for p, (z, _) in self.pending.items() if z <= zxid]:
-            del self.pending[path]
+        while self._order and self._order[0][0] <= zxid:
+            z, path = self._order.popleft()
+            held = self.pending.get(path)
+            if held is not None and held[0] == z:  # not changed again by a later txn
+                del self.pending[path]
 
     def reset(self) -> None:
         """Forget every pending view (this node stops leading, or starts to)."""
         self.pending.clear()
+        self._order.clear()
 
     def view(self, path: str) -> View | None:
         """The node at ``path`` as the leader sees it (None: there is none)."""
@@ -91,6 +99,7 @@ class Preparer:
     def _change(self, zxid: int, path: str, view: View | None) -> None:
         self.pending.pop(path, None)  # re-insert: the dict's order stays the order of change
         self.pending[path] = (zxid, view)
+        self._order.append((zxid, path))
 
     # ------------------------------------------------------------ requests
 
@@ -99,7 +108,10 @@ class Preparer:
         """The txn for one write request, or an ``ErrorTxn``; a success records its changes in
         the overlay under ``zxid`` (the zxid the caller proposes the txn with)."""
         if opcode == OpCode.multi:
-            return self.prepare_multi(getattr(request, "ops", ()), session_id, auth_ids, zxid)
+            ops = getattr(request, "ops", None)
+            if not isinstance(ops, (list, tuple)) or not all(isinstance(o, tuple) and len(o) == 2 for o in ops):
+                return ErrorTxn(int(Code.BADARGUMENTS))
+            return self.prepare_multi(ops, session_id, auth_ids, zxid)
         try:
             return self._one(opcode, request, session_id, auth_ids, zxid)
         except KeeperError as e:
@@ -207,7 +219,10 @@ class Preparer:
             raise KeeperError(Code.BADARGUMENTS, str(path), "a container is created with createContainer")
         if mode.ttl:
             raise KeeperError(Code.UNIMPLEMENTED, str(path), "TTL nodes are not implemented (ZooKeeper's extended types off)")
-        if opcode == OpCode.createTTL or getattr(req, "ttl", -1) >= 0:
+        ttl = getattr(req, "ttl", -1)
+        if type(ttl) is not int:
+            raise KeeperError(Code.BADARGUMENTS, str(path), "ttl must be an integer")
+        if opcode == OpCode.createTTL or ttl >= 0:
             raise KeeperError(Code.BADARGUMENTS, str(path), "a TTL needs a TTL mode")
         parent_path = self._parent_for_create(path)
         acl = fixup_acl(path, auth_ids, getattr(req, "acl", None))
