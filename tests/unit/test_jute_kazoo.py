@@ -26,7 +26,7 @@ from kazoo.security import Id as KId
 
 from zmqzab.zk import protocol as p
 from zmqzab.zk import records as r
-from zmqzab.zk._codes import Code
+from zmqzab.tree.errors import Code
 from zmqzab.zk.framing import FrameDecoder
 from zmqzab.zk.jute import Reader
 from zmqzab.zk.opcodes import EventType, KeeperState, OpCode, Xid

@@ -6,7 +6,7 @@
 * opcodes.py: ZooDefs.OpCode, the special xids, the enums events and watch requests carry;
 * protocol.py: which record goes with which opcode; decode a request, encode its reply;
 * framing.py: the TCP stream cut into frames, four-letter words detected;
-* _codes.py: KeeperException.Code until the merge (then zmqzab.tree.errors.Code).
+* error codes: zmqzab.tree.errors.Code (KeeperException.Code).
 
 How a server uses it, per connection (the caller owns the socket)::
 
