@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.tree_harness import Multi, Zk
-from zmqzab.tree.errors import Code
-from zmqzab.tree.requests import CreateMode, CreateRequest, DeleteRequest, OpCode, SetDataRequest
 from zmqzab.tree.acl import OPEN_ACL_UNSAFE
+from zmqzab.tree.errors import Code
+from zmqzab.tree.requests import CreateMode, CreateRequest, DeleteRequest, OpCode
 from zmqzab.tree.watches import (WATCHER_TYPE_PERSISTENT, WATCHER_TYPE_PERSISTENT_RECURSIVE, WatchEvent,
                                  WatchManager, WatchSummary, path_and_parents)
 from zmqzab.zk.opcodes import AddWatchMode, EventType, KeeperState, WatcherType

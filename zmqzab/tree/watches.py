@@ -42,6 +42,18 @@ drops an event its watcher may not READ (CVE-2024-23944, recursive watches below
 closed ACL): ``fire``'s ``may_read`` is that check; the caller knows the watcher's auth ids and
 the ACL the node had (a deleted node's ACL is gone from the tree by then).
 
+How a node plugs it in (one ``WatchManager`` per node, beside its tree):
+
+* a read with its watch flag: answer it, then ``register(watcher, opcode, path, code)``;
+* addWatch: ``add_watch`` and answer OK; removeWatches / checkWatches: answer the ``Code``
+  returned; setWatches / setWatches2 (xid -8): ``set_watches`` with the tree as applied, send
+  its events, then the empty reply;
+* each applied txn (closeSession's ephemeral deletes too): ``fire(result.triggers)`` and send
+  the notifications before any reply that shows the txn;
+* a connection or session gone or moved: ``remove_watcher``;
+* wchs / wchc / wchp and mntr's zk_watch_count: ``summary``, ``by_watcher``, ``by_path``,
+  ``watch_count`` (the caller maps a watcher to its session id).
+
 Pure: no I/O, clock, threads or randomness.
 """
 
@@ -373,6 +385,11 @@ class WatchManager:
     def watch_count(self) -> int:
         """``DataTree.getWatchCount``: both tables' (watcher, path) pairs; mntr's zk_watch_count."""
         return self.data.count() + self.child.count()
+
+    def recursive_watch_count(self) -> int:
+        """``getRecursiveWatchQty``: PERSISTENT_RECURSIVE watches held (while there are none, a
+        trigger does not walk up the parents)."""
+        return self.data.recursive
 
     def watchers(self) -> set[Watcher]:
         """Every watcher holding a watch in either table."""
