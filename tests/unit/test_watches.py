@@ -288,6 +288,7 @@ def test_counts_for_the_four_letter_words(zk, wm):
     assert wm.by_watcher() == {A: ["/a", "/b"], B: ["/a"]}
     assert wm.by_path() == {"/a": [A, B], "/b": [A]}
     assert wm.watch_count() == 5
+    assert wm.path_counts() == {"/a": 3, "/b": 1}
     wm.add_watch(C, "/c", AddWatchMode.PERSISTENT)
     assert wm.summary() == WatchSummary(connections=3, paths=3, total=4)
     assert wm.watch_count() == 7
@@ -361,3 +362,17 @@ def test_may_read_drops_an_event_and_still_consumes_the_watch(zk, wm):
     out = wm.fire(zk.set_data("/a", b"x").triggers, may_read=lambda w, trig: w != A)
     assert events(out) == [(B, Changed, "/a")]
     assert wm.watch_count() == 0
+
+
+def test_a_multi_that_deletes_recreates_and_deletes_a_node_pairs_each_delete_on_its_own(zk, wm):
+    """Each delete's child-table NodeDeleted is suppressed only for the watchers its own
+    data-table NodeDeleted reached: a persistent watcher hears each of the two deletes once."""
+    zk.create("/a")
+    wm.add_watch(A, "/a", AddWatchMode.PERSISTENT)
+    wm.register(B, OpCode.getChildren, "/a", Code.OK)
+    r = zk.do(OpCode.multi, Multi((OpCode.delete, DeleteRequest("/a", -1)),
+                                  (OpCode.create, CreateRequest("/a", b"", OPEN_ACL_UNSAFE, 0)),
+                                  (OpCode.delete, DeleteRequest("/a", -1))))
+    assert r.err == 0
+    assert events(wm.fire(r.triggers)) == [(A, Deleted, "/a"), (B, Deleted, "/a"), (A, Created, "/a"),
+                                           (A, Deleted, "/a")]

@@ -187,6 +187,8 @@ def test_watch_events_match_the_model_of_zookeepers_rules(ops):
             assert w not in wm.watchers()
         assert wm.watch_count() == model.count()
         assert wm.recursive_watch_count() == len(model.recursive)
+        watched = model.data_table() | model.child
+        assert wm.path_counts() == Counter(p for _, p in watched)
         data_pairs = model.data_table()
         assert wm.summary().total == len(data_pairs)
         assert wm.summary().connections == len({w for w, _ in data_pairs})

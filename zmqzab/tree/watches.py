@@ -88,6 +88,9 @@ class WatchMode(IntFlag):
     PERSISTENT_RECURSIVE = 4
 
 
+ALL_MODES = WatchMode.STANDARD | WatchMode.PERSISTENT | WatchMode.PERSISTENT_RECURSIVE
+
+
 class WatchEvent(Struct, frozen=True, gc=False, array_like=True):
     """``WatchedEvent``: what a WatcherEvent notification carries (type, state, path), and the
     zxid of the txn that fired it (-1 when ``set_watches`` found the change, as ZooKeeper's
@@ -309,7 +312,7 @@ class WatchManager:
     def check_watches(self, watcher: Watcher, path: str, watcher_type: int) -> Code:
         """checkWatches (``DataTree.containsWatcher``): OK if the watcher holds a watch of that
         type on ``path``, else NOWATCHER; nothing changes."""
-        held = any(table.modes(path, watcher) & (mode if mode is not None else ~WatchMode(0))
+        held = any(table.modes(path, watcher) & (ALL_MODES if mode is None else mode)
                    for table, mode in self._targets(watcher_type))
         return Code.OK if held else Code.NOWATCHER
 
@@ -385,6 +388,14 @@ class WatchManager:
     def watch_count(self) -> int:
         """``DataTree.getWatchCount``: both tables' (watcher, path) pairs; mntr's zk_watch_count."""
         return self.data.count() + self.child.count()
+
+    def path_counts(self) -> dict[str, int]:
+        """Path -> how many watchers watch it in either table (for the live view's tree; a
+        watcher with a data and a child watch on a path counts once)."""
+        out: dict[str, int] = {}
+        for path in dict.fromkeys([*self.data.by_path, *self.child.by_path]):
+            out[path] = len(self.data.by_path.get(path, {}).keys() | self.child.by_path.get(path, {}).keys())
+        return out
 
     def recursive_watch_count(self) -> int:
         """``getRecursiveWatchQty``: PERSISTENT_RECURSIVE watches held (while there are none, a
