@@ -11,8 +11,9 @@ state. Like ZooKeeper's ``DataTree`` it keeps two tables, each one ``WatchManage
 
 A watch is (watcher, path) with a set of modes, ZooKeeper's ``WatchStats`` flags: STANDARD
 (one-shot), PERSISTENT, PERSISTENT_RECURSIVE. One watcher may hold several modes on one path
-(ZOOKEEPER-4466: a getData watch beside a persistent one; the one-shot part goes when it
-fires, the persistent part stays). ``DataTree.addWatch`` puts PERSISTENT in both tables and
+(ZOOKEEPER-4466, in ZooKeeper's current code: a getData watch beside a persistent one; the
+one-shot part goes when it fires, the persistent part stays; releases before it kept one mode
+per path, the last one set). ``DataTree.addWatch`` puts PERSISTENT in both tables and
 PERSISTENT_RECURSIVE in the DATA table only, so a recursive watch never gets
 NodeChildrenChanged: it gets NodeCreated / NodeDeleted / NodeDataChanged of the node and of
 every node below it.
@@ -37,9 +38,9 @@ The caller's part (ZooKeeper does it in ``FinalRequestProcessor`` and ``ServerCn
 register a read's watch only when the read answered as ``register`` expects (after its ACL
 check passed); call ``remove_watcher`` when a connection closes, its session closes or expires,
 or the session moves to another node, before it could register anything again (ZooKeeper's
-``isDeadWatcher`` guards that race on its threads; one loop needs no guard). ZooKeeper 3.9 also
-drops an event its watcher may not READ (CVE-2024-23944, recursive watches below a node with a
-closed ACL): ``fire``'s ``may_read`` is that check; the caller knows the watcher's auth ids and
+``isDeadWatcher`` guards that race on its threads; one loop needs no guard). ZooKeeper (3.8.4,
+3.9.2 on) also drops an event its watcher may not READ (CVE-2024-23944, recursive watches below
+a node with a closed ACL): ``fire``'s ``may_read`` is that check; the caller knows the watcher's auth ids and
 the ACL the node had (a deleted node's ACL is gone from the tree by then).
 
 How a node plugs it in (one ``WatchManager`` per node, beside its tree):
@@ -72,7 +73,7 @@ from zmqzab.zk.opcodes import AddWatchMode, EventType, KeeperState, OpCode, Watc
 
 Watcher = Hashable
 
-#: ``Watcher.WatcherType`` values ZooKeeper 3.9 added beside Children (1), Data (2) and Any
+#: ``Watcher.WatcherType`` values ZooKeeper's current code has beside Children (1), Data (2) and Any
 #: (3), for removeWatches / checkWatches of one persistent mode; zk/opcodes.py names the first
 #: three only, so these two are accepted as numbers.
 WATCHER_TYPE_PERSISTENT = 4
@@ -302,7 +303,8 @@ class WatchManager:
     def remove_watches(self, watcher: Watcher, path: str, watcher_type: int) -> Code:
         """removeWatches (``DataTree.removeWatch``): OK if a watch of that type went, else
         NOWATCHER (KeeperException.NoWatcherException). Children and Data remove the one-shot
-        watch only; Any removes every mode, persistent ones too. ZooKeeper sends no event for
+        watch only (as ZooKeeper's current code; releases before ZOOKEEPER-4466 removed the
+        table's watch whatever its mode); Any removes every mode, persistent ones too. ZooKeeper sends no event for
         it: the client raises DataWatchRemoved / ChildWatchRemoved itself on OK."""
         removed = False
         for table, mode in self._targets(watcher_type):
