@@ -354,8 +354,8 @@ def test_the_order_is_the_order_of_registration_then_the_nearest_parents(zk, wm)
 
 
 def test_may_read_drops_an_event_and_still_consumes_the_watch(zk, wm):
-    """ZooKeeper (3.8.4, 3.9.2 on) checks READ on the node for each event (CVE-2024-23944) after the watch
-    was taken from the table."""
+    """ZooKeeper (3.8.4, 3.9.2 on) checks READ on the node for each event (CVE-2024-23944),
+    after the watch was taken from the table."""
     zk.create("/a")
     wm.register(A, OpCode.getData, "/a", Code.OK)
     wm.register(B, OpCode.getData, "/a", Code.OK)
