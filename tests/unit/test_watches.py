@@ -331,6 +331,12 @@ def test_setwatches_fires_what_changed_since_the_clients_last_zxid_and_sets_the_
                                                                  (A, Children, "/kids-same")]
 
 
+def test_setwatches_takes_null_lists_as_empty(zk, wm):
+    assert wm.set_watches(zk.tree, A, 0, data=None, exist=None, child=None, persistent=None,
+                          persistent_recursive=None) == []
+    assert wm.watch_count() == 0
+
+
 def test_setwatches_with_the_current_zxid_fires_nothing(zk, wm):
     zk.create("/a")
     zk.create("/a/b")

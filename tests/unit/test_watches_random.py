@@ -195,3 +195,44 @@ def test_watch_events_match_the_model_of_zookeepers_rules(ops):
         assert wm.summary().paths == len({p for _, p in data_pairs})
         assert {(w, p) for w, ps in wm.by_watcher().items() for p in ps} == data_pairs
         assert {(w, p) for p, ws in wm.by_path().items() for w in ws} == data_pairs
+
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(writes(), max_size=30), st.lists(writes(), max_size=30))
+def test_setwatches_on_reconnect_fires_what_a_connected_watch_would_have(before, after):
+    """Goal: a client that reconnects with setWatches hears of what changed while it was away,
+    as if it had stayed. Setup: random writes; at zxid Z one-shot watches are set, each kind by
+    its own watcher so that events tell the kinds apart: a data and a child watch on every
+    existing path, an exist watch on every missing one. One copy stays connected (fires as the
+    random writes after Z apply), the other reconnects at the end with setWatches(Z). Faults:
+    none. Expected: for data and child watches, the reconnect fires a path iff the connected
+    watch fired on it (the event may differ: a delete and re-create reads as NodeDataChanged,
+    as in ZooKeeper); an exist watch fires on reconnect only if the connected one fired too (a
+    create then delete while away is lost, as in ZooKeeper); what did not fire is set again."""
+    zk = Zk()
+    for _, opcode, request in PREAMBLE + before:
+        zk.do(opcode, request)
+    z = zk.zxid
+    present = [p for p in PATHS if zk.tree.node(p) is not None]
+    missing = [p for p in PATHS if zk.tree.node(p) is None]
+
+    def watch(manager: WatchManager) -> list:
+        return (manager.set_watches(zk.tree, "data", z, data=present)
+                + manager.set_watches(zk.tree, "exist", z, exist=missing)
+                + manager.set_watches(zk.tree, "child", z, child=present))
+
+    stayed = WatchManager()
+    assert watch(stayed) == [], "nothing changed since Z yet"
+    fired: dict[str, set[str]] = {"data": set(), "exist": set(), "child": set()}
+    for _, opcode, request in after:
+        for w, e in stayed.fire(zk.do(opcode, request).triggers):
+            fired[w].add(e.path)
+    back = WatchManager()
+    got: dict[str, set[str]] = {"data": set(), "exist": set(), "child": set()}
+    for w, e in watch(back):
+        got[w].add(e.path)
+    assert got["data"] == fired["data"], f"data watches: reconnect fired {got['data']}, connected {fired['data']}"
+    assert got["child"] == fired["child"], f"child watches: reconnect {got['child']}, connected {fired['child']}"
+    assert got["exist"] <= fired["exist"], f"exist watches: reconnect {got['exist']}, connected {fired['exist']}"
+    assert back.watch_count() == 2 * len(present) + len(missing) - sum(len(s) for s in got.values())

@@ -327,8 +327,9 @@ class WatchManager:
     # ------------------------------------------------------------ reconnect
 
     def set_watches(self, tree: DataTree, watcher: Watcher, relative_zxid: int,
-                    data: Sequence[str] = (), exist: Sequence[str] = (), child: Sequence[str] = (),
-                    persistent: Sequence[str] = (), persistent_recursive: Sequence[str] = ()) -> list[Delivery]:
+                    data: Sequence[str] | None = (), exist: Sequence[str] | None = (),
+                    child: Sequence[str] | None = (), persistent: Sequence[str] | None = (),
+                    persistent_recursive: Sequence[str] | None = ()) -> list[Delivery]:
         """setWatches / setWatches2 (``DataTree.setWatches``): a client reconnects with the
         watches it held and the last zxid it saw. A watch whose change happened meanwhile fires
         at once (returned, in the order of the lists) instead of being set; the others are set:
@@ -338,13 +339,15 @@ class WatchManager:
         * child: node gone -> NodeDeleted; pzxid > relative_zxid -> NodeChildrenChanged;
         * persistent and persistent_recursive: set again, no event (what changed while the
           client was away is lost to them, as in ZooKeeper).
+
+        A list may be None (jute's null vector, as the SetWatches record decodes it): none.
         """
         out: list[Delivery] = []
 
         def now(event_type: EventType, path: str) -> None:
             out.append((watcher, WatchEvent(event_type, KeeperState.SyncConnected, path)))
 
-        for path in data:
+        for path in data or ():
             n = tree.node(path)
             if n is None:
                 now(EventType.NodeDeleted, path)
@@ -352,12 +355,12 @@ class WatchManager:
                 now(EventType.NodeDataChanged, path)
             else:
                 self.data.add(path, watcher, WatchMode.STANDARD)
-        for path in exist:
+        for path in exist or ():
             if tree.node(path) is not None:
                 now(EventType.NodeCreated, path)
             else:
                 self.data.add(path, watcher, WatchMode.STANDARD)
-        for path in child:
+        for path in child or ():
             n = tree.node(path)
             if n is None:
                 now(EventType.NodeDeleted, path)
@@ -365,9 +368,9 @@ class WatchManager:
                 now(EventType.NodeChildrenChanged, path)
             else:
                 self.child.add(path, watcher, WatchMode.STANDARD)
-        for path in persistent:
+        for path in persistent or ():
             self.add_watch(watcher, path, AddWatchMode.PERSISTENT)
-        for path in persistent_recursive:
+        for path in persistent_recursive or ():
             self.add_watch(watcher, path, AddWatchMode.PERSISTENT_RECURSIVE)
         return out
 
