@@ -312,6 +312,10 @@ def test_the_connection_figures_for_cons():
     node.ready(pipe)
     assert (pipe.received, pipe.sent) == (3, 3)  # connect + 2 requests; response + 2 replies
     assert (pipe.last_op, pipe.last_cxid, pipe.last_zxid) == ("GETD", 2, 1)
+    pipe.receive(ping())
+    node.ready(pipe)
+    # ServerCnxn keeps a ping's -2 as the last cxid (cons then leaves lcxid out).
+    assert (pipe.last_op, pipe.last_cxid) == ("PING", Xid.PING)
 
 
 def test_error_codes_and_forwarded_ops_agree_with_the_tree():
@@ -403,3 +407,68 @@ def test_random_interleavings_reply_in_order_exactly_once(kinds, data):
         if xid in sync_points:
             assert zxid >= sync_points[xid]
     assert pipe.queued == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(("read", "write", "sync", "close_session")), min_size=1,
+                max_size=20),
+       st.data())
+def test_random_closes_answer_or_abandon_each_request_exactly_once(kinds, data):
+    """Goal: with closes in the mix, no request is answered twice or lost silently. Setup: a
+    connected pipeline; reads, writes, syncs and closeSessions submitted in a random
+    order with applies in any order. Faults: the connection may close at any step (the client
+    left or its session expired). Expected: the replies are a prefix of the requests in order;
+    every other request accepted before the close comes back once from ``close`` (a write
+    marked forwarded); nothing goes out after the close."""
+    pipe, node = connected()
+    accepted: list[int] = []
+    applied: set[int] = set()
+    kind_of: dict[int, str] = {}
+    stream: list[bytes] = []
+    next_xid = 1
+    remaining = list(kinds)
+    abandoned: list[Abandoned] = []
+    closed_by_us = False
+    while True:
+        waiting = [x for x in accepted if kind_of[x] in ("write", "close_session")
+                   and x not in applied]
+        syncs = [x for x in accepted if kind_of[x] == "sync"]
+        moves = (["submit"] if remaining else []) + (["apply"] if waiting else [])
+        moves += ["ready", "close"] + (["sync_point"] if syncs else [])
+        if pipe.should_close or (not remaining and not waiting):
+            break
+        move = data.draw(st.sampled_from(moves))
+        if move == "submit":
+            kind = remaining.pop(0)
+            xid, next_xid = next_xid, next_xid + 1
+            f = {"read": read, "write": write, "sync": sync,
+                 "close_session": lambda x: frame(x, OpCode.closeSession)}[kind](xid)
+            action, _ = pipe.receive(f)
+            if action is not Action.IGNORED:
+                accepted.append(xid)
+                kind_of[xid] = kind
+        elif move == "apply":
+            xid = data.draw(st.sampled_from(waiting))
+            applied.add(xid)
+            node.apply(pipe, xid)
+        elif move == "sync_point":
+            xid = syncs.pop(0)
+            kind_of[xid] = "sync_set"
+            pipe.sync_point(xid, node.zxid)
+        elif move == "close":
+            stream.extend(node.ready(pipe))
+            abandoned = pipe.close("client gone")
+            closed_by_us = True
+            break
+        else:
+            stream.extend(node.ready(pipe))
+    stream.extend(node.ready(pipe))
+    if not closed_by_us:
+        abandoned = pipe.close("end of test")
+    replied = xids(stream)
+    assert replied == accepted[:len(replied)]
+    assert [a.xid for a in abandoned] == accepted[len(replied):]
+    for a in abandoned:
+        assert a.forwarded == (kind_of[a.xid] in ("write", "close_session"))
+    node.apply(pipe, 10**6)  # a late apply after the close: ignored
+    assert node.ready(pipe) == []

@@ -47,6 +47,27 @@ What ZooKeeper does, and so this does, on trouble:
   means to a client. ``close`` returns the abandoned requests so that the caller can drop what it
   tracks for them, and a late ``applied`` for one of them is ignored.
 
+How a node uses it, per connection (the caller owns the socket, the tree and the forwarding;
+every frame heard from the client also touches its session, expiry.TouchTable)::
+
+    pipe = Pipeline()
+    for item in decoder.feed(received):              # framing.FrameDecoder
+        if isinstance(item, FourLetterWord):         # words.answer(item.word, status), close
+            ...
+        elif pipe.phase is Phase.AWAITING_CONNECT:
+            connect = pipe.connect_request(item)     # None: closed
+            ...                                      # tree.sessions.connect_decision, then
+            # pipe.connected(encode_connect_response(...)) -> held frames to receive, or
+            # pipe.refused(expired_response_or_None)
+        else:
+            action, request = pipe.receive(item)
+            # FORWARD: to the leader; on apply: pipe.applied(xid, encode_reply(...))
+            # SYNC: ask the leader; then pipe.sync_point(xid, its committed zxid)
+            # AUTH: check it; pipe.auth_reply(frame, close=failed)
+    # after every submit, apply (events first: pipe.event(...)), sync point:
+    send(pipe.ready(zxid_applied, serve))            # serve(request) -> reply frame
+    if pipe.should_close: close the socket after sending; pipe.close(reason)
+
 Limits: ``pending_max`` requests wait at most; past it ``should_read`` is False and the caller
 stops reading the socket (ZooKeeper's globalOutstandingLimit throttles the same way); a caller
 that keeps feeding past ``pending_max + PENDING_SLACK`` has the connection closed.
@@ -227,7 +248,6 @@ class Pipeline:
         except UnknownOpcodeError as exc:
             # UnimplementedRequestProcessor: answer at once (zxid -1, the Request's default),
             # then sendCloseSession.
-            self.last_cxid = exc.xid
             self._send(encode_reply(exc.xid, -1, UNIMPLEMENTED))
             self._close(f"unknown opcode {exc.type} (xid {exc.xid}): answered UNIMPLEMENTED, "
                         "closing the connection as ZooKeeper does")
@@ -335,9 +355,9 @@ class Pipeline:
             else:
                 frame = serve(entry.request)
             pending.popleft()
+            # ServerCnxn.updateStatsForResponse: a ping's -2 too (cons then leaves lcxid out).
             self.last_op = LAST_OP.get(header.type, "NA")
-            if header.xid >= 0:
-                self.last_cxid = header.xid
+            self.last_cxid = header.xid
             self.last_zxid = zxid_applied
             self._send(frame)
             if header.type == OpCode.closeSession:
