@@ -189,3 +189,28 @@ def test_java_double_prints_as_double_to_string(value, expected):
 
 def test_java_hex_is_long_to_hex_string():
     assert (java_hex(0), java_hex(255), java_hex(-1)) == ("0", "ff", "ffffffffffffffff")
+
+
+def test_stat_as_a_standalone_zookeeper_answered_it():
+    """A stat answered by ZooKeeper 3.6.3 standalone (published output, version line aside),
+    the asking connection listed with interest ops 0, one frame received and none sent."""
+    asking = ConnectionStatus(remote="127.0.0.1:35102", queued=0, received=1, sent=0,
+                              interest_ops=0)
+    status = ServerStatus(version="3.6.3--6401e4ad2087061bc6b9f80dec2d69f2e3c8660a, built on "
+                                  "04/08/2021 16:35 GMT", mode="standalone",
+                          packets_received=5, packets_sent=4, connections=(asking,), zxid=2,
+                          node_count=5)
+    assert text("stat", status) == (
+        "Zookeeper version: 3.6.3--6401e4ad2087061bc6b9f80dec2d69f2e3c8660a, built on "
+        "04/08/2021 16:35 GMT\n"
+        "Clients:\n"
+        " /127.0.0.1:35102[0](queued=0,recved=1,sent=0)\n"
+        "\n"
+        "Latency min/avg/max: 0/0.0/0\n"
+        "Received: 5\n"
+        "Sent: 4\n"
+        "Connections: 1\n"
+        "Outstanding: 0\n"
+        "Zxid: 0x2\n"
+        "Mode: standalone\n"
+        "Node count: 5\n")

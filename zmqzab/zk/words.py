@@ -41,7 +41,10 @@ _MASK64 = (1 << 64) - 1
 class ConnectionStatus(msgspec.Struct, frozen=True):
     """One client connection as ServerCnxn.dumpConnectionInfo prints it (times in ms)."""
 
-    remote: str  # "127.0.0.1:50123": printed after a "/", as Java's InetSocketAddress
+    #: "127.0.0.1:50123", printed after a "/" as Java's InetSocketAddress prints it (IPv6
+    #: without brackets: "/0:0:0:0:0:0:0:1:46652"). ZooKeeper lists the connection that asks
+    #: the word too: interest_ops 0, received 1, sent 0.
+    remote: str
     queued: int  # requests waiting for their reply (Pipeline.queued)
     received: int  # frames received (Pipeline.received)
     sent: int  # frames sent (Pipeline.sent)
