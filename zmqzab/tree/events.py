@@ -8,22 +8,11 @@ holds the watches and delivers the events.
 
 from __future__ import annotations
 
-from enum import Enum, IntEnum
+from enum import Enum
 
 from msgspec import Struct
 
-
-class EventType(IntEnum):
-    """``Watcher.Event.EventType``."""
-
-    None_ = -1
-    NodeCreated = 1
-    NodeDeleted = 2
-    NodeDataChanged = 3
-    NodeChildrenChanged = 4
-    DataWatchRemoved = 5
-    ChildWatchRemoved = 6
-    PersistentWatchRemoved = 7
+from zmqzab.zk.opcodes import EventType  # Watcher.Event.EventType: one home, the wire's
 
 
 class WatchTable(str, Enum):

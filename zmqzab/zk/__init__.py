@@ -6,6 +6,9 @@
 * opcodes.py: ZooDefs.OpCode, the special xids, the enums events and watch requests carry;
 * protocol.py: which record goes with which opcode; decode a request, encode its reply;
 * framing.py: the TCP stream cut into frames, four-letter words detected;
+* session.py: one connection's requests in order (reads behind the session's writes, replies
+  in xid order, watch events before the replies that show them);
+* words.py: the four-letter words' answers (ruok, srvr, stat, mntr, envi, conf, cons, wchs);
 * error codes: zmqzab.tree.errors.Code (KeeperException.Code).
 
 How a server uses it, per connection (the caller owns the socket)::

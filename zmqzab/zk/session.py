@@ -81,18 +81,17 @@ from enum import Enum
 
 import msgspec
 
+from zmqzab.tree.errors import Code
 from zmqzab.zk.jute import DecodeError
 from zmqzab.zk.opcodes import OpCode, Xid
 from zmqzab.zk.protocol import (Request, UnknownOpcodeError, decode_connect_request,
                                 decode_request, encode_notification, encode_reply)
 from zmqzab.zk.records import ConnectRequest, SyncResponse, WatcherEvent
 
-# KeeperException.Code values this module answers with. The codes' one home is
-# zmqzab.tree.errors.Code, which zmqzab/zk may not import (the codec layer stays below the tree:
-# tests/unit/test_jute_purity.py); tests/unit/test_zk_session.py checks these equal it.
-UNIMPLEMENTED = -6
-SESSIONEXPIRED = -112
-CONNECTIONLOSS = -4
+# The KeeperException.Code values this module answers with (their one home: tree/errors.py).
+UNIMPLEMENTED = Code.UNIMPLEMENTED
+SESSIONEXPIRED = Code.SESSIONEXPIRED
+CONNECTIONLOSS = Code.CONNECTIONLOSS
 
 #: Requests a node forwards to the leader, answered when it applies their txn (ZooKeeper's txn
 #: opcodes a client may send; zmqzab.tree.requests.WRITE_OPS less the server's own
