@@ -15,10 +15,12 @@ It lives here, beside messages.py, not in host/: it is pure (no I/O, clock, thre
 random) and is used by the core (injected as its ``StateMachine``), the host, the simulator, the
 chaos checker and the CLI alike.
 
-One position for all three. ``zxid_applied`` is the state's; after every txn the game's and the
-table's own ``zxid_applied`` are set to it, so their replay rules (a txn at or below it changes
-nothing) hold for txns of the other parts too, and a part restored from a snapshot knows where
-the whole state was.
+One position for all three. ``zxid_applied`` is the state's; the game's and the table's own
+``zxid_applied`` are set to it (the game's after every txn, the table's before it applies one
+and before a snapshot: game ops, the hot path, skip that store), so their replay rules (a txn
+at or below it changes nothing) hold for txns of the other parts too, and a part restored from
+a snapshot knows where the whole state was. A txn at or below ``zxid_applied`` never reaches
+the tree, which has no replay rule of its own.
 
 Results. A game op returns its ``GameResult`` (exactly-once by (client id, seq), as before). A
 tree or session txn returns a ``ZkResult``: ``kind`` and ``message`` like a GameResult (the
@@ -164,26 +166,30 @@ class ReplicatedState:
 
     def apply(self, txn: Txn) -> Result:
         """Apply one committed txn and return its result. Deterministic; see the docstring."""
-        op = txn.op
-        if type(op) in _GAME_OP_TYPES:
-            result = self.game.apply(txn)
-            # The game moved its own zxid_applied (or, for a replay, kept it); keep ours with it.
-            if txn.zxid > self.zxid_applied:
-                self.zxid_applied = txn.zxid
-                self.sessions.zxid_applied = txn.zxid
+        if type(txn.op) in _GAME_OP_TYPES:  # the hot path: as lean as the game's own apply
+            game = self.game
+            result = game.apply(txn)
+            # The game moved its zxid_applied (a replay kept it); ours follows. The table's is
+            # brought along where it is read (_apply_zk, snapshot).
+            self.zxid_applied = game.zxid_applied
             return result
+        return self._apply_zk(txn)
+
+    def _apply_zk(self, txn: Txn) -> ZkResult:
+        op = txn.op
         zxid = txn.zxid
         if zxid <= self.zxid_applied:
             return ZkResult(kind=REPLAYED, err=Code.RUNTIMEINCONSISTENCY,
                             message=f"txn {fmt_zxid(zxid)} was already applied (applied up to "
                                     f"{fmt_zxid(self.zxid_applied)})")
         self._zk_used = True
+        self.sessions.zxid_applied = self.zxid_applied  # behind it after game ops (see apply)
         if type(op) in _SESSION_TXN_TYPES:
             r = self.sessions.apply(op, zxid, self.tree.delete_ephemerals)
             result: ZkResult = ZkResult(
                 kind=r.kind, message=r.message, session=r,
                 tree=r.tree_result if isinstance(r.tree_result, TxnResult) else None,
-                err=Code.OK if r.kind != "rejected" else Code.BADARGUMENTS)
+                err=Code.BADARGUMENTS if r.kind == REJECTED else Code.OK)
         elif type(op) in _TREE_TXN_TYPES:
             problem = _tree_txn_problem(op)
             if problem:
@@ -233,6 +239,7 @@ class ReplicatedState:
         else a ``StateSnapshot`` of the three parts. ``restore`` gives back an equal state."""
         if not self._zk_used:
             return self.game.snapshot()
+        self.sessions.zxid_applied = self.zxid_applied  # behind it after game ops (see apply)
         return _encoder.encode(StateSnapshot(
             version=SNAPSHOT_VERSION, zxid_applied=self.zxid_applied, game=self.game.snapshot(),
             tree=tree_snapshot.dump(self.tree), sessions=self.sessions.snapshot()))

@@ -368,3 +368,23 @@ def test_random_mixed_logs_give_equal_replicas_through_snapshots(seed: int) -> N
     assert state_digest(a.snapshot()) == state_digest(b.snapshot()), f"seed {seed}"
     assert ReplicatedState.restore(a.snapshot()).snapshot() == a.snapshot()
     assert any(isinstance(r, ZkResult) and r.kind == TREE_APPLIED for r in results_a)
+
+
+def test_the_replicated_state_is_pure() -> None:
+    """zmqzab/state.py is applied by the core: like the game and the tree, it imports no I/O,
+    clock, threads or global random, and from zmqzab only pure layers."""
+    import sys
+
+    from tests.unit.test_imports import IMPURE, import_graph
+
+    pure = ("zmqzab.game", "zmqzab.tree", "zmqzab.messages", "zmqzab.zxid")
+    wrong = []
+    for imp in import_graph()["zmqzab.state"]:
+        top = imp.target.partition(".")[0]
+        if imp.target.startswith("zmqzab"):
+            ok = any(imp.target == p or imp.target.startswith(p + ".") for p in pure)
+        else:
+            ok = top == "msgspec" or (top in sys.stdlib_module_names and top not in IMPURE)
+        if not ok:
+            wrong.append(imp.where())
+    assert not wrong, "; ".join(wrong)
