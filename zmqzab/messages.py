@@ -20,10 +20,18 @@ from __future__ import annotations
 import msgspec
 from msgspec import Struct
 
+from zmqzab.tree.sessions import CloseSessionTxn, CreateSessionTxn, fmt_session_id
+from zmqzab.tree.txns import (CheckVersionTxn, CreateTxn, DeleteTxn, ErrorTxn, MultiTxn,
+                              SetACLTxn, SetDataTxn, describe_txn)
 from zmqzab.zxid import fmt_zxid, zxid_counter
 
 # --------------------------------------------------------------------------------------------
 # Replicated operations (the payload of a txn). The core never looks inside them.
+#
+# Three kinds share the log: the game's (Guess, NewGame: a client id and seq make each
+# exactly-once), the data tree's (zmqzab/tree/txns.py, as the leader's prepare wrote them) and
+# the sessions' (zmqzab/tree/sessions.py). zmqzab/state.py applies each to its part. Only the
+# game's carry ``client_id``/``seq``: code that reads them asks ``state.is_game_op`` first.
 
 
 class Guess(Struct, frozen=True, gc=False, tag="guess", array_like=True):
@@ -41,7 +49,11 @@ class NewGame(Struct, frozen=True, gc=False, tag="new_game", array_like=True):
     round_size: int = 3
 
 
-Op = Guess | NewGame
+#: The game's ops: what the game's client port takes and a follower forwards.
+GameOp = Guess | NewGame
+
+Op = (Guess | NewGame | CreateTxn | DeleteTxn | SetDataTxn | SetACLTxn | CheckVersionTxn
+      | ErrorTxn | MultiTxn | CreateSessionTxn | CloseSessionTxn)
 
 
 class Txn(Struct, frozen=True, gc=False, array_like=True):
@@ -259,6 +271,13 @@ def describe_op(op: Op) -> str:
         return f"guess {op.value} ({op.client_id}#{op.seq})"
     if isinstance(op, NewGame):
         return f"new-game ({op.client_id}#{op.seq})"
+    if isinstance(op, CreateSessionTxn):
+        return f"createSession {fmt_session_id(op.session_id)} (timeout {op.timeout_ms} ms)"
+    if isinstance(op, CloseSessionTxn):
+        which = "its ephemerals" if op.paths is None else f"{len(op.paths)} ephemeral(s)"
+        return f"closeSession {fmt_session_id(op.session_id)} (deletes {which})"
+    if isinstance(op, (CreateTxn, DeleteTxn, SetDataTxn, SetACLTxn, CheckVersionTxn, ErrorTxn, MultiTxn)):
+        return describe_txn(op)
     return repr(op)
 
 

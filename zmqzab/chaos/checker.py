@@ -57,8 +57,9 @@ from typing import Any, Iterable
 import msgspec
 
 from zmqzab.chaos.history import FAILED, OK, UNKNOWN, Request
-from zmqzab.game.rules import SEQ_WINDOW, Game
+from zmqzab.game.rules import SEQ_WINDOW
 from zmqzab.messages import Guess, NewGame, Txn
+from zmqzab.state import ReplicatedState, is_game_op
 from zmqzab.zxid import fmt_zxid, zxid_counter, zxid_epoch
 
 #: How many examples of one violated property a report shows.
@@ -73,7 +74,8 @@ PROPERTIES = (
 
 def state_digest(snapshot_bytes: bytes) -> str:
     """The digest a node reports of its full state (node.py, read "digest"): sha256 of
-    ``Game.snapshot()``, which holds everything the game keeps, client records included."""
+    ``ReplicatedState.snapshot()`` (zmqzab/state.py), which holds everything the game keeps,
+    client records included (and the tree and the sessions, once ZooKeeper txns are logged)."""
     return hashlib.sha256(snapshot_bytes).hexdigest()
 
 
@@ -127,14 +129,15 @@ def _result_dict(result) -> dict[str, Any]:
     return msgspec.to_builtins(result)
 
 
-def _start_game(rec: NodeRecord) -> Game:
-    return Game.restore(rec.snapshot) if rec.snapshot else Game()
+def _start_game(rec: NodeRecord) -> ReplicatedState:
+    return ReplicatedState.restore(rec.snapshot) if rec.snapshot else ReplicatedState()
 
 
-def _canonical(game: Game) -> bytes:
-    """The game's bytes in the order ``Game.restore`` gives (sessions sorted by activity), so
-    that a state rebuilt from a snapshot compares equal to the same state built by replay."""
-    return Game.restore(game.snapshot()).snapshot()
+def _canonical(game: ReplicatedState) -> bytes:
+    """The state's bytes in the order ``restore`` gives (the game's client records sorted by
+    activity), so that a state rebuilt from a snapshot compares equal to the same state built
+    by replay."""
+    return ReplicatedState.restore(game.snapshot()).snapshot()
 
 
 def _committed_part(rec: NodeRecord) -> NodeRecord:
@@ -191,7 +194,7 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
     for n in sorted(nodes):
         if nodes[n].snapshot:
             try:
-                inside = Game.restore(nodes[n].snapshot).zxid_applied
+                inside = ReplicatedState.restore(nodes[n].snapshot).zxid_applied
             except ValueError:
                 continue  # reported where the snapshot is read below
             if inside != nodes[n].snapshot_zxid:
@@ -216,7 +219,7 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
             while pending and pending[0][0] <= t.zxid:
                 at, data = pending.pop(0)
                 try:
-                    theirs = Game.restore(data)
+                    theirs = ReplicatedState.restore(data)
                 except ValueError as exc:
                     violate("snapshot_matches_replay", f"node {n}: its snapshot at {fmt_zxid(at)} cannot be read: {exc}")
                     continue
@@ -272,17 +275,17 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
     except ValueError as exc:
         violate("snapshot_matches_replay", f"node {ref_node}: its snapshot at {fmt_zxid(start)} "
                 f"cannot be read: {exc}")
-        game = Game()
+        game = ReplicatedState()
     # Requests the start snapshot remembers: key -> (zxid, result).
     remembered: dict[tuple[str, int], tuple[int, dict[str, Any]]] = {}
     # Client -> its highest seq in the start snapshot: a request it no longer remembers was
     # forgotten only if it left the seq window, or if sessions may have been evicted.
     seq_max_at_start: dict[str, int] = {}
-    for s in game._sessions.values():  # noqa: SLF001 - the checker reads the exactly-once records
+    for s in game.game._sessions.values():  # noqa: SLF001 - the checker reads the exactly-once records
         seq_max_at_start[s.client_id] = s.seq_max
         for seq, (z, res) in s.results.items():
             remembered[(s.client_id, seq)] = (z, _result_dict(res))
-    may_evict = len({r.client_id for r in history}) > game.clients_max
+    may_evict = len({r.client_id for r in history}) > game.game.clients_max
 
     def forgotten(key: tuple[str, int]) -> bool:
         top = seq_max_at_start.get(key[0])
@@ -302,6 +305,8 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
             every.setdefault(t)
     for t in sorted(every, key=lambda t: t.zxid):  # proposals past the cut too
         op = t.op
+        if not is_game_op(op):
+            continue  # a tree or session txn: no client (id, seq); the chaos workload sends none
         r = sent.get((op.client_id, op.seq))
         if r is None:
             violate("integrity", f"{fmt_zxid(t.zxid)} = {op!r}: no client ever sent "
@@ -317,7 +322,8 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
     # no_duplicates, and where each request landed
     where: dict[tuple[str, int], list[int]] = {}
     for t in ref:
-        where.setdefault((t.op.client_id, t.op.seq), []).append(t.zxid)
+        if is_game_op(t.op):
+            where.setdefault((t.op.client_id, t.op.seq), []).append(t.zxid)
     for key, (z, _) in remembered.items():
         if key in where:
             where[key].insert(0, z)
@@ -347,7 +353,7 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
                 continue
             if theirs != mine:
                 violate("snapshot_matches_replay", f"node {n}: its snapshot at {fmt_zxid(at)} is "
-                        f"{Game.restore(theirs).view()}, a replay of the history gives {game.view()}")
+                        f"{ReplicatedState.restore(theirs).view()}, a replay of the history gives {game.view()}")
 
     compare_snapshots(start)
     for t in ref:
@@ -364,7 +370,7 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
                 "a zxid no log holds")
     counts["snapshots_compared"] = len(others)
 
-    snap_games: dict[int, Game] = {}
+    snap_games: dict[int, ReplicatedState] = {}
 
     def snapshot_says(r: Request, z: int) -> str | None:
         """Whether the snapshots at or past ``z`` hold ``r`` there: "no" if one cannot have
@@ -378,7 +384,7 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
                     snap_games[n] = _start_game(nodes[n])
                 except ValueError:
                     continue  # reported where the snapshot is read
-            sess = snap_games[n]._sessions.get(r.client_id)  # noqa: SLF001 - exactly-once records
+            sess = snap_games[n].game._sessions.get(r.client_id)  # noqa: SLF001 - exactly-once records
             if sess is not None and r.seq in sess.results:
                 z_there, res = sess.results[r.seq]
                 seen.add("yes" if z_there == z and _result_dict(res) == r.result else "no")
@@ -390,7 +396,8 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
 
     proposed_at: dict[tuple[str, int], list[int]] = {}  # in any log, uncut
     for t in sorted(every, key=lambda t: t.zxid):
-        proposed_at.setdefault((t.op.client_id, t.op.seq), []).append(t.zxid)
+        if is_game_op(t.op):
+            proposed_at.setdefault((t.op.client_id, t.op.seq), []).append(t.zxid)
     landed_at: dict[tuple[str, int], int] = {}
     for r in history:
         landed = where.get(r.key, [])
@@ -408,7 +415,8 @@ def check(history: Iterable[Request], nodes: dict[int, NodeRecord], converged: b
                 # acknowledged means a quorum logged it durably: some uncut log holds it at z.
                 said = snapshot_says(r, z)
                 t = raw_merged.get(z)
-                if said == "no" or (said is None and (t is None or (t.op.client_id, t.op.seq) != r.key)):
+                if said == "no" or (said is None and (t is None or not is_game_op(t.op)
+                                                    or (t.op.client_id, t.op.seq) != r.key)):
                     violate("ok_in_log_once", f"{r.key} was answered ok at {fmt_zxid(z)} but no node's log "
                             "holds it there, not even past what it applied" if said is None else
                             f"{r.key} was answered ok at {fmt_zxid(z)} but a snapshot past it does not hold it "

@@ -47,13 +47,39 @@ def _when(ts_ms: int) -> str:
 
 
 def _command(op: Any) -> tuple[str, dict[str, Any]]:
-    from zmqzab.messages import Guess
+    """(text, JSON fields) of one op; and ``client``: the game's client id, or for a ZooKeeper
+    txn its session where the txn names one (a tree txn's author is not in the log)."""
+    from zmqzab.messages import Guess, NewGame, describe_op
+    from zmqzab.tree.sessions import CloseSessionTxn, CreateSessionTxn, fmt_session_id
 
+    if isinstance(op, (CreateSessionTxn, CloseSessionTxn)):
+        command = "createSession" if isinstance(op, CreateSessionTxn) else "closeSession"
+        fields: dict[str, Any] = {"command": command, "session": fmt_session_id(op.session_id)}
+        if isinstance(op, CreateSessionTxn):
+            fields["timeout_ms"] = op.timeout_ms
+        elif op.paths is not None:
+            fields["paths"] = list(op.paths)
+        return describe_op(op), {"client": fields["session"], **fields}
+    if not isinstance(op, (Guess, NewGame)):
+        # The data tree's txns (zmqzab/tree/txns.py), in ZooKeeper's words (describe_txn).
+        return describe_op(op), {"client": "-", "command": _tree_command(op),
+                                 "path": getattr(op, "path", None)}
     if isinstance(op, Guess):
         return (f"guess {op.value} (seq {op.seq}, round size {op.round_size})",
-                {"command": "guess", "value": op.value, "seq": op.seq, "round_size": op.round_size})
+                {"client": op.client_id, "command": "guess", "value": op.value, "seq": op.seq,
+                 "round_size": op.round_size})
     return (f"new-game (seq {op.seq}, round size {op.round_size})",
-            {"command": "new-game", "seq": op.seq, "round_size": op.round_size})
+            {"client": op.client_id, "command": "new-game", "seq": op.seq, "round_size": op.round_size})
+
+
+def _tree_command(op: Any) -> str:
+    """ZooKeeper's name of a tree txn's op (OpCode names, as its LogFormatter prints them)."""
+    from zmqzab.tree.txns import (CheckVersionTxn, CreateTxn, DeleteTxn, ErrorTxn, MultiTxn,
+                                  SetACLTxn, SetDataTxn)
+
+    names = {CreateTxn: "create", DeleteTxn: "delete", SetDataTxn: "setData", SetACLTxn: "setACL",
+             CheckVersionTxn: "check", ErrorTxn: "error", MultiTxn: "multi"}
+    return names.get(type(op), type(op).__name__)
 
 
 def log(
@@ -120,10 +146,10 @@ def log(
             text, fields = _command(op)
             if as_json:
                 out.write(json.dumps({"zxid": fmt_zxid(txn.zxid), "zxid_int": txn.zxid, "ts_ms": txn.ts_ms,
-                                      "time": _when(txn.ts_ms), "client": op.client_id, **fields,
+                                      "time": _when(txn.ts_ms), **fields,
                                       "segment": seg.path.name}) + "\n")
             else:
-                out.write(f"{fmt_zxid(txn.zxid):>12}  {_when(txn.ts_ms):<23}  {op.client_id:<20}  {text}\n")
+                out.write(f"{fmt_zxid(txn.zxid):>12}  {_when(txn.ts_ms):<23}  {fields['client']:<20}  {text}\n")
             count += 1
         out.flush()
     except BrokenPipeError:  # `| head`: the reader has seen enough
@@ -151,7 +177,7 @@ def snapshot(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a node's snapshot: zxid, generation, size, checksum, and the game it holds."""
-    from zmqzab.game.rules import Game
+    from zmqzab.state import ReplicatedState
     from zmqzab.storage.errors import StorageError
     from zmqzab.storage.snapshot import SnapshotStore
     from zmqzab.storage.store import SNAP_DIR
@@ -187,7 +213,7 @@ def snapshot(
     for info in infos:
         try:
             data = store.read(info)
-            game = Game.restore(data)
+            game = ReplicatedState.restore(data)
         except (StorageError, ValueError) as exc:
             problems.append(str(exc))
             if zxid is not None:
@@ -209,6 +235,9 @@ def snapshot(
                    f"target {target}; {view['clients']} client record(s); applied up to {view['zxid_applied']}")
         guesses = ", ".join(f"{g['client']} {g['value']} ({g['zxid']})" for g in view["guesses"]) or "none"
         typer.echo(f"open round: {guesses}")
+        if "znodes" in view:  # ZooKeeper txns were applied: the tree and the sessions too
+            typer.echo(f"tree: {view['znodes']} znode(s), {view['ephemerals']} ephemeral(s); "
+                       f"{len(view['sessions'])} open session(s)")
         for r in view["history"]:
             typer.echo(f"  game {r['game']} round {r['round']} closed at {r['zxid']}: {r['winner']} won with "
                        f"{r['winning_value']} (target {r['old_target']} -> {r['new_target']})")

@@ -553,11 +553,13 @@ def propose(peer: Peer, st: LeaderState, ops: list[Op], ts_ms: int, out: Output)
     inflight = st.inflight
     for op in ops:
         key = state.request_key(op)
-        if key in inflight or state.is_applied(key):
-            continue  # a retry of a request already proposed or applied: never log it twice
+        if key is not None:  # None: a tree or session txn, which has no exactly-once key
+            if key in inflight or state.is_applied(key):
+                continue  # a retry of a request already proposed or applied: never log it twice
         st.counter += 1
         zxid = make_zxid(st.epoch, st.counter)
-        inflight[key] = zxid
+        if key is not None:
+            inflight[key] = zxid
         txns.append(Txn(zxid=zxid, op=op, ts_ms=ts_ms))
     if not txns:
         return

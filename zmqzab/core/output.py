@@ -110,7 +110,8 @@ class Output:
     epochs: EpochWrite | None = None
     log: list[LogOp] = field(default_factory=list)
     sends: list[Send] = field(default_factory=list)
-    applied: list[tuple[Txn, GameResult]] = field(default_factory=list)
+    #: (txn, its result): a GameResult, or zmqzab/state.py's ZkResult for a tree/session txn.
+    applied: list[tuple[Txn, GameResult | Any]] = field(default_factory=list)
     traces: list[Trace] = field(default_factory=list)
     reads: list[ReadLog] = field(default_factory=list)
 

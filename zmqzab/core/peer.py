@@ -82,12 +82,15 @@ if TYPE_CHECKING:
 class StateMachine(Protocol):
     zxid_applied: int
 
-    def apply(self, txn: Txn) -> GameResult: ...
+    def apply(self, txn: Txn) -> GameResult | Any:
+        """The txn's result: a GameResult for a game op, the state's own record for the other
+        ops (zmqzab/state.py's ZkResult); the core only passes it on in ``Output.applied``."""
 
     def snapshot(self) -> bytes: ...
 
     def request_key(self, op: Op) -> Hashable:
-        """Identifies a client request (client id, seq): retries carry the same key."""
+        """Identifies a client request (client id, seq): retries carry the same key. None: an
+        op without such a key (a tree or session txn), which the leader never deduplicates."""
 
     def is_applied(self, key: Hashable) -> bool:
         """Applied already, or never applicable any more: the leader does not propose it."""

@@ -16,7 +16,7 @@ names the rule, so a person who sent it knows what to send instead. Pure: no I/O
 
 from __future__ import annotations
 
-from zmqzab.messages import Guess, Op
+from zmqzab.messages import Guess, NewGame, Op
 
 VALUE_MIN = 0
 VALUE_MAX = 100
@@ -70,6 +70,11 @@ def committed_seq_problem(seq: object) -> str:
 def request_problem(op: Op) -> str:
     """Why a node refuses a client's op before proposing it, or "". The round size is not
     checked: the node stamps its own (config, within the limits) over the client's."""
+    if type(op) is not Guess and type(op) is not NewGame:
+        # The log also carries the data tree's and the sessions' txns, but those are written by
+        # the leader's prepare from ZooKeeper requests, never sent or forwarded as they are.
+        return (f"{type(op).__name__} is not a game request: the client port takes guess and "
+                f"new-game; ZooKeeper's operations go to the node's zk_port")
     return (client_id_problem(op.client_id) or seq_problem(op.seq)
             or (value_problem(op.value) if type(op) is Guess else ""))
 

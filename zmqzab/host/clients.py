@@ -2,7 +2,9 @@
 
 The node that took a request answers it when it applies that txn itself, matched by
 (client id, seq): the game applies a retried request at most once, so whichever copy of it
-commits, its answer is the original one. A waiter is whatever the driver answers with: a
+commits, its answer is the original one. Only the game's ops wait here: a tree or session txn
+has no (client id, seq); its result (zmqzab/state.py's ZkResult) reaches the driver through
+``HostIO.applied``, where ZooKeeper's client port answers it by session id and xid. A waiter is whatever the driver answers with: a
 client socket's (identity, request id) in the node, a workload ``Request`` in the simulator.
 
 A request never answered (the txn was lost with a leader; the client retried elsewhere) is
@@ -15,7 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
-from zmqzab.messages import Op
+from zmqzab.messages import Guess, NewGame, Op
 
 W = TypeVar("W")
 
@@ -42,13 +44,15 @@ class ClientTable(Generic[W]):
         deadline = now + self.expiry_ticks
         waiting, expiry = self.waiting, self._expiry
         for op, waiter in zip(ops, waiters):
-            if len(waiting) < WAITING_MAX:
+            if len(waiting) < WAITING_MAX and (type(op) is Guess or type(op) is NewGame):
                 key = (op.client_id, op.seq)
                 waiting.setdefault(key, []).append((waiter, deadline))
                 expiry.append((deadline, key))
 
     def pop(self, op: Op) -> list[W]:
-        """The waiters of an applied op (none: a sync, or other nodes' writes)."""
+        """The waiters of an applied op (none: a sync, other nodes' writes, a tree txn)."""
+        if type(op) is not Guess and type(op) is not NewGame:
+            return []
         entries = self.waiting.pop((op.client_id, op.seq), None)
         return [w for w, _ in entries] if entries else []
 

@@ -12,12 +12,14 @@ from random import Random
 
 from zmqzab.core.peer import Peer, Recovered
 from zmqzab.core.settings import CoreConfig
-from zmqzab.game.rules import Game
+from zmqzab.state import ReplicatedState
+from zmqzab.state import make_state as _make_state
 
 
-def make_state(data: bytes | None) -> Game:
-    """The replicated state machine: restored from a snapshot's bytes, or a new game."""
-    return Game.restore(data) if data else Game()
+def make_state(data: bytes | None) -> ReplicatedState:
+    """The replicated state machine (zmqzab/state.py: the game, the data tree and the sessions):
+    restored from a snapshot's bytes, or a new one."""
+    return _make_state(data)
 
 
 def new_peer(node_id: int, voters: list[int] | tuple[int, ...], config: CoreConfig, rng: Random,

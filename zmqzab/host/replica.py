@@ -28,12 +28,12 @@ from typing import Generic, Protocol, TypeVar
 
 from zmqzab.core.output import InstallSnapshot, LogOp, Output, ReadLog, Trace
 from zmqzab.core.peer import Peer
-from zmqzab.game.rules import Game
 from zmqzab.host.clients import ClientTable
 from zmqzab.host.effects import execute
 from zmqzab.host.reads import DiskStream
 from zmqzab.host.snapshots import SnapshotPolicy
-from zmqzab.messages import GameResult, Op, PeerMessage, Txn
+from zmqzab.messages import GameResult, Guess, NewGame, Op, PeerMessage, Txn
+from zmqzab.state import ReplicatedState, Result
 
 W = TypeVar("W")
 
@@ -59,16 +59,19 @@ class HostIO(Protocol[W]):
     def read_log(self, stream: DiskStream) -> None:
         """Start reading ``stream.read``'s range from the log on disk (see reads.py)."""
 
-    def applied(self, txn: Txn, result: GameResult) -> None:
-        """Every applied txn, before its waiting clients are answered."""
+    def applied(self, txn: Txn, result: Result) -> None:
+        """Every applied txn, before its waiting clients are answered. The hook of ZooKeeper's
+        client port: a tree or session txn's result is a ``ZkResult`` (zmqzab/state.py) that
+        carries the tree's TxnResult (error code, stat, path, watch triggers) or the session
+        table's SessionResult."""
 
     def answer(self, waiters: list[W], txn: Txn, result: GameResult) -> None:
         """Tell each waiter its request committed as ``txn`` with ``result``."""
 
     def trace(self, trace: Trace) -> None: ...
 
-    def take_snapshot(self, zxid: int, state: Game) -> bool:
-        """Snapshot ``state`` (the game at applied ``zxid``) and save it after the appends it
+    def take_snapshot(self, zxid: int, state: ReplicatedState) -> bool:
+        """Snapshot ``state`` (game, tree and sessions at applied ``zxid``) and save it after the appends it
         covers. True: it is in flight, and the driver calls ``Replica.snapshot_saved`` (or
         ``snapshot_failed``) when it is done; no other snapshot starts meanwhile."""
 
@@ -109,6 +112,8 @@ class Replica(Generic[W]):
 
     def known_answer(self, op: Op) -> tuple[int, GameResult] | None:
         """(zxid, result) of ``op`` if this node has applied it: a retry gets its original answer."""
+        if type(op) is not Guess and type(op) is not NewGame:
+            return None  # only the game's ops are exactly-once by (client id, seq)
         return self.peer.state.answer_of(op.client_id, op.seq)
 
     def submit(self, ops: list[Op], waiters: Sequence[W], ts_ms: int) -> Output:
@@ -139,7 +144,7 @@ class Replica(Generic[W]):
     def read_log(self, read: ReadLog) -> None:
         self.io.read_log(DiskStream(read))
 
-    def applied(self, txn: Txn, result: GameResult) -> None:
+    def applied(self, txn: Txn, result: Result) -> None:
         self.io.applied(txn, result)
         if self.clients.waiting:
             waiters = self.clients.pop(txn.op)

@@ -58,8 +58,10 @@ def _session(s: int) -> bool:
 
 
 def _op(op) -> bool:
-    """An op a correct node could have proposed: within the game's limits (the node refuses the
-    rest before proposing, so the limits are the same ones, from game/limits.py)."""
+    """An op a correct node could have forwarded: a game op within the game's limits (the node
+    refuses the rest before proposing, so the limits are the same ones, from game/limits.py).
+    Tree and session txns are never forwarded as txns (the leader's prepare writes them), so
+    a FORWARD holding one is implausible."""
     return not op_problem(op)
 
 

@@ -37,7 +37,6 @@ from zmqzab.core.output import BROADCAST, LogOp, Output, Trace
 from zmqzab.core.errors import InvariantError
 from zmqzab.core.roles import Role
 from zmqzab.core.settings import CoreConfig
-from zmqzab.game.rules import Game
 from zmqzab.host.effects import DurabilityError
 from zmqzab.host.reads import DiskStream
 from zmqzab.host.recovery import new_peer
@@ -57,6 +56,7 @@ from zmqzab.server.snapshots import ForkedSnapshots
 from zmqzab.server.status import node_status
 from zmqzab.server.transport import DRAIN_LIMIT, PortInUseError, Transport, check_rules
 from zmqzab.server.wake import WakePipe
+from zmqzab.state import ReplicatedState, Result
 from zmqzab.storage.errors import StorageError
 from zmqzab.storage.store import open_storage
 from zmqzab.storage.verify import dir_bytes
@@ -203,7 +203,7 @@ class Node:
             self.metrics.proposed(msg.txns[-1].zxid, len(msg.txns))
         self.transport.publish(msg)
 
-    def applied(self, txn: Txn, result: GameResult) -> None:
+    def applied(self, txn: Txn, result: Result) -> None:
         # Counted per Output in execute(): a DIFF applies tens of thousands of txns in one.
         if self.debug:  # formatting a line per txn costs more than applying it
             self.log.debug(f"applied {fmt_zxid(txn.zxid)}: {result.message}")
@@ -211,7 +211,7 @@ class Node:
     def answer(self, waiters: list[Waiter], txn: Txn, result: GameResult) -> None:
         self.clients.answer(waiters, txn, result)
 
-    def take_snapshot(self, zxid: int, state: Game) -> bool:
+    def take_snapshot(self, zxid: int, state: ReplicatedState) -> bool:
         return self.snapshots.take(zxid, state)
 
     def trace(self, trace: Trace) -> None:

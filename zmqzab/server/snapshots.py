@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zmqzab.game.rules import Game
 from zmqzab.host.replica import Replica
 from zmqzab.server.events import EventLog
 from zmqzab.server.wake import WakePipe
+from zmqzab.state import ReplicatedState
 from zmqzab.storage.compaction import CommitSnapshot, SaveSnapshot, SnapshotSaved
 from zmqzab.storage.durable import TMP_SUFFIX
 from zmqzab.storage.snapshot import PREFIX_SIZE, snapshot_name
@@ -48,7 +48,7 @@ class ForkedSnapshots:
 
     # ---------------------------------------------------------------- socket thread
 
-    def take(self, zxid: int, state: Game) -> bool:
+    def take(self, zxid: int, state: ReplicatedState) -> bool:
         """Snapshot ``state`` at applied ``zxid`` (HostIO.take_snapshot): always in flight."""
         gen = self.storage.gen
         t0 = time.perf_counter()

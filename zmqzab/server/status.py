@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from zmqzab.core.status import LearnerStatus, PeerStatus, TailTxn
 from zmqzab.messages import describe_op
+from zmqzab.state import is_game_op
 from zmqzab.zxid import fmt_zxid, zxid_counter, zxid_epoch
 
 if TYPE_CHECKING:
@@ -95,7 +96,9 @@ def _learner_row(ps: PeerStatus, ln: LearnerStatus) -> dict[str, Any]:
 def _tail_row(ps: PeerStatus, t: TailTxn) -> dict[str, Any]:
     txn = t.txn
     row: dict[str, Any] = {"zxid": fmt_zxid(txn.zxid), "cmd": describe_op(txn.op),
-                           "client": txn.op.client_id[:12], "committed": txn.zxid <= ps.zxid_committed}
+                           # A tree or session txn has no game client (zmqzab/state.py).
+                           "client": txn.op.client_id[:12] if is_game_op(txn.op) else "",
+                           "committed": txn.zxid <= ps.zxid_committed}
     if t.ackers is not None:
         row["acks"] = len(t.ackers)
         row["ackers"] = list(t.ackers)

@@ -48,9 +48,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from zmqzab.core.roles import Phase, Role
-from zmqzab.game.rules import Game
 from zmqzab.messages import GameResult, Op, Txn
 from zmqzab.sim.trace import describe_op
+from zmqzab.state import ReplicatedState, Result, is_game_op
 from zmqzab.zxid import fmt_zxid, make_zxid, zxid_epoch
 
 if TYPE_CHECKING:
@@ -91,13 +91,13 @@ class Checkers:
     #: G: committed zxids in order, the txn and result at each.
     gz: list[int] = field(default_factory=list)
     gtxn: dict[int, Txn] = field(default_factory=dict)
-    gres: dict[int, GameResult] = field(default_factory=dict)
+    gres: dict[int, Result] = field(default_factory=dict)
     #: zxid -> epoch of the node that first applied it (>= the epoch that committed it).
     gepoch: dict[int, int] = field(default_factory=dict)
     #: zxid -> (crc32 of the game snapshot, node that first had it).
     gstate: dict[int, tuple[int, int]] = field(default_factory=dict)
-    #: The reference game (each (client, seq) applied once) and its state checksum per zxid.
-    ref: Game = field(default_factory=Game)
+    #: The reference state (each game (client, seq) applied once) and its checksum per zxid.
+    ref: ReplicatedState = field(default_factory=ReplicatedState)
     refcrc: dict[int, int] = field(default_factory=dict)
     established: dict[int, int] = field(default_factory=dict)
     #: (client, seq) -> (zxid, result) of its first application.
@@ -117,7 +117,7 @@ class Checkers:
 
     # ------------------------------------------------------------------ committed history
 
-    def on_applied(self, node: int, txn: Txn, result: GameResult, epoch: int) -> None:
+    def on_applied(self, node: int, txn: Txn, result: Result, epoch: int) -> None:
         v = self.view[node]
         gz = self.gz
         zxid = txn.zxid
@@ -147,8 +147,20 @@ class Checkers:
             self.gepoch[zxid] = epoch
         v.pos += 1
 
-    def _extend(self, node: int, txn: Txn, result: GameResult) -> None:
+    def _extend(self, node: int, txn: Txn, result: Result) -> None:
         op = txn.op
+        if not is_game_op(op):
+            # A tree or session txn: no client (id, seq) to hold it to (the simulator's clients
+            # send none yet), but the reference must apply it as every replica does.
+            expected = self.ref.apply(txn)
+            if result != expected:
+                raise Violation(
+                    "equal game state at equal applied zxid",
+                    f"n{node} applied {fmt_zxid(txn.zxid)} {describe_op(op)} with result "
+                    f"'{result.message}'; the committed history gives '{expected.message}'",
+                )
+            self._record(txn, result)
+            return
         key = (op.client_id, op.seq)
         sent = self.submitted.get(key)
         if sent is None or sent != op:
@@ -168,7 +180,7 @@ class Checkers:
                 )
             self.first[key] = (txn.zxid, result)
         else:
-            self.ref.zxid_applied = txn.zxid  # a copy of a committed request changes nothing
+            self.ref.advance_to(txn.zxid)  # a copy of a committed request changes nothing
             if result != first[1]:
                 raise Violation(
                     "exactly-once per (client, seq)",
@@ -176,6 +188,9 @@ class Checkers:
                     f"'{result.message}', but its first commit at {fmt_zxid(first[0])} gave "
                     f"'{first[1].message}'",
                 )
+        self._record(txn, result)
+
+    def _record(self, txn: Txn, result: Result) -> None:
         self.refcrc[txn.zxid] = zlib.crc32(self.ref.snapshot())
         self.gz.append(txn.zxid)
         self.gtxn[txn.zxid] = txn
@@ -368,7 +383,7 @@ class Checkers:
         first = self.first.get((client, seq))
         at = self.gtxn.get(zxid)
         if (first is None or result != first[1] or at is None
-                or (at.op.client_id, at.op.seq) != (client, seq)):
+                or not is_game_op(at.op) or (at.op.client_id, at.op.seq) != (client, seq)):
             raise Violation(
                 "exactly-once per (client, seq)",
                 f"n{node} answered {client}#{seq} with '{result.message}' at {fmt_zxid(zxid)}"

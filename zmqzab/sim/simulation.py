@@ -64,7 +64,6 @@ from zmqzab.core.output import Append, InstallSnapshot, LogOp, Output, Trace as 
 from zmqzab.core.errors import InvariantError, NotReady
 from zmqzab.core.peer import Peer
 from zmqzab.core.roles import Phase, Role
-from zmqzab.game.rules import Game
 from zmqzab.host.effects import DurabilityError
 from zmqzab.host.reads import DiskStream
 from zmqzab.host.recovery import new_peer
@@ -80,6 +79,7 @@ from zmqzab.sim.options import (CLIENT_TIMEOUT_TICKS, NODES_MAX, NODES_MIN, SimO
                                 derive_rng, draw_settings)
 from zmqzab.sim.trace import TICK, Trace, describe_op
 from zmqzab.sim.workload import Request, Workload
+from zmqzab.state import ReplicatedState, Result
 from zmqzab.storage.compaction import SaveSnapshot
 from zmqzab.storage.errors import StorageError
 from zmqzab.storage.reader import read_range
@@ -175,7 +175,7 @@ class NodeIO:
         assert self.sim is not None
         self.sim.schedule_read(self.node, stream)
 
-    def applied(self, txn: Txn, result: GameResult) -> None:
+    def applied(self, txn: Txn, result: Result) -> None:
         if self.crash_after is not None:
             raise _Crash()  # died after its sends, before answering anyone
         sim = self.sim
@@ -189,7 +189,7 @@ class NodeIO:
         for request in waiters:
             self.sim.answer(self.node.id, request, txn.zxid, result)
 
-    def take_snapshot(self, zxid: int, state: Game) -> bool:
+    def take_snapshot(self, zxid: int, state: ReplicatedState) -> bool:
         # As node.py: the game at its applied zxid, queued after the appends it covers; in
         # flight until the writer's report (_fsync_done), so no second one starts meanwhile.
         self.node.disk.submit(SaveSnapshot(zxid, state.snapshot()))
