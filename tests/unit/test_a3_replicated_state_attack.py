@@ -98,3 +98,24 @@ def test_hostile_mixed_log_restores_alike_from_a_snapshot_at_every_zxid(seed: in
         got = [b.apply(t) for t in txns]  # the whole log again: replays, then the rest
         assert got[i + 1:] == results[i + 1:], f"seed {seed}: cut {i}"
         assert b.snapshot() == a.snapshot(), f"seed {seed}: cut {i}"
+
+
+@pytest.mark.xfail(strict=True, reason="state.py's gate does not check a tree txn's ints: snapshot() raises")
+def test_a_create_whose_parent_cversion_overflows_msgpack_does_not_stop_every_snapshot() -> None:
+    """Break (A3): the state's gate (_tree_txn_problem) checks paths and data sizes but not
+    the ints a tree txn carries. A buggy or hostile proposer commits
+    create /p1 with parent_cversion 2**64-1 (msgpack's largest int: it decodes), then
+    create /p2 with parent_cversion -1 ("the parent's + 1": 2**64 on every replica).
+    Both apply on every node; from then on snapshot() raises OverflowError on every node: no
+    node can write a snapshot or SNAP a follower, and a restart replays into the same state.
+    Expected: a txn no correct leader writes (prepare's cversions are jute ints, int32) is
+    rejected alike everywhere, like a bad path, and snapshots keep working."""
+    s = ReplicatedState()
+    txns = [Txn(make_zxid(1, 1), CreateTxn("/p1", b"", OPEN_ACL_UNSAFE, 0, 2**64 - 1), 1),
+            Txn(make_zxid(1, 2), CreateTxn("/p2", b"", OPEN_ACL_UNSAFE, 0, -1), 2)]
+    import msgspec
+    for t in txns:  # they travel: a Proposal / log segment holding them decodes
+        assert msgspec.msgpack.decode(msgspec.msgpack.encode(t), type=Txn) == t
+        s.apply(t)
+    snap = s.snapshot()
+    assert ReplicatedState.restore(snap).snapshot() == snap
