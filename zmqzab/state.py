@@ -76,6 +76,10 @@ REJECTED = "rejected"
 
 SNAPSHOT_VERSION = 1
 
+#: Jute's ``int``: the range of a znode's versions (stat.py's ``int32``).
+INT32_MIN = -(1 << 31)
+INT32_MAX = (1 << 31) - 1
+
 
 class ZkResult(Struct, frozen=True, gc=False, omit_defaults=True):
     """What applying one tree or session txn did (in this process only: the client port reads
@@ -138,12 +142,27 @@ def _tree_txn_problem(txn: object) -> str:
     data = getattr(txn, "data", None)
     if data is not None and len(data) > DATA_MAX_BYTES:
         return f"data of {len(data)} bytes is over the {DATA_MAX_BYTES} byte limit"
+    if problem := _version_problem(txn):
+        return problem
     if type(txn) is MultiTxn:
         for sub in txn.txns:
             if type(sub) is MultiTxn:
                 return "a multi cannot hold a multi"
             if (sub_data := getattr(sub, "data", None)) is not None and len(sub_data) > DATA_MAX_BYTES:
                 return f"data of {len(sub_data)} bytes is over the {DATA_MAX_BYTES} byte limit"
+            if problem := _version_problem(sub):
+                return problem
+    return ""
+
+
+def _version_problem(txn: object) -> str:
+    """A version or parent cversion that is not a jute int (prepare writes int32s, stat.py's
+    ``int32``), or "". Unchecked, a create with parent_cversion 2**64-1 then one with -1 ("the
+    parent's + 1") leaves a cversion of 2**64, which no snapshot can encode."""
+    for name in ("parent_cversion", "version"):
+        value = getattr(txn, name, None)
+        if value is not None and not INT32_MIN <= value <= INT32_MAX:
+            return f"{name} {value} is not a 32-bit int"
     return ""
 
 

@@ -100,7 +100,6 @@ def test_hostile_mixed_log_restores_alike_from_a_snapshot_at_every_zxid(seed: in
         assert b.snapshot() == a.snapshot(), f"seed {seed}: cut {i}"
 
 
-@pytest.mark.xfail(strict=True, reason="state.py's gate does not check a tree txn's ints: snapshot() raises")
 def test_a_create_whose_parent_cversion_overflows_msgpack_does_not_stop_every_snapshot() -> None:
     """Break (A3): the state's gate (_tree_txn_problem) checks paths and data sizes but not
     the ints a tree txn carries. A buggy or hostile proposer commits
@@ -119,3 +118,6 @@ def test_a_create_whose_parent_cversion_overflows_msgpack_does_not_stop_every_sn
         s.apply(t)
     snap = s.snapshot()
     assert ReplicatedState.restore(snap).snapshot() == snap
+    assert "/p1" not in s.tree.nodes  # rejected alike everywhere; /p2 is an ordinary create
+    multi = MultiTxn((CreateTxn("/m", b"", OPEN_ACL_UNSAFE, 0, 1), SetDataTxn("/m", b"", 2**40)))
+    assert s.apply(Txn(make_zxid(1, 3), multi, 3)).kind == "rejected"
