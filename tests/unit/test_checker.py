@@ -11,6 +11,7 @@ from zmqzab.chaos.checker import PROPERTIES, NodeRecord, check, state_digest
 from zmqzab.chaos.history import FAILED, OK, UNKNOWN, Request
 from zmqzab.game.rules import Game
 from zmqzab.messages import Guess, NewGame, Txn
+from zmqzab.state import ReplicatedState
 from zmqzab.zxid import make_zxid
 
 pytestmark = [pytest.mark.chaos]
@@ -179,6 +180,23 @@ def txn_no_client_sent():
     return h, nodes
 
 
+def tree_txn_no_client_sent():
+    """An outside read of issue 13's first step: a tree txn in every log passed unjudged (the
+    integrity check skipped every op without a game (client id, seq))."""
+    from zmqzab.tree.acl import OPEN_ACL_UNSAFE
+    from zmqzab.tree.txns import CreateTxn
+
+    h, nodes = build()
+    for r in nodes.values():
+        r.txns.append(Txn(make_zxid(2, 3), CreateTxn("/phantom", b"", OPEN_ACL_UNSAFE, 0, -1)))
+    for n, r in nodes.items():  # live states that match the logs: only integrity may fire
+        state = ReplicatedState()
+        for t in r.txns:
+            state.apply(t)
+        with_state(nodes, n, state)
+    return h, nodes
+
+
 def states_agree_but_not_with_the_log():
     """Issue 16: states that agree with each other but not with a replay of the log passed.
     Here they differ only in the exactly-once client records, which Game.view() hides: the views
@@ -245,7 +263,8 @@ CASES = {
     "failed_not_in_log": [failed_request_in_log],
     "logs_identical": [logs_differ_between_nodes, hole_in_a_follower_log],
     "log_contiguous": [hole_in_a_follower_log],
-    "integrity": [value_differs_from_what_the_client_sent, txn_no_client_sent, wrong_round_size_stamped],
+    "integrity": [value_differs_from_what_the_client_sent, txn_no_client_sent, wrong_round_size_stamped,
+                  tree_txn_no_client_sent],
     "real_time_order": [real_time_order_among_ok, unknown_request_landed_too_early],
     "answers_match_replay": [answer_differs_from_replay],
     "state_matches_log": [states_agree_but_not_with_the_log],
@@ -274,6 +293,7 @@ def test_the_old_holes_are_not_blamed_on_something_else():
     assert props(check(*states_agree_but_not_with_the_log())) == {"state_matches_log"}
     assert props(check(*unknown_request_landed_too_early())) == {"real_time_order"}
     assert props(check(*value_differs_from_what_the_client_sent())) == {"integrity"}
+    assert props(check(*tree_txn_no_client_sent())) == {"integrity"}
 
 
 def test_log_missing_its_first_txns_with_base_zero():
