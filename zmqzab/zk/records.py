@@ -318,7 +318,10 @@ class CheckVersionRequest(msgspec.Struct, frozen=True):
                    r.read_int("CheckVersionRequest.version"))
 
 
-class ExistsRequest(msgspec.Struct, frozen=True):
+class _PathWatchRequest(msgspec.Struct, frozen=True):
+    """The shape four of jute's records share (exists, getData, getChildren, getChildren2): each
+    is its own record there and here, named in its errors by its own class name."""
+
     path: str | None
     watch: bool
 
@@ -327,49 +330,25 @@ class ExistsRequest(msgspec.Struct, frozen=True):
         out.append(1 if self.watch else 0)
 
     @classmethod
-    def decode(cls, r: Reader) -> ExistsRequest:
-        return cls(r.read_ustring("ExistsRequest.path"), r.read_bool("ExistsRequest.watch"))
+    def decode(cls, r: Reader) -> _PathWatchRequest:
+        name = cls.__name__
+        return cls(r.read_ustring(f"{name}.path"), r.read_bool(f"{name}.watch"))
 
 
-class GetDataRequest(msgspec.Struct, frozen=True):
-    path: str | None
-    watch: bool
-
-    def encode(self, out: bytearray) -> None:
-        write_ustring(out, self.path)
-        out.append(1 if self.watch else 0)
-
-    @classmethod
-    def decode(cls, r: Reader) -> GetDataRequest:
-        return cls(r.read_ustring("GetDataRequest.path"), r.read_bool("GetDataRequest.watch"))
+class ExistsRequest(_PathWatchRequest, frozen=True):
+    """zookeeper.jute's ExistsRequest: a path and whether to leave a watch on it."""
 
 
-class GetChildrenRequest(msgspec.Struct, frozen=True):
-    path: str | None
-    watch: bool
-
-    def encode(self, out: bytearray) -> None:
-        write_ustring(out, self.path)
-        out.append(1 if self.watch else 0)
-
-    @classmethod
-    def decode(cls, r: Reader) -> GetChildrenRequest:
-        return cls(r.read_ustring("GetChildrenRequest.path"),
-                   r.read_bool("GetChildrenRequest.watch"))
+class GetDataRequest(_PathWatchRequest, frozen=True):
+    """zookeeper.jute's GetDataRequest: a path and whether to leave a watch on it."""
 
 
-class GetChildren2Request(msgspec.Struct, frozen=True):
-    path: str | None
-    watch: bool
+class GetChildrenRequest(_PathWatchRequest, frozen=True):
+    """zookeeper.jute's GetChildrenRequest: a path and whether to leave a watch on it."""
 
-    def encode(self, out: bytearray) -> None:
-        write_ustring(out, self.path)
-        out.append(1 if self.watch else 0)
 
-    @classmethod
-    def decode(cls, r: Reader) -> GetChildren2Request:
-        return cls(r.read_ustring("GetChildren2Request.path"),
-                   r.read_bool("GetChildren2Request.watch"))
+class GetChildren2Request(_PathWatchRequest, frozen=True):
+    """zookeeper.jute's GetChildren2Request: a path and whether to leave a watch on it."""
 
 
 class ExistsResponse(msgspec.Struct, frozen=True):
