@@ -49,7 +49,8 @@ def _when(ts_ms: int) -> str:
 def _command(op: Any) -> tuple[str, dict[str, Any]]:
     """(text, JSON fields) of one op; and ``client``: the game's client id, or for a ZooKeeper
     txn its session where the txn names one (a tree txn's author is not in the log)."""
-    from zmqzab.messages import Guess, NewGame, describe_op
+    from zmqzab.messages import Guess, describe_op
+    from zmqzab.state import is_game_op
     from zmqzab.tree.sessions import CloseSessionTxn, CreateSessionTxn, fmt_session_id
 
     if isinstance(op, (CreateSessionTxn, CloseSessionTxn)):
@@ -60,7 +61,7 @@ def _command(op: Any) -> tuple[str, dict[str, Any]]:
         elif op.paths is not None:
             fields["paths"] = list(op.paths)
         return describe_op(op), {"client": fields["session"], **fields}
-    if not isinstance(op, (Guess, NewGame)):
+    if not is_game_op(op):
         # The data tree's txns (zmqzab/tree/txns.py), in ZooKeeper's words (describe_txn).
         return describe_op(op), {"client": "-", "command": _tree_command(op),
                                  "path": getattr(op, "path", None)}

@@ -17,7 +17,8 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
-from zmqzab.messages import Guess, NewGame, Op
+from zmqzab.messages import Op
+from zmqzab.state import is_game_op
 
 W = TypeVar("W")
 
@@ -44,14 +45,14 @@ class ClientTable(Generic[W]):
         deadline = now + self.expiry_ticks
         waiting, expiry = self.waiting, self._expiry
         for op, waiter in zip(ops, waiters):
-            if len(waiting) < WAITING_MAX and (type(op) is Guess or type(op) is NewGame):
+            if len(waiting) < WAITING_MAX and is_game_op(op):
                 key = (op.client_id, op.seq)
                 waiting.setdefault(key, []).append((waiter, deadline))
                 expiry.append((deadline, key))
 
     def pop(self, op: Op) -> list[W]:
         """The waiters of an applied op (none: a sync, other nodes' writes, a tree txn)."""
-        if type(op) is not Guess and type(op) is not NewGame:
+        if not is_game_op(op):
             return []
         entries = self.waiting.pop((op.client_id, op.seq), None)
         return [w for w, _ in entries] if entries else []

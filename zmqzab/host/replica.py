@@ -32,8 +32,8 @@ from zmqzab.host.clients import ClientTable
 from zmqzab.host.effects import execute
 from zmqzab.host.reads import DiskStream
 from zmqzab.host.snapshots import SnapshotPolicy
-from zmqzab.messages import GameResult, Guess, NewGame, Op, PeerMessage, Txn
-from zmqzab.state import ReplicatedState, Result
+from zmqzab.messages import GameResult, Op, PeerMessage, Txn
+from zmqzab.state import ReplicatedState, Result, is_game_op
 
 W = TypeVar("W")
 
@@ -112,7 +112,7 @@ class Replica(Generic[W]):
 
     def known_answer(self, op: Op) -> tuple[int, GameResult] | None:
         """(zxid, result) of ``op`` if this node has applied it: a retry gets its original answer."""
-        if type(op) is not Guess and type(op) is not NewGame:
+        if not is_game_op(op):
             return None  # only the game's ops are exactly-once by (client id, seq)
         return self.peer.state.answer_of(op.client_id, op.seq)
 
