@@ -51,3 +51,20 @@ def test_node_errors_are_the_critical_lines_of_each_node_log(tmp_path):
     (tmp_path / "node-1.log").write_text("12:00:00.000 WARNING  n1 | partition: dropping traffic\n")
     cfg = SimpleNamespace(storage=SimpleNamespace(log_dir=tmp_path))
     assert node_errors(cfg, [0, 1, 2]) == {0: ["12:00:01.000 CRITICAL n0 | stopping: broken local invariant: x"]}
+
+
+def test_node_errors_include_an_exception_that_killed_a_node(tmp_path):
+    """A node that died of an uncaught exception logs no CRITICAL line: its console has the
+    traceback. A chaos run once passed with a node dead of a NameError; now it is reported."""
+    from types import SimpleNamespace
+
+    from zmqzab.chaos.runner import node_errors
+
+    (tmp_path / "node-0.console").write_text(
+        "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n    f()\n"
+        "NameError: name 'is_game_op' is not defined\n")
+    (tmp_path / "node-1.console").write_text("12:00:00.000 INFO     n1 | node 1 stopped\n")
+    cfg = SimpleNamespace(storage=SimpleNamespace(log_dir=tmp_path))
+    assert node_errors(cfg, [0, 1], tmp_path) == {
+        0: ["uncaught exception: NameError: name 'is_game_op' is not defined"]}
+    assert node_errors(cfg, [0, 1]) == {}  # without the consoles: the hole it closes

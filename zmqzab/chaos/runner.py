@@ -164,7 +164,8 @@ def run(opts: Options, say=print) -> int:
         # ``extra``: the liveness check's fresh write, a request like any other for the checker.
         history: list[Request] = sorted([*(r for c in clients for r in c.history), *extra],
                                         key=lambda r: r.invoked)
-        verdict = check(history, nodes, converged, node_errors(cfg, cluster.ids), cfg.game.round_size)
+        verdict = check(history, nodes, converged, node_errors(cfg, cluster.ids, cluster.workdir),
+                        cfg.game.round_size)
         stats = summarize(history, nemesis, watch, work, cluster.ids, opts.duration)
         stats["partitions_by"] = "netns routes" if net is not None else "transport fault rules"
         stats["converged"] = converged
@@ -230,18 +231,35 @@ def _from_oldest_snapshot(storage, rec):
     return oldest.zxid, data, txns, later + [(rec.snapshot_zxid, rec.snapshot)]
 
 
-def node_errors(cfg, ids) -> dict[int, list[str]]:
+def node_errors(cfg, ids, consoles: Path | None = None) -> dict[int, list[str]]:
     """Each node's CRITICAL log lines: the errors it stopped on (a broken local invariant, a
-    disk write refused as a bug). A correct node under chaos never logs one (kill -9 logs
-    nothing)."""
+    disk write refused as a bug); and, from its console (``consoles``/node-N.console), every
+    exception that escaped it: a process that died of one logs nothing (found when a node died
+    of a NameError mid-run and the verdict still said OK). A correct node under chaos has
+    neither (kill -9 writes nothing)."""
     found = {}
     for i in ids:
         path = cfg.storage.log_dir / f"node-{i}.log"
+        lines = []
         if path.exists():
             lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if " CRITICAL " in ln]
-            if lines:
-                found[i] = lines
+        console = consoles / f"node-{i}.console" if consoles is not None else None
+        if console is not None and console.exists():
+            lines += [f"uncaught exception: {exc}" for exc in _escaped(console.read_text(errors="replace"))]
+        if lines:
+            found[i] = lines
     return found
+
+
+def _escaped(text: str) -> list[str]:
+    """The exception line ending each Python traceback in ``text``."""
+    out = []
+    lines = text.splitlines()
+    for k, line in enumerate(lines):
+        if line.startswith("Traceback (most recent call last):"):
+            tail = next((ln for ln in lines[k + 1:] if ln and not ln[0].isspace()), "(cut short)")
+            out.append(tail.strip())
+    return out
 
 
 def _remove(net: Netns, say) -> None:
