@@ -440,3 +440,12 @@ def test_no_epoch_is_promised_to_two_leaders():
     assert before.violation.prop == "an epoch's promises go to one leader", before.violation
     after = run_seed(36)
     assert after.ok, after.violation
+
+
+def test_a_trunc_left_in_the_page_cache_by_a_kill_is_not_owed_after_a_power_loss():
+    """Seed 15070 (a 1,000-seed sweep at the end of session 4): n3 is killed mid-TRUNC with the
+    truncate written but unsynced (a kill -9 leaves it in the page cache), then the power goes
+    while n3 is down. The checker counted 13:10, which the TRUNC was cutting away, as owed:
+    it forgot the page cache's ops at the kill. Expected: every property holds."""
+    result = run_seed(15070)
+    assert result.ok, result.violation

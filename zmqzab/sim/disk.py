@@ -230,6 +230,10 @@ class SimDisk:
         self.queue: list[LogOp | SaveSnapshot] = []
         #: The batch written and waiting for its fsync (empty when the writer is idle).
         self.inflight: list[LogOp | SaveSnapshot] = []
+        #: A batch a kill -9 left written but unsynced in the page cache, until the next open
+        #: (recovery fsyncs it) or power loss (which may keep or drop any of it): a TRUNC or SNAP
+        #: among them is still "being done", so what it cuts away is not owed after a power loss.
+        self.cached: list[LogOp | SaveSnapshot] = []
         #: The last zxid the writer reported durable (what ``execute`` checks ACKs against).
         self.reported = 0
         #: What the node reported durable, for the checkers: the snapshot's zxid and the zxids
@@ -249,7 +253,7 @@ class SimDisk:
 
     def open(self) -> Recovered:
         """Open the data dir through production recovery (a fresh process starting)."""
-        self.queue, self.inflight, self.reports = [], [], []
+        self.queue, self.inflight, self.reports, self.cached = [], [], [], []
         self.storage, recovered = open_storage(self.dir, fsync=self.cache, lock=False,
                                                snapshots_kept=self.snapshots_kept,
                                                test_faults=self.test_faults)
@@ -341,6 +345,7 @@ class SimDisk:
             note = self.power_loss(rng, torn_rate)
         elif self.inflight:
             note = f"{len(self.inflight)} written, unsynced op(s) stay in the page cache"
+            self.cached += self.inflight
         self.queue, self.inflight = [], []
         return lost, note
 
@@ -348,13 +353,15 @@ class SimDisk:
         """The page cache is lost (the node is down, or dies with it: see ``crash``)."""
         if self.claims is None:
             zxids = set(self.durable_zxids)
-            pending = self.inflight + self.queue  # a crash with them: they may be half done
+            # A crash with them, or a kill -9 that left them in the page cache: half done.
+            pending = self.cached + self.inflight + self.queue
             if any(type(op) is InstallSnapshot for op in pending):
                 zxids = set()  # the log was being replaced: only the epochs are owed
             cuts = [op.zxid for op in pending if type(op) is Truncate]
             if cuts:
                 zxids = {z for z in zxids if z <= min(cuts)}  # being cut away: not owed
             self.claims = (self.durable_base, zxids, self.accepted_epoch, self.current_epoch)
+        self.cached = []
         return "the page cache is lost" + self.cache.power_loss(rng, torn_rate)
 
     def _apply(self, op: LogOp | SaveSnapshot) -> None:
@@ -406,7 +413,7 @@ class SimDisk:
         shutil.rmtree(self.dir, ignore_errors=True)
         shutil.rmtree(self.cache.pins, ignore_errors=True)
         self.cache = PageCache(self.dir)
-        self.queue, self.inflight, self.reports = [], [], []
+        self.queue, self.inflight, self.reports, self.cached = [], [], [], []
         self.reported = self.durable_base = 0
         self.durable_zxids = set()
         self.accepted_epoch = self.current_epoch = 0
