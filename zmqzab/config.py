@@ -38,8 +38,15 @@ SNAPSHOTS_KEPT_MIN = 1  # 1 works, but leaves nothing to fall back on if that sn
 SNAPSHOTS_KEPT_MAX = 1000
 
 PORT_KEYS = ("peer_port", "pub_port", "client_port", "http_port")
+#: ZooKeeper's clientPort: optional (0 or absent: this node serves no ZooKeeper clients).
+ZK_PORT_KEY = "zk_port"
+ALL_PORT_KEYS = (*PORT_KEYS, ZK_PORT_KEY)
 NODE_KEYS = ("id", "host", *PORT_KEYS)
-TOP_LEVEL_KEYS = ("nodes", "timing", "storage", "game", "security")
+TOP_LEVEL_KEYS = ("nodes", "timing", "storage", "game", "security", "zookeeper")
+#: A session's timeout in ms is negotiated into [min, max] (ZooKeeper's minSessionTimeout /
+#: maxSessionTimeout, whose defaults are 2 and 20 ticks of 2 s: 4 s and 40 s).
+SESSION_TIMEOUT_MIN_MS = 100
+SESSION_TIMEOUT_MAX_MS = 24 * 3600 * 1000
 
 
 class ConfigError(Exception):
@@ -61,6 +68,7 @@ class NodeAddress:
     pub_port: int  # PUB: the leader's PROPOSAL / COMMIT / PING
     client_port: int  # ROUTER: client requests
     http_port: int  # status, events, metrics, index.html
+    zk_port: int = 0  # ZooKeeper's client protocol (clientPort); 0: not served
 
     @property
     def peer_endpoint(self) -> str:
@@ -151,6 +159,20 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ZooKeeperConfig:
+    """ZooKeeper's client protocol on each node's ``zk_port`` (zmqzab/host/zk.py)."""
+
+    #: A client's asked session timeout is moved into [min, max] (ZooKeeper's
+    #: minSessionTimeout / maxSessionTimeout; its defaults, 4 s and 40 s at tickTime 2 s).
+    min_session_timeout_ms: int = 4_000
+    max_session_timeout_ms: int = 40_000
+    #: Keys the session passwords (an HMAC of the session id), so that every node can check a
+    #: reconnecting client's password. Every node must have the same one; a cluster that
+    #: faces untrusted clients sets its own.
+    session_secret: str = "zmqzab-demo-session-secret"
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterConfig:
     """The whole cluster. ``path`` is where it came from; it does not take part in equality."""
 
@@ -160,6 +182,7 @@ class ClusterConfig:
     storage: StorageConfig = StorageConfig()
     game: GameConfig = GameConfig()
     security: SecurityConfig = SecurityConfig()
+    zookeeper: ZooKeeperConfig = ZooKeeperConfig()
 
     def __post_init__(self) -> None:
         # Sorted by id so that every node iterates its peers in the same order (STYLE rule 11).
@@ -340,6 +363,21 @@ def _security(path: str, raw: dict[str, Any]) -> SecurityConfig:
     )
 
 
+def _zookeeper(path: str, raw: dict[str, Any]) -> ZooKeeperConfig:
+    t = _sub_table(path, raw, "zookeeper")
+    d = ZooKeeperConfig()
+    t.check_keys(("min_session_timeout_ms", "max_session_timeout_ms", "session_secret"))
+    low = t.get_int("min_session_timeout_ms", d.min_session_timeout_ms, SESSION_TIMEOUT_MIN_MS,
+                    SESSION_TIMEOUT_MAX_MS)
+    high = t.get_int("max_session_timeout_ms", d.max_session_timeout_ms, SESSION_TIMEOUT_MIN_MS,
+                     SESSION_TIMEOUT_MAX_MS)
+    if high < low:
+        raise t.error(f"max_session_timeout_ms = {high} is below min_session_timeout_ms = {low} "
+                      f"(make max at least min)")
+    return ZooKeeperConfig(min_session_timeout_ms=low, max_session_timeout_ms=high,
+                           session_secret=t.get_str("session_secret", d.session_secret))
+
+
 def _nodes(path: str, raw: dict[str, Any]) -> tuple[NodeAddress, ...]:
     if "nodes" not in raw:
         raise ConfigError(
@@ -362,16 +400,18 @@ def _nodes(path: str, raw: dict[str, Any]) -> tuple[NodeAddress, ...]:
     port_where: dict[tuple[str, int], str] = {}
     for position, entry in enumerate(entries, start=1):
         t = _Table(path, f"[[nodes]] #{position}", entry)
-        t.check_keys(NODE_KEYS, required=NODE_KEYS)
+        t.check_keys((*NODE_KEYS, ZK_PORT_KEY), required=NODE_KEYS)
         node_id = t.get_int("id", 0, NODE_ID_MIN, NODE_ID_MAX)
         host = t.get_str("host", "")
         ports = {key: t.get_int(key, 0, PORT_MIN, PORT_MAX) for key in PORT_KEYS}
+        if ZK_PORT_KEY in t.data:
+            ports[ZK_PORT_KEY] = t.get_int(ZK_PORT_KEY, 0, PORT_MIN, PORT_MAX)
         if node_id in id_where:
             raise t.error(
                 f"id {node_id} is already used by {id_where[node_id]} (ids must be unique)"
             )
         id_where[node_id] = t.where
-        for key in PORT_KEYS:
+        for key in ports:
             spot = (host, ports[key])
             if spot in port_where:
                 raise t.error(
@@ -394,7 +434,7 @@ def parse_config(text: str, path: str | Path = "<config>") -> ClusterConfig:
         if key not in TOP_LEVEL_KEYS:
             raise ConfigError(
                 f"{name}: unknown top-level table or key {key!r} "
-                f"(allowed: [[nodes]], [timing], [storage], [game], [security])"
+                f"(allowed: [[nodes]], [timing], [storage], [game], [security], [zookeeper])"
             )
     return ClusterConfig(
         path=Path(path),
@@ -403,6 +443,7 @@ def parse_config(text: str, path: str | Path = "<config>") -> ClusterConfig:
         storage=_storage(name, raw),
         game=_game(name, raw),
         security=_security(name, raw),
+        zookeeper=_zookeeper(name, raw),
     )
 
 
@@ -458,6 +499,7 @@ def render_config(
     storage: StorageConfig = StorageConfig(),
     game: GameConfig = GameConfig(),
     security: SecurityConfig = SecurityConfig(),
+    zookeeper: ZooKeeperConfig = ZooKeeperConfig(),
 ) -> str:
     """TOML text for a config; ``parse_config(render_config(...))`` gives an equal config.
 
@@ -473,6 +515,7 @@ def render_config(
             f"pub_port = {n.pub_port}",
             f"client_port = {n.client_port}",
             f"http_port = {n.http_port}",
+            *([f"zk_port = {n.zk_port}"] if n.zk_port else []),
             "",
         ]
     lines += [
@@ -499,6 +542,11 @@ def render_config(
         f"curve = {'true' if security.curve else 'false'}",
         f"keys_dir = {_toml_str(str(security.keys_dir))}",
         f"http_public = {'true' if security.http_public else 'false'}",
+        "",
+        "[zookeeper]",
+        f"min_session_timeout_ms = {zookeeper.min_session_timeout_ms}",
+        f"max_session_timeout_ms = {zookeeper.max_session_timeout_ms}",
+        f"session_secret = {_toml_str(zookeeper.session_secret)}",
         "",
     ]
     return "\n".join(lines)

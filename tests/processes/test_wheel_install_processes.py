@@ -28,7 +28,7 @@ from zmqzab.up.localcluster import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "index.html", "config", "zmqzab")
-PORT_KEYS = re.compile(r"^(peer_port|pub_port|client_port|http_port)( *= *)\d+", re.M)
+PORT_KEYS = re.compile(r"^(peer_port|pub_port|client_port|http_port|zk_port)( *= *)\d+", re.M)
 
 pytestmark = [pytest.mark.processes, pytest.mark.cli]
 

@@ -213,7 +213,7 @@ CASES = {
     "unknown top-level table": (set_top("extras", {"x": 1}), ["'extras'", "[timing]"]),
     "unknown node key": (nodes_key(2, "prot", 7100), [
         "[[nodes]] #3: unknown key 'prot' "
-        "(allowed: id, host, peer_port, pub_port, client_port, http_port)"]),
+        "(allowed: id, host, peer_port, pub_port, client_port, http_port, zk_port)"]),
     "unknown timing key": (table_key("timing", "tick", 5), ["[timing]", "'tick'"]),
     "unknown storage key": (table_key("storage", "dir", "x"), ["[storage]", "'dir'"]),
     "unknown game key": (table_key("game", "rounds", 3), ["[game]", "'rounds'"]),

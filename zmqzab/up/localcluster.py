@@ -27,7 +27,7 @@ from pathlib import Path
 import zmq
 
 from zmqzab.config import (
-    PORT_KEYS,
+    ALL_PORT_KEYS,
     ClusterConfig,
     GameConfig,
     NodeAddress,
@@ -59,8 +59,8 @@ def free_ports(n: int) -> list[int]:
 def make_config(root: Path, n: int, base: ClusterConfig | None = None) -> Path:
     """A config for ``n`` nodes on 127.0.0.1 and ports from the OS, data under ``root``; timing,
     fsync and game settings from ``base`` (defaults without one)."""
-    ports = free_ports(4 * n)
-    nodes = [NodeAddress(i, "127.0.0.1", *ports[4 * i: 4 * i + 4]) for i in range(n)]
+    ports = free_ports(5 * n)
+    nodes = [NodeAddress(i, "127.0.0.1", *ports[5 * i: 5 * i + 5]) for i in range(n)]
     if base is None:
         path = root / "cluster.toml"
         storage = StorageConfig(data_dir=root / "data", log_dir=root / "logs", fsync=True)
@@ -81,7 +81,8 @@ def derive_config(root: Path, base: ClusterConfig, hosts: dict[int, str] | None 
     if http_public is not None:
         security = replace(security, http_public=http_public)
     path = root / "cluster.toml"
-    path.write_text(render_config(nodes, base.timing, storage, base.game, security))
+    path.write_text(render_config(nodes, base.timing, storage, base.game, security,
+                                  base.zookeeper))
     return path
 
 
@@ -91,8 +92,10 @@ def unbindable_ports(config: ClusterConfig) -> list[tuple[str, OSError]]:
     e.g. EADDRNOTAVAIL for a host that is not this machine's."""
     failed = []
     for n in config.nodes:
-        for key in PORT_KEYS:
+        for key in ALL_PORT_KEYS:
             port = getattr(n, key)
+            if not port:
+                continue  # zk_port 0: not served
             host = config.http_host(n) if key == "http_port" else n.host
             s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
             # SO_REUSEADDR: a connection in TIME_WAIT is no cluster; only a listener refuses.
