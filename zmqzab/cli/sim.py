@@ -55,6 +55,10 @@ def sim(
     snapshots_kept: Annotated[int | None, typer.Option(
         "--snapshots-kept", min=1, max=100, help="Snapshots a purge keeps. Default: drawn from "
         "the seed (1..3) with faults, 2 with --calm.", show_default=False)] = None,
+    zk_clients: Annotated[int, typer.Option(
+        "--zk-clients", min=0, max=50, help="Simulated ZooKeeper clients on the nodes' client "
+        "ports (sessions, ephemerals, watches; checked against the committed history). 0: none, "
+        "the run is what it was without them.")] = 0,
 ) -> None:
     """Run the real protocol code against a simulated network, disk and clock.
 
@@ -79,7 +83,8 @@ def sim(
         fail("--trace prints one run; use it with --seed alone (re-run a failing seed of a "
               "sweep with --seed N --trace)")
     base = SimOptions(seed=seed, nodes=nodes, ticks=ticks, faults=not calm, test_faults=bugs,
-                      snapshot_every_txns=snapshot_every, snapshots_kept=snapshots_kept)
+                      snapshot_every_txns=snapshot_every, snapshots_kept=snapshots_kept,
+                      zk_clients=zk_clients)
     if seeds is None:
         raise typer.Exit(_one(base, trace))
     raise typer.Exit(_sweep(base, seeds, jobs))

@@ -171,10 +171,9 @@ class ZkServer:
         if leading:
             tracker = self._leader_tracker(epoch, now)
             tracker.touch_reported(self.replica.peer.state.drain_touches(), now)
-            for sid in tracker.expired(now):
-                if tracker.mark_closing(sid):
-                    self.counters["zk_sessions_expired"] += 1
-                    self._submit(None, ZkRequest(sid, 0, CLOSE_SESSION))
+            for sid in tracker.expired(now):  # each is closing from here on (expired() marks it)
+                self.counters["zk_sessions_expired"] += 1
+                self._submit(None, ZkRequest(sid, 0, CLOSE_SESSION))
         else:
             self.tracker = None
             touched = self.touches.drain()
@@ -210,7 +209,9 @@ class ZkServer:
         if op.opcode == CREATE_SESSION:
             self._session_opened(c, result.err == 0)
         elif op.opcode == OpCode.sync:
-            if c.pipe.phase in (Phase.CONNECTED, Phase.CLOSING):
+            # Only a sync this connection sent: the session may have moved here from the
+            # connection that sent it (whose pipeline is gone with it).
+            if c.requests.pop(op.cxid, None) is not None and c.pipe.phase in (Phase.CONNECTED, Phase.CLOSING):
                 c.pipe.sync_point(op.cxid, txn.zxid)
         else:
             request = c.requests.pop(op.cxid, None)
@@ -390,6 +391,7 @@ class ZkServer:
             auth = tuple((i.scheme, i.id) for i in c.auth)
             self._submit(c, ZkRequest(sid, header.xid, opcode, bytes(frame), auth))
         elif action is Action.SYNC:
+            c.requests[header.xid] = request
             self._submit(c, ZkRequest(sid, header.xid, int(OpCode.sync)))
         elif action is Action.AUTH:
             self._auth(c, request)

@@ -84,4 +84,23 @@ class Control(msgspec.Struct, frozen=True, gc=False):
     """The tick boundary: the fault scheduler (crashes, partitions, ...) and the clients."""
 
 
-Event = Deliver | Tick | FsyncDone | ReadDone | ConnectionClosed | Restart | Resync | Heal | Control
+class ZkToServer(NodeEvent):
+    """Bytes of a simulated ZooKeeper client reach the node's zk_port (zkclients.py): ``kind``
+    "open" (the TCP connection is accepted), "data" or "close" (the client closed it)."""
+
+    conn: int
+    kind: str
+    data: bytes
+
+
+class ZkToClient(msgspec.Struct, frozen=True, gc=False):
+    """Frames of a node's ZkServer reach the simulated ZooKeeper client on connection
+    ``conn``; ``closed``: the node closed the connection (after the frames)."""
+
+    conn: int
+    frames: tuple[bytes, ...]
+    closed: bool
+
+
+Event = (Deliver | Tick | FsyncDone | ReadDone | ConnectionClosed | Restart | Resync | Heal | Control
+         | ZkToServer | ZkToClient)

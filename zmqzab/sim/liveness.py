@@ -53,6 +53,8 @@ def heal_everything(sim: Simulation) -> None:
                   "no new requests; waiting for one leader, equal commits, every answer")
     sim.profile = sim.profile.calm()
     sim.workload.new_requests = False
+    if sim.zk is not None:
+        sim.zk.new_requests = False
     sim.net.heal()
     for i in sim.ids:
         sim.nodes[i].paused_until = min(sim.nodes[i].paused_until, sim.now)

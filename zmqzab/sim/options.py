@@ -61,6 +61,9 @@ class SimOptions:
     snapshot_every_txns: int | None = None
     #: None: drawn from the seed in random runs (1..3), 2 in calm and scripted ones.
     snapshots_kept: int | None = None
+    #: Simulated ZooKeeper clients (zkclients.py) on every node's client port; 0: none, and
+    #: the run is what it was before they existed, trace and all.
+    zk_clients: int = 0
 
     def reproduce(self) -> str:
         line = f"zmqzab sim --seed {self.seed} --nodes {self.nodes} --ticks {self.ticks}"
@@ -68,6 +71,8 @@ class SimOptions:
             line += f" --snapshot-every {self.snapshot_every_txns}"
         if self.snapshots_kept is not None:
             line += f" --snapshots-kept {self.snapshots_kept}"
+        if self.zk_clients:
+            line += f" --zk-clients {self.zk_clients}"
         for name in sorted(self.test_faults):
             line += f" --inject-bug {name}"
         return line

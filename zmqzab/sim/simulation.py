@@ -73,12 +73,13 @@ from zmqzab.sim import faults, liveness
 from zmqzab.sim.checkers import Checkers, Violation
 from zmqzab.sim.disk import DiskDied, SimDisk
 from zmqzab.sim.events import (Control, ConnectionClosed, Deliver, Event, FsyncDone, Heal, NodeEvent,
-                               ReadDone, Restart, Resync, Tick)
+                               ReadDone, Restart, Resync, Tick, ZkToClient, ZkToServer)
 from zmqzab.sim.network import Network, Rule
 from zmqzab.sim.options import (CLIENT_TIMEOUT_TICKS, NODES_MAX, NODES_MIN, SimOptions, SimResult,
                                 derive_rng, draw_settings)
 from zmqzab.sim.trace import TICK, Trace, describe_op
 from zmqzab.sim.workload import Request, Workload
+from zmqzab.sim.zkclients import ZkWorld
 from zmqzab.state import ReplicatedState, Result
 from zmqzab.storage.compaction import SaveSnapshot
 from zmqzab.storage.errors import StorageError
@@ -182,7 +183,10 @@ class NodeIO:
         assert sim is not None
         node = self.node
         assert node.peer is not None
+        grown = len(sim.checkers.gz)
         sim.checkers.on_applied(node.id, txn, result, node.peer.epoch)
+        if sim.zk is not None:
+            sim.zk.applied(node, txn, result, len(sim.checkers.gz) != grown)
 
     def answer(self, waiters: list[Request], txn: Txn, result: GameResult) -> None:
         assert self.sim is not None
@@ -247,6 +251,12 @@ class Simulation:
         self.workload = Workload(derive_rng(seed, "clients"), options.clients, self.ids,
                                  CLIENT_TIMEOUT_TICKS, self.round_size, self.attempt)
         self.workload.new_requests = options.workload
+        #: ZooKeeper's client port on every node and its simulated clients (zkclients.py);
+        #: None without them, so that a run without them draws and traces what it did before.
+        self.zk: ZkWorld | None = None
+        if options.zk_clients:
+            self.zk = ZkWorld(self, options.zk_clients, derive_rng(seed, "zk-clients"),
+                              derive_rng(seed, "zk-net"))
         self.trace.add(0, "phase", f"seed {seed}: {options.nodes} nodes; profile: "
                        f"{self.profile.describe()}; window {self.core.log_window_txns}, sync batch "
                        f"{self.core.sync_batch_txns}, counter max {self.core.zxid_counter_max}"
@@ -258,6 +268,9 @@ class Simulation:
             Control: self._on_control, Restart: self._on_restart, Heal: self._on_heal,
             ConnectionClosed: self._on_connection_closed, ReadDone: self._on_read_done,
             Resync: self._on_resync}
+        if self.zk is not None:
+            self._handlers[ZkToServer] = self.zk.on_to_server
+            self._handlers[ZkToClient] = self.zk.on_to_client
         self.push(0, Control())
         for i in self.ids:
             self.restart(i)
@@ -309,6 +322,8 @@ class Simulation:
         peer = new_peer(i, self.ids, self.core, derive_rng(self.options.seed, "peer", i, node.incarnation), rec)
         node.replica = Replica(peer, node.io, self.snapshot_every)
         node.peer, node.up = peer, True
+        if self.zk is not None:
+            self.zk.node_started(node)
         if node.incarnation > 1:
             self.counters["restart"] += 1
             self.trace.add(self.now, "fault", f"restart n{i} (incarnation {node.incarnation}): "
@@ -336,6 +351,8 @@ class Simulation:
         if "torn" in landed:
             self.counters["torn_write"] += 1
         self.net.node_died(i)
+        if self.zk is not None:
+            self.zk.node_died(i)
         detail = ", ".join(x for x in (f"{lost} unsynced log op(s) lost" if lost else "", landed) if x)
         self.trace.add(self.now, "fault", f"crash n{i}{f' ({why})' if why else ''}"
                        + (f": {detail}" if detail else ""))
@@ -614,10 +631,13 @@ class Simulation:
         """Handle every event before ``end`` (simulated units)."""
         heap = self._heap
         handlers = self._handlers
+        zk = self.zk
         while heap and heap[0][0] < end:
             time, _, event = heapq.heappop(heap)
             self.now = time
             handlers[type(event)](event)
+            if zk is not None:
+                zk.flush()  # as node.py flushes its zk port after every pass of its loop
         self.now = max(self.now, end)
 
     def _on_tick(self, ev: Tick) -> None:
@@ -626,6 +646,8 @@ class Simulation:
             self.push(self.now + TICK, ev)
             if node.paused_until <= self.now:
                 self._run_step(node, node.replica.tick)  # type: ignore[union-attr]
+                if self.zk is not None:
+                    self.zk.ticked(node)
 
     def _on_fsync_done(self, ev: FsyncDone) -> None:
         node = self.nodes[ev.node]
@@ -642,6 +664,8 @@ class Simulation:
         if self.faults_on and not self.liveness:
             faults.inject(self)
         self.workload.tick(self.tick)
+        if self.zk is not None:
+            self.zk.tick(self.tick)
 
     def _on_restart(self, ev: Restart) -> None:
         node = self.nodes[ev.node]

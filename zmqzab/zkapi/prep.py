@@ -50,7 +50,7 @@ TOUCHES_MAX = 100_000
 class RequestPrep:
     """The pending view of sessions and nodes of one leader's reign, and its touch inbox."""
 
-    __slots__ = ("preparer", "sessions", "epoch", "opened", "closing", "touched")
+    __slots__ = ("preparer", "sessions", "epoch", "opened", "closing", "touched", "last_cxid")
 
     def __init__(self, tree: DataTree, sessions: Sessions) -> None:
         self.preparer = Preparer(tree)
@@ -61,6 +61,8 @@ class RequestPrep:
         self.closing: dict[int, int] = {}
         #: session ids followers reported as heard from (the leader's host drains it)
         self.touched: list[int] = []
+        #: session id -> the highest cxid prepared for it in this reign (createSession: 0)
+        self.last_cxid: dict[int, int] = {}
 
     def applied(self, zxid: int) -> None:
         """Txns up to ``zxid`` are applied: their pending views are the state's own now."""
@@ -77,6 +79,7 @@ class RequestPrep:
             self.preparer.reset()
             self.opened.clear()
             self.closing.clear()
+            self.last_cxid.clear()  # FORWARDs of an earlier epoch are dropped (leader.on_forward)
 
     def is_open(self, session_id: int) -> bool:
         """Open once everything proposed is applied (created, and no close on the way)."""
@@ -92,6 +95,16 @@ class RequestPrep:
             return None
         self._new_reign(zxid)
         sid, cxid, opcode = op.session_id, op.cxid, op.opcode
+        if cxid != 0 or opcode == CREATE_SESSION:
+            # A session's requests are prepared in its xid order, each once: a FORWARD the
+            # network delivered twice, or one overtaken by a later request of its session,
+            # is not proposed (again). Its client had lost that connection or holds the
+            # first copy's reply; proposing it would apply a write twice (a second sequential
+            # node), out of the session's order, or revive a closed session (a createSession).
+            last = self.last_cxid.get(sid)
+            if last is not None and cxid <= last:
+                return None
+            self.last_cxid[sid] = cxid
         if opcode == CREATE_SESSION:
             if sid in self.closing:  # an id being closed is not handed out again meanwhile
                 return ZkTxn(sid, cxid, opcode, ErrorTxn(int(Code.SESSIONEXPIRED)))

@@ -1,0 +1,344 @@
+"""Checkers of ZooKeeper's data model and client protocol, over the simulator's committed history.
+
+Theory of operation. ``Checkers`` (checkers.py) keeps G, the committed history, and a reference
+state that applies G once in order; a node whose state at a zxid differs from every other's,
+or from the reference's, already fails "equal game state at equal applied zxid": that check
+compares a digest of the whole ``ReplicatedState`` snapshot (game, tree and sessions), so it
+is property (a), identical trees and sessions at equal applied zxid. This module adds what a
+digest cannot see, each a named property:
+
+* per node, as it applies (``on_applied``):
+  - "ephemerals die with their session": no znode's ephemeralOwner is a session that is not
+    open (after every applied ZooKeeper txn);
+  - "znode versions only grow": version, cversion and aversion of a znode (the same znode:
+    same czxid) never go back on a node (a restart, which re-applies from a snapshot, starts
+    the record again);
+* over G, as it grows (``_commit``):
+  - "sequential names never repeat": the 10-digit counter of a sequential name is never used
+    twice under one parent (the simulated clients ask for digit-ending names only with the
+    SEQUENTIAL flag);
+  - "a session expires at most once" (a closeSession the leader's expiry proposed, cxid 0)
+    and "a closed session never comes back" (no createSession of an id closed before);
+  - "a request commits at most once": no two txns with one (session, cxid);
+* over what the clients got (``on_reply``, ``on_event``, ``on_zxid``):
+  - "replies in xid order" (the clients check it as they read);
+  - "zxids in a session never go back": every reply's zxid, across reconnects;
+  - "write replies agree with the committed history": a write's reply zxid is a txn of G with
+    the request's (session, xid), its error code is the txn's, a create's name and stat, a
+    setData's stat and a multi's results are the committed ones;
+  - "reads agree with the committed history": a read's reply zxid is the serving node's
+    applied zxid, so its answer must be the reference tree's at that zxid exactly (data,
+    stat, children); with the previous property this is read-your-writes (the client's own
+    write has a smaller zxid than any later reply);
+  - "events only for watches held": a one-shot watch fires once, for a watch the client set.
+
+A violation raises ``Violation``, the simulation stops and prints its trace tail and seed.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from typing import TYPE_CHECKING, NoReturn
+
+from zmqzab.messages import Txn
+from zmqzab.sim.checkers import Violation
+from zmqzab.state import ReplicatedState, Result, ZkResult
+from zmqzab.tree.paths import parent_of
+from zmqzab.tree.sessions import SESSION_CLOSED, CloseSessionTxn, CreateSessionTxn, fmt_session_id
+from zmqzab.tree.tree import DataTree, TxnResult
+from zmqzab.tree.txns import CreateTxn, MultiTxn
+from zmqzab.zk import records as r
+from zmqzab.zk.opcodes import OpCode
+from zmqzab.zkapi.ops import CLOSE_SESSION, CREATE_SESSION, ZkTxn
+from zmqzab.zxid import fmt_zxid
+
+if TYPE_CHECKING:
+    from zmqzab.sim.checkers import Checkers
+
+#: A sequential znode's name: ZooKeeper's ``%010d`` counter at its end.
+_SEQUENTIAL = re.compile(r"^(.*/)[^/]*?(\d{10})$")
+_READS = frozenset(int(o) for o in (OpCode.getData, OpCode.exists, OpCode.getChildren,
+                                    OpCode.getChildren2))
+_WRITES = frozenset(int(o) for o in (OpCode.create, OpCode.create2, OpCode.delete, OpCode.setData,
+                                     OpCode.multi, OpCode.closeSession, OpCode.check))
+
+#: A znode as the reference tree holds it at one zxid: data, stat, children (None: absent).
+NodeState = tuple[bytes, r.Stat, tuple[str, ...]] | None
+
+
+def client_stat(n) -> r.Stat:
+    """The tree's DataNode as a client's Stat, field by field (written here, not taken from the
+    server's code, so that a server mapping fields wrongly is caught)."""
+    return r.Stat(czxid=n.czxid, mzxid=n.mzxid, ctime=n.ctime, mtime=n.mtime, version=n.version,
+                  cversion=n.cversion, aversion=n.aversion, ephemeral_owner=n.ephemeral_owner,
+                  data_length=len(n.data), num_children=len(n.children), pzxid=n.pzxid)
+
+
+def node_state(tree: DataTree, path: str) -> NodeState:
+    n = tree.nodes.get(path)
+    return None if n is None else (n.data, client_stat(n), tuple(n.children))
+
+
+def touched_paths(result: object) -> list[str]:
+    """The znodes a txn's result says it changed, and their parents (cversion, pzxid,
+    numChildren), in a fixed order."""
+    out: dict[str, None] = {}
+
+    def visit(t: TxnResult | None) -> None:
+        if t is None:
+            return
+        for path in ((t.path,) if t.path else ()) + tuple(t.deleted):
+            out[path] = None
+            if path != "/":
+                out[parent_of(path)] = None
+        for sub in t.results:
+            visit(sub)
+
+    if isinstance(result, ZkResult):
+        visit(result.tree)
+    return list(out)
+
+
+def _stat_of(body: object) -> r.Stat | None:
+    return getattr(body, "stat", None)
+
+
+class ZkCheckers:
+    def __init__(self, base: Checkers) -> None:
+        self.base = base
+        #: path -> [(zxid, state after that txn)], from G through the reference tree
+        self.history: dict[str, list[tuple[int, NodeState]]] = {}
+        #: parent -> {sequence number: zxid of the create that used it}
+        self.sequences: dict[str, dict[int, int]] = {}
+        #: session id -> zxid of the leader's expiry close / of its close
+        self.expired: dict[int, int] = {}
+        self.closed: dict[int, int] = {}
+        #: (session id, cxid) -> zxid of the txn it committed as
+        self.committed: dict[tuple[int, int], int] = {}
+        #: node -> (last ZooKeeper zxid applied, {path: (czxid, version, cversion, aversion)})
+        self.nodes: dict[int, tuple[int, dict[str, tuple[int, int, int, int]]]] = {}
+        #: session id -> the highest zxid its client saw
+        self.session_zxid: dict[int, int] = {}
+        self.counts: dict[str, int] = {}
+        #: The tree before any txn ("/", "/zookeeper" and its children)
+        self.initial = DataTree()
+
+    def fail(self, prop: str, detail: str) -> NoReturn:
+        raise Violation(prop, detail)
+
+    def _count(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
+
+    # ------------------------------------------------------------------ per node
+
+    def on_applied(self, node: int, state: ReplicatedState, txn: Txn, result: Result, new: bool) -> None:
+        """``node`` applied ``txn`` (``new``: it is the first to, so G just grew by it)."""
+        op = txn.op
+        if type(op) is not ZkTxn:
+            return
+        if new:
+            self._commit(txn, result)
+        tree, sessions = state.tree, state.sessions
+        for owner in tree.ephemerals:
+            if owner not in sessions:
+                self.fail("ephemerals die with their session",
+                          f"n{node} applied {fmt_zxid(txn.zxid)} and holds ephemeral(s) "
+                          f"{sorted(tree.ephemerals[owner])[:3]} of session {fmt_session_id(owner)}, "
+                          f"which is not open there")
+        last, versions = self.nodes.get(node, (-1, {}))
+        if txn.zxid <= last:
+            versions = {}  # it re-applies from a snapshot: a new record
+        self.nodes[node] = (txn.zxid, versions)
+        for path in touched_paths(result):
+            n = tree.nodes.get(path)
+            if n is None:
+                versions.pop(path, None)
+                continue
+            now = (n.czxid, n.version, n.cversion, n.aversion)
+            before = versions.get(path)
+            if before is not None and before[0] == now[0] and any(a < b for a, b in zip(now[1:], before[1:])):
+                self.fail("znode versions only grow",
+                          f"n{node} applied {fmt_zxid(txn.zxid)}: {path} (czxid "
+                          f"{fmt_zxid(now[0])}) went from version/cversion/aversion "
+                          f"{before[1:]} to {now[1:]}")
+            versions[path] = now
+
+    # ------------------------------------------------------------------ the committed history
+
+    def _commit(self, txn: Txn, result: Result) -> None:
+        op: ZkTxn = txn.op  # type: ignore[assignment]
+        zxid, sid, inner = txn.zxid, op.session_id, op.txn
+        ref = self.base.ref.tree
+        for path in touched_paths(result):
+            self.history.setdefault(path, []).append((zxid, node_state(ref, path)))
+        if op.cxid != 0:
+            key = (sid, op.cxid)
+            if key in self.committed:
+                self.fail("a request commits at most once",
+                          f"session {fmt_session_id(sid)}'s request #{op.cxid} committed at "
+                          f"{fmt_zxid(self.committed[key])} and again at {fmt_zxid(zxid)}")
+            self.committed[key] = zxid
+        if type(inner) is CreateSessionTxn and isinstance(result, ZkResult) and result.err == 0:
+            if sid in self.closed:
+                self.fail("a closed session never comes back",
+                          f"session {fmt_session_id(sid)} closed at {fmt_zxid(self.closed[sid])} "
+                          f"is created again at {fmt_zxid(zxid)}")
+        elif type(inner) is CloseSessionTxn:
+            if op.opcode == CLOSE_SESSION and op.cxid == 0:
+                if sid in self.expired:
+                    self.fail("a session expires at most once",
+                              f"the leader expired session {fmt_session_id(sid)} at "
+                              f"{fmt_zxid(self.expired[sid])} and again at {fmt_zxid(zxid)}")
+                self.expired[sid] = zxid
+                self._count("expired")
+            if isinstance(result, ZkResult) and result.kind == SESSION_CLOSED:
+                self.closed[sid] = zxid
+        if not isinstance(result, ZkResult) or result.err or result.tree is None:
+            return  # nothing was created (a failed multi's ops before the failing one say OK)
+        creates = inner.txns if type(inner) is MultiTxn else (inner,)
+        for create in creates:
+            if type(create) is not CreateTxn:
+                continue
+            m = _SEQUENTIAL.match(create.path)
+            if m is None:
+                continue
+            parent, number = m.group(1), int(m.group(2))
+            used = self.sequences.setdefault(parent, {})
+            if number in used:
+                self.fail("sequential names never repeat",
+                          f"{create.path} created at {fmt_zxid(zxid)} reuses the sequence number "
+                          f"{number:010d} under {parent} of a create at {fmt_zxid(used[number])}")
+            used[number] = zxid
+
+    def state_at(self, path: str, zxid: int) -> NodeState:
+        """``path`` in the reference tree once G up to ``zxid`` is applied."""
+        entries = self.history.get(path)
+        i = bisect_right(entries, zxid, key=lambda e: e[0]) if entries else 0
+        return entries[i - 1][1] if i else node_state(self.initial, path)
+
+    # ------------------------------------------------------------------ what the clients got
+
+    def on_session_started(self, client: str, sid: int) -> None:
+        if sid in self.closed:
+            self.fail("a closed session never comes back",
+                      f"{client} was given session {fmt_session_id(sid)}, closed at "
+                      f"{fmt_zxid(self.closed[sid])}")
+        self._count("sessions")
+
+    def on_session_over(self, client: str, sid: int, why: str) -> None:
+        self._count(f"session {why}")
+
+    def on_connection_loss(self, client: str, sid: int, sent: object) -> None:
+        self._count("connection loss")
+
+    def on_zxid(self, client: str, sid: int, zxid: int, what: str) -> None:
+        if zxid <= 0 or not sid:
+            return
+        seen = self.session_zxid.get(sid, 0)
+        if zxid < seen:
+            self.fail("zxids in a session never go back",
+                      f"{client} (session {fmt_session_id(sid)}) got {what} at {fmt_zxid(zxid)} "
+                      f"after it had seen {fmt_zxid(seen)}")
+        self.session_zxid[sid] = zxid
+
+    def on_event(self, client: str, sid: int, ev: r.WatcherEvent, held: bool) -> None:
+        self._count("events")
+        if not held:
+            self.fail("events only for watches held",
+                      f"{client} (session {fmt_session_id(sid)}) got event type {ev.type} for "
+                      f"{ev.path}, a watch it does not hold (fired already, or never set)")
+
+    def on_reply(self, client: str, sid: int, last_seen: int, sent, header: r.ReplyHeader,
+                 body: object) -> None:
+        """``client`` got ``header`` / ``body`` for its request ``sent`` (the xid matched)."""
+        opcode = sent.opcode
+        who = f"{client} (session {fmt_session_id(sid)}) request #{sent.xid} {OpCode(opcode).name}"
+        self.on_zxid(client, sid, header.zxid, f"the reply to #{sent.xid}")
+        self._count("replies")
+        if opcode in _WRITES:
+            self._check_write(who, sid, sent, header, body)
+        elif opcode in _READS:
+            self._check_read(who, sent, header, body)
+
+    def _check_write(self, who: str, sid: int, sent, header: r.ReplyHeader, body: object) -> None:
+        prop = "write replies agree with the committed history"
+        zxid = header.zxid
+        txn = self.base.gtxn.get(zxid)
+        op = txn.op if txn is not None else None
+        if type(op) is not ZkTxn or op.session_id != sid or op.cxid != sent.xid:
+            self.fail(prop, f"{who} was answered at {fmt_zxid(zxid)} (err {header.err}), but the "
+                            f"committed txn there is "
+                            + (repr(op)[:200] if op is not None else "none"))
+        result = self.base.gres[zxid]
+        assert isinstance(result, ZkResult)
+        t = result.tree
+        opcode = sent.opcode
+        if opcode == OpCode.multi:
+            got = getattr(body, "results", None) if body is not None else None
+            subs = t.results if t is not None else ()
+            if header.err != 0 or got is None or len(got) != len(subs):
+                self.fail(prop, f"{who}: the multi's reply (err {header.err}, "
+                                f"{len(got) if got else 0} results) is not the {len(subs)} results "
+                                f"committed at {fmt_zxid(zxid)}")
+            failed = t is not None and t.err != 0
+            for k, (g, s) in enumerate(zip(got, subs)):
+                gerr = g.response.err if g.type == OpCode.error else 0
+                if failed:
+                    ok = g.type == OpCode.error and gerr == s.err
+                else:
+                    ok = gerr == 0 and (getattr(g.response, "path", s.path) == s.path) and (
+                        _stat_of(g.response) is None or s.stat is None
+                        or _stat_of(g.response) == _wire(s.stat))
+                if not ok:
+                    self.fail(prop, f"{who}: result {k} of the multi is {g}, but the txn committed "
+                                    f"at {fmt_zxid(zxid)} gives err {s.err} path {s.path}")
+            return
+        if header.err != result.err:
+            self.fail(prop, f"{who} was answered err {header.err}, but its txn at {fmt_zxid(zxid)} "
+                            f"gave err {result.err} ({result.message})")
+        if header.err or t is None:
+            return
+        path = getattr(body, "path", None)
+        if opcode in (OpCode.create, OpCode.create2) and path != t.path:
+            self.fail(prop, f"{who} was told it created {path}, but {t.path} was committed at "
+                            f"{fmt_zxid(zxid)}")
+        stat = _stat_of(body)
+        if stat is not None and t.stat is not None and stat != _wire(t.stat):
+            self.fail(prop, f"{who} was answered stat {stat}, but the txn at {fmt_zxid(zxid)} "
+                            f"gave {_wire(t.stat)}")
+
+    def _check_read(self, who: str, sent, header: r.ReplyHeader, body: object) -> None:
+        prop = "reads agree with the committed history"
+        path = sent.body.path
+        zxid = header.zxid
+        if zxid > 0 and self.base.gz and zxid > self.base.gz[-1]:
+            self.fail(prop, f"{who} was answered at {fmt_zxid(zxid)}, past the committed history")
+        want = self.state_at(path, zxid)
+        opcode = sent.opcode
+        if want is None:
+            if header.err == 0:
+                self.fail(prop, f"{who}: {path} does not exist at {fmt_zxid(zxid)}, but the reply "
+                                f"is {body}")
+            return
+        data, stat, children = want
+        if header.err != 0:
+            self.fail(prop, f"{who}: {path} exists at {fmt_zxid(zxid)} (version {stat.version}), "
+                            f"but the reply says err {header.err}")
+        if opcode == OpCode.getData:
+            ok = body.data == data and body.stat == stat
+        elif opcode == OpCode.exists:
+            ok = body.stat == stat
+        else:
+            ok = sorted(body.children or ()) == sorted(children)
+            if opcode == OpCode.getChildren2:
+                ok = ok and body.stat == stat
+        if not ok:
+            self.fail(prop, f"{who}: the reply {body} is not {path} at {fmt_zxid(zxid)} in the "
+                            f"committed history: data {data!r}, children {sorted(children)}, {stat}")
+
+
+def _wire(s) -> r.Stat:
+    return r.Stat(czxid=s.czxid, mzxid=s.mzxid, ctime=s.ctime, mtime=s.mtime, version=s.version,
+                  cversion=s.cversion, aversion=s.aversion, ephemeral_owner=s.ephemeralOwner,
+                  data_length=s.dataLength, num_children=s.numChildren, pzxid=s.pzxid)
