@@ -220,3 +220,38 @@ def test_an_event_needs_a_watch():
     h.zk.on_event("z1", S1, ev, True)
     with violated("events only for watches held"):
         h.zk.on_event("z1", S1, ev, False)
+
+
+def test_a_read_must_not_see_a_later_write_of_its_session():
+    """Bug caught: a read queued behind its session's write W0 is served once W0 and the
+    session's next write W1 were both applied (one batch), so it shows W1: the write's reply
+    zxid is not above the read's."""
+    h = History()
+    h.session()
+    z1 = h.commit(create("/d"), cxid=1)
+    z2 = h.commit(SetDataTxn("/d", b"w1", 1), cxid=3, opcode=int(OpCode.setData))
+    read = Sent(2, int(OpCode.getData), r.GetDataRequest("/d", False), 0)
+    write = Sent(3, int(OpCode.setData), r.SetDataRequest("/d", b"w1", -1), 0)
+    node = h.states[1].tree.nodes["/d"]
+    h.zk.on_reply("z1", S1, 0, read, r.ReplyHeader(2, z2, 0), r.GetDataResponse(b"w1", client_stat(node)))
+    with violated("a session's requests take effect in its order"):
+        h.zk.on_reply("z1", S1, 0, write, r.ReplyHeader(3, z2, 0), r.SetDataResponse(client_stat(node)))
+    assert z1 < z2
+
+
+def test_a_watch_event_comes_before_a_reply_showing_its_change():
+    """Bug caught: a watch event queued behind the replies of the step that applied its txn
+    (or never sent): the client reads the new state, or learns a zxid past the change, and
+    only then hears that its watch fired."""
+    h = History()
+    h.session()
+    z1 = h.commit(create("/d"), cxid=1)
+    h.zk.on_watch_set("z1", "data", "/d", z1)
+    h.zk.on_zxid("z1", S1, z1, "a ping reply")  # nothing changed yet: fine
+    z2 = h.commit(SetDataTxn("/d", b"new", 1), cxid=2, opcode=int(OpCode.setData))
+    h.zk.on_watch_set("z2", "child", "/d", z1)  # no child of /d changed: not fired
+    h.zk.on_zxid("z2", S2, z2, "a ping reply")
+    with violated("a watch event comes before any reply that shows its change"):
+        h.zk.on_zxid("z1", S1, z2, "a ping reply")
+    h.zk.on_watches_gone("z1", [("data", "/d")])  # the event came: the ping after it is fine
+    h.zk.on_zxid("z1", S1, z2, "a ping reply")

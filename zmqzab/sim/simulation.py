@@ -742,6 +742,8 @@ class Simulation:
         try:
             self.run_ticks(self.options.ticks)
             taken = self.check_liveness(self.options.liveness_ticks)
+            if self.zk is not None:
+                self.zk.check_abandoned_sessions_expire()
         except Violation as exc:
             violation = exc
             self.trace.add(self.now, "phase", f"VIOLATION {exc.prop}: {exc.detail}")

@@ -23,6 +23,10 @@ digest cannot see, each a named property:
 * over what the clients got (``on_reply``, ``on_event``, ``on_zxid``):
   - "replies in xid order" (the clients check it as they read);
   - "zxids in a session never go back": every reply's zxid, across reconnects;
+  - "a session's requests take effect in its order": a write's zxid is above that of every
+    read or ping its session sent before it (served from the tree as applied then), so no
+    read shows a write sent after it (ZooKeeper's CommitProcessor applies that write only
+    after the read was served);
   - "write replies agree with the committed history": a write's reply zxid is a txn of G with
     the request's (session, xid), its error code is the txn's, a create's name and stat, a
     setData's stat and a multi's results are the committed ones;
@@ -30,7 +34,9 @@ digest cannot see, each a named property:
     applied zxid, so its answer must be the reference tree's at that zxid exactly (data,
     stat, children); with the previous property this is read-your-writes (the client's own
     write has a smaller zxid than any later reply);
-  - "events only for watches held": a one-shot watch fires once, for a watch the client set.
+  - "events only for watches held": a one-shot watch fires once, for a watch the client set;
+  - "a watch event comes before any reply that shows its change": a reply at or after the
+    first committed change of a watched znode comes after the watch's event.
 
 A violation raises ``Violation``, the simulation stops and prints its trace tail and seed.
 """
@@ -118,8 +124,12 @@ class ZkCheckers:
         self.committed: dict[tuple[int, int], int] = {}
         #: node -> (last ZooKeeper zxid applied, {path: (czxid, version, cversion, aversion)})
         self.nodes: dict[int, tuple[int, dict[str, tuple[int, int, int, int]]]] = {}
-        #: session id -> the highest zxid its client saw
+        #: session id -> the highest zxid its client saw; the highest of a reply served by a
+        #: node's tree (a read, a ping, setWatches)
         self.session_zxid: dict[int, int] = {}
+        self.served_zxid: dict[int, int] = {}
+        #: client -> {(kind, path): zxid of the reply that set the watch}: its one-shot watches
+        self.watches: dict[str, dict[tuple[str, str], int]] = {}
         self.counts: dict[str, int] = {}
         #: The tree before any txn ("/", "/zookeeper" and its children)
         self.initial = DataTree()
@@ -232,15 +242,61 @@ class ZkCheckers:
     def on_connection_loss(self, client: str, sid: int, sent: object) -> None:
         self._count("connection loss")
 
-    def on_zxid(self, client: str, sid: int, zxid: int, what: str) -> None:
+    def on_zxid(self, client: str, sid: int, zxid: int, what: str, served: bool = True) -> None:
+        """A reply at ``zxid``; ``served``: answered from the node's tree as applied then (a
+        read, a ping), not a txn's own zxid."""
         if zxid <= 0 or not sid:
             return
+        if served and zxid > self.served_zxid.get(sid, 0):
+            self.served_zxid[sid] = zxid
+        if served:
+            self._check_watches(client, zxid, what)
         seen = self.session_zxid.get(sid, 0)
         if zxid < seen:
             self.fail("zxids in a session never go back",
                       f"{client} (session {fmt_session_id(sid)}) got {what} at {fmt_zxid(zxid)} "
                       f"after it had seen {fmt_zxid(seen)}")
         self.session_zxid[sid] = zxid
+
+    def on_watch_set(self, client: str, kind: str, path: str, zxid: int) -> None:
+        """``client`` holds a ``kind`` watch ("data", "exist", "child") on ``path`` from a reply
+        at ``zxid``: the first committed change of ``path`` after ``zxid`` fires it."""
+        self.watches.setdefault(client, {}).setdefault((kind, path), zxid)
+
+    def on_watches_gone(self, client: str, fired: list[tuple[str, str]] | None = None) -> None:
+        """The client's watches fired (``fired``), or all of them are gone (its session)."""
+        mine = self.watches.get(client)
+        if mine:
+            for key in (list(mine) if fired is None else fired):
+                mine.pop(key, None)
+
+    def _change_after(self, kind: str, path: str, zxid: int) -> int | None:
+        """The zxid of the first change of ``path`` after ``zxid`` that a ``kind`` watch set
+        at ``zxid`` fires for (ZooKeeper's triggers: data, existence, children)."""
+        def aspect(state: NodeState) -> object:
+            if state is None:
+                return None
+            if kind == "child":
+                return tuple(sorted(state[2]))
+            return (state[0], state[1].mzxid) if kind == "data" else True
+
+        before = aspect(self.state_at(path, zxid))
+        for at, state in self.history.get(path, ()):
+            if at > zxid and aspect(state) != before:
+                return at
+        return None
+
+    def _check_watches(self, client: str, zxid: int, what: str) -> None:
+        mine = self.watches.get(client)
+        if not mine or zxid <= 0:
+            return
+        for (kind, path), since in mine.items():
+            change = self._change_after(kind, path, since)
+            if change is not None and zxid >= change:
+                self.fail("a watch event comes before any reply that shows its change",
+                          f"{client} holds a {kind} watch on {path} (set at {fmt_zxid(since)}), "
+                          f"changed at {fmt_zxid(change)}, but got {what} at {fmt_zxid(zxid)} "
+                          "before the event")
 
     def on_event(self, client: str, sid: int, ev: r.WatcherEvent, held: bool) -> None:
         self._count("events")
@@ -254,9 +310,16 @@ class ZkCheckers:
         """``client`` got ``header`` / ``body`` for its request ``sent`` (the xid matched)."""
         opcode = sent.opcode
         who = f"{client} (session {fmt_session_id(sid)}) request #{sent.xid} {OpCode(opcode).name}"
-        self.on_zxid(client, sid, header.zxid, f"the reply to #{sent.xid}")
+        self.on_zxid(client, sid, header.zxid, f"the reply to #{sent.xid}", opcode not in _WRITES)
+        self._check_watches(client, header.zxid, f"the reply to #{sent.xid}")
         self._count("replies")
         if opcode in _WRITES:
+            served = self.served_zxid.get(sid, 0)
+            if 0 < header.zxid <= served:
+                self.fail("a session's requests take effect in its order",
+                          f"{who} committed at {fmt_zxid(header.zxid)}, but a read or ping the "
+                          f"session sent before it was served from the tree at "
+                          f"{fmt_zxid(served)}: that read saw this later write")
             self._check_write(who, sid, sent, header, body)
         elif opcode in _READS:
             self._check_read(who, sent, header, body)

@@ -56,6 +56,7 @@ from zmqzab.zk.jute import DecodeError
 from zmqzab.zk.opcodes import EventType, OpCode, Xid
 from zmqzab.zk.protocol import (decode_connect_response, decode_reply, encode_connect_request,
                                 encode_request)
+from zmqzab.zxid import fmt_zxid
 
 if TYPE_CHECKING:
     from zmqzab.sim.simulation import SimNode, Simulation
@@ -197,6 +198,32 @@ class ZkWorld:
     def tick(self, tick: int) -> None:
         for client in self.clients:
             client.tick(tick)
+
+    def abandoned(self) -> list[int]:
+        """Open sessions (on the leader) that no client holds: a session whose closeSession's
+        reply was lost, or whose ConnectResponse never came, or that the client gave up."""
+        ld = self.sim.established_leader()
+        if ld is None:
+            return []
+        held = {c.session_id for c in self.clients}
+        state = self.sim.nodes[ld].peer.state  # type: ignore[union-attr]
+        return [r.session_id for r in state.sessions.open_sessions() if r.session_id not in held]
+
+    def check_abandoned_sessions_expire(self) -> None:
+        """After the liveness phase: the leader expires every session no client holds, within
+        the longest session timeout and a few ticks (a client that is connecting may hold one
+        it does not know yet)."""
+        limit = MAX_TIMEOUT_MS // TICK_MS + 3 * CONNECT_TIMEOUT_TICKS
+        start = self.sim.tick
+        while True:
+            left = self.abandoned()
+            if not left:
+                return
+            if self.sim.tick - start >= limit:
+                raise Violation("the leader expires abandoned sessions",
+                                f"{limit} ticks after the liveness phase, {len(left)} session(s) "
+                                f"no client holds are still open, e.g. {fmt_session_id(left[0])}")
+            self.sim.run_ticks(1)
 
     # ------------------------------------------------------------------ the links
 
@@ -426,6 +453,7 @@ class ZkClient:
         self.closing = False
         for kind in self.watches.values():
             kind.clear()
+        self.checkers.on_watches_gone(self.name)
         self.known.clear()
 
     # ------------------------------------------------------------------ frames in
@@ -462,10 +490,12 @@ class ZkClient:
                                f"n{self.node}, but waits for "
                                f"{[s.xid for s in self.inflight] or 'nothing'}")
         sent = self.inflight.popleft()
+        self._trace(f"<= n{self.node} #{xid} {OpCode(sent.opcode).name} at {fmt_zxid(header.zxid)}"
+                    + (f": err {header.err}" if header.err else ""))
         self.checkers.on_reply(self.name, self.session_id, self.last_zxid, sent, header, body)
         self.replies[xid] = (header, body)
         self._seen(header.zxid)
-        self._learn(sent, header.err, body)
+        self._learn(sent, header.err, body, header.zxid)
         if sent.opcode == OpCode.closeSession:
             self._trace(f"<= n{self.node} session {fmt_session_id(self.session_id)} closed")
             self._session_over("closed by its client")
@@ -522,22 +552,22 @@ class ZkClient:
         w = self.watches
         # One-shot watches fire once (the Java client's ZKWatchManager.materialize).
         if kind in (EventType.NodeCreated, EventType.NodeDataChanged):
-            held = path in w["data"] or path in w["exist"]
-            w["data"].discard(path)
-            w["exist"].discard(path)
+            kinds = ("data", "exist")
         elif kind == EventType.NodeChildrenChanged:
-            held = path in w["child"]
-            w["child"].discard(path)
+            kinds = ("child",)
         elif kind == EventType.NodeDeleted:
-            held = path in w["data"] or path in w["exist"] or path in w["child"]
-            for table in w.values():
-                table.discard(path)
+            kinds = ("data", "exist", "child")
         else:
-            held = True
+            kinds = ()
+        fired = [(k, path) for k in kinds if path in w[k]]
+        held = bool(fired) or not kinds
+        for k, p in fired:
+            w[k].discard(p)
+        self.checkers.on_watches_gone(self.name, fired)
         self.checkers.on_event(self.name, self.session_id, ev, held)
         self.events.append((self.session_id, ev))
 
-    def _learn(self, sent: Sent, err: int, body: object) -> None:
+    def _learn(self, sent: Sent, err: int, body: object, zxid: int) -> None:
         """What the client remembers for its next requests (not judged)."""
         known = self.known
         op, b = sent.opcode, sent.body
@@ -555,12 +585,16 @@ class ZkClient:
             for child in body.children or ():
                 known.setdefault(f"{b.path}/{child}", -1)
         if op in (OpCode.getData, OpCode.exists, OpCode.getChildren, OpCode.getChildren2) and b.watch:
+            kind = None
             if op == OpCode.getData and err == 0:
-                self.watches["data"].add(b.path)
+                kind = "data"
             elif op == OpCode.exists and err in (0, Code.NONODE):
-                self.watches["exist" if err else "data"].add(b.path)
+                kind = "exist" if err else "data"
             elif op in (OpCode.getChildren, OpCode.getChildren2) and err == 0:
-                self.watches["child"].add(b.path)
+                kind = "child"
+            if kind is not None and b.path not in self.watches[kind]:
+                self.watches[kind].add(b.path)
+                self.checkers.on_watch_set(self.name, kind, b.path, zxid)
 
     # ------------------------------------------------------------------ requests out
 
@@ -583,6 +617,7 @@ class ZkClient:
             self.xid += 1
             xid = self.xid
             self.inflight.append(Sent(xid, int(opcode), body, tick))
+            self._trace(f"-> n{self.node} #{xid} {OpCode(opcode).name} {getattr(body, 'path', '') or ''}")
         self.last_sent = tick
         self.world.to_server(self.conn, encode_request(xid, int(opcode), body))
 
