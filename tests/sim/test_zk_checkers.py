@@ -253,5 +253,45 @@ def test_a_watch_event_comes_before_a_reply_showing_its_change():
     h.zk.on_zxid("z2", S2, z2, "a ping reply")
     with violated("a watch event comes before any reply that shows its change"):
         h.zk.on_zxid("z1", S1, z2, "a ping reply")
-    h.zk.on_watches_gone("z1", [("data", "/d")])  # the event came: the ping after it is fine
+    h.zk.on_watches_fired("z1", [("data", "/d")])  # the event came: the ping after it is fine
     h.zk.on_zxid("z1", S1, z2, "a ping reply")
+
+
+def test_an_event_needs_a_committed_change():
+    """Bug caught: a watch fired for a txn that did not change what it watches (a setData
+    trigger on the parent, a child watch fired by a data change)."""
+    h = History()
+    h.session()
+    z1 = h.commit(create("/d"), cxid=1)
+    h.zk.on_watch_set("z1", "data", "/d", z1)
+    h.zk.on_watch_set("z2", "data", "/d", z1)
+    with violated("events only for committed changes"):
+        h.zk.on_watches_fired("z1", [("data", "/d")])
+    h.commit(SetDataTxn("/d", b"x", 1), cxid=2, opcode=int(OpCode.setData))
+    h.zk.on_watches_fired("z2", [("data", "/d")])
+
+
+def test_a_session_reopens_only_with_its_password():
+    """Bug caught: a reconnect whose password is not checked (or a session id that was never
+    created taken as new): anyone who guesses an id takes over the session's ephemerals."""
+    h = History()
+    h.zk.on_probe("z1", "wrong password", r.ConnectResponse(0, 0, 0, bytes(16)), 1)
+    with violated("a session is reopened only with its password"):
+        h.zk.on_probe("z1", "wrong password", r.ConnectResponse(0, 4000, S1, bytes(16)), 1)
+
+
+def test_set_watches_rearms_against_the_tree_as_it_is():
+    """A node created and deleted while its exist watcher was away fires nothing at the
+    reconnect (ZooKeeper's setWatches looks at the node now): the watch is armed again from
+    setWatches' reply, and a reply after it is no late event."""
+    h = History()
+    h.session()
+    z1 = h.commit(create("/q"), cxid=1)
+    h.zk.on_watch_set("z1", "exist", "/q/x", z1)
+    h.commit(create("/q/x"), cxid=2)
+    z3 = h.commit(DeleteTxn("/q/x"), cxid=3, opcode=int(OpCode.delete))
+    h.zk.on_watches_rearmed("z1", z3)
+    h.zk.on_zxid("z1", S1, z3, "setWatches' reply")
+    z4 = h.commit(create("/q/x"), cxid=4)
+    with violated("a watch event comes before any reply that shows its change"):
+        h.zk.on_zxid("z1", S1, z4, "a ping reply")

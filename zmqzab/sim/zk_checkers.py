@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, NoReturn
 from zmqzab.messages import Txn
 from zmqzab.sim.checkers import Violation
 from zmqzab.state import ReplicatedState, Result, ZkResult
+from zmqzab.tree.errors import Code
 from zmqzab.tree.paths import parent_of
 from zmqzab.tree.sessions import SESSION_CLOSED, CloseSessionTxn, CreateSessionTxn, fmt_session_id
 from zmqzab.tree.tree import DataTree, TxnResult
@@ -65,12 +66,20 @@ if TYPE_CHECKING:
 #: A sequential znode's name: ZooKeeper's ``%010d`` counter at its end.
 _SEQUENTIAL = re.compile(r"^(.*/)[^/]*?(\d{10})$")
 _READS = frozenset(int(o) for o in (OpCode.getData, OpCode.exists, OpCode.getChildren,
-                                    OpCode.getChildren2))
+                                    OpCode.getChildren2, OpCode.getEphemerals,
+                                    OpCode.getAllChildrenNumber, OpCode.multiRead))
 _WRITES = frozenset(int(o) for o in (OpCode.create, OpCode.create2, OpCode.delete, OpCode.setData,
                                      OpCode.multi, OpCode.closeSession, OpCode.check))
 
 #: A znode as the reference tree holds it at one zxid: data, stat, children (None: absent).
 NodeState = tuple[bytes, r.Stat, tuple[str, ...]] | None
+
+
+def op_name(opcode: int) -> str:
+    try:
+        return OpCode(opcode).name
+    except ValueError:
+        return f"opcode {opcode}"
 
 
 def client_stat(n) -> r.Stat:
@@ -236,6 +245,15 @@ class ZkCheckers:
                       f"{fmt_zxid(self.closed[sid])}")
         self._count("sessions")
 
+    def on_probe(self, client: str, probe: str, resp: r.ConnectResponse, node: int | None) -> None:
+        """A ConnectRequest with a wrong password or a session that never existed must be
+        answered "expired" (session id 0, timeout 0), as ZooKeeper answers it."""
+        self._count(f"probe {probe}")
+        if resp.session_id != 0 or resp.time_out > 0:
+            self.fail("a session is reopened only with its password",
+                      f"{client} reconnected to n{node} with {probe}, and was given session "
+                      f"{fmt_session_id(resp.session_id)} (timeout {resp.time_out} ms)")
+
     def on_session_over(self, client: str, sid: int, why: str) -> None:
         self._count(f"session {why}")
 
@@ -263,12 +281,32 @@ class ZkCheckers:
         at ``zxid``: the first committed change of ``path`` after ``zxid`` fires it."""
         self.watches.setdefault(client, {}).setdefault((kind, path), zxid)
 
-    def on_watches_gone(self, client: str, fired: list[tuple[str, str]] | None = None) -> None:
-        """The client's watches fired (``fired``), or all of them are gone (its session)."""
+    def on_watches_fired(self, client: str, fired: list[tuple[str, str]] | None) -> None:
+        """One event fired the client's one-shot watches ``fired``: each for a change the
+        committed history made after the watch was set. None: all of them are gone (its
+        session ended)."""
+        mine = self.watches.get(client)
+        if not mine:
+            return
+        if fired is None:
+            mine.clear()
+            return
+        for key in fired:
+            since = mine.pop(key, None)
+            if since is not None and self._change_after(key[0], key[1], since) is None:
+                self.fail("events only for committed changes",
+                          f"{client}'s {key[0]} watch on {key[1]} (set at {fmt_zxid(since)}) "
+                          f"fired, but the committed history has not changed it since")
+
+    def on_watches_rearmed(self, client: str, zxid: int) -> None:
+        """setWatches (a reconnect) was answered at ``zxid``: what it did not fire is set again
+        against the tree as it is there (ZooKeeper's DataTree.setWatches compares the node's
+        state now, not its history: a node created and deleted while the client was away
+        fires no exist watch)."""
         mine = self.watches.get(client)
         if mine:
-            for key in (list(mine) if fired is None else fired):
-                mine.pop(key, None)
+            for key, since in mine.items():
+                mine[key] = max(since, zxid)
 
     def _change_after(self, kind: str, path: str, zxid: int) -> int | None:
         """The zxid of the first change of ``path`` after ``zxid`` that a ``kind`` watch set
@@ -309,10 +347,13 @@ class ZkCheckers:
                  body: object) -> None:
         """``client`` got ``header`` / ``body`` for its request ``sent`` (the xid matched)."""
         opcode = sent.opcode
-        who = f"{client} (session {fmt_session_id(sid)}) request #{sent.xid} {OpCode(opcode).name}"
+        who = f"{client} (session {fmt_session_id(sid)}) request #{sent.xid} {op_name(opcode)}"
         self.on_zxid(client, sid, header.zxid, f"the reply to #{sent.xid}", opcode not in _WRITES)
         self._check_watches(client, header.zxid, f"the reply to #{sent.xid}")
         self._count("replies")
+        if op_name(opcode).startswith("opcode ") and header.err != Code.UNIMPLEMENTED:
+            self.fail("an unknown opcode is answered UNIMPLEMENTED",
+                      f"{who} was answered err {header.err}, not UNIMPLEMENTED ({int(Code.UNIMPLEMENTED)})")
         if opcode in _WRITES:
             served = self.served_zxid.get(sid, 0)
             if 0 < header.zxid <= served:
@@ -322,7 +363,7 @@ class ZkCheckers:
                           f"{fmt_zxid(served)}: that read saw this later write")
             self._check_write(who, sid, sent, header, body)
         elif opcode in _READS:
-            self._check_read(who, sent, header, body)
+            self._check_read(who, sid, sent, header, body)
 
     def _check_write(self, who: str, sid: int, sent, header: r.ReplyHeader, body: object) -> None:
         prop = "write replies agree with the committed history"
@@ -371,14 +412,59 @@ class ZkCheckers:
             self.fail(prop, f"{who} was answered stat {stat}, but the txn at {fmt_zxid(zxid)} "
                             f"gave {_wire(t.stat)}")
 
-    def _check_read(self, who: str, sent, header: r.ReplyHeader, body: object) -> None:
+    def _paths_at(self, zxid: int) -> dict[str, NodeState]:
+        """Every znode of the reference tree at ``zxid`` (small trees: the simulator's)."""
+        out = {}
+        for path in sorted(set(self.history) | set(self.initial.nodes)):
+            state = self.state_at(path, zxid)
+            if state is not None:
+                out[path] = state
+        return out
+
+    def _check_read(self, who: str, sid: int, sent, header: r.ReplyHeader, body: object) -> None:
         prop = "reads agree with the committed history"
-        path = sent.body.path
         zxid = header.zxid
         if zxid > 0 and self.base.gz and zxid > self.base.gz[-1]:
             self.fail(prop, f"{who} was answered at {fmt_zxid(zxid)}, past the committed history")
-        want = self.state_at(path, zxid)
         opcode = sent.opcode
+        if opcode == OpCode.multiRead:
+            got = getattr(body, "results", None)
+            ops = sent.body.ops
+            if header.err or got is None or len(got) != len(ops):
+                self.fail(prop, f"{who}: a multiRead of {len(ops)} reads answered err {header.err}, "
+                                f"{len(got) if got else 0} results")
+            for op, result in zip(ops, got):
+                err = result.response.err if result.type == OpCode.error else 0
+                self._check_path_read(who, op.type, op.request.path, zxid, err, result.response)
+            return
+        if opcode == OpCode.getEphemerals:
+            prefix = (sent.body.prefix_path or "").strip()
+            want = sorted(p for p, (_, stat, _) in self._paths_at(zxid).items()
+                          if stat.ephemeral_owner == sid
+                          and (prefix in ("", "/") or p.startswith(prefix)))
+            if header.err or sorted(body.ephemerals or ()) != want:
+                self.fail(prop, f"{who}: getEphemerals({prefix!r}) answered "
+                                f"{None if header.err else body.ephemerals} (err {header.err}) at "
+                                f"{fmt_zxid(zxid)}; the session's ephemerals there: {want}")
+            return
+        if opcode == OpCode.getAllChildrenNumber:
+            path = sent.body.path
+            nodes = self._paths_at(zxid)
+            prefix = "/" if path == "/" else path + "/"
+            want = sum(1 for p in nodes if p != "/" and p.startswith(prefix)) if path in nodes else None
+            got = None if header.err else body.total_number
+            if got != want:
+                self.fail(prop, f"{who}: getAllChildrenNumber({path}) answered {got} (err "
+                                f"{header.err}) at {fmt_zxid(zxid)}; the committed tree has "
+                                + ("no such node" if want is None else f"{want} below it"))
+            return
+        self._check_path_read(who, opcode, sent.body.path, zxid, header.err, body)
+
+    def _check_path_read(self, who: str, opcode: int, path: str, zxid: int, err: int,
+                         body: object) -> None:
+        prop = "reads agree with the committed history"
+        header = r.ReplyHeader(0, zxid, err)
+        want = self.state_at(path, zxid)
         if want is None:
             if header.err == 0:
                 self.fail(prop, f"{who}: {path} does not exist at {fmt_zxid(zxid)}, but the reply "

@@ -47,13 +47,13 @@ from zmqzab.messages import Txn
 from zmqzab.sim.checkers import Violation
 from zmqzab.sim.events import ZkToClient, ZkToServer
 from zmqzab.sim.trace import TICK
-from zmqzab.sim.zk_checkers import ZkCheckers
+from zmqzab.sim.zk_checkers import ZkCheckers, op_name
 from zmqzab.state import Result
 from zmqzab.tree.errors import Code
 from zmqzab.tree.sessions import fmt_session_id
 from zmqzab.zk import records as r
 from zmqzab.zk.jute import DecodeError
-from zmqzab.zk.opcodes import EventType, OpCode, Xid
+from zmqzab.zk.opcodes import AddWatchMode, EventType, OpCode, Xid
 from zmqzab.zk.protocol import (decode_connect_response, decode_reply, encode_connect_request,
                                 encode_request)
 from zmqzab.zxid import fmt_zxid
@@ -80,6 +80,14 @@ EPHEMERAL, SEQUENTIAL = 1, 2
 #: Opcodes whose reply comes from a committed txn.
 WRITES = frozenset(int(o) for o in (OpCode.create, OpCode.create2, OpCode.delete, OpCode.setData,
                                     OpCode.multi, OpCode.closeSession))
+
+
+def _self_and_parents(path: str) -> list[str]:
+    out = [path]
+    while path not in ("/", ""):
+        path = path.rsplit("/", 1)[0] or "/"
+        out.append(path)
+    return out
 
 
 @dataclass(slots=True)
@@ -336,6 +344,10 @@ class ZkClient:
     known: dict = field(default_factory=dict)
     writes: int = 0
     closing: bool = False
+    #: path -> AddWatchMode of the persistent watches this client set (they never fire out)
+    persistent: dict = field(default_factory=dict)
+    #: A reconnect that must be refused ("wrong password", "unknown session"), or None.
+    probe: str | None = None
     #: The session timeout to ask for (0: drawn per session), and the node to connect to next
     #: (None: drawn): scripted scenarios set them.
     ask_ms: int = 0
@@ -395,6 +407,9 @@ class ZkClient:
                 self._send(tick, OpCode.closeSession, None)
                 self.closing = True
                 return
+            if roll < 0.022 and not self.inflight:
+                self._hostile(tick)
+                return
             if len(self.inflight) < INFLIGHT_MAX and roll < 0.6:
                 self._pick(tick)
         if tick - self.last_sent >= max(1, read_timeout // 2):
@@ -404,6 +419,23 @@ class ZkClient:
             self._trace(f"connection to n{self.node} cut by the network")
             self.world.cut(self.conn)
 
+    def _hostile(self, tick: int) -> None:
+        """What a broken or hostile client sends (issue 13, item 4): the node must answer as
+        ZooKeeper does and keep serving (the world's guard fails the run if it raises)."""
+        rng, world = self.rng, self.world
+        kind = rng.randrange(4)
+        world.count("zk_hostile")
+        if kind == 0:  # an opcode no server knows: UNIMPLEMENTED, then the connection closes
+            self._trace(f"-> n{self.node} an unknown opcode")
+            self._send(tick, 999, None)
+        elif kind == 1:  # garbage: a frame whose length is over jute.maxbuffer
+            self._trace(f"-> n{self.node} a frame of 2 GiB")
+            world.to_server(self.conn, b"\x7f\xff\xff\xff" + bytes(rng.randrange(256) for _ in range(12)))
+        else:  # a reconnect with a wrong password, or with a session that never existed
+            probe = "wrong password" if kind == 2 else "unknown session"
+            self._drop(tick, f"to probe with {probe}")
+            self.probe, self.next_try = probe, tick
+
     def _connect(self, tick: int) -> None:
         world = self.world
         nodes = [n for n in world.sim.ids if n != self.node] or world.sim.ids
@@ -412,8 +444,16 @@ class ZkClient:
         self.conn = world.connect(self, self.node)
         self.phase, self.connect_tick = "connecting", tick
         asked = self.timeout_ms or self.ask_ms or self.rng.randint(*ASKED_TIMEOUT_MS)
+        sid, passwd = self.session_id, self.passwd
+        if self.probe == "wrong password" and sid:
+            passwd = bytes(b ^ 0x5A for b in passwd)
+        elif self.probe:
+            sid, passwd = self.rng.randrange(1, 1 << 62), bytes(16)
         world.to_server(self.conn, encode_connect_request(r.ConnectRequest(
-            0, self.last_zxid, asked, self.session_id, self.passwd, False)))
+            0, self.last_zxid, asked, sid, passwd, False)))
+        if self.probe:
+            self._trace(f"-> n{self.node} connect with {self.probe} (session {fmt_session_id(sid)})")
+            return
         self._trace(f"-> n{self.node} connect" + (f" (session {fmt_session_id(self.session_id)}, "
                                                  f"last zxid seen {self.last_zxid:#x})" if self.session_id else ""))
 
@@ -440,6 +480,7 @@ class ZkClient:
         self.inflight.clear()
         self.conn = None
         self.phase = "down"
+        self.probe = None
         if self.closing:
             # A closeSession whose reply never came: the session may be closed or not; a
             # new session is the only safe way on (as after a close).
@@ -453,7 +494,8 @@ class ZkClient:
         self.closing = False
         for kind in self.watches.values():
             kind.clear()
-        self.checkers.on_watches_gone(self.name)
+        self.persistent.clear()
+        self.checkers.on_watches_fired(self.name, None)
         self.known.clear()
 
     # ------------------------------------------------------------------ frames in
@@ -479,6 +521,8 @@ class ZkClient:
         if xid == Xid.NOTIFICATION:
             self._event(body)
             return
+        if xid == Xid.SET_WATCHES:
+            self.checkers.on_watches_rearmed(self.name, header.zxid)
         if xid in (Xid.PING, Xid.SET_WATCHES):
             self.checkers.on_zxid(self.name, self.session_id, header.zxid, "a ping reply" if xid == Xid.PING
                                   else "setWatches' reply")
@@ -490,7 +534,7 @@ class ZkClient:
                                f"n{self.node}, but waits for "
                                f"{[s.xid for s in self.inflight] or 'nothing'}")
         sent = self.inflight.popleft()
-        self._trace(f"<= n{self.node} #{xid} {OpCode(sent.opcode).name} at {fmt_zxid(header.zxid)}"
+        self._trace(f"<= n{self.node} #{xid} {op_name(sent.opcode)} at {fmt_zxid(header.zxid)}"
                     + (f": err {header.err}" if header.err else ""))
         self.checkers.on_reply(self.name, self.session_id, self.last_zxid, sent, header, body)
         self.replies[xid] = (header, body)
@@ -513,6 +557,14 @@ class ZkClient:
         except DecodeError as exc:
             self.checkers.fail("replies decode", f"{self.name}: a ConnectResponse from n{self.node} "
                                f"does not decode: {exc}")
+            return
+        if self.probe:
+            probe, self.probe = self.probe, None
+            self.checkers.on_probe(self.name, probe, resp, self.node)
+            if self.conn is not None:
+                self.world.client_closed(self.conn)
+            self.conn, self.phase = None, "down"
+            self.next_try = self.world.sim.tick
             return
         if resp.session_id == 0 or resp.time_out <= 0:
             self._trace(f"<= n{self.node} session {fmt_session_id(self.session_id)} expired")
@@ -541,8 +593,15 @@ class ZkClient:
                         f"(timeout {resp.time_out} ms)")
         else:
             self._trace(f"<= n{self.node} session {fmt_session_id(resp.session_id)} reopened")
-            w = self.watches
-            if any(w.values()):
+            w, p = self.watches, self.persistent
+            if p:
+                self._send(tick, OpCode.setWatches2, r.SetWatches2(
+                    self.last_zxid, tuple(sorted(w["data"])), tuple(sorted(w["exist"])),
+                    tuple(sorted(w["child"])),
+                    tuple(sorted(a for a, m in p.items() if m == AddWatchMode.PERSISTENT)),
+                    tuple(sorted(a for a, m in p.items() if m == AddWatchMode.PERSISTENT_RECURSIVE))),
+                    Xid.SET_WATCHES)
+            elif any(w.values()):
                 self._send(tick, OpCode.setWatches, r.SetWatches(
                     self.last_zxid, tuple(sorted(w["data"])), tuple(sorted(w["exist"])),
                     tuple(sorted(w["child"]))), Xid.SET_WATCHES)
@@ -560,10 +619,13 @@ class ZkClient:
         else:
             kinds = ()
         fired = [(k, path) for k in kinds if path in w[k]]
-        held = bool(fired) or not kinds
+        persistent = self.persistent.get(path) == AddWatchMode.PERSISTENT or (
+            kind != EventType.NodeChildrenChanged and any(
+                self.persistent.get(a) == AddWatchMode.PERSISTENT_RECURSIVE for a in _self_and_parents(path)))
+        held = bool(fired) or persistent or not kinds
         for k, p in fired:
             w[k].discard(p)
-        self.checkers.on_watches_gone(self.name, fired)
+        self.checkers.on_watches_fired(self.name, fired)
         self.checkers.on_event(self.name, self.session_id, ev, held)
         self.events.append((self.session_id, ev))
 
@@ -584,6 +646,8 @@ class ZkClient:
         elif op in (OpCode.getChildren, OpCode.getChildren2) and err == 0 and body is not None:
             for child in body.children or ():
                 known.setdefault(f"{b.path}/{child}", -1)
+        elif op == OpCode.addWatch and err == 0:
+            self.persistent[b.path] = b.mode
         if op in (OpCode.getData, OpCode.exists, OpCode.getChildren, OpCode.getChildren2) and b.watch:
             kind = None
             if op == OpCode.getData and err == 0:
@@ -617,7 +681,7 @@ class ZkClient:
             self.xid += 1
             xid = self.xid
             self.inflight.append(Sent(xid, int(opcode), body, tick))
-            self._trace(f"-> n{self.node} #{xid} {OpCode(opcode).name} {getattr(body, 'path', '') or ''}")
+            self._trace(f"-> n{self.node} #{xid} {op_name(opcode)} {getattr(body, 'path', '') or ''}")
         self.last_sent = tick
         self.world.to_server(self.conn, encode_request(xid, int(opcode), body))
 
@@ -668,6 +732,20 @@ class ZkClient:
                 self._send(tick, OpCode.getChildren, r.GetChildrenRequest(parent, watch))
             else:
                 self._send(tick, OpCode.getChildren2, r.GetChildren2Request(parent, watch))
+        elif roll < 0.875:
+            self._send(tick, OpCode.getEphemerals, r.GetEphemeralsRequest(rng.choice(("/", "", "/p0", "/p1/"))))
+        elif roll < 0.89:
+            self._send(tick, OpCode.getAllChildrenNumber,
+                       r.GetAllChildrenNumberRequest(rng.choice(PARENTS + ("/",))))
+        elif roll < 0.9:
+            reads = tuple(r.MultiOp(OpCode.getData, r.GetDataRequest(self._path(), False))
+                          if rng.random() < 0.5 else
+                          r.MultiOp(OpCode.getChildren, r.GetChildrenRequest(rng.choice(PARENTS), False))
+                          for _ in range(rng.randint(1, 3)))
+            self._send(tick, OpCode.multiRead, r.MultiRequest(reads))
+        elif roll < 0.91:
+            self._send(tick, OpCode.addWatch, r.AddWatchRequest(
+                rng.choice(PARENTS + ("/",)), rng.choice(tuple(AddWatchMode))))
         elif roll < 0.96:
             ops = []
             for _ in range(rng.randint(1, 3)):
