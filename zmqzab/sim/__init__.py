@@ -17,7 +17,10 @@ thread, against
   goes through production recovery;
 * simulated time: ticks, with node clocks out of step, and many message steps between ticks;
 * simulated clients (workload.py): guesses and new games against random nodes, retried after
-  timeouts, with the history of every request.
+  timeouts, with the history of every request;
+* with ``--zk-clients N``, ZooKeeper clients (zkclients.py) speaking the real frames to every
+  node's client port (host/zk.py's ZkServer, driven as the node drives it), judged by
+  zk_checkers.py against the committed history.
 
 Every random choice comes from ``random.Random`` streams derived from the seed (never the
 global ``random``, never the wall clock, never set or dict order), so a seed reproduces a run
@@ -28,7 +31,8 @@ the property, shows the tail of the trace (trace.py) and the line that reproduce
 The modules: simulation.py (the event loop over events.py's typed events, and the nodes'
 lifecycle: start, crash, restart, pause), network.py, faults.py (which faults, when), disk.py,
 workload.py, checkers.py (safety), liveness.py (after the heal), options.py (what a run is
-asked and reports), profile.py (the seed's fault rates), trace.py, sweep.py.
+asked and reports), profile.py (the seed's fault rates), trace.py, sweep.py, zkclients.py and
+zk_checkers.py (ZooKeeper's sessions, tree and replies).
 
 Entry points: ``zmqzab sim`` (zmqzab/cli/sim.py), ``Simulation`` / ``SimOptions`` / ``run_seed``
 for tests and scripted scenarios, ``sweep`` for many seeds. Fault rates are drawn per seed
