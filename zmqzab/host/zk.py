@@ -59,6 +59,9 @@ from zmqzab.zkapi.replies import ReadContext, serve_read, write_reply
 
 Conn = Hashable
 
+#: Ticks between two attempts to propose the close of an expired session that is still open.
+CLOSE_RETRY_TICKS = 20
+
 #: A ConnectResponse that tells the client its session is gone (timeout 0, id 0).
 EXPIRED_RESPONSE = encode_connect_response(ConnectResponse(0, 0, 0, b"\0" * 16, False))
 
@@ -171,10 +174,16 @@ class ZkServer:
         if leading:
             tracker = self._leader_tracker(epoch, now)
             tracker.touch_reported(self.replica.peer.state.drain_touches(), now)
-            for sid in tracker.expired(now):
-                if tracker.mark_closing(sid):
-                    self.counters["zk_sessions_expired"] += 1
-                    self._submit(None, ZkRequest(sid, 0, CLOSE_SESSION))
+            for sid in tracker.expired(now):  # each now closing: reported once
+                self.counters["zk_sessions_expired"] += 1
+                self._submit(None, ZkRequest(sid, 0, CLOSE_SESSION))
+            if now % CLOSE_RETRY_TICKS == 0:
+                # A close the leader could not propose (busy) is proposed again; one that is
+                # on its way is answered SESSIONEXPIRED by prepare and changes nothing.
+                sessions = self.replica.peer.state.sessions
+                for sid in tracker.closing():
+                    if sid in sessions:
+                        self._submit(None, ZkRequest(sid, 0, CLOSE_SESSION))
         else:
             self.tracker = None
             touched = self.touches.drain()
