@@ -42,7 +42,7 @@ from zmqzab.core.output import Output
 from zmqzab.host.replica import Replica
 from zmqzab.messages import Txn
 from zmqzab.state import ZkResult
-from zmqzab.tree.acl import Id, digest_auth_id
+from zmqzab.tree.acl import SUPER_SCHEME, Id, digest_auth_id
 from zmqzab.tree.errors import Code
 from zmqzab.tree.expiry import ExpiryTracker, TouchTable, timeout_ticks
 from zmqzab.tree.sessions import (CONNECT_EXPIRED, CONNECT_NEW, CONNECT_REOPEN, CloseSessionTxn,
@@ -84,6 +84,8 @@ class ZkSettings:
     min_timeout_ms: int = 4_000
     max_timeout_ms: int = 40_000
     secret: bytes = b"zmqzab-demo-session-secret"
+    #: "super:<digest>": who authenticates with this digest is ZooKeeper's super user.
+    super_digest: str = ""
 
 
 @dataclass
@@ -414,6 +416,10 @@ class ZkServer:
             if ident is not None:
                 if ident not in c.auth:
                     c.auth.append(ident)
+                if self.settings.super_digest and ident.id == self.settings.super_digest:
+                    # DigestAuthenticationProvider: the super digest adds ("super", "").
+                    if Id(SUPER_SCHEME, "") not in c.auth:
+                        c.auth.append(Id(SUPER_SCHEME, ""))
                 c.pipe.auth_reply(encode_reply(Xid.AUTH, 0, 0))
                 return
         # An unknown scheme (or SASL, which zmqzab does not speak): AUTHFAILED, then close.
