@@ -53,10 +53,16 @@ class ZkCluster(Cluster):
             self.settle()
 
     def settle(self, limit: int = 100_000) -> None:
-        super().settle(limit)
-        for i in sorted(self.up):
-            if i in self.zk:
-                self.zk[i].flush()
+        # A flush may submit (requests held while a session was created): settle again until
+        # nothing is left, as the node's loop goes round.
+        for _ in range(100):
+            super().settle(limit)
+            for i in sorted(self.up):
+                if i in self.zk:
+                    self.zk[i].flush()
+            if not self.queue and not any(self.disks[i].pending for i in self.up):
+                return
+        raise AssertionError("the ZooKeeper ports did not settle")
 
 
 class _Both:
