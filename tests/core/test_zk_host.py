@@ -36,7 +36,8 @@ class ZkCluster(Cluster):
     def start(self, i: int) -> None:
         super().start(i)
         io = _ZkIO(self, i)
-        self.zk[i] = ZkServer(self.replicas[i], io, ZkSettings(i, TICK_MS, 1_000, 60_000, b"s"),
+        self.zk[i] = ZkServer(self.replicas[i], io, ZkSettings(i, TICK_MS, 1_000, 60_000, b"s",
+                                                                container_check_ms=10 * TICK_MS),
                               lambda out, i=i: self.execute(i, out), time_ms=1_000_000 + i)
         self.replicas[i].io = _Both(self.replicas[i].io, self.zk[i])
 
@@ -379,3 +380,18 @@ def test_requests_sent_before_the_connect_response_are_served_in_order_after_it(
     assert decode_reply(frames[2], OpCode.create)[0].err == 0
     acl = c.peers[f].state.tree.node("/mine").acl
     assert [a.id.scheme for a in acl] == ["digest"]
+
+
+def test_an_emptied_container_is_deleted_by_the_leader_and_a_used_one_is_kept():
+    """Goal: ContainerManager. Setup: two containers (createContainer), each gets a child; the
+    child of one is deleted. Expected: within a few checks the emptied container is gone on
+    every node, and the other one (still holding its child) stays."""
+    c = _cluster()
+    cl = Client(c, _follower(c), timeout_ms=60_000)
+    for p in ("/c1", "/c2"):
+        assert cl.call(OpCode.createContainer, r.CreateRequest(p, b"", OPEN, 4))[0].err == 0
+        assert cl.call(OpCode.create, r.CreateRequest(p + "/x", b"", OPEN, 0))[0].err == 0
+    assert cl.call(OpCode.delete, r.DeleteRequest("/c1/x", -1))[0].err == 0
+    c.tick(30)
+    assert all(c.peers[i].state.tree.node("/c1") is None for i in c.ids)
+    assert all(c.peers[i].state.tree.node("/c2") is not None for i in c.ids)

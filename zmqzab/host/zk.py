@@ -54,6 +54,7 @@ from zmqzab.zk.opcodes import OpCode, Xid
 from zmqzab.zk.protocol import Request, encode_connect_response, encode_reply
 from zmqzab.zk.records import AuthPacket, ConnectResponse, WatcherEvent
 from zmqzab.zk.session import Action, Phase, Pipeline
+from zmqzab.zkapi.prep import LEADER_SESSION
 from zmqzab.zkapi.ops import CLOSE_SESSION, CREATE_SESSION, SessionTouches, ZkRequest, ZkTxn
 from zmqzab.zkapi.replies import ReadContext, serve_read, write_reply
 
@@ -61,6 +62,11 @@ Conn = Hashable
 
 #: Ticks between two attempts to propose the close of an expired session that is still open.
 CLOSE_RETRY_TICKS = 20
+
+#: ZooKeeper's ContainerManager checks every znode.containerCheckIntervalMs (60 s) and deletes
+#: at most maxPerMinute (10,000) containers.
+CONTAINER_CHECK_MS = 60_000
+CONTAINERS_PER_CHECK = 10_000
 
 #: A ConnectResponse that tells the client its session is gone (timeout 0, id 0).
 EXPIRED_RESPONSE = encode_connect_response(ConnectResponse(0, 0, 0, b"\0" * 16, False))
@@ -86,6 +92,7 @@ class ZkSettings:
     secret: bytes = b"zmqzab-demo-session-secret"
     #: "super:<digest>": who authenticates with this digest is ZooKeeper's super user.
     super_digest: str = ""
+    container_check_ms: int = CONTAINER_CHECK_MS
 
 
 @dataclass
@@ -120,6 +127,7 @@ class ZkServer:
         self.ids = SessionIdGenerator(settings.node_id, time_ms)
         self.tracker: ExpiryTracker | None = None
         self._tracker_epoch = -1
+        self._container_ticks = max(1, settings.container_check_ms // settings.tick_ms)
         self._dirty: set[Conn] = set()
         #: (connection, frames it sent while its session was being created), for ``flush``.
         self._held: list[tuple[Conn, list[bytes]]] = []
@@ -181,6 +189,13 @@ class ZkServer:
             for sid in tracker.expired(now):  # each now closing: reported once
                 self.counters["zk_sessions_expired"] += 1
                 self._submit(None, ZkRequest(sid, 0, CLOSE_SESSION))
+            if now % self._container_ticks == 0:
+                # ContainerManager: empty containers that once had a child go (the leader's
+                # own deleteContainer, which prepare refuses if a child came meanwhile).
+                tree = self.replica.peer.state.tree
+                for path in tree.container_candidates(self.wall_ms)[:CONTAINERS_PER_CHECK]:
+                    self._submit(None, ZkRequest(LEADER_SESSION, 0, int(OpCode.deleteContainer),
+                                                 path.encode("utf-8")))
             if now % CLOSE_RETRY_TICKS == 0:
                 # A close the leader could not propose (busy) is proposed again; one that is
                 # on its way is answered SESSIONEXPIRED by prepare and changes nothing.
