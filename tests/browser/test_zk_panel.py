@@ -30,6 +30,7 @@ STATUS_EVERY_S = 0.1
 ALICE = 0x100000ABCD0000  # holds the lock, connected to n2
 BOB = 0x200000ABCD0001    # waits for it, connected to n0
 ALICE_HEX, BOB_HEX = "0x100000abcd0000", "0x200000abcd0001"
+KAZOO_PREFIX = "1126b722ea6d43c6ae07cc34691c619f__lock__"
 
 
 class FakeNode:
@@ -137,6 +138,10 @@ class LockWorld:
         self.zk.create("/app/lock")
         self.zk.create("/app/lock/x-", b"", CreateMode.EPHEMERAL_SEQUENTIAL, session=ALICE)
         self.zk.create("/app/lock/x-", b"", CreateMode.EPHEMERAL_SEQUENTIAL, session=BOB)
+        # A queue whose names sort otherwise than their numbers, one of them kazoo-style long.
+        self.zk.create("/app/queue")
+        for prefix in ("b-", "a-", KAZOO_PREFIX):
+            self.zk.create("/app/queue/" + prefix, b"", CreateMode.PERSISTENT_SEQUENTIAL)
 
     def zk_status(self, port: int, expiry: dict[int, int] | None, watches: dict[str, int],
                   connections: list[dict]) -> dict[str, Any]:
@@ -199,6 +204,12 @@ def test_browser_zk_panel_shows_tree_sessions_countdown_and_clients(fakes, page)
     assert "next seq 0000000002" in page.locator('.zk-node[data-path="/app/lock"]').inner_text()
     assert '"hello"' in page.locator('.zk-node[data-path="/app/config"]').inner_text()
     assert "0x0001fe" in page.locator('.zk-node[data-path="/app/blob"]').inner_text()
+    # Sequential siblings in the order of their numbers, not of their names; a long prefix
+    # keeps its ends.
+    queue = page.locator('.zk-node[data-path^="/app/queue/"]')
+    assert [queue.nth(k).get_attribute("data-path") for k in range(3)] == [
+        "/app/queue/b-0000000000", "/app/queue/a-0000000001", f"/app/queue/{KAZOO_PREFIX}0000000002"]
+    assert queue.nth(2).locator(".zk-name").inner_text() == "1126b722…__lock__0000000002"
 
     alice = page.locator(session_row(ALICE_HEX))
     assert alice.get_attribute("data-expires-ms") == "7400"
@@ -212,6 +223,12 @@ def test_browser_zk_panel_shows_tree_sessions_countdown_and_clients(fakes, page)
     set_statuses(fakes, 1, zk_parts(3_100))
     page.wait_for_function(f"document.querySelector('{session_row(ALICE_HEX)}').innerText.includes('3.1 s')",
                            timeout=10_000)
+
+    # The leader stops counting a session down when it expires it: closing.
+    set_statuses(fakes, 1, {**zk_parts(3_100), 1: world.zk_status(2182, {BOB: 9_000}, {}, [])})
+    page.wait_for_function(f"document.querySelector('{session_row(ALICE_HEX)}').innerText.includes('expired: closing')",
+                           timeout=10_000)
+    set_statuses(fakes, 1, zk_parts(3_100))
 
     # z hides the panel and gives the timeline its room back; z again shows it.
     page.keyboard.press("z")
