@@ -42,7 +42,7 @@ from zmqzab.core.output import Output
 from zmqzab.host.replica import Replica
 from zmqzab.messages import Txn
 from zmqzab.state import ZkResult
-from zmqzab.tree.acl import Id, digest_auth_id
+from zmqzab.tree.acl import SUPER_SCHEME, Id, digest_auth_id
 from zmqzab.tree.errors import Code
 from zmqzab.tree.expiry import ExpiryTracker, TouchTable, timeout_ticks
 from zmqzab.tree.sessions import (CONNECT_EXPIRED, CONNECT_NEW, CONNECT_REOPEN, CloseSessionTxn,
@@ -58,6 +58,9 @@ from zmqzab.zkapi.ops import CLOSE_SESSION, CREATE_SESSION, SessionTouches, ZkRe
 from zmqzab.zkapi.replies import ReadContext, serve_read, write_reply
 
 Conn = Hashable
+
+#: Ticks between two attempts to propose the close of an expired session that is still open.
+CLOSE_RETRY_TICKS = 20
 
 #: A ConnectResponse that tells the client its session is gone (timeout 0, id 0).
 EXPIRED_RESPONSE = encode_connect_response(ConnectResponse(0, 0, 0, b"\0" * 16, False))
@@ -81,6 +84,8 @@ class ZkSettings:
     min_timeout_ms: int = 4_000
     max_timeout_ms: int = 40_000
     secret: bytes = b"zmqzab-demo-session-secret"
+    #: "super:<digest>": who authenticates with this digest is ZooKeeper's super user.
+    super_digest: str = ""
 
 
 @dataclass
@@ -171,10 +176,16 @@ class ZkServer:
         if leading:
             tracker = self._leader_tracker(epoch, now)
             tracker.touch_reported(self.replica.peer.state.drain_touches(), now)
-            for sid in tracker.expired(now):
-                if tracker.mark_closing(sid):
-                    self.counters["zk_sessions_expired"] += 1
-                    self._submit(None, ZkRequest(sid, 0, CLOSE_SESSION))
+            for sid in tracker.expired(now):  # each now closing: reported once
+                self.counters["zk_sessions_expired"] += 1
+                self._submit(None, ZkRequest(sid, 0, CLOSE_SESSION))
+            if now % CLOSE_RETRY_TICKS == 0:
+                # A close the leader could not propose (busy) is proposed again; one that is
+                # on its way is answered SESSIONEXPIRED by prepare and changes nothing.
+                sessions = self.replica.peer.state.sessions
+                for sid in tracker.closing():
+                    if sid in sessions:
+                        self._submit(None, ZkRequest(sid, 0, CLOSE_SESSION))
         else:
             self.tracker = None
             touched = self.touches.drain()
@@ -405,6 +416,10 @@ class ZkServer:
             if ident is not None:
                 if ident not in c.auth:
                     c.auth.append(ident)
+                if self.settings.super_digest and ident.id == self.settings.super_digest:
+                    # DigestAuthenticationProvider: the super digest adds ("super", "").
+                    if Id(SUPER_SCHEME, "") not in c.auth:
+                        c.auth.append(Id(SUPER_SCHEME, ""))
                 c.pipe.auth_reply(encode_reply(Xid.AUTH, 0, 0))
                 return
         # An unknown scheme (or SASL, which zmqzab does not speak): AUTHFAILED, then close.
