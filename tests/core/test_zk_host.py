@@ -53,10 +53,16 @@ class ZkCluster(Cluster):
             self.settle()
 
     def settle(self, limit: int = 100_000) -> None:
-        super().settle(limit)
-        for i in sorted(self.up):
-            if i in self.zk:
-                self.zk[i].flush()
+        # A flush may submit (requests held while a session was created): settle again until
+        # nothing is left, as the node's loop goes round.
+        for _ in range(100):
+            super().settle(limit)
+            for i in sorted(self.up):
+                if i in self.zk:
+                    self.zk[i].flush()
+            if not self.queue and not any(self.disks[i].pending for i in self.up):
+                return
+        raise AssertionError("the ZooKeeper ports did not settle")
 
 
 class _Both:
@@ -344,3 +350,32 @@ def test_garbage_on_the_port_closes_that_connection_and_nothing_else():
     c.settle()
     assert (f, "bad") in c.closed
     assert good.call(OpCode.exists, r.ExistsRequest("/", False))[0].err == 0
+
+
+def test_requests_sent_before_the_connect_response_are_served_in_order_after_it():
+    """Goal: kazoo sends its auth (and may send a request) right behind its ConnectRequest.
+    Setup: one read of the socket holds ConnectRequest, auth, and a create whose ACL is the
+    creator's ("auth" scheme). Expected: the ConnectResponse first, then the auth's reply, then
+    the create succeeds with the digest id as its ACL (the auth was taken before it)."""
+    from zmqzab.zk.records import AuthPacket
+
+    c = _cluster()
+    f = _follower(c)
+    zk = c.zk[f]
+    zk.opened("early", "127.0.0.1:3")
+    data = (encode_connect_request(r.ConnectRequest(0, 0, 5_000, 0, b"\0" * 16, False))
+            + encode_request(Xid.AUTH, OpCode.auth, AuthPacket(0, "digest", b"u:p"))
+            + encode_request(1, OpCode.create, r.CreateRequest("/mine", b"", (r.ACL(31, r.Id("auth", None)),), 0)))
+    zk.received("early", data)
+    c.settle()
+    raw = b"".join(c.sent.pop((f, "early")))
+    frames = []
+    while raw:
+        (n,) = struct.unpack(">i", raw[:4])
+        frames.append(raw[4:4 + n])
+        raw = raw[4 + n:]
+    assert decode_connect_response(frames[0]).session_id != 0
+    assert [decode_reply(fr, OpCode.create)[0].xid for fr in frames[1:]] == [Xid.AUTH, 1]
+    assert decode_reply(frames[2], OpCode.create)[0].err == 0
+    acl = c.peers[f].state.tree.node("/mine").acl
+    assert [a.id.scheme for a in acl] == ["digest"]

@@ -121,6 +121,8 @@ class ZkServer:
         self.tracker: ExpiryTracker | None = None
         self._tracker_epoch = -1
         self._dirty: set[Conn] = set()
+        #: (connection, frames it sent while its session was being created), for ``flush``.
+        self._held: list[tuple[Conn, list[bytes]]] = []
         #: The driver's wall clock (ms), for the txns this node proposes (ctime / mtime).
         self.wall_ms = time_ms
         self.counters = {"zk_requests": 0, "zk_writes": 0, "zk_reads": 0, "zk_connects": 0,
@@ -234,6 +236,14 @@ class ZkServer:
 
     def flush(self) -> None:
         """Send what is due on every connection that changed (call once per driver step)."""
+        while self._held:
+            conn, frames = self._held.pop(0)
+            c = self.conns.get(conn)
+            for frame in frames:
+                if c is None or c.pipe.should_close:
+                    break
+                self._request(c, frame)
+            self._dirty.add(conn)
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, set()
@@ -381,8 +391,12 @@ class ZkServer:
         sid = c.session_id
         frame = encode_connect_response(ConnectResponse(
             0, c.timeout_ms, sid, session_password(sid, self.settings.secret), False))
-        for held in c.pipe.connected(frame):
-            self._request(c, held)
+        held = c.pipe.connected(frame)
+        if held:
+            # Requests sent before the ConnectResponse (kazoo's auth, a first create): taken
+            # at the next flush, never here, inside the apply of the createSession (a submit
+            # from within an Output being carried out would nest one Output in another).
+            self._held.append((c.id, held))
 
     def _request(self, c: Connection, frame: bytes) -> None:
         action, request = c.pipe.receive(frame)
