@@ -108,3 +108,20 @@ def test_forwarded_ops_out_of_the_wires_ranges_are_implausible(op, problem):
 def test_forwarded_ops_in_range_are_plausible():
     assert forwarded_problem(_create("/a")) == ""
     assert forwarded_problem(SessionTouches((1, -5))) == ""
+
+
+def test_the_ephemerals_of_a_negative_session_id_go_with_its_session():
+    """Session ids made by nodes 128..255 are negative longs; their ephemerals are ephemerals
+    all the same (found by the view's author: the tree tracked only owners > 0, and a close
+    left them behind)."""
+    from zmqzab.tree.sessions import initial_session_id
+
+    s = ReplicatedState()
+    sid = initial_session_id(200, 1_000_000)
+    assert sid < 0
+    z1, z2, z3 = make_zxid(1, 1), make_zxid(1, 2), make_zxid(1, 3)
+    _applied(s, z1, s.prepare(ZkRequest(sid, 0, CREATE_SESSION, timeout_ms=5000), z1))
+    _applied(s, z2, s.prepare(_create("/e", 1, flags=1, sid=sid), z2))
+    assert s.tree.node("/e").ephemeral_owner == sid
+    _applied(s, z3, s.prepare(ZkRequest(sid, 2, CLOSE_SESSION), z3))
+    assert s.tree.node("/e") is None

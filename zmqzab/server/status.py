@@ -52,7 +52,7 @@ def zk_status(self: Node) -> dict[str, Any]:
     view = server.view()
     return {"port": self.addr.zk_port, **view,
             "tree": tree_view(state.tree, state.sessions, server.watches.path_counts()),
-            "sessions": sessions_view(state.sessions, server.expiry_ms())}
+            "sessions": sessions_view(state.sessions, server.expiry_ms(), state.tree)}
 
 
 def peer_view(ps: PeerStatus) -> dict[str, Any]:
