@@ -344,7 +344,8 @@ class ZkClient:
     known: dict = field(default_factory=dict)
     writes: int = 0
     closing: bool = False
-    #: path -> AddWatchMode of the persistent watches this client set (they never fire out)
+    #: path -> the AddWatchModes of the persistent watches this client set there (both may be
+    #: held at once, as in ZooKeeper since ZOOKEEPER-4466; they never fire out)
     persistent: dict = field(default_factory=dict)
     #: A reconnect that must be refused ("wrong password", "unknown session"), or None.
     probe: str | None = None
@@ -598,8 +599,8 @@ class ZkClient:
                 self._send(tick, OpCode.setWatches2, r.SetWatches2(
                     self.last_zxid, tuple(sorted(w["data"])), tuple(sorted(w["exist"])),
                     tuple(sorted(w["child"])),
-                    tuple(sorted(a for a, m in p.items() if m == AddWatchMode.PERSISTENT)),
-                    tuple(sorted(a for a, m in p.items() if m == AddWatchMode.PERSISTENT_RECURSIVE))),
+                    tuple(sorted(a for a, m in p.items() if AddWatchMode.PERSISTENT in m)),
+                    tuple(sorted(a for a, m in p.items() if AddWatchMode.PERSISTENT_RECURSIVE in m))),
                     Xid.SET_WATCHES)
             elif any(w.values()):
                 self._send(tick, OpCode.setWatches, r.SetWatches(
@@ -619,9 +620,10 @@ class ZkClient:
         else:
             kinds = ()
         fired = [(k, path) for k in kinds if path in w[k]]
-        persistent = self.persistent.get(path) == AddWatchMode.PERSISTENT or (
+        p = self.persistent
+        persistent = AddWatchMode.PERSISTENT in p.get(path, ()) or (
             kind != EventType.NodeChildrenChanged and any(
-                self.persistent.get(a) == AddWatchMode.PERSISTENT_RECURSIVE for a in _self_and_parents(path)))
+                AddWatchMode.PERSISTENT_RECURSIVE in p.get(a, ()) for a in _self_and_parents(path)))
         held = bool(fired) or persistent or not kinds
         for k, p in fired:
             w[k].discard(p)
@@ -647,7 +649,7 @@ class ZkClient:
             for child in body.children or ():
                 known.setdefault(f"{b.path}/{child}", -1)
         elif op == OpCode.addWatch and err == 0:
-            self.persistent[b.path] = b.mode
+            self.persistent.setdefault(b.path, set()).add(b.mode)
         if op in (OpCode.getData, OpCode.exists, OpCode.getChildren, OpCode.getChildren2) and b.watch:
             kind = None
             if op == OpCode.getData and err == 0:
