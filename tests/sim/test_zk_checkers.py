@@ -295,3 +295,16 @@ def test_set_watches_rearms_against_the_tree_as_it_is():
     z4 = h.commit(create("/q/x"), cxid=4)
     with violated("a watch event comes before any reply that shows its change"):
         h.zk.on_zxid("z1", S1, z4, "a ping reply")
+
+
+def test_a_live_session_is_never_answered_expired():
+    """Bug caught: a node that has not applied a session's createSession yet answers the
+    session's reconnect "expired" from its own table: the client loses a live session."""
+    h = History()
+    z1 = h.commit(CreateSessionTxn(S1, 4000), sid=S1, cxid=0)
+    h.zk.on_told_expired("z1", S1, 2, z1)  # it had applied the create: its answer is its own
+    h.zk.on_told_expired("z9", 0x7, 2, 0)  # a session never created: expired is right
+    with violated("a live session is never answered expired"):
+        h.zk.on_told_expired("z1", S1, 3, 0)
+    h.commit(CloseSessionTxn(S1, None), cxid=0)
+    h.zk.on_told_expired("z1", S1, 3, 0)  # closed since: expired is right anywhere

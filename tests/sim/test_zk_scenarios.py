@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.sim.helpers import LIVENESS_TICKS, wait_serving
-from zmqzab.messages import Commit, Forward, Ping
+from zmqzab.messages import Commit, Forward, Ping, Proposal
 from zmqzab.sim import SimOptions, Simulation
 from zmqzab.sim.checkers import Violation
 from zmqzab.sim.simulation import run_seed
@@ -298,3 +298,34 @@ def test_a_read_never_shows_a_later_write_of_its_own_session():
         reply(sim, z, w1)
         assert z.replies[read][1].data == b"w0"
         assert z.replies[w0][0].zxid <= z.replies[read][0].zxid < z.replies[w1][0].zxid
+
+
+@pytest.mark.xfail(strict=True, raises=Violation, reason="host/zk.py: a follower that has not "
+                   "applied a session's createSession answers its reconnect 'expired' "
+                   "(ZooKeeper's follower asks the leader: REVALIDATE) (reported)")
+def test_a_reconnect_to_a_follower_behind_keeps_the_session():
+    """Goal: a session lives on when its client reconnects to a follower that has not applied
+    the session's createSession yet (a client's lastZxidSeen is 0 right after its
+    ConnectResponse, so nothing stops it from picking that follower).
+
+    Setup: 5 nodes, calm network, one client.
+    Faults: follower F gets no PROPOSAL, COMMIT or TXNS from the leader; the client's first
+    connection, to another node, is cut once its session is created; it reconnects to F.
+    Expected: F keeps the session (or refuses the connection so that the client tries
+    another node); it never answers "expired": the session is open.
+    """
+    from zmqzab.messages import SyncTxns
+    with zk_calm(seed=21, clients=1) as sim:
+        (z,) = sim.zk.clients
+        wait_serving(sim)
+        lagging = 1
+        sim.rules.append(lambda s, d, m: "drop" if isinstance(m, (Proposal, Commit, SyncTxns))
+                         and d == lagging else None)
+        sim.run_until(lambda: z.connected, 30)
+        assert z.node != lagging
+        session = z.session_id
+        z.next_node, cut = lagging, z.conn
+        sim.zk.cut(cut)
+        sim.run_until(lambda: z.conn != cut and z.phase != "connecting", 10)
+        sim.run_ticks(3)
+        assert z.sessions == [session]

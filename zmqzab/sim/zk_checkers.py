@@ -20,6 +20,8 @@ digest cannot see, each a named property:
   - "a session expires at most once" (a closeSession the leader's expiry proposed, cxid 0)
     and "a closed session never comes back" (no createSession of an id closed before);
   - "a request commits at most once": no two txns with one (session, cxid);
+  - "a live session is never answered expired": a node that has not applied a session's
+    createSession answers its reconnect "expired";
 * over what the clients got (``on_reply``, ``on_event``, ``on_zxid``):
   - "replies in xid order" (the clients check it as they read);
   - "zxids in a session never go back": every reply's zxid, across reconnects;
@@ -129,6 +131,8 @@ class ZkCheckers:
         #: session id -> zxid of the leader's expiry close / of its close
         self.expired: dict[int, int] = {}
         self.closed: dict[int, int] = {}
+        #: session id -> zxid of the createSession that opened it
+        self.created: dict[int, int] = {}
         #: (session id, cxid) -> zxid of the txn it committed as
         self.committed: dict[tuple[int, int], int] = {}
         #: node -> (last ZooKeeper zxid applied, {path: (czxid, version, cversion, aversion)})
@@ -199,6 +203,7 @@ class ZkCheckers:
                           f"{fmt_zxid(self.committed[key])} and again at {fmt_zxid(zxid)}")
             self.committed[key] = zxid
         if type(inner) is CreateSessionTxn and isinstance(result, ZkResult) and result.err == 0:
+            self.created.setdefault(sid, zxid)
             if sid in self.closed:
                 self.fail("a closed session never comes back",
                           f"session {fmt_session_id(sid)} closed at {fmt_zxid(self.closed[sid])} "
@@ -253,6 +258,19 @@ class ZkCheckers:
             self.fail("a session is reopened only with its password",
                       f"{client} reconnected to n{node} with {probe}, and was given session "
                       f"{fmt_session_id(resp.session_id)} (timeout {resp.time_out} ms)")
+
+    def on_told_expired(self, client: str, sid: int, node: int, node_applied: int | None) -> None:
+        """``node`` answered ``client``'s reconnect with session ``sid`` "expired". Only a
+        node that applied the session's createSession can know it is gone (closed, or closing
+        on the leader); one that has not applied it yet (``node_applied``, now, is below it)
+        cannot have seen it closed: the session is alive and its client loses it."""
+        created = self.created.get(sid)
+        if (sid not in self.closed and created is not None and node_applied is not None
+                and node_applied < created):
+            self.fail("a live session is never answered expired",
+                      f"{client}'s session {fmt_session_id(sid)}, created at {fmt_zxid(created)} "
+                      f"and open, was answered expired by n{node}, which has applied only up to "
+                      f"{fmt_zxid(node_applied)}: it does not know the session yet")
 
     def on_session_over(self, client: str, sid: int, why: str) -> None:
         self._count(f"session {why}")

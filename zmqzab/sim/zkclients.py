@@ -573,6 +573,9 @@ class ZkClient:
             if self.session_id == 0:
                 self.checkers.fail("a new session is created", f"{self.name}: n{self.node} refused a "
                                    "new session with an expired-session answer")
+            peer = self.world.sim.nodes[self.node].peer if self.node is not None else None
+            self.checkers.on_told_expired(self.name, self.session_id, self.node or 0,
+                                          peer.zxid_applied if peer is not None else None)
             self._session_over("expired")
             if self.conn is not None:
                 self.world.client_closed(self.conn)
