@@ -120,11 +120,14 @@ def _one(base, trace: bool) -> int:
     options = replace(base, trace_keep=None if trace else 400, echo=typer.echo if trace else None)
     with Simulation(options) as simulation:
         result = simulation.run()
+        zk = simulation.zk.summary() if simulation.zk is not None else None
     typer.echo(f"seed {base.seed}: {base.nodes} nodes, {result.ticks} ticks, {result.steps} steps, "
                f"{result.messages} messages, {result.commits} txns committed, "
                f"{result.answered}/{result.requests} requests answered")
     typer.echo(f"profile: {result.profile}")
     typer.echo(f"faults injected: {_faults_line(result.faults)}")
+    if zk is not None:
+        typer.echo(f"ZooKeeper clients: {zk}")
     if result.violation is not None:
         _print_violation(result)
         return 1

@@ -146,6 +146,12 @@ class ZkWorld:
     def count(self, what: str) -> None:
         self.stats[what] = self.stats.get(what, 0) + 1
 
+    def summary(self) -> str:
+        """One line for people: what the ZooKeeper clients did and met."""
+        got = {k.replace("zk_", "").replace("_", " "): v
+               for k, v in {**self.checkers.counts, **self.stats}.items()}
+        return ", ".join(f"{k} {v}" for k, v in sorted(got.items())) or "nothing"
+
     def wall_ms(self) -> int:
         return self.sim.now * TICK_MS // TICK
 
