@@ -49,8 +49,9 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -212,6 +213,12 @@ class ZmqzabEnsemble(Ensemble):
     def start(self) -> None:
         for i in self.lc.ids:
             self.lc.start(i)
+        if self.lc.wait(self.lc.leader, 60) is None:
+            raise RuntimeError(f"zmqzab: no leader within 60 s of starting; node consoles in {self.work}")
+        if all(self.status(i) == (None, None) for i in range(self.n)) and \
+                self.lc.wait(lambda: any(self.status(i)[0] for i in range(self.n)) or None, 10) is None:
+            raise RuntimeError("zmqzab has a leader but no node answers srvr on its zk_port: this checkout "
+                               "does not serve ZooKeeper clients (it needs zmqzab/host/zk.py, 'zk: serve')")
 
     def stop(self) -> None:
         self.lc.stop_all()
@@ -315,26 +322,6 @@ def on_node(ens: Ensemble, i: int) -> KazooClient:
     return zk
 
 
-def latencies(op: Callable[[], object], warmup: int, n: int, tmax: float) -> list[float]:
-    for _ in range(warmup):
-        op()
-    lat = []
-    start = time.perf_counter()
-    for _ in range(n):
-        t = time.perf_counter()
-        op()
-        lat.append(time.perf_counter() - t)
-        if t - start > tmax:
-            break
-    return sorted(lat)
-
-
-def latency_figures(lat: list[float], wall: float) -> dict[str, Any]:
-    return {"n": len(lat), "p50_ms": round(pct(lat, 50) * 1e3, 3), "p99_ms": round(pct(lat, 99) * 1e3, 3),
-            "mean_ms": round(sum(lat) / len(lat) * 1e3, 3), "max_ms": round(lat[-1] * 1e3, 3),
-            "ops_s": round(len(lat) / wall, 1)}
-
-
 def pipelined(zk: KazooClient, issue: Callable[[], Any], n: int, inflight: int, tmax: float) -> dict[str, Any]:
     """Keep ``inflight`` async requests outstanding until ``n`` were issued (or ``tmax``)."""
     sem = threading.Semaphore(inflight)
@@ -393,61 +380,75 @@ def w_warmup(ens: Ensemble, c: Counts) -> dict[str, Any]:
     return r
 
 
+@contextmanager
+def follower_session(ens: Ensemble) -> Iterator[tuple[KazooClient, dict[str, int]]]:
+    """A kazoo session on a follower (srvr's Mode), and {"node": it, "leader": the leader}."""
+    fol, ld = follower_of(ens)
+    zk = on_node(ens, fol)
+    try:
+        yield zk, {"node": fol, "leader": ld}
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def one_at_a_time(ens: Ensemble, c: Counts, prepare: Callable[[KazooClient], Callable[[], object]],
+                  warmup: int, n: int) -> dict[str, Any]:
+    """``n`` requests one at a time through a follower (after ``warmup``): latency figures.
+    ``prepare`` makes the request's function from the session (and any znode it needs)."""
+    with follower_session(ens) as (zk, where):
+        op = prepare(zk)
+        for _ in range(warmup):
+            op()
+        cpu = CpuMeter(ens)
+        lat = []
+        start = time.perf_counter()
+        for _ in range(n):
+            t = time.perf_counter()
+            op()
+            lat.append(time.perf_counter() - t)
+            if t - start > c.tmax:
+                break
+        wall = time.perf_counter() - start
+    lat.sort()
+    return {"n": len(lat), "p50_ms": round(pct(lat, 50) * 1e3, 3), "p99_ms": round(pct(lat, 99) * 1e3, 3),
+            "mean_ms": round(sum(lat) / len(lat) * 1e3, 3), "max_ms": round(lat[-1] * 1e3, 3),
+            "ops_s": round(len(lat) / wall, 1)} | cpu.per_op_us(len(lat)) | where
+
+
 def w_seq_create(ens: Ensemble, c: Counts) -> dict[str, Any]:
-    fol, ld = follower_of(ens)
-    zk = on_node(ens, fol)
-    zk.ensure_path("/bench/seq")
-    cpu = CpuMeter(ens)
-    t = time.perf_counter()
-    lat = latencies(lambda: zk.create("/bench/seq/n-", VALUE, sequence=True), c.seq_warmup, c.seq_n, c.tmax)
-    out = latency_figures(lat, time.perf_counter() - t) | cpu.per_op_us(len(lat) + c.seq_warmup)
-    zk.stop()
-    zk.close()
-    return out | {"node": fol, "leader": ld}
+    def prepare(zk: KazooClient) -> Callable[[], object]:
+        zk.ensure_path("/bench/seq")
+        return lambda: zk.create("/bench/seq/n-", VALUE, sequence=True)
 
-
-def w_async_create(ens: Ensemble, c: Counts) -> dict[str, Any]:
-    fol, ld = follower_of(ens)
-    zk = on_node(ens, fol)
-    zk.ensure_path("/bench/async")
-    create = lambda: zk.create_async("/bench/async/n-", VALUE, sequence=True)  # noqa: E731
-    pipelined(zk, create, c.async_warmup, c.inflight, c.tmax)
-    cpu = CpuMeter(ens)
-    r = pipelined(zk, create, c.async_n, c.inflight, c.tmax)
-    zk.stop()
-    zk.close()
-    return r | cpu.per_op_us(r["ok"]) | {"node": fol, "leader": ld}
+    return one_at_a_time(ens, c, prepare, c.seq_warmup, c.seq_n)
 
 
 def w_get(ens: Ensemble, c: Counts) -> dict[str, Any]:
-    fol, ld = follower_of(ens)
-    zk = on_node(ens, fol)
-    cpu = CpuMeter(ens)
-    t = time.perf_counter()
-    lat = latencies(lambda: zk.get("/bench/data"), c.get_warmup, c.get_n, c.tmax)
-    out = latency_figures(lat, time.perf_counter() - t) | cpu.per_op_us(len(lat) + c.get_warmup)
-    zk.stop()
-    zk.close()
-    return out | {"node": fol, "leader": ld}
+    return one_at_a_time(ens, c, lambda zk: lambda: zk.get("/bench/data"), c.get_warmup, c.get_n)
 
 
 def w_lock(ens: Ensemble, c: Counts) -> dict[str, Any]:
-    fol, ld = follower_of(ens)
-    zk = on_node(ens, fol)
-    lock = Lock(zk, "/bench/lock", "bench")
+    def prepare(zk: KazooClient) -> Callable[[], object]:
+        lock = Lock(zk, "/bench/lock", "bench")
 
-    def cycle() -> None:
-        if not lock.acquire(timeout=10):
-            raise RuntimeError("an uncontended lock was not acquired within 10 s")
-        lock.release()
+        def cycle() -> None:
+            if not lock.acquire(timeout=10):
+                raise RuntimeError("an uncontended lock was not acquired within 10 s")
+            lock.release()
+        return cycle
 
-    cpu = CpuMeter(ens)
-    t = time.perf_counter()
-    lat = latencies(cycle, c.lock_warmup, c.lock_n, c.tmax)
-    out = latency_figures(lat, time.perf_counter() - t) | cpu.per_op_us(len(lat) + c.lock_warmup)
-    zk.stop()
-    zk.close()
-    return out | {"node": fol, "leader": ld}
+    return one_at_a_time(ens, c, prepare, c.lock_warmup, c.lock_n)
+
+
+def w_async_create(ens: Ensemble, c: Counts) -> dict[str, Any]:
+    with follower_session(ens) as (zk, where):
+        zk.ensure_path("/bench/async")
+        create = lambda: zk.create_async("/bench/async/n-", VALUE, sequence=True)  # noqa: E731
+        pipelined(zk, create, c.async_warmup, c.inflight, c.tmax)
+        cpu = CpuMeter(ens)
+        r = pipelined(zk, create, c.async_n, c.inflight, c.tmax)
+    return r | cpu.per_op_us(r["ok"]) | where
 
 
 def failover_try(ens: Ensemble, target: str) -> dict[str, Any]:
