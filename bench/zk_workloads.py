@@ -42,6 +42,7 @@ import math
 import os
 import platform
 import shlex
+import signal
 import socket
 import statistics
 import subprocess
@@ -182,8 +183,6 @@ class ZooKeeperEnsemble(Ensemble):
         self.zk.stop()
 
     def kill(self, i: int) -> None:
-        import signal
-
         self.zk.stop_node(i, signal.SIGKILL)
 
     def restart(self, i: int) -> None:
@@ -547,8 +546,8 @@ def run(ens: Ensemble, chosen: list[str], c: Counts) -> dict[str, Any]:
                            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                            "loadavg_at_start": os.getloadavg()}
     t0 = time.monotonic()
-    ens.start()
     try:
+        ens.start()  # inside: nodes started before a failure are stopped too
         ld = ens.wait_synced()
         out["start_s"] = round(time.monotonic() - t0, 2)
         print(f"[{ens.name}] serving after {out['start_s']} s, leader node {ld}", file=sys.stderr, flush=True)
@@ -588,6 +587,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny counts: checks that it runs, measures nothing")
     ap.add_argument("--json", type=Path, help="write every figure here")
     args = ap.parse_args()
+    # SIGTERM (a timeout, a Ctrl-C'd parent) unwinds like an error: every node started is stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     chosen = list(WORKLOADS) if args.workload == "all" else [w.strip() for w in args.workload.split(",")]
     if unknown := [w for w in chosen if w not in WORKLOADS]:
         raise SystemExit(f"unknown workload {', '.join(unknown)}: choose from {', '.join(WORKLOADS)} or all")
