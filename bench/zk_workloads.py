@@ -112,7 +112,7 @@ class Ensemble:
     def stop(self) -> None: ...
     def kill(self, i: int) -> None: raise NotImplementedError  # kill -9, by PID
     def restart(self, i: int) -> None: raise NotImplementedError  # on its own data
-    def pids(self) -> list[int]: return []
+    def pids(self) -> dict[int, int]: return {}  # node index -> pid, of the live nodes started here
     def describe(self) -> dict[str, Any]: return {}
 
     @property
@@ -188,8 +188,8 @@ class ZooKeeperEnsemble(Ensemble):
     def restart(self, i: int) -> None:
         self.zk.restart_node(i)
 
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.zk.procs if p is not None]
+    def pids(self) -> dict[int, int]:
+        return {i: p.pid for i, p in enumerate(self.zk.procs) if p is not None}
 
     def describe(self) -> dict[str, Any]:
         return self.zk.describe()
@@ -229,8 +229,8 @@ class ZmqzabEnsemble(Ensemble):
     def restart(self, i: int) -> None:
         self.lc.start(self.lc.ids[i])
 
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.lc.procs.values()]
+    def pids(self) -> dict[int, int]:
+        return {self.lc.ids.index(i): p.pid for i, p in self.lc.procs.items()}
 
     def describe(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -283,18 +283,20 @@ def proc_cpu_s(pid: int) -> float:
 
 
 class CpuMeter:
-    """Server CPU (every node process this script started) and this client's, over a stretch."""
+    """CPU time over a stretch: each node process this script started, and this client."""
 
     def __init__(self, ens: Ensemble) -> None:
         self.pids = ens.pids()
-        self.servers0 = sum(proc_cpu_s(p) for p in self.pids)
+        self.nodes0 = {i: proc_cpu_s(pid) for i, pid in self.pids.items()}
         self.client0 = sum(os.times()[:2])
 
-    def per_op_us(self, ops: int) -> dict[str, float | None]:
-        servers = sum(proc_cpu_s(p) for p in self.pids) - self.servers0
+    def per_op_us(self, ops: int) -> dict[str, Any]:
+        if not ops:
+            return {}
+        nodes = {i: round((proc_cpu_s(pid) - self.nodes0[i]) / ops * 1e6, 1) for i, pid in self.pids.items()}
         client = sum(os.times()[:2]) - self.client0
-        return {"server_cpu_us_per_op": round(servers / ops * 1e6, 1) if self.pids and ops else None,
-                "client_cpu_us_per_op": round(client / ops * 1e6, 1) if ops else None}
+        return {"server_cpu_us_per_op": round(sum(nodes.values()), 1) if nodes else None,
+                "node_cpu_us_per_op": nodes, "client_cpu_us_per_op": round(client / ops * 1e6, 1)}
 
 
 def connect(hosts: list[str]) -> KazooClient:
