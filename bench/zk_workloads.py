@@ -237,7 +237,9 @@ class ZmqzabEnsemble(Ensemble):
         from importlib.metadata import version
 
         return {"system": f"zmqzab {version('zmqzab')}, {self.n} nodes", "timing": asdict(self.base.timing),
-                "fsync": self.base.storage.fsync, "zookeeper": asdict(self.base.zookeeper)}
+                "fsync": self.base.storage.fsync,
+                "session_timeout_ms": [self.base.zookeeper.min_session_timeout_ms,
+                                       self.base.zookeeper.max_session_timeout_ms]}
 
 
 class ExternalEnsemble(Ensemble):
@@ -571,7 +573,9 @@ def run(ens: Ensemble, chosen: list[str], c: Counts) -> dict[str, Any]:
 def versions() -> dict[str, str]:
     import kazoo.version
 
-    return {"kazoo": kazoo.version.__version__, "python": platform.python_version(),
+    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                            capture_output=True, text=True).stdout.strip()
+    return {"kazoo": kazoo.version.__version__, "zmqzab_commit": commit, "python": platform.python_version(),
             "platform": platform.platform(), "cpus": str(os.cpu_count())}
 
 
