@@ -396,9 +396,10 @@ def follower_session(ens: Ensemble) -> Iterator[tuple[KazooClient, dict[str, int
 
 
 def one_at_a_time(ens: Ensemble, c: Counts, prepare: Callable[[KazooClient], Callable[[], object]],
-                  warmup: int, n: int) -> dict[str, Any]:
+                  warmup: int, n: int, check: Callable[[KazooClient, int], dict] | None = None) -> dict[str, Any]:
     """``n`` requests one at a time through a follower (after ``warmup``): latency figures.
-    ``prepare`` makes the request's function from the session (and any znode it needs)."""
+    ``prepare`` makes the request's function from the session (and any znode it needs);
+    ``check`` looks at the result afterwards, given how many requests were made."""
     with follower_session(ens) as (zk, where):
         op = prepare(zk)
         for _ in range(warmup):
@@ -414,10 +415,18 @@ def one_at_a_time(ens: Ensemble, c: Counts, prepare: Callable[[KazooClient], Cal
                 break
         wall = time.perf_counter() - start
         used = cpu.per_op_us(len(lat))  # before the session closes (a closeSession is a txn)
+        if check is not None:
+            where = where | check(zk, warmup + len(lat))
     lat.sort()
     return {"n": len(lat), "p50_ms": round(pct(lat, 50) * 1e3, 3), "p99_ms": round(pct(lat, 99) * 1e3, 3),
             "mean_ms": round(sum(lat) / len(lat) * 1e3, 3), "max_ms": round(lat[-1] * 1e3, 3),
             "ops_s": round(len(lat) / wall, 1)} | used | where
+
+
+def sequential_names(zk: KazooClient, parent: str, made: int) -> dict[str, Any]:
+    """Did every create make its own znode? (sequential names never repeat under a parent)"""
+    names = zk.get_children(parent)
+    return {"children": len(names), "children_expected": made, "children_ok": len(set(names)) == made}
 
 
 def w_seq_create(ens: Ensemble, c: Counts) -> dict[str, Any]:
@@ -425,7 +434,8 @@ def w_seq_create(ens: Ensemble, c: Counts) -> dict[str, Any]:
         zk.ensure_path("/bench/seq")
         return lambda: zk.create("/bench/seq/n-", VALUE, sequence=True)
 
-    return one_at_a_time(ens, c, prepare, c.seq_warmup, c.seq_n)
+    return one_at_a_time(ens, c, prepare, c.seq_warmup, c.seq_n,
+                         lambda zk, made: sequential_names(zk, "/bench/seq", made))
 
 
 def w_get(ens: Ensemble, c: Counts) -> dict[str, Any]:
@@ -449,11 +459,12 @@ def w_async_create(ens: Ensemble, c: Counts) -> dict[str, Any]:
     with follower_session(ens) as (zk, where):
         zk.ensure_path("/bench/async")
         create = lambda: zk.create_async("/bench/async/n-", VALUE, sequence=True)  # noqa: E731
-        pipelined(zk, create, c.async_warmup, c.inflight, c.tmax)
+        warm = pipelined(zk, create, c.async_warmup, c.inflight, c.tmax)
         cpu = CpuMeter(ens)
         r = pipelined(zk, create, c.async_n, c.inflight, c.tmax)
         used = cpu.per_op_us(r["ok"])
-    return r | used | where
+        made = sequential_names(zk, "/bench/async", warm["ok"] + r["ok"])
+    return r | used | made | where
 
 
 def failover_try(ens: Ensemble, target: str) -> dict[str, Any]:
