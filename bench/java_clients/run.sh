@@ -112,7 +112,9 @@ out=$(zk "$C" stat "$root"); expect "zkCli stat (dataVersion = 1 after one set)"
 out=$(zk "$A" set -v 7 "$root" bad); expect "zkCli set -v with a wrong version is refused (BADVERSION)" 'version No is not valid|BadVersion' "$out"
 out=$(zk "$A" create "$root" again); expect "zkCli create of an existing node is refused (NODEEXISTS)" 'Node already exists' "$out"
 out=$(zk "$A" create "$root/d" x; zk "$B" delete "$root/d"; zk "$C" ls "$root")
-if grep -q '^Created' <<<"$out" && ! grep -qE '(\[|, )d(\]|,)' <<<"$out"; then pass "zkCli delete"
+listing=$(grep -E '^\[.*\]$' <<<"$out" | tail -1)
+if grep -q "^Created $root/d\$" <<<"$out" && [ -n "$listing" ] && ! grep -qE '(\[|, )d(\]|,)' <<<"$listing"; then
+  pass "zkCli delete"
 else fail "zkCli delete" "$out"; fi
 out=$(zk "$A" delete "$root/nope"); expect "zkCli delete of a missing node is refused (NONODE)" "Node does not exist: $root/nope" "$out"
 out=$(zk "$A" delete "$root"); expect "zkCli delete of a node with children is refused (NOTEMPTY)" 'Node not empty|NotEmpty' "$out"
@@ -160,7 +162,7 @@ if cli_sync w; then
   cli_send w quit
   exec 3>&-
   # quit closes the session: its ephemeral node goes at once, not at expiry.
-  gone() { ! zk "$C" stat "$mine" | grep -q '^cZxid'; }
+  gone() { zk "$C" stat "$mine" | grep -q "^Node does not exist: $mine\$"; }
   if [ -n "$mine" ] && wait_until 20 gone; then pass "zkCli quit: the session's ephemeral node is deleted (closeSession)"
   else fail "zkCli quit: the session's ephemeral node is deleted (closeSession)" "ephemeral '$mine'; $(cat "$work/w.out")"; fi
 else

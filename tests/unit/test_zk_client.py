@@ -367,3 +367,14 @@ def test_parse_server(text, expected):
 def test_parse_server_refuses_what_is_not_host_port(text):
     with pytest.raises(ValueError, match="host:port"):
         parse_server(text)
+
+
+def test_wait_event_after_the_connection_broke_is_connection_loss(server):
+    """A command that waits after a request broke the connection (a frame over the limit, the
+    server gone) gets CONNECTIONLOSS, not an internal error."""
+    server.reply_hook = lambda r: [b""]
+    client = ZkClient(server.address).connect()
+    with pytest.raises(ZkConnectionError):
+        client.exists("/")
+    with pytest.raises(ZkConnectionError, match="not connected"):
+        client.wait_event(timeout_s=1)

@@ -201,6 +201,8 @@ class ZkClient:
         pinging the server so that the session stays alive. None when the time ran out."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not self.events:
+            if self._sock is None:
+                raise ZkConnectionError(self.server, "not connected")
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 return None
