@@ -46,7 +46,11 @@ cleanup() {
 trap cleanup EXIT
 
 pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1"; [ -n "${2:-}" ] && sed 's/^/    | /' <<<"$2"; failed=$((failed + 1)); }
+fail() {  # the output shown without the JVM's logging noise
+  echo "FAIL $1"
+  [ -n "${2:-}" ] && grep -v '^SLF4J: ' <<<"$2" | sed 's/^/    | /'
+  failed=$((failed + 1))
+}
 skip() { echo "SKIP $1"; skipped=$((skipped + 1)); }
 
 wait_until() {  # wait_until SECONDS command...: poll every 0.2 s until the command succeeds
@@ -95,7 +99,7 @@ done
 
 root=/jc$$
 A=${servers[0]} B=${servers[1]:-${servers[0]}} C=${servers[2]:-${servers[0]}}
-zk() { local s=$1; shift; "$ZKCLI" -server "$s" "$@" 2>&1; }
+zk() { local s=$1; shift; "$ZKCLI" -server "$s" "$@" 2>&1 | grep -v '^SLF4J: '; }
 expect() {  # expect NAME REGEX OUTPUT
   if grep -qE -- "$2" <<<"$3"; then pass "$1"; else fail "$1 (wanted /$2/)" "$3"; fi
 }
@@ -116,6 +120,13 @@ listing=$(grep -E '^\[.*\]$' <<<"$out" | tail -1)
 if grep -q "^Created $root/d\$" <<<"$out" && [ -n "$listing" ] && ! grep -qE '(\[|, )d(\]|,)' <<<"$listing"; then
   pass "zkCli delete"
 else fail "zkCli delete" "$out"; fi
+# Two Stat/data details every client can see (zkCli prints them):
+# DataNode.copyStat reports cversion as creates * 2 - children, so a child's delete counts too;
+out=$(zk "$A" create "$root/cv"; zk "$A" create "$root/cv/a"; zk "$A" delete "$root/cv/a"; zk "$A" stat "$root/cv")
+expect "zkCli stat: cversion counts a child's create and its delete (cversion = 2)" '^cversion = 2$' "$out"
+# zkCli's create without data sends null data, and getData gives null back ("null").
+out=$(zk "$A" create "$root/nul"; zk "$A" get "$root/nul")
+expect "zkCli create without data: get prints null (null data stays null)" '^null$' "$out"
 out=$(zk "$A" delete "$root/nope"); expect "zkCli delete of a missing node is refused (NONODE)" "Node does not exist: $root/nope" "$out"
 out=$(zk "$A" delete "$root"); expect "zkCli delete of a node with children is refused (NOTEMPTY)" 'Node not empty|NotEmpty' "$out"
 
@@ -162,7 +173,7 @@ if cli_sync w; then
   cli_send w quit
   exec 3>&-
   # quit closes the session: its ephemeral node goes at once, not at expiry.
-  gone() { zk "$C" stat "$mine" | grep -q "^Node does not exist: $mine\$"; }
+  gone() { local o; o=$(zk "$C" stat "$mine"); grep -q "^Node does not exist: $mine\$" <<<"$o"; }
   if [ -n "$mine" ] && wait_until 20 gone; then pass "zkCli quit: the session's ephemeral node is deleted (closeSession)"
   else fail "zkCli quit: the session's ephemeral node is deleted (closeSession)" "ephemeral '$mine'; $(cat "$work/w.out")"; fi
 else
