@@ -1,18 +1,26 @@
 // Curator's recipes against a ZooKeeper-protocol cluster, unchanged (issue 13): InterProcessMutex
 // held by one client and refused to another until released; LeaderLatch with two participants,
 // exactly one leader, and leadership passing when the leader's client closes its session (its
-// ephemeral latch node must go with the session). Prints one PASS/FAIL line per check, and the
+// ephemeral latch node must go with the session); a transaction (multi with check, create,
+// setData) that commits whole or, when its check fails, not at all; PersistentWatcher (addWatch
+// PERSISTENT_RECURSIVE) seeing changes below its path. Prints one PASS/FAIL line per check, and the
 // exception of a failure (Curator names the KeeperException and the path); exit 1 on any FAIL.
 //
 // Compiled by run.sh with javac at run time against Debian's jars (libcurator-recipes-java):
 //   java -cp /tmp/...:/usr/share/java/curator-recipes.jar:... CuratorCheck host:port,host:port
+import java.util.List;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.api.transaction.CuratorTransactionResult;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
+import org.apache.curator.framework.recipes.watch.PersistentWatcher;
 import org.apache.curator.retry.RetryNTimes;
+import org.apache.zookeeper.KeeperException;
+import org.apache.zookeeper.WatchedEvent;
 
 public class CuratorCheck {
     static int failures = 0;
@@ -122,7 +130,69 @@ public class CuratorCheck {
             return now.equals(other.getId()) ? null : "getLeader() says " + now;
         });
 
-        for (CuratorFramework c : new CuratorFramework[] {c1, c2}) {
+        CuratorFramework c3 = client(connect);
+        check("transaction (multi): check + create + setData commit together", () -> {
+            String t = root + "/txn";
+            c3.create().creatingParentContainersIfNeeded().forPath(t, "0".getBytes());
+            List<CuratorTransactionResult> results = c3.transaction().forOperations(
+                    c3.transactionOp().check().withVersion(0).forPath(t),
+                    c3.transactionOp().create().forPath(t + "/a", "a".getBytes()),
+                    c3.transactionOp().setData().forPath(t, "1".getBytes()));
+            if (results.size() != 3) {
+                return results.size() + " results for 3 ops";
+            }
+            String data = new String(c3.getData().forPath(t));
+            return data.equals("1") && c3.checkExists().forPath(t + "/a") != null ? null
+                    : "after the commit: data " + data + ", child " + c3.checkExists().forPath(t + "/a");
+        });
+
+        check("transaction (multi): a failed check aborts every op (BADVERSION, nothing done)", () -> {
+            String t = root + "/txn";
+            try {
+                c3.transaction().forOperations(
+                        c3.transactionOp().create().forPath(t + "/b", "b".getBytes()),
+                        c3.transactionOp().check().withVersion(99).forPath(t),
+                        c3.transactionOp().setData().forPath(t, "2".getBytes()));
+                return "the transaction committed although its check was wrong";
+            } catch (KeeperException.BadVersionException expected) {
+                // the check's error, as ZooKeeper reports a multi that failed on its second op
+            }
+            String data = new String(c3.getData().forPath(t));
+            return data.equals("1") && c3.checkExists().forPath(t + "/b") == null ? null
+                    : "after the abort: data " + data + ", child b " + c3.checkExists().forPath(t + "/b");
+        });
+
+        check("PersistentWatcher (addWatch recursive): events for a create and a set below it", () -> {
+            String w = root + "/watched";
+            c3.create().creatingParentContainersIfNeeded().forPath(w);
+            LinkedBlockingQueue<WatchedEvent> events = new LinkedBlockingQueue<>();
+            LinkedBlockingQueue<Boolean> set = new LinkedBlockingQueue<>();
+            PersistentWatcher watcher = new PersistentWatcher(c3, w, true);
+            watcher.getListenable().addListener(events::add);
+            watcher.getResetListenable().addListener(() -> set.add(true));
+            watcher.start();
+            try {
+                if (set.poll(30, TimeUnit.SECONDS) == null) {
+                    return "the watch was not set within 30 s (addWatch)";
+                }
+                c3.create().forPath(w + "/x", "0".getBytes());
+                c3.setData().forPath(w + "/x", "1".getBytes());
+                StringBuilder seen = new StringBuilder();
+                for (String wanted : new String[] {"NodeCreated " + w + "/x", "NodeDataChanged " + w + "/x"}) {
+                    WatchedEvent e = events.poll(30, TimeUnit.SECONDS);
+                    String got = e == null ? "nothing" : e.getType() + " " + e.getPath();
+                    seen.append(got).append("; ");
+                    if (!got.equals(wanted)) {
+                        return "wanted " + wanted + ", got " + seen;
+                    }
+                }
+                return null;
+            } finally {
+                watcher.close();
+            }
+        });
+
+        for (CuratorFramework c : new CuratorFramework[] {c1, c2, c3}) {
             try {
                 c.close();
             } catch (Exception ignored) {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Java clients against a ZooKeeper-protocol cluster (issue 13): Debian's zkCli.sh (ls,
 # create -e -s, get -s, set, stat, delete, watches with -w, a reconnect to another node that keeps
-# its watches) and Curator's recipes (CuratorCheck.java: InterProcessMutex, LeaderLatch), each
-# check one PASS or FAIL line; exit 1 if any failed.
+# its watches) and Curator (CuratorCheck.java: InterProcessMutex, LeaderLatch, a transaction with
+# check, PersistentWatcher), each check one PASS or FAIL line; exit 1 if any failed.
 #
 #   run.sh zookeeper     # a 3-node Apache ZooKeeper 3.8 (zookeeper3.sh) in a temp dir: the reference
 #   run.sh zmqzab        # `zmqzab up` on a 3-node config from make_config, in a temp dir
@@ -127,6 +127,12 @@ expect "zkCli stat: cversion counts a child's create and its delete (cversion = 
 # zkCli's create without data sends null data, and getData gives null back ("null").
 out=$(zk "$A" create "$root/nul"; zk "$A" get "$root/nul")
 expect "zkCli create without data: get prints null (null data stays null)" '^null$' "$out"
+# A container is no one's ephemeral: DataNode.copyStat shows its owner as 0 (the
+# CONTAINER_EPHEMERAL_OWNER marker stays inside the server).
+out=$(zk "$A" create -c "$root/box"; zk "$A" stat "$root/box")
+expect "zkCli create -c: a container's Stat says ephemeralOwner = 0x0" '^ephemeralOwner = 0x0$' "$out"
+# whoami lists the session's identities; every connection has its ip one (ServerCnxn's authInfo).
+out=$(zk "$A" whoami); expect "zkCli whoami: the connection's ip identity" '^ip: 127\.0\.0\.1$' "$out"
 out=$(zk "$A" delete "$root/nope"); expect "zkCli delete of a missing node is refused (NONODE)" "Node does not exist: $root/nope" "$out"
 out=$(zk "$A" delete "$root"); expect "zkCli delete of a node with children is refused (NOTEMPTY)" 'Node not empty|NotEmpty' "$out"
 
