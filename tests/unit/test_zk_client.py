@@ -1,4 +1,4 @@
-"""zmqzab/zk/client.py against a fake server: a thread with a listening socket that speaks the
+"""zmqzab/zk_client.py against a fake server: a thread with a listening socket that speaks the
 codec (framing, protocol, records) and keeps a tiny tree, so that each test sees the bytes the
 client sent and decides the bytes it gets back.
 
@@ -17,7 +17,7 @@ from collections.abc import Callable
 import pytest
 
 from zmqzab.tree.errors import Code
-from zmqzab.zk.client import ZkClient, ZkConnectionError, ZkError, parse_server
+from zmqzab.zk_client import ZkClient, ZkConnectionError, ZkError, parse_server
 from zmqzab.zk.framing import FrameDecoder, FrameError
 from zmqzab.zk.opcodes import EventType, KeeperState, OpCode, Xid
 from zmqzab.zk.protocol import (Request, decode_connect_request, decode_request,

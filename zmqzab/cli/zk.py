@@ -1,5 +1,5 @@
 """`zmqzab zk`: ls, get, set, create, delete, stat and watch over ZooKeeper's client protocol,
-for people without a Java or kazoo shell at hand (zmqzab/zk/client.py; any ZooKeeper server
+for people without a Java or kazoo shell at hand (zmqzab/zk_client.py; any ZooKeeper server
 answers it too).
 
 Each command opens its own session on the first server that accepts it (``--server``, else
@@ -70,7 +70,7 @@ def servers(server: str | None, config: Path | None) -> list[str]:
 
 def _session(server: str | None, config: Path | None):
     """A connected client on the first server that accepts (exits 1 naming each that did not)."""
-    from zmqzab.zk.client import ZkClient, ZkConnectionError, ZkError, parse_server
+    from zmqzab.zk_client import ZkClient, ZkConnectionError, ZkError, parse_server
 
     addresses = servers(server, config)
     failures = []
@@ -90,7 +90,7 @@ def _session(server: str | None, config: Path | None):
 
 def _run(server: str | None, config: Path | None, action) -> None:
     """``action(client)`` in one session; a refused request is one line and exit 1."""
-    from zmqzab.zk.client import ZkConnectionError, ZkError
+    from zmqzab.zk_client import ZkConnectionError, ZkError
 
     client = _session(server, config)
     try:
@@ -207,7 +207,7 @@ def stat(path: PathArg, server: ServerOption = None, config: ConfigOption = None
     """Print the node's Stat with zkCli's names (cZxid, ctime, mZxid, ...)."""
     def action(c) -> None:
         from zmqzab.tree.errors import Code
-        from zmqzab.zk.client import ZkError
+        from zmqzab.zk_client import ZkError
 
         found = c.exists(path)
         if found is None:

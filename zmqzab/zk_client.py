@@ -10,10 +10,11 @@ closeSession, so the session's ephemeral nodes go at once instead of at expiry. 
 the background: pings are sent by ``wait_event`` while it waits (every third of the session
 timeout, as ClientCnxn does) and before a request when the session was idle that long.
 
-It is built on the codec the server uses (protocol.encode_request / decode_reply,
-records.py, framing.FrameDecoder), so it is also a second reader of the server's bytes. It is
-for the ``zmqzab zk`` command and tests: no reconnect, no failover to another server, no
-pipelining; kazoo, zkCli and Curator are the real clients.
+It is built on the codec the server uses (zmqzab/zk/: protocol.encode_request / decode_reply,
+records.py, framing.FrameDecoder), so it is also a second reader of the server's bytes; it lives
+beside that package, not in it, because zmqzab/zk/ is pure (no sockets, no clock). It is for the
+``zmqzab zk`` command and tests: no reconnect, no failover to another server, no pipelining;
+kazoo, zkCli and Curator are the real clients.
 
 Errors: ``ZkError`` carries ZooKeeper's code (``zmqzab.tree.errors.Code``) and the path;
 ``ZkConnectionError`` (its code CONNECTIONLOSS) says which address failed and why.
