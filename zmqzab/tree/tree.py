@@ -44,7 +44,7 @@ class DataNode:
     __slots__ = ("data", "acl", "czxid", "mzxid", "ctime", "mtime", "version", "cversion",
                  "aversion", "ephemeral_owner", "pzxid", "children")
 
-    def __init__(self, data: bytes, acl: tuple[ACL, ...], zxid: int, time_ms: int,
+    def __init__(self, data: bytes | None, acl: tuple[ACL, ...], zxid: int, time_ms: int,
                  ephemeral_owner: int) -> None:
         self.data = data
         self.acl = acl
@@ -57,7 +57,7 @@ class DataNode:
     def stat(self) -> Stat:
         """``DataNode.copyStat``: the persisted fields plus dataLength and numChildren."""
         return Stat(self.czxid, self.mzxid, self.ctime, self.mtime, self.version, self.cversion,
-                    self.aversion, self.ephemeral_owner, len(self.data), len(self.children),
+                    self.aversion, self.ephemeral_owner, len(self.data) if self.data is not None else 0, len(self.children),
                     self.pzxid)
 
 
