@@ -179,9 +179,10 @@ class ZkClient:
     def set_data(self, path: str, data: bytes, version: int = -1) -> Stat:
         return self._call(OpCode.setData, SetDataRequest(path, data, version), path).stat  # type: ignore[union-attr]
 
-    def create(self, path: str, data: bytes = b"", ephemeral: bool = False,
+    def create(self, path: str, data: bytes | None = b"", ephemeral: bool = False,
                sequential: bool = False, acl: tuple[ACL, ...] = OPEN_ACL_UNSAFE) -> str:
-        """The created node's path (with its sequence number when ``sequential``)."""
+        """The created node's path (with its sequence number when ``sequential``). ``data``
+        None is ZooKeeper's null data (what zkCli's ``create /x`` without data sends)."""
         flags = (_EPHEMERAL if ephemeral else 0) | (_SEQUENTIAL if sequential else 0)
         reply = self._call(OpCode.create, CreateRequest(path, data, acl, flags), path)
         return reply.path  # type: ignore[union-attr]
