@@ -44,15 +44,29 @@ def node_status(self: Node) -> dict[str, Any]:
     return s
 
 
+#: The ZooKeeper part of /status is rebuilt when something in it changed, or after this many
+#: ticks (the expiry countdown): the tree's view costs milliseconds on a big tree, and the
+#: status is published every tick.
+ZK_STATUS_REFRESH_TICKS = 10
+
+
 def zk_status(self: Node) -> dict[str, Any]:
     """The ZooKeeper part of /status: this node's connections and watches, the tree and the
     sessions as applied here (the leader adds each session's time to expiry)."""
     server = self.zk.server
     state = self.peer.state
+    ticks = self.replica.ticks
+    key = (state.zxid_applied, len(server.conns), server.watches.watch_count(),
+           server.tracker is None)
+    cached = self._zk_status
+    if cached is not None and cached[0] == key and ticks - cached[1] < ZK_STATUS_REFRESH_TICKS:
+        return cached[2]
     view = server.view()
-    return {"port": self.addr.zk_port, **view,
-            "tree": tree_view(state.tree, state.sessions, server.watches.path_counts()),
-            "sessions": sessions_view(state.sessions, server.expiry_ms(), state.tree)}
+    out = {"port": self.addr.zk_port, **view,
+           "tree": tree_view(state.tree, state.sessions, server.watches.path_counts()),
+           "sessions": sessions_view(state.sessions, server.expiry_ms(), state.tree)}
+    self._zk_status = (key, ticks, out)
+    return out
 
 
 def peer_view(ps: PeerStatus) -> dict[str, Any]:
