@@ -121,8 +121,6 @@ def znode_paths(status: dict | None) -> list[str]:
     return [n["path"] for n in status["zk"]["tree"]["nodes"]]
 
 
-@pytest.mark.xfail(strict=True, reason="zmqzab/tree/view.py node_view takes len(None) of a znode "
-                   "with null data: every node dies at its next status, and again after a restart")
 def test_a_znode_with_null_data_keeps_every_node_up_processes(cluster):
     """Goal: zkCli's `create /x` (no data) sends null data; ZooKeeper keeps it null, serves it
     and stays up.
