@@ -54,7 +54,8 @@ from zmqzab.sim.checkers import Violation
 from zmqzab.state import ReplicatedState, Result, ZkResult
 from zmqzab.tree.errors import Code
 from zmqzab.tree.paths import parent_of
-from zmqzab.tree.sessions import SESSION_CLOSED, CloseSessionTxn, CreateSessionTxn, fmt_session_id
+from zmqzab.tree.sessions import (CONTAINER_EPHEMERAL_OWNER, SESSION_CLOSED, CloseSessionTxn,
+                                  CreateSessionTxn, fmt_session_id)
 from zmqzab.tree.tree import DataTree, TxnResult
 from zmqzab.tree.txns import CreateTxn, MultiTxn
 from zmqzab.zk import records as r
@@ -86,10 +87,15 @@ def op_name(opcode: int) -> str:
 
 def client_stat(n) -> r.Stat:
     """The tree's DataNode as a client's Stat, field by field (written here, not taken from the
-    server's code, so that a server mapping fields wrongly is caught)."""
+    server's code, so that a server mapping fields wrongly is caught), with ZooKeeper's two
+    rewrites (DataNode.copyStat): the node keeps cversion as its count of child creates and
+    shows ``2 * cversion - numChildren`` (a jute int), and a container shows owner 0."""
+    children = len(n.children)
+    cversion = ((2 * n.cversion - children + (1 << 31)) % (1 << 32)) - (1 << 31)
+    owner = 0 if n.ephemeral_owner == CONTAINER_EPHEMERAL_OWNER else n.ephemeral_owner
     return r.Stat(czxid=n.czxid, mzxid=n.mzxid, ctime=n.ctime, mtime=n.mtime, version=n.version,
-                  cversion=n.cversion, aversion=n.aversion, ephemeral_owner=n.ephemeral_owner,
-                  data_length=len(n.data), num_children=len(n.children), pzxid=n.pzxid)
+                  cversion=cversion, aversion=n.aversion, ephemeral_owner=owner,
+                  data_length=len(n.data or b""), num_children=children, pzxid=n.pzxid)
 
 
 def node_state(tree: DataTree, path: str) -> NodeState:
