@@ -71,8 +71,9 @@ _SEQUENTIAL = re.compile(r"^(.*/)[^/]*?(\d{10})$")
 _READS = frozenset(int(o) for o in (OpCode.getData, OpCode.exists, OpCode.getChildren,
                                     OpCode.getChildren2, OpCode.getEphemerals,
                                     OpCode.getAllChildrenNumber, OpCode.multiRead))
-_WRITES = frozenset(int(o) for o in (OpCode.create, OpCode.create2, OpCode.delete, OpCode.setData,
-                                     OpCode.multi, OpCode.closeSession, OpCode.check))
+_WRITES = frozenset(int(o) for o in (OpCode.create, OpCode.create2, OpCode.createContainer,
+                                     OpCode.delete, OpCode.setData, OpCode.multi,
+                                     OpCode.closeSession, OpCode.check))
 
 #: A znode as the reference tree holds it at one zxid: data, stat, children (None: absent).
 NodeState = tuple[bytes, r.Stat, tuple[str, ...]] | None
@@ -428,7 +429,7 @@ class ZkCheckers:
         if header.err or t is None:
             return
         path = getattr(body, "path", None)
-        if opcode in (OpCode.create, OpCode.create2) and path != t.path:
+        if opcode in (OpCode.create, OpCode.create2, OpCode.createContainer) and path != t.path:
             self.fail(prop, f"{who} was told it created {path}, but {t.path} was committed at "
                             f"{fmt_zxid(zxid)}")
         stat = _stat_of(body)

@@ -70,13 +70,16 @@ MAX_TIMEOUT_MS = 4_000
 ASKED_TIMEOUT_MS = (800, 2_000)
 #: A connect that gets no ConnectResponse within this many ticks is given up.
 CONNECT_TIMEOUT_TICKS = 8
+#: The leader looks for empty containers to delete this often (ZooKeeper: 60 s; here within
+#: a run's few hundred ticks).
+CONTAINER_CHECK_MS = 1_000
 #: Requests a client keeps in flight at most.
 INFLIGHT_MAX = 3
 PARENTS = ("/p0", "/p1", "/p2")
 NAMES = ("a", "b", "c", "d")
 OPEN_ACL = (r.ACL(31, r.Id("world", "anyone")),)
 #: CreateMode flags.
-EPHEMERAL, SEQUENTIAL = 1, 2
+EPHEMERAL, SEQUENTIAL, CONTAINER = 1, 2, 4
 #: Opcodes whose reply comes from a committed txn.
 WRITES = frozenset(int(o) for o in (OpCode.create, OpCode.create2, OpCode.delete, OpCode.setData,
                                     OpCode.multi, OpCode.closeSession))
@@ -167,7 +170,8 @@ class ZkWorld:
 
         self.servers[node.id] = ZkServer(
             node.replica, _ServerIO(self, node.id, inc),
-            ZkSettings(node.id, TICK_MS, MIN_TIMEOUT_MS, MAX_TIMEOUT_MS), execute, self.wall_ms())
+            ZkSettings(node.id, TICK_MS, MIN_TIMEOUT_MS, MAX_TIMEOUT_MS,
+                       container_check_ms=CONTAINER_CHECK_MS), execute, self.wall_ms())
 
     def node_died(self, i: int) -> None:
         self.servers.pop(i, None)
@@ -644,7 +648,7 @@ class ZkClient:
         """What the client remembers for its next requests (not judged)."""
         known = self.known
         op, b = sent.opcode, sent.body
-        if op in (OpCode.create, OpCode.create2) and err == 0 and body is not None:
+        if op in (OpCode.create, OpCode.create2, OpCode.createContainer) and err == 0 and body is not None:
             known[body.path] = 0
         elif op == OpCode.setData and err == 0 and body is not None:
             known[b.path] = body.stat.version
@@ -724,7 +728,14 @@ class ZkClient:
         rng = self.rng
         roll = rng.random()
         if roll < 0.06:
-            self._send(tick, OpCode.create, r.CreateRequest(rng.choice(PARENTS), b"", OPEN_ACL, 0))
+            # A parent; sometimes a container (the leader deletes it once its last child goes)
+            # or with null data (zkCli's create sends none).
+            if rng.random() < 0.3:
+                self._send(tick, OpCode.createContainer,
+                           r.CreateRequest(rng.choice(PARENTS), b"", OPEN_ACL, CONTAINER))
+            else:
+                self._send(tick, OpCode.create, r.CreateRequest(
+                    rng.choice(PARENTS), None if rng.random() < 0.3 else b"", OPEN_ACL, 0))
         elif roll < 0.32:
             self._send(tick, rng.choice((OpCode.create, OpCode.create2)), self._create_request())
         elif roll < 0.47:
