@@ -133,6 +133,8 @@ class ZkCheckers:
         self.base = base
         #: path -> [(zxid, state after that txn)], from G through the reference tree
         self.history: dict[str, list[tuple[int, NodeState]]] = {}
+        #: path -> [(zxid, watch tables its txn fired on the path: "data", "child")]
+        self.fired: dict[str, list[tuple[int, frozenset[str]]]] = {}
         #: parent -> {sequence number: zxid of the create that used it}
         self.sequences: dict[str, dict[int, int]] = {}
         #: session id -> zxid of the leader's expiry close / of its close
@@ -202,6 +204,11 @@ class ZkCheckers:
         ref = self.base.ref.tree
         for path in touched_paths(result):
             self.history.setdefault(path, []).append((zxid, node_state(ref, path)))
+        fired: dict[str, set[str]] = {}
+        for trigger in (result.tree.triggers if isinstance(result, ZkResult) and result.tree else ()):
+            fired.setdefault(trigger.path, set()).add(str(trigger.table.value))
+        for path, tables in fired.items():
+            self.fired.setdefault(path, []).append((zxid, frozenset(tables)))
         if op.cxid != 0:
             key = (sid, op.cxid)
             if key in self.committed:
@@ -334,18 +341,14 @@ class ZkCheckers:
                 mine[key] = max(since, zxid)
 
     def _change_after(self, kind: str, path: str, zxid: int) -> int | None:
-        """The zxid of the first change of ``path`` after ``zxid`` that a ``kind`` watch set
-        at ``zxid`` fires for (ZooKeeper's triggers: data, existence, children)."""
-        def aspect(state: NodeState) -> object:
-            if state is None:
-                return None
-            if kind == "child":
-                return tuple(sorted(state[2]))
-            return (state[0], state[1].mzxid) if kind == "data" else True
-
-        before = aspect(self.state_at(path, zxid))
-        for at, state in self.history.get(path, ()):
-            if at > zxid and aspect(state) != before:
+        """The zxid of the first committed txn after ``zxid`` that fires a ``kind`` watch on
+        ``path`` (ZooKeeper's triggers, as the committed txns' results name them: a data or
+        exist watch by a create, delete or setData of the node, a child watch by a child's
+        create or delete or the node's delete; a multi that creates and deletes a node fires
+        though it leaves the tree as it was)."""
+        table = "child" if kind == "child" else "data"
+        for at, tables in self.fired.get(path, ()):
+            if at > zxid and table in tables:
                 return at
         return None
 
