@@ -23,9 +23,6 @@ from zmqzab.zk.opcodes import OpCode
 
 pytestmark = pytest.mark.zk
 
-REASON = ("prep.py's closeSession leaves the session's ephemerals in the Preparer's overlay "
-          "(Preparer.close_session is never called): writes prepared behind it see them")
-
 
 def _close_then(c, owner: Client, other: Client, opcode: int, body) -> tuple[int, int]:
     """The owner's closeSession and the other client's write, both prepared by the leader
@@ -37,7 +34,6 @@ def _close_then(c, owner: Client, other: Client, opcode: int, body) -> tuple[int
     return xc, xw
 
 
-@pytest.mark.xfail(strict=True, reason=REASON)
 def test_a_create_behind_the_close_of_the_holder_of_that_ephemeral_succeeds():
     """Goal: a lock by a fixed ephemeral name passes at once when its holder leaves. Setup: A
     holds ephemeral /lock; A sends closeSession, and B (right behind it in the log) creates
@@ -56,7 +52,6 @@ def test_a_create_behind_the_close_of_the_holder_of_that_ephemeral_succeeds():
         assert node is not None and node.ephemeral_owner == b.connect.session_id
 
 
-@pytest.mark.xfail(strict=True, reason=REASON)
 def test_a_delete_of_the_parent_behind_the_close_of_its_only_ephemeral_child_succeeds():
     """Goal: the same, for the parent's child count. Setup: /p holds one child, A's ephemeral
     /p/e; A closes, and B deletes /p right behind the close. Expected: B's delete OK; /p is gone

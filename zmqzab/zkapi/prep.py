@@ -113,6 +113,10 @@ class RequestPrep:
         if opcode == CLOSE_SESSION:
             self.closing[sid] = zxid
             self.opened.pop(sid, None)
+            # Its ephemerals are gone for every request prepared behind it (ZooKeeper adds a
+            # delete ChangeRecord per ephemeral). The txn still says None, "all it holds":
+            # the same set here, since nothing of the session is prepared after its close.
+            self.preparer.close_session(sid, zxid)
             return ZkTxn(sid, cxid, opcode, CloseSessionTxn(sid, None))
         if opcode == OpCode.sync:
             return ZkTxn(sid, cxid, opcode, ErrorTxn(0))
