@@ -20,7 +20,6 @@ from zmqzab.zk.protocol import encode_request
 pytestmark = pytest.mark.zk
 
 
-@pytest.mark.xfail(strict=True, reason="_auth decodes a null auth buffer (None): AttributeError kills the node")
 def test_a_digest_auth_with_a_null_buffer_fails_that_connection_and_the_node_serves_on():
     """Goal: hostile bytes on zk_port never kill the node. Setup: a client connected to a
     follower sends auth (xid -4) with scheme "digest" and a null auth buffer (length -1).

@@ -437,7 +437,7 @@ class ZkServer:
     def _auth(self, c: Connection, request: Request) -> None:
         body = request.body
         if request.header.type == OpCode.auth and isinstance(body, AuthPacket) \
-                and body.scheme == "digest":
+                and body.scheme == "digest" and body.auth is not None:  # jute's null buffer
             try:
                 ident = digest_auth_id(body.auth.decode("utf-8"))
             except (UnicodeDecodeError, ValueError):
