@@ -60,8 +60,6 @@ def _port(ctx: zmq.Context) -> ZkPort:
     return ZkPort(node, time_ms=1_000_000)
 
 
-@pytest.mark.xfail(strict=True, reason="ZkPort takes the close notice of a connection it closed "
-                   "itself for a new connection: a ghost Connection per health check")
 def test_connections_closed_by_both_sides_leave_no_connection_behind():
     """Goal: the port holds no connection that no longer exists. Setup: CHECKS clients each
     connect, send a bad length (4 bytes 0xff: the port closes the connection, as for any bad
