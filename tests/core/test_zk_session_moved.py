@@ -24,8 +24,6 @@ from zmqzab.zk.protocol import encode_connect_request
 
 pytestmark = pytest.mark.zk
 
-REASON = ("ZkServer.applied routes a ZkTxn by (session id, cxid) to whatever connection holds the session now: an old connection's txn answers (or crashes) the new one")
-
 
 class Reconnect(Client):
     """A client that reconnects with a session and sends right away, as kazoo does after a
@@ -47,7 +45,6 @@ class Reconnect(Client):
         assert self.connect is not None and self.connect.session_id == session_id
 
 
-@pytest.mark.xfail(strict=True, reason=REASON)
 def test_a_sync_of_the_old_connection_applied_after_a_reconnect_does_not_crash_the_node():
     """Goal: the node survives a session moving while its sync is in flight. Setup: a client
     on a follower sends sync; before the sync's ErrorTxn(0) comes back, the client reconnects
@@ -65,7 +62,6 @@ def test_a_sync_of_the_old_connection_applied_after_a_reconnect_does_not_crash_t
     assert b.call(OpCode.exists, r.ExistsRequest("/", False))[0].err == 0
 
 
-@pytest.mark.xfail(strict=True, reason=REASON)
 def test_a_write_of_the_old_connection_does_not_answer_the_new_connections_write():
     """Goal: a reply goes to the request it answers. Setup: /b exists at version 0. A client on
     a follower sends create /a (xid 1); before it is applied, the client reconnects to the same
@@ -88,7 +84,6 @@ def test_a_write_of_the_old_connection_does_not_answer_the_new_connections_write
     assert b.replies[x][0].err == Code.BADVERSION  # not the create's OK
 
 
-@pytest.mark.xfail(strict=True, reason=REASON)
 def test_a_delete_of_the_old_connection_answering_a_new_setdata_does_not_crash_the_node():
     """Goal: the node survives a stray reply of another shape. Setup: /d and /s exist. A client
     on a follower sends delete /d (xid 1); before it is applied the client reconnects (another

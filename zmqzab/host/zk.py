@@ -106,6 +106,8 @@ class Connection:
     auth: list[Id] = field(default_factory=list)
     #: Forwarded requests by xid, until their txn is applied here (the reply's shape).
     requests: dict[int, Request] = field(default_factory=dict)
+    #: This connection's ZkRequest.origin: a txn is answered here only if it carries it.
+    token: int = 0
 
 
 class ZkServer:
@@ -125,6 +127,10 @@ class ZkServer:
         self.watches = WatchManager()
         self.touches = TouchTable()
         self.ids = SessionIdGenerator(settings.node_id, time_ms)
+        #: Connection tokens (ZkRequest.origin), made as session ids are: the node id in the
+        #: top byte and the clock below, so no other node and no earlier run of this one made
+        #: the same; 0 is never one.
+        self._tokens = SessionIdGenerator(settings.node_id, time_ms)
         self.tracker: ExpiryTracker | None = None
         self._tracker_epoch = -1
         self._container_ticks = max(1, settings.container_check_ms // settings.tick_ms)
@@ -139,7 +145,7 @@ class ZkServer:
     # ------------------------------------------------------------ the driver's entries
 
     def opened(self, conn: Conn, remote: str) -> None:
-        self.conns[conn] = Connection(conn, remote)
+        self.conns[conn] = Connection(conn, remote, token=self._tokens.next())
 
     def received(self, conn: Conn, data: bytes) -> None:
         c = self.conns.get(conn)
@@ -235,13 +241,18 @@ class ZkServer:
         if c is None or c.session_id != sid:
             return
         self._dirty.add(c.id)
+        # Only the connection that sent the request is answered: another connection of the
+        # session (it moved here, or away, while the request was on its way) may be waiting
+        # for a request with the same xid.
+        ours = op.origin == c.token
         if op.opcode == CREATE_SESSION:
-            self._session_opened(c, result.err == 0)
+            if ours:
+                self._session_opened(c, result.err == 0)
         elif op.opcode == OpCode.sync:
-            if c.pipe.phase in (Phase.CONNECTED, Phase.CLOSING):
+            if ours and c.pipe.phase in (Phase.CONNECTED, Phase.CLOSING):
                 c.pipe.sync_point(op.cxid, txn.zxid)
         else:
-            request = c.requests.pop(op.cxid, None)
+            request = c.requests.pop(op.cxid, None) if ours else None
             if request is not None:
                 c.pipe.applied(op.cxid, write_reply(request, txn.zxid, tree, result.err))
             elif type(inner) is CloseSessionTxn:
@@ -371,7 +382,7 @@ class ZkServer:
                 timeout = self.settings.min_timeout_ms
             sid = self.ids.next(state.sessions)
             self._own(c, sid, timeout)
-            self._submit(c, ZkRequest(sid, 0, CREATE_SESSION, timeout_ms=timeout))
+            self._submit(c, ZkRequest(sid, 0, CREATE_SESSION, timeout_ms=timeout, origin=c.token))
         elif decision.outcome == CONNECT_REOPEN:
             timeout = state.sessions.timeout_ms(req.session_id)
             closing = self.tracker is not None and self.tracker.is_closing(req.session_id)
@@ -428,9 +439,9 @@ class ZkServer:
             c.requests[header.xid] = request
             opcode = CLOSE_SESSION if header.type == OpCode.closeSession else header.type
             auth = tuple((i.scheme, i.id) for i in c.auth)
-            self._submit(c, ZkRequest(sid, header.xid, opcode, bytes(frame), auth))
+            self._submit(c, ZkRequest(sid, header.xid, opcode, bytes(frame), auth, origin=c.token))
         elif action is Action.SYNC:
-            self._submit(c, ZkRequest(sid, header.xid, int(OpCode.sync)))
+            self._submit(c, ZkRequest(sid, header.xid, int(OpCode.sync), origin=c.token))
         elif action is Action.AUTH:
             self._auth(c, request)
 

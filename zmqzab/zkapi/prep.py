@@ -94,6 +94,12 @@ class RequestPrep:
             if len(self.touched) < TOUCHES_MAX:
                 self.touched.extend(op.session_ids)
             return None
+        txn = self._prepare(op, zxid)
+        if op.origin:  # the connection to answer (ZkTxn.origin)
+            txn = ZkTxn(txn.session_id, txn.cxid, txn.opcode, txn.txn, op.origin)
+        return txn
+
+    def _prepare(self, op: ZkRequest, zxid: int) -> ZkTxn:
         self._new_reign(zxid)
         sid, cxid, opcode = op.session_id, op.cxid, op.opcode
         if opcode == OpCode.deleteContainer and sid == LEADER_SESSION:
