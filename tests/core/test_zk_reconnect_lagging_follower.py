@@ -26,7 +26,6 @@ from zmqzab.zk.protocol import decode_connect_response, encode_connect_request
 pytestmark = pytest.mark.zk
 
 
-@pytest.mark.xfail(strict=True, reason="a node that does not hold the session answers it expired without asking the leader")
 def test_a_follower_behind_on_the_sessions_create_does_not_call_the_session_expired():
     """Goal: a session is called expired only if it is. Setup: a client connects to the leader
     (a new session); every message is delivered except the COMMITs to one follower B (B holds

@@ -249,7 +249,17 @@ class ZkServer:
             if ours:
                 self._session_opened(c, result.err == 0)
         elif op.opcode == OpCode.sync:
-            if ours and c.pipe.phase in (Phase.CONNECTED, Phase.CLOSING):
+            if not ours:
+                pass
+            elif c.pipe.phase is Phase.CONNECTING:  # a reconnect the leader revalidated
+                timeout = self.replica.peer.state.sessions.timeout_ms(sid)
+                if result.err == 0 and timeout is not None:
+                    c.timeout_ms = timeout
+                    self.touch(sid)
+                    self._session_opened(c, True)
+                else:
+                    self._session_opened(c, False)
+            elif c.pipe.phase in (Phase.CONNECTED, Phase.CLOSING):
                 c.pipe.sync_point(op.cxid, txn.zxid)
         else:
             request = c.requests.pop(op.cxid, None) if ours else None
@@ -386,9 +396,18 @@ class ZkServer:
         elif decision.outcome == CONNECT_REOPEN:
             timeout = state.sessions.timeout_ms(req.session_id)
             closing = self.tracker is not None and self.tracker.is_closing(req.session_id)
-            if timeout is None or closing:
+            if closing:
                 c.pipe.refused(EXPIRED_RESPONSE)
                 self._dirty.add(c.id)
+                return
+            if timeout is None:
+                # Not in this node's table, which may not hold its createSession yet (a client
+                # that got no reply since its ConnectResponse has seen no zxid). The leader
+                # knows (ZooKeeper's REVALIDATE): a sync of the session, which prepare answers
+                # SESSIONEXPIRED if it is not open; decided when it is applied here, by when
+                # this node holds everything the leader had before it.
+                self._own(c, req.session_id, 0)
+                self._submit(c, ZkRequest(req.session_id, 0, int(OpCode.sync), origin=c.token))
                 return
             self._own(c, req.session_id, timeout)
             self.touch(req.session_id)
