@@ -65,7 +65,6 @@ def test_a_follower_behind_on_the_sessions_create_does_not_call_the_session_expi
     assert again.call(OpCode.exists, r.ExistsRequest("/", False))[0].err == 0
 
 
-@pytest.mark.xfail(strict=True, reason="a reconnect is checked against this node's table only; a follower behind on the close reopens the session")
 def test_a_follower_behind_on_the_sessions_close_does_not_reopen_it():
     """Goal: a closed session never comes back (a lock holder whose session expired must not
     be told it still holds it). Setup: client S holds ephemeral /lock through the leader; S's

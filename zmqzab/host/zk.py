@@ -395,23 +395,19 @@ class ZkServer:
             self._submit(c, ZkRequest(sid, 0, CREATE_SESSION, timeout_ms=timeout, origin=c.token))
         elif decision.outcome == CONNECT_REOPEN:
             timeout = state.sessions.timeout_ms(req.session_id)
-            closing = self.tracker is not None and self.tracker.is_closing(req.session_id)
-            if closing:
+            if self.tracker is not None and self.tracker.is_closing(req.session_id):
                 c.pipe.refused(EXPIRED_RESPONSE)
                 self._dirty.add(c.id)
                 return
-            if timeout is None:
-                # Not in this node's table, which may not hold its createSession yet (a client
-                # that got no reply since its ConnectResponse has seen no zxid). The leader
-                # knows (ZooKeeper's REVALIDATE): a sync of the session, which prepare answers
-                # SESSIONEXPIRED if it is not open; decided when it is applied here, by when
-                # this node holds everything the leader had before it.
-                self._own(c, req.session_id, 0)
-                self._submit(c, ZkRequest(req.session_id, 0, int(OpCode.sync), origin=c.token))
-                return
-            self._own(c, req.session_id, timeout)
-            self.touch(req.session_id)
-            self._session_opened(c, True)
+            # The leader decides, not this node's table (ZooKeeper's REVALIDATE): the table
+            # may not hold the session's createSession yet (a client that got no reply since
+            # its ConnectResponse has seen no zxid), or still hold a session the leader closed
+            # (a client back from a partition to a follower behind on the close, its lock node
+            # still in that follower's tree). A sync of the session, which prepare answers
+            # SESSIONEXPIRED if it is not open, decides when it is applied here: by then this
+            # node holds everything the leader had before it.
+            self._own(c, req.session_id, timeout or 0)
+            self._submit(c, ZkRequest(req.session_id, 0, int(OpCode.sync), origin=c.token))
         elif decision.outcome == CONNECT_EXPIRED:
             c.pipe.refused(EXPIRED_RESPONSE)
             self._dirty.add(c.id)
