@@ -110,3 +110,26 @@ def test_a_delete_of_the_old_connection_answering_a_new_setdata_does_not_crash_t
     b.poll()
     header, body = b.replies[x]
     assert header.err == 0 and body.stat.version == 1
+
+
+@pytest.mark.xfail(strict=True, reason="the leader does not know which connection a session is on (no SESSIONMOVED)")
+def test_a_write_of_the_old_connection_is_not_applied_after_the_sessions_later_writes():
+    """Goal: a session's writes are applied in the order the client sent them, across a
+    reconnect (ZooKeeper's "sequential consistency"; its leader refuses a request that comes
+    through a connection the session has left, SESSIONMOVED). Setup: /x exists. A client on
+    follower A sends setData /x "1"; A's FORWARD is slow; the client reconnects to follower B,
+    sends setData /x "2" and gets OK; then A's FORWARD arrives. Expected: /x is "2" on every
+    node (the stray "1" is refused: it was answered CONNECTIONLOSS, it may not have been
+    applied, but never after "2"). Broken: the leader proposes "1" behind "2": the client's
+    own later write is undone by its earlier one."""
+    c = _cluster()
+    fa, fb = _two_followers(c)
+    a = Client(c, fa, timeout_ms=30_000)
+    assert a.call(OpCode.create, r.CreateRequest("/x", b"0", OPEN, 0))[0].err == 0
+    a.send(OpCode.setData, r.SetDataRequest("/x", b"1", -1))
+    held = _hold_forwards(c, fa)
+    b = Client(c, fb, session_id=a.connect.session_id, passwd=a.connect.passwd)
+    assert b.call(OpCode.setData, r.SetDataRequest("/x", b"2", -1))[0].err == 0
+    _release(c, held)
+    c.settle()
+    assert [c.peers[i].state.tree.node("/x").data for i in c.ids] == [b"2"] * len(c.ids)
