@@ -112,7 +112,6 @@ def test_a_delete_of_the_old_connection_answering_a_new_setdata_does_not_crash_t
     assert header.err == 0 and body.stat.version == 1
 
 
-@pytest.mark.xfail(strict=True, reason="the leader does not know which connection a session is on (no SESSIONMOVED)")
 def test_a_write_of_the_old_connection_is_not_applied_after_the_sessions_later_writes():
     """Goal: a session's writes are applied in the order the client sent them, across a
     reconnect (ZooKeeper's "sequential consistency"; its leader refuses a request that comes

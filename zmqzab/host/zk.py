@@ -55,7 +55,8 @@ from zmqzab.zk.protocol import Request, encode_connect_response, encode_reply
 from zmqzab.zk.records import AuthPacket, ConnectResponse, WatcherEvent
 from zmqzab.zk.session import Action, Phase, Pipeline
 from zmqzab.zkapi.prep import LEADER_SESSION
-from zmqzab.zkapi.ops import CLOSE_SESSION, CREATE_SESSION, SessionTouches, ZkRequest, ZkTxn
+from zmqzab.zkapi.ops import (CLOSE_SESSION, CREATE_SESSION, REVALIDATE, SessionTouches, ZkRequest,
+                              ZkTxn)
 from zmqzab.zkapi.replies import ReadContext, serve_read, write_reply
 
 Conn = Hashable
@@ -248,10 +249,8 @@ class ZkServer:
         if op.opcode == CREATE_SESSION:
             if ours:
                 self._session_opened(c, result.err == 0)
-        elif op.opcode == OpCode.sync:
-            if not ours:
-                pass
-            elif c.pipe.phase is Phase.CONNECTING:  # a reconnect the leader revalidated
+        elif op.opcode == REVALIDATE:
+            if ours and c.pipe.phase is Phase.CONNECTING:  # a reconnect the leader checked
                 timeout = self.replica.peer.state.sessions.timeout_ms(sid)
                 if result.err == 0 and timeout is not None:
                     c.timeout_ms = timeout
@@ -259,7 +258,8 @@ class ZkServer:
                     self._session_opened(c, True)
                 else:
                     self._session_opened(c, False)
-            elif c.pipe.phase in (Phase.CONNECTED, Phase.CLOSING):
+        elif op.opcode == OpCode.sync:
+            if ours and c.pipe.phase in (Phase.CONNECTED, Phase.CLOSING):
                 c.pipe.sync_point(op.cxid, txn.zxid)
         else:
             request = c.requests.pop(op.cxid, None) if ours else None
@@ -403,11 +403,12 @@ class ZkServer:
             # may not hold the session's createSession yet (a client that got no reply since
             # its ConnectResponse has seen no zxid), or still hold a session the leader closed
             # (a client back from a partition to a follower behind on the close, its lock node
-            # still in that follower's tree). A sync of the session, which prepare answers
-            # SESSIONEXPIRED if it is not open, decides when it is applied here: by then this
-            # node holds everything the leader had before it.
+            # still in that follower's tree). Prepare answers SESSIONEXPIRED if it is not open,
+            # else moves the session to this connection (what its old one sends from then on
+            # is SESSIONMOVED); decided when applied here, by when this node holds everything
+            # the leader had before it.
             self._own(c, req.session_id, timeout or 0)
-            self._submit(c, ZkRequest(req.session_id, 0, int(OpCode.sync), origin=c.token))
+            self._submit(c, ZkRequest(req.session_id, 0, REVALIDATE, origin=c.token))
         elif decision.outcome == CONNECT_EXPIRED:
             c.pipe.refused(EXPIRED_RESPONSE)
             self._dirty.add(c.id)

@@ -24,6 +24,11 @@ from zmqzab.zk.opcodes import OpCode
 #: ZkRequest.opcode of a new session (the body is nothing: ``timeout_ms`` says it all).
 CREATE_SESSION = int(OpCode.createSession)
 CLOSE_SESSION = int(OpCode.closeSession)
+#: zmqzab's own, not a ZooKeeper opcode: a client reconnected with its session through the
+#: connection ``origin`` (ZooKeeper's REVALIDATE). The leader answers SESSIONEXPIRED if the
+#: session is not open, else moves the session to that connection: requests of any other
+#: connection of the session are SESSIONMOVED from then on.
+REVALIDATE = -100
 
 
 class ZkRequest(Struct, frozen=True, gc=False, tag="zk_request", array_like=True):
@@ -81,6 +86,8 @@ def describe_zk(op: ZkRequest | ZkTxn | SessionTouches) -> str:
             what = "closeSession"
         elif op.opcode == OpCode.sync:
             what = "sync"
+        elif op.opcode == REVALIDATE:
+            what = "revalidate" + ("" if op.txn == ErrorTxn(0) else f" ({describe_txn(inner)})")
         else:
             what = describe_txn(inner)
         return f"{what} [{fmt_session_id(op.session_id)}#{op.cxid}]"
