@@ -55,7 +55,8 @@ from zmqzab.zk.protocol import Request, encode_connect_response, encode_reply
 from zmqzab.zk.records import AuthPacket, ConnectResponse, WatcherEvent
 from zmqzab.zk.session import Action, Phase, Pipeline
 from zmqzab.zkapi.prep import LEADER_SESSION
-from zmqzab.zkapi.ops import CLOSE_SESSION, CREATE_SESSION, SessionTouches, ZkRequest, ZkTxn
+from zmqzab.zkapi.ops import (CLOSE_SESSION, CREATE_SESSION, REVALIDATE, SessionTouches, ZkRequest,
+                              ZkTxn)
 from zmqzab.zkapi.replies import ReadContext, serve_read, write_reply
 
 Conn = Hashable
@@ -106,6 +107,8 @@ class Connection:
     auth: list[Id] = field(default_factory=list)
     #: Forwarded requests by xid, until their txn is applied here (the reply's shape).
     requests: dict[int, Request] = field(default_factory=dict)
+    #: This connection's ZkRequest.origin: a txn is answered here only if it carries it.
+    token: int = 0
 
 
 class ZkServer:
@@ -125,6 +128,10 @@ class ZkServer:
         self.watches = WatchManager()
         self.touches = TouchTable()
         self.ids = SessionIdGenerator(settings.node_id, time_ms)
+        #: Connection tokens (ZkRequest.origin), made as session ids are: the node id in the
+        #: top byte and the clock below, so no other node and no earlier run of this one made
+        #: the same; 0 is never one.
+        self._tokens = SessionIdGenerator(settings.node_id, time_ms)
         self.tracker: ExpiryTracker | None = None
         self._tracker_epoch = -1
         self._container_ticks = max(1, settings.container_check_ms // settings.tick_ms)
@@ -141,7 +148,7 @@ class ZkServer:
     def opened(self, conn: Conn, remote: str) -> None:
         """A connection from ``remote`` ("ip" or "ipv4:port"). Like ZooKeeper's ServerCnxn, it
         starts with its ip identity, which ip-scheme ACLs and whoami see."""
-        c = self.conns[conn] = Connection(conn, remote)
+        c = self.conns[conn] = Connection(conn, remote, token=self._tokens.next())
         ip = remote.rsplit(":", 1)[0] if remote.count(":") == 1 else remote
         if ip and ip != "?":
             c.auth.append(Id("ip", ip))
@@ -240,13 +247,27 @@ class ZkServer:
         if c is None or c.session_id != sid:
             return
         self._dirty.add(c.id)
+        # Only the connection that sent the request is answered: another connection of the
+        # session (it moved here, or away, while the request was on its way) may be waiting
+        # for a request with the same xid.
+        ours = op.origin == c.token
         if op.opcode == CREATE_SESSION:
-            self._session_opened(c, result.err == 0)
+            if ours:
+                self._session_opened(c, result.err == 0)
+        elif op.opcode == REVALIDATE:
+            if ours and c.pipe.phase is Phase.CONNECTING:  # a reconnect the leader checked
+                timeout = self.replica.peer.state.sessions.timeout_ms(sid)
+                if result.err == 0 and timeout is not None:
+                    c.timeout_ms = timeout
+                    self.touch(sid)
+                    self._session_opened(c, True)
+                else:
+                    self._session_opened(c, False)
         elif op.opcode == OpCode.sync:
-            if c.pipe.phase in (Phase.CONNECTED, Phase.CLOSING):
+            if ours and c.pipe.phase in (Phase.CONNECTED, Phase.CLOSING):
                 c.pipe.sync_point(op.cxid, txn.zxid)
         else:
-            request = c.requests.pop(op.cxid, None)
+            request = c.requests.pop(op.cxid, None) if ours else None
             if request is not None:
                 c.pipe.applied(op.cxid, write_reply(request, txn.zxid, tree, result.err))
             elif type(inner) is CloseSessionTxn:
@@ -376,17 +397,23 @@ class ZkServer:
                 timeout = self.settings.min_timeout_ms
             sid = self.ids.next(state.sessions)
             self._own(c, sid, timeout)
-            self._submit(c, ZkRequest(sid, 0, CREATE_SESSION, timeout_ms=timeout))
+            self._submit(c, ZkRequest(sid, 0, CREATE_SESSION, timeout_ms=timeout, origin=c.token))
         elif decision.outcome == CONNECT_REOPEN:
             timeout = state.sessions.timeout_ms(req.session_id)
-            closing = self.tracker is not None and self.tracker.is_closing(req.session_id)
-            if timeout is None or closing:
+            if self.tracker is not None and self.tracker.is_closing(req.session_id):
                 c.pipe.refused(EXPIRED_RESPONSE)
                 self._dirty.add(c.id)
                 return
-            self._own(c, req.session_id, timeout)
-            self.touch(req.session_id)
-            self._session_opened(c, True)
+            # The leader decides, not this node's table (ZooKeeper's REVALIDATE): the table
+            # may not hold the session's createSession yet (a client that got no reply since
+            # its ConnectResponse has seen no zxid), or still hold a session the leader closed
+            # (a client back from a partition to a follower behind on the close, its lock node
+            # still in that follower's tree). Prepare answers SESSIONEXPIRED if it is not open,
+            # else moves the session to this connection (what its old one sends from then on
+            # is SESSIONMOVED); decided when applied here, by when this node holds everything
+            # the leader had before it.
+            self._own(c, req.session_id, timeout or 0)
+            self._submit(c, ZkRequest(req.session_id, 0, REVALIDATE, origin=c.token))
         elif decision.outcome == CONNECT_EXPIRED:
             c.pipe.refused(EXPIRED_RESPONSE)
             self._dirty.add(c.id)
@@ -433,16 +460,16 @@ class ZkServer:
             c.requests[header.xid] = request
             opcode = CLOSE_SESSION if header.type == OpCode.closeSession else header.type
             auth = tuple((i.scheme, i.id) for i in c.auth)
-            self._submit(c, ZkRequest(sid, header.xid, opcode, bytes(frame), auth))
+            self._submit(c, ZkRequest(sid, header.xid, opcode, bytes(frame), auth, origin=c.token))
         elif action is Action.SYNC:
-            self._submit(c, ZkRequest(sid, header.xid, int(OpCode.sync)))
+            self._submit(c, ZkRequest(sid, header.xid, int(OpCode.sync), origin=c.token))
         elif action is Action.AUTH:
             self._auth(c, request)
 
     def _auth(self, c: Connection, request: Request) -> None:
         body = request.body
         if request.header.type == OpCode.auth and isinstance(body, AuthPacket) \
-                and body.scheme == "digest":
+                and body.scheme == "digest" and body.auth is not None:  # jute's null buffer
             try:
                 ident = digest_auth_id(body.auth.decode("utf-8"))
             except (UnicodeDecodeError, ValueError):
