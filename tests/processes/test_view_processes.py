@@ -48,7 +48,8 @@ def read_sse(url: str, want, timeout: float = 10.0, headers: dict | None = None)
         conn.request("GET", "/" + url.split("/", 3)[3], headers=headers or {})
         resp = conn.getresponse()
         assert resp.status == 200 and resp.getheader("Content-Type").startswith("text/event-stream")
-        assert resp.getheader("Access-Control-Allow-Origin") == "*"
+        origin = (headers or {}).get("Origin")
+        assert resp.getheader("Access-Control-Allow-Origin") == origin  # none without an Origin
         event, data = "message", []
         while not want(got):
             line = resp.readline().decode().rstrip("\n")
@@ -76,7 +77,7 @@ def test_status_has_everything_the_page_shows(up):
                 "quorum", "faults", "heartbeat_ms", "down_after_ms", "control", "events_seq"):
         assert key in st, key
     assert st["role"] == "LEADING" and st["leader"] == ld and st["vote"] is None
-    assert st["control"] == up.control  # under zmqzab up: the page may show controls
+    assert st["control"] == up.control  # under zmqzab up; pages never see it (test_web_security)
     assert [c["http"] for c in st["cluster"]] == [up.http(i) for i in up.ids]
     tail = st["log_tail"]
     # messages.describe_op: "guess 40 (client#seq)"
@@ -129,7 +130,7 @@ def test_metrics_have_the_counters_and_histograms(up):
     ld = up.wait_leader()
     code, text, headers = http_json(up.http(ld) + "/metrics")
     assert code == 200 and headers["content-type"].startswith("text/plain")
-    assert headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-origin" not in headers  # no Origin: not a page
     values = {}
     for line in text.splitlines():
         if not line.startswith("#"):
@@ -155,11 +156,15 @@ def test_index_cors_and_errors(up):
     code, body, headers = http_json(up.http(1) + "/")
     assert code == 200 and headers["content-type"].startswith("text/html")
     assert "<svg id=\"ring\"" in body and "<script" in body
-    assert headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-origin" not in headers  # no Origin: not a browser's request
     code, body, _ = http_json(up.http(1) + "/nope")
     assert code == 404 and "try /" in body["error"]
-    code, _, headers = http_json(up.http(1) + "/status", "OPTIONS")
-    assert code == 204 and headers["access-control-allow-origin"] == "*"
+    # CORS: the file-opened page (Origin null) and the cluster's own pages, nobody else.
+    for origin in ("null", up.http(0), up.control):
+        code, _, headers = http_json(up.http(1) + "/status", "OPTIONS", headers={"Origin": origin})
+        assert code == 204 and headers["access-control-allow-origin"] == origin
+    code, _, headers = http_json(up.http(1) + "/status", "OPTIONS", headers={"Origin": "https://evil.example"})
+    assert code == 403 and "access-control-allow-origin" not in headers
 
 
 def test_page_needs_nothing_from_outside():
@@ -198,29 +203,26 @@ def test_control_inputs_are_checked(up, action, body, status, words):
 
 
 def test_control_rejects_bad_bodies_and_foreign_pages(up):
-    code, data, _ = http_json(up.control + "/control/heal", "POST", raw=b"{nope",
-                              headers={"Content-Type": "application/json"})
+    json_with_secret = {"Content-Type": "application/json", **up.auth}
+    code, data, _ = http_json(up.control + "/control/heal", "POST", raw=b"{nope", headers=json_with_secret)
     assert code == 400 and "JSON" in data["error"]
-    code, data, _ = http_json(up.control + "/control/heal", "POST", raw=b"[1]",
-                              headers={"Content-Type": "application/json"})
+    code, data, _ = http_json(up.control + "/control/heal", "POST", raw=b"[1]", headers=json_with_secret)
     assert code == 400 and "object" in data["error"]
     code, data, _ = http_json(up.control + "/control/heal", "POST", raw=b"{}",
-                              headers={"Content-Type": "text/plain"})
+                              headers={"Content-Type": "text/plain", **up.auth})
     assert code == 415
     code, data, _ = http_json(up.control + "/control/heal", "POST", raw=b"{" + b" " * 5000 + b"}",
-                              headers={"Content-Type": "application/json"})
+                              headers=json_with_secret)
     assert code == 413
-    code, data, _ = http_json(up.control + "/control", headers={"Origin": "https://evil.example"})
+    code, data, _ = http_json(up.control + "/control", headers={"Origin": "https://evil.example", **up.auth})
     assert code == 403
-    code, _, headers = http_json(up.control + "/control/crash", "OPTIONS",
-                                 headers={"Origin": "https://evil.example",
-                                          "Access-Control-Request-Method": "POST"})
-    assert code == 403 and "access-control-allow-origin" not in headers
-    code, _, headers = http_json(up.control + "/control/crash", "OPTIONS",
-                                 headers={"Origin": "null", "Access-Control-Request-Method": "POST"})
-    assert code == 204 and headers["access-control-allow-origin"] == "null"
-    code, state, headers = http_json(up.control + "/control", headers={"Origin": up.http(0)})
-    assert code == 200 and headers["access-control-allow-origin"] == up.http(0)
+    # No page but the controls' own ever gets a CORS answer: no preflight succeeds.
+    for origin in ("https://evil.example", "null", up.http(0)):
+        code, _, headers = http_json(up.control + "/control/crash", "OPTIONS",
+                                     headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+        assert code == 403 and "access-control-allow-origin" not in headers
+    code, state, headers = http_json(up.control + "/control", headers=up.auth)
+    assert code == 200 and "access-control-allow-origin" not in headers
     assert [n["id"] for n in state["nodes"]] == up.ids and all(n["alive"] for n in state["nodes"])
 
 
