@@ -171,7 +171,7 @@ class JsonHandler(BaseHTTPRequestHandler):
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if ctype != "application/json":
             raise HttpError(415, "send a JSON object with Content-Type: application/json")
-        length_text = self.headers.get("Content-Length") or "0"
+        length_text = self.headers.get("Content-Length", "0").strip()
         if not length_text.isdigit():
             raise HttpError(400, "bad Content-Length")
         length = int(length_text)
