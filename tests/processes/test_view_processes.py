@@ -233,3 +233,34 @@ def test_guess_and_new_game_through_the_controls(up):
     assert code == 200 and data["result"]["kind"] == "new_game"
     code, data = up.act("guess", {"value": 9, "node": 2})
     assert code == 200 and data["result"]["kind"] == "target_set" and data["node"] == 2
+
+
+def test_real_controls_refuse_csrf_foreign_pages_rebinding_and_no_secret(up):
+    """Goal: issue 17's attacks on a real `zmqzab up`: a CSRF from a sandboxed iframe (Origin
+    null), a foreign site, a DNS rebinding page, a local process without the secret, each
+    POSTing /control/crash. Expected: each 403; every node still alive; with the secret from
+    the 0600 control file the same request is served (a bad body: 400, nothing crashed)."""
+    port = up.control.rsplit(":", 1)[1]
+    body = {"node": 0}
+    for headers in ({"Origin": "null", **up.auth}, {"Origin": "null"}, {"Origin": "https://evil.example", **up.auth},
+                    {"Origin": up.http(0), **up.auth}, {"Host": f"evil.example:{port}", **up.auth},
+                    {}, {"X-Zmqzab-Secret": "0" * 43}):
+        code, data, _ = http_json(up.control + "/control/crash", "POST", body, headers=headers)
+        assert code == 403 and data["error"], headers
+    code, state, _ = http_json(up.control + "/control", headers=up.auth)
+    assert code == 200 and all(n["alive"] for n in state["nodes"])
+    code, data, _ = http_json(up.control + "/control/crash", "POST", {"node": "x"}, headers=up.auth)
+    assert code == 400  # past the gate: the input check
+
+
+def test_pages_never_see_the_control_url_and_foreign_pages_read_nothing(up):
+    for origin in ("null", up.control, up.http(1)):
+        code, st, headers = http_json(up.http(0) + "/status", headers={"Origin": origin})
+        assert code == 200 and "control" not in st and headers["access-control-allow-origin"] == origin
+        got = read_sse(up.http(0) + "/events?status=1&backlog=0", lambda g: any(e == "status" for e, _ in g),
+                       headers={"Origin": origin})
+        assert all("control" not in d for e, d in got if e == "status")
+    code, _, headers = http_json(up.http(0) + "/status", headers={"Origin": "https://evil.example"})
+    assert code == 403 and "access-control-allow-origin" not in headers
+    code, _, _ = http_json(up.http(0) + "/status", headers={"Host": "rebound.example"})
+    assert code == 403
