@@ -14,7 +14,7 @@ import socket
 import pytest
 
 from tests.polling import wait_for
-from tests.unit.test_control_plane import TOKEN, StandIn
+from tests.unit.test_control_plane import TOKEN, StandIn, serve  # noqa: F401 (a fixture)
 from tests.unit.test_web_security import StandInSupervisor, ask
 from zmqzab.security.runsecret import SECRET_HEADER
 from zmqzab.server import httpserver, web
@@ -22,23 +22,6 @@ from zmqzab.server.web import TOKEN_HEADER, start_http
 from zmqzab.up.control import start_control_http
 
 pytestmark = [pytest.mark.security, pytest.mark.web]
-
-
-@pytest.fixture
-def node_server():
-    started = []
-
-    def start(node=None):
-        node = node or StandIn("127.0.0.1", False, TOKEN)
-        server = start_http(node)
-        started.append((node, server))
-        return node, server
-
-    yield start
-    for node, server in started:
-        node.running = False
-        server.shutdown()
-        server.server_close()
 
 
 def connect(server) -> socket.socket:
@@ -80,14 +63,14 @@ def stream_opens(server) -> bool:
 
 
 def test_200_slow_connections_and_100_idle_event_readers_do_not_lock_out_status_and_the_page(
-        node_server, monkeypatch):
+        serve, monkeypatch):
     """Goal: slowloris and readers that never read cannot starve a node's HTTP. Setup: a node's
     HTTP server in this process. Faults: 200 connections that send half a request head and then
     nothing; 100 event-stream readers (as the page opens, status=1) that never read a byte.
     Expected: /status and the page are answered while all of them are held open, and a new
     event stream (the page's) opens: the oldest idle reader is ended to make room."""
     monkeypatch.setattr(web, "STREAM_EVICT_AGE_S", 1.0, raising=False)  # the test's patience
-    node, server = node_server()
+    node, server = serve(token=TOKEN)
     held: list[socket.socket] = []
     try:
         for _ in range(200):
@@ -108,9 +91,9 @@ def test_200_slow_connections_and_100_idle_event_readers_do_not_lock_out_status_
             s.close()
 
 
-def test_a_request_head_must_come_whole_within_the_deadline_and_size(node_server, monkeypatch):
+def test_a_request_head_must_come_whole_within_the_deadline_and_size(serve, monkeypatch):
     monkeypatch.setattr(httpserver, "HEAD_TIMEOUT_S", 0.5)
-    _, server = node_server()
+    _, server = serve(token=TOKEN)
     s = connect(server)
     s.sendall(b"GET /status HTTP/1.1\r\n")  # ... and never the rest
     answer = s.recv(4096)  # the server ends it: blocks only until the deadline
@@ -124,7 +107,7 @@ def test_a_request_head_must_come_whole_within_the_deadline_and_size(node_server
     assert status_ok(server)
 
 
-def test_an_event_reader_that_falls_behind_is_dropped(node_server, monkeypatch):
+def test_an_event_reader_that_falls_behind_is_dropped(serve, monkeypatch):
     """Goal: a reader that stops reading does not hold its slot and thread for ever. Setup: a
     node whose status changes every flush and is 64 KiB big. Fault: a reader that reads
     nothing. Expected: its writes block, and after SOCKET_TIMEOUT_S the stream is dropped."""
@@ -139,7 +122,7 @@ def test_an_event_reader_that_falls_behind_is_dropped(node_server, monkeypatch):
         def status_snapshot(self, value):
             pass
 
-    node, server = node_server(BigStatus("127.0.0.1", False, None))
+    node, server = serve(node=BigStatus("127.0.0.1", False, None))
     s = connect(server)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.sendall(b"GET /events?status=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -179,7 +162,7 @@ def hostile_request(rng: random.Random, secret: str, own_origin: str) -> tuple[b
     return b"POST /control/crash HTTP/1.1\r\n" + b"\r\n".join(headers) + b"\r\n\r\n" + body, allowed
 
 
-def test_hostile_requests_to_the_controls_do_only_what_the_secret_allows(tmp_path, node_server):
+def test_hostile_requests_to_the_controls_do_only_what_the_secret_allows(tmp_path, serve):
     """Goal: seeded hostile HTTP to the controls (random bytes, over-long request lines, header
     floods, bad Content-Length, and control requests with every mix of Origin, Host and secret)
     is answered or closed, carries out exactly the allowed requests, and starves nobody.
@@ -191,7 +174,7 @@ def test_hostile_requests_to_the_controls_do_only_what_the_secret_allows(tmp_pat
     sup = StandInSupervisor(tmp_path)
     controls = start_control_http(sup, "127.0.0.1", 0)
     sup.control_url = f"http://127.0.0.1:{controls.server_address[1]}"
-    node_stand_in, node = node_server()
+    node_stand_in, node = serve(token=TOKEN)
     allowed = 0
     try:
         for _ in range(150):

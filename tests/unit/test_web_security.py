@@ -16,7 +16,7 @@ import stat
 import pytest
 from typer.testing import CliRunner
 
-from tests.unit.test_control_plane import TOKEN, StandIn
+from tests.unit.test_control_plane import TOKEN, serve  # noqa: F401 (a fixture)
 from zmqzab.cli.app import app
 from zmqzab.config import NodeAddress, SecurityConfig, StorageConfig, Timing, parse_config, render_config
 from zmqzab.security.origins import cluster_origins, host_allowed, host_name
@@ -199,27 +199,8 @@ def test_the_cli_refuses_a_control_file_others_can_read(controls):
 # A node's HTTP
 
 
-@pytest.fixture
-def node_http():
-    started = []
-
-    def start(token=None, control_url=None):
-        node = StandIn("127.0.0.1", False, token)
-        node.control_url = control_url
-        node.status_snapshot = {**node.status_snapshot, "control": control_url}
-        server = start_http(node)
-        started.append((node, server))
-        return node, server
-
-    yield start
-    for node, server in started:
-        node.running = False
-        server.shutdown()
-        server.server_close()
-
-
-def test_a_nodes_read_only_routes_answer_the_file_page_and_the_clusters_pages_only(node_http):
-    node, server = node_http(control_url="http://127.0.0.1:5999")
+def test_a_nodes_read_only_routes_answer_the_file_page_and_the_clusters_pages_only(serve):
+    node, server = serve(control_url="http://127.0.0.1:5999")
     own = f"http://127.0.0.1:{server.server_address[1]}"
     for origin in ("null", own, f"http://localhost:{server.server_address[1]}", "http://127.0.0.1:5999"):
         code, hdrs, body = ask(server, "GET", "/status", {"Origin": origin})
@@ -238,8 +219,8 @@ def test_a_nodes_read_only_routes_answer_the_file_page_and_the_clusters_pages_on
     assert code == 200
 
 
-def test_a_nodes_controls_refuse_any_browser_even_with_the_token(node_http):
-    node, server = node_http(token=TOKEN)
+def test_a_nodes_controls_refuse_any_browser_even_with_the_token(serve):
+    node, server = serve(token=TOKEN)
     body = json.dumps({"blocked": []}).encode()
     for extra in ({"Origin": "null"}, {"Origin": EVIL},
                   {"Origin": f"http://127.0.0.1:{server.server_address[1]}"},

@@ -297,7 +297,8 @@ class Supervisor:
             self.start_all()
             pids = ", ".join(f"n{i} pid {p}" for i, p in self.pids.items())
             self.say(f"started: {pids}")
-            self.say(f"cluster view: {self.config.http_url(first)}/")
+            read_only = " (read-only)" if self.control_url else ""
+            self.say(f"cluster view{read_only}: {self.config.http_url(first)}/")
             if self.control_url:
                 self.say(f"cluster view with controls (keep this address to yourself: it holds this "
                          f"run's secret): {self.control_url}/login?secret={self.secret}")
