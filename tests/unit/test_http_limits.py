@@ -18,7 +18,6 @@ from tests.unit.test_control_plane import TOKEN, StandIn, serve  # noqa: F401 (a
 from tests.unit.test_web_security import StandInSupervisor, ask
 from zmqzab.security.runsecret import SECRET_HEADER
 from zmqzab.server import httpserver, web
-from zmqzab.server.web import TOKEN_HEADER, start_http
 from zmqzab.up.control import start_control_http
 
 pytestmark = [pytest.mark.security, pytest.mark.web]

@@ -29,7 +29,7 @@ from zmqzab.security.runsecret import (
     read_private,
     write_private,
 )
-from zmqzab.server.web import TOKEN_HEADER, start_http
+from zmqzab.server.web import TOKEN_HEADER
 from zmqzab.up.control import control_file, read_control_file, start_control_http
 from zmqzab.up.localcluster import free_ports
 

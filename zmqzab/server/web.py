@@ -265,8 +265,8 @@ def make_handler(node: "Node") -> type[BaseHTTPRequestHandler]:
         def do_OPTIONS(self) -> None:
             if self._refused(read_only=True):
                 return
-            self._preflight(204, {"Access-Control-Allow-Origin": self.cors or "null", "Vary": "Origin",
-                                  "Access-Control-Allow-Methods": "GET, OPTIONS",
+            allow = {"Access-Control-Allow-Origin": self.cors} if self.cors else {}
+            self._preflight(204, {**allow, "Vary": "Origin", "Access-Control-Allow-Methods": "GET, OPTIONS",
                                   "Access-Control-Allow-Headers": "Content-Type, Last-Event-ID"})
 
         def do_GET(self) -> None:
