@@ -465,3 +465,15 @@ def test_hostile_bytes_on_zk_port_close_only_their_connection():
     c.tick(3)
     snaps = {c.peers[i].state.snapshot() for i in c.ids}
     assert len(snaps) == 1
+
+
+def test_a_connection_carries_its_ip_identity():
+    """ZooKeeper adds ("ip", address) to every connection's auth info: whoami lists it and an
+    ip-scheme ACL lets the address in (found by the Java clients' check: whoami was empty)."""
+    c = _cluster()
+    cl = Client(c, _follower(c))
+    header, body = cl.call(OpCode.whoAmI)
+    assert header.err == 0 and [(i.auth_scheme, i.user) for i in body.client_info] == [("ip", "127.0.0.1")]
+    acl = (r.ACL(31, r.Id("ip", "127.0.0.0/8")),)
+    assert cl.call(OpCode.create, r.CreateRequest("/local", b"x", acl, 0))[0].err == 0
+    assert cl.call(OpCode.getData, r.GetDataRequest("/local", False))[1].data == b"x"

@@ -205,3 +205,18 @@ def test_the_view_is_json(w):
     w.zk.create("/e", b"\x00bin", CreateMode.EPHEMERAL, session=OTHER)
     doc = {"tree": w.view({"/e": 1}), "sessions": sessions_view(w.sessions, {OTHER: 5}, w.zk.tree)}
     assert json.loads(json.dumps(doc)) == doc
+
+
+def test_a_znode_with_null_data_is_shown_as_empty():
+    """zkCli's `create /x` sends null data, which the tree keeps as null (ZooKeeper tells it
+    from empty data). The view once took len(None): every node died at its next status."""
+    from zmqzab.state import ReplicatedState
+    from zmqzab.messages import Txn
+    from zmqzab.tree.acl import OPEN_ACL_UNSAFE
+    from zmqzab.tree.txns import CreateTxn
+    from zmqzab.tree.view import tree_view
+
+    s = ReplicatedState()
+    s.apply(Txn(1, CreateTxn("/x", None, OPEN_ACL_UNSAFE, 0, -1), 0))
+    node = next(n for n in tree_view(s.tree, s.sessions, {})["nodes"] if n["path"] == "/x")
+    assert node["data"] == "" and node["data_length"] == 0

@@ -139,7 +139,12 @@ class ZkServer:
     # ------------------------------------------------------------ the driver's entries
 
     def opened(self, conn: Conn, remote: str) -> None:
-        self.conns[conn] = Connection(conn, remote)
+        """A connection from ``remote`` ("ip" or "ipv4:port"). Like ZooKeeper's ServerCnxn, it
+        starts with its ip identity, which ip-scheme ACLs and whoami see."""
+        c = self.conns[conn] = Connection(conn, remote)
+        ip = remote.rsplit(":", 1)[0] if remote.count(":") == 1 else remote
+        if ip and ip != "?":
+            c.auth.append(Id("ip", ip))
 
     def received(self, conn: Conn, data: bytes) -> None:
         c = self.conns.get(conn)

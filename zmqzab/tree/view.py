@@ -75,14 +75,15 @@ def _owner(node: DataNode) -> int | None:
 def node_view(tree: DataTree, path: str, sessions: Sessions, watches: int) -> dict:
     """One znode for the view (the keys of the module docstring's ``nodes`` rows)."""
     n = tree.nodes[path]
-    preview, is_hex = data_preview(n.data)
+    data = n.data if n.data is not None else b""  # ZooKeeper's null data: shown as empty
+    preview, is_hex = data_preview(data)
     owner = _owner(n)
     parent = tree.nodes.get(parent_of(path)) if path != ROOT else None
     return {
         "path": path,
         "data": preview,
         "data_hex": is_hex,
-        "data_length": len(n.data),
+        "data_length": len(data),
         "version": n.version,
         "cversion": n.cversion,
         "aversion": n.aversion,
