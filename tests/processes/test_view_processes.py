@@ -264,3 +264,49 @@ def test_pages_never_see_the_control_url_and_foreign_pages_read_nothing(up):
     assert code == 403 and "access-control-allow-origin" not in headers
     code, _, _ = http_json(up.http(0) + "/status", headers={"Host": "rebound.example"})
     assert code == 403
+
+
+def test_a_real_node_serves_status_and_the_page_beside_slow_and_idle_clients(up):
+    """Goal (issue 17): slowloris and event readers that never read do not lock a real node's
+    HTTP out. Setup: `zmqzab up`, node 4. Faults: 200 connections that send half a request head
+    and stop; 100 readers of /events?status=1 (what the page opens) that never read. Expected:
+    /status and the page answer, and a new event stream opens (the oldest idle one is ended)."""
+    import socket
+
+    host, port = "127.0.0.1", up.config.node(4).http_port
+    held = []
+    try:
+        for _ in range(200):
+            s = socket.create_connection((host, port), timeout=10)
+            s.sendall(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            held.append(s)
+        for _ in range(100):
+            s = socket.create_connection((host, port), timeout=10)
+            s.sendall(b"GET /events?status=1&backlog=2000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            held.append(s)
+        wait_for(lambda: up.status(4, timeout=5) is not None, 30, "/status beside 300 hostile connections")
+        wait_for(lambda: http_json(up.http(4) + "/", timeout=5)[0] == 200, 30, "the page beside them")
+        got = wait_for(lambda: _stream_hello(up.http(4)), 60, "a new event stream beside 100 idle readers")
+        assert got["node"] == 4
+    finally:
+        for s in held:
+            s.close()
+
+
+def _stream_hello(url: str) -> dict | None:
+    host, port = url.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", "/events?status=1&backlog=0")
+        resp = conn.getresponse()
+        if resp.status != 200:
+            return None
+        for _ in range(4):
+            line = resp.fp.readline()
+            if line.startswith(b"data: "):
+                return json.loads(line[6:])
+        return None
+    except (OSError, http.client.HTTPException, ValueError):
+        return None
+    finally:
+        conn.close()
