@@ -283,3 +283,16 @@ def test_insecure_true_or_curve_or_loopback_lets_it_start(tmp_path):
     ports = free_ports(4)
     loopback = parse_config(render_config([NodeAddress(0, "127.0.0.1", *ports)]))
     assert plaintext_refusal(loopback, 0) is None and not loopback.security.insecure
+
+
+def test_the_nemesis_network_namespaces_are_trusted_on_purpose(tmp_path):
+    """`zmqzab chaos --netns` runs plaintext nodes on a private bridge's addresses: its derived
+    config says insecure = true, or every node would refuse to start."""
+    from zmqzab.config import load_config
+    from zmqzab.up.localcluster import derive_config
+
+    base = parse_config(render_config([NodeAddress(0, "127.0.0.1", *free_ports(4))]))
+    cfg = load_config(derive_config(tmp_path, base, {0: "10.77.0.2"}))
+    assert cfg.nodes[0].host == "10.77.0.2" and cfg.security.insecure
+    assert plaintext_refusal(cfg, 0) is None
+    assert not load_config(derive_config(tmp_path, base)).security.insecure  # loopback: not needed
