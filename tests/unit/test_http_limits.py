@@ -10,6 +10,8 @@ import http.client
 import json
 import random
 import socket
+import threading
+import time
 
 import pytest
 
@@ -198,3 +200,58 @@ def test_hostile_requests_to_the_controls_do_only_what_the_secret_allows(tmp_pat
     finally:
         controls.shutdown()
         controls.server_close()
+
+
+def test_readers_that_read_keep_their_slots_and_a_newcomer_waits(serve, monkeypatch):
+    """Goal: making room for new readers never ends a stream that is being read (a classroom
+    with more readers than slots must not reconnect in circles). Setup: 3 slots; a node whose
+    16 KiB status changes every flush. Steps: 3 readers that read everything; once they are
+    older than the eviction age, a 4th stream. Expected: the 4th gets 503 and the 3 keep their
+    slots; when one reader stops reading (its writes block), its stream is ended for the next."""
+    monkeypatch.setattr(web, "MAX_STREAMS", 3)
+    monkeypatch.setattr(web, "STREAM_EVICT_AGE_S", 0.3)
+    monkeypatch.setattr(httpserver, "SOCKET_TIMEOUT_S", 120.0)  # room is made by eviction here
+
+    class Ticking(StandIn):
+        @property
+        def status_snapshot(self):  # a new dict each time: a new status every flush
+            return {"id": 0, "role": "LEADING", "heartbeat_ms": 50, "pad": "x" * 16384}
+
+        @status_snapshot.setter
+        def status_snapshot(self, value):
+            pass
+
+    node, server = serve(node=Ticking("127.0.0.1", False, None))
+    streams = server.RequestHandlerClass.streams
+    readers = []
+
+    def read_all(s: socket.socket, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set() and s.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    for _ in range(3):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+        s.settimeout(10)
+        s.connect(server.server_address[:2])
+        s.sendall(b"GET /events?status=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        stop = threading.Event()
+        threading.Thread(target=read_all, args=(s, stop), daemon=True).start()
+        readers.append((s, stop))
+    try:
+        wait_for(lambda: len(streams) == 3, 10, "three streams")
+        first = set(streams._open)
+        wait_for(lambda: all(time.monotonic() - st.started > 0.6 for st in first), 10,
+                 "the streams to be older than the eviction age")
+        assert not stream_opens(server)  # every slot is read: 503
+        assert streams.evicted == 0 and set(streams._open) == first
+        readers[0][1].set()  # one reader stops reading: its buffers fill, its writes block
+        wait_for(lambda: stream_opens(server), 60, "a stream once a reader stopped reading")
+        assert streams.evicted >= 1
+    finally:
+        for s, stop in readers:
+            stop.set()
+            s.close()

@@ -25,9 +25,9 @@ resumes after SEQ if the node has not restarted since; ``kinds=role,elected`` ke
 every heartbeat interval (50..100 ms) and sends at most ``MAX_EVENTS_PER_S`` events a second
 (bursts up to ``BURST_EVENTS``): busy traffic is merged into ranges, the rest counted in one
 summary event per flush (events.bounded); key events (role, election, sync...) always go.
-At most ``MAX_STREAMS`` streams per node; one more ends the oldest stream if that one is at
-least ``STREAM_EVICT_AGE_S`` old (its EventSource reconnects and resumes by Last-Event-ID; idle
-readers cannot hold every slot), else gets 503. A reader whose writes block ``SOCKET_TIMEOUT_S``
+At most ``MAX_STREAMS`` streams per node; one more ends the oldest stream that nobody reads
+(streamslots.py: a write blocked, or only keepalives for ``STREAM_EVICT_AGE_S``), else gets 503:
+readers that never read cannot hold every slot. A reader whose write blocks ``SOCKET_TIMEOUT_S``
 (it fell behind: its buffers are full) is dropped.
 
 Limits (httpserver.py): one thread reads every request head with a deadline and a size limit, a
@@ -47,7 +47,6 @@ from __future__ import annotations
 import errno
 import hmac
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
@@ -61,6 +60,7 @@ from zmqzab.security.origins import cluster_origins, host_allowed, host_names, i
 from zmqzab.server import metrics as metrics_text
 from zmqzab.server.events import RING_SIZE, bounded
 from zmqzab.server.httpserver import SOCKET_TIMEOUT_S, WORKERS, LimitedHTTPServer, setup_connection
+from zmqzab.server.streamslots import Stream, StreamSlots
 from zmqzab.server.transport import PortInUseError, check_rules
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ INDEX_HTML = index_html()
 
 #: Event streams served at once by one node.
 MAX_STREAMS = 32
-#: A stream this old may be ended to make room for a new one (the oldest goes first).
+#: A stream nobody reads, this old, may be ended to make room for a new one (streamslots.py).
 STREAM_EVICT_AGE_S = 5.0
 #: Events a stream sends per second at most, sustained (merged and summarised beyond) ...
 MAX_EVENTS_PER_S = 200
@@ -189,46 +189,6 @@ class JsonHandler(BaseHTTPRequestHandler):
 
 # --------------------------------------------------------------------------------------------
 # A node's server
-
-
-class StreamSlots:
-    """The event streams a node serves at once; a new one may end the oldest (module doc)."""
-
-    def __init__(self, size: int, evict_age_s: float) -> None:
-        self.size = size
-        self.evict_age_s = evict_age_s
-        self._lock = threading.Lock()
-        self._open: dict[int, tuple[float, threading.Event, socket.socket | None]] = {}
-        self.evicted = 0
-
-    def take(self, sock: socket.socket | None) -> threading.Event | None:
-        """A slot (its Event is set when the stream must end), or None if all are young."""
-        now = time.monotonic()
-        with self._lock:
-            if len(self._open) >= self.size:
-                key = min(self._open, key=lambda k: self._open[k][0])
-                started, ended, old_sock = self._open[key]
-                if now - started < self.evict_age_s:
-                    return None
-                del self._open[key]
-                ended.set()
-                self.evicted += 1
-                if old_sock is not None:  # a write blocked on a reader that reads nothing ends now
-                    try:
-                        old_sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-            ended = threading.Event()
-            self._open[id(ended)] = (now, ended, sock)
-            return ended
-
-    def give_back(self, ended: threading.Event) -> None:
-        with self._lock:
-            self._open.pop(id(ended), None)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._open)
 
 
 def _without_control(status: dict[str, Any]) -> dict[str, Any]:
@@ -370,17 +330,17 @@ def make_handler(node: "Node") -> type[BaseHTTPRequestHandler]:
                 boot, _, seq_text = last_id.partition("-")
                 if boot == log.boot and seq_text.isdigit():
                     since = int(seq_text)
-            ended = streams.take(self.connection)
-            if ended is None:
+            slot = streams.take(self.connection)
+            if slot is None:
                 raise HttpError(503, f"too many event streams on node {node.id} (max {MAX_STREAMS}, "
-                                     f"none older than {STREAM_EVICT_AGE_S:.0f} s): retry")
+                                     "all of them read): retry")
             try:
-                self._stream(log, backlog, since, with_status, kinds, ended)
+                self._stream(log, backlog, since, with_status, kinds, slot)
             finally:
-                streams.give_back(ended)
+                streams.give_back(slot)
 
         def _stream(self, log, backlog: int, since: int, with_status: bool, kinds: set[str] | None,
-                    ended: threading.Event) -> None:
+                    slot: Stream) -> None:
             status = node.status_snapshot
             heartbeat_ms = int(status.get("heartbeat_ms") or node.config.timing.heartbeat_ms)
             flush_s = flush_interval_s(heartbeat_ms)
@@ -402,7 +362,7 @@ def make_handler(node: "Node") -> type[BaseHTTPRequestHandler]:
             sent_status = None
             last_write = time.monotonic()
             max_seq = last
-            while node.running and not ended.is_set():
+            while node.running and not slot.ended.is_set():
                 items, lost = log.since(last)
                 chunks: list[bytes] = []
                 now = time.monotonic()
@@ -430,12 +390,15 @@ def make_handler(node: "Node") -> type[BaseHTTPRequestHandler]:
                         shown = _without_control(status) if self.from_page else status
                         chunks.append(b"event: status\ndata: " + _json.encode(shown) + b"\n\n")
                 now = time.monotonic()
+                content = bool(chunks)
                 if not chunks and now - last_write >= KEEPALIVE_S:
                     chunks.append(b": keepalive\n\n")
                 if chunks:
+                    slot.writing(content)
                     self.wfile.write(b"".join(chunks))
+                    slot.written()
                     last_write = now
-                ended.wait(flush_s)
+                slot.ended.wait(flush_s)
 
     Handler.streams = streams  # type: ignore[attr-defined]
     return Handler
