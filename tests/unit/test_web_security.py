@@ -161,6 +161,7 @@ def test_the_page_gets_the_secret_only_through_the_address_zmqzab_up_printed(con
     assert code == 303 and "node=" in hdrs["location"]
     code, hdrs, body = ask(server, "GET", hdrs["location"])
     assert code == 200 and b"findControls" in body and sup.secret.encode() not in body
+    assert hdrs["x-frame-options"] == "DENY"  # no other site frames the page (clickjacking)
 
 
 def test_the_control_file_is_the_owners_only(tmp_path):

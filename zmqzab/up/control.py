@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from zmqzab.config import ClusterConfig
 from zmqzab.security.origins import url_origins
-from zmqzab.security.runsecret import SECRET_HEADER, cookie_name, read_private, secret_matches
+from zmqzab.security.runsecret import SECRET_HEADER, RunFileError, cookie_name, read_private, secret_matches
 from zmqzab.server.httpserver import LimitedHTTPServer
 from zmqzab.server.web import INDEX_HTML, HttpError, JsonHandler, serve_http
 
@@ -53,8 +53,6 @@ def control_file(config: ClusterConfig) -> Path:
 
 def read_control_file(config: ClusterConfig) -> dict[str, Any]:
     """The running `zmqzab up`'s control file ({"control": url, "secret": ...}); RunFileError."""
-    from zmqzab.security.runsecret import RunFileError
-
     path = control_file(config)
     try:
         data = json.loads(read_private(path))
@@ -97,6 +95,12 @@ def make_control_handler(sup: "Supervisor") -> type[BaseHTTPRequestHandler]:
     no_names: frozenset[str] = frozenset()  # served on 127.0.0.1: IP literals and localhost only
 
     class ControlHandler(JsonHandler):
+        def end_headers(self) -> None:
+            # No other site may frame the page with the controls (clickjacking).
+            self.send_header("X-Frame-Options", "DENY")
+            self.send_header("Content-Security-Policy", "frame-ancestors 'none'")
+            super().end_headers()
+
         def _refused(self) -> bool:
             """403 for a foreign Host, or an Origin other than the controls' own page."""
             if self._host_refused(no_names):
