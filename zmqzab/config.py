@@ -156,6 +156,9 @@ class SecurityConfig:
     #: False: every node's HTTP binds 127.0.0.1 (view and metrics for this machine only).
     #: True: it binds the node's host; controls there still need `zmqzab up`'s token.
     http_public: bool = False
+    #: curve = false on a non-loopback host: a node refuses to start unless this says the
+    #: plaintext network is trusted on purpose (security/plaintext.py).
+    insecure: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,11 +362,12 @@ def _game(path: str, raw: dict[str, Any]) -> GameConfig:
 def _security(path: str, raw: dict[str, Any]) -> SecurityConfig:
     t = _sub_table(path, raw, "security")
     d = SecurityConfig()
-    t.check_keys(("curve", "keys_dir", "http_public"))
+    t.check_keys(("curve", "keys_dir", "http_public", "insecure"))
     return SecurityConfig(
         curve=t.get_bool("curve", d.curve),
         keys_dir=Path(t.get_str("keys_dir", str(d.keys_dir))),
         http_public=t.get_bool("http_public", d.http_public),
+        insecure=t.get_bool("insecure", d.insecure),
     )
 
 
@@ -554,6 +558,7 @@ def render_config(
         f"curve = {'true' if security.curve else 'false'}",
         f"keys_dir = {_toml_str(str(security.keys_dir))}",
         f"http_public = {'true' if security.http_public else 'false'}",
+        *(["insecure = true"] if security.insecure else []),
         "",
         "[zookeeper]",
         f"min_session_timeout_ms = {zookeeper.min_session_timeout_ms}",
