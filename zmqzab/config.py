@@ -177,6 +177,12 @@ class ZooKeeperConfig:
     #: as `zmqzab zk` or ZooKeeper's DigestAuthenticationProvider prints it): a client that
     #: authenticates with its digest passes every ACL. Empty: no super user.
     super_digest: str = ""
+    #: ZooKeeper's maxClientCnxns: connections one address may hold open to one node (0: no
+    #: limit). ZooKeeper's default, 60.
+    max_client_cnxns: int = 60
+    #: ZooKeeper's globalOutstandingLimit: requests one node holds for its clients in all;
+    #: past it the node stops reading its clients until some are answered.
+    outstanding_max: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +381,7 @@ def _zookeeper(path: str, raw: dict[str, Any]) -> ZooKeeperConfig:
     t = _sub_table(path, raw, "zookeeper")
     d = ZooKeeperConfig()
     t.check_keys(("min_session_timeout_ms", "max_session_timeout_ms", "session_secret",
-                  "super_digest"))
+                  "super_digest", "max_client_cnxns", "outstanding_max"))
     low = t.get_int("min_session_timeout_ms", d.min_session_timeout_ms, SESSION_TIMEOUT_MIN_MS,
                     SESSION_TIMEOUT_MAX_MS)
     high = t.get_int("max_session_timeout_ms", d.max_session_timeout_ms, SESSION_TIMEOUT_MIN_MS,
@@ -391,7 +397,9 @@ def _zookeeper(path: str, raw: dict[str, Any]) -> ZooKeeperConfig:
                           f"super:D/InIHSb7yEEbrWz8b9l71RjZJU= is the digest of super:test)")
     return ZooKeeperConfig(min_session_timeout_ms=low, max_session_timeout_ms=high,
                            session_secret=t.get_str("session_secret", d.session_secret),
-                           super_digest=super_digest)
+                           super_digest=super_digest,
+                           max_client_cnxns=t.get_int("max_client_cnxns", d.max_client_cnxns, 0, 1_000_000),
+                           outstanding_max=t.get_int("outstanding_max", d.outstanding_max, 1, 1_000_000))
 
 
 def _nodes(path: str, raw: dict[str, Any]) -> tuple[NodeAddress, ...]:
@@ -565,6 +573,8 @@ def render_config(
         f"max_session_timeout_ms = {zookeeper.max_session_timeout_ms}",
         f"session_secret = {_toml_str(zookeeper.session_secret)}",
         *([f"super_digest = {_toml_str(zookeeper.super_digest)}"] if zookeeper.super_digest else []),
+        f"max_client_cnxns = {zookeeper.max_client_cnxns}",
+        f"outstanding_max = {zookeeper.outstanding_max}",
         "",
     ]
     return "\n".join(lines)

@@ -33,6 +33,7 @@ when they lose the leader, and the clients reconnect elsewhere with their sessio
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -69,6 +70,10 @@ CLOSE_RETRY_TICKS = 20
 CONTAINER_CHECK_MS = 60_000
 CONTAINERS_PER_CHECK = 10_000
 
+#: ZooKeeper's defaults: globalOutstandingLimit 1000, maxClientCnxns 60.
+OUTSTANDING_MAX = 1000
+MAX_CLIENT_CNXNS = 60
+
 #: A ConnectResponse that tells the client its session is gone (timeout 0, id 0).
 EXPIRED_RESPONSE = encode_connect_response(ConnectResponse(0, 0, 0, b"\0" * 16, False))
 
@@ -94,6 +99,10 @@ class ZkSettings:
     #: "super:<digest>": who authenticates with this digest is ZooKeeper's super user.
     super_digest: str = ""
     container_check_ms: int = CONTAINER_CHECK_MS
+    #: ZooKeeper's globalOutstandingLimit: requests a node holds for its clients, in all.
+    outstanding_max: int = OUTSTANDING_MAX
+    #: ZooKeeper's maxClientCnxns: connections from one address (0: no limit).
+    max_client_cnxns: int = MAX_CLIENT_CNXNS
 
 
 @dataclass
@@ -109,6 +118,10 @@ class Connection:
     requests: dict[int, Request] = field(default_factory=dict)
     #: This connection's ZkRequest.origin: a txn is answered here only if it carries it.
     token: int = 0
+    ip: str = ""
+    #: Frames read but not taken yet: the node was at its outstanding limit (``flush``
+    #: takes them as requests complete). Raw bytes, never decoded objects.
+    backlog: deque = field(default_factory=deque)
 
 
 class ZkServer:
@@ -136,12 +149,19 @@ class ZkServer:
         self._tracker_epoch = -1
         self._container_ticks = max(1, settings.container_check_ms // settings.tick_ms)
         self._dirty: set[Conn] = set()
+        #: Requests waiting in this node's pipelines, all connections together, and the
+        #: connections with frames left unread because of it (insertion order: oldest first).
+        self.outstanding = 0
+        #: Open connections by ip (maxClientCnxns).
+        self._per_ip: dict[str, int] = {}
+        self._throttled: dict[Conn, None] = {}
         #: (connection, frames it sent while its session was being created), for ``flush``.
         self._held: list[tuple[Conn, list[bytes]]] = []
         #: The driver's wall clock (ms), for the txns this node proposes (ctime / mtime).
         self.wall_ms = time_ms
         self.counters = {"zk_requests": 0, "zk_writes": 0, "zk_reads": 0, "zk_connects": 0,
-                         "zk_sessions_expired": 0, "zk_bad_frames": 0, "zk_events": 0}
+                         "zk_sessions_expired": 0, "zk_bad_frames": 0, "zk_events": 0,
+                         "zk_refused_connections": 0}
 
     # ------------------------------------------------------------ the driver's entries
 
@@ -152,6 +172,13 @@ class ZkServer:
         ip = remote.rsplit(":", 1)[0] if remote.count(":") == 1 else remote
         if ip and ip != "?":
             c.auth.append(Id("ip", ip))
+        c.ip = ip
+        n = self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+        cap = self.settings.max_client_cnxns
+        if cap and n > cap:
+            # NIOServerCnxnFactory: "Too many connections from <ip> - max is 60": closed at once.
+            self.counters["zk_refused_connections"] += 1
+            self._close(c, f"too many connections from {ip} (max_client_cnxns = {cap})")
 
     def received(self, conn: Conn, data: bytes) -> None:
         c = self.conns.get(conn)
@@ -163,19 +190,41 @@ class ZkServer:
             self.counters["zk_bad_frames"] += 1
             self._close(c, "bad frame")
             return
-        for item in items:
+        c.backlog.extend(items)
+        self._take(c)
+        self._dirty.add(conn)
+
+    def _take(self, c: Connection) -> None:
+        """Take ``c``'s frames in order while the node is below its outstanding limit
+        (ZooKeeper's globalOutstandingLimit: one count for the whole server)."""
+        conn = c.id
+        backlog = c.backlog
+        while backlog:
+            if self.outstanding >= self.settings.outstanding_max:
+                self._throttled[conn] = None
+                return
+            item = backlog.popleft()
             if isinstance(item, FourLetterWord):
                 answer = self.word(item.word, conn) if self.word is not None else b""
                 self.io.zk_send(conn, [answer] if answer else [])
                 self._close(c, "four-letter word answered")
                 return
             if c.pipe.should_close:
-                break
+                backlog.clear()
+                return
             if c.pipe.phase is Phase.AWAITING_CONNECT:
                 self._connect(c, item)
             else:
+                before = c.pipe.queued
                 self._request(c, item)
-        self._dirty.add(conn)
+                self.outstanding += c.pipe.queued - before
+        self._throttled.pop(conn, None)
+
+    @property
+    def should_read(self) -> bool:
+        """False while the node holds its limit of outstanding requests: the driver stops
+        reading the port (libzmq's high-water mark and TCP push back on the clients)."""
+        return self.outstanding < self.settings.outstanding_max
 
     def closed(self, conn: Conn) -> None:
         """The client closed the connection (its session lives on until it expires)."""
@@ -309,6 +358,18 @@ class ZkServer:
                 self.io.zk_send(conn, frames)
             if c.pipe.should_close:
                 self._close(c, c.pipe.close_reason)
+        # What is outstanding now (answered requests left their queues), and the frames of
+        # throttled connections while there is room again, oldest throttled first.
+        self.outstanding = sum(c.pipe.queued for c in self.conns.values())
+        for conn in list(self._throttled):
+            if self.outstanding >= self.settings.outstanding_max:
+                break
+            c = self.conns.get(conn)
+            if c is None:
+                self._throttled.pop(conn, None)
+                continue
+            self._take(c)
+            self._dirty.add(conn)
 
     def touch(self, session_id: int) -> None:
         """The client of ``session_id`` was heard from here."""
@@ -499,6 +560,12 @@ class ZkServer:
             self.io.zk_close(c.id)
 
     def _forget(self, c: Connection) -> None:
+        self._throttled.pop(c.id, None)
+        left = self._per_ip.get(c.ip, 0) - 1
+        if left > 0:
+            self._per_ip[c.ip] = left
+        else:
+            self._per_ip.pop(c.ip, None)
         self.watches.remove_watcher(c.id)
         if c.session_id and self.by_session.get(c.session_id) == c.id:
             del self.by_session[c.session_id]

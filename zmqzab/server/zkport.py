@@ -65,7 +65,9 @@ class ZkPort:
         self.server = ZkServer(
             node.replica, self, ZkSettings(node.id, node.config.timing.tick_ms,
                                           zk.min_session_timeout_ms, zk.max_session_timeout_ms,
-                                          zk.session_secret.encode("utf-8"), zk.super_digest),
+                                          zk.session_secret.encode("utf-8"), zk.super_digest,
+                                          outstanding_max=zk.outstanding_max,
+                                          max_client_cnxns=zk.max_client_cnxns),
             node.execute, time_ms, word=self._word)
         self.remote: dict[bytes, str] = {}
         self._closed: dict[bytes, None] = {}
