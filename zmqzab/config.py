@@ -156,6 +156,9 @@ class SecurityConfig:
     #: False: every node's HTTP binds 127.0.0.1 (view and metrics for this machine only).
     #: True: it binds the node's host; controls there still need `zmqzab up`'s token.
     http_public: bool = False
+    #: curve = false on a non-loopback host: a node refuses to start unless this says the
+    #: plaintext network is trusted on purpose (security/plaintext.py).
+    insecure: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +177,12 @@ class ZooKeeperConfig:
     #: as `zmqzab zk` or ZooKeeper's DigestAuthenticationProvider prints it): a client that
     #: authenticates with its digest passes every ACL. Empty: no super user.
     super_digest: str = ""
+    #: ZooKeeper's maxClientCnxns: connections one address may hold open to one node (0: no
+    #: limit). ZooKeeper's default, 60.
+    max_client_cnxns: int = 60
+    #: ZooKeeper's globalOutstandingLimit: requests one node holds for its clients in all;
+    #: past it the node stops reading its clients until some are answered.
+    outstanding_max: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,11 +368,12 @@ def _game(path: str, raw: dict[str, Any]) -> GameConfig:
 def _security(path: str, raw: dict[str, Any]) -> SecurityConfig:
     t = _sub_table(path, raw, "security")
     d = SecurityConfig()
-    t.check_keys(("curve", "keys_dir", "http_public"))
+    t.check_keys(("curve", "keys_dir", "http_public", "insecure"))
     return SecurityConfig(
         curve=t.get_bool("curve", d.curve),
         keys_dir=Path(t.get_str("keys_dir", str(d.keys_dir))),
         http_public=t.get_bool("http_public", d.http_public),
+        insecure=t.get_bool("insecure", d.insecure),
     )
 
 
@@ -371,7 +381,7 @@ def _zookeeper(path: str, raw: dict[str, Any]) -> ZooKeeperConfig:
     t = _sub_table(path, raw, "zookeeper")
     d = ZooKeeperConfig()
     t.check_keys(("min_session_timeout_ms", "max_session_timeout_ms", "session_secret",
-                  "super_digest"))
+                  "super_digest", "max_client_cnxns", "outstanding_max"))
     low = t.get_int("min_session_timeout_ms", d.min_session_timeout_ms, SESSION_TIMEOUT_MIN_MS,
                     SESSION_TIMEOUT_MAX_MS)
     high = t.get_int("max_session_timeout_ms", d.max_session_timeout_ms, SESSION_TIMEOUT_MIN_MS,
@@ -387,7 +397,9 @@ def _zookeeper(path: str, raw: dict[str, Any]) -> ZooKeeperConfig:
                           f"super:D/InIHSb7yEEbrWz8b9l71RjZJU= is the digest of super:test)")
     return ZooKeeperConfig(min_session_timeout_ms=low, max_session_timeout_ms=high,
                            session_secret=t.get_str("session_secret", d.session_secret),
-                           super_digest=super_digest)
+                           super_digest=super_digest,
+                           max_client_cnxns=t.get_int("max_client_cnxns", d.max_client_cnxns, 0, 1_000_000),
+                           outstanding_max=t.get_int("outstanding_max", d.outstanding_max, 1, 1_000_000))
 
 
 def _nodes(path: str, raw: dict[str, Any]) -> tuple[NodeAddress, ...]:
@@ -554,12 +566,15 @@ def render_config(
         f"curve = {'true' if security.curve else 'false'}",
         f"keys_dir = {_toml_str(str(security.keys_dir))}",
         f"http_public = {'true' if security.http_public else 'false'}",
+        *(["insecure = true"] if security.insecure else []),
         "",
         "[zookeeper]",
         f"min_session_timeout_ms = {zookeeper.min_session_timeout_ms}",
         f"max_session_timeout_ms = {zookeeper.max_session_timeout_ms}",
         f"session_secret = {_toml_str(zookeeper.session_secret)}",
         *([f"super_digest = {_toml_str(zookeeper.super_digest)}"] if zookeeper.super_digest else []),
+        f"max_client_cnxns = {zookeeper.max_client_cnxns}",
+        f"outstanding_max = {zookeeper.outstanding_max}",
         "",
     ]
     return "\n".join(lines)

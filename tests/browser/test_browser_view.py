@@ -87,6 +87,24 @@ def test_browser_guess_crash_leader_and_reelection(up, page, tmp_path):
     assert page.errors == []  # type: ignore[attr-defined]
 
 
+def test_browser_controls_only_from_the_address_zmqzab_up_printed(up, page):
+    """Goal (issue 17): only the browser that opened the address `zmqzab up` printed (it holds
+    the run's secret) gets the controls. Setup: `zmqzab up`. Steps: the page served by a node,
+    and the controls' page opened without the secret, are read-only; then the printed address
+    gives the controls, and the secret is gone from the address bar."""
+    up.wait_leader()
+    for url in (up.node_page, up.control + "/"):
+        page.goto(url)
+        page.wait_for_function("document.querySelectorAll('.node-row[data-state=\"up\"]').length === 5",
+                               timeout=15_000)
+        assert page.locator("#readonly").is_visible() and not page.locator("#controls").is_visible(), url
+        assert page.locator('#nodes button[data-action="crash"]').count() == 0, url
+    page.goto(up.page)
+    page.wait_for_function("!document.getElementById('controls').hidden", timeout=15_000)
+    assert up.secret not in page.url
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
 def test_browser_page_opened_as_a_file_is_read_only_without_up(tmp_path, page):
     """Goal: index.html opened from the file reads a cluster whose nodes were started one by
     one (no `zmqzab up`): five nodes, one leader, the game, no controls."""

@@ -246,7 +246,12 @@ def http_fuzz(host: str, port: int, rng: random.Random, n: int) -> dict[int, int
         if rng.random() < 0.2:
             s = socket.create_connection((host, port), timeout=2)
             try:
-                s.sendall(rng.randbytes(rng.randrange(1, 400)) + b"\r\n\r\n")
+                # Random bytes, or limits (issue 17): an over-long request line, a header flood,
+                # a head over the server's limit.
+                raw = rng.choice([rng.randbytes(rng.randrange(1, 400)), b"GET /" + b"a" * 70_000,
+                                  b"GET /status HTTP/1.1\r\n" + b"X: y\r\n" * 300,
+                                  b"GET /status HTTP/1.1\r\nX-Pad: " + b"p" * 20_000])
+                s.sendall(raw + b"\r\n\r\n")
                 data = s.recv(64)
                 code = int(data[9:12]) if data.startswith(b"HTTP/") and data[9:12].isdigit() else 0
             except OSError:
@@ -258,7 +263,11 @@ def http_fuzz(host: str, port: int, rng: random.Random, n: int) -> dict[int, int
             try:
                 headers = {"Content-Type": rng.choice(["application/json", "text/plain", "", "application/json; x"]),
                            "X-Zmqzab-Token": rng.choice(["", "x", "0" * 32]),
-                           "Origin": rng.choice(["null", "http://evil.example", "http://127.0.0.1"])}
+                           "Origin": rng.choice(["null", "http://evil.example", "http://127.0.0.1",
+                                                 f"http://127.0.0.1:{port}"]),
+                           # DNS rebinding: the attacker's own name in Host (issue 17)
+                           "Host": rng.choice([f"127.0.0.1:{port}", f"localhost:{port}", "evil.example",
+                                               f"127.0.0.1.evil.example:{port}"])}
                 if rng.random() < 0.3:
                     headers["Content-Length"] = rng.choice(["-1", "abc", "99999999", "0"])
                 body = rng.choice([b"", b"{}", b"[]", b'{"blocked": [0, 1]}', b'{"blocked": "x"}',
@@ -266,7 +275,7 @@ def http_fuzz(host: str, port: int, rng: random.Random, n: int) -> dict[int, int
                 path = rng.choice(paths)
                 if path.startswith("/events") and "status=1" in path:
                     path = path.replace("status=1", "status=2")  # a live stream would not end
-                conn.putrequest(rng.choice(methods[:7]), path, skip_accept_encoding=True)
+                conn.putrequest(rng.choice(methods[:7]), path, skip_host=True, skip_accept_encoding=True)
                 for key, value in headers.items():
                     conn.putheader(key, value)
                 if "Content-Length" not in headers:

@@ -50,7 +50,7 @@ def test_crash_the_leader_then_restart_it_and_it_catches_up(up):
     assert f"node {old} crashed" in r.output and "zmqzab restart" in r.output
     new = up.wait_leader(among=others(up, old))
     assert new != old
-    state = http_json(up.control + "/control")[1]
+    state = http_json(up.control + "/control", headers=up.auth)[1]
     assert [n["alive"] for n in state["nodes"]] == [i != old for i in up.ids]
     with Client(up.config, node=new, timeout=10) as client:
         last = [client.guess(v).zxid_text for v in (11, 12, 13)][-1]
@@ -111,13 +111,13 @@ def test_pause_and_resume(up):
     f = others(up, ld)[0]
     r = zmqzab(up, "pause", str(f))
     assert r.exit_code == 0 and "zmqzab resume" in r.output, r.output
-    state = http_json(up.control + "/control")[1]
+    state = http_json(up.control + "/control", headers=up.auth)[1]
     assert state["nodes"][f]["paused"] and state["nodes"][f]["alive"]
     assert up.status(f, timeout=0.3) is None  # stopped: not even its HTTP thread answers
     r = zmqzab(up, "resume", str(f))
     assert r.exit_code == 0, r.output
     wait_for(lambda: (up.status(f) or {}).get("phase") == "BROADCAST", 15, "the resumed node back")
-    assert not http_json(up.control + "/control")[1]["nodes"][f]["paused"]
+    assert not http_json(up.control + "/control", headers=up.auth)[1]["nodes"][f]["paused"]
 
 
 def test_watch_prints_the_event_stream(up):

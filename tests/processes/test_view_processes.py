@@ -48,7 +48,8 @@ def read_sse(url: str, want, timeout: float = 10.0, headers: dict | None = None)
         conn.request("GET", "/" + url.split("/", 3)[3], headers=headers or {})
         resp = conn.getresponse()
         assert resp.status == 200 and resp.getheader("Content-Type").startswith("text/event-stream")
-        assert resp.getheader("Access-Control-Allow-Origin") == "*"
+        origin = (headers or {}).get("Origin")
+        assert resp.getheader("Access-Control-Allow-Origin") == origin  # none without an Origin
         event, data = "message", []
         while not want(got):
             line = resp.readline().decode().rstrip("\n")
@@ -76,7 +77,7 @@ def test_status_has_everything_the_page_shows(up):
                 "quorum", "faults", "heartbeat_ms", "down_after_ms", "control", "events_seq"):
         assert key in st, key
     assert st["role"] == "LEADING" and st["leader"] == ld and st["vote"] is None
-    assert st["control"] == up.control  # under zmqzab up: the page may show controls
+    assert st["control"] == up.control  # under zmqzab up; pages never see it (test_web_security)
     assert [c["http"] for c in st["cluster"]] == [up.http(i) for i in up.ids]
     tail = st["log_tail"]
     # messages.describe_op: "guess 40 (client#seq)"
@@ -129,7 +130,7 @@ def test_metrics_have_the_counters_and_histograms(up):
     ld = up.wait_leader()
     code, text, headers = http_json(up.http(ld) + "/metrics")
     assert code == 200 and headers["content-type"].startswith("text/plain")
-    assert headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-origin" not in headers  # no Origin: not a page
     values = {}
     for line in text.splitlines():
         if not line.startswith("#"):
@@ -155,11 +156,15 @@ def test_index_cors_and_errors(up):
     code, body, headers = http_json(up.http(1) + "/")
     assert code == 200 and headers["content-type"].startswith("text/html")
     assert "<svg id=\"ring\"" in body and "<script" in body
-    assert headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-origin" not in headers  # no Origin: not a browser's request
     code, body, _ = http_json(up.http(1) + "/nope")
     assert code == 404 and "try /" in body["error"]
-    code, _, headers = http_json(up.http(1) + "/status", "OPTIONS")
-    assert code == 204 and headers["access-control-allow-origin"] == "*"
+    # CORS: the file-opened page (Origin null) and the cluster's own pages, nobody else.
+    for origin in ("null", up.http(0), up.control):
+        code, _, headers = http_json(up.http(1) + "/status", "OPTIONS", headers={"Origin": origin})
+        assert code == 204 and headers["access-control-allow-origin"] == origin
+    code, _, headers = http_json(up.http(1) + "/status", "OPTIONS", headers={"Origin": "https://evil.example"})
+    assert code == 403 and "access-control-allow-origin" not in headers
 
 
 def test_page_needs_nothing_from_outside():
@@ -198,29 +203,26 @@ def test_control_inputs_are_checked(up, action, body, status, words):
 
 
 def test_control_rejects_bad_bodies_and_foreign_pages(up):
-    code, data, _ = http_json(up.control + "/control/heal", "POST", raw=b"{nope",
-                              headers={"Content-Type": "application/json"})
+    json_with_secret = {"Content-Type": "application/json", **up.auth}
+    code, data, _ = http_json(up.control + "/control/heal", "POST", raw=b"{nope", headers=json_with_secret)
     assert code == 400 and "JSON" in data["error"]
-    code, data, _ = http_json(up.control + "/control/heal", "POST", raw=b"[1]",
-                              headers={"Content-Type": "application/json"})
+    code, data, _ = http_json(up.control + "/control/heal", "POST", raw=b"[1]", headers=json_with_secret)
     assert code == 400 and "object" in data["error"]
     code, data, _ = http_json(up.control + "/control/heal", "POST", raw=b"{}",
-                              headers={"Content-Type": "text/plain"})
+                              headers={"Content-Type": "text/plain", **up.auth})
     assert code == 415
     code, data, _ = http_json(up.control + "/control/heal", "POST", raw=b"{" + b" " * 5000 + b"}",
-                              headers={"Content-Type": "application/json"})
+                              headers=json_with_secret)
     assert code == 413
-    code, data, _ = http_json(up.control + "/control", headers={"Origin": "https://evil.example"})
+    code, data, _ = http_json(up.control + "/control", headers={"Origin": "https://evil.example", **up.auth})
     assert code == 403
-    code, _, headers = http_json(up.control + "/control/crash", "OPTIONS",
-                                 headers={"Origin": "https://evil.example",
-                                          "Access-Control-Request-Method": "POST"})
-    assert code == 403 and "access-control-allow-origin" not in headers
-    code, _, headers = http_json(up.control + "/control/crash", "OPTIONS",
-                                 headers={"Origin": "null", "Access-Control-Request-Method": "POST"})
-    assert code == 204 and headers["access-control-allow-origin"] == "null"
-    code, state, headers = http_json(up.control + "/control", headers={"Origin": up.http(0)})
-    assert code == 200 and headers["access-control-allow-origin"] == up.http(0)
+    # No page but the controls' own ever gets a CORS answer: no preflight succeeds.
+    for origin in ("https://evil.example", "null", up.http(0)):
+        code, _, headers = http_json(up.control + "/control/crash", "OPTIONS",
+                                     headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+        assert code == 403 and "access-control-allow-origin" not in headers
+    code, state, headers = http_json(up.control + "/control", headers=up.auth)
+    assert code == 200 and "access-control-allow-origin" not in headers
     assert [n["id"] for n in state["nodes"]] == up.ids and all(n["alive"] for n in state["nodes"])
 
 
@@ -231,3 +233,80 @@ def test_guess_and_new_game_through_the_controls(up):
     assert code == 200 and data["result"]["kind"] == "new_game"
     code, data = up.act("guess", {"value": 9, "node": 2})
     assert code == 200 and data["result"]["kind"] == "target_set" and data["node"] == 2
+
+
+def test_real_controls_refuse_csrf_foreign_pages_rebinding_and_no_secret(up):
+    """Goal: issue 17's attacks on a real `zmqzab up`: a CSRF from a sandboxed iframe (Origin
+    null), a foreign site, a DNS rebinding page, a local process without the secret, each
+    POSTing /control/crash. Expected: each 403; every node still alive; with the secret from
+    the 0600 control file the same request is served (a bad body: 400, nothing crashed)."""
+    port = up.control.rsplit(":", 1)[1]
+    body = {"node": 0}
+    for headers in ({"Origin": "null", **up.auth}, {"Origin": "null"}, {"Origin": "https://evil.example", **up.auth},
+                    {"Origin": up.http(0), **up.auth}, {"Host": f"evil.example:{port}", **up.auth},
+                    {}, {"X-Zmqzab-Secret": "0" * 43}):
+        code, data, _ = http_json(up.control + "/control/crash", "POST", body, headers=headers)
+        assert code == 403 and data["error"], headers
+    code, state, _ = http_json(up.control + "/control", headers=up.auth)
+    assert code == 200 and all(n["alive"] for n in state["nodes"])
+    code, data, _ = http_json(up.control + "/control/crash", "POST", {"node": "x"}, headers=up.auth)
+    assert code == 400  # past the gate: the input check
+
+
+def test_pages_never_see_the_control_url_and_foreign_pages_read_nothing(up):
+    for origin in ("null", up.control, up.http(1)):
+        code, st, headers = http_json(up.http(0) + "/status", headers={"Origin": origin})
+        assert code == 200 and "control" not in st and headers["access-control-allow-origin"] == origin
+        got = read_sse(up.http(0) + "/events?status=1&backlog=0", lambda g: any(e == "status" for e, _ in g),
+                       headers={"Origin": origin})
+        assert all("control" not in d for e, d in got if e == "status")
+    code, _, headers = http_json(up.http(0) + "/status", headers={"Origin": "https://evil.example"})
+    assert code == 403 and "access-control-allow-origin" not in headers
+    code, _, _ = http_json(up.http(0) + "/status", headers={"Host": "rebound.example"})
+    assert code == 403
+
+
+def test_a_real_node_serves_status_and_the_page_beside_slow_and_idle_clients(up):
+    """Goal (issue 17): slowloris and event readers that never read do not lock a real node's
+    HTTP out. Setup: `zmqzab up`, node 4. Faults: 200 connections that send half a request head
+    and stop; 100 readers of /events?status=1 (what the page opens) that never read. Expected:
+    /status and the page answer, and a new event stream opens (the oldest idle one is ended)."""
+    import socket
+
+    host, port = "127.0.0.1", up.config.node(4).http_port
+    held = []
+    try:
+        for _ in range(200):
+            s = socket.create_connection((host, port), timeout=10)
+            s.sendall(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            held.append(s)
+        for _ in range(100):
+            s = socket.create_connection((host, port), timeout=10)
+            s.sendall(b"GET /events?status=1&backlog=2000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            held.append(s)
+        wait_for(lambda: up.status(4, timeout=5) is not None, 30, "/status beside 300 hostile connections")
+        wait_for(lambda: http_json(up.http(4) + "/", timeout=5)[0] == 200, 30, "the page beside them")
+        got = wait_for(lambda: _stream_hello(up.http(4)), 60, "a new event stream beside 100 idle readers")
+        assert got["node"] == 4
+    finally:
+        for s in held:
+            s.close()
+
+
+def _stream_hello(url: str) -> dict | None:
+    host, port = url.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", "/events?status=1&backlog=0")
+        resp = conn.getresponse()
+        if resp.status != 200:
+            return None
+        for _ in range(4):
+            line = resp.fp.readline()
+            if line.startswith(b"data: "):
+                return json.loads(line[6:])
+        return None
+    except (OSError, http.client.HTTPException, ValueError):
+        return None
+    finally:
+        conn.close()

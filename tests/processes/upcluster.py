@@ -21,7 +21,8 @@ from tests.polling import wait_for
 from tests.processes.procs import base_config
 from zmqzab.config import Timing, load_config
 from zmqzab.up.localcluster import make_config
-from zmqzab.up.supervisor import control_file
+from zmqzab.security.runsecret import SECRET_HEADER
+from zmqzab.up.control import read_control_file
 
 
 def http_json(url: str, method: str = "GET", body: Any = None, headers: dict | None = None,
@@ -61,10 +62,21 @@ class UpCluster:
         self.ids = list(range(n))
         self.proc: subprocess.Popen | None = None
         self.control: str | None = None
+        self.secret: str | None = None
 
     @property
     def page(self) -> str:
+        """The page with the controls: the address `zmqzab up` prints (it holds the secret)."""
+        return f"{self.control}/login?secret={self.secret}"
+
+    @property
+    def node_page(self) -> str:
         return self.config.nodes[0].http_url + "/"
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The header the CLI sends with every control request."""
+        return {SECRET_HEADER: self.secret or ""}
 
     def http(self, i: int) -> str:
         return self.config.node(i).http_url
@@ -75,17 +87,16 @@ class UpCluster:
             [sys.executable, "-m", "zmqzab", "up", "--config", str(self.config_path)],
             stdout=out, stderr=subprocess.STDOUT, cwd=self.root,
         )
-        path = control_file(self.config)
-
-        def ready() -> str | None:
+        def ready() -> dict | None:
             if self.proc.poll() is not None:
                 raise AssertionError(f"zmqzab up exited: {self.console()[-2000:]}")
             try:
-                return json.loads(path.read_text())["control"]
-            except (OSError, ValueError, KeyError):
+                return read_control_file(self.config)
+            except Exception:  # not written yet (RunFileError), or half-way
                 return None
 
-        self.control = wait_for(ready, timeout, "zmqzab up to write its control file")
+        found = wait_for(ready, timeout, "zmqzab up to write its control file")
+        self.control, self.secret = found["control"], found["secret"]
 
     def console(self) -> str:
         path = self.root / "up.console"
@@ -132,5 +143,6 @@ class UpCluster:
 
     def act(self, action: str, body: dict | None = None, timeout: float = 15.0) -> tuple[int, Any]:
         assert self.control is not None
-        code, data, _ = http_json(f"{self.control}/control/{action}", "POST", body or {}, timeout=timeout)
+        code, data, _ = http_json(f"{self.control}/control/{action}", "POST", body or {}, timeout=timeout,
+                                  headers=self.auth)
         return code, data

@@ -154,6 +154,9 @@ def test_a_request_commits_at_most_once():
     h = History()
     h.session()
     h.commit(create("/q"), cxid=3)
+    h.counter += 1  # the same xid on another connection of the session (kazoo's numbering)
+    h.apply(1, Txn(zxid=make_zxid(1, h.counter), ts_ms=7, op=ZkTxn(
+        S1, 3, int(OpCode.create), create("/q/other"), 0x77)))
     with violated("a request commits at most once"):
         h.commit(create("/q/s-0000000001"), cxid=3)
 

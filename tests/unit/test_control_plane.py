@@ -49,8 +49,13 @@ class StandIn:
 def serve():
     servers = []
 
-    def start(host="127.0.0.1", public=False, token=None):
-        node = StandIn(host, public, token)
+    def start(host="127.0.0.1", public=False, token=None, node=None, control_url=None):
+        """A node's HTTP server over ``node`` (default: a StandIn); ``control_url``: as under
+        `zmqzab up` (the node knows its controls' URL and its status names it)."""
+        node = node or StandIn(host, public, token)
+        if control_url is not None:
+            node.control_url = control_url
+            node.status_snapshot = {**node.status_snapshot, "control": control_url}
         server = start_http(node)
         servers.append((node, server))
         return node, server

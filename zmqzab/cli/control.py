@@ -2,9 +2,10 @@
 
 ``crash``, ``restart``, ``pause``, ``resume``, ``partition``, ``heal`` and ``election`` do what the
 page's buttons do: they ask the running ``zmqzab up`` of the config (it owns the node processes)
-through its control server. They find it through the file ``zmqzab up`` writes in the data dir
-(``up-<port>.json``), else through the ``control`` field of any node's status. A cluster whose
-nodes were started one by one has no controls: the commands say so and exit 3.
+through its control server. They find it, and the run's secret every control request carries,
+in the file ``zmqzab up`` writes in the data dir (``up-<port>.json``, readable by its owner
+only: another user cannot use the controls). A cluster whose nodes were started one by one has
+no controls: the commands say so and exit 3.
 
 ``watch`` follows every node's ``/events`` stream and prints one coloured line per event. It
 never needs ``zmqzab up``.
@@ -56,11 +57,15 @@ NodeArg = Annotated[int, typer.Argument(help="Node id (from the config).", show_
 
 
 def _request(url: str, method: str = "GET", body: dict | None = None,
-             timeout: float = FIND_TIMEOUT_S) -> tuple[int, Any]:
+             timeout: float = FIND_TIMEOUT_S, secret: str | None = None) -> tuple[int, Any]:
+    from zmqzab.security.runsecret import SECRET_HEADER
+
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
         headers = {"Content-Type": "application/json"} if body is not None else {}
+        if secret is not None:
+            headers[SECRET_HEADER] = secret
         conn.request(method, parts.path or "/", body=json.dumps(body) if body is not None else None,
                      headers=headers)
         resp = conn.getresponse()
@@ -73,45 +78,37 @@ def _request(url: str, method: str = "GET", body: dict | None = None,
         conn.close()
 
 
-def _alive(control: str) -> bool:
+def find_control(cfg: ClusterConfig) -> tuple[str, str]:
+    """(base URL, secret) of the controls of the `zmqzab up` running this config; exits 3 if none."""
+    from zmqzab.security.runsecret import RunFileError
+    from zmqzab.up.control import read_control_file
+
     try:
-        status, data = _request(control + "/control")
-    except (OSError, http.client.HTTPException):
-        return False
-    return status == 200 and "nodes" in data
-
-
-def find_control(cfg: ClusterConfig) -> str:
-    """The base URL of the controls of the `zmqzab up` running this config; exits 3 if none."""
-    from zmqzab.up.control import control_file
-
-    path = control_file(cfg)
-    try:
-        url = json.loads(path.read_text()).get("control")
-        if isinstance(url, str) and _alive(url):
-            return url
-    except (OSError, ValueError, AttributeError):
-        pass
-    for n in cfg.nodes:
+        found = read_control_file(cfg)
+    except RunFileError as exc:
+        why = str(exc)
+    else:
+        url, secret = found["control"], found["secret"]
         try:
-            status, data = _request(cfg.http_url(n) + "/status", timeout=0.5)
-        except (OSError, http.client.HTTPException):
-            continue
-        url = data.get("control") if status == 200 and isinstance(data, dict) else None
-        if isinstance(url, str) and _alive(url):
-            return url
-    fail(f"no `zmqzab up` controls found for {cfg.path}: crash, restart, pause, partition and heal "
-         f"act on a cluster started with: zmqzab up --config {cfg.path} (nodes started one by one "
-         "are read-only)", EXIT_NO_QUORUM)
+            status, data = _request(url + "/control", secret=secret)
+        except (OSError, http.client.HTTPException) as exc:
+            status, data = 0, {"error": str(exc)}
+        if status == 200 and isinstance(data, dict) and "nodes" in data:
+            return url, secret
+        why = f"the controls at {url} did not answer ({data.get('error') or status})"
+    fail(f"no `zmqzab up` controls found for {cfg.path} ({why}): crash, restart, pause, partition "
+         f"and heal act on a cluster started with: zmqzab up --config {cfg.path} (nodes started "
+         "one by one are read-only)", EXIT_NO_QUORUM)
 
 
 def control(config_path, action: str, body: dict, as_json: bool = False) -> dict:
     cfg = load(config_path)
     if "node" in body:
         check_node(cfg, body["node"])
-    url = find_control(cfg)
+    url, secret = find_control(cfg)
     try:
-        status, data = _request(f"{url}/control/{action}", "POST", body, timeout=CONTROL_TIMEOUT_S)
+        status, data = _request(f"{url}/control/{action}", "POST", body, timeout=CONTROL_TIMEOUT_S,
+                                secret=secret)
     except (OSError, http.client.HTTPException) as exc:
         fail(f"the controls at {url} did not answer ({exc}); is `zmqzab up` still running?",
              EXIT_NO_QUORUM)

@@ -18,6 +18,11 @@ def run_node_command(node_id: int, config: Path | None, data_dir: Path | None, l
     """Run node ``node_id`` of ``config`` (None: the default config) until it stops."""
     cfg = load(config)
     check_node(cfg, node_id)
+    from zmqzab.security.plaintext import plaintext_refusal
+
+    refusal = plaintext_refusal(cfg, node_id)
+    if refusal is not None:
+        fail(refusal)
     from zmqzab.chaos.powerloss import install_from_env
 
     install_from_env()  # test only: the chaos nemesis' power-loss witness, if it asked for one

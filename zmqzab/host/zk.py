@@ -33,6 +33,7 @@ when they lose the leader, and the clients reconnect elsewhere with their sessio
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -55,7 +56,8 @@ from zmqzab.zk.protocol import Request, encode_connect_response, encode_reply
 from zmqzab.zk.records import AuthPacket, ConnectResponse, WatcherEvent
 from zmqzab.zk.session import Action, Phase, Pipeline
 from zmqzab.zkapi.prep import LEADER_SESSION
-from zmqzab.zkapi.ops import CLOSE_SESSION, CREATE_SESSION, SessionTouches, ZkRequest, ZkTxn
+from zmqzab.zkapi.ops import (CLOSE_SESSION, CREATE_SESSION, REVALIDATE, SessionTouches, ZkRequest,
+                              ZkTxn)
 from zmqzab.zkapi.replies import ReadContext, serve_read, write_reply
 
 Conn = Hashable
@@ -67,6 +69,10 @@ CLOSE_RETRY_TICKS = 20
 #: at most maxPerMinute (10,000) containers.
 CONTAINER_CHECK_MS = 60_000
 CONTAINERS_PER_CHECK = 10_000
+
+#: ZooKeeper's defaults: globalOutstandingLimit 1000, maxClientCnxns 60.
+OUTSTANDING_MAX = 1000
+MAX_CLIENT_CNXNS = 60
 
 #: A ConnectResponse that tells the client its session is gone (timeout 0, id 0).
 EXPIRED_RESPONSE = encode_connect_response(ConnectResponse(0, 0, 0, b"\0" * 16, False))
@@ -93,6 +99,10 @@ class ZkSettings:
     #: "super:<digest>": who authenticates with this digest is ZooKeeper's super user.
     super_digest: str = ""
     container_check_ms: int = CONTAINER_CHECK_MS
+    #: ZooKeeper's globalOutstandingLimit: requests a node holds for its clients, in all.
+    outstanding_max: int = OUTSTANDING_MAX
+    #: ZooKeeper's maxClientCnxns: connections from one address (0: no limit).
+    max_client_cnxns: int = MAX_CLIENT_CNXNS
 
 
 @dataclass
@@ -106,6 +116,12 @@ class Connection:
     auth: list[Id] = field(default_factory=list)
     #: Forwarded requests by xid, until their txn is applied here (the reply's shape).
     requests: dict[int, Request] = field(default_factory=dict)
+    #: This connection's ZkRequest.origin: a txn is answered here only if it carries it.
+    token: int = 0
+    ip: str = ""
+    #: Frames read but not taken yet: the node was at its outstanding limit (``flush``
+    #: takes them as requests complete). Raw bytes, never decoded objects.
+    backlog: deque = field(default_factory=deque)
 
 
 class ZkServer:
@@ -125,26 +141,44 @@ class ZkServer:
         self.watches = WatchManager()
         self.touches = TouchTable()
         self.ids = SessionIdGenerator(settings.node_id, time_ms)
+        #: Connection tokens (ZkRequest.origin), made as session ids are: the node id in the
+        #: top byte and the clock below, so no other node and no earlier run of this one made
+        #: the same; 0 is never one.
+        self._tokens = SessionIdGenerator(settings.node_id, time_ms)
         self.tracker: ExpiryTracker | None = None
         self._tracker_epoch = -1
         self._container_ticks = max(1, settings.container_check_ms // settings.tick_ms)
         self._dirty: set[Conn] = set()
+        #: Requests waiting in this node's pipelines, all connections together, and the
+        #: connections with frames left unread because of it (insertion order: oldest first).
+        self.outstanding = 0
+        #: Open connections by ip (maxClientCnxns).
+        self._per_ip: dict[str, int] = {}
+        self._throttled: dict[Conn, None] = {}
         #: (connection, frames it sent while its session was being created), for ``flush``.
         self._held: list[tuple[Conn, list[bytes]]] = []
         #: The driver's wall clock (ms), for the txns this node proposes (ctime / mtime).
         self.wall_ms = time_ms
         self.counters = {"zk_requests": 0, "zk_writes": 0, "zk_reads": 0, "zk_connects": 0,
-                         "zk_sessions_expired": 0, "zk_bad_frames": 0, "zk_events": 0}
+                         "zk_sessions_expired": 0, "zk_bad_frames": 0, "zk_events": 0,
+                         "zk_refused_connections": 0}
 
     # ------------------------------------------------------------ the driver's entries
 
     def opened(self, conn: Conn, remote: str) -> None:
         """A connection from ``remote`` ("ip" or "ipv4:port"). Like ZooKeeper's ServerCnxn, it
         starts with its ip identity, which ip-scheme ACLs and whoami see."""
-        c = self.conns[conn] = Connection(conn, remote)
+        c = self.conns[conn] = Connection(conn, remote, token=self._tokens.next())
         ip = remote.rsplit(":", 1)[0] if remote.count(":") == 1 else remote
         if ip and ip != "?":
             c.auth.append(Id("ip", ip))
+        c.ip = ip
+        n = self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+        cap = self.settings.max_client_cnxns
+        if cap and n > cap:
+            # NIOServerCnxnFactory: "Too many connections from <ip> - max is 60": closed at once.
+            self.counters["zk_refused_connections"] += 1
+            self._close(c, f"too many connections from {ip} (max_client_cnxns = {cap})")
 
     def received(self, conn: Conn, data: bytes) -> None:
         c = self.conns.get(conn)
@@ -156,19 +190,41 @@ class ZkServer:
             self.counters["zk_bad_frames"] += 1
             self._close(c, "bad frame")
             return
-        for item in items:
+        c.backlog.extend(items)
+        self._take(c)
+        self._dirty.add(conn)
+
+    def _take(self, c: Connection) -> None:
+        """Take ``c``'s frames in order while the node is below its outstanding limit
+        (ZooKeeper's globalOutstandingLimit: one count for the whole server)."""
+        conn = c.id
+        backlog = c.backlog
+        while backlog:
+            if self.outstanding >= self.settings.outstanding_max:
+                self._throttled[conn] = None
+                return
+            item = backlog.popleft()
             if isinstance(item, FourLetterWord):
                 answer = self.word(item.word, conn) if self.word is not None else b""
                 self.io.zk_send(conn, [answer] if answer else [])
                 self._close(c, "four-letter word answered")
                 return
             if c.pipe.should_close:
-                break
+                backlog.clear()
+                return
             if c.pipe.phase is Phase.AWAITING_CONNECT:
                 self._connect(c, item)
             else:
+                before = c.pipe.queued
                 self._request(c, item)
-        self._dirty.add(conn)
+                self.outstanding += c.pipe.queued - before
+        self._throttled.pop(conn, None)
+
+    @property
+    def should_read(self) -> bool:
+        """False while the node holds its limit of outstanding requests: the driver stops
+        reading the port (libzmq's high-water mark and TCP push back on the clients)."""
+        return self.outstanding < self.settings.outstanding_max
 
     def closed(self, conn: Conn) -> None:
         """The client closed the connection (its session lives on until it expires)."""
@@ -240,16 +296,27 @@ class ZkServer:
         if c is None or c.session_id != sid:
             return
         self._dirty.add(c.id)
+        # Only the connection that sent the request is answered: another connection of the
+        # session (it moved here, or away, while the request was on its way) may be waiting
+        # for a request with the same xid.
+        ours = op.origin == c.token
         if op.opcode == CREATE_SESSION:
-            self._session_opened(c, result.err == 0)
+            if ours:
+                self._session_opened(c, result.err == 0)
+        elif op.opcode == REVALIDATE:
+            if ours and c.pipe.phase is Phase.CONNECTING:  # a reconnect the leader checked
+                timeout = self.replica.peer.state.sessions.timeout_ms(sid)
+                if result.err == 0 and timeout is not None:
+                    c.timeout_ms = timeout
+                    self.touch(sid)
+                    self._session_opened(c, True)
+                else:
+                    self._session_opened(c, False)
         elif op.opcode == OpCode.sync:
-            # Only a sync this connection sent: the session may have moved here from the
-            # connection that sent it (whose pipeline is gone with it).
-            mine = c.requests.pop(op.cxid, None) is not None
-            if mine and c.pipe.phase in (Phase.CONNECTED, Phase.CLOSING):
+            if ours and c.pipe.phase in (Phase.CONNECTED, Phase.CLOSING):
                 c.pipe.sync_point(op.cxid, txn.zxid)
         else:
-            request = c.requests.pop(op.cxid, None)
+            request = c.requests.pop(op.cxid, None) if ours else None
             if request is not None:
                 c.pipe.applied(op.cxid, write_reply(request, txn.zxid, tree, result.err))
             elif type(inner) is CloseSessionTxn:
@@ -291,6 +358,18 @@ class ZkServer:
                 self.io.zk_send(conn, frames)
             if c.pipe.should_close:
                 self._close(c, c.pipe.close_reason)
+        # What is outstanding now (answered requests left their queues), and the frames of
+        # throttled connections while there is room again, oldest throttled first.
+        self.outstanding = sum(c.pipe.queued for c in self.conns.values())
+        for conn in list(self._throttled):
+            if self.outstanding >= self.settings.outstanding_max:
+                break
+            c = self.conns.get(conn)
+            if c is None:
+                self._throttled.pop(conn, None)
+                continue
+            self._take(c)
+            self._dirty.add(conn)
 
     def touch(self, session_id: int) -> None:
         """The client of ``session_id`` was heard from here."""
@@ -379,17 +458,23 @@ class ZkServer:
                 timeout = self.settings.min_timeout_ms
             sid = self.ids.next(state.sessions)
             self._own(c, sid, timeout)
-            self._submit(c, ZkRequest(sid, 0, CREATE_SESSION, timeout_ms=timeout))
+            self._submit(c, ZkRequest(sid, 0, CREATE_SESSION, timeout_ms=timeout, origin=c.token))
         elif decision.outcome == CONNECT_REOPEN:
             timeout = state.sessions.timeout_ms(req.session_id)
-            closing = self.tracker is not None and self.tracker.is_closing(req.session_id)
-            if timeout is None or closing:
+            if self.tracker is not None and self.tracker.is_closing(req.session_id):
                 c.pipe.refused(EXPIRED_RESPONSE)
                 self._dirty.add(c.id)
                 return
-            self._own(c, req.session_id, timeout)
-            self.touch(req.session_id)
-            self._session_opened(c, True)
+            # The leader decides, not this node's table (ZooKeeper's REVALIDATE): the table
+            # may not hold the session's createSession yet (a client that got no reply since
+            # its ConnectResponse has seen no zxid), or still hold a session the leader closed
+            # (a client back from a partition to a follower behind on the close, its lock node
+            # still in that follower's tree). Prepare answers SESSIONEXPIRED if it is not open,
+            # else moves the session to this connection (what its old one sends from then on
+            # is SESSIONMOVED); decided when applied here, by when this node holds everything
+            # the leader had before it.
+            self._own(c, req.session_id, timeout or 0)
+            self._submit(c, ZkRequest(req.session_id, 0, REVALIDATE, origin=c.token))
         elif decision.outcome == CONNECT_EXPIRED:
             c.pipe.refused(EXPIRED_RESPONSE)
             self._dirty.add(c.id)
@@ -436,17 +521,16 @@ class ZkServer:
             c.requests[header.xid] = request
             opcode = CLOSE_SESSION if header.type == OpCode.closeSession else header.type
             auth = tuple((i.scheme, i.id) for i in c.auth)
-            self._submit(c, ZkRequest(sid, header.xid, opcode, bytes(frame), auth))
+            self._submit(c, ZkRequest(sid, header.xid, opcode, bytes(frame), auth, origin=c.token))
         elif action is Action.SYNC:
-            c.requests[header.xid] = request
-            self._submit(c, ZkRequest(sid, header.xid, int(OpCode.sync)))
+            self._submit(c, ZkRequest(sid, header.xid, int(OpCode.sync), origin=c.token))
         elif action is Action.AUTH:
             self._auth(c, request)
 
     def _auth(self, c: Connection, request: Request) -> None:
         body = request.body
         if request.header.type == OpCode.auth and isinstance(body, AuthPacket) \
-                and body.scheme == "digest":
+                and body.scheme == "digest" and body.auth is not None:  # jute's null buffer
             try:
                 ident = digest_auth_id(body.auth.decode("utf-8"))
             except (UnicodeDecodeError, ValueError):
@@ -476,6 +560,12 @@ class ZkServer:
             self.io.zk_close(c.id)
 
     def _forget(self, c: Connection) -> None:
+        self._throttled.pop(c.id, None)
+        left = self._per_ip.get(c.ip, 0) - 1
+        if left > 0:
+            self._per_ip[c.ip] = left
+        else:
+            self._per_ip.pop(c.ip, None)
         self.watches.remove_watcher(c.id)
         if c.session_id and self.by_session.get(c.session_id) == c.id:
             del self.by_session[c.session_id]

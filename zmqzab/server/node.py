@@ -254,6 +254,7 @@ class Node:
         for sock in (t.router, *t.subs, t.client):
             poller.register(sock, zmq.POLLIN)
         zk = self.zk
+        zk_reading = True
         if zk is not None:
             poller.register(zk.sock, zmq.POLLIN)
         poller.register(self.wake.r, zmq.POLLIN)
@@ -310,6 +311,11 @@ class Node:
                     clients.flush()
                 if zk is not None:
                     zk.server.flush()
+                    if zk.server.should_read != zk_reading:
+                        # At its outstanding limit the node stops reading its clients
+                        # (ZooKeeper's throttling): libzmq's high-water mark and TCP push back.
+                        zk_reading = zk.server.should_read
+                        poller.register(zk.sock, zmq.POLLIN if zk_reading else 0)
         except (InvariantError, DurabilityError) as exc:
             self.log.critical(f"stopping: broken local invariant: {exc}")
             self.exit_code = 1

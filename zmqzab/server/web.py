@@ -25,12 +25,21 @@ resumes after SEQ if the node has not restarted since; ``kinds=role,elected`` ke
 every heartbeat interval (50..100 ms) and sends at most ``MAX_EVENTS_PER_S`` events a second
 (bursts up to ``BURST_EVENTS``): busy traffic is merged into ranges, the rest counted in one
 summary event per flush (events.bounded); key events (role, election, sync...) always go.
-At most ``MAX_STREAMS`` streams per node; one more gets 503.
+At most ``MAX_STREAMS`` streams per node; one more ends the oldest stream that nobody reads
+(streamslots.py: a write blocked, or only keepalives for ``STREAM_EVICT_AGE_S``), else gets 503:
+readers that never read cannot hold every slot. A reader whose write blocks ``SOCKET_TIMEOUT_S``
+(it fell behind: its buffers are full) is dropped.
+
+Limits (httpserver.py): one thread reads every request head with a deadline and a size limit, a
+fixed pool answers; every socket has a timeout. Browsers (security/origins.py): a Host that is
+not an IP literal, localhost or a config host is refused (DNS rebinding); a request with an
+Origin is answered only from the cluster's own pages and from index.html opened as a file
+(Origin null), and never sees the ``control`` URL of the status.
 
 `zmqzab up` serves its own controls (zmqzab/up/control.py, built on ``JsonHandler`` and
 ``serve_http`` here); a node's own POST /control/... (faults, election) answers only that
-supervisor, which relays them with the token it handed the node.
-CORS is open on the node's read-only routes, so index.html opened as a file can read them.
+supervisor, which relays them with the token it handed the node (and never from a browser: a
+POST with an Origin is refused).
 """
 
 from __future__ import annotations
@@ -40,15 +49,18 @@ import hmac
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
 from zmqzab.resources import index_html
+from zmqzab.security.origins import cluster_origins, host_allowed, host_names, is_loopback
 from zmqzab.server import metrics as metrics_text
 from zmqzab.server.events import RING_SIZE, bounded
+from zmqzab.server.httpserver import SOCKET_TIMEOUT_S, WORKERS, LimitedHTTPServer, setup_connection
+from zmqzab.server.streamslots import Stream, StreamSlots
 from zmqzab.server.transport import PortInUseError, check_rules
 
 if TYPE_CHECKING:
@@ -59,6 +71,8 @@ INDEX_HTML = index_html()
 
 #: Event streams served at once by one node.
 MAX_STREAMS = 32
+#: A stream nobody reads, this old, may be ended to make room for a new one (streamslots.py).
+STREAM_EVICT_AGE_S = 5.0
 #: Events a stream sends per second at most, sustained (merged and summarised beyond) ...
 MAX_EVENTS_PER_S = 200
 #: ... and in one burst (an election is a few dozen events within a tick).
@@ -104,20 +118,34 @@ class JsonHandler(BaseHTTPRequestHandler):
     """What both HTTP servers (the node's view, `zmqzab up`'s controls) answer with: JSON, CORS."""
 
     server_version = "zmqzab"
-    #: CORS origin answered on this response (set per request).
-    cors = "*"
+    #: CORS origin answered on this response (set per request); None: no CORS header.
+    cors: str | None = None
+    timeout = SOCKET_TIMEOUT_S
+
+    def setup(self) -> None:
+        if not setup_connection(self):  # a plain socket: a server that is not LimitedHTTPServer
+            super().setup()
 
     def log_message(self, fmt: str, *args) -> None:  # keep the console for protocol events
         pass
+
+    def _host_refused(self, names: frozenset[str]) -> bool:
+        """403 for a Host that is not ours (DNS rebinding: a site's name resolved to us)."""
+        host = self.headers.get("Host")
+        if host_allowed(host, names):
+            return False
+        self._error(403, f"Host {host[:100]!r} is not a name of this cluster (a DNS rebinding "
+                         "page?): use the address zmqzab printed, an IP address or localhost")
+        return True
 
     def _head(self, code: int, ctype: str, length: int | None) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         if length is not None:
             self.send_header("Content-Length", str(length))
-        self.send_header("Access-Control-Allow-Origin", self.cors)
-        if self.cors != "*":
-            self.send_header("Vary", "Origin")
+        if self.cors:
+            self.send_header("Access-Control-Allow-Origin", self.cors)
+        self.send_header("Vary", "Origin")
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
 
@@ -143,7 +171,7 @@ class JsonHandler(BaseHTTPRequestHandler):
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if ctype != "application/json":
             raise HttpError(415, "send a JSON object with Content-Type: application/json")
-        length_text = self.headers.get("Content-Length") or "0"
+        length_text = self.headers.get("Content-Length", "0").strip()
         if not length_text.isdigit():
             raise HttpError(400, "bad Content-Length")
         length = int(length_text)
@@ -163,22 +191,54 @@ class JsonHandler(BaseHTTPRequestHandler):
 # A node's server
 
 
+def _without_control(status: dict[str, Any]) -> dict[str, Any]:
+    """The status as browsers see it: without the URL of `zmqzab up`'s controls."""
+    return {k: v for k, v in status.items() if k != "control"} if "control" in status else status
+
+
 def make_handler(node: "Node") -> type[BaseHTTPRequestHandler]:
-    streams = threading.BoundedSemaphore(MAX_STREAMS)
+    streams = StreamSlots(MAX_STREAMS, STREAM_EVICT_AGE_S)
+    origins = cluster_origins(node.config, getattr(node, "control_url", None))
+    names = host_names(node.config)
 
     class Handler(JsonHandler):
+        #: The request came from a browser page (it carries an Origin).
+        from_page = False
+
+        def _refused(self, read_only: bool) -> bool:
+            """403 for a foreign Host or Origin; sets the CORS answer of an allowed page."""
+            if self._host_refused(names):
+                return True
+            origin = self.headers.get("Origin")
+            self.from_page = origin is not None
+            if origin is None:
+                return False
+            same = origin == f"http://{self.headers.get('Host', '')}"
+            if read_only and (origin == "null" or origin in origins or same):
+                self.cors = origin
+                return False
+            self._error(403, f"a page from {origin[:100]} may not use node {node.id}: only the "
+                             "cluster's own pages and index.html opened as a file read it, and "
+                             "no page controls it")
+            return True
+
         def do_OPTIONS(self) -> None:
-            self._preflight(204, {"Access-Control-Allow-Origin": "*",
-                                  "Access-Control-Allow-Methods": "GET, OPTIONS",
+            if self._refused(read_only=True):
+                return
+            allow = {"Access-Control-Allow-Origin": self.cors} if self.cors else {}
+            self._preflight(204, {**allow, "Vary": "Origin", "Access-Control-Allow-Methods": "GET, OPTIONS",
                                   "Access-Control-Allow-Headers": "Content-Type, Last-Event-ID"})
 
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             path = url.path
             try:
+                if self._refused(read_only=True):
+                    return
                 query = parse_qs(url.query, keep_blank_values=True)
                 if path == "/status":
-                    self._send_json(200, node.status_snapshot)
+                    status = node.status_snapshot
+                    self._send_json(200, _without_control(status) if self.from_page else status)
                 elif path == "/events":
                     self._events(query)
                 elif path == "/metrics":
@@ -191,12 +251,14 @@ def make_handler(node: "Node") -> type[BaseHTTPRequestHandler]:
                     self._error(404, f"not found: {path}; try /, /status, /events or /metrics")
             except HttpError as exc:
                 self._error(exc.status, str(exc))
-            except (BrokenPipeError, ConnectionResetError):
+            except OSError:  # the reader went away, or fell behind SOCKET_TIMEOUT_S
                 pass
 
         def do_POST(self) -> None:
             path = urlsplit(self.path).path
             try:
+                if self._refused(read_only=False):
+                    return
                 if not path.startswith("/control/"):
                     raise HttpError(404, f"not found: {path}")
                 if node.control_token is None:
@@ -268,14 +330,17 @@ def make_handler(node: "Node") -> type[BaseHTTPRequestHandler]:
                 boot, _, seq_text = last_id.partition("-")
                 if boot == log.boot and seq_text.isdigit():
                     since = int(seq_text)
-            if not streams.acquire(blocking=False):
-                raise HttpError(503, f"too many event streams on node {node.id} (max {MAX_STREAMS})")
+            slot = streams.take(self.connection)
+            if slot is None:
+                raise HttpError(503, f"too many event streams on node {node.id} (max {MAX_STREAMS}, "
+                                     "all of them read): retry")
             try:
-                self._stream(log, backlog, since, with_status, kinds)
+                self._stream(log, backlog, since, with_status, kinds, slot)
             finally:
-                streams.release()
+                streams.give_back(slot)
 
-        def _stream(self, log, backlog: int, since: int, with_status: bool, kinds: set[str] | None) -> None:
+        def _stream(self, log, backlog: int, since: int, with_status: bool, kinds: set[str] | None,
+                    slot: Stream) -> None:
             status = node.status_snapshot
             heartbeat_ms = int(status.get("heartbeat_ms") or node.config.timing.heartbeat_ms)
             flush_s = flush_interval_s(heartbeat_ms)
@@ -297,7 +362,7 @@ def make_handler(node: "Node") -> type[BaseHTTPRequestHandler]:
             sent_status = None
             last_write = time.monotonic()
             max_seq = last
-            while node.running:
+            while node.running and not slot.ended.is_set():
                 items, lost = log.since(last)
                 chunks: list[bytes] = []
                 now = time.monotonic()
@@ -322,15 +387,20 @@ def make_handler(node: "Node") -> type[BaseHTTPRequestHandler]:
                     status = node.status_snapshot
                     if status is not sent_status:
                         sent_status = status
-                        chunks.append(b"event: status\ndata: " + _json.encode(status) + b"\n\n")
+                        shown = _without_control(status) if self.from_page else status
+                        chunks.append(b"event: status\ndata: " + _json.encode(shown) + b"\n\n")
                 now = time.monotonic()
+                content = bool(chunks)
                 if not chunks and now - last_write >= KEEPALIVE_S:
                     chunks.append(b": keepalive\n\n")
                 if chunks:
+                    slot.writing(content)
                     self.wfile.write(b"".join(chunks))
+                    slot.written()
                     last_write = now
-                time.sleep(flush_s)
+                slot.ended.wait(flush_s)
 
+    Handler.streams = streams  # type: ignore[attr-defined]
     return Handler
 
 
@@ -340,15 +410,14 @@ def _kind_of(item: tuple) -> str:
 
 
 def serve_http(host: str, port: int, handler: type[BaseHTTPRequestHandler], what: str,
-           name: str) -> ThreadingHTTPServer:
+               name: str, workers: int = WORKERS) -> LimitedHTTPServer:
     try:
-        server = ThreadingHTTPServer((host, port), handler)
+        server = LimitedHTTPServer((host, port), handler, workers)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise PortInUseError(f"{what}: port {port} on {host} is already in use: stop the other "
                                  "program, or change the port") from None
         raise PortInUseError(f"{what}: cannot serve HTTP on {host}:{port}: {exc}") from None
-    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
     return server
 
@@ -358,11 +427,7 @@ def http_host(node: "Node") -> str:
     return node.config.http_host(node.addr)
 
 
-def is_loopback(host: str) -> bool:
-    return host.strip("[]") in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
-
-
-def start_http(node: "Node") -> ThreadingHTTPServer:
+def start_http(node: "Node") -> LimitedHTTPServer:
     addr = node.addr
     host = http_host(node)
     token = node.control_token
@@ -376,7 +441,9 @@ def start_http(node: "Node") -> ThreadingHTTPServer:
         node.log.warning(f"controls served on {host}:{addr.http_port} (not loopback): they need the "
                          f"{TOKEN_HEADER} header")
     try:
-        server = serve_http(host, addr.http_port, make_handler(node), f"node {node.id}", "http")
+        # Every stream slot has its thread; WORKERS more answer everything else.
+        server = serve_http(host, addr.http_port, make_handler(node), f"node {node.id}", "http",
+                            WORKERS + MAX_STREAMS)
         server.url = f"http://{'[' + host + ']' if ':' in host else host}:{addr.http_port}"  # type: ignore[attr-defined]
         return server
     except PortInUseError as exc:

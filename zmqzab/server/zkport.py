@@ -32,6 +32,10 @@ ZK_COMPAT_VERSION = "3.8.0"
 
 #: Messages taken from the socket per loop pass (the peer sockets get their turn in between).
 DRAIN_MAX = 1000
+#: Connections this port closed itself, remembered until libzmq's close notice for them comes
+#: (it comes if the client closed too; it never comes otherwise, hence the bound): a notice of
+#: one of these is a close, not a new connection.
+CLOSED_REMEMBERED = 16_384
 
 
 def _zmqzab_version() -> str:
@@ -61,9 +65,12 @@ class ZkPort:
         self.server = ZkServer(
             node.replica, self, ZkSettings(node.id, node.config.timing.tick_ms,
                                           zk.min_session_timeout_ms, zk.max_session_timeout_ms,
-                                          zk.session_secret.encode("utf-8"), zk.super_digest),
+                                          zk.session_secret.encode("utf-8"), zk.super_digest,
+                                          outstanding_max=zk.outstanding_max,
+                                          max_client_cnxns=zk.max_client_cnxns),
             node.execute, time_ms, word=self._word)
         self.remote: dict[bytes, str] = {}
+        self._closed: dict[bytes, None] = {}
 
     # ------------------------------------------------------------ ZkIO
 
@@ -74,7 +81,10 @@ class ZkPort:
             pass  # the connection is gone (or its pipe full): the client reconnects
 
     def zk_close(self, conn: bytes) -> None:
-        self.remote.pop(conn, None)
+        if self.remote.pop(conn, None) is not None:
+            self._closed[conn] = None
+            if len(self._closed) > CLOSED_REMEMBERED:
+                del self._closed[next(iter(self._closed))]
         try:
             self.sock.send_multipart([conn, b""], zmq.NOBLOCK)
         except zmq.ZMQError:
@@ -96,6 +106,8 @@ class ZkPort:
                 if cid in self.remote:
                     self.remote.pop(cid)
                     server.closed(cid)
+                elif self._closed.pop(cid, 0) is None:
+                    pass  # the close notice of a connection this port closed: not a new one
                 else:
                     try:
                         remote = data.get("Peer-Address")
@@ -104,6 +116,8 @@ class ZkPort:
                     self.remote[cid] = f"{remote}"
                     server.opened(cid, self.remote[cid])
                 continue
+            if cid in self._closed:
+                continue  # bytes that were on their way when this port closed the connection
             if cid not in self.remote:  # data before the notice cannot happen; be safe
                 self.remote[cid] = "?"
                 server.opened(cid, "?")

@@ -142,8 +142,8 @@ class ZkCheckers:
         self.closed: dict[int, int] = {}
         #: session id -> zxid of the createSession that opened it
         self.created: dict[int, int] = {}
-        #: (session id, cxid) -> zxid of the txn it committed as
-        self.committed: dict[tuple[int, int], int] = {}
+        #: (session id, connection, cxid) -> zxid of the txn it committed as
+        self.committed: dict[tuple[int, int, int], int] = {}
         #: node -> (last ZooKeeper zxid applied, {path: (czxid, version, cversion, aversion)})
         self.nodes: dict[int, tuple[int, dict[str, tuple[int, int, int, int]]]] = {}
         #: session id -> the highest zxid its client saw; the highest of a reply served by a
@@ -210,11 +210,14 @@ class ZkCheckers:
         for path, tables in fired.items():
             self.fired.setdefault(path, []).append((zxid, frozenset(tables)))
         if op.cxid != 0:
-            key = (sid, op.cxid)
+            # A request is its connection's (ZkTxn.origin) xid: kazoo numbers from 1 again on
+            # every connection of a session.
+            key = (sid, op.origin, op.cxid)
             if key in self.committed:
                 self.fail("a request commits at most once",
-                          f"session {fmt_session_id(sid)}'s request #{op.cxid} committed at "
-                          f"{fmt_zxid(self.committed[key])} and again at {fmt_zxid(zxid)}")
+                          f"session {fmt_session_id(sid)}'s request #{op.cxid} (connection "
+                          f"{op.origin:#x}) committed at {fmt_zxid(self.committed[key])} and "
+                          f"again at {fmt_zxid(zxid)}")
             self.committed[key] = zxid
         if type(inner) is CreateSessionTxn and isinstance(result, ZkResult) and result.err == 0:
             self.created.setdefault(sid, zxid)

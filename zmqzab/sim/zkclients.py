@@ -142,6 +142,8 @@ class ZkWorld:
         self._next_conn = 0
         self.checkers = ZkCheckers(sim.checkers)
         self.clients = [ZkClient(self, f"z{i}", random.Random(rng.random())) for i in range(1, count + 1)]
+        for client in self.clients:  # half number their requests as kazoo, half as Java
+            client.xids_per_connection = client.rng.random() < 0.5
         #: False in the liveness phase: clients keep their sessions but start no new request.
         self.new_requests = True
         self.stats: dict[str, int] = {}
@@ -359,6 +361,8 @@ class ZkClient:
     persistent: dict = field(default_factory=dict)
     #: A reconnect that must be refused ("wrong password", "unknown session"), or None.
     probe: str | None = None
+    #: kazoo starts its xids at 1 on every connection; the Java client keeps counting.
+    xids_per_connection: bool = False
     #: The session timeout to ask for (0: drawn per session), and the node to connect to next
     #: (None: drawn): scripted scenarios set them.
     ask_ms: int = 0
@@ -454,6 +458,8 @@ class ZkClient:
         self.next_node = None
         self.conn = world.connect(self, self.node)
         self.phase, self.connect_tick = "connecting", tick
+        if self.xids_per_connection:
+            self.xid = 0
         asked = self.timeout_ms or self.ask_ms or self.rng.randint(*ASKED_TIMEOUT_MS)
         sid, passwd = self.session_id, self.passwd
         if self.probe == "wrong password" and sid:

@@ -1,27 +1,41 @@
 """`zmqzab up`'s controls: the HTTP server the page's buttons and the CLI's control commands use.
 
-``zmqzab up`` (the supervisor) serves, on 127.0.0.1: GET /control (what it runs) and POST
-/control/<action> (crash, restart, pause, resume, partition, heal, election, guess, new-game).
-It answers only requests with no Origin (the CLI), a file:// page (Origin "null") or a page from
-a loopback or cluster host, so a web site open in the same browser cannot crash the demo. Every
-input is checked; a bad one gets 400 (or the status of its ``ControlError``) and a message. The
-supervisor writes where the server is to ``control_file``, where the CLI (cli/control.py) looks.
+``zmqzab up`` (the supervisor) serves, on 127.0.0.1:
+
+| route                 | what                                                   | needs          |
+|-----------------------|--------------------------------------------------------|----------------|
+| GET /, /index.html    | the page, with its controls (``?node=`` a node to read) | nothing        |
+| GET /login?secret=S   | sets the run's cookie, then redirects to the page      | the secret     |
+| GET /control/secret   | the secret, for the page's own requests                | the cookie     |
+| GET /control          | what it runs                                           | secret header  |
+| POST /control/<action>| crash, restart, pause, resume, partition, heal, ...    | secret header  |
+
+Who may (issue 17): every route refuses a Host that is not an IP literal or localhost (DNS
+rebinding) and any Origin but the controls' own (no CORS at all: Origin "null", i.e. a file page
+or a sandboxed iframe, and the nodes' pages are refused too). Every control request carries the
+run's secret (security/runsecret.py) in ``X-Zmqzab-Secret``: the CLI reads it from
+``control_file`` (mode 0600, the owner's only), the page from ``/control/secret``, which answers
+only the browser that opened the address `zmqzab up` printed (an HttpOnly, SameSite=Strict
+cookie). Every input is checked; a bad one gets 400 (or the status of its ``ControlError``).
 """
 
 from __future__ import annotations
 
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import json
+from http.cookies import CookieError, SimpleCookie
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote, urlsplit
 
 from zmqzab.config import ClusterConfig
-from zmqzab.server.web import HttpError, JsonHandler, serve_http
+from zmqzab.security.origins import url_origins
+from zmqzab.security.runsecret import SECRET_HEADER, RunFileError, cookie_name, read_private, secret_matches
+from zmqzab.server.httpserver import LimitedHTTPServer
+from zmqzab.server.web import INDEX_HTML, HttpError, JsonHandler, serve_http
 
 if TYPE_CHECKING:
     from zmqzab.up.supervisor import Supervisor
-
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 class ControlError(Exception):
@@ -33,8 +47,21 @@ class ControlError(Exception):
 
 
 def control_file(config: ClusterConfig) -> Path:
-    """Where a running `zmqzab up` says where its controls are (read by the CLI)."""
+    """Where a running `zmqzab up` says where its controls are and their secret (mode 0600)."""
     return config.storage.data_dir / f"up-{config.nodes[0].peer_port}.json"
+
+
+def read_control_file(config: ClusterConfig) -> dict[str, Any]:
+    """The running `zmqzab up`'s control file ({"control": url, "secret": ...}); RunFileError."""
+    path = control_file(config)
+    try:
+        data = json.loads(read_private(path))
+    except ValueError:
+        raise RunFileError(f"{path} is not JSON: restart zmqzab up") from None
+    if not isinstance(data, dict) or not isinstance(data.get("control"), str) \
+            or not isinstance(data.get("secret"), str):
+        raise RunFileError(f"{path} names no controls and secret: restart zmqzab up")
+    return data
 
 
 def partition_blocked(groups: list[list[int]], ids: tuple[int, ...]) -> tuple[list[list[int]], dict[int, set[int]]]:
@@ -64,55 +91,96 @@ def partition_blocked(groups: list[list[int]], ids: tuple[int, ...]) -> tuple[li
     return clean, blocked
 
 
-def origin_allowed(origin: str | None, hosts: set[str]) -> bool:
-    """No Origin (a CLI), a file:// page ("null"), or a page from a loopback / cluster host."""
-    if origin is None or origin == "null":
-        return True
-    try:
-        parts = urlsplit(origin)
-        host = parts.hostname
-    except ValueError:
-        return False
-    if parts.scheme not in ("http", "https") or host is None:
-        return False
-    return host in LOOPBACK_HOSTS or host in hosts
-
-
 def make_control_handler(sup: "Supervisor") -> type[BaseHTTPRequestHandler]:
-    hosts = {n.host.strip("[]") for n in sup.config.nodes}
+    no_names: frozenset[str] = frozenset()  # served on 127.0.0.1: IP literals and localhost only
 
     class ControlHandler(JsonHandler):
-        def _check_origin(self) -> bool:
+        def end_headers(self) -> None:
+            # No other site may frame the page with the controls (clickjacking).
+            self.send_header("X-Frame-Options", "DENY")
+            self.send_header("Content-Security-Policy", "frame-ancestors 'none'")
+            super().end_headers()
+
+        def _refused(self) -> bool:
+            """403 for a foreign Host, or an Origin other than the controls' own page."""
+            if self._host_refused(no_names):
+                return True
             origin = self.headers.get("Origin")
-            if not origin_allowed(origin, hosts):
-                self.cors = "null"
-                self._error(403, f"origin {origin} may not use the controls (only the page from the "
-                                 "cluster's nodes, or opened as a file)")
+            if origin is not None and origin not in url_origins(sup.control_url or ""):
+                self._error(403, f"a page from {origin[:100]} may not use the controls: only the "
+                                 "page zmqzab up serves (the address it printed) and the CLI")
+                return True
+            return False
+
+        def _secret_refused(self) -> bool:
+            if secret_matches(self.headers.get(SECRET_HEADER), sup.secret):
                 return False
-            self.cors = origin or "*"
+            self._error(403, f"the controls need this run's secret in {SECRET_HEADER}: the CLI reads "
+                             f"it from {control_file(sup.config)} (the owner's only); the page gets "
+                             "it when opened from the address zmqzab up printed")
             return True
 
+        def _cookie(self) -> str | None:
+            try:
+                jar = SimpleCookie(self.headers.get("Cookie") or "")
+            except CookieError:
+                return None
+            morsel = jar.get(cookie_name(self.server.server_address[1]))
+            return morsel.value if morsel is not None else None
+
+        def _redirect(self, location: str, cookie: str | None = None) -> None:
+            self.send_response(303)
+            self.send_header("Location", location)
+            if cookie is not None:
+                self.send_header("Set-Cookie", cookie)
+            self.send_header("Content-Length", "0")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Referrer-Policy", "no-referrer")
+            self.end_headers()
+
+        def _page_url(self) -> str:
+            return "/?node=" + quote(sup.config.http_url(sup.config.nodes[0]), safe=":/")
+
         def do_OPTIONS(self) -> None:
-            origin = self.headers.get("Origin")
-            if not origin_allowed(origin, hosts):
-                self._preflight(403, {})
-                return
-            self._preflight(204, {"Access-Control-Allow-Origin": origin or "*", "Vary": "Origin",
-                                  "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-                                  "Access-Control-Allow-Headers": "Content-Type",
-                                  "Access-Control-Max-Age": "600"})
+            # The page is same-origin with the controls: it never needs a preflight.
+            self._preflight(403, {})
 
         def do_GET(self) -> None:
-            if not self._check_origin():
+            if self._refused():
                 return
-            path = urlsplit(self.path).path
-            if path in ("/control", "/control/"):
-                self._send_json(200, sup.control_state())
-            else:
-                self._error(404, f"not found: {path}; try GET /control or POST /control/<action>")
+            url = urlsplit(self.path)
+            path = url.path
+            try:
+                if path in ("/", "/index.html"):
+                    if "node=" not in url.query:
+                        self._redirect(self._page_url())  # the page reads the nodes themselves
+                        return
+                    self._send(200, INDEX_HTML.read_bytes(), "text/html; charset=utf-8")
+                elif path == "/login":
+                    given = (parse_qs(url.query).get("secret") or [""])[-1]
+                    if not secret_matches(given, sup.secret):
+                        raise HttpError(403, "wrong or missing secret: open the address zmqzab up "
+                                             "printed")
+                    self._redirect(self._page_url(), f"{cookie_name(self.server.server_address[1])}="
+                                   f"{sup.secret}; HttpOnly; SameSite=Strict; Path=/")
+                elif path == "/control/secret":
+                    fetch_site = self.headers.get("Sec-Fetch-Site")
+                    if fetch_site not in (None, "same-origin") or not secret_matches(self._cookie(), sup.secret):
+                        raise HttpError(403, "no controls for this browser: open the address zmqzab "
+                                             "up printed (it carries the run's secret)")
+                    self._send_json(200, {"secret": sup.secret})
+                elif path in ("/control", "/control/"):
+                    if not self._secret_refused():
+                        self._send_json(200, sup.control_state())
+                else:
+                    self._error(404, f"not found: {path}; try GET /control or POST /control/<action>")
+            except HttpError as exc:
+                self._error(exc.status, str(exc))
+            except OSError:
+                pass
 
         def do_POST(self) -> None:
-            if not self._check_origin():
+            if self._refused() or self._secret_refused():
                 return
             path = urlsplit(self.path).path
             try:
@@ -125,11 +193,11 @@ def make_control_handler(sup: "Supervisor") -> type[BaseHTTPRequestHandler]:
                 self._error(exc.status, str(exc))
             except ControlError as exc:
                 self._error(exc.status, str(exc))
-            except (BrokenPipeError, ConnectionResetError):
+            except OSError:
                 pass
 
     return ControlHandler
 
 
-def start_control_http(sup: "Supervisor", host: str, port: int) -> ThreadingHTTPServer:
+def start_control_http(sup: "Supervisor", host: str, port: int) -> LimitedHTTPServer:
     return serve_http(host, port, make_control_handler(sup), "zmqzab up controls", "control-http")

@@ -15,13 +15,15 @@ thread.
 
 Controls (the page's buttons and ``zmqzab crash/restart/pause/resume/partition/heal``): ``run``
 serves them on 127.0.0.1 (up/control.py, port ``control_port``, 0 = any free one) and
-writes where in ``<data_dir>/up-<first peer_port>.json`` for the CLI. The supervisor owns the
+writes where, with this run's secret, in ``<data_dir>/up-<first peer_port>.json`` (mode 0600:
+the owner's only) for the CLI; it prints the page's address with the secret (``/login?...``),
+the one way a browser gets the controls. The supervisor owns the
 processes, so crash (SIGKILL), restart, pause (SIGSTOP) and resume (SIGCONT) act on pids here.
 Partitions and forced elections are the nodes' business: they are relayed to each node's
 ``POST /control/...`` with a token only the supervisor and its children know
 (``ZMQZAB_CONTROL_TOKEN``); a node started with a partition in force gets it in
-``ZMQZAB_BLOCKED`` before it sends anything. The node's status names the control URL
-(``ZMQZAB_CONTROL_URL``): that is how the page knows it may show the controls.
+``ZMQZAB_BLOCKED`` before it sends anything. The node knows the control URL
+(``ZMQZAB_CONTROL_URL``) to let the controls' page read its status and events.
 
 If the supervisor itself is killed with SIGKILL the nodes keep running (they are in their own
 sessions); stop them with ``kill <pid>`` (the pids are printed at start).
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from zmqzab.config import ClusterConfig, ConfigError
+from zmqzab.security.runsecret import new_secret, write_private
 from zmqzab.server.web import TOKEN_HEADER
 from zmqzab.up.control import ControlError, control_file, partition_blocked, start_control_http
 
@@ -113,6 +116,8 @@ class Supervisor:
         self.control_port = control_port
         self.control_url: str | None = None
         self.token = secrets.token_hex(16)
+        #: What every control request must carry (security/runsecret.py); new each run.
+        self.secret = new_secret()
         self.partition: list[list[int]] | None = None
         self.blocked: dict[int, set[int]] = {}
         self.paused: set[int] = set()
@@ -292,10 +297,13 @@ class Supervisor:
             self.start_all()
             pids = ", ".join(f"n{i} pid {p}" for i, p in self.pids.items())
             self.say(f"started: {pids}")
-            self.say(f"cluster view: {self.config.http_url(first)}/")
+            read_only = " (read-only)" if self.control_url else ""
+            self.say(f"cluster view{read_only}: {self.config.http_url(first)}/")
             if self.control_url:
-                self.say(f"controls: {self.control_url}/control (the page's buttons; zmqzab crash N, "
-                         "restart N, pause N, resume N, partition 0,1 2,3,4, heal, election)")
+                self.say(f"cluster view with controls (keep this address to yourself: it holds this "
+                         f"run's secret): {self.control_url}/login?secret={self.secret}")
+                self.say("controls from the terminal: zmqzab crash N, restart N, pause N, resume N, "
+                         "partition 0,1 2,3,4, heal, election")
             self.say("Ctrl+C stops all nodes")
             while not self._stop_requested:
                 if not self.changed.wait(WAKE_S):
@@ -332,15 +340,12 @@ class Supervisor:
         self.control_url = f"http://{host}:{port}"
         path = control_file(self.config)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"pid": os.getpid(), "control": self.control_url,
-                                       "config": str(self.config_path),
-                                       "page": f"{self.config.http_url(self.config.nodes[0])}/"}))
-            tmp.replace(path)
+            write_private(path, json.dumps({"pid": os.getpid(), "control": self.control_url,
+                                            "secret": self.secret, "config": str(self.config_path),
+                                            "page": f"{self.control_url}/login?secret={self.secret}"}))
         except OSError as exc:
-            self.say(f"could not write {path} ({exc.strerror}): the CLI controls will look for "
-                     "the controls through the nodes instead")
+            self.say(f"could not write {path} ({exc.strerror}): zmqzab crash/restart/... cannot "
+                     "find the controls (the page's still work)")
         return server
 
     def control_state(self) -> dict[str, Any]:

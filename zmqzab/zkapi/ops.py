@@ -24,6 +24,11 @@ from zmqzab.zk.opcodes import OpCode
 #: ZkRequest.opcode of a new session (the body is nothing: ``timeout_ms`` says it all).
 CREATE_SESSION = int(OpCode.createSession)
 CLOSE_SESSION = int(OpCode.closeSession)
+#: zmqzab's own, not a ZooKeeper opcode: a client reconnected with its session through the
+#: connection ``origin`` (ZooKeeper's REVALIDATE). The leader answers SESSIONEXPIRED if the
+#: session is not open, else moves the session to that connection: requests of any other
+#: connection of the session are SESSIONMOVED from then on.
+REVALIDATE = -100
 
 
 class ZkRequest(Struct, frozen=True, gc=False, tag="zk_request", array_like=True):
@@ -40,6 +45,9 @@ class ZkRequest(Struct, frozen=True, gc=False, tag="zk_request", array_like=True
     frame: bytes = b""
     auth: tuple[tuple[str, str], ...] = ()
     timeout_ms: int = 0
+    #: The connection that sent it (ZkServer's token, unique in the cluster; 0: none, the
+    #: leader's own requests): copied into the ZkTxn, so that only that connection is answered.
+    origin: int = 0
 
 
 class SessionTouches(Struct, frozen=True, gc=False, tag="zk_touches", array_like=True):
@@ -62,6 +70,11 @@ class ZkTxn(Struct, frozen=True, gc=False, tag="zk_txn", array_like=True):
     cxid: int
     opcode: int
     txn: ZkInner
+    #: ``ZkRequest.origin``: the connection the reply is for. A session that moved to another
+    #: connection (a reconnect, to this node or another) while this request was on its way must
+    #: not have the new connection answered with it: kazoo starts its xids from 1 again on
+    #: every connection, so (session id, cxid) alone names two requests.
+    origin: int = 0
 
 
 def describe_zk(op: ZkRequest | ZkTxn | SessionTouches) -> str:
@@ -73,6 +86,8 @@ def describe_zk(op: ZkRequest | ZkTxn | SessionTouches) -> str:
             what = "closeSession"
         elif op.opcode == OpCode.sync:
             what = "sync"
+        elif op.opcode == REVALIDATE:
+            what = "revalidate" + ("" if op.txn == ErrorTxn(0) else f" ({describe_txn(inner)})")
         else:
             what = describe_txn(inner)
         return f"{what} [{fmt_session_id(op.session_id)}#{op.cxid}]"
@@ -111,6 +126,8 @@ def forwarded_problem(op: object) -> str:
         return "session id or cxid out of range"
     if not INT32_MIN <= op.opcode <= INT32_MAX or not 0 <= op.timeout_ms <= INT32_MAX:
         return "opcode or timeout out of range"
+    if not INT64_MIN <= op.origin <= INT64_MAX:
+        return "origin out of range"
     if len(op.frame) > FRAME_MAX:
         return f"a request frame of {len(op.frame)} bytes"
     if len(op.auth) > AUTH_IDS_MAX or any(len(s) + len(i) > AUTH_ID_CHARS_MAX for s, i in op.auth):

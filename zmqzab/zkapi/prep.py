@@ -32,7 +32,8 @@ from zmqzab.tree.tree import DataTree
 from zmqzab.tree.txns import ErrorTxn
 from zmqzab.zk.jute import DecodeError
 from zmqzab.zk.opcodes import OpCode
-from zmqzab.zkapi.ops import CLOSE_SESSION, CREATE_SESSION, SessionTouches, ZkRequest, ZkTxn
+from zmqzab.zkapi.ops import (CLOSE_SESSION, CREATE_SESSION, REVALIDATE, SessionTouches, ZkRequest,
+                              ZkTxn)
 from zmqzab.zk.protocol import decode_request
 from zmqzab.zxid import zxid_epoch
 
@@ -50,11 +51,16 @@ LEADER_SESSION = 0
 #: simulator without ZooKeeper clients, must not grow without bound).
 TOUCHES_MAX = 100_000
 
+#: Session owners the leader keeps before it drops those of sessions not open (the table holds
+#: at most SESSIONS_MAX open sessions).
+OWNERS_MAX = 2 * 100_000
+
 
 class RequestPrep:
     """The pending view of sessions and nodes of one leader's reign, and its touch inbox."""
 
-    __slots__ = ("preparer", "sessions", "epoch", "opened", "closing", "touched", "last_cxid")
+    __slots__ = ("preparer", "sessions", "epoch", "opened", "closing", "touched", "owners",
+                 "last_cxid")
 
     def __init__(self, tree: DataTree, sessions: Sessions) -> None:
         self.preparer = Preparer(tree)
@@ -65,7 +71,13 @@ class RequestPrep:
         self.closing: dict[int, int] = {}
         #: session ids followers reported as heard from (the leader's host drains it)
         self.touched: list[int] = []
-        #: session id -> the highest cxid prepared for it in this reign (createSession: 0)
+        #: session id -> the connection (ZkRequest.origin) it is on, as far as this reign
+        #: knows: set by its createSession or a reconnect's REVALIDATE, else by its first
+        #: request in this reign (a new leader's clients all reconnect: every node closes its
+        #: connections while it has no leader). ZooKeeper's SessionImpl.owner.
+        self.owners: dict[int, int] = {}
+        #: connection (ZkRequest.origin) -> the highest cxid prepared for it in this reign
+        #: (its createSession: 0)
         self.last_cxid: dict[int, int] = {}
 
     def applied(self, zxid: int) -> None:
@@ -83,6 +95,7 @@ class RequestPrep:
             self.preparer.reset()
             self.opened.clear()
             self.closing.clear()
+            self.owners.clear()
             self.last_cxid.clear()  # FORWARDs of an earlier epoch are dropped (leader.on_forward)
 
     def is_open(self, session_id: int) -> bool:
@@ -97,6 +110,12 @@ class RequestPrep:
             if len(self.touched) < TOUCHES_MAX:
                 self.touched.extend(op.session_ids)
             return None
+        txn = self._prepare(op, zxid)
+        if txn is not None and op.origin:  # the connection to answer (ZkTxn.origin)
+            txn = ZkTxn(txn.session_id, txn.cxid, txn.opcode, txn.txn, op.origin)
+        return txn
+
+    def _prepare(self, op: ZkRequest, zxid: int) -> ZkTxn | None:
         self._new_reign(zxid)
         sid, cxid, opcode = op.session_id, op.cxid, op.opcode
         if opcode == OpCode.deleteContainer and sid == LEADER_SESSION:
@@ -106,26 +125,43 @@ class RequestPrep:
             except UnicodeDecodeError:
                 return ZkTxn(sid, cxid, opcode, ErrorTxn(int(Code.BADARGUMENTS)))
             return ZkTxn(sid, cxid, opcode, self.preparer.delete_container(path, zxid))
-        if cxid != 0 or opcode == CREATE_SESSION:
-            # A session's requests are prepared in its xid order, each once: a FORWARD the
-            # network delivered twice, or one overtaken by a later request of its session,
-            # is not proposed (again). Its client had lost that connection or holds the
-            # first copy's reply; proposing it would apply a write twice (a second sequential
-            # node), out of the session's order, or revive a closed session (a createSession).
-            last = self.last_cxid.get(sid)
-            if last is not None and cxid <= last:
+        origin = op.origin
+        if origin and (cxid != 0 or opcode == CREATE_SESSION):
+            # A connection's requests are prepared in its xid order, each once (its xids
+            # grow; kazoo starts them at 1 again on every connection, hence per connection,
+            # not per session): a FORWARD the network delivered twice, or one overtaken by a
+            # later one of its connection, is not proposed (again). Proposing it would apply
+            # a write twice (a second sequential node), out of its connection's order, or
+            # revive a closed session (a createSession).
+            last = self.last_cxid.get(origin)
+            if last is not None and cxid <= last and last - cxid < 1 << 30:  # (not a wrap)
                 return None
-            self.last_cxid[sid] = cxid
+            if len(self.last_cxid) >= OWNERS_MAX:
+                self.last_cxid.clear()  # bounded: a duplicate must arrive within the reign
+            self.last_cxid[origin] = cxid
         if opcode == CREATE_SESSION:
             if sid in self.closing:  # an id being closed is not handed out again meanwhile
                 return ZkTxn(sid, cxid, opcode, ErrorTxn(int(Code.SESSIONEXPIRED)))
             self.opened[sid] = zxid
+            self._own(sid, op.origin)
             return ZkTxn(sid, cxid, opcode, CreateSessionTxn(sid, op.timeout_ms))
         if not self.is_open(sid):
             return ZkTxn(sid, cxid, opcode, ErrorTxn(int(Code.SESSIONEXPIRED)))
+        if opcode == REVALIDATE:
+            self._own(sid, op.origin)
+            return ZkTxn(sid, cxid, opcode, ErrorTxn(0))
+        if op.origin and self.owners.setdefault(sid, op.origin) != op.origin:
+            # A connection the session has left (ZooKeeper's checkSession): refused, so that
+            # nothing it sent before the client moved is applied after what it sent since.
+            return ZkTxn(sid, cxid, opcode, ErrorTxn(int(Code.SESSIONMOVED)))
         if opcode == CLOSE_SESSION:
             self.closing[sid] = zxid
             self.opened.pop(sid, None)
+            self.owners.pop(sid, None)
+            # Its ephemerals are gone for every request prepared behind it (ZooKeeper adds a
+            # delete ChangeRecord per ephemeral). The txn still says None, "all it holds":
+            # the same set here, since nothing of the session is prepared after its close.
+            self.preparer.close_session(sid, zxid)
             return ZkTxn(sid, cxid, opcode, CloseSessionTxn(sid, None))
         if opcode == OpCode.sync:
             return ZkTxn(sid, cxid, opcode, ErrorTxn(0))
@@ -145,6 +181,13 @@ class RequestPrep:
         else:
             txn = self.preparer.prepare(opcode, body, sid, auth, zxid)
         return ZkTxn(sid, cxid, opcode, txn)
+
+    def _own(self, sid: int, origin: int) -> None:
+        if not origin:
+            return
+        if len(self.owners) >= OWNERS_MAX:  # sessions whose createSession was refused at apply
+            self.owners = {s: o for s, o in self.owners.items() if self.is_open(s)}
+        self.owners[sid] = origin
 
     def drain_touches(self) -> list[int]:
         touched, self.touched = self.touched, []
