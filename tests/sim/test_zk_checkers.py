@@ -311,3 +311,16 @@ def test_a_live_session_is_never_answered_expired():
         h.zk.on_told_expired("z1", S1, 3, 0)
     h.commit(CloseSessionTxn(S1, None), cxid=0)
     h.zk.on_told_expired("z1", S1, 3, 0)  # closed since: expired is right anywhere
+
+
+def test_a_parent_created_again_numbers_from_zero():
+    """A parent deleted and created again (a container the leader removed) is a new znode:
+    its sequential numbers start at 0 again, as in ZooKeeper."""
+    h = History()
+    h.session()
+    h.commit(create("/q"))
+    h.commit(create("/q/s-0000000000"))
+    h.commit(DeleteTxn("/q/s-0000000000"), opcode=int(OpCode.delete))
+    h.commit(DeleteTxn("/q"), opcode=int(OpCode.delete))
+    h.commit(create("/q"))
+    h.commit(create("/q/s-0000000000"))

@@ -15,8 +15,8 @@ digest cannot see, each a named property:
     the record again);
 * over G, as it grows (``_commit``):
   - "sequential names never repeat": the 10-digit counter of a sequential name is never used
-    twice under one parent (the simulated clients ask for digit-ending names only with the
-    SEQUENTIAL flag);
+    twice under one parent znode (the simulated clients ask for digit-ending names only with
+    the SEQUENTIAL flag; a parent deleted and created again is another znode);
   - "a session expires at most once" (a closeSession the leader's expiry proposed, cxid 0)
     and "a closed session never comes back" (no createSession of an id closed before);
   - "a request commits at most once": no two txns with one (session, cxid);
@@ -135,8 +135,8 @@ class ZkCheckers:
         self.history: dict[str, list[tuple[int, NodeState]]] = {}
         #: path -> [(zxid, watch tables its txn fired on the path: "data", "child")]
         self.fired: dict[str, list[tuple[int, frozenset[str]]]] = {}
-        #: parent -> {sequence number: zxid of the create that used it}
-        self.sequences: dict[str, dict[int, int]] = {}
+        #: (parent, its czxid) -> {sequence number: zxid of the create that used it}
+        self.sequences: dict[tuple[str, int], dict[int, int]] = {}
         #: session id -> zxid of the leader's expiry close / of its close
         self.expired: dict[int, int] = {}
         self.closed: dict[int, int] = {}
@@ -245,7 +245,10 @@ class ZkCheckers:
             if m is None:
                 continue
             parent, number = m.group(1), int(m.group(2))
-            used = self.sequences.setdefault(parent, {})
+            # Per parent znode: a parent deleted and created again (a container the leader
+            # removed, an emptied node a client deleted) counts from 0 again, as in ZooKeeper.
+            holder = ref.nodes.get(parent.rstrip("/") or "/")
+            used = self.sequences.setdefault((parent, holder.czxid if holder else -1), {})
             if number in used:
                 self.fail("sequential names never repeat",
                           f"{create.path} created at {fmt_zxid(zxid)} reuses the sequence number "
