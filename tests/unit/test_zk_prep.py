@@ -125,3 +125,17 @@ def test_the_ephemerals_of_a_negative_session_id_go_with_its_session():
     assert s.tree.node("/e").ephemeral_owner == sid
     _applied(s, z3, s.prepare(ZkRequest(sid, 2, CLOSE_SESSION), z3))
     assert s.tree.node("/e") is None
+
+
+def test_delete_container_never_deletes_a_node_that_is_not_a_container():
+    """A deleteContainer (the leader's own, session 0; or a hostile peer's FORWARD) of an empty
+    persistent znode is refused with BADVERSION, as ZooKeeper's prepare refuses it (found by
+    the outside attack: it deleted any empty persistent znode)."""
+    from zmqzab.zkapi.prep import LEADER_SESSION
+
+    s = ReplicatedState()
+    _session(s)
+    z = make_zxid(1, 2)
+    _applied(s, z, s.prepare(_create("/plain"), z))
+    op = s.prepare(ZkRequest(LEADER_SESSION, 0, int(OpCode.deleteContainer), b"/plain"), make_zxid(1, 3))
+    assert op.txn == ErrorTxn(int(Code.BADVERSION))
