@@ -171,8 +171,9 @@ def test_guess_commits_and_returns_the_result(tmp_path, fakes):
     assert done.to_json()["result"]["kind"] == "guess_recorded"
     assert done.to_json()["zxid"] == "1:7"
     ops = [m.op for m in a.writes]
-    assert ops[0] == Guess("c1", 1, 42)
-    assert ops[1] == NewGame("c1", 2)  # the next write takes the next seq
+    assert ops[0] == Guess("c1", 1, 42, first=1)  # the session's first write
+    # The next write takes the next seq, in the session that began at 1, having seen 1:7.
+    assert ops[1] == NewGame("c1", 2, first=1, seen=make_zxid(1, 7))
     assert second.node == 0
 
 
@@ -191,8 +192,8 @@ def test_no_leader_on_one_node_then_success_on_the_next_with_the_same_seq(tmp_pa
     with Client(config, node=0, timeout=5, client_id="c1") as client:
         done = client.guess(40)
     assert done.node == 1
-    assert [m.op for m in a.writes] == [Guess("c1", 1, 40)]
-    assert [m.op for m in b.writes] == [Guess("c1", 1, 40)]
+    assert [m.op for m in a.writes] == [Guess("c1", 1, 40, first=1)]
+    assert [m.op for m in b.writes] == [Guess("c1", 1, 40, first=1)]
 
 
 def test_busy_moves_on_too(tmp_path, fakes):
@@ -215,7 +216,7 @@ def test_no_answer_then_retry_with_the_same_seq(tmp_path, fakes):
     with Client(config, timeout=5, client_id="c1") as client:
         done = client.guess(7)
     assert done.zxid_text == "1:7"
-    assert [m.op for m in a.writes] == [Guess("c1", 1, 7), Guess("c1", 1, 7)]
+    assert [m.op for m in a.writes] == [Guess("c1", 1, 7, first=1), Guess("c1", 1, 7, first=1)]
     assert a.writes[0].req_id == a.writes[1].req_id
 
 
