@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 import zmq
@@ -20,20 +21,16 @@ from zmqzab.security.curve import make_client
 from zmqzab.security.keys import read_pair
 from zmqzab.security.zap import client_user_id
 
-from tests.processes.securecluster import SecureCluster
+from tests.polling import wait_for
+from tests.processes.securecluster import SecureCluster, running_curve_cluster
 
 pytestmark = [pytest.mark.security, pytest.mark.processes]
 
 
 @pytest.fixture(scope="module")
 def curve_cluster(tmp_path_factory):
-    c = SecureCluster(tmp_path_factory.mktemp("identity"), n=3, curve=True)
-    c.start_all()
-    try:
-        c.wait_leader(timeout=20)
+    with running_curve_cluster(tmp_path_factory.mktemp("identity")) as c:
         yield c
-    finally:
-        c.close()
 
 
 def _ask_as(c: SecureCluster, key_name: str, node: int, op) -> object:
@@ -68,6 +65,14 @@ def test_processes_curve_a_write_under_another_keys_client_id_is_refused_and_cou
             assert not reply.ok and reply.error_kind == "bad_request"
             assert "does not belong to this connection's key" in reply.error
         assert sum(c.counters(i)["client_ids_refused"] for i in c.ids) == before + 2
+        url = f"http://{c.config.node(ld).host}:{c.config.node(ld).http_port}/metrics"
+
+        def refused_in_metrics() -> bool:  # /metrics reads a copy of the counters, made often
+            text = urllib.request.urlopen(url, timeout=10).read().decode()
+            return any(line.startswith("zmqzab_client_ids_refused_total")
+                       and float(line.rsplit(" ", 1)[1]) >= 2 for line in text.splitlines())
+
+        wait_for(refused_in_metrics, 10, "/metrics counting the refused writes")
         done = victim.guess(21)
         assert done.result.kind != "session_expired"
         state = victim.read_state(ld)

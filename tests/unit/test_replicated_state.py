@@ -156,17 +156,6 @@ def test_an_old_game_only_snapshot_restores_and_a_game_only_state_writes_the_sam
     old = msgspec.msgpack.decode(OLD_GAME_SNAPSHOT)
     new = msgspec.msgpack.decode(state.snapshot())
     assert _extends(new, old) and new[len(old):] == [0, 0]  # clock_ms, horizon
-
-
-def _extends(new: object, old: object) -> bool:
-    """``new`` is ``old`` with fields added at the end of its arrays (defaults), nothing else."""
-    if isinstance(old, list):
-        return (isinstance(new, list) and len(new) >= len(old)
-                and all(_extends(n, o) for n, o in zip(new, old)))
-    if isinstance(old, dict):
-        return isinstance(new, dict) and new.keys() == old.keys() and all(
-            _extends(new[k], old[k]) for k in old)
-    return new == old
     assert state.view() == Game.restore(OLD_GAME_SNAPSHOT).view()  # no tree keys yet
 
     game = Game.restore(OLD_GAME_SNAPSHOT)
@@ -179,6 +168,17 @@ def _extends(new: object, old: object) -> bool:
     assert data[:40] != game.snapshot()[:40]
     back = ReplicatedState.restore(data)
     assert back == state and back.game.view() == state.game.view() and "/x" in back.tree.nodes
+
+
+def _extends(new: object, old: object) -> bool:
+    """``new`` is ``old`` with fields added at the end of its arrays (defaults), nothing else."""
+    if isinstance(old, list):
+        return (isinstance(new, list) and len(new) >= len(old)
+                and all(_extends(n, o) for n, o in zip(new, old)))
+    if isinstance(old, dict):
+        return isinstance(new, dict) and new.keys() == old.keys() and all(
+            _extends(new[k], old[k]) for k in old)
+    return new == old
 
 
 @pytest.mark.parametrize("data", [b"", b"\x01\x02", b"\x95\xacmmqzab.state\x02\x00\xc4\x00\xc4\x00\xc4\x00"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -37,14 +38,15 @@ def _write(config: Path | None, node_id: int | None, timeout: float, as_json: bo
         fail(f"--name: {problem}")
     cfg = load(config)
     check_node(cfg, node_id)
-    try:
-        with held_session(config_path(config)[0]) as stored:
-            done = _write_in(cfg, node_id, timeout, action, value, name, stored)
-    except OSError as exc:
-        # No state dir (read-only home, ...): a session of this run only, and why.
-        typer.echo(f"note: cannot keep the client session in {state_dir()} ({exc.strerror}); "
-                   f"this write uses a new client id", err=True)
-        done = _write_in(cfg, node_id, timeout, action, value, name, None)
+    with ExitStack() as stack:
+        try:
+            stored: SessionFile | None = stack.enter_context(held_session(config_path(config)[0]))
+        except OSError as exc:
+            # No state dir (read-only home, ...): a session of this run only, and why.
+            typer.echo(f"note: cannot keep the client session in {state_dir()} ({exc.strerror}); "
+                       f"this write uses a new client id", err=True)
+            stored = None
+        done = _write_in(cfg, node_id, timeout, action, value, name, stored)
     rejected = done.result.kind == "rejected"
     if as_json:
         print_json(done.to_json())

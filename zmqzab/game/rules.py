@@ -66,7 +66,6 @@ from msgspec import Struct
 
 from zmqzab.game.limits import (
     ROUND_SIZE_MAX,
-    name_problem,
     session_fields_problem,
     ROUND_SIZE_MIN,
     VALUE_MAX,
