@@ -165,3 +165,47 @@ def test_display_names_are_shown_instead_of_the_client_id() -> None:
     assert "name" not in (log.apply(Guess("anon", 1, 1, 2, 1)) and game.view()["guesses"][0])
     back = Game.restore(game.snapshot())
     assert back.view() == game.view()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_retries_evictions_and_clock_jumps_never_apply_a_request_twice(seed: int) -> None:
+    """Goal: exactly-once holds whatever is forgotten, and replicas agree. Setup: a game of 4
+    records at most; 8 clients that act like the library (a new session under a new id after
+    "session expired"); the leader's clock jumps past CLIENT_IDLE_MS and back. Faults: late
+    copies of any earlier request, at random; a second replica restored from a snapshot at
+    random points. Expected: no (client, seq) is applied twice; both replicas end equal."""
+    import random
+
+    print(f"seed {seed}")
+    rng = random.Random(seed)
+    game = Game(clients_max=4)
+    log = Log(game)
+    clients = [{"id": f"c{k}", "seq": 0, "first": 0, "seen": 0} for k in range(8)]
+    sent: list[Guess] = []
+    applied: dict[tuple[str, int], int] = {}
+    ts = 0
+    for _ in range(600):
+        ts += rng.choice([0, 10, 1000, CLIENT_IDLE_MS + 1, -5000])
+        if sent and rng.random() < 0.3:
+            op = rng.choice(sent)  # a late copy
+            client = None
+        else:
+            client = rng.choice(clients)
+            client["seq"] += 1
+            op = guess(client["id"], client["seq"], rng.randint(0, 100),
+                       first=client["first"] or client["seq"], seen=client["seen"])
+            sent.append(op)
+        result = log.apply(op, ts_ms=max(ts, 0))
+        answer = game.answer_of(op.client_id, op.seq)
+        if answer is not None and answer[0] == log.zxid:
+            applied[(op.client_id, op.seq)] = applied.get((op.client_id, op.seq), 0) + 1
+        if client is not None:
+            client["seen"] = log.zxid
+            if result.kind == SESSION_EXPIRED:
+                client.update(id=f"{client['id']}+", first=0)
+            elif answer is not None and not client["first"]:
+                client["first"] = op.first
+        if rng.random() < 0.05:
+            log.games = (game, Game.restore(game.snapshot()))
+    assert max(applied.values()) == 1, [k for k, n in applied.items() if n > 1]
+    assert len(log.games) == 1 or log.games[1].snapshot() == game.snapshot()
