@@ -43,9 +43,11 @@ With a record, a seq below the session's ``first`` belongs to an older session (
 a seq may only move forward within ``SEQ_AHEAD_MAX`` of the record's highest: a request under
 another's id with seq 2**62 cannot make every later request of that client "too old". A client
 told "session expired" starts a new session (zmqzab/client.py). An op without ``first`` (0:
-written by an older build, or by a tool that numbers its own requests) gets the rules above
-but these, so old logs replay as they applied, except a too-far seq under a record that has a
-``first``.
+written by an older build, or by a tool that numbers its own requests) gets none of these
+session rules, so old logs replay as they applied, with two exceptions that only new ops or
+time can trigger: a too-far seq under a record that has a ``first``, and expiry, which is new
+for every record (replaying an old log, a client idle for an hour is forgotten where an older
+build remembered it; only a retry of its own after that hour is answered differently).
 
 Display names. A request may carry ``name``; the open round and closed rounds keep it, and the
 view and results show it instead of the client id.
@@ -66,13 +68,13 @@ from msgspec import Struct
 
 from zmqzab.game.limits import (
     ROUND_SIZE_MAX,
-    session_fields_problem,
     ROUND_SIZE_MIN,
     VALUE_MAX,
     VALUE_MIN,
     client_id_problem,
     round_size_problem,
     committed_seq_problem,
+    session_fields_problem,
     value_problem,
 )
 from zmqzab.messages import GameResult, Guess, NewGame, Txn
@@ -606,6 +608,9 @@ def _check_snapshot(snap: GameSnapshot) -> None:
         raise bad(f"{len(snap.open_round)} open guesses in a round of {snap.round_size}")
     if len(snap.history) > HISTORY_MAX:
         raise bad(f"{len(snap.history)} closed rounds kept (at most {HISTORY_MAX})")
+    if snap.clock_ms < 0 or not 0 <= snap.horizon <= snap.zxid_applied:
+        raise bad(f"clock {snap.clock_ms} / horizon {fmt_zxid(max(snap.horizon, 0))} (a clock "
+                  f"below 0, or records forgotten after the snapshot's zxid)")
     if len(snap.sessions) > snap.clients_max:
         raise bad(f"{len(snap.sessions)} client records (at most {snap.clients_max})")
     seen: set[str] = set()
