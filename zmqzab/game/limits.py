@@ -73,9 +73,11 @@ def name_problem(name: object) -> str:
     if isinstance(name, str) and len(name) <= NAME_MAX_CHARS and name.isprintable() \
             and name == name.strip():
         return ""
-    got = f"{len(name)} characters" if isinstance(name, str) else type(name).__name__
-    if isinstance(name, str) and len(name) <= NAME_MAX_CHARS:
-        got = repr(name)
+    # A short bad name is shown (repr: control characters escaped); a long one only measured.
+    if not isinstance(name, str):
+        got = type(name).__name__
+    else:
+        got = repr(name) if len(name) <= NAME_MAX_CHARS else f"{len(name)} characters"
     return (f"name must be at most {NAME_MAX_CHARS} printable characters without surrounding "
             f"spaces, got {got}")
 
