@@ -23,6 +23,7 @@ from msgspec import Struct
 from zmqzab.tree.sessions import CloseSessionTxn, CreateSessionTxn, fmt_session_id
 from zmqzab.tree.txns import (CheckVersionTxn, CreateTxn, DeleteTxn, ErrorTxn, MultiTxn,
                               SetACLTxn, SetDataTxn, describe_txn)
+from zmqzab.zkapi.ops import SessionTouches, ZkRequest, ZkTxn, describe_zk
 from zmqzab.zxid import fmt_zxid, zxid_counter
 
 # --------------------------------------------------------------------------------------------
@@ -52,8 +53,12 @@ class NewGame(Struct, frozen=True, gc=False, tag="new_game", array_like=True):
 #: The game's ops: what the game's client port takes and a follower forwards.
 GameOp = Guess | NewGame
 
+#: ZkTxn is how ZooKeeper clients' txns are logged; ZkRequest and SessionTouches only travel
+#: to the leader (FORWARD), which prepares them (zmqzab/zk/ops.py). The bare tree and session
+#: txns are the pure parts' own, which tests and tools log directly.
 Op = (Guess | NewGame | CreateTxn | DeleteTxn | SetDataTxn | SetACLTxn | CheckVersionTxn
-      | ErrorTxn | MultiTxn | CreateSessionTxn | CloseSessionTxn)
+      | ErrorTxn | MultiTxn | CreateSessionTxn | CloseSessionTxn | ZkTxn | ZkRequest
+      | SessionTouches)
 
 
 class Txn(Struct, frozen=True, gc=False, array_like=True):
@@ -278,6 +283,8 @@ def describe_op(op: Op) -> str:
         return f"closeSession {fmt_session_id(op.session_id)} (deletes {which})"
     if isinstance(op, (CreateTxn, DeleteTxn, SetDataTxn, SetACLTxn, CheckVersionTxn, ErrorTxn, MultiTxn)):
         return describe_txn(op)
+    if isinstance(op, (ZkTxn, ZkRequest, SessionTouches)):
+        return describe_zk(op)
     return repr(op)
 
 

@@ -56,6 +56,8 @@ from zmqzab.tree.sessions import CloseSessionTxn, CreateSessionTxn, SessionResul
 from zmqzab.tree.tree import DataTree, TxnResult
 from zmqzab.tree.txns import (CheckVersionTxn, CreateTxn, DeleteTxn, ErrorTxn, MultiTxn,
                               SetACLTxn, SetDataTxn, describe_txn)
+from zmqzab.zkapi.ops import SessionTouches, ZkRequest, ZkTxn
+from zmqzab.zkapi.prep import RequestPrep
 from zmqzab.zxid import fmt_zxid
 
 #: The game's ops: exactly-once by (client id, seq).
@@ -169,7 +171,7 @@ def _version_problem(txn: object) -> str:
 class ReplicatedState:
     """The game, the data tree and the sessions; ``apply`` is the only mutator."""
 
-    __slots__ = ("zxid_applied", "game", "tree", "sessions", "_zk_used")
+    __slots__ = ("zxid_applied", "game", "tree", "sessions", "_zk_used", "_prep")
 
     def __init__(self, game: Game | None = None, tree: DataTree | None = None,
                  sessions: Sessions | None = None, zk_used: bool = False) -> None:
@@ -179,6 +181,8 @@ class ReplicatedState:
         self.zxid_applied = self.game.zxid_applied
         #: True once a tree or session txn was applied (or restored): the snapshot format.
         self._zk_used = zk_used
+        #: The leader's pending view for ZooKeeper requests (made when first needed).
+        self._prep: RequestPrep | None = None
 
     # ----------------------------------------------------------------------------------------
     # apply
@@ -197,6 +201,10 @@ class ReplicatedState:
     def _apply_zk(self, txn: Txn) -> ZkResult:
         op = txn.op
         zxid = txn.zxid
+        if type(op) is ZkTxn:  # a client's txn: its header is for the node that answers it
+            op = op.txn
+            if self._prep is not None:
+                self._prep.applied(zxid)
         if zxid <= self.zxid_applied:
             return ZkResult(kind=REPLAYED, err=Code.RUNTIMEINCONSISTENCY,
                             message=f"txn {fmt_zxid(zxid)} was already applied (applied up to "
@@ -228,6 +236,20 @@ class ReplicatedState:
 
     # ----------------------------------------------------------------------------------------
     # the core's StateMachine (core/peer.py) and the host's exactly-once (host/replica.py)
+
+    def prepare(self, op: Op, zxid: int) -> Op | None:
+        """The leader's last step before it proposes ``op`` as the txn ``zxid``: a ZooKeeper
+        client's request becomes its txn (zk/prep.py, ZooKeeper's PrepRequestProcessor); None:
+        propose nothing (a follower's session touches). Every other op is proposed as it is."""
+        if type(op) is ZkRequest or type(op) is SessionTouches:
+            if self._prep is None:
+                self._prep = RequestPrep(self.tree, self.sessions)
+            return self._prep.prepare(op, zxid)
+        return op
+
+    def drain_touches(self) -> list[int]:
+        """Session ids followers reported as heard from, since the last call (the leader's)."""
+        return self._prep.drain_touches() if self._prep is not None else []
 
     def request_key(self, op: Op) -> Hashable:
         """(client id, seq) of a game op; None for a tree or session txn: the leader does not

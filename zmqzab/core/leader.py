@@ -556,10 +556,18 @@ def propose(peer: Peer, st: LeaderState, ops: list[Op], ts_ms: int, out: Output)
         if key is not None:  # None: a tree or session txn, which has no exactly-once key
             if key in inflight or state.is_applied(key):
                 continue  # a retry of a request already proposed or applied: never log it twice
-        st.counter += 1
-        zxid = make_zxid(st.epoch, st.counter)
-        if key is not None:
+            st.counter += 1
+            zxid = make_zxid(st.epoch, st.counter)
             inflight[key] = zxid
+        else:
+            # A ZooKeeper client's request becomes its txn here, against the tree as it will
+            # be once everything proposed before it is applied (PrepRequestProcessor).
+            zxid = make_zxid(st.epoch, st.counter + 1)
+            prepared = state.prepare(op, zxid)
+            if prepared is None:
+                continue  # nothing to propose (a follower's session touches)
+            op = prepared
+            st.counter += 1
         txns.append(Txn(zxid=zxid, op=op, ts_ms=ts_ms))
     if not txns:
         return
@@ -572,7 +580,7 @@ def on_forward(peer: Peer, st: LeaderState, sender: int, msg: Forward, out: Outp
     if msg.epoch != st.epoch or not st.established:
         return  # the follower's client times out and retries
     try:
-        propose(peer, st, msg.ops, 0, out)
+        propose(peer, st, msg.ops, peer.wall_ms, out)
     except NotReady:
         return
 

@@ -88,6 +88,10 @@ class StateMachine(Protocol):
 
     def snapshot(self) -> bytes: ...
 
+    def prepare(self, op: Op, zxid: int) -> Op | None:
+        """The leader's prepare of an op without a request key, about to be proposed as the
+        txn ``zxid``: the op to log, or None to log nothing (zmqzab/state.py)."""
+
     def request_key(self, op: Op) -> Hashable:
         """Identifies a client request (client id, seq): retries carry the same key. None: an
         op without such a key (a tree or session txn), which the leader never deduplicates."""
@@ -157,6 +161,10 @@ class Peer:
                                else recovered.log_start)
 
         self.now = 0
+        #: The driver's wall clock in ms, set by it as time passes (0 in a simulation that does
+        #: not): the ts_ms of the txns a leader proposes for FORWARDed ops, which the tree
+        #: stamps as a znode's ctime / mtime. Only stamped into txns; never read to decide.
+        self.wall_ms = 0
         self.round = 0
         #: The one role state (etcd-io/raft swaps its step function the same way): what belongs
         #: to a role lives in it, only while that role does. Until ``start()``, an election

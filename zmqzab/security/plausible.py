@@ -35,6 +35,7 @@ from zmqzab.messages import (
     SyncTxns,
     UpToDate,
 )
+from zmqzab.zkapi.ops import SessionTouches, ZkRequest, forwarded_problem
 from zmqzab.zxid import COUNTER_BITS
 
 EPOCH_END = 1 << 32
@@ -61,7 +62,10 @@ def _op(op) -> bool:
     """An op a correct node could have forwarded: a game op within the game's limits (the node
     refuses the rest before proposing, so the limits are the same ones, from game/limits.py).
     Tree and session txns are never forwarded as txns (the leader's prepare writes them), so
-    a FORWARD holding one is implausible."""
+    a FORWARD holding one is implausible; a ZooKeeper client's request (or a follower's session
+    touches) within the wire's ranges is."""
+    if type(op) is ZkRequest or type(op) is SessionTouches:
+        return not forwarded_problem(op)
     return not op_problem(op)
 
 

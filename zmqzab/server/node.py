@@ -56,6 +56,7 @@ from zmqzab.server.snapshots import ForkedSnapshots
 from zmqzab.server.status import node_status
 from zmqzab.server.transport import DRAIN_LIMIT, PortInUseError, Transport, check_rules
 from zmqzab.server.wake import WakePipe
+from zmqzab.server.zkport import ZkPort
 from zmqzab.state import ReplicatedState, Result
 from zmqzab.storage.errors import StorageError
 from zmqzab.storage.store import open_storage
@@ -165,6 +166,15 @@ class Node:
         self.counters: dict[str, int] = {"elections": 0, "proposals_submitted": 0, "applied": 0,
                                          "client_requests": 0, "client_bad_frames": 0}
         self.clients = ClientPort(self)
+        #: ZooKeeper's client protocol, when the config gives this node a zk_port.
+        self.zk: ZkPort | None = None
+        if self.addr.zk_port:
+            try:
+                self.zk = ZkPort(self, int(time.time() * 1000))
+            except BaseException:
+                self.transport.close()
+                self._stop_auth()
+                raise
         self.started_at = time.monotonic()
         self.status_snapshot: dict[str, Any] = {}
         self._role_seen = (self.peer.role, self.peer.phase)
@@ -205,6 +215,8 @@ class Node:
 
     def applied(self, txn: Txn, result: Result) -> None:
         # Counted per Output in execute(): a DIFF applies tens of thousands of txns in one.
+        if self.zk is not None:
+            self.zk.server.applied(txn, result)
         if self.debug:  # formatting a line per txn costs more than applying it
             self.log.debug(f"applied {fmt_zxid(txn.zxid)}: {result.message}")
 
@@ -239,6 +251,9 @@ class Node:
         t = self.transport
         for sock in (t.router, *t.subs, t.client):
             poller.register(sock, zmq.POLLIN)
+        zk = self.zk
+        if zk is not None:
+            poller.register(zk.sock, zmq.POLLIN)
         poller.register(self.wake.r, zmq.POLLIN)
         for monitor in t.monitors:
             poller.register(monitor, zmq.POLLIN)
@@ -270,6 +285,8 @@ class Node:
                             self.execute(self.peer.step(sender, msg))
                 if t.client in events:
                     clients.serve()
+                if zk is not None and zk.sock in events:
+                    zk.serve()
                 for monitor in t.monitors:
                     if monitor in events:
                         gone = t.disconnected(monitor)
@@ -279,12 +296,18 @@ class Node:
                 if due is not None:
                     t.flush_delayed(now)
                 if now >= next_tick:
+                    self.peer.wall_ms = int(time.time() * 1000)
                     self.execute(self.replica.tick())
+                    if zk is not None:
+                        zk.server.wall_ms = self.peer.wall_ms
+                        zk.server.tick(self.replica.ticks)
                     # If the loop fell far behind (a paused process), do not replay missed ticks.
                     next_tick = max(next_tick + self.tick_s, now)
                     self._publish_status()
                 if clients.outbox:
                     clients.flush()
+                if zk is not None:
+                    zk.server.flush()
         except (InvariantError, DurabilityError) as exc:
             self.log.critical(f"stopping: broken local invariant: {exc}")
             self.exit_code = 1
@@ -360,6 +383,8 @@ class Node:
         self.running = False
         self.reads.close(2.0)
         self.writer.close()
+        if self.zk is not None:
+            self.zk.close()
         self.transport.close()
         self._stop_auth()
         self.ctx.term()
@@ -433,7 +458,8 @@ def run_node(config: ClusterConfig, node_id: int, data_dir: Path | None, log_dir
         node.close()
         return 2
     me = config.node(node_id)
-    log.info(f"node {node_id} up: peers {me.peer_endpoint}, clients {me.client_endpoint}, view {http.url}/ "
+    zk_note = f", ZooKeeper clients {me.host}:{me.zk_port}" if me.zk_port else ""
+    log.info(f"node {node_id} up: peers {me.peer_endpoint}, clients {me.client_endpoint}{zk_note}, view {http.url}/ "
              f"(pid {os.getpid()}, data {data_dir}; {security_summary(config)})")
     # What start-up made (modules, config, the recovered state) lives as long as the process:
     # moved to the GC's permanent generation, it is not walked again by every full collection,

@@ -1,0 +1,127 @@
+"""The leader's PrepRequestProcessor for ZooKeeper clients: a ``ZkRequest`` becomes a ``ZkTxn``.
+
+Called by the core's leader for each op it is about to propose (``ReplicatedState.prepare``,
+with the zxid the txn will have). In ZooKeeper's order:
+
+1. the session: a request of a session that is not open (never created, expired, closed) or
+   that is closing (its closeSession is proposed, not yet applied) gets SESSIONEXPIRED
+   (``sessionTracker.checkSession``); createSession and closeSession change the pending view of
+   the sessions, as the tree's Preparer keeps a pending view of the nodes;
+2. the request: decoded again from the client's own frame (a frame that does not decode, or an
+   opcode that is not a write, is BADARGUMENTS / UNIMPLEMENTED: the follower that forwarded it
+   decoded it, so only a buggy or hostile peer gets here) and prepared against the tree plus
+   every change proposed and not yet applied (tree/prepare.py).
+
+The result always goes in the log, errors too (an ``ErrorTxn``), as in ZooKeeper: its zxid
+keeps the reply in the session's order behind the session's earlier writes. A sync is
+``ErrorTxn(0)`` for the same reason: it is answered when everything before it is applied.
+
+Leader-only and volatile: a new epoch (a zxid of another epoch) starts from an empty overlay,
+since what an earlier reign proposed is either applied by now or gone.
+
+Pure: no I/O, no clock, no randomness.
+"""
+
+from __future__ import annotations
+
+from zmqzab.tree.acl import Id
+from zmqzab.tree.errors import Code
+from zmqzab.tree.prepare import Preparer
+from zmqzab.tree.sessions import CloseSessionTxn, CreateSessionTxn, Sessions
+from zmqzab.tree.tree import DataTree
+from zmqzab.tree.txns import ErrorTxn
+from zmqzab.zk.jute import DecodeError
+from zmqzab.zk.opcodes import OpCode
+from zmqzab.zkapi.ops import CLOSE_SESSION, CREATE_SESSION, SessionTouches, ZkRequest, ZkTxn
+from zmqzab.zk.protocol import decode_request
+from zmqzab.zxid import zxid_epoch
+
+#: Opcodes the leader prepares into a tree txn (everything else a client sends is served by the
+#: node it is connected to).
+WRITE_OPCODES = frozenset(int(o) for o in (
+    OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL, OpCode.delete,
+    OpCode.setData, OpCode.setACL, OpCode.check, OpCode.multi, OpCode.deleteContainer))
+
+#: Session touches the leader keeps until its host drains them (a host that never drains, a
+#: simulator without ZooKeeper clients, must not grow without bound).
+TOUCHES_MAX = 100_000
+
+
+class RequestPrep:
+    """The pending view of sessions and nodes of one leader's reign, and its touch inbox."""
+
+    __slots__ = ("preparer", "sessions", "epoch", "opened", "closing", "touched")
+
+    def __init__(self, tree: DataTree, sessions: Sessions) -> None:
+        self.preparer = Preparer(tree)
+        self.sessions = sessions
+        self.epoch = -1
+        #: session id -> zxid of its proposed createSession / closeSession, not applied yet
+        self.opened: dict[int, int] = {}
+        self.closing: dict[int, int] = {}
+        #: session ids followers reported as heard from (the leader's host drains it)
+        self.touched: list[int] = []
+
+    def applied(self, zxid: int) -> None:
+        """Txns up to ``zxid`` are applied: their pending views are the state's own now."""
+        self.preparer.applied(zxid)
+        if self.opened:
+            self.opened = {s: z for s, z in self.opened.items() if z > zxid}
+        if self.closing:
+            self.closing = {s: z for s, z in self.closing.items() if z > zxid}
+
+    def _new_reign(self, zxid: int) -> None:
+        epoch = zxid_epoch(zxid)
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self.preparer.reset()
+            self.opened.clear()
+            self.closing.clear()
+
+    def is_open(self, session_id: int) -> bool:
+        """Open once everything proposed is applied (created, and no close on the way)."""
+        if session_id in self.closing:
+            return False
+        return session_id in self.opened or session_id in self.sessions
+
+    def prepare(self, op: ZkRequest | SessionTouches, zxid: int) -> ZkTxn | None:
+        """The txn to propose at ``zxid`` for ``op``; None: propose nothing (touches)."""
+        if type(op) is SessionTouches:
+            if len(self.touched) < TOUCHES_MAX:
+                self.touched.extend(op.session_ids)
+            return None
+        self._new_reign(zxid)
+        sid, cxid, opcode = op.session_id, op.cxid, op.opcode
+        if opcode == CREATE_SESSION:
+            if sid in self.closing:  # an id being closed is not handed out again meanwhile
+                return ZkTxn(sid, cxid, opcode, ErrorTxn(int(Code.SESSIONEXPIRED)))
+            self.opened[sid] = zxid
+            return ZkTxn(sid, cxid, opcode, CreateSessionTxn(sid, op.timeout_ms))
+        if not self.is_open(sid):
+            return ZkTxn(sid, cxid, opcode, ErrorTxn(int(Code.SESSIONEXPIRED)))
+        if opcode == CLOSE_SESSION:
+            self.closing[sid] = zxid
+            self.opened.pop(sid, None)
+            return ZkTxn(sid, cxid, opcode, CloseSessionTxn(sid, None))
+        if opcode == OpCode.sync:
+            return ZkTxn(sid, cxid, opcode, ErrorTxn(0))
+        if opcode not in WRITE_OPCODES:
+            return ZkTxn(sid, cxid, opcode, ErrorTxn(int(Code.UNIMPLEMENTED)))
+        try:
+            request = decode_request(op.frame)
+        except DecodeError:
+            return ZkTxn(sid, cxid, opcode, ErrorTxn(int(Code.MARSHALLINGERROR)))
+        if request.header.type != opcode or request.header.xid != cxid:
+            return ZkTxn(sid, cxid, opcode, ErrorTxn(int(Code.BADARGUMENTS)))
+        auth = [Id(scheme, ident) for scheme, ident in op.auth]
+        body = request.body
+        if opcode == OpCode.multi:
+            ops = tuple((o.type, o.request) for o in getattr(body, "ops", ()))
+            txn = self.preparer.prepare_multi(ops, sid, auth, zxid)
+        else:
+            txn = self.preparer.prepare(opcode, body, sid, auth, zxid)
+        return ZkTxn(sid, cxid, opcode, txn)
+
+    def drain_touches(self) -> list[int]:
+        touched, self.touched = self.touched, []
+        return touched
