@@ -43,6 +43,6 @@ def test_kazoo_recipes_and_client_pass_against_zmqzab_processes(tmp_path):
     failed = sorted(f"{o.state} {t}: {o.message}" for t, o in outcomes.items() if o.state in ("failed", "error"))
     c = run.counts(outcomes)
     assert not failed, (f"{len(failed)} of kazoo's tests fail against zmqzab ({c}):\n  " + "\n  ".join(failed)
-                        + f"\n(pytest exit {code}; output: {log}; tail:\n{log.read_text()[-3000:]})")
+                        + f"\n(kazoo's pytest exited {code}; its output, with the node logs' dir: {log})")
     assert c["passed"] > 0, f"no kazoo test ran (pytest exit {code}):\n{log.read_text()[-3000:]}"
     assert code == 0, f"kazoo's pytest exited {code} with no failed test:\n{log.read_text()[-3000:]}"
