@@ -1,6 +1,5 @@
 """The kazoo judge's deselect list (tests/processes/kazoo_judge/deselect.txt) stays honest: every
-entry has a category and a reason, the categories are the ones issue 13 puts out of scope (and
-the handler variants, which send the server the same requests), and every pattern still names a
+entry has a category and a reason, the categories are the ones issue 13 puts out of scope, and every pattern still names a
 test of the installed kazoo, so that no entry outlives what it was for. Read from kazoo's test
 sources, without importing them (their harness wants pyOpenSSL, which lives in the judge's venv):
 the test methods each class defines itself (enough to name every module and class)."""
@@ -17,9 +16,8 @@ from tests.processes.kazoo_judge.selection import DeselectListError, load_desele
 
 pytestmark = [pytest.mark.zk]
 
-#: Issue 13: reconfig, TLS, SASL and read-only mode are out of scope; "handlers" are kazoo's
-#: gevent / eventlet variants of tests that run with the threading handler.
-CATEGORIES = {"reconfig", "tls", "sasl", "read-only", "handlers"}
+#: Issue 13: reconfig, TLS, SASL and read-only mode are out of scope; nothing else is.
+CATEGORIES = {"reconfig", "tls", "sasl", "read-only"}
 
 
 def kazoo_test_ids() -> list[str]:

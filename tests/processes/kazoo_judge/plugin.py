@@ -53,6 +53,8 @@ READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0
 #: One ``ruok`` probe's connect and read timeout.
 PROBE_TIMEOUT_S = 1.0
+#: How the end of a run names a node that died on its own (the CI subset's test looks for it).
+CRASH_PREFIX = "zmqzab kazoo judge: CRASH:"
 #: Where ``start()`` looks while it waits (a polling interval, not a sleep for time to pass).
 POLL_S = 0.1
 
@@ -271,7 +273,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     crashed = _CLUSTER.crashes
     keep = bool(session.config.getoption("--kazoo-judge-keep") or session.testsfailed or crashed)
     for line in crashed:
-        print(f"\nzmqzab kazoo judge: CRASH: {line}")
+        print(f"\n{CRASH_PREFIX} {line}")
     if crashed and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a node died: the run did not pass
     if keep:

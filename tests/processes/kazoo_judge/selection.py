@@ -60,7 +60,7 @@ def kazoo_test_id(item: pytest.Item) -> str:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--kazoo-judge-include", action="append", default=[], metavar="CATEGORY",
-                     help="run the tests of this deselect.txt category anyway (e.g. handlers)")
+                     help="run the tests of this deselect.txt category anyway (e.g. read-only)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
