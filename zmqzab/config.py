@@ -170,6 +170,10 @@ class ZooKeeperConfig:
     #: reconnecting client's password. Every node must have the same one; a cluster that
     #: faces untrusted clients sets its own.
     session_secret: str = "zmqzab-demo-session-secret"
+    #: ZooKeeper's zookeeper.DigestAuthenticationProvider.superDigest ("super:<base64 sha1>",
+    #: as `zmqzab zk` or ZooKeeper's DigestAuthenticationProvider prints it): a client that
+    #: authenticates with its digest passes every ACL. Empty: no super user.
+    super_digest: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,7 +370,8 @@ def _security(path: str, raw: dict[str, Any]) -> SecurityConfig:
 def _zookeeper(path: str, raw: dict[str, Any]) -> ZooKeeperConfig:
     t = _sub_table(path, raw, "zookeeper")
     d = ZooKeeperConfig()
-    t.check_keys(("min_session_timeout_ms", "max_session_timeout_ms", "session_secret"))
+    t.check_keys(("min_session_timeout_ms", "max_session_timeout_ms", "session_secret",
+                  "super_digest"))
     low = t.get_int("min_session_timeout_ms", d.min_session_timeout_ms, SESSION_TIMEOUT_MIN_MS,
                     SESSION_TIMEOUT_MAX_MS)
     high = t.get_int("max_session_timeout_ms", d.max_session_timeout_ms, SESSION_TIMEOUT_MIN_MS,
@@ -374,8 +379,15 @@ def _zookeeper(path: str, raw: dict[str, Any]) -> ZooKeeperConfig:
     if high < low:
         raise t.error(f"max_session_timeout_ms = {high} is below min_session_timeout_ms = {low} "
                       f"(make max at least min)")
+    super_digest = t.data.get("super_digest", "")
+    if super_digest != "":
+        super_digest = t.get_str("super_digest", "")
+        if ":" not in super_digest:
+            raise t.error(f"super_digest = {super_digest!r} is not user:digest (for example "
+                          f"super:D/InIHSb7yEEbrWz8b9l71RjZJU= is the digest of super:test)")
     return ZooKeeperConfig(min_session_timeout_ms=low, max_session_timeout_ms=high,
-                           session_secret=t.get_str("session_secret", d.session_secret))
+                           session_secret=t.get_str("session_secret", d.session_secret),
+                           super_digest=super_digest)
 
 
 def _nodes(path: str, raw: dict[str, Any]) -> tuple[NodeAddress, ...]:
@@ -547,6 +559,7 @@ def render_config(
         f"min_session_timeout_ms = {zookeeper.min_session_timeout_ms}",
         f"max_session_timeout_ms = {zookeeper.max_session_timeout_ms}",
         f"session_secret = {_toml_str(zookeeper.session_secret)}",
+        *([f"super_digest = {_toml_str(zookeeper.super_digest)}"] if zookeeper.super_digest else []),
         "",
     ]
     return "\n".join(lines)

@@ -38,7 +38,9 @@ def test_a_new_tree_holds_zookeepers_own_nodes(zk):
     assert zk.tree.get_children("/") == ["zookeeper"]
     assert zk.tree.get_children("/zookeeper") == ["quota", "config"]
     root = zk.tree.stat("/")
-    assert (root.numChildren, root.cversion, root.czxid, root.pzxid) == (1, 0, 0, 0)
+    # /zookeeper is made without a create txn: the root's create count is 0, and a client sees
+    # 2 * 0 - 1 = -1, as `stat /` shows on a new ZooKeeper.
+    assert (root.numChildren, root.cversion, root.czxid, root.pzxid) == (1, -1, 0, 0)
     assert zk.tree.get_acl("/zookeeper/config")[0] == READ_ACL_UNSAFE
     assert zk.tree.all_children_number("/") == 3
 
@@ -142,7 +144,8 @@ def test_a_delete_does_not_give_a_number_back(zk):
     b = zk.create("/q/n-", flags=S).path
     zk.delete(b)
     zk.delete(a)
-    assert zk.tree.stat("/q").cversion == 2
+    assert zk.tree.node("/q").cversion == 2  # creates, the sequential counter
+    assert zk.tree.stat("/q").cversion == 4  # as a client sees it: 2 creates + 2 deletes
     assert zk.create("/q/n-", flags=S).path == "/q/n-0000000002"
 
 
@@ -162,7 +165,8 @@ def test_sequential_counter_wraps_as_javas_int(zk):
     # The parent's cversion is a Java int: the next one wraps, DataTree keeps the old one
     # (forward only) and the counter is stuck: the name exists already. ZooKeeper's behaviour;
     # what matters is that no name is ever given twice.
-    assert zk.tree.stat("/q").cversion == 0x7FFFFFFF
+    assert zk.tree.node("/q").cversion == 0x7FFFFFFF
+    assert zk.tree.stat("/q").cversion == -4  # Java's int: 2 * 0x7FFFFFFF - 2 wraps
     assert err(zk.create("/q/n-", flags=S)) == Code.NODEEXISTS
     assert zk.tree.get_children("/q") == ["n-2147483646", "n-2147483647"]
 
@@ -211,7 +215,8 @@ def test_delete_moves_pzxid_not_cversion(zk):
     r = zk.delete("/a/b")
     assert err(r) == Code.OK and r.deleted == ("/a/b",)
     s = zk.tree.stat("/a")
-    assert (s.cversion, s.pzxid, s.numChildren) == (1, 3, 0)
+    assert zk.tree.node("/a").cversion == 1  # the delete did not move the create count
+    assert (s.cversion, s.pzxid, s.numChildren) == (2, 3, 0)  # shown: 2 * 1 - 0
     assert zk.tree.node("/a/b") is None
     assert r.triggers == (Trigger(WatchTable.DATA, "/a/b", EventType.NodeDeleted, 3),
                           Trigger(WatchTable.CHILD, "/a/b", EventType.NodeDeleted, 3),
@@ -362,7 +367,8 @@ def test_containers(zk):
         return zk.do(OpCode.createContainer, CreateRequest(path, b"", OPEN_ACL_UNSAFE, CreateMode.CONTAINER))
 
     r = create_container("/c")
-    assert r.stat.ephemeralOwner == CONTAINER_OWNER
+    assert zk.tree.node("/c").ephemeral_owner == CONTAINER_OWNER
+    assert r.stat.ephemeralOwner == 0  # getClientEphemeralOwner: clients never see the marker
     create_container("/never")
     assert zk.tree.container_candidates(now_ms=10**9) == []  # never used: kept
     assert zk.tree.container_candidates(now_ms=10**9, max_never_used_ms=1000) == ["/c", "/never"]

@@ -52,7 +52,17 @@ def _command(op: Any) -> tuple[str, dict[str, Any]]:
     from zmqzab.messages import Guess, describe_op
     from zmqzab.state import is_game_op
     from zmqzab.tree.sessions import CloseSessionTxn, CreateSessionTxn, fmt_session_id
+    from zmqzab.zk.opcodes import OpCode
+    from zmqzab.zkapi.ops import ZkTxn
 
+    if isinstance(op, ZkTxn):
+        # A ZooKeeper client's txn: its TxnHeader (session, cxid), then the txn itself.
+        text, fields = _command(op.txn)
+        session = fmt_session_id(op.session_id)
+        if op.opcode == OpCode.sync:
+            text, fields = "sync", {**fields, "command": "sync"}
+        return (f"{text} [{session}#{op.cxid}]",
+                {**fields, "client": session, "session": session, "cxid": op.cxid})
     if isinstance(op, (CreateSessionTxn, CloseSessionTxn)):
         command = "createSession" if isinstance(op, CreateSessionTxn) else "closeSession"
         fields: dict[str, Any] = {"command": command, "session": fmt_session_id(op.session_id)}

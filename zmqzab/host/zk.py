@@ -42,7 +42,7 @@ from zmqzab.core.output import Output
 from zmqzab.host.replica import Replica
 from zmqzab.messages import Txn
 from zmqzab.state import ZkResult
-from zmqzab.tree.acl import Id, digest_auth_id
+from zmqzab.tree.acl import SUPER_SCHEME, Id, digest_auth_id
 from zmqzab.tree.errors import Code
 from zmqzab.tree.expiry import ExpiryTracker, TouchTable, timeout_ticks
 from zmqzab.tree.sessions import (CONNECT_EXPIRED, CONNECT_NEW, CONNECT_REOPEN, CloseSessionTxn,
@@ -54,10 +54,19 @@ from zmqzab.zk.opcodes import OpCode, Xid
 from zmqzab.zk.protocol import Request, encode_connect_response, encode_reply
 from zmqzab.zk.records import AuthPacket, ConnectResponse, WatcherEvent
 from zmqzab.zk.session import Action, Phase, Pipeline
+from zmqzab.zkapi.prep import LEADER_SESSION
 from zmqzab.zkapi.ops import CLOSE_SESSION, CREATE_SESSION, SessionTouches, ZkRequest, ZkTxn
 from zmqzab.zkapi.replies import ReadContext, serve_read, write_reply
 
 Conn = Hashable
+
+#: Ticks between two attempts to propose the close of an expired session that is still open.
+CLOSE_RETRY_TICKS = 20
+
+#: ZooKeeper's ContainerManager checks every znode.containerCheckIntervalMs (60 s) and deletes
+#: at most maxPerMinute (10,000) containers.
+CONTAINER_CHECK_MS = 60_000
+CONTAINERS_PER_CHECK = 10_000
 
 #: A ConnectResponse that tells the client its session is gone (timeout 0, id 0).
 EXPIRED_RESPONSE = encode_connect_response(ConnectResponse(0, 0, 0, b"\0" * 16, False))
@@ -81,6 +90,9 @@ class ZkSettings:
     min_timeout_ms: int = 4_000
     max_timeout_ms: int = 40_000
     secret: bytes = b"zmqzab-demo-session-secret"
+    #: "super:<digest>": who authenticates with this digest is ZooKeeper's super user.
+    super_digest: str = ""
+    container_check_ms: int = CONTAINER_CHECK_MS
 
 
 @dataclass
@@ -115,7 +127,10 @@ class ZkServer:
         self.ids = SessionIdGenerator(settings.node_id, time_ms)
         self.tracker: ExpiryTracker | None = None
         self._tracker_epoch = -1
+        self._container_ticks = max(1, settings.container_check_ms // settings.tick_ms)
         self._dirty: set[Conn] = set()
+        #: (connection, frames it sent while its session was being created), for ``flush``.
+        self._held: list[tuple[Conn, list[bytes]]] = []
         #: The driver's wall clock (ms), for the txns this node proposes (ctime / mtime).
         self.wall_ms = time_ms
         self.counters = {"zk_requests": 0, "zk_writes": 0, "zk_reads": 0, "zk_connects": 0,
@@ -124,7 +139,12 @@ class ZkServer:
     # ------------------------------------------------------------ the driver's entries
 
     def opened(self, conn: Conn, remote: str) -> None:
-        self.conns[conn] = Connection(conn, remote)
+        """A connection from ``remote`` ("ip" or "ipv4:port"). Like ZooKeeper's ServerCnxn, it
+        starts with its ip identity, which ip-scheme ACLs and whoami see."""
+        c = self.conns[conn] = Connection(conn, remote)
+        ip = remote.rsplit(":", 1)[0] if remote.count(":") == 1 else remote
+        if ip and ip != "?":
+            c.auth.append(Id("ip", ip))
 
     def received(self, conn: Conn, data: bytes) -> None:
         c = self.conns.get(conn)
@@ -171,10 +191,23 @@ class ZkServer:
         if leading:
             tracker = self._leader_tracker(epoch, now)
             tracker.touch_reported(self.replica.peer.state.drain_touches(), now)
-            for sid in tracker.expired(now):
-                if tracker.mark_closing(sid):
-                    self.counters["zk_sessions_expired"] += 1
-                    self._submit(None, ZkRequest(sid, 0, CLOSE_SESSION))
+            for sid in tracker.expired(now):  # each now closing: reported once
+                self.counters["zk_sessions_expired"] += 1
+                self._submit(None, ZkRequest(sid, 0, CLOSE_SESSION))
+            if now % self._container_ticks == 0:
+                # ContainerManager: empty containers that once had a child go (the leader's
+                # own deleteContainer, which prepare refuses if a child came meanwhile).
+                tree = self.replica.peer.state.tree
+                for path in tree.container_candidates(self.wall_ms)[:CONTAINERS_PER_CHECK]:
+                    self._submit(None, ZkRequest(LEADER_SESSION, 0, int(OpCode.deleteContainer),
+                                                 path.encode("utf-8")))
+            if now % CLOSE_RETRY_TICKS == 0:
+                # A close the leader could not propose (busy) is proposed again; one that is
+                # on its way is answered SESSIONEXPIRED by prepare and changes nothing.
+                sessions = self.replica.peer.state.sessions
+                for sid in tracker.closing():
+                    if sid in sessions:
+                        self._submit(None, ZkRequest(sid, 0, CLOSE_SESSION))
         else:
             self.tracker = None
             touched = self.touches.drain()
@@ -223,6 +256,14 @@ class ZkServer:
 
     def flush(self) -> None:
         """Send what is due on every connection that changed (call once per driver step)."""
+        while self._held:
+            conn, frames = self._held.pop(0)
+            c = self.conns.get(conn)
+            for frame in frames:
+                if c is None or c.pipe.should_close:
+                    break
+                self._request(c, frame)
+            self._dirty.add(conn)
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, set()
@@ -370,8 +411,12 @@ class ZkServer:
         sid = c.session_id
         frame = encode_connect_response(ConnectResponse(
             0, c.timeout_ms, sid, session_password(sid, self.settings.secret), False))
-        for held in c.pipe.connected(frame):
-            self._request(c, held)
+        held = c.pipe.connected(frame)
+        if held:
+            # Requests sent before the ConnectResponse (kazoo's auth, a first create): taken
+            # at the next flush, never here, inside the apply of the createSession (a submit
+            # from within an Output being carried out would nest one Output in another).
+            self._held.append((c.id, held))
 
     def _request(self, c: Connection, frame: bytes) -> None:
         action, request = c.pipe.receive(frame)
@@ -405,6 +450,10 @@ class ZkServer:
             if ident is not None:
                 if ident not in c.auth:
                     c.auth.append(ident)
+                if self.settings.super_digest and ident.id == self.settings.super_digest:
+                    # DigestAuthenticationProvider: the super digest adds ("super", "").
+                    if Id(SUPER_SCHEME, "") not in c.auth:
+                        c.auth.append(Id(SUPER_SCHEME, ""))
                 c.pipe.auth_reply(encode_reply(Xid.AUTH, 0, 0))
                 return
         # An unknown scheme (or SASL, which zmqzab does not speak): AUTHFAILED, then close.

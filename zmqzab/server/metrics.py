@@ -175,6 +175,13 @@ def render(node_id: int, status: dict[str, Any], m: NodeMetrics, counters: dict[
         ("client_requests", "Client requests received."),
         ("client_bad_frames", "Client frames dropped: undecodable, or a message of impossible shape."),
         ("curve_denied", "CURVE handshakes the ZAP handler refused (unknown or wrong-domain key)."),
+        ("zk_requests", "ZooKeeper client requests received on zk_port."),
+        ("zk_writes", "ZooKeeper writes (and closeSession) sent to the leader to be proposed."),
+        ("zk_reads", "ZooKeeper requests answered from this node's tree."),
+        ("zk_connects", "ZooKeeper ConnectRequests received."),
+        ("zk_sessions_expired", "Leader only: ZooKeeper sessions expired (closeSession proposed)."),
+        ("zk_bad_frames", "ZooKeeper connections closed for a frame that is not the protocol."),
+        ("zk_events", "ZooKeeper watch events sent."),
     ):
         if key in counters:
             _metric(out, f"zmqzab_{key}_total", "counter", help_text, [(n, counters[key])])

@@ -168,6 +168,8 @@ class Node:
         self.clients = ClientPort(self)
         #: ZooKeeper's client protocol, when the config gives this node a zk_port.
         self.zk: ZkPort | None = None
+        #: (what it was built from, tick, the ZooKeeper part of /status): status.py's cache.
+        self._zk_status: tuple | None = None
         if self.addr.zk_port:
             try:
                 self.zk = ZkPort(self, int(time.time() * 1000))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from zmqzab.core.status import LearnerStatus, PeerStatus, TailTxn
 from zmqzab.messages import describe_op
 from zmqzab.state import is_game_op
+from zmqzab.tree.view import sessions_view, tree_view
 from zmqzab.zxid import fmt_zxid, zxid_counter, zxid_epoch
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ def node_status(self: Node) -> dict[str, Any]:
     s["counters"] = {**self.counters, **vars(self.transport.counters),
                      "waiting_clients": len(self.replica.clients),
                      "curve_denied": self.auth.denied if self.auth is not None else 0}
+    if self.zk is not None:
+        s["counters"].update(self.zk.server.counters)
+        s["zk"] = zk_status(self)
     s["curve"] = self.auth is not None
     s["uptime_s"] = round(time.monotonic() - self.started_at, 3)
     s["tick_ms"] = self.config.timing.tick_ms
@@ -38,6 +42,31 @@ def node_status(self: Node) -> dict[str, Any]:
     s["cluster"] = [{"id": n.id, "http": self.config.http_url(n)} for n in self.config.nodes]
     s.update(_view_extras(self))
     return s
+
+
+#: The ZooKeeper part of /status is rebuilt when something in it changed, or after this many
+#: ticks (the expiry countdown): the tree's view costs milliseconds on a big tree, and the
+#: status is published every tick.
+ZK_STATUS_REFRESH_TICKS = 10
+
+
+def zk_status(self: Node) -> dict[str, Any]:
+    """The ZooKeeper part of /status: this node's connections and watches, the tree and the
+    sessions as applied here (the leader adds each session's time to expiry)."""
+    server = self.zk.server
+    state = self.peer.state
+    ticks = self.replica.ticks
+    key = (state.zxid_applied, len(server.conns), server.watches.watch_count(),
+           server.tracker is None)
+    cached = self._zk_status
+    if cached is not None and cached[0] == key and ticks - cached[1] < ZK_STATUS_REFRESH_TICKS:
+        return cached[2]
+    view = server.view()
+    out = {"port": self.addr.zk_port, **view,
+           "tree": tree_view(state.tree, state.sessions, server.watches.path_counts()),
+           "sessions": sessions_view(state.sessions, server.expiry_ms(), state.tree)}
+    self._zk_status = (key, ticks, out)
+    return out
 
 
 def peer_view(ps: PeerStatus) -> dict[str, Any]:

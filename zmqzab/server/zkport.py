@@ -12,8 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import os
+import platform
+
 import zmq
 
+from importlib.metadata import PackageNotFoundError, version as package_version
 from zmqzab.host.zk import ZkServer, ZkSettings
 from zmqzab.server.transport import PortInUseError
 from zmqzab.zk import words
@@ -22,8 +26,19 @@ from zmqzab.zk.framing import MAX_BUFFER
 if TYPE_CHECKING:
     from zmqzab.server.node import Node
 
+#: The ZooKeeper release whose client protocol zmqzab speaks: clients read the version from
+#: ``envi`` / ``srvr`` to pick features (kazoo's server_version), so it leads the string.
+ZK_COMPAT_VERSION = "3.8.0"
+
 #: Messages taken from the socket per loop pass (the peer sockets get their turn in between).
 DRAIN_MAX = 1000
+
+
+def _zmqzab_version() -> str:
+    try:
+        return package_version("zmqzab")
+    except PackageNotFoundError:
+        return "dev"
 
 
 class ZkPort:
@@ -46,7 +61,7 @@ class ZkPort:
         self.server = ZkServer(
             node.replica, self, ZkSettings(node.id, node.config.timing.tick_ms,
                                           zk.min_session_timeout_ms, zk.max_session_timeout_ms,
-                                          zk.session_secret.encode("utf-8")),
+                                          zk.session_secret.encode("utf-8"), zk.super_digest),
             node.execute, time_ms, word=self._word)
         self.remote: dict[bytes, str] = {}
 
@@ -112,9 +127,13 @@ class ZkPort:
                                    last_zxid=c.pipe.last_zxid)
             for c in server.conns.values())
         role = peer.role.name.lower()
+        version = f"{ZK_COMPAT_VERSION}-zmqzab-{_zmqzab_version()}, built on zmqzab"
+        env = (("zookeeper.version", version), ("host.name", node.addr.host),
+               ("python.version", platform.python_version()), ("os.name", platform.system()),
+               ("user.dir", os.getcwd()), ("zmqzab.node", str(node.id)))
         mode = {"leading": "leader", "following": "follower"}.get(role, "looking")
         status = words.ServerStatus(
-            version="zmqzab", mode=mode, serving=mode != "looking", connections=conns,
+            version=version, mode=mode, environment=env, serving=mode != "looking", connections=conns,
             zxid=max(state.zxid_applied, 0), node_count=len(state.tree.nodes),
             watch_count=server.watches.watch_count(), ephemerals_count=sum(
                 len(p) for p in state.tree.ephemerals.values()),

@@ -158,6 +158,8 @@ def fixup_acl(path: str, auth_ids: Sequence[Id], acl: Sequence[object] | None) -
         perms = getattr(entry, "perms", None)
         scheme = getattr(ident, "scheme", None)
         value = getattr(ident, "id", None)
+        if value is None and scheme == "auth":
+            value = ""  # kazoo writes the empty id as a null string; the auth scheme ignores it
         if type(perms) is not int or not isinstance(scheme, str) or not isinstance(value, str):
             raise KeeperError(Code.INVALIDACL, path, f"malformed ACL entry {entry!r}")
         a = ACL(perms, Id(scheme, value))

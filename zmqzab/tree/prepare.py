@@ -180,9 +180,9 @@ class Preparer:
         return parent_of(path) if path.rfind("/") > 0 else "/"
 
     @staticmethod
-    def _data(path: str, data: object) -> bytes:
+    def _data(path: str, data: object) -> bytes | None:
         if data is None:
-            return b""
+            return None  # ZooKeeper keeps null data apart from empty data
         if not isinstance(data, bytes):
             raise KeeperError(Code.BADARGUMENTS, path, "data must be bytes")
         if len(data) > DATA_MAX_BYTES:

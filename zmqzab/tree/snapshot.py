@@ -26,7 +26,7 @@ FORMAT = 1
 
 class SnapNode(Struct, frozen=True, gc=False, array_like=True):
     path: str
-    data: bytes
+    data: bytes | None
     acl: int  # index into TreeSnapshot.acls
     czxid: int
     mzxid: int
@@ -78,7 +78,7 @@ def from_snapshot(snap: TreeSnapshot) -> DataTree:
             raise SnapshotError(f"node {s.path} appears twice")
         if problem := path_problem(s.path):
             raise SnapshotError(f"node {s.path!r}: {problem}")
-        if len(s.data) > DATA_MAX_BYTES:
+        if s.data is not None and len(s.data) > DATA_MAX_BYTES:
             raise SnapshotError(f"node {s.path} holds {len(s.data)} bytes, over {DATA_MAX_BYTES}")
         if s.path != ROOT:
             parent = tree.nodes.get(parent_of(s.path))

@@ -41,8 +41,10 @@ def is_container(ephemeral_owner: int) -> bool:
 
 
 def is_ephemeral(ephemeral_owner: int) -> bool:
-    """A session's ephemeral (``EphemeralType.NORMAL``): may not have children."""
-    return ephemeral_owner > 0
+    """A session's ephemeral (``EphemeralType.NORMAL``): may not have children. Any owner but 0
+    (a persistent node) and a container's: session ids of nodes 128..255 are negative longs
+    (EphemeralType.get with extended types off, ZooKeeper's default)."""
+    return ephemeral_owner != 0 and ephemeral_owner != CONTAINER_OWNER
 
 
 def int32(value: int) -> int:

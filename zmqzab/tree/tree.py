@@ -25,7 +25,7 @@ from zmqzab.tree.acl import ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE
 from zmqzab.tree.errors import Code
 from zmqzab.tree.events import EventType, Trigger, WatchTable
 from zmqzab.tree.paths import ROOT, join, name_of, parent_of
-from zmqzab.tree.stat import Stat, is_container, is_ephemeral
+from zmqzab.tree.stat import CONTAINER_OWNER, Stat, int32, is_container, is_ephemeral
 from zmqzab.tree.txns import (CheckVersionTxn, CreateTxn, DeleteTxn, ErrorTxn, MultiTxn,
                               SetACLTxn, SetDataTxn, SubTxn, TreeTxn)
 
@@ -44,7 +44,7 @@ class DataNode:
     __slots__ = ("data", "acl", "czxid", "mzxid", "ctime", "mtime", "version", "cversion",
                  "aversion", "ephemeral_owner", "pzxid", "children")
 
-    def __init__(self, data: bytes, acl: tuple[ACL, ...], zxid: int, time_ms: int,
+    def __init__(self, data: bytes | None, acl: tuple[ACL, ...], zxid: int, time_ms: int,
                  ephemeral_owner: int) -> None:
         self.data = data
         self.acl = acl
@@ -55,10 +55,17 @@ class DataNode:
         self.children: dict[str, None] = {}
 
     def stat(self) -> Stat:
-        """``DataNode.copyStat``: the persisted fields plus dataLength and numChildren."""
-        return Stat(self.czxid, self.mzxid, self.ctime, self.mtime, self.version, self.cversion,
-                    self.aversion, self.ephemeral_owner, len(self.data), len(self.children),
-                    self.pzxid)
+        """``DataNode.copyStat``, the Stat a client sees: the persisted fields plus dataLength
+        and numChildren, with ZooKeeper's two rewrites. cversion is kept as the count of child
+        creates (the sequential counter) and shown as ``2 * cversion - numChildren``: "for every
+        create there is a delete except for the children still present". A container's owner
+        marker is shown as 0 (``getClientEphemeralOwner``)."""
+        n = len(self.children)
+        owner = self.ephemeral_owner
+        return Stat(self.czxid, self.mzxid, self.ctime, self.mtime, self.version,
+                    int32(2 * self.cversion - n), self.aversion,
+                    0 if owner == CONTAINER_OWNER else owner,
+                    len(self.data) if self.data is not None else 0, n, self.pzxid)
 
 
 class TxnResult(Struct, frozen=True, gc=False, array_like=True):

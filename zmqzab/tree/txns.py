@@ -31,7 +31,7 @@ class CreateTxn(Struct, frozen=True, gc=False, tag="zk_create", array_like=True)
     parent's cversion after this create (the leader's view + 1)."""
 
     path: str
-    data: bytes
+    data: bytes | None  # None: ZooKeeper's null data (a client read gets null back)
     acl: tuple[ACL, ...]
     ephemeral_owner: int
     parent_cversion: int
@@ -45,7 +45,7 @@ class SetDataTxn(Struct, frozen=True, gc=False, tag="zk_set_data", array_like=Tr
     """Replace the data of ``path``; ``version`` is the node's new version."""
 
     path: str
-    data: bytes
+    data: bytes | None
     version: int
 
 
@@ -96,12 +96,12 @@ def describe_txn(txn: TreeTxn) -> str:
     what it sets, in ZooKeeper's words; data by size, never its bytes."""
     match txn:
         case CreateTxn():
-            return (f"create {txn.path}{_owner(txn.ephemeral_owner)} ({len(txn.data)} bytes, "
+            return (f"create {txn.path}{_owner(txn.ephemeral_owner)} ({len(txn.data or b'')} bytes, "
                     f"parent cversion {txn.parent_cversion})")
         case DeleteTxn():
             return f"delete {txn.path}"
         case SetDataTxn():
-            return f"setData {txn.path} ({len(txn.data)} bytes, version {txn.version})"
+            return f"setData {txn.path} ({len(txn.data or b'')} bytes, version {txn.version})"
         case SetACLTxn():
             acl = ", ".join(f"{a.id.scheme}:{a.id.id.split(':', 1)[0]}={a.perms}" for a in txn.acl)
             return f"setACL {txn.path} [{acl}] (aversion {txn.version})"

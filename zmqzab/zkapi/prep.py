@@ -42,6 +42,10 @@ WRITE_OPCODES = frozenset(int(o) for o in (
     OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL, OpCode.delete,
     OpCode.setData, OpCode.setACL, OpCode.check, OpCode.multi, OpCode.deleteContainer))
 
+#: The session id of the leader's own requests (ZooKeeper's ContainerManager submits its
+#: deleteContainer with session 0, which no client session can be: 0 asks for a new one).
+LEADER_SESSION = 0
+
 #: Session touches the leader keeps until its host drains them (a host that never drains, a
 #: simulator without ZooKeeper clients, must not grow without bound).
 TOUCHES_MAX = 100_000
@@ -92,6 +96,13 @@ class RequestPrep:
             return None
         self._new_reign(zxid)
         sid, cxid, opcode = op.session_id, op.cxid, op.opcode
+        if opcode == OpCode.deleteContainer and sid == LEADER_SESSION:
+            # The leader's own ContainerManager: no client session; the path is the frame.
+            try:
+                path = op.frame.decode("utf-8")
+            except UnicodeDecodeError:
+                return ZkTxn(sid, cxid, opcode, ErrorTxn(int(Code.BADARGUMENTS)))
+            return ZkTxn(sid, cxid, opcode, self.preparer.delete_container(path, zxid))
         if opcode == CREATE_SESSION:
             if sid in self.closing:  # an id being closed is not handed out again meanwhile
                 return ZkTxn(sid, cxid, opcode, ErrorTxn(int(Code.SESSIONEXPIRED)))
