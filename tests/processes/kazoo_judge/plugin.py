@@ -142,12 +142,26 @@ class ZmqzabServer:
             return False
 
 
+#: What kazoo's own launcher (kazoo/testing/common.py) sets on its ZooKeeper servers:
+#: maxClientCnxns=0 and the super digest of "super:test".
+KAZOO_SETTINGS = {"max_client_cnxns": "0", "super_digest": '"super:D/InIHSb7yEEbrWz8b9l71RjZJU="'}
+
+
+def _as_kazoo_configures(path: Path) -> Path:
+    lines = [ln for ln in path.read_text().splitlines()
+             if ln.split(" = ")[0] not in KAZOO_SETTINGS]
+    at = lines.index("[zookeeper]") + 1
+    lines[at:at] = [f"{k} = {v}" for k, v in KAZOO_SETTINGS.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 class ZmqzabCluster:
     """A ZookeeperCluster look-alike over LocalCluster; one per session."""
 
     def __init__(self, size: int = CLUSTER_SIZE) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="zmqzab-kazoo-judge-"))
-        self.local = LocalCluster(make_config(self.root, size), self.root)
+        self.local = LocalCluster(_as_kazoo_configures(make_config(self.root, size)), self.root)
         self._servers = [ZmqzabServer(self, i) for i in self.local.ids]
         self.closed = False
         #: Nodes that died without being stopped (note_exit), for the end of the run.
