@@ -59,7 +59,8 @@ OWNERS_MAX = 2 * 100_000
 class RequestPrep:
     """The pending view of sessions and nodes of one leader's reign, and its touch inbox."""
 
-    __slots__ = ("preparer", "sessions", "epoch", "opened", "closing", "touched", "owners")
+    __slots__ = ("preparer", "sessions", "epoch", "opened", "closing", "touched", "owners",
+                 "last_cxid")
 
     def __init__(self, tree: DataTree, sessions: Sessions) -> None:
         self.preparer = Preparer(tree)
@@ -75,6 +76,8 @@ class RequestPrep:
         #: request in this reign (a new leader's clients all reconnect: every node closes its
         #: connections while it has no leader). ZooKeeper's SessionImpl.owner.
         self.owners: dict[int, int] = {}
+        #: (session id, origin) -> the highest cxid prepared from that connection this reign
+        self.last_cxid: dict[tuple[int, int], int] = {}
 
     def applied(self, zxid: int) -> None:
         """Txns up to ``zxid`` are applied: their pending views are the state's own now."""
@@ -92,6 +95,7 @@ class RequestPrep:
             self.opened.clear()
             self.closing.clear()
             self.owners.clear()
+            self.last_cxid.clear()  # FORWARDs of an earlier epoch are dropped (leader.on_forward)
 
     def is_open(self, session_id: int) -> bool:
         """Open once everything proposed is applied (created, and no close on the way)."""
@@ -105,6 +109,18 @@ class RequestPrep:
             if len(self.touched) < TOUCHES_MAX:
                 self.touched.extend(op.session_ids)
             return None
+        if op.origin and op.cxid > 0:
+            # One connection's requests come in its xid order (kazoo and the Java client count
+            # xids per connection), each once: a FORWARD the network delivered twice is not
+            # proposed again (it would apply a write twice, a second sequential node).
+            self._new_reign(zxid)
+            key = (op.session_id, op.origin)
+            last = self.last_cxid.get(key)
+            if last is not None and op.cxid <= last:
+                return None
+            if last is None and len(self.last_cxid) >= OWNERS_MAX:
+                self.last_cxid = {k: c for k, c in self.last_cxid.items() if self.owners.get(k[0]) == k[1]}
+            self.last_cxid[key] = op.cxid
         txn = self._prepare(op, zxid)
         if op.origin:  # the connection to answer (ZkTxn.origin)
             txn = ZkTxn(txn.session_id, txn.cxid, txn.opcode, txn.txn, op.origin)
