@@ -59,3 +59,10 @@ def _no_process_outside_processes(request, monkeypatch):
                              "tests that start processes live in tests/processes/ (see tests/conftest.py)")
 
     monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+
+
+@pytest.fixture(autouse=True)
+def _client_sessions_in_tmp(tmp_path_factory, monkeypatch) -> None:
+    """`zmqzab guess` keeps the terminal's client session in the user's state dir
+    (cli/sessionfile.py): tests, and the processes they start, keep theirs in a temporary one."""
+    monkeypatch.setenv("ZMQZAB_STATE_DIR", str(tmp_path_factory.getbasetemp() / "client-state"))

@@ -21,7 +21,16 @@ or another one, *with the same seq*. That is what ``Client.write`` does:
 
 One ``req_id`` is used for every attempt of one write, so the reply of an earlier attempt that
 arrives late is accepted (it carries the same committed result). Replies to older requests
-(other ``req_id``) are dropped. Reads (``ReadRequest``) are answered at once from the node's own
+(other ``req_id``) are dropped.
+
+Sessions (issue 17, zmqzab/game/rules.py). A client's writes belong to a ``ClientSession``: its
+client id, its last seq, ``first`` (the seq of its first committed write) and ``seen`` (the
+highest zxid a reply named). Every write carries ``first`` and ``seen``, so the game can tell a
+retry of a forgotten request from a new one. When the game answers "session expired" (the
+record expired or was evicted), the client starts a new session under a new client id; if the
+refused write was sent only once, it was not applied and is sent again in the new session,
+otherwise ``SessionExpiredError`` says that its outcome is unknown. With CURVE a client id
+starts with the key's user id (security/zap.py), or the nodes refuse it. Reads (``ReadRequest``) are answered at once from the node's own
 applied state; they are never forwarded.
 
 No threads: every wait is a ``zmq.Poller`` poll with a deadline.
@@ -33,7 +42,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -53,7 +62,9 @@ from zmqzab.messages import (
     encode,
     decode_reply,
 )
-from zmqzab.security.curve import client_keys
+from zmqzab.game.rules import SESSION_EXPIRED
+from zmqzab.security.curve import ClientKeys, client_keys
+from zmqzab.security.zap import bound_client_id
 from zmqzab.zxid import fmt_zxid
 
 #: How long one attempt waits for its reply before trying the next node: longer than a normal
@@ -106,6 +117,39 @@ class BadRequestError(ClientError):
     """The node refused the request as malformed; sending it again cannot help."""
 
 
+class SessionExpiredError(ClientError):
+    """The game no longer knows this client's session (its record expired or was evicted),
+    and the write was sent more than once: whether it was applied is unknown. The client has
+    started a new session; the next write uses it."""
+
+
+class _Expired(Exception):
+    """The game answered "session expired" to a write sent ``copies`` times."""
+
+    def __init__(self, message: str, zxid: int, copies: int) -> None:
+        super().__init__(message)
+        self.zxid, self.copies = zxid, copies
+
+
+@dataclass(slots=True)
+class ClientSession:
+    """What makes a client's writes exactly-once (module docstring); the CLI keeps it in a
+    file between runs (cli/sessionfile.py). ``first`` 0: no write of it is known committed."""
+
+    client_id: str
+    seq: int = 0
+    first: int = 0
+    seen: int = 0
+    #: Extra fields a holder keeps with it (the CLI: nothing yet); never sent.
+    extra: dict = field(default_factory=dict)
+
+
+def new_client_id(keys: ClientKeys | None) -> str:
+    """A fresh random client id; with CURVE, one that belongs to the key."""
+    suffix = os.urandom(8).hex()
+    return bound_client_id(keys.user_id, suffix) if keys is not None else suffix
+
+
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     """A committed write: the node that answered, the txn's zxid and what applying it did."""
@@ -156,11 +200,15 @@ class Client:
 
     ``node``: the node to try first (a random one when None); writes fail over to the others.
     ``timeout``: seconds a write may take in all, retries included.
-    ``client_id``: identifies this client's session for exactly-once writes (random if None).
+    ``client_id``: identifies this client's session for exactly-once writes (random if None;
+    with CURVE, prefixed with the key's user id if it is not already). ``session``: a session
+    to continue (the CLI's, kept between runs); it wins over ``client_id``. ``name``: a display
+    name every write carries (the game's view shows it instead of the client id).
     """
 
     def __init__(self, config: ClusterConfig, node: int | None = None, timeout: float = 10.0,
-                 client_id: str | None = None, rng: random.Random | None = None) -> None:
+                 client_id: str | None = None, rng: random.Random | None = None,
+                 session: ClientSession | None = None, name: str = "") -> None:
         if node is not None:
             config.node(node)  # ConfigError naming the valid ids
         if timeout <= 0:
@@ -169,16 +217,34 @@ class Client:
         self.node = node
         self.timeout = timeout
         self.attempt_wait_s = ATTEMPT_WAIT_S + ATTEMPT_DELAY_LINKS * config.timing.message_delay_ms / 1000
-        self.client_id = client_id if client_id is not None else os.urandom(8).hex()
-        self.seq = 0  # the last seq used; the first write uses 1
         self._rng = rng or random.Random()
         self._req_id = 0
         #: CURVE keys when the config turns it on (KeyFileError, one line, if they are missing).
         self._keys = client_keys(config)
+        if session is not None and self._keys is not None \
+                and not session.client_id.startswith(f"{self._keys.user_id}:"):
+            session = None  # kept under another key (ZMQZAB_CLIENT_KEY changed): not ours
+        if session is None:
+            if client_id is None:
+                client_id = new_client_id(self._keys)
+            elif self._keys is not None and not client_id.startswith(f"{self._keys.user_id}:"):
+                client_id = bound_client_id(self._keys.user_id, client_id)
+            session = ClientSession(client_id)
+        self.session = session
+        self.name = name
         self._ctx: zmq.Context | None = zmq.Context()
         self._sockets: dict[int, zmq.Socket] = {}
         self._node_of: dict[zmq.Socket, int] = {}
         self._poller = zmq.Poller()
+
+    @property
+    def client_id(self) -> str:
+        return self.session.client_id
+
+    @property
+    def seq(self) -> int:
+        """The last seq used; the first write uses 1."""
+        return self.session.seq
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -260,10 +326,38 @@ class Client:
     def write(self, op_factory: Callable[[str, int], Op]) -> WriteResult:
         """Submit ``op_factory(client_id, seq)`` with the next seq; retry it until committed.
 
-        Raises ``BadRequestError`` if a node refuses the op, ``NoQuorumError`` on timeout.
+        Raises ``BadRequestError`` if a node refuses the op, ``NoQuorumError`` on timeout,
+        ``SessionExpiredError`` if the session was forgotten and the outcome is unknown.
         """
-        self.seq += 1
-        request = ClientRequest(self._next_req_id(), op_factory(self.client_id, self.seq))
+        for restart in (False, True):
+            try:
+                return self._submit(op_factory)
+            except _Expired as exc:
+                self._new_session(exc.zxid)
+                if exc.copies > 1 or restart:
+                    raise SessionExpiredError(
+                        f"{exc}: the game no longer knows this client's session, so whether this "
+                        f"write was applied is unknown; check the game (zmqzab state), then write "
+                        f"again (a new session, client id {self.client_id}, has started)"
+                    ) from None
+                # Sent once and refused: not applied. Send it again in the new session.
+        raise AssertionError("unreachable")
+
+    def _new_session(self, zxid: int) -> None:
+        """A fresh client id; the zxid of the refusal is one this client has seen."""
+        self.session = ClientSession(new_client_id(self._keys), self.session.seq,
+                                     seen=max(self.session.seen, zxid), extra=self.session.extra)
+
+    def _submit(self, op_factory: Callable[[str, int], Op]) -> WriteResult:
+        """One write, retried on every node until it commits; ``_Expired`` on a session refusal."""
+        session = self.session
+        session.seq += 1
+        op = op_factory(session.client_id, session.seq)
+        if type(op) is Guess or type(op) is NewGame:
+            # Until a write of this session is known committed, each may be its first.
+            op = msgspec.structs.replace(op, first=session.first or session.seq,
+                                         seen=session.seen, name=self.name or op.name)
+        request = ClientRequest(self._next_req_id(), op)
         ids = list(self.config.ids)
         first = self.node if self.node is not None else self._rng.choice(ids)
         position = ids.index(first)
@@ -288,7 +382,10 @@ class Client:
                     if reply.result is None:
                         raise ClientError(f"node {reply.node} answered ok without a result "
                                           f"(a node bug); check its log")
-                    return WriteResult(node=reply.node, zxid=reply.zxid, result=reply.result)
+                    return self._committed(request, WriteResult(reply.node, reply.zxid, reply.result),
+                                           attempt)
+                if reply.error_kind == SESSION_EXPIRED:
+                    raise _Expired(reply.error, reply.zxid, attempt)
                 if reply.error_kind == "bad_request":
                     raise BadRequestError(f"node {reply.node} refused the request: {reply.error}")
                 # no_leader, busy, timeout: only the node we are waiting on moves us on; a late
@@ -298,8 +395,19 @@ class Client:
                 backoff = min(BACKOFF_FIRST_S * 2 ** min(attempt - 1, 8), BACKOFF_MAX_S)
                 got_ok = self._wait_for_ok(request.req_id, min(time.monotonic() + backoff, deadline))
                 if got_ok is not None:
-                    return got_ok
+                    return self._committed(request, got_ok, attempt)
         raise self._timeout_error(time.monotonic() - started)
+
+    def _committed(self, request: ClientRequest, done: WriteResult, copies: int) -> WriteResult:
+        """A committed answer: the session learns from it, or it says the session is gone."""
+        session = self.session
+        session.seen = max(session.seen, done.zxid)
+        if done.result.kind == SESSION_EXPIRED:
+            raise _Expired(done.result.message, done.zxid, copies)
+        op = request.op
+        if not session.first and (type(op) is Guess or type(op) is NewGame):
+            session.first = op.first
+        return done
 
     def _wait_for_ok(self, req_id: int, until: float) -> WriteResult | None:
         """Back off until ``until`` while still taking a late ok reply for ``req_id``."""

@@ -36,18 +36,28 @@ from zmqzab.zxid import fmt_zxid, zxid_counter
 
 
 class Guess(Struct, frozen=True, gc=False, tag="guess", array_like=True):
-    """A guess. ``round_size`` is stamped by the leader so that apply never reads local config."""
+    """A guess. ``round_size`` is stamped by the leader so that apply never reads local config.
+
+    ``first``, ``seen``: the client's session (its first seq, a zxid it had seen when it began;
+    0 in ops of older builds); ``name``: a display name. What they do: zmqzab/game/rules.py.
+    New fields go at the END with defaults, so logs of older builds still decode."""
 
     client_id: str
     seq: int
     value: int
     round_size: int = 3
+    first: int = 0
+    seen: int = 0
+    name: str = ""
 
 
 class NewGame(Struct, frozen=True, gc=False, tag="new_game", array_like=True):
     client_id: str
     seq: int
     round_size: int = 3
+    first: int = 0
+    seen: int = 0
+    name: str = ""
 
 
 #: The game's ops: what the game's client port takes and a follower forwards.
@@ -72,7 +82,7 @@ class Txn(Struct, frozen=True, gc=False, array_like=True):
 class GameResult(Struct, frozen=True, gc=False, omit_defaults=True):
     """What applying one op did. ``kind`` is one of:
 
-    target_set, guess_recorded, round_closed, new_game, rejected.
+    target_set, guess_recorded, round_closed, new_game, rejected, session_expired.
     """
 
     kind: str
@@ -86,6 +96,7 @@ class GameResult(Struct, frozen=True, gc=False, omit_defaults=True):
     winning_value: int | None = None
     old_target: int | None = None
     new_target: int | None = None
+    winner_name: str | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,7 +369,8 @@ class ReadRequest(Struct, frozen=True, tag="READ", array_like=True):
 
 
 class ClientReply(Struct, frozen=True, tag="REPLY", array_like=True):
-    """``error_kind``: no_leader, busy, bad_request, timeout (empty when ok)."""
+    """``error_kind``: no_leader, busy, bad_request, timeout, session_expired (empty when ok).
+    ``zxid`` of a refusal: the node's applied zxid (a client starting a session has seen it)."""
 
     req_id: int
     ok: bool

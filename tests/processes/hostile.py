@@ -146,7 +146,10 @@ class Garbage:
         if kind == "read":
             return kind, encode(ReadRequest(r.randrange(2**32), r.choice(["state", "status", "", "x" * 99])))
         bad = r.choice([Guess("fuzz", 1, 101), Guess("fuzz", 1, -1), Guess("fuzz", 0, 5), Guess("fuzz", -9, 5),
-                        Guess("", 1, 5), Guess("y" * 129, 1, 5), NewGame("fuzz", 0), Guess("fuzz", 1, 2**40)])
+                        Guess("", 1, 5), Guess("y" * 129, 1, 5), NewGame("fuzz", 0), Guess("fuzz", 1, 2**40),
+                        # session fields (issue 17): first after seq, a negative zxid seen, bad names
+                        Guess("fuzz", 1, 5, 3, 2), Guess("fuzz", 1, 5, 3, 1, -1),
+                        Guess("fuzz", 1, 5, 3, 1, 0, "n" * 33), NewGame("fuzz", 1, 3, 1, 0, "\x1b[2J")])
         return "refused", encode(ClientRequest(r.randrange(2**32), bad))
 
 

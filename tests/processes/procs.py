@@ -15,6 +15,7 @@ import zmq
 from zmqzab.config import ClusterConfig, SecurityConfig, StorageConfig, Timing
 from zmqzab.messages import ClientReply, ClientRequest, Guess, encode, reply_decoder
 from zmqzab.security.curve import client_socket
+from zmqzab.security.zap import bound_client_id
 from zmqzab.up.localcluster import LocalCluster, make_config
 
 from tests.polling import wait_for
@@ -107,6 +108,10 @@ class ProcCluster(LocalCluster):
         return self._ask(i, ClientRequest(self.req_id, op), timeout)
 
     def guess(self, i: int, value: int, client: str, seq: int, timeout: float = 2.0) -> ClientReply | None:
+        """With CURVE the client id is made the client key's own (``<user id>:client``), as
+        the nodes require; ``write`` sends an op as it is."""
+        if self.keys is not None:
+            client = bound_client_id(self.keys.user_id, client)
         return self.write(i, Guess(client, seq, value), timeout)
 
     # ------------------------------------------------------------------ cluster views

@@ -3,6 +3,8 @@ sockets follow it), plus the raw sockets a hostile process would use."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from zmqzab.config import SecurityConfig, Timing
@@ -38,3 +40,15 @@ class SecureCluster(ProcCluster):
             else:
                 raise AssertionError(f"guess seq {seq} through node {node} never acknowledged")
         return zxids
+
+
+@contextmanager
+def running_curve_cluster(root: Path, n: int = 3) -> Iterator[SecureCluster]:
+    """A CURVE cluster of ``n`` started nodes with a leader; closed at the end of the block."""
+    c = SecureCluster(root, n=n, curve=True)
+    c.start_all()
+    try:
+        c.wait_leader(timeout=20)
+        yield c
+    finally:
+        c.close()

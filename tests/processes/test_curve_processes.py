@@ -18,20 +18,15 @@ from zmqzab.security.curve import make_client
 from zmqzab.security.keys import read_pair, write_pair
 
 from tests.polling import wait_for
-from tests.processes.securecluster import SecureCluster
+from tests.processes.securecluster import running_curve_cluster
 
 pytestmark = [pytest.mark.security]
 
 
 @pytest.fixture(scope="module")
 def curve_cluster(tmp_path_factory):
-    c = SecureCluster(tmp_path_factory.mktemp("curve"), n=3, curve=True)
-    c.start_all()
-    try:
-        c.wait_leader(timeout=20)
+    with running_curve_cluster(tmp_path_factory.mktemp("curve")) as c:
         yield c
-    finally:
-        c.close()
 
 
 def _no_answer(sock: zmq.Socket, msg, wait_s: float = 1.0) -> bool:

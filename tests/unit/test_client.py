@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import zmq
 
-from zmqzab.client import BadRequestError, Client, NoQuorumError, UnreachableError
+from zmqzab.client import BadRequestError, Client, NoQuorumError, SessionExpiredError, UnreachableError
 from zmqzab.config import ClusterConfig, NodeAddress, load_config, render_config
 from zmqzab.messages import (
     ClientReply,
@@ -171,8 +171,9 @@ def test_guess_commits_and_returns_the_result(tmp_path, fakes):
     assert done.to_json()["result"]["kind"] == "guess_recorded"
     assert done.to_json()["zxid"] == "1:7"
     ops = [m.op for m in a.writes]
-    assert ops[0] == Guess("c1", 1, 42)
-    assert ops[1] == NewGame("c1", 2)  # the next write takes the next seq
+    assert ops[0] == Guess("c1", 1, 42, first=1)  # the session's first write
+    # The next write takes the next seq, in the session that began at 1, having seen 1:7.
+    assert ops[1] == NewGame("c1", 2, first=1, seen=make_zxid(1, 7))
     assert second.node == 0
 
 
@@ -191,8 +192,8 @@ def test_no_leader_on_one_node_then_success_on_the_next_with_the_same_seq(tmp_pa
     with Client(config, node=0, timeout=5, client_id="c1") as client:
         done = client.guess(40)
     assert done.node == 1
-    assert [m.op for m in a.writes] == [Guess("c1", 1, 40)]
-    assert [m.op for m in b.writes] == [Guess("c1", 1, 40)]
+    assert [m.op for m in a.writes] == [Guess("c1", 1, 40, first=1)]
+    assert [m.op for m in b.writes] == [Guess("c1", 1, 40, first=1)]
 
 
 def test_busy_moves_on_too(tmp_path, fakes):
@@ -215,7 +216,7 @@ def test_no_answer_then_retry_with_the_same_seq(tmp_path, fakes):
     with Client(config, timeout=5, client_id="c1") as client:
         done = client.guess(7)
     assert done.zxid_text == "1:7"
-    assert [m.op for m in a.writes] == [Guess("c1", 1, 7), Guess("c1", 1, 7)]
+    assert [m.op for m in a.writes] == [Guess("c1", 1, 7, first=1), Guess("c1", 1, 7, first=1)]
     assert a.writes[0].req_id == a.writes[1].req_id
 
 
@@ -325,3 +326,45 @@ def test_an_attempt_waits_longer_under_the_classroom_message_delay(tmp_path):
         assert client.attempt_wait_s == ATTEMPT_WAIT_S
     with Client(load_config(slowed)) as client:
         assert client.attempt_wait_s >= ATTEMPT_WAIT_S + 6 * 0.3
+
+
+def _expired_reply(msg: ClientRequest, node: int, counter: int) -> ClientReply:
+    result = GameResult(kind="session_expired", message="session expired: client c1 has no record")
+    return ClientReply(msg.req_id, True, node, zxid=make_zxid(1, counter), result=result)
+
+
+def test_session_expired_on_a_write_sent_once_starts_a_new_session_and_resends(tmp_path, fakes):
+    """Goal: a client whose record the game forgot keeps working (issue 17). Setup: a node that
+    answers "session expired" to client c1 and commits anything else. Faults: the first answer
+    is "session expired" to a write sent once (so it was not applied). Expected: the write is
+    sent again under a new client id, as the first of a new session having seen the refusal's
+    zxid, and commits; the next write continues that session."""
+    a = fakes(0, answering(write=lambda n, m: _expired_reply(m, n.id, 9) if m.op.client_id == "c1"
+                           else ok_reply(m, n.id, 10)))
+    config = make_config(tmp_path, {0: a.port})
+    with Client(config, node=0, timeout=5, client_id="c1") as client:
+        client.session.first = 1  # a session that committed seq 1 long ago
+        client.session.seq = 1
+        done = client.guess(42)
+        client.guess(43)
+    ops = [m.op for m in a.writes]
+    assert done.result.kind == "guess_recorded"
+    assert ops[0] == Guess("c1", 2, 42, first=1)
+    fresh = ops[1].client_id
+    assert fresh != "c1" and ops[1] == Guess(fresh, 3, 42, first=3, seen=make_zxid(1, 9))
+    assert ops[2] == Guess(fresh, 4, 43, first=3, seen=make_zxid(1, 10))
+
+
+def test_session_expired_on_a_write_sent_twice_is_an_error_with_an_unknown_outcome(tmp_path, fakes):
+    """Setup: node 0 never answers, node 1 answers "session expired". Expected: the write went
+    to both, so an earlier copy may have been applied: SessionExpiredError says the outcome is
+    unknown and how to go on; the client has a new session for the next write."""
+    a = fakes(0, answering())
+    b = fakes(1, answering(write=lambda n, m: _expired_reply(m, n.id, 9)))
+    config = make_config(tmp_path, {0: a.port, 1: b.port})
+    with Client(config, node=0, timeout=5, client_id="c1") as client:
+        client.attempt_wait_s = 0.3
+        with pytest.raises(SessionExpiredError, match="unknown; check the game"):
+            client.guess(42)
+        assert client.client_id != "c1" and client.session.seen == make_zxid(1, 9)
+    assert [m.op.client_id for m in b.writes] == ["c1"]

@@ -80,6 +80,8 @@ def test_node_and_client_keys_follow_the_config(tmp_path, monkeypatch):
 
 
 def test_zap_user_ids_name_the_node_of_each_key(tmp_path):
+    from zmqzab.security.zap import client_id_owner_problem, client_user_id
+
     keygen(tmp_path, [0, 1], clients=1)
     ring = load_keyring(tmp_path, (0, 1))
     ctx = zmq.Context()
@@ -88,7 +90,12 @@ def test_zap_user_ids_name_the_node_of_each_key(tmp_path):
         from zmq.utils import z85
 
         assert auth.curve_user_id(z85.decode(ring.node_public[1])) == "node-1"
-        assert auth.curve_user_id(z85.decode(ring.client_public["client-0"])) == "client"
+        # A client key's user id is derived from the key (its client ids start with it).
+        user = auth.curve_user_id(z85.decode(ring.client_public["client-0"]))
+        assert user == client_user_id(ring.client_public["client-0"]) and len(user) == 17
+        assert client_id_owner_problem(user, f"{user}:abc") == ""
+        assert "does not belong" in client_id_owner_problem(user, "node-1:abc")
+        assert "does not belong" in client_id_owner_problem(user, f"{user}abc")
         assert auth.peers.callback("peers", ring.node_public[0])
         assert not auth.peers.callback("peers", ring.client_public["client-0"])  # clients: not a peer
         assert auth.clients.callback("clients", ring.client_public["client-0"])

@@ -11,6 +11,7 @@ import json
 import random
 from pathlib import Path
 
+import msgspec
 import pytest
 from typer.testing import CliRunner
 
@@ -143,12 +144,18 @@ def test_a_snapshot_with_game_tree_and_sessions_round_trips() -> None:
 
 def test_an_old_game_only_snapshot_restores_and_a_game_only_state_writes_the_same_bytes() -> None:
     """Goal: disk compatibility both ways. Setup: a Game snapshot written before the tree
-    joined the log. Expected: it restores; a game-only state writes exactly the game's bytes;
-    the first tree txn switches to the new format, which restores too."""
+    joined the log (and before the game's records had sessions, issue 17). Expected: it
+    restores; a game-only state writes exactly the game's bytes (the old fields unchanged, the
+    session fields added at the end, so that only their bytes are new); the first tree txn
+    switches to the new format, which restores too."""
     state = make_state(OLD_GAME_SNAPSHOT)
     assert state.zxid_applied == z(4)
     assert state.game.view()["history"][0]["winner"] == "b"
-    assert state.snapshot() == OLD_GAME_SNAPSHOT
+    assert state.snapshot() == Game.restore(OLD_GAME_SNAPSHOT).snapshot()
+    assert make_state(state.snapshot()).snapshot() == state.snapshot()
+    old = msgspec.msgpack.decode(OLD_GAME_SNAPSHOT)
+    new = msgspec.msgpack.decode(state.snapshot())
+    assert _extends(new, old) and new[len(old):] == [0, 0]  # clock_ms, horizon
     assert state.view() == Game.restore(OLD_GAME_SNAPSHOT).view()  # no tree keys yet
 
     game = Game.restore(OLD_GAME_SNAPSHOT)
@@ -161,6 +168,17 @@ def test_an_old_game_only_snapshot_restores_and_a_game_only_state_writes_the_sam
     assert data[:40] != game.snapshot()[:40]
     back = ReplicatedState.restore(data)
     assert back == state and back.game.view() == state.game.view() and "/x" in back.tree.nodes
+
+
+def _extends(new: object, old: object) -> bool:
+    """``new`` is ``old`` with fields added at the end of its arrays (defaults), nothing else."""
+    if isinstance(old, list):
+        return (isinstance(new, list) and len(new) >= len(old)
+                and all(_extends(n, o) for n, o in zip(new, old)))
+    if isinstance(old, dict):
+        return isinstance(new, dict) and new.keys() == old.keys() and all(
+            _extends(new[k], old[k]) for k in old)
+    return new == old
 
 
 @pytest.mark.parametrize("data", [b"", b"\x01\x02", b"\x95\xacmmqzab.state\x02\x00\xc4\x00\xc4\x00\xc4\x00"])

@@ -12,7 +12,7 @@ from zmqzab.tree.txns import CreateTxn, ErrorTxn
 from zmqzab.zk import records as r
 from zmqzab.zk.opcodes import OpCode
 from zmqzab.zk.protocol import encode_request
-from zmqzab.zkapi.ops import (CLOSE_SESSION, CREATE_SESSION, SessionTouches, ZkRequest, ZkTxn,
+from zmqzab.zkapi.ops import (CLOSE_SESSION, CREATE_SESSION, REVALIDATE, SessionTouches, ZkRequest, ZkTxn,
                               forwarded_problem)
 from zmqzab.zxid import make_zxid
 
@@ -78,7 +78,7 @@ def test_a_frame_that_does_not_decode_or_does_not_match_its_header_is_refused():
     assert s.prepare(garbage, make_zxid(1, 2)).txn == ErrorTxn(int(Code.MARSHALLINGERROR))
     mismatched = ZkRequest(SID, 99, int(OpCode.create), _create("/a", 1).frame)
     assert s.prepare(mismatched, make_zxid(1, 3)).txn == ErrorTxn(int(Code.BADARGUMENTS))
-    read = ZkRequest(SID, 100, int(OpCode.getData), b"")  # cxids grow: each taken once, in order
+    read = ZkRequest(SID, 1, int(OpCode.getData), b"")
     assert s.prepare(read, make_zxid(1, 4)).txn == ErrorTxn(int(Code.UNIMPLEMENTED))
 
 
@@ -125,3 +125,32 @@ def test_the_ephemerals_of_a_negative_session_id_go_with_its_session():
     assert s.tree.node("/e").ephemeral_owner == sid
     _applied(s, z3, s.prepare(ZkRequest(sid, 2, CLOSE_SESSION), z3))
     assert s.tree.node("/e") is None
+
+
+def test_delete_container_never_deletes_a_node_that_is_not_a_container():
+    """A deleteContainer (the leader's own, session 0; or a hostile peer's FORWARD) of an empty
+    persistent znode is refused with BADVERSION, as ZooKeeper's prepare refuses it (found by
+    the outside attack: it deleted any empty persistent znode)."""
+    from zmqzab.zkapi.prep import LEADER_SESSION
+
+    s = ReplicatedState()
+    _session(s)
+    z = make_zxid(1, 2)
+    _applied(s, z, s.prepare(_create("/plain"), z))
+    op = s.prepare(ZkRequest(LEADER_SESSION, 0, int(OpCode.deleteContainer), b"/plain"), make_zxid(1, 3))
+    assert op.txn == ErrorTxn(int(Code.BADVERSION))
+
+
+def test_a_forward_delivered_twice_is_proposed_once_and_a_new_connection_starts_its_xids_again():
+    """A duplicated FORWARD (the network may hand a message over twice) must not apply a write
+    twice (a second sequential node: found by the simulator's duplicate faults); kazoo counts
+    xids per connection, so a session's new connection starts at 1 again and is taken."""
+    s = ReplicatedState()
+    _session(s)
+    first = ZkRequest(SID, 1, int(OpCode.create), _create("/q-", 1, flags=2).frame, origin=7)
+    assert s.prepare(first, make_zxid(1, 2)) is not None
+    assert s.prepare(first, make_zxid(1, 3)) is None  # the copy
+    revalidate = s.prepare(ZkRequest(SID, 0, REVALIDATE, origin=8), make_zxid(1, 3))
+    assert revalidate is not None
+    again = ZkRequest(SID, 1, int(OpCode.create), _create("/q-", 1, flags=2).frame, origin=8)
+    assert isinstance(s.prepare(again, make_zxid(1, 4)).txn, CreateTxn)

@@ -19,6 +19,7 @@ from zmqzab.config import ClusterConfig
 from zmqzab.game.limits import VALUE_MAX, VALUE_MIN
 from zmqzab.messages import ClientRequest, Guess, NewGame, decode_reply, encode
 from zmqzab.security.curve import client_keys, client_socket
+from zmqzab.security.zap import bound_client_id
 
 #: How long one attempt waits for its answer before the client tries another node.
 ATTEMPT_S = 0.5
@@ -41,6 +42,8 @@ class ChaosClient(threading.Thread):
         self.socks: dict[int, zmq.Socket] = {}
         self.req_id = 0
         self.keys = client_keys(config)
+        if self.keys is not None:  # with CURVE a client id belongs to a key (security/zap.py)
+            self.client_id = bound_client_id(self.keys.user_id, self.client_id)
 
     def now(self) -> float:
         return time.monotonic() - self.t0

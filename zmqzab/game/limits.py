@@ -28,6 +28,8 @@ CLIENT_ID_MAX_CHARS = 128
 #: A client numbers its requests from 1; msgpack's signed 64-bit range bounds them above.
 SEQ_MIN = 1
 SEQ_END = 1 << 63
+#: A player's display name (``zmqzab guess 42 --name ada``): shown in the view and results.
+NAME_MAX_CHARS = 32
 
 
 def value_problem(value: object) -> str:
@@ -67,6 +69,29 @@ def committed_seq_problem(seq: object) -> str:
     return f"seq must be an integer of at least {SEQ_MIN}, got {seq!r}"
 
 
+def name_problem(name: object) -> str:
+    if isinstance(name, str) and len(name) <= NAME_MAX_CHARS and name.isprintable() \
+            and name == name.strip():
+        return ""
+    # A short bad name is shown (repr: control characters escaped); a long one only measured.
+    if not isinstance(name, str):
+        got = type(name).__name__
+    else:
+        got = repr(name) if len(name) <= NAME_MAX_CHARS else f"{len(name)} characters"
+    return (f"name must be at most {NAME_MAX_CHARS} printable characters without surrounding "
+            f"spaces, got {got}")
+
+
+def session_fields_problem(op: Guess | NewGame) -> str:
+    """The session fields of a game op (``first``, ``seen``; rules.py's module docstring) and
+    its display name. ``first`` 0 and ``seen`` 0 are what ops of older builds decode to."""
+    if not 0 <= op.first <= op.seq:
+        return f"first must be from 1 to the request's seq ({op.seq}), or 0, got {op.first}"
+    if op.seen < 0:
+        return f"seen must be a zxid (0 or more), got {op.seen}"
+    return name_problem(op.name) if op.name else ""
+
+
 def request_problem(op: Op) -> str:
     """Why a node refuses a client's op before proposing it, or "". The round size is not
     checked: the node stamps its own (config, within the limits) over the client's."""
@@ -76,7 +101,8 @@ def request_problem(op: Op) -> str:
         return (f"{type(op).__name__} is not a game request: the client port takes guess and "
                 f"new-game; ZooKeeper's operations go to the node's zk_port")
     return (client_id_problem(op.client_id) or seq_problem(op.seq)
-            or (value_problem(op.value) if type(op) is Guess else ""))
+            or (value_problem(op.value) if type(op) is Guess else "")
+            or session_fields_problem(op))
 
 
 def op_problem(op: Op) -> str:

@@ -27,9 +27,30 @@ committed twice (once by the old leader, once more by the new one), so the game 
 client, the result of each of its last ``SEQ_WINDOW`` seqs and the highest seq seen. A known
 (client, seq) returns the ORIGINAL result and changes nothing; a seq older than the window
 cannot be answered truthfully and is rejected as too old. Client records are bounded
-(``CLIENTS_MAX``); the one least recently active (lowest zxid) is evicted, which is
-deterministic because activity is measured in zxids. An evicted client's old retry would be
-applied again: the bound is the price of bounded memory (ZooKeeper expires sessions instead).
+(``CLIENTS_MAX``; the least recently active, lowest zxid, is evicted) and expire when idle for
+``CLIENT_IDLE_MS`` by the leader's clock: ``ts_ms`` of the txns, stamped by the leader, and
+kept as a high-water mark (``clock_ms``) so that a leader whose clock is behind cannot move it
+back. Both rules read only the txns, so every replica evicts and expires the same records.
+
+Sessions (issue 17). A request of the client library carries ``first``, the seq of its
+session's first request, and ``seen``, a zxid the client had seen when the session started.
+Without a record the game can tell a session's start (``seq == first``) from a retry of a
+forgotten one (``seq > first``: "session expired", never a second application). A retry of a
+forgotten START looks like a start; the game keeps one number for those, ``horizon``: the
+highest zxid at which a record that is now gone was created. A start that has not seen that
+far (``seen < horizon``) may be the retry of one of them, and is answered "session expired" too.
+With a record, a seq below the session's ``first`` belongs to an older session (expired), and
+a seq may only move forward within ``SEQ_AHEAD_MAX`` of the record's highest: a request under
+another's id with seq 2**62 cannot make every later request of that client "too old". A client
+told "session expired" starts a new session (zmqzab/client.py). An op without ``first`` (0:
+written by an older build, or by a tool that numbers its own requests) gets none of these
+session rules, so old logs replay as they applied, with two exceptions that only new ops or
+time can trigger: a too-far seq under a record that has a ``first``, and expiry, which is new
+for every record (replaying an old log, a client idle for an hour is forgotten where an older
+build remembered it; only a retry of its own after that hour is answered differently).
+
+Display names. A request may carry ``name``; the open round and closed rounds keep it, and the
+view and results show it instead of the client id.
 
 Replay. A txn at or below ``zxid_applied`` is already in the state (e.g. a log replayed from a
 snapshot's zxid, ZAB_CHECKLIST #24): it changes nothing and returns the remembered result.
@@ -53,6 +74,7 @@ from zmqzab.game.limits import (
     client_id_problem,
     round_size_problem,
     committed_seq_problem,
+    session_fields_problem,
     value_problem,
 )
 from zmqzab.messages import GameResult, Guess, NewGame, Txn
@@ -64,6 +86,11 @@ SEQ_WINDOW = 128
 HISTORY_MAX = 100
 #: Client records kept for exactly-once; every node must use the same number.
 CLIENTS_MAX = 10_000
+#: A seq may run at most this far ahead of its client's highest recorded seq (a client's
+#: requests that never committed advance it too: the library numbers a write before sending).
+SEQ_AHEAD_MAX = 1024
+#: A client record idle this long by the leader's clock (txn ts_ms) expires.
+CLIENT_IDLE_MS = 3_600_000
 
 SNAPSHOT_VERSION = 2
 
@@ -72,6 +99,9 @@ GUESS_RECORDED = "guess_recorded"
 ROUND_CLOSED = "round_closed"
 NEW_GAME = "new_game"
 REJECTED = "rejected"
+#: The client's record is gone (expired, evicted) or the request is not of its live session:
+#: the outcome of the request is unknown; the client starts a new session.
+SESSION_EXPIRED = "session_expired"
 
 
 def validate_value(value: object) -> int:
@@ -101,6 +131,7 @@ class OpenGuess(Struct, frozen=True, array_like=True):
     client_id: str
     value: int
     zxid: int
+    name: str = ""  # the player's display name, if it gave one
 
 
 class ClosedRound(Struct, frozen=True, array_like=True):
@@ -111,6 +142,7 @@ class ClosedRound(Struct, frozen=True, array_like=True):
     old_target: int
     new_target: int
     zxid: int  # the txn that closed it
+    winner_name: str = ""
 
 
 class Session(Struct, array_like=True):
@@ -120,6 +152,9 @@ class Session(Struct, array_like=True):
     seq_max: int
     zxid_last: int  # last activity; eviction order
     results: dict[int, tuple[int, GameResult]]  # seq -> (zxid it was applied at, its result)
+    first: int = 0  # the session's first seq (0: made by ops without one, see module docstring)
+    zxid_first: int = 0  # the txn that made the record (horizon, when the record goes)
+    ts_last: int = 0  # clock_ms at the last activity; expiry
 
 
 class GameSnapshot(Struct, frozen=True, tag="zmqzab.game", array_like=True):
@@ -133,6 +168,8 @@ class GameSnapshot(Struct, frozen=True, tag="zmqzab.game", array_like=True):
     open_round: list[OpenGuess]
     history: list[ClosedRound]
     sessions: list[Session]  # least recently active first
+    clock_ms: int = 0
+    horizon: int = 0
 
 
 _snapshot_encoder = msgspec.msgpack.Encoder()
@@ -152,6 +189,8 @@ class Game:
         "_open",
         "_history",
         "_sessions",
+        "clock_ms",
+        "horizon",
     )
 
     def __init__(self, clients_max: int = CLIENTS_MAX) -> None:
@@ -169,6 +208,10 @@ class Game:
         self._history: deque[ClosedRound] = deque(maxlen=HISTORY_MAX)
         # Ordered by last activity (zxid), oldest first: eviction takes the first entry.
         self._sessions: OrderedDict[str, Session] = OrderedDict()
+        #: The highest ts_ms of an applied game txn (the leader's clock, never moving back).
+        self.clock_ms = 0
+        #: The highest zxid_first of a record that expired or was evicted (module docstring).
+        self.horizon = 0
 
     # ----------------------------------------------------------------------------------------
     # apply
@@ -183,25 +226,28 @@ class Game:
         if zxid <= self.zxid_applied:
             return self._replayed(txn)
 
-        problem = client_id_problem(client_id) or committed_seq_problem(seq)
+        problem = (client_id_problem(client_id) or committed_seq_problem(seq)
+                   or session_fields_problem(op))
         if problem:
             # Without a valid (client, seq) there is no session to record the answer in.
             self.zxid_applied = zxid
             return self._rejected(problem)
 
+        if txn.ts_ms > self.clock_ms:
+            self.clock_ms = txn.ts_ms
+            self._expire()
         session = self._sessions.get(client_id)
         if session is not None:
             if seq in session.results:
                 # A retry of a committed request: the original answer, nothing else changes.
                 self.zxid_applied = zxid
                 return session.results[seq][1]
-            if seq <= session.seq_max - SEQ_WINDOW:
-                self.zxid_applied = zxid
-                return self._rejected(
-                    f"request too old: seq {seq} of client {client_id} is older than the last "
-                    f"{SEQ_WINDOW} it sent (latest {session.seq_max}); its outcome is no longer "
-                    f"known"
-                )
+            refusal = self._session_refusal(session, op)
+        else:
+            refusal = self._start_refusal(op)
+        if refusal is not None:
+            self.zxid_applied = zxid
+            return refusal
 
         if type(op) is Guess:
             result = self._guess(op, zxid)
@@ -210,9 +256,57 @@ class Game:
         else:
             result = self._rejected(f"unknown operation {type(op).__name__}")
 
-        self._remember(session, client_id, seq, zxid, result)
+        self._remember(session, op, zxid, result)
         self.zxid_applied = zxid
         return result
+
+    def _session_refusal(self, session: Session, op: Guess | NewGame) -> GameResult | None:
+        """Why a request of a client with a record is not applied, or None (module docstring)."""
+        seq = op.seq
+        client_id = op.client_id
+        if seq < session.first:
+            return self._expired(f"seq {seq} of client {client_id} is from an older session "
+                                 f"(the live one started at seq {session.first})")
+        if seq <= session.seq_max - SEQ_WINDOW:
+            message = (f"request too old: seq {seq} of client {client_id} is older than the last "
+                       f"{SEQ_WINDOW} it sent (latest {session.seq_max}); its outcome is no "
+                       f"longer known")
+            return self._expired(message) if op.first else self._rejected(message)
+        ahead = _ahead(session, op)
+        return self._expired(ahead) if ahead else None
+
+    def _start_refusal(self, op: Guess | NewGame) -> GameResult | None:
+        """Why a request of a client without a record is not applied, or None."""
+        if not op.first:
+            return None  # an op without a session: the rules of older builds
+        if op.seq != op.first:
+            return self._expired(f"client {op.client_id} has no record (expired after "
+                                 f"{CLIENT_IDLE_MS // 60_000} minutes idle, or evicted), so "
+                                 f"whether seq {op.seq} was applied is unknown")
+        if op.seen < self.horizon:
+            return self._expired(f"client {op.client_id} started its session having seen "
+                                 f"{fmt_zxid(op.seen)}, before records made up to "
+                                 f"{fmt_zxid(self.horizon)} were forgotten: this may be a retry "
+                                 f"of one of them")
+        return None
+
+    def _expired(self, why: str) -> GameResult:
+        return GameResult(kind=SESSION_EXPIRED, message=f"session expired: {why}; start a new "
+                          f"session", game=self.game, round=self.round)
+
+    def _expire(self) -> None:
+        """Drop the records idle for CLIENT_IDLE_MS; they are in activity order, oldest first."""
+        sessions = self._sessions
+        limit = self.clock_ms - CLIENT_IDLE_MS
+        while sessions:
+            oldest = next(iter(sessions.values()))
+            if oldest.ts_last >= limit:
+                return
+            self._forget(sessions.popitem(last=False)[1])
+
+    def _forget(self, session: Session) -> None:
+        if session.zxid_first > self.horizon:
+            self.horizon = session.zxid_first
 
     def _guess(self, op: Guess, zxid: int) -> GameResult:
         value = op.value
@@ -229,7 +323,7 @@ class Game:
             self.target = value
             return GameResult(
                 kind=TARGET_SET,
-                message=f"client {op.client_id} set the target to {value}",
+                message=f"{_who(op)} set the target to {value}",
                 game=self.game,
                 round=self.round,
                 target=value,
@@ -238,7 +332,7 @@ class Game:
 
         round_size: int = self.round_size  # type: ignore[assignment]  # set with the target
         open_round = self._open
-        open_round.append(OpenGuess(op.client_id, value, zxid))
+        open_round.append(OpenGuess(op.client_id, value, zxid, op.name))
         count = len(open_round)
         if count < round_size:
             return GameResult(
@@ -266,6 +360,7 @@ class Game:
             old_target=target,
             new_target=best.value,
             zxid=zxid,
+            winner_name=best.name,
         )
         self._history.append(closed)
         self._open = []
@@ -274,7 +369,7 @@ class Game:
         return GameResult(
             kind=ROUND_CLOSED,
             message=(
-                f"round {closed.round} closed: {best.client_id} wins with {best.value} "
+                f"round {closed.round} closed: {best.name or best.client_id} wins with {best.value} "
                 f"(target {target} -> {best.value})"
             ),
             game=self.game,
@@ -286,6 +381,7 @@ class Game:
             winning_value=best.value,
             old_target=target,
             new_target=best.value,
+            winner_name=best.name or None,
         )
 
     def _new_game(self, op: NewGame) -> GameResult:
@@ -303,7 +399,7 @@ class Game:
         return GameResult(
             kind=NEW_GAME,
             message=(
-                f"client {op.client_id} started game {self.game} ({round_size} guesses per "
+                f"{_who(op)} started game {self.game} ({round_size} guesses per "
                 f"round{note}); the next guess sets the target"
             ),
             game=self.game,
@@ -334,20 +430,29 @@ class Game:
         session = self._sessions.get(client_id)
         return session.results.get(seq) if session is not None else None
 
+    def ahead_problem(self, op: Guess | NewGame) -> str:
+        """Why a node refuses ``op`` before proposing it because its seq runs too far ahead of
+        the client's record here, or "". ``apply`` refuses it too (on every node); refusing at
+        once keeps a request under another's id with seq 2**62 out of the log."""
+        session = self._sessions.get(op.client_id)
+        return _ahead(session, op) if session is not None else ""
+
     def _rejected(self, message: str) -> GameResult:
         return GameResult(kind=REJECTED, message=message, game=self.game, round=self.round)
 
-    def _remember(
-        self, session: Session | None, client_id: str, seq: int, zxid: int, result: GameResult
-    ) -> None:
+    def _remember(self, session: Session | None, op: Guess | NewGame, zxid: int,
+                  result: GameResult) -> None:
         sessions = self._sessions
+        client_id, seq = op.client_id, op.seq
         if session is None:
             if len(sessions) >= self.clients_max:
-                sessions.popitem(last=False)
-            sessions[client_id] = Session(client_id, seq, zxid, {seq: (zxid, result)})
+                self._forget(sessions.popitem(last=False)[1])
+            sessions[client_id] = Session(client_id, seq, zxid, {seq: (zxid, result)},
+                                          op.first, zxid, self.clock_ms)
             return
         session.results[seq] = (zxid, result)
         session.zxid_last = zxid
+        session.ts_last = self.clock_ms
         sessions.move_to_end(client_id)
         old_max = session.seq_max
         if seq > old_max:
@@ -387,6 +492,8 @@ class Game:
             open_round=list(self._open),
             history=list(self._history),
             sessions=list(self._sessions.values()),
+            clock_ms=self.clock_ms,
+            horizon=self.horizon,
         )
 
     def snapshot(self) -> bytes:
@@ -412,6 +519,8 @@ class Game:
         game.round = snap.round
         game.round_size = snap.round_size
         game.target = snap.target
+        game.clock_ms = snap.clock_ms
+        game.horizon = snap.horizon
         game._open = list(snap.open_round)
         game._history.extend(snap.history)
         # Sorting (stable) re-establishes the eviction order even if a writer got it wrong.
@@ -421,6 +530,8 @@ class Game:
 
     def view(self, recent: int = 5) -> dict:
         """A JSON-able picture for people: the open round and the ``recent`` last closed rounds.
+        A guess with a display name has ``name`` (a round won by one, ``winner_name``): shown
+        instead of the client id.
 
         ``history`` is oldest first. zxids are ``"epoch:counter"`` strings.
         """
@@ -431,7 +542,8 @@ class Game:
             "round_size": self.round_size,
             "target": self.target,
             "guesses": [
-                {"client": g.client_id, "value": g.value, "zxid": fmt_zxid(g.zxid)}
+                {"client": g.client_id, "value": g.value, "zxid": fmt_zxid(g.zxid),
+                 **({"name": g.name} if g.name else {})}
                 for g in self._open
             ],
             "history": [
@@ -443,6 +555,7 @@ class Game:
                     "old_target": r.old_target,
                     "new_target": r.new_target,
                     "zxid": fmt_zxid(r.zxid),
+                    **({"winner_name": r.winner_name} if r.winner_name else {}),
                 }
                 for r in history
             ],
@@ -455,6 +568,19 @@ class Game:
             f"Game(game={self.game}, round={self.round}, target={self.target}, "
             f"open={len(self._open)}/{self.round_size}, zxid_applied={fmt_zxid(self.zxid_applied)})"
         )
+
+
+def _ahead(session: Session, op: Guess | NewGame) -> str:
+    """Why ``op``'s seq is too far ahead of its client's record, or "" (module docstring)."""
+    if (op.first or session.first) and op.seq > session.seq_max + SEQ_AHEAD_MAX:
+        return (f"seq {op.seq} of client {op.client_id} is more than {SEQ_AHEAD_MAX} ahead of "
+                f"its latest ({session.seq_max})")
+    return ""
+
+
+def _who(op: Guess | NewGame) -> str:
+    """How a result names the player: its display name, else "client <id>"."""
+    return op.name or f"client {op.client_id}"
 
 
 def _check_snapshot(snap: GameSnapshot) -> None:
@@ -482,6 +608,9 @@ def _check_snapshot(snap: GameSnapshot) -> None:
         raise bad(f"{len(snap.open_round)} open guesses in a round of {snap.round_size}")
     if len(snap.history) > HISTORY_MAX:
         raise bad(f"{len(snap.history)} closed rounds kept (at most {HISTORY_MAX})")
+    if snap.clock_ms < 0 or not 0 <= snap.horizon <= snap.zxid_applied:
+        raise bad(f"clock {snap.clock_ms} / horizon {fmt_zxid(max(snap.horizon, 0))} (a clock "
+                  f"below 0, or records forgotten after the snapshot's zxid)")
     if len(snap.sessions) > snap.clients_max:
         raise bad(f"{len(snap.sessions)} client records (at most {snap.clients_max})")
     seen: set[str] = set()

@@ -21,6 +21,7 @@ from zmqzab.security.keys import (
     node_key_name,
     read_pair,
 )
+from zmqzab.security.zap import client_user_id
 
 
 def make_server(sock: zmq.Socket, public: bytes, secret: bytes, domain: str) -> None:
@@ -66,6 +67,8 @@ class ClientKeys:
 
     def __init__(self, public: bytes, secret: bytes, keyring: Keyring) -> None:
         self.public, self.secret, self.keyring = public, secret, keyring
+        #: What the nodes' ZAP handler answers for this key: client ids must start with it.
+        self.user_id = client_user_id(public)
 
     def apply(self, sock: zmq.Socket, node_id: int) -> None:
         make_client(sock, self.public, self.secret, self.keyring.node_public[node_id])

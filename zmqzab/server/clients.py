@@ -6,6 +6,14 @@ PROPOSAL) through the host, which answers each when this node applies its txn, m
 answered at once. Replies produced in one loop pass go out as one multipart message per
 client: a pipelining client gets its answers in batches (one frame each), a one-at-a-time
 client sees a plain one-frame message.
+
+Who may write as whom (issue 17). With CURVE, every frame carries the ZAP ``User-Id`` of the key
+that sent it (security/zap.py); a write whose client id does not start with that user id is
+refused and counted (``client_ids_refused``), before anything else is looked up for it: no key
+can pre-empt another's next seq, push its seq far ahead, or read the answers to its retries.
+Without CURVE a client id is a claim (README, Security). Either way a seq that runs more than
+``SEQ_AHEAD_MAX`` ahead of its client's record is refused here (``session_expired``), as apply
+would refuse it.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import hashlib
 import time
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import zmq
 
 from zmqzab.core.peer import NotReady
@@ -24,8 +33,6 @@ from zmqzab.messages import (
     ClientRequest,
     DecodeError,
     GameResult,
-    Guess,
-    NewGame,
     Op,
     ReadReply,
     ReadRequest,
@@ -34,6 +41,7 @@ from zmqzab.messages import (
     encode,
 )
 from zmqzab.security.drops import DropWarnings
+from zmqzab.security.zap import client_id_owner_problem
 from zmqzab.server.transport import DRAIN_LIMIT, NOBLOCK, drain, send_frames
 
 if TYPE_CHECKING:
@@ -54,6 +62,9 @@ class ClientPort:
         self.outbox: dict[bytes, list[bytes]] = {}
         #: Answers given in one Output (for the event ring).
         self.answered: list[tuple[Txn, GameResult]] = []
+        #: With CURVE the frames are read as zmq.Frames, for their User-Id.
+        self.curve = node.config.security.curve
+        node.counters.setdefault("client_ids_refused", 0)
 
     # ---------------------------------------------------------------- replies
 
@@ -87,13 +98,18 @@ class ClientPort:
         node = self.node
         ops: list[Op] = []
         takers: list[tuple[bytes, ClientRequest, Op]] = []
-        for frames in drain(node.transport.client, DRAIN_LIMIT):
+        curve = self.curve
+        for frames in drain(node.transport.client, DRAIN_LIMIT, copy=not curve):
             if len(frames) < 2 or len(frames) > FRAMES_PER_MESSAGE_MAX + 1:
                 self._dropped(f"a message of {len(frames)} frames (2..{FRAMES_PER_MESSAGE_MAX + 1})")
                 continue
+            user: str | None = None
+            if curve:  # one connection sent all of them: one User-Id
+                user = frames[1].get("User-Id")
+                frames = [f.bytes for f in frames]
             identity = frames[0]
             for payload in frames[1:]:
-                self._take_request(identity, payload, ops, takers)
+                self._take_request(identity, payload, ops, takers, user)
         if not ops:
             return
         try:
@@ -114,7 +130,7 @@ class ClientPort:
         node.execute(out)
 
     def _take_request(self, identity: bytes, payload: bytes, ops: list[Op],
-                      takers: list[tuple[bytes, ClientRequest, Op]]) -> None:
+                      takers: list[tuple[bytes, ClientRequest, Op]], user: str | None) -> None:
         """One request frame: answered at once (reads, refusals, known answers) or queued."""
         node = self.node
         try:
@@ -131,10 +147,23 @@ class ClientPort:
             self.reply(identity, ClientReply(req_id=msg.req_id, ok=False, node=node.id,
                                              error=problem, error_kind="bad_request"))
             return
+        if user is not None and (problem := client_id_owner_problem(user, msg.op.client_id)):
+            node.counters["client_ids_refused"] += 1
+            self.drops.dropped("client_id_refused", f"on client_port: {problem}")
+            self.reply(identity, ClientReply(req_id=msg.req_id, ok=False, node=node.id,
+                                             error=problem, error_kind="bad_request"))
+            return
         known = node.replica.known_answer(msg.op)
         if known is not None:  # a retry of an applied request: its original answer
             self.reply(identity, ClientReply(req_id=msg.req_id, ok=True, node=node.id,
                                              zxid=known[0], result=known[1]))
+            return
+        problem = node.peer.state.game.ahead_problem(msg.op)
+        if problem:
+            self.reply(identity, ClientReply(req_id=msg.req_id, ok=False, node=node.id,
+                                             zxid=node.peer.zxid_applied,
+                                             error=f"session expired: {problem}; start a new session",
+                                             error_kind="session_expired"))
             return
         op = self._stamp(msg.op)
         ops.append(op)
@@ -151,10 +180,7 @@ class ClientPort:
 
     def _stamp(self, op: Op) -> Op:
         """The round size goes into the txn, so apply() never reads a node's local config."""
-        size = self.node.config.game.round_size
-        if isinstance(op, Guess):
-            return Guess(op.client_id, op.seq, op.value, size)
-        return NewGame(op.client_id, op.seq, size)
+        return msgspec.structs.replace(op, round_size=self.node.config.game.round_size)
 
     def _read(self, what: str) -> dict[str, Any]:
         node = self.node

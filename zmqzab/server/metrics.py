@@ -174,6 +174,7 @@ def render(node_id: int, status: dict[str, Any], m: NodeMetrics, counters: dict[
         ("dropped_by_fault_rules", "Peer messages dropped by a partition (fault rules)."),
         ("client_requests", "Client requests received."),
         ("client_bad_frames", "Client frames dropped: undecodable, or a message of impossible shape."),
+        ("client_ids_refused", "Client writes refused: with CURVE, a client id of another key."),
         ("curve_denied", "CURVE handshakes the ZAP handler refused (unknown or wrong-domain key)."),
         ("zk_requests", "ZooKeeper client requests received on zk_port."),
         ("zk_writes", "ZooKeeper writes (and closeSession) sent to the leader to be proposed."),

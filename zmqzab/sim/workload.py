@@ -5,7 +5,9 @@ library does (zmqzab/client.py). It sends the request to a random node; that nod
 refuses at once (``NotReady``: no leader, busy) or takes it and answers when it applies the
 txn itself (as node.py does). With no answer within ``timeout_ticks`` (the node crashed, the
 FORWARD was lost, the leader changed) the client retries the *same* (client, seq) on another
-node: the game's exactly-once records make that safe. Every attempt and the answer are kept in
+node: the game's exactly-once records make that safe. Like the library, a client's requests carry
+its session (``first``: the seq of its first answered request, or the request's own seq until
+one is; ``seen``: the highest zxid an answer named), so the game's session rules are exercised. Every attempt and the answer are kept in
 ``Request.attempts`` / ``Request.answer``, the history the checkers and a reader look at.
 """
 
@@ -37,6 +39,8 @@ class Request:
 class Client:
     id: str
     seq: int = 0
+    first: int = 0
+    seen: int = 0
     pending: Request | None = None
     last_node: int | None = None
     #: Tick of the next (re)try of ``pending``, or of the next new request when idle.
@@ -90,8 +94,9 @@ class Workload:
 
     def _new(self, client: Client, tick: int, value: int | None) -> Request:
         client.seq += 1
-        op: Op = (NewGame(client.id, client.seq, self.round_size) if value is None
-                  else Guess(client.id, client.seq, value, self.round_size))
+        first = client.first or client.seq
+        op: Op = (NewGame(client.id, client.seq, self.round_size, first, client.seen) if value is None
+                  else Guess(client.id, client.seq, value, self.round_size, first, client.seen))
         request = client.pending = Request(client.id, client.seq, op, tick)
         self.requests.append(request)
         return request
@@ -112,6 +117,8 @@ class Workload:
         request.answer = (tick, node, zxid, result)
         for client in self.clients:
             if client.pending is request:
+                client.first = client.first or request.op.first  # type: ignore[union-attr]
+                client.seen = max(client.seen, zxid)
                 client.pending = None
                 client.next_tick = tick + self.rng.randint(0, 3)
         return True

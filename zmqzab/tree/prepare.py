@@ -269,13 +269,15 @@ class Preparer:
     def delete_container(self, path: object, zxid: int) -> TreeTxn:
         """``deleteContainer`` (the leader's own request for a ``container_candidates`` path):
         the path (BADARGUMENTS), the node (NONODE), children (NOTEMPTY: a child came meanwhile),
-        a session's ephemeral (BADVERSION, as ZooKeeper), the parent (NONODE)."""
+        a node that is not a container (BADVERSION, as ZooKeeper), the parent (NONODE)."""
         try:
             parent_path = self._parent_for_delete(path)
             node = self._record(path)
             if node.child_count > 0:
                 raise KeeperError(Code.NOTEMPTY, path)
-            if is_ephemeral(node.ephemeral_owner):
+            if node.ephemeral_owner != CONTAINER_OWNER:
+                # PrepRequestProcessor: a node that is not a container (nor a TTL node) is
+                # never deleted by deleteContainer (BADVERSION), ephemeral or persistent.
                 raise KeeperError(Code.BADVERSION, path, "not a container")
             parent = self._record(parent_path)
             return self._remove(zxid, path, parent_path, parent)

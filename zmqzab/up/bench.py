@@ -36,6 +36,7 @@ from zmqzab.game.limits import VALUE_MAX
 from zmqzab.up.localcluster import LocalCluster, make_config
 from zmqzab.messages import ClientRequest, Guess, ReadRequest, decode_reply, encode
 from zmqzab.security.curve import ClientKeys, client_keys, client_socket
+from zmqzab.security.zap import bound_client_id
 from zmqzab.server.transport import drain, send_frames
 from zmqzab.zxid import parse_zxid
 
@@ -69,6 +70,8 @@ class Probe:
 
     def __post_init__(self) -> None:
         self.keys = client_keys(self.config)
+        if self.keys is not None:  # with CURVE a client id belongs to a key (security/zap.py)
+            self.client_id = bound_client_id(self.keys.user_id, self.client_id)
 
     def sock(self, i: int) -> zmq.Socket:
         if i not in self.socks:

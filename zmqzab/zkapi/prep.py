@@ -76,9 +76,8 @@ class RequestPrep:
         #: request in this reign (a new leader's clients all reconnect: every node closes its
         #: connections while it has no leader). ZooKeeper's SessionImpl.owner.
         self.owners: dict[int, int] = {}
-        #: connection (ZkRequest.origin) -> the highest cxid prepared for it in this reign
-        #: (its createSession: 0)
-        self.last_cxid: dict[int, int] = {}
+        #: (session id, origin) -> the highest cxid prepared from that connection this reign
+        self.last_cxid: dict[tuple[int, int], int] = {}
 
     def applied(self, zxid: int) -> None:
         """Txns up to ``zxid`` are applied: their pending views are the state's own now."""
@@ -110,12 +109,25 @@ class RequestPrep:
             if len(self.touched) < TOUCHES_MAX:
                 self.touched.extend(op.session_ids)
             return None
+        if op.origin and (op.cxid > 0 or op.opcode == CREATE_SESSION):
+            # One connection's requests come in its xid order (kazoo and the Java client count
+            # xids per connection), each once: a FORWARD the network delivered twice is not
+            # proposed again (it would apply a write twice, a second sequential node; a
+            # createSession, cxid 0, again after the session's close would revive it).
+            self._new_reign(zxid)
+            key = (op.session_id, op.origin)
+            last = self.last_cxid.get(key)
+            if last is not None and op.cxid <= last:
+                return None
+            if last is None and len(self.last_cxid) >= OWNERS_MAX:
+                self.last_cxid = {k: c for k, c in self.last_cxid.items() if self.owners.get(k[0]) == k[1]}
+            self.last_cxid[key] = op.cxid
         txn = self._prepare(op, zxid)
-        if txn is not None and op.origin:  # the connection to answer (ZkTxn.origin)
+        if op.origin:  # the connection to answer (ZkTxn.origin)
             txn = ZkTxn(txn.session_id, txn.cxid, txn.opcode, txn.txn, op.origin)
         return txn
 
-    def _prepare(self, op: ZkRequest, zxid: int) -> ZkTxn | None:
+    def _prepare(self, op: ZkRequest, zxid: int) -> ZkTxn:
         self._new_reign(zxid)
         sid, cxid, opcode = op.session_id, op.cxid, op.opcode
         if opcode == OpCode.deleteContainer and sid == LEADER_SESSION:
@@ -125,20 +137,6 @@ class RequestPrep:
             except UnicodeDecodeError:
                 return ZkTxn(sid, cxid, opcode, ErrorTxn(int(Code.BADARGUMENTS)))
             return ZkTxn(sid, cxid, opcode, self.preparer.delete_container(path, zxid))
-        origin = op.origin
-        if origin and (cxid != 0 or opcode == CREATE_SESSION):
-            # A connection's requests are prepared in its xid order, each once (its xids
-            # grow; kazoo starts them at 1 again on every connection, hence per connection,
-            # not per session): a FORWARD the network delivered twice, or one overtaken by a
-            # later one of its connection, is not proposed (again). Proposing it would apply
-            # a write twice (a second sequential node), out of its connection's order, or
-            # revive a closed session (a createSession).
-            last = self.last_cxid.get(origin)
-            if last is not None and cxid <= last and last - cxid < 1 << 30:  # (not a wrap)
-                return None
-            if len(self.last_cxid) >= OWNERS_MAX:
-                self.last_cxid.clear()  # bounded: a duplicate must arrive within the reign
-            self.last_cxid[origin] = cxid
         if opcode == CREATE_SESSION:
             if sid in self.closing:  # an id being closed is not handed out again meanwhile
                 return ZkTxn(sid, cxid, opcode, ErrorTxn(int(Code.SESSIONEXPIRED)))
