@@ -252,11 +252,7 @@ def test_the_state_digest_catches_a_tree_that_differs():
 
 #: Properties a sweep counts instead of failing on, each for an open, reported server bug
 #: (remove the entry with the fix: the sweep then fails on it again).
-KNOWN_OPEN = {
-    "zxids in a session never go back": "host/zk.py serves a queued read after its Output's "
-    "whole batch of txns was applied (test_a_read_never_shows_a_later_write_of_its_own_session)",
-    "a session's requests take effect in its order": "the same",
-}
+KNOWN_OPEN: dict[str, str] = {}
 
 
 def test_seed_sweep_with_zookeeper_clients(monkeypatch):
@@ -287,9 +283,6 @@ def test_seed_sweep_with_zookeeper_clients(monkeypatch):
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.xfail(strict=True, reason="host/zk.py serves a read after its Output's whole batch "
-                   "of txns was applied: a read queued behind its session's write W0 shows the "
-                   "session's later write W1 when W0 and W1 are applied in one step (reported)")
 def test_a_read_never_shows_a_later_write_of_its_own_session():
     """Goal: a session's requests take effect in the order it sent them: a read sent between
     two of its writes shows the first and not the second (ZooKeeper's CommitProcessor applies

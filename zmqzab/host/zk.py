@@ -116,6 +116,9 @@ class Connection:
     auth: list[Id] = field(default_factory=list)
     #: Forwarded requests by xid, until their txn is applied here (the reply's shape).
     requests: dict[int, Request] = field(default_factory=dict)
+    #: Writes (and syncs) held back, in xid order, while a read sent before them waits: they
+    #: go to the leader once it is served (see ``_forward``).
+    deferred: deque = field(default_factory=deque)
     #: This connection's ZkRequest.origin: a txn is answered here only if it carries it.
     token: int = 0
     ip: str = ""
@@ -358,6 +361,8 @@ class ZkServer:
                 self.io.zk_send(conn, frames)
             if c.pipe.should_close:
                 self._close(c, c.pipe.close_reason)
+            elif c.deferred:
+                self._release_deferred(c)
         # What is outstanding now (answered requests left their queues), and the frames of
         # throttled connections while there is room again, oldest throttled first.
         self.outstanding = sum(c.pipe.queued for c in self.conns.values())
@@ -521,11 +526,28 @@ class ZkServer:
             c.requests[header.xid] = request
             opcode = CLOSE_SESSION if header.type == OpCode.closeSession else header.type
             auth = tuple((i.scheme, i.id) for i in c.auth)
-            self._submit(c, ZkRequest(sid, header.xid, opcode, bytes(frame), auth, origin=c.token))
+            self._forward(c, ZkRequest(sid, header.xid, opcode, bytes(frame), auth, origin=c.token))
         elif action is Action.SYNC:
-            self._submit(c, ZkRequest(sid, header.xid, int(OpCode.sync), origin=c.token))
+            self._forward(c, ZkRequest(sid, header.xid, int(OpCode.sync), origin=c.token))
         elif action is Action.AUTH:
             self._auth(c, request)
+
+    def _forward(self, c: Connection, op: ZkRequest) -> None:
+        """Send a write (or sync) to the leader, unless a read the session sent before it still
+        waits here: then it waits too (``flush`` sends it once the read is served). A read is
+        served from the tree as applied at that moment; if the write were applied in the same
+        step as an earlier write the read waits for, the read would show it (ZooKeeper's
+        CommitProcessor holds a session's later commits behind its waiting read the same way).
+        The connection's requests still reach the leader in xid order (prepare relies on it)."""
+        if c.deferred or c.pipe.reads_before(op.cxid):
+            c.deferred.append(op)
+        else:
+            self._submit(c, op)
+
+    def _release_deferred(self, c: Connection) -> None:
+        while c.deferred and not c.pipe.reads_before(c.deferred[0].cxid):
+            if not self._submit(c, c.deferred.popleft()):
+                return
 
     def _auth(self, c: Connection, request: Request) -> None:
         body = request.body

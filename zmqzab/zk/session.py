@@ -347,7 +347,10 @@ class Pipeline:
                 if entry.sync_zxid is None or zxid_applied < entry.sync_zxid:
                     break
                 path = getattr(entry.request.body, "path", None)
-                frame = encode_reply(header.xid, zxid_applied, 0, SyncResponse(path))
+                # The zxid of the sync's own point, not what is applied by now: a write the
+                # session sent after the sync may be applied in the same step, and the reply
+                # must not claim a state that includes it.
+                frame = encode_reply(header.xid, entry.sync_zxid, 0, SyncResponse(path))
             elif header.type == OpCode.ping:
                 # FinalRequestProcessor: ReplyHeader(PING_XID, lastProcessedZxid, 0).
                 frame = encode_reply(Xid.PING, zxid_applied, 0)
@@ -391,6 +394,17 @@ class Pipeline:
     def queued(self) -> int:
         """Requests waiting for their answer (``cons``' queued=)."""
         return len(self._pending)
+
+    def reads_before(self, xid: int) -> bool:
+        """Whether a request this node answers itself (a read, a ping...) waits in the queue
+        ahead of request ``xid``: a write behind it must not be applied before it is served,
+        or the read would show its session's later write."""
+        for entry in self._pending:
+            if entry.request.header.xid == xid:
+                return False
+            if entry.kind is Action.LOCAL:
+                return True
+        return False
 
     def pending_xids(self) -> list[int]:
         return [e.request.header.xid for e in self._pending]
