@@ -122,11 +122,21 @@ def _learner_row(ps: PeerStatus, ln: LearnerStatus) -> dict[str, Any]:
     return row
 
 
+def _client_label(op: Any) -> str:
+    """Who wrote a game op, for the log tail: its display name, else its id's own part (under
+    CURVE an id is "<key's user id>:<random>", and the key part is the same for every id of
+    one key)."""
+    name = getattr(op, "name", "")
+    if name:
+        return name
+    return op.client_id.rpartition(":")[2][:12]
+
+
 def _tail_row(ps: PeerStatus, t: TailTxn) -> dict[str, Any]:
     txn = t.txn
     row: dict[str, Any] = {"zxid": fmt_zxid(txn.zxid), "cmd": describe_op(txn.op),
                            # A tree or session txn has no game client (zmqzab/state.py).
-                           "client": txn.op.client_id[:12] if is_game_op(txn.op) else "",
+                           "client": _client_label(txn.op) if is_game_op(txn.op) else "",
                            "committed": txn.zxid <= ps.zxid_committed}
     if t.ackers is not None:
         row["acks"] = len(t.ackers)

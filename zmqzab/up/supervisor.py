@@ -102,6 +102,9 @@ class Supervisor:
                  stop_timeout: float = STOP_TIMEOUT_S, control_port: int | None = 0) -> None:
         self.config = config
         self.config_path = Path(config_path)
+        #: The client session of the page's guesses and new games (see _write).
+        self._write_session = None
+        self._write_lock = threading.Lock()
         self.out = out if out is not None else sys.stdout
         self.colour = use_colour(self.out) if colour is None else colour
         self.python = python
@@ -496,11 +499,17 @@ class Supervisor:
             value = body.get("value")
             if type(value) is not int or not 0 <= value <= 100:
                 raise ControlError(f'guess needs "value": a whole number from 0 to 100, got {value!r}')
-        with Client(self.config, node=node_id, timeout=WRITE_TIMEOUT_S) as client:
-            try:
-                done = client.guess(value) if action == "guess" else client.new_game()  # type: ignore[arg-type]
-            except BadRequestError as exc:
-                raise ControlError(str(exc)) from None
-            except ClientError as exc:
-                raise ControlError(str(exc), 503) from None
+        # One client session for the page's writes, one write at a time (its seqs go in
+        # order): a new client id per write would fill the game's table of client records.
+        with self._write_lock:
+            with Client(self.config, node=node_id, timeout=WRITE_TIMEOUT_S,
+                        session=self._write_session, name="page") as client:
+                try:
+                    done = client.guess(value) if action == "guess" else client.new_game()  # type: ignore[arg-type]
+                except BadRequestError as exc:
+                    raise ControlError(str(exc)) from None
+                except ClientError as exc:
+                    raise ControlError(str(exc), 503) from None
+                finally:
+                    self._write_session = client.session
         return {"action": action, **done.to_json()}
