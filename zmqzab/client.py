@@ -204,11 +204,16 @@ class Client:
     with CURVE, prefixed with the key's user id if it is not already). ``session``: a session
     to continue (the CLI's, kept between runs); it wins over ``client_id``. ``name``: a display
     name every write carries (the game's view shows it instead of the client id).
+    ``before_send``: called with the session once a write has its seq, before it is sent (the
+    CLI saves its session file there: a run killed with the write in flight must not leave the
+    file at the old seq, or the next run sends the same (client id, seq) with another value and
+    gets the first one's answer).
     """
 
     def __init__(self, config: ClusterConfig, node: int | None = None, timeout: float = 10.0,
                  client_id: str | None = None, rng: random.Random | None = None,
-                 session: ClientSession | None = None, name: str = "") -> None:
+                 session: ClientSession | None = None, name: str = "",
+                 before_send: Callable[[ClientSession], None] | None = None) -> None:
         if node is not None:
             config.node(node)  # ConfigError naming the valid ids
         if timeout <= 0:
@@ -232,6 +237,7 @@ class Client:
             session = ClientSession(client_id)
         self.session = session
         self.name = name
+        self._before_send = before_send
         self._ctx: zmq.Context | None = zmq.Context()
         self._sockets: dict[int, zmq.Socket] = {}
         self._node_of: dict[zmq.Socket, int] = {}
@@ -357,6 +363,8 @@ class Client:
             # Until a write of this session is known committed, each may be its first.
             op = msgspec.structs.replace(op, first=session.first or session.seq,
                                          seen=session.seen, name=self.name or op.name)
+        if self._before_send is not None:
+            self._before_send(session)  # the seq is used from here on, even if we die now
         request = ClientRequest(self._next_req_id(), op)
         ids = list(self.config.ids)
         first = self.node if self.node is not None else self._rng.choice(ids)
