@@ -29,7 +29,10 @@ highest zxid a reply named). Every write carries ``first`` and ``seen``, so the 
 retry of a forgotten request from a new one. When the game answers "session expired" (the
 record expired or was evicted), the client starts a new session under a new client id; if the
 refused write was sent only once, it was not applied and is sent again in the new session,
-otherwise ``SessionExpiredError`` says that its outcome is unknown. With CURVE a client id
+otherwise ``SessionExpiredError`` says that its outcome is unknown. A session that has seen
+nothing yet (a new client, a new terminal) first reads a node's applied zxid and starts having
+seen that: a start that has seen 0 is refused by the game as soon as any record was ever
+forgotten (its ``horizon``), so every new client's first write would be refused once. With CURVE a client id
 starts with the key's user id (security/zap.py), or the nodes refuse it. Reads (``ReadRequest``) are answered at once from the node's own
 applied state; they are never forwarded.
 
@@ -65,7 +68,7 @@ from zmqzab.messages import (
 from zmqzab.game.rules import SESSION_EXPIRED
 from zmqzab.security.curve import ClientKeys, client_keys
 from zmqzab.security.zap import bound_client_id
-from zmqzab.zxid import fmt_zxid
+from zmqzab.zxid import fmt_zxid, parse_zxid
 
 #: How long one attempt waits for its reply before trying the next node: longer than a normal
 #: commit (a few ms to ~100 ms with fsync), short enough to fail over quickly.
@@ -357,6 +360,8 @@ class Client:
     def _submit(self, op_factory: Callable[[str, int], Op]) -> WriteResult:
         """One write, retried on every node until it commits; ``_Expired`` on a session refusal."""
         session = self.session
+        if not session.seen:
+            self._learn_seen()
         session.seq += 1
         op = op_factory(session.client_id, session.seq)
         if type(op) is Guess or type(op) is NewGame:
@@ -405,6 +410,36 @@ class Client:
                 if got_ok is not None:
                     return self._committed(request, got_ok, attempt)
         raise self._timeout_error(time.monotonic() - started)
+
+    def _learn_seen(self) -> None:
+        """Start the session having seen a zxid that a node has applied (module docstring).
+
+        Safe for the horizon rule: every copy of this session's first write is sent after the
+        read, so it is committed at a zxid above the one read, and a record it makes is newer
+        than ``seen``. No answer within one attempt's wait: the session starts with 0 (the game
+        may then refuse the first write once, as before)."""
+        req_ids = set()
+        for node_id in self.config.ids:
+            req_id = self._next_req_id()
+            if self._send(node_id, ReadRequest(req_id, "status")):
+                req_ids.add(req_id)
+        deadline = time.monotonic() + min(self.attempt_wait_s, self.timeout)
+        while req_ids:
+            got = self._receive(deadline)
+            if got is None:
+                return
+            _, reply = got
+            if type(reply) is not ReadReply or reply.req_id not in req_ids:
+                continue
+            req_ids.discard(reply.req_id)
+            value = reply.data.get("zxid_applied") if isinstance(reply.data, dict) else None
+            try:
+                zxid = parse_zxid(value) if isinstance(value, str) else value
+            except ValueError:
+                continue
+            if type(zxid) is int and zxid > 0:
+                self.session.seen = max(self.session.seen, zxid)
+                return
 
     def _committed(self, request: ClientRequest, done: WriteResult, copies: int) -> WriteResult:
         """A committed answer: the session learns from it, or it says the session is gone."""
