@@ -17,7 +17,9 @@ reads ANY node named by ``?node=``, and puts some of that node's status fields i
 
 Property broken: no web site can use the controls (issue 17, item 1).
 
-Proposed fix (both): escape every node-provided value the page writes as HTML (``esc()`` on
+Fixed: the controls serve their page only with ``?node=`` values that are the cluster's own
+node URLs (any other, or several with one foreign, is redirected to the first node's), and the
+page escapes the fields named above. Further hardening proposed: escape every node-provided value the page writes as HTML (``esc()`` on
 ``st.phase``, ``nodeEpoch``, the game's numbers, ``x.value``, ``w.winning_value``,
 ``c.queued``, ``n.data_length`` ...; or coerce numbers with ``Number()``), and make the
 controls' page refuse a ``?node=`` that is not one of the cluster's own node URLs (the control
@@ -110,8 +112,6 @@ def controls_and_evil_site(tmp_path):
     server.server_close()
 
 
-@pytest.mark.xfail(strict=True, reason="the controls' page renders a ?node='s status fields as HTML "
-                   "unescaped and reads any ?node=; proposed fix in the module docstring")
 def test_browser_a_web_site_cannot_run_script_on_the_controls_page_and_crash_a_node(
         controls_and_evil_site, page):
     """Setup: the controls (real handler and page, stand-in supervisor); an evil site (another

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from zmqzab.config import ClusterConfig
-from zmqzab.security.origins import url_origins
+from zmqzab.security.origins import cluster_origins, url_origins
 from zmqzab.security.runsecret import SECRET_HEADER, RunFileError, cookie_name, read_private, secret_matches
 from zmqzab.server.httpserver import LimitedHTTPServer
 from zmqzab.server.web import INDEX_HTML, HttpError, JsonHandler, serve_http
@@ -93,6 +93,10 @@ def partition_blocked(groups: list[list[int]], ids: tuple[int, ...]) -> tuple[li
 
 def make_control_handler(sup: "Supervisor") -> type[BaseHTTPRequestHandler]:
     no_names: frozenset[str] = frozenset()  # served on 127.0.0.1: IP literals and localhost only
+    #: The seeds the page may read (``?node=``): the cluster's own nodes. The page renders what
+    #: its nodes say and runs on the controls' origin: a stream of another site's choosing
+    #: would run that site's script here (found by the outside attack).
+    node_origins = cluster_origins(sup.config)
 
     class ControlHandler(JsonHandler):
         def end_headers(self) -> None:
@@ -152,8 +156,10 @@ def make_control_handler(sup: "Supervisor") -> type[BaseHTTPRequestHandler]:
             path = url.path
             try:
                 if path in ("/", "/index.html"):
-                    if "node=" not in url.query:
-                        self._redirect(self._page_url())  # the page reads the nodes themselves
+                    seeds = parse_qs(url.query, keep_blank_values=True).get("node") or []
+                    if not seeds or any(s.rstrip("/") not in node_origins for s in seeds):
+                        # The page reads the nodes themselves: this cluster's, never another.
+                        self._redirect(self._page_url())
                         return
                     self._send(200, INDEX_HTML.read_bytes(), "text/html; charset=utf-8")
                 elif path == "/login":
