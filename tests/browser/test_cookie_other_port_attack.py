@@ -25,7 +25,6 @@ browser sends to other ports, their server can replay from a plain process.)
 
 from __future__ import annotations
 
-import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 

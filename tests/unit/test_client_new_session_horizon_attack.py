@@ -14,7 +14,7 @@ also logs one refused txn.
 Property broken: a client that has never written is not told its session expired, and its
 first write is applied (locked out anyway, without any attacker).
 
-Proposed fix: a session starts having seen something: before the first write of a session with
+Fixed (zmqzab/client.py ``_learn_seen``): a session starts having seen something: before the first write of a session with
 ``seen == 0`` the client reads a node's ``zxid_applied`` (a ``ReadRequest("status")``, which
 every node answers) and uses it as ``seen`` (the node must have applied it, so it is not
 older than any record a retry of this session could have made); or the node stamps
