@@ -15,7 +15,7 @@ Property broken: what the browser holds for the controls opens nothing when pres
 another port's server (issue 17: "Any local user or process can also crash, pause or restart
 the owner's nodes").
 
-Proposed fix: no cookie carries the secret. The printed address carries it in the URL fragment
+Fixed as proposed: no cookie carries the secret. The printed address carries it in the URL fragment
 (``http://127.0.0.1:7400/#secret=S``: a fragment is never sent to any server); the page moves
 it to ``sessionStorage`` (scoped by origin, port included) and clears the fragment with
 ``history.replaceState``; every control request sends it in X-Zmqzab-Secret as now; /login and
@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from zmqzab.security.runsecret import SECRET_HEADER
-from zmqzab.up.control import start_control_http
+from zmqzab.up.control import page_address, start_control_http
 
 from tests.unit.test_web_security import StandInSupervisor, post_crash
 
@@ -74,8 +74,6 @@ def controls_and_other_port(tmp_path):
     server.server_close()
 
 
-@pytest.mark.xfail(strict=True, reason="the controls' cookie is the run's secret and browsers send "
-                   "it to every port of 127.0.0.1; proposed fix in the module docstring")
 def test_browser_another_port_of_127_0_0_1_never_gets_what_opens_the_controls(
         controls_and_other_port, page):
     """Setup: the controls (real handler, stand-in supervisor) and another local user's web
@@ -84,7 +82,12 @@ def test_browser_another_port_of_127_0_0_1_never_gets_what_opens_the_controls(
     then tries every cookie value it was sent as X-Zmqzab-Secret on POST /control/crash from a
     plain process. Expected: no crash is carried out."""
     sup, server, other = controls_and_other_port
-    page.goto(f"{sup.control_url}/login?secret={sup.secret}")
+    page.goto(page_address(sup.control_url, sup.config, sup.secret))
+    page.wait_for_function("!document.getElementById('controls').hidden", timeout=15_000)
+    assert sup.secret not in page.url
+    page.goto(f"{sup.control_url}/login?secret={sup.secret}")  # the older address: the same
+    page.wait_for_function("!document.getElementById('controls').hidden", timeout=15_000)
+    assert sup.secret not in page.url
     other_url = f"http://127.0.0.1:{other.server_address[1]}/"
     page.goto(other_url)
     page.wait_for_url(other_url + "again", timeout=10_000)

@@ -3,10 +3,11 @@
 `zmqzab up` makes a new secret each run and writes it, with the controls' URL, to a file that
 only its owner can read (mode 0600, beside the run's data: up/control.py's ``control_file``).
 Every control request must carry it: the CLI reads the file and sends ``SECRET_HEADER``; the
-page gets it from ``GET /control/secret`` on the controls' own origin, which answers only a
-browser holding the cookie that the address `zmqzab up` printed (``/login?secret=...``) set.
-Other local users cannot read the file, other web sites cannot read that route (no CORS, the
-cookie is SameSite=Strict and HttpOnly), so neither can crash, pause or partition the cluster.
+page gets it from the fragment of the address `zmqzab up` printed (``#secret=...``: never sent
+to a server) and keeps it in ``sessionStorage`` (per origin, port included). No cookie holds
+it: browsers send a 127.0.0.1 cookie to every port of 127.0.0.1, i.e. to any other local
+user's server the owner's browser visits. Other local users cannot read the file, other web
+sites cannot read the page's storage, so neither can crash, pause or partition the cluster.
 """
 
 from __future__ import annotations
@@ -28,11 +29,6 @@ class RunFileError(Exception):
 
 def new_secret() -> str:
     return secrets.token_urlsafe(SECRET_BYTES)
-
-
-def cookie_name(port: int) -> str:
-    """Cookies are per host, not per port: the name says which run's controls it opens."""
-    return f"zmqzab_up_{port}"
 
 
 def secret_matches(given: str | None, secret: str) -> bool:
