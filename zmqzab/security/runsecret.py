@@ -40,9 +40,15 @@ def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` as 0600 from the first byte (a temp file renamed into place)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A fresh file, never one found there: a symlink planted at the temp name (by whoever may
+    # write in data_dir) would make us truncate and overwrite the file it points to.
     try:
-        os.fchmod(fd, 0o600)  # an older tmp may have had another mode; O_CREAT's is cut by umask
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # O_CREAT's mode is cut by umask
         os.write(fd, text.encode())
     finally:
         os.close(fd)
