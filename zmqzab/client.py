@@ -29,7 +29,10 @@ highest zxid a reply named). Every write carries ``first`` and ``seen``, so the 
 retry of a forgotten request from a new one. When the game answers "session expired" (the
 record expired or was evicted), the client starts a new session under a new client id; if the
 refused write was sent only once, it was not applied and is sent again in the new session,
-otherwise ``SessionExpiredError`` says that its outcome is unknown. With CURVE a client id
+otherwise ``SessionExpiredError`` says that its outcome is unknown. A session that has seen
+nothing yet (a new client, a new terminal) first reads a node's applied zxid and starts having
+seen that: a start that has seen 0 is refused by the game as soon as any record was ever
+forgotten (its ``horizon``), so every new client's first write would be refused once. With CURVE a client id
 starts with the key's user id (security/zap.py), or the nodes refuse it. Reads (``ReadRequest``) are answered at once from the node's own
 applied state; they are never forwarded.
 
@@ -65,7 +68,7 @@ from zmqzab.messages import (
 from zmqzab.game.rules import SESSION_EXPIRED
 from zmqzab.security.curve import ClientKeys, client_keys
 from zmqzab.security.zap import bound_client_id
-from zmqzab.zxid import fmt_zxid
+from zmqzab.zxid import fmt_zxid, parse_zxid
 
 #: How long one attempt waits for its reply before trying the next node: longer than a normal
 #: commit (a few ms to ~100 ms with fsync), short enough to fail over quickly.
@@ -204,11 +207,16 @@ class Client:
     with CURVE, prefixed with the key's user id if it is not already). ``session``: a session
     to continue (the CLI's, kept between runs); it wins over ``client_id``. ``name``: a display
     name every write carries (the game's view shows it instead of the client id).
+    ``before_send``: called with the session once a write has its seq, before it is sent (the
+    CLI saves its session file there: a run killed with the write in flight must not leave the
+    file at the old seq, or the next run sends the same (client id, seq) with another value and
+    gets the first one's answer).
     """
 
     def __init__(self, config: ClusterConfig, node: int | None = None, timeout: float = 10.0,
                  client_id: str | None = None, rng: random.Random | None = None,
-                 session: ClientSession | None = None, name: str = "") -> None:
+                 session: ClientSession | None = None, name: str = "",
+                 before_send: Callable[[ClientSession], None] | None = None) -> None:
         if node is not None:
             config.node(node)  # ConfigError naming the valid ids
         if timeout <= 0:
@@ -232,6 +240,7 @@ class Client:
             session = ClientSession(client_id)
         self.session = session
         self.name = name
+        self._before_send = before_send
         self._ctx: zmq.Context | None = zmq.Context()
         self._sockets: dict[int, zmq.Socket] = {}
         self._node_of: dict[zmq.Socket, int] = {}
@@ -351,12 +360,16 @@ class Client:
     def _submit(self, op_factory: Callable[[str, int], Op]) -> WriteResult:
         """One write, retried on every node until it commits; ``_Expired`` on a session refusal."""
         session = self.session
+        if not session.seen:
+            self._learn_seen()
         session.seq += 1
         op = op_factory(session.client_id, session.seq)
         if type(op) is Guess or type(op) is NewGame:
             # Until a write of this session is known committed, each may be its first.
             op = msgspec.structs.replace(op, first=session.first or session.seq,
                                          seen=session.seen, name=self.name or op.name)
+        if self._before_send is not None:
+            self._before_send(session)  # the seq is used from here on, even if we die now
         request = ClientRequest(self._next_req_id(), op)
         ids = list(self.config.ids)
         first = self.node if self.node is not None else self._rng.choice(ids)
@@ -397,6 +410,36 @@ class Client:
                 if got_ok is not None:
                     return self._committed(request, got_ok, attempt)
         raise self._timeout_error(time.monotonic() - started)
+
+    def _learn_seen(self) -> None:
+        """Start the session having seen a zxid that a node has applied (module docstring).
+
+        Safe for the horizon rule: every copy of this session's first write is sent after the
+        read, so it is committed at a zxid above the one read, and a record it makes is newer
+        than ``seen``. No answer within one attempt's wait: the session starts with 0 (the game
+        may then refuse the first write once, as before)."""
+        req_ids = set()
+        for node_id in self.config.ids:
+            req_id = self._next_req_id()
+            if self._send(node_id, ReadRequest(req_id, "status")):
+                req_ids.add(req_id)
+        deadline = time.monotonic() + min(self.attempt_wait_s, self.timeout)
+        while req_ids:
+            got = self._receive(deadline)
+            if got is None:
+                return
+            _, reply = got
+            if type(reply) is not ReadReply or reply.req_id not in req_ids:
+                continue
+            req_ids.discard(reply.req_id)
+            value = reply.data.get("zxid_applied") if isinstance(reply.data, dict) else None
+            try:
+                zxid = parse_zxid(value) if isinstance(value, str) else value
+            except ValueError:
+                continue
+            if type(zxid) is int and zxid > 0:
+                self.session.seen = max(self.session.seen, zxid)
+                return
 
     def _committed(self, request: ClientRequest, done: WriteResult, copies: int) -> WriteResult:
         """A committed answer: the session learns from it, or it says the session is gone."""

@@ -22,7 +22,7 @@ from tests.processes.procs import base_config
 from zmqzab.config import Timing, load_config
 from zmqzab.up.localcluster import make_config
 from zmqzab.security.runsecret import SECRET_HEADER
-from zmqzab.up.control import read_control_file
+from zmqzab.up.control import page_address, read_control_file
 
 
 def http_json(url: str, method: str = "GET", body: Any = None, headers: dict | None = None,
@@ -67,7 +67,7 @@ class UpCluster:
     @property
     def page(self) -> str:
         """The page with the controls: the address `zmqzab up` prints (it holds the secret)."""
-        return f"{self.control}/login?secret={self.secret}"
+        return page_address(self.control, self.config, self.secret)
 
     @property
     def node_page(self) -> str:

@@ -24,13 +24,12 @@ from zmqzab.security.plaintext import plaintext_refusal
 from zmqzab.security.runsecret import (
     SECRET_HEADER,
     RunFileError,
-    cookie_name,
     new_secret,
     read_private,
     write_private,
 )
 from zmqzab.server.web import TOKEN_HEADER
-from zmqzab.up.control import control_file, read_control_file, start_control_http
+from zmqzab.up.control import control_file, page_address, read_control_file, start_control_http
 from zmqzab.up.localcluster import free_ports
 
 pytestmark = [pytest.mark.security, pytest.mark.web]
@@ -132,30 +131,22 @@ def test_no_page_gets_a_cors_answer_from_the_controls(controls):
 
 
 def test_the_page_gets_the_secret_only_through_the_address_zmqzab_up_printed(controls):
-    """Goal: the page served by `zmqzab up` gets the secret same-origin, nobody else does.
-    Steps: /control/secret without the cookie, with a wrong one, cross-site, from another
-    origin: 403; /login with a wrong secret: 403; /login with the secret: an HttpOnly,
-    SameSite=Strict cookie and a redirect to the page; then /control/secret answers."""
+    """Goal: the page served by `zmqzab up` gets the secret from the printed address, nobody
+    else does. The secret travels in the address' fragment (never sent to a server) and no
+    cookie holds it (a browser sends a 127.0.0.1 cookie to every port of 127.0.0.1). Steps:
+    /login (the older printed address) with a wrong or no secret: 403; with the secret: a
+    redirect to the page with the secret in the fragment and no cookie; /control/secret is
+    gone."""
     sup, server = controls
-    port = server.server_address[1]
-    name = cookie_name(port)
-    assert ask(server, "GET", "/control/secret")[0] == 403
-    assert ask(server, "GET", "/control/secret", {"Cookie": f"{name}=nope"})[0] == 403
     assert ask(server, "GET", "/login?secret=nope")[0] == 403
     assert ask(server, "GET", "/login")[0] == 403
     code, hdrs, _ = ask(server, "GET", f"/login?secret={sup.secret}")
     assert code == 303 and hdrs["location"].startswith("/?node=http://127.0.0.1:")
-    cookie = hdrs["set-cookie"]
-    assert cookie.startswith(f"{name}={sup.secret};") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
-    jar = {"Cookie": f"{name}={sup.secret}"}
-    for headers in ({**jar, "Sec-Fetch-Site": "cross-site"}, {**jar, "Sec-Fetch-Site": "same-site"},
-                    {**jar, "Origin": "null"}, {**jar, "Origin": EVIL},
-                    {**jar, "Host": f"rebound.example:{port}"}):
+    assert hdrs["location"].endswith(f"#secret={sup.secret}") and "set-cookie" not in hdrs
+    assert page_address(sup.control_url, sup.config, sup.secret) == sup.control_url + hdrs["location"]
+    for headers in ({}, {"Sec-Fetch-Site": "same-origin"}):
         code, hdrs, _ = ask(server, "GET", "/control/secret", headers)
-        assert code == 403 and "access-control-allow-origin" not in hdrs, headers
-    code, hdrs, body = ask(server, "GET", "/control/secret", {**jar, "Sec-Fetch-Site": "same-origin"})
-    assert code == 200 and json.loads(body) == {"secret": sup.secret}
-    assert "access-control-allow-origin" not in hdrs
+        assert code == 404 and "access-control-allow-origin" not in hdrs, headers
     # The page itself is public (it holds no secret); / sends it to a node to read.
     code, hdrs, _ = ask(server, "GET", "/")
     assert code == 303 and "node=" in hdrs["location"]

@@ -65,7 +65,8 @@ def _write_in(cfg, node_id: int | None, timeout: float, action: str, value: int 
     from zmqzab.client import BadRequestError, Client, ClientError, NoQuorumError
 
     session = stored.session if stored is not None else None
-    with Client(cfg, node=node_id, timeout=timeout, session=session, name=name) as client:
+    with Client(cfg, node=node_id, timeout=timeout, session=session, name=name,
+                before_send=stored.save if stored is not None else None) as client:
         try:
             return client.guess(value) if action == "guess" else client.new_game()  # type: ignore[arg-type]
         except BadRequestError as exc:

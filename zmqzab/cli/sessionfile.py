@@ -9,6 +9,11 @@ last zxid seen; zmqzab/client.py) in a file under the user's state directory:
 0700 and the file 0600: the id is the user's, and another user who knew it (without CURVE)
 could write under it.
 
+The seq is saved before the write is sent (``Client(before_send=...)``), and again after it: a
+run killed with its write in flight (``timeout 5 zmqzab guess 42``) must not leave the file at
+the old seq, or the next run would send the same (client id, seq) with another value and get
+the first one's answer, its own value never applied.
+
 The file is locked (``flock``) while a write is under way, so two commands run at once in one
 terminal take turns instead of sending the same seq. A file that is missing, unreadable or
 not a session starts a new session (the game treats it as a new client).

@@ -3,10 +3,11 @@
 `zmqzab up` makes a new secret each run and writes it, with the controls' URL, to a file that
 only its owner can read (mode 0600, beside the run's data: up/control.py's ``control_file``).
 Every control request must carry it: the CLI reads the file and sends ``SECRET_HEADER``; the
-page gets it from ``GET /control/secret`` on the controls' own origin, which answers only a
-browser holding the cookie that the address `zmqzab up` printed (``/login?secret=...``) set.
-Other local users cannot read the file, other web sites cannot read that route (no CORS, the
-cookie is SameSite=Strict and HttpOnly), so neither can crash, pause or partition the cluster.
+page gets it from the fragment of the address `zmqzab up` printed (``#secret=...``: never sent
+to a server) and keeps it in ``sessionStorage`` (per origin, port included). No cookie holds
+it: browsers send a 127.0.0.1 cookie to every port of 127.0.0.1, i.e. to any other local
+user's server the owner's browser visits. Other local users cannot read the file, other web
+sites cannot read the page's storage, so neither can crash, pause or partition the cluster.
 """
 
 from __future__ import annotations
@@ -30,11 +31,6 @@ def new_secret() -> str:
     return secrets.token_urlsafe(SECRET_BYTES)
 
 
-def cookie_name(port: int) -> str:
-    """Cookies are per host, not per port: the name says which run's controls it opens."""
-    return f"zmqzab_up_{port}"
-
-
 def secret_matches(given: str | None, secret: str) -> bool:
     """Constant-time comparison; an absent or empty secret never matches."""
     return bool(given) and bool(secret) and hmac.compare_digest(given.encode(), secret.encode())
@@ -44,9 +40,15 @@ def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` as 0600 from the first byte (a temp file renamed into place)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A fresh file, never one found there: a symlink planted at the temp name (by whoever may
+    # write in data_dir) would make us truncate and overwrite the file it points to.
     try:
-        os.fchmod(fd, 0o600)  # an older tmp may have had another mode; O_CREAT's is cut by umask
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # O_CREAT's mode is cut by umask
         os.write(fd, text.encode())
     finally:
         os.close(fd)

@@ -5,8 +5,7 @@
 | route                 | what                                                   | needs          |
 |-----------------------|--------------------------------------------------------|----------------|
 | GET /, /index.html    | the page, with its controls (``?node=`` a node to read) | nothing        |
-| GET /login?secret=S   | sets the run's cookie, then redirects to the page      | the secret     |
-| GET /control/secret   | the secret, for the page's own requests                | the cookie     |
+| GET /login?secret=S   | redirects to the page with the secret in the fragment  | the secret     |
 | GET /control          | what it runs                                           | secret header  |
 | POST /control/<action>| crash, restart, pause, resume, partition, heal, ...    | secret header  |
 
@@ -14,23 +13,25 @@ Who may (issue 17): every route refuses a Host that is not an IP literal or loca
 rebinding) and any Origin but the controls' own (no CORS at all: Origin "null", i.e. a file page
 or a sandboxed iframe, and the nodes' pages are refused too). Every control request carries the
 run's secret (security/runsecret.py) in ``X-Zmqzab-Secret``: the CLI reads it from
-``control_file`` (mode 0600, the owner's only), the page from ``/control/secret``, which answers
-only the browser that opened the address `zmqzab up` printed (an HttpOnly, SameSite=Strict
-cookie). Every input is checked; a bad one gets 400 (or the status of its ``ControlError``).
+``control_file`` (mode 0600, the owner's only), the page from the fragment of the address
+`zmqzab up` printed (``/?node=...#secret=S``, ``page_address``): a fragment is never sent to
+any server, and the page keeps it in ``sessionStorage``, which is per origin, port included.
+No cookie: a browser sends a 127.0.0.1 cookie to EVERY port of 127.0.0.1, so any other local
+server the owner's browser visits would get it (found by the outside attack). Every input is
+checked; a bad one gets 400 (or the status of its ``ControlError``).
 """
 
 from __future__ import annotations
 
 import json
-from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from zmqzab.config import ClusterConfig
-from zmqzab.security.origins import url_origins
-from zmqzab.security.runsecret import SECRET_HEADER, RunFileError, cookie_name, read_private, secret_matches
+from zmqzab.security.origins import cluster_origins, url_origins
+from zmqzab.security.runsecret import SECRET_HEADER, RunFileError, read_private, secret_matches
 from zmqzab.server.httpserver import LimitedHTTPServer
 from zmqzab.server.web import INDEX_HTML, HttpError, JsonHandler, serve_http
 
@@ -64,6 +65,16 @@ def read_control_file(config: ClusterConfig) -> dict[str, Any]:
     return data
 
 
+def page_path(config: ClusterConfig) -> str:
+    """The controls' page, reading the first node (the page reads the nodes themselves)."""
+    return "/?node=" + quote(config.http_url(config.nodes[0]), safe=":/")
+
+
+def page_address(control_url: str, config: ClusterConfig, secret: str) -> str:
+    """The address `zmqzab up` prints: the page, with the run's secret in the fragment."""
+    return f"{control_url}{page_path(config)}#secret={secret}"
+
+
 def partition_blocked(groups: list[list[int]], ids: tuple[int, ...]) -> tuple[list[list[int]], dict[int, set[int]]]:
     """Groups (validated; unlisted nodes form one more group) and each node's blocked peers."""
     if not isinstance(groups, list) or not groups:
@@ -93,6 +104,10 @@ def partition_blocked(groups: list[list[int]], ids: tuple[int, ...]) -> tuple[li
 
 def make_control_handler(sup: "Supervisor") -> type[BaseHTTPRequestHandler]:
     no_names: frozenset[str] = frozenset()  # served on 127.0.0.1: IP literals and localhost only
+    #: The seeds the page may read (``?node=``): the cluster's own nodes. The page renders what
+    #: its nodes say and runs on the controls' origin: a stream of another site's choosing
+    #: would run that site's script here (found by the outside attack).
+    node_origins = cluster_origins(sup.config)
 
     class ControlHandler(JsonHandler):
         def end_headers(self) -> None:
@@ -120,26 +135,16 @@ def make_control_handler(sup: "Supervisor") -> type[BaseHTTPRequestHandler]:
                              "it when opened from the address zmqzab up printed")
             return True
 
-        def _cookie(self) -> str | None:
-            try:
-                jar = SimpleCookie(self.headers.get("Cookie") or "")
-            except CookieError:
-                return None
-            morsel = jar.get(cookie_name(self.server.server_address[1]))
-            return morsel.value if morsel is not None else None
-
-        def _redirect(self, location: str, cookie: str | None = None) -> None:
+        def _redirect(self, location: str) -> None:
             self.send_response(303)
             self.send_header("Location", location)
-            if cookie is not None:
-                self.send_header("Set-Cookie", cookie)
             self.send_header("Content-Length", "0")
             self.send_header("Cache-Control", "no-store")
             self.send_header("Referrer-Policy", "no-referrer")
             self.end_headers()
 
         def _page_url(self) -> str:
-            return "/?node=" + quote(sup.config.http_url(sup.config.nodes[0]), safe=":/")
+            return page_path(sup.config)
 
         def do_OPTIONS(self) -> None:
             # The page is same-origin with the controls: it never needs a preflight.
@@ -152,23 +157,19 @@ def make_control_handler(sup: "Supervisor") -> type[BaseHTTPRequestHandler]:
             path = url.path
             try:
                 if path in ("/", "/index.html"):
-                    if "node=" not in url.query:
-                        self._redirect(self._page_url())  # the page reads the nodes themselves
+                    seeds = parse_qs(url.query, keep_blank_values=True).get("node") or []
+                    if not seeds or any(s.rstrip("/") not in node_origins for s in seeds):
+                        # The page reads the nodes themselves: this cluster's, never another.
+                        self._redirect(self._page_url())
                         return
                     self._send(200, INDEX_HTML.read_bytes(), "text/html; charset=utf-8")
                 elif path == "/login":
+                    # The older printed address: on to the page, the secret in the fragment.
                     given = (parse_qs(url.query).get("secret") or [""])[-1]
                     if not secret_matches(given, sup.secret):
                         raise HttpError(403, "wrong or missing secret: open the address zmqzab up "
                                              "printed")
-                    self._redirect(self._page_url(), f"{cookie_name(self.server.server_address[1])}="
-                                   f"{sup.secret}; HttpOnly; SameSite=Strict; Path=/")
-                elif path == "/control/secret":
-                    fetch_site = self.headers.get("Sec-Fetch-Site")
-                    if fetch_site not in (None, "same-origin") or not secret_matches(self._cookie(), sup.secret):
-                        raise HttpError(403, "no controls for this browser: open the address zmqzab "
-                                             "up printed (it carries the run's secret)")
-                    self._send_json(200, {"secret": sup.secret})
+                    self._redirect(f"{self._page_url()}#secret={quote(sup.secret, safe='')}")
                 elif path in ("/control", "/control/"):
                     if not self._secret_refused():
                         self._send_json(200, sup.control_state())

@@ -16,8 +16,8 @@ thread.
 Controls (the page's buttons and ``zmqzab crash/restart/pause/resume/partition/heal``): ``run``
 serves them on 127.0.0.1 (up/control.py, port ``control_port``, 0 = any free one) and
 writes where, with this run's secret, in ``<data_dir>/up-<first peer_port>.json`` (mode 0600:
-the owner's only) for the CLI; it prints the page's address with the secret (``/login?...``),
-the one way a browser gets the controls. The supervisor owns the
+the owner's only) for the CLI; it prints the page's address with the secret (in its fragment,
+``#secret=``), the one way a browser gets the controls. The supervisor owns the
 processes, so crash (SIGKILL), restart, pause (SIGSTOP) and resume (SIGCONT) act on pids here.
 Partitions and forced elections are the nodes' business: they are relayed to each node's
 ``POST /control/...`` with a token only the supervisor and its children know
@@ -47,7 +47,7 @@ from typing import Any, TextIO
 from zmqzab.config import ClusterConfig, ConfigError
 from zmqzab.security.runsecret import new_secret, write_private
 from zmqzab.server.web import TOKEN_HEADER
-from zmqzab.up.control import ControlError, control_file, partition_blocked, start_control_http
+from zmqzab.up.control import ControlError, control_file, page_address, partition_blocked, start_control_http
 
 #: How long ``stop_node`` waits after SIGTERM before it sends SIGKILL.
 STOP_TIMEOUT_S = 5.0
@@ -304,7 +304,7 @@ class Supervisor:
             self.say(f"cluster view{read_only}: {self.config.http_url(first)}/")
             if self.control_url:
                 self.say(f"cluster view with controls (keep this address to yourself: it holds this "
-                         f"run's secret): {self.control_url}/login?secret={self.secret}")
+                         f"run's secret): {page_address(self.control_url, self.config, self.secret)}")
                 self.say("controls from the terminal: zmqzab crash N, restart N, pause N, resume N, "
                          "partition 0,1 2,3,4, heal, election")
             self.say("Ctrl+C stops all nodes")
@@ -345,7 +345,7 @@ class Supervisor:
         try:
             write_private(path, json.dumps({"pid": os.getpid(), "control": self.control_url,
                                             "secret": self.secret, "config": str(self.config_path),
-                                            "page": f"{self.control_url}/login?secret={self.secret}"}))
+                                            "page": page_address(self.control_url, self.config, self.secret)}))
         except OSError as exc:
             self.say(f"could not write {path} ({exc.strerror}): zmqzab crash/restart/... cannot "
                      "find the controls (the page's still work)")
