@@ -400,10 +400,10 @@ class ZkServer:
             return None
         now = self.replica.ticks
         out = {}
-        for sid, _ in ((r.session_id, r.timeout_ms) for r in self.replica.peer.state.sessions.open_sessions()):
-            deadline = self.tracker.deadline(sid)
+        for record in self.replica.peer.state.sessions.open_sessions():
+            deadline = self.tracker.deadline(record.session_id)
             if deadline is not None:
-                out[sid] = max(0, deadline - now) * self.settings.tick_ms
+                out[record.session_id] = max(0, deadline - now) * self.settings.tick_ms
         return out
 
     # ------------------------------------------------------------ inside
