@@ -460,7 +460,7 @@ class Simulation:
         try:
             out = call()
             self._execute(node, out)
-            if out and out.applied and self.recorder is not None:
+            if self.recorder is not None and out and out.applied:
                 self.recorder.committed(node.id, out.applied)
         except _Crash as died:
             if died.partly_done:
