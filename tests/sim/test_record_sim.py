@@ -166,3 +166,14 @@ def test_cli_record_takes_one_seed_and_a_writable_file(tmp_path):
     r = runner.invoke(app, ["sim", "--seed", "1", "--ticks", "20", "--record", str(tmp_path / "a.jsonl")])
     assert r.exit_code == 0, r.output
     assert parse_lines((tmp_path / "a.jsonl").read_bytes()).trailer["verdict"]["ok"] is True
+
+
+def test_zookeeper_clients_show_in_the_status_frames():
+    """Goal: the page's ZooKeeper panel has its data in a simulated run. Setup: seed 4, 3
+    simulated ZooKeeper clients, 100 ticks. Expected: status frames carry "zk" (connections,
+    the tree, the sessions) as a live node's /status does, built by the same zk_view."""
+    print("seed 4 --zk-clients 3")
+    text, result, _ = _record(dataclasses.replace(SimOptions(seed=4, zk_clients=3), ticks=100))
+    zk = [f["data"]["zk"] for f in parse_lines(text).frames if f["kind"] == "status" and "zk" in f["data"]]
+    assert zk and all({"connections", "watches", "tree", "sessions"} <= set(z) for z in zk)
+    assert any(z["connections"] for z in zk) and any(z["sessions"] for z in zk)

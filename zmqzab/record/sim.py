@@ -36,7 +36,7 @@ from zmqzab.record.format import DEFAULT_CAP_BYTES
 from zmqzab.record.writer import RecordingWriter, StatusFilter, make_header
 from zmqzab.server.events import EventLog, render
 from zmqzab.server.light import Ends, light
-from zmqzab.server.status import core_view
+from zmqzab.server.status import core_view, zk_view
 from zmqzab.server.web import MAX_EVENTS_PER_S, flush_interval_s
 from zmqzab.sim.trace import TICK, describe
 
@@ -403,6 +403,8 @@ def sim_status(sim: Simulation, i: int, log: EventLog, now_ms: float, started_ms
         events_boot=log.boot,
         time_ms=round(now_ms),
     )
+    if sim.zk is not None and i in sim.zk.servers:
+        s["zk"] = zk_view(sim.zk.servers[i], peer.state, None)
     if node.paused_until > sim.now:
         s["paused"] = True
     return s

@@ -60,12 +60,18 @@ def zk_status(self: Node) -> dict[str, Any]:
     cached = self._zk_status
     if cached is not None and cached[0] == key and ticks - cached[1] < ZK_STATUS_REFRESH_TICKS:
         return cached[2]
-    view = server.view()
-    out = {"port": self.addr.zk_port, **view,
-           "tree": tree_view(state.tree, state.sessions, server.watches.path_counts()),
-           "sessions": sessions_view(state.sessions, server.expiry_ms(), state.tree)}
+    out = zk_view(server, state, self.addr.zk_port)
     self._zk_status = (key, ticks, out)
     return out
+
+
+def zk_view(server: Any, state: Any, port: int | None) -> dict[str, Any]:
+    """A ZkServer's connections and watches, the tree and the sessions as applied (also the
+    simulator's nodes': zmqzab/record/sim.py)."""
+    view = server.view()
+    return {"port": port, **view,
+            "tree": tree_view(state.tree, state.sessions, server.watches.path_counts()),
+            "sessions": sessions_view(state.sessions, server.expiry_ms(), state.tree)}
 
 
 def core_view(peer: Peer) -> dict[str, Any]:
