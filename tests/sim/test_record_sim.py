@@ -177,3 +177,46 @@ def test_zookeeper_clients_show_in_the_status_frames():
     zk = [f["data"]["zk"] for f in parse_lines(text).frames if f["kind"] == "status" and "zk" in f["data"]]
     assert zk and all({"connections", "watches", "tree", "sessions"} <= set(z) for z in zk)
     assert any(z["connections"] for z in zk) and any(z["sessions"] for z in zk)
+
+
+def test_a_script_drives_the_run_and_captions_it():
+    """Goal: the API a lesson uses. Setup: a calm 3-node cluster with a SimRecorder (source
+    "lesson", a title, start paused); the script runs until a leader serves, captions, crashes
+    the leader, partitions, heals, runs on, finishes. Expected: the captions at the script's
+    instants, the crash mark ending at the restart, the partition mark ending at the heal, a
+    new leader marked, the verdict ok."""
+    from tests.sim.helpers import wait_serving
+
+    print("calm seed 1, 3 nodes")
+    buf = io.BytesIO()
+    rec = SimRecorder(buf, "lesson test", title="An election", start_paused=True, source="lesson",
+                      compress=False)
+    with Simulation(SimOptions(seed=1, nodes=3, faults=False, workload=False, recorder=rec)) as sim:
+        first = wait_serving(sim)
+        rec.caption("elected", f"n{first} leads", pause=True, question="Why this node?")
+        sim.crash(first, "the lesson")
+        sim.run_ticks(40)
+        sim.restart(first)
+        sim.partition([[1], [2, 3]])
+        sim.run_ticks(10)
+        sim.heal()
+        second = wait_serving(sim)
+        rec.caption("again", "everyone follows")
+        rec.finish()
+    lines = parse_lines(buf.getvalue())
+    assert lines.header["source"] == "lesson" and lines.header["title"] == "An election"
+    assert lines.header["start_paused"] is True
+    caps = [f for f in lines.frames if f["kind"] == "caption"]
+    assert [c["data"]["id"] for c in caps] == ["elected", "again"]
+    assert caps[0]["data"] == {"id": "elected", "text": f"n{first} leads", "pause": True,
+                               "question": "Why this node?"}
+    marks = [f for f in lines.frames if f["kind"] == "mark"]
+    crash = next(m for m in marks if m["data"].get("fault") == "crash")
+    restart_up = next(f for f in lines.frames if f.get("node") == first and f["kind"] == "up" and f["t"] > crash["t"])
+    assert crash["data"]["until"] == restart_up["t"]
+    part = next(m for m in marks if m["data"].get("fault") == "partition")
+    heal = next(m for m in marks if m["data"].get("fault") == "heal")
+    assert part["data"]["until"] == heal["t"] and part["data"]["groups"] == [[1], [2, 3]]
+    leaders = [m["data"]["leader"] for m in marks if m["data"]["mark"] == "leader"]
+    assert leaders[0] == first and second in leaders
+    assert marks[-1]["data"] == {"mark": "verdict", "ok": True, "text": "every checked property held"}
