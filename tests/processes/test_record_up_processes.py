@@ -15,7 +15,8 @@ def test_processes_up_record_writes_every_node_and_the_crash(tmp_path):
     """Goal: a live cluster's recording. Setup: `zmqzab up --record` over 3 nodes. Faults: a
     follower crashed from the controls (kill -9), then restarted. Expected: hello, status and
     zab frames from every node; the crashed node's stream goes down and comes up again with a
-    new hello; a fault mark for the crash; a leader mark; a trailer after the stop."""
+    new hello; a fault mark for the crash that ends at the restart; a leader mark; a trailer
+    after the stop."""
     path = tmp_path / "live.zrec"
     up = UpCluster(tmp_path, n=3)
     up.start(args=("--record", str(path)))
@@ -49,7 +50,9 @@ def test_processes_up_record_writes_every_node_and_the_crash(tmp_path):
     assert mine[:2] == ["up", "hello"] and "down" in mine
     assert mine[mine.index("down") + 1:][:2] == ["up", "hello"]
     marks = [f["data"] for f in rec.frames if f["kind"] == "mark"]
-    assert any(m["mark"] == "fault" and m["fault"] == "crash" and m["nodes"] == [victim] for m in marks)
+    crash = next(m for m in marks if m["mark"] == "fault" and m["fault"] == "crash")
+    restart = next(f for f in rec.frames if f["kind"] == "mark" and f["data"].get("fault") == "restart")
+    assert crash["nodes"] == [victim] and crash["until"] == restart["t"]  # the file rewritten with ends
     assert any(m["mark"] == "leader" and m["leader"] is not None for m in marks)
     # as pages see them: no controls' URL, no secrets
     assert all("control" not in f["data"] for f in rec.frames if f["kind"] == "status")

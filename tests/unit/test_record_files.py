@@ -168,3 +168,22 @@ def test_a_live_recording_leaves_the_configs_secrets_out():
     assert cfg.zookeeper.session_secret and cfg.zookeeper.session_secret not in text
     assert json.loads(text)["zookeeper"]["session_secret"] == "(not recorded)"
     assert json.loads(text)["timing"]["tick_ms"] == cfg.timing.tick_ms
+
+
+def test_a_live_faults_end_is_the_mark_that_ends_it():
+    """A live recording learns a fault's end later: the crash ends at the node's restart, the
+    pause at its resume (or a crash), a partition at the heal or the next partition; a fault
+    still open when the recording ends lasts to its end; instant faults keep no end."""
+    from zmqzab.record.live import fill_until
+
+    def fault(t, kind, nodes):
+        return {"t": t, "kind": "mark", "data": {"mark": "fault", "fault": kind, "text": kind,
+                                                 "nodes": nodes, "until": None}}
+
+    frames = [fault(1, "crash", [2]), fault(2, "pause", [3]), fault(3, "partition", [1]),
+              fault(4, "restart", [1]), fault(5, "restart", [2]), fault(6, "partition", [4]),
+              fault(7, "crash", [3]), fault(8, "heal", []), fault(9, "election", [1]),
+              fault(10, "pause", [1])]
+    fill_until(frames, 99.0)
+    until = [f["data"]["until"] for f in frames]
+    assert until == [5, 7, 6, None, None, 8, 99.0, None, None, 99.0]

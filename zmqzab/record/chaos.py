@@ -71,7 +71,7 @@ class ChaosRecording:
     def _close_live(self) -> None:
         if not self._closed:
             self._closed = True
-            self.live.close()
+            self.live.close(ends=False)  # the nemesis knows its faults' ends: finish() adds them
 
     def abandon(self) -> None:
         """The run ended without a report (an error): stop following, drop the temporary file."""

@@ -13,7 +13,9 @@ after the last one (the node publishes one per tick: writer.py's StatusFilter). 
 does; leader marks follow the statuses (a node LEADING in BROADCAST, the highest epoch wins).
 
 Bounded by the writer's cap; the file is flushed every ``FLUSH_S`` so a killed recorder leaves
-a readable recording (reader.py replays it up to where it ends).
+a readable recording (reader.py replays it up to where it ends). A fault's end is a later mark
+(a restart, a resume, a heal); when the recorder closes, it rewrites the file once with every
+fault mark's ``until`` filled in (``fill_until``), as the simulator's recordings have them.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from typing import Any
 
 from zmqzab.config import ClusterConfig
 from zmqzab.record.format import DEFAULT_CAP_BYTES
+from zmqzab.record.reader import read_recording
 from zmqzab.record.writer import RecordingWriter, StatusFilter, make_header
 
-#: A stream silent this long is a node that stopped answering (a pause, a hung process).
-SILENT_S = 5.0
+#: A stream silent this long is a node that stopped answering (a pause, a hung process): a
+#: node sends its status every tick and a keepalive every 2 s.
+SILENT_S = 3.0
 #: How often a node that is down is tried again.
 RETRY_S = 0.25
 #: Events asked of a node's ring when its stream opens (its start-up: a node's events are
@@ -68,6 +72,7 @@ class LiveRecorder:
         header = make_header(source, command, config.ids, "wall", timing.tick_ms, timing.heartbeat_ms,
                              config_json(config), title=title)
         self.writer = RecordingWriter(path, header, cap_bytes, flush_s=FLUSH_S)
+        self.path = Path(path)
         self.start = time.time()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -96,14 +101,18 @@ class LiveRecorder:
         """A lesson's caption, now."""
         self.writer.frame(self.ms(), "caption", {"id": id, "text": text, "pause": pause, "question": question})
 
-    def close(self, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Stop following (after the nodes stopped: their ends are recorded) and write the trailer."""
+    def close(self, verdict: dict[str, Any] | None = None, ends: bool = True) -> dict[str, Any]:
+        """Stop following (after the nodes stopped: their ends are recorded) and write the
+        trailer; with ``ends``, rewrite the file with each fault mark's ``until`` (``fill_until``)."""
         self._stop.set()
         for th in self._threads:
             th.join(timeout=SILENT_S + 1)
         if verdict is not None:
             self.mark({"mark": "verdict", **verdict})
-        return self.writer.close(verdict, self.ms())
+        trailer = self.writer.close(verdict, self.ms())
+        if ends and self.path is not None:
+            trailer = rewrite_with_ends(self.path, self.writer.cap_bytes)
+        return trailer
 
     # ------------------------------------------------------------------ one node's stream
 
@@ -169,6 +178,48 @@ class LiveRecorder:
                 return
             self._leader = (leader, epoch)
         self.mark({"mark": "leader", "leader": leader, "epoch": epoch})
+
+
+#: Which later fault marks end a fault (a live fault's end is not known when it begins).
+ENDED_BY = {"crash": ("restart",), "pause": ("resume", "restart", "crash"),
+            "partition": ("heal", "partition")}
+
+
+def fill_until(frames: list[dict[str, Any]], end_t: float) -> None:
+    """Set ``until`` of every fault mark a later mark ends (a crash at the node's restart, a
+    pause at its resume, a partition at the heal or the next partition); still open at the
+    end: ``end_t``."""
+    open_marks: dict[tuple, dict[str, Any]] = {}
+    for f in frames:
+        data = f.get("data") or {}
+        if f["kind"] != "mark" or data.get("mark") != "fault":
+            continue
+        kind, nodes = data.get("fault"), tuple(data.get("nodes") or ())
+        for key in list(open_marks):
+            if kind in ENDED_BY[key[0]] and (key[0] == "partition" or key[1] == nodes):
+                open_marks.pop(key)["until"] = f["t"]
+        if kind in ENDED_BY and data.get("until") is None:
+            open_marks[(kind, () if kind == "partition" else nodes)] = data
+    for data in open_marks.values():
+        data["until"] = end_t
+
+
+def rewrite_with_ends(path: Path, cap_bytes: int) -> dict[str, Any]:
+    """Rewrite a closed recording with its fault marks' ``until`` filled in; the trailer."""
+    rec = read_recording(path)
+    trailer = dict(rec.trailer or {})
+    fill_until(rec.frames, float(trailer.get("t", rec.last_t)))
+    tmp = path.with_name(path.name + ".tmp")
+    header = {k: v for k, v in rec.header.items() if k != "cap_bytes"}
+    writer = RecordingWriter(tmp, header, cap_bytes, compress=path.suffix != ".jsonl")
+    for frame in rec.frames:
+        writer.write(frame)
+    for kind, n in (trailer.get("dropped") or {}).items():  # what the first pass dropped
+        writer.dropped[kind] = writer.dropped.get(kind, 0) + n
+    writer.truncated = writer.truncated or bool(trailer.get("truncated"))
+    out = writer.close(trailer.get("verdict"), trailer.get("t"))
+    tmp.replace(path)
+    return out
 
 
 def _sse(resp: http.client.HTTPResponse, stop: threading.Event):
