@@ -8,8 +8,12 @@ since the start of the recording, non-decreasing. Trailer: ``{"kind": "end", "t"
 
 Fields added to version 1 after it was first written down (additive only, readers ignore what
 they do not know): header ``start_paused`` (the page opens paused at t=0); fault marks carry
-``fault`` (crash, restart, partition, heal, pause, loss, flap, election, power, disk, resync);
-a leader mark's ``leader`` is null while no leader is established.
+``fault`` (the simulator's crash, restart, partition, heal, pause, loss, flap, election, power,
+disk, resync; the supervisor's crash, restart, pause, resume, partition, heal, election; the
+chaos nemesis's move kinds), a partition's ``groups``, a loss mark's ``count`` and ``first``, a
+chaos fault's ``move``; a leader mark's ``leader`` is null while no leader is established; a
+trailer the replay server adds to a file cut short has ``cut`` (why it ends early). A fault's
+``until`` is null when its end is unknown (a live recording cut before its clean close).
 """
 
 from __future__ import annotations
