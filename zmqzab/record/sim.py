@@ -225,9 +225,13 @@ class SimRecorder:
                 self._paused.discard(i)
                 self._statuses.forget(i)
                 self._up(i)
-        for i in sim.ids:
-            if i in self.logs and i not in self._paused:
-                self._write_status(i)
+        self.statuses()
+
+    def statuses(self) -> None:
+        """Every running node's status now, where it changed (a script calls it before a
+        caption, so that the page's ring and logs agree with the caption's instant)."""
+        for i in sorted(set(self.logs) - self._paused):
+            self._write_status(i)
 
     # ------------------------------------------------------------------ what a script adds
 
@@ -245,8 +249,7 @@ class SimRecorder:
             verdict = {"ok": False, "text": violation.detail, "prop": violation.prop}
         else:
             verdict = {"ok": True, "text": text or "every checked property held"}
-        for i in sorted(set(self.logs) - self._paused):
-            self._write_status(i)
+        self.statuses()
         self.mark({"mark": "verdict", **verdict})
         for key in list(self._open):
             self._close(key)
