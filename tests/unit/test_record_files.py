@@ -187,3 +187,21 @@ def test_a_live_faults_end_is_the_mark_that_ends_it():
     fill_until(frames, 99.0)
     until = [f["data"]["until"] for f in frames]
     assert until == [5, 7, 6, None, None, 8, 99.0, None, None, 99.0]
+
+
+def test_damaged_compressed_data_is_named_or_replayed_up_to_the_damage(tmp_path):
+    """Bytes flipped inside the gzip stream: either the damage surfaces as a bad line (an
+    error naming it) or the file replays the lines before it and says it is damaged; never
+    an unexplained exception."""
+    path = tmp_path / "r.zrec"
+    _write(path, 3000, 10**7)
+    raw = bytearray(path.read_bytes())
+    for k in range(len(raw) // 2, len(raw) // 2 + 64):
+        raw[k] ^= 0x5A
+    path.write_bytes(bytes(raw))
+    try:
+        rec = read_recording(path)
+    except RecordingError as exc:
+        assert "line" in str(exc) or "damaged" in str(exc)
+    else:
+        assert "damaged" in rec.cut and rec.trailer is None and len(rec.frames) > 100
