@@ -21,12 +21,15 @@ fault mark's ``until`` filled in (``fill_until``), as the simulator's recordings
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import http.client
 import json
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from zmqzab.config import ClusterConfig
 from zmqzab.record.format import DEFAULT_CAP_BYTES
@@ -42,6 +45,9 @@ RETRY_S = 0.25
 #: all younger than the recording when it starts first, and after a restart).
 BACKLOG = 500
 FLUSH_S = 1.0
+#: Kept free under the cap for the fault marks' ends (``until``: null becomes a time).
+ENDS_RESERVE_BYTES = 64 * 1024
+_json = msgspec.json.Encoder()
 
 
 #: Config keys a recording leaves out: recordings are made to be shown and passed around.
@@ -71,7 +77,9 @@ class LiveRecorder:
         timing = config.timing
         header = make_header(source, command, config.ids, "wall", timing.tick_ms, timing.heartbeat_ms,
                              config_json(config), title=title)
-        self.writer = RecordingWriter(path, header, cap_bytes, flush_s=FLUSH_S)
+        # Room kept under the cap for the ends the close writes in (a few bytes per fault mark).
+        self.writer = RecordingWriter(path, header, cap_bytes, flush_s=FLUSH_S,
+                                      reserve_bytes=min(ENDS_RESERVE_BYTES, cap_bytes // 100))
         self.path = Path(path)
         self.start = time.time()
         self._stop = threading.Event()
@@ -111,7 +119,7 @@ class LiveRecorder:
             self.mark({"mark": "verdict", **verdict})
         trailer = self.writer.close(verdict, self.ms())
         if ends and self.path is not None:
-            trailer = rewrite_with_ends(self.path, self.writer.cap_bytes)
+            trailer = rewrite_with_ends(self.path)
         return trailer
 
     # ------------------------------------------------------------------ one node's stream
@@ -204,22 +212,23 @@ def fill_until(frames: list[dict[str, Any]], end_t: float) -> None:
         data["until"] = end_t
 
 
-def rewrite_with_ends(path: Path, cap_bytes: int) -> dict[str, Any]:
-    """Rewrite a closed recording with its fault marks' ``until`` filled in; the trailer."""
-    rec = read_recording(path)
-    trailer = dict(rec.trailer or {})
-    fill_until(rec.frames, float(trailer.get("t", rec.last_t)))
+def rewrite_with_ends(path: Path) -> dict[str, Any]:
+    """Rewrite a closed recording with its fault marks' ``until`` filled in; the trailer. Line
+    by line: only mark lines are decoded and encoded again (a bound-sized file stays one copy
+    of its text in memory)."""
+    rec = read_recording(path, keep_frames=False)
+    lines = rec.text.split(b"\n")[:-1]
+    marks = {n: json.loads(line) for n, line in enumerate(lines)
+             if n and b'"kind":"mark"' in line}
+    trailer = rec.trailer or {}
+    fill_until(list(marks.values()), float(trailer.get("t", rec.last_t)))
+    for n, frame in marks.items():
+        lines[n] = _json.encode(frame)
     tmp = path.with_name(path.name + ".tmp")
-    header = {k: v for k, v in rec.header.items() if k != "cap_bytes"}
-    writer = RecordingWriter(tmp, header, cap_bytes, compress=path.suffix != ".jsonl")
-    for frame in rec.frames:
-        writer.write(frame)
-    for kind, n in (trailer.get("dropped") or {}).items():  # what the first pass dropped
-        writer.dropped[kind] = writer.dropped.get(kind, 0) + n
-    writer.truncated = writer.truncated or bool(trailer.get("truncated"))
-    out = writer.close(trailer.get("verdict"), trailer.get("t"))
+    body = b"\n".join(lines) + b"\n"
+    tmp.write_bytes(body if path.suffix == ".jsonl" else gzip.compress(body, mtime=0))
     tmp.replace(path)
-    return out
+    return trailer
 
 
 def _sse(resp: http.client.HTTPResponse, stop: threading.Event):

@@ -88,7 +88,7 @@ class RecordingWriter:
 
     def __init__(self, target: str | Path | IO[bytes], header: dict[str, Any],
                  cap_bytes: int = DEFAULT_CAP_BYTES, compress: bool | None = None,
-                 flush_s: float | None = None) -> None:
+                 flush_s: float | None = None, reserve_bytes: int = 0) -> None:
         if isinstance(target, (str, Path)):
             path = Path(target)
             if compress is None:
@@ -104,7 +104,9 @@ class RecordingWriter:
                                 if compress else self._raw)
         self._compress = compress
         self.cap_bytes = int(cap_bytes)
-        self._thin_at = int(self.cap_bytes * THIN_AT)
+        #: Frames stop here: the cap less what a later pass may add (live.py's ends).
+        self._limit = self.cap_bytes - reserve_bytes
+        self._thin_at = int(self._limit * THIN_AT)
         self.header = {**header, "cap_bytes": self.cap_bytes}
         self.bytes = 0
         self.frames = 0
@@ -144,7 +146,7 @@ class RecordingWriter:
                 self._drop(kind)
                 return False
             line = _json.encode(frame) + b"\n"
-            if self.bytes + len(line) > self.cap_bytes:
+            if self.bytes + len(line) > self._limit:
                 self.truncated = True
                 self._drop(kind)
                 return False
