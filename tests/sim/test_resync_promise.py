@@ -32,7 +32,7 @@ from tests.sim.helpers import LIVENESS_TICKS, answered, calm, wait_serving
 pytestmark = pytest.mark.election
 
 
-@pytest.mark.parametrize("seed", [71181, pytest.param(72041, marks=pytest.mark.xfail(strict=True, reason="open: --resync forgets acceptedEpoch"))])
+@pytest.mark.parametrize("seed", [71181, 72041])
 def test_a_resynced_node_never_promises_an_epoch_twice(seed):
     """Goal: sweep seeds of the bug hold every property. 71181 found it (with the operator who
     waited for the others' acceptedEpoch; it no longer reaches the case); 72041 (of
@@ -45,7 +45,6 @@ def test_a_resynced_node_never_promises_an_epoch_twice(seed):
     assert result.ok, result.violation
 
 
-@pytest.mark.xfail(strict=True, reason="open: --resync forgets acceptedEpoch")
 def test_resync_keeps_the_promise_of_an_epoch_a_second_leader_asks_for():
     """Goal: the schedule of seed 71181, built on purpose. Setup: 5 nodes, calm, three guesses
     committed in epoch E; the leader crashes. Faults: nodes a > f > c elect a (c, f follow);

@@ -59,6 +59,7 @@ from zmqzab.server.wake import WakePipe
 from zmqzab.server.zkport import ZkPort
 from zmqzab.state import ReplicatedState, Result
 from zmqzab.storage.errors import StorageError
+from zmqzab.storage.resync import set_aside
 from zmqzab.storage.store import open_storage
 from zmqzab.storage.verify import dir_bytes
 from zmqzab.storage.writer import LogWriter
@@ -420,15 +421,6 @@ def parse_blocked(text: str, ids: tuple[int, ...], me: int) -> set[int]:
     return blocked
 
 
-def set_aside(data_dir: Path) -> Path | None:
-    """--resync: rename the data dir (never delete: it may be the evidence of what went wrong)."""
-    if not data_dir.exists():
-        return None
-    aside = data_dir.with_name(f"{data_dir.name}.aside-{time.strftime('%Y%m%d-%H%M%S')}")
-    data_dir.rename(aside)
-    return aside
-
-
 def run_node(config: ClusterConfig, node_id: int, data_dir: Path | None, log_dir: Path | None,
              resync: bool = False) -> int:
     """Run one node in the foreground until SIGINT/SIGTERM; returns the process exit code."""
@@ -437,9 +429,13 @@ def run_node(config: ClusterConfig, node_id: int, data_dir: Path | None, log_dir
     setup_logging(node_id, log_dir)
     log = logger.bind(node=node_id)
     if resync:
-        aside = set_aside(data_dir)
-        log.warning(f"--resync: {data_dir} moved to {aside}; starting empty, the leader will sync this node"
-                    if aside else f"--resync: no data dir at {data_dir}; starting empty")
+        try:
+            moved = set_aside(data_dir)
+        except StorageError as exc:
+            log.error(str(exc))
+            return 2
+        log.warning(f"--resync: {data_dir} moved to {moved.aside}; starting empty with the epoch it promised "
+                    f"(acceptedEpoch {moved.accepted_epoch}), the leader will sync this node")
     try:
         node = Node(config, node_id, data_dir)
     except PortInUseError as exc:

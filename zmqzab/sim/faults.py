@@ -260,7 +260,7 @@ def resync(sim: Simulation, i: int) -> None:
         return
     sim.counters["resync"] += 1
     sim.trace.add(sim.now, "fault", f"operator: n{i} --resync (its data dir set aside; "
-                  "it starts empty and the leader syncs it)")
+                  "it starts empty but for its acceptedEpoch, and the leader syncs it)")
     node.disk.wipe()
     node.refused = False
     sim.checkers.view[i] = NodeView()
