@@ -265,7 +265,7 @@ class Bench:
 
     def catchup(self) -> dict[str, Any]:
         c, p, _ = self.fresh()
-        times, txns = [], self.counts.catchup_writes
+        times, splits, cpu, txns = [], [], [], self.counts.catchup_writes
         for k in range(self.counts.tries):
             ld = self.wait_leader(c)
             victim = next(i for i in c.ids if i != ld)
@@ -274,6 +274,7 @@ class Bench:
             self.wait_leader(c)
             p.pipelined(ld, txns, 1024, 256, lambda d: self.progress(f"catchup load {k + 1}", d, txns))
             target = parse_zxid(c.status(ld)["zxid_committed"])
+            spawned = time.time()  # wall clock: the node's log lines carry it
             c.start(victim)
             started = time.monotonic()
             while True:
@@ -284,8 +285,14 @@ class Bench:
                     raise RuntimeError("catchup: the restarted follower did not catch up within 60 s")
                 time.sleep(0.005)
             times.append(time.monotonic() - started)
+            cpu.append(process_cpu_s(c.procs[victim].pid))
+            splits.append(catchup_split(c.config.storage.log_dir / f"node-{victim}.log", spawned,
+                                        spawned + times[-1]))
         return {"median_s": round(statistics.median(times), 3), "tries_s": [round(t, 3) for t in times],
-                "txns_behind": txns}
+                "txns_behind": txns, "split_s": median_split(splits),
+                # The restarted node's own CPU until it caught up: steadier than the wall clock
+                # on a busy machine (Linux: /proc; absent elsewhere).
+                **({"node_cpu_s": round(statistics.median(cpu), 3)} if None not in cpu else {})}
 
     # ------------------------------------------------------------------ output
 
@@ -302,6 +309,56 @@ class Bench:
     def close(self) -> None:
         self.close_cluster()
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+#: The restarted follower's log lines that end each part of its catch-up (the first after the spawn).
+SPLIT_MARKS = (
+    ("start_s", "election round"),    # spawn -> its first election message: interpreter, imports, recovery
+    ("election_s", " from node "),    # -> DIFF/TRUNC/SNAP received: election and discovery
+    ("sync_s", "UPTODATE from"),      # -> UPTODATE: the stream received, logged, fsynced; commits applied
+)
+
+
+def catchup_split(log: Path, spawned: float, caught_up: float) -> dict[str, float]:
+    """Where a catch-up's seconds went, from the restarted node's log (times to the millisecond);
+    ``rest_s``: UPTODATE -> its status reports the leader's committed zxid. Parts not found: absent."""
+    day = time.localtime(spawned)
+    midnight = time.mktime((day.tm_year, day.tm_mon, day.tm_mday, 0, 0, 0, 0, 0, -1))
+    split: dict[str, float] = {}
+    marks, last = list(SPLIT_MARKS), spawned
+    for line in log.read_text(errors="replace").splitlines() if log.exists() else ():
+        if not marks:
+            break
+        try:
+            h, m, sec = line.split(" ", 1)[0].split(":")
+            at = midnight + int(h) * 3600 + int(m) * 60 + float(sec)
+        except ValueError:
+            continue
+        if at < spawned - 0.001:
+            continue  # the node's life before this restart
+        name, text = marks[0]
+        if text in line.split(" | ", 1)[-1]:
+            split[name] = round(max(at - last, 0.0), 3)
+            last = at
+            marks.pop(0)
+    if not marks:
+        split["rest_s"] = round(max(caught_up - last, 0.0), 3)
+    return split
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a live process so far (Linux /proc), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def median_split(splits: list[dict[str, float]]) -> dict[str, float]:
+    names = [n for n, _ in SPLIT_MARKS] + ["rest_s"]
+    return {n: round(statistics.median(s[n] for s in splits), 3) for n in names if all(n in s for s in splits)}
 
 
 def environment(config: ClusterConfig, nodes: int) -> dict[str, Any]:
@@ -359,6 +416,11 @@ def table(r: dict[str, Any], say) -> None:
         rows.append(("SIGSTOP leader -> next write", f"{r['hung']['median_ms']} ms median"))
     if "catchup" in r:
         rows.append((f"restart {r['catchup']['txns_behind']} behind -> caught up", f"{r['catchup']['median_s']} s median"))
+        split = r["catchup"].get("split_s") or {}
+        if len(split) == len(SPLIT_MARKS) + 1:
+            rows.append(("  start / election / sync / rest", " + ".join(f"{v:.3f}" for v in split.values()) + " s"))
+        if "node_cpu_s" in r["catchup"]:
+            rows.append(("  the restarted node's CPU until then", f"{r['catchup']['node_cpu_s']} s median"))
     width = max(len(a) for a, _ in rows) if rows else 0
     for a, b in rows:
         say(f"  {a:<{width}}  {b}")
