@@ -6,6 +6,7 @@ Both ways in call it: the typer command (cli/run.py) and the fast path for the p
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -29,6 +30,7 @@ def run_node_command(node_id: int, config: Path | None, data_dir: Path | None, l
     from zmqzab.security.keys import KeyFileError
     from zmqzab.server.node import run_node
 
+    gc.enable()  # off while the node's modules were imported (zmqzab/entry.py)
     try:
         code = run_node(cfg, node_id, data_dir, log_dir, resync=resync)
     except KeyFileError as exc:

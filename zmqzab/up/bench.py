@@ -313,9 +313,9 @@ class Bench:
 
 #: The restarted follower's log lines that end each part of its catch-up (the first after the spawn).
 SPLIT_MARKS = (
-    ("start_s", "election round"),    # spawn -> its first election message: interpreter, imports, recovery
-    ("election_s", " from node "),    # -> DIFF/TRUNC/SNAP received: election and discovery
-    ("sync_s", "UPTODATE from"),      # -> UPTODATE: the stream received, logged, fsynced; commits applied
+    ("start_s", ("election round",)),  # spawn -> its first election message: interpreter, imports, recovery
+    ("election_s", ("DIFF from node ", "TRUNC from node ", "SNAP from node ")),  # -> the sync begins
+    ("sync_s", ("UPTODATE from",)),    # -> UPTODATE: the stream received, logged, fsynced; commits applied
 )
 
 
@@ -334,10 +334,13 @@ def catchup_split(log: Path, spawned: float, caught_up: float) -> dict[str, floa
             at = midnight + int(h) * 3600 + int(m) * 60 + float(sec)
         except ValueError:
             continue
+        if at < spawned - 43_200:
+            at += 86_400  # past midnight
         if at < spawned - 0.001:
             continue  # the node's life before this restart
-        name, text = marks[0]
-        if text in line.split(" | ", 1)[-1]:
+        name, texts = marks[0]
+        message = line.split(" | ", 1)[-1]
+        if any(text in message for text in texts):
             split[name] = round(max(at - last, 0.0), 3)
             last = at
             marks.pop(0)

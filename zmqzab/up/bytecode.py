@@ -24,13 +24,17 @@ _done = False
 def compile_package() -> None:
     """Write the missing or out-of-date ``.pyc`` files of the zmqzab package (once per process)."""
     global _done
-    if _done:
-        return
-    _done = True
+    if not _done:
+        _done = True
+        compile_tree(Path(__file__).resolve().parent.parent)
+
+
+def compile_tree(root: Path) -> None:
+    """``.pyc`` files for the sources under ``root`` whose bytecode is missing or out of date."""
     import compileall
 
     try:
         # quiet=2: a file we cannot write is no error here (the node compiles it in memory).
-        compileall.compile_dir(Path(__file__).resolve().parent.parent, quiet=2)
+        compileall.compile_dir(root, quiet=2)
     except OSError:
         pass
