@@ -10,7 +10,7 @@ end, from one client process, as a person running `zmqzab guess` would see them:
 * hung:     SIGSTOP of the leader (its connections stay open) -> the same;
 * catchup:  a follower stopped while 50,000 writes commit, then restarted -> it reports the
             leader's committed zxid itself;
-* cold:     5 processes started -> the first committed write.
+* cold:     5 processes started -> the first committed write (and the CPU they used until then).
 """
 
 from __future__ import annotations
@@ -142,6 +142,8 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="zmqzab-bench-"))
         self.cluster: LocalCluster | None = None
         self.probe: Probe | None = None
+        #: The nodes' CPU, all together, from spawn to the first committed write (Linux; last fresh()).
+        self.cold_cpu_s: float | None = None
 
     # ------------------------------------------------------------------ cluster lifecycle
 
@@ -161,8 +163,11 @@ class Bench:
             if ld is not None:
                 r = p.write(ld, 0.5)
                 if r is not None and r.ok:
+                    elapsed = time.monotonic() - t0
                     self.cluster, self.probe = c, p
-                    return c, p, time.monotonic() - t0
+                    cpu = [process_cpu_s(proc.pid) for proc in c.procs.values()]
+                    self.cold_cpu_s = round(sum(cpu), 3) if None not in cpu else None
+                    return c, p, elapsed
             time.sleep(0.005)
         raise RuntimeError(f"no committed write within 60 s of starting; node logs: {self.work}")
 
@@ -193,7 +198,7 @@ class Bench:
         c, p, cold = self.fresh()
         ld = self.wait_leader(c)
         follower = next(i for i in c.ids if i != ld) if self.n > 1 else ld
-        out: dict[str, Any] = {"cold_start_s": round(cold, 3)}
+        out: dict[str, Any] = {"cold_start_s": round(cold, 3), "cold_cpu_s": self.cold_cpu_s}
         before = self.regime(c)
         for label, node in (("follower", follower), ("leader", ld)):
             for _ in range(self.counts.seq_warmup):
@@ -387,7 +392,8 @@ def run(config_path: Path, nodes: int, workloads: list[str], inflight: int, coun
             say(f"{name} ...")
             result[name] = getattr(bench, name)()
             if name == "seq":
-                result["cold"] = {"start_to_first_write_s": result["seq"].pop("cold_start_s")}
+                result["cold"] = {"start_to_first_write_s": result["seq"].pop("cold_start_s"),
+                                  "nodes_cpu_s": result["seq"].pop("cold_cpu_s")}
     finally:
         bench.close()
     table(result, say)
@@ -409,7 +415,9 @@ def table(r: dict[str, Any], say) -> None:
         rows.append(("sequential, through the leader", f"p50 {s['leader']['p50_ms']} ms, p99 {s['leader']['p99_ms']} ms, "
                      f"{s['leader']['ops_s']:.0f} ops/s"))
         rows.append(("  elections during it", _elections(s)))
-        rows.append(("cold start -> first committed write", f"{r['cold']['start_to_first_write_s']} s"))
+        cpu = r["cold"].get("nodes_cpu_s")
+        rows.append(("cold start -> first committed write", f"{r['cold']['start_to_first_write_s']} s"
+                     + (f" ({cpu} s of CPU, all nodes)" if cpu is not None else "")))
     if "pipe" in r:
         rows.append((f"pipelined, 1 client, {r['pipe']['inflight']} in flight", f"{r['pipe']['ops_s']:.0f} ops/s"))
         rows.append(("  elections during it", _elections(r["pipe"])))
