@@ -43,3 +43,14 @@ def test_a_log_that_stops_early_gives_the_parts_it_shows(tmp_path):
     log.write_text("\n".join(lines(spawned + 0.1)[:3]) + "\n")
     assert set(catchup_split(log, spawned, spawned + 1)) == {"start_s"}
     assert catchup_split(tmp_path / "missing.log", spawned, spawned + 1) == {}
+
+
+def test_an_exited_nodes_last_words_are_quoted(tmp_path):
+    """When the restarted node dies (a port of its taken meanwhile, say), the bench's error quotes
+    the last line it wrote, or says it wrote nothing."""
+    from zmqzab.up.bench import last_line
+
+    console = tmp_path / "node-1.console"
+    console.write_text("12:00:00.000 INFO    n1 | recovered\n12:00:00.100 ERROR   n1 | port 7101 is in use\n")
+    assert last_line(console).endswith("12:00:00.100 ERROR   n1 | port 7101 is in use")
+    assert "wrote nothing" in last_line(tmp_path / "none.console")

@@ -286,6 +286,9 @@ class Bench:
                 st = c.status(victim, timeout=0.2)
                 if st and st["phase"] == "BROADCAST" and parse_zxid(st["zxid_committed"]) >= target:
                     break
+                if not c.alive(victim):  # e.g. a port of its taken by another process meanwhile
+                    raise RuntimeError(f"catchup: the restarted follower (node {victim}) exited with code "
+                                       f"{c.procs[victim].returncode}; {last_line(c.workdir / f'node-{victim}.console')}")
                 if time.monotonic() - started > 60:
                     raise RuntimeError("catchup: the restarted follower did not catch up within 60 s")
                 time.sleep(0.005)
@@ -352,6 +355,15 @@ def catchup_split(log: Path, spawned: float, caught_up: float) -> dict[str, floa
     if not marks:
         split["rest_s"] = round(max(caught_up - last, 0.0), 3)
     return split
+
+
+def last_line(path: Path) -> str:
+    """The last line a process wrote to ``path``, to quote in an error."""
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
+    return f"its last words ({path}): {lines[-1]}" if lines else f"it wrote nothing to {path}"
 
 
 def process_cpu_s(pid: int) -> float | None:
