@@ -27,7 +27,7 @@ import random
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 from loguru import logger
@@ -44,7 +44,6 @@ from zmqzab.host.replica import Replica
 from zmqzab.messages import GameResult, PeerMessage, Proposal, Txn
 from zmqzab.security.curve import node_keys
 from zmqzab.security.keys import KeyFileError
-from zmqzab.security.zap import start_authenticator
 from zmqzab.server.clients import ClientPort, Waiter
 from zmqzab.server.commands import Command, CommandQueue, carry_out
 from zmqzab.server.events import EventLog
@@ -56,7 +55,6 @@ from zmqzab.server.snapshots import ForkedSnapshots
 from zmqzab.server.status import node_status
 from zmqzab.server.transport import DRAIN_LIMIT, PortInUseError, Transport, check_rules
 from zmqzab.server.wake import WakePipe
-from zmqzab.server.zkport import ZkPort
 from zmqzab.state import ReplicatedState, Result
 from zmqzab.storage.errors import StorageError
 from zmqzab.storage.resync import set_aside
@@ -64,6 +62,9 @@ from zmqzab.storage.store import open_storage
 from zmqzab.storage.verify import dir_bytes
 from zmqzab.storage.writer import LogWriter
 from zmqzab.zxid import fmt_zxid
+
+if TYPE_CHECKING:  # imported in Node() when the config gives a zk_port (start-up time)
+    from zmqzab.server.zkport import ZkPort
 
 __all__ = ["Command", "Node", "core_config", "run_node", "set_aside", "parse_blocked", "security_summary"]
 
@@ -129,7 +130,11 @@ class Node:
 
         self.ctx = zmq.Context()
         #: The ZAP handler must run before any CURVE socket binds (security/zap.py).
-        self.auth = start_authenticator(self.ctx, keys.keyring) if keys is not None else None
+        self.auth = None
+        if keys is not None:  # imported with CURVE only (start-up time)
+            from zmqzab.security.authenticator import start_authenticator
+
+            self.auth = start_authenticator(self.ctx, keys.keyring)
         try:
             self.transport = Transport(self.ctx, config, node_id, keys, warn=self.log.warning)
         except BaseException:
@@ -172,8 +177,10 @@ class Node:
         #: (what it was built from, tick, the ZooKeeper part of /status): status.py's cache.
         self._zk_status: tuple | None = None
         if self.addr.zk_port:
+            from zmqzab.server import zkport
+
             try:
-                self.zk = ZkPort(self, int(time.time() * 1000))
+                self.zk = zkport.ZkPort(self, int(time.time() * 1000))
             except BaseException:
                 self.transport.close()
                 self._stop_auth()
