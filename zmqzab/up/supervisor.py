@@ -47,6 +47,7 @@ from typing import Any, TextIO
 from zmqzab.config import ClusterConfig, ConfigError
 from zmqzab.security.runsecret import new_secret, write_private
 from zmqzab.server.web import TOKEN_HEADER
+from zmqzab.up.bytecode import compile_package
 from zmqzab.up.control import ControlError, control_file, page_address, partition_blocked, start_control_http
 
 #: How long ``stop_node`` waits after SIGTERM before it sends SIGKILL.
@@ -101,6 +102,7 @@ class Supervisor:
                  colour: bool | None = None, python: str = sys.executable,
                  stop_timeout: float = STOP_TIMEOUT_S, control_port: int | None = 0,
                  record: Path | None = None, record_cap: int | None = None, command: str = "zmqzab up") -> None:
+        compile_package()  # every node start then skips compiling zmqzab (up/bytecode.py)
         self.config = config
         #: ``--record FILE``: the nodes' streams and this supervisor's actions (record/live.py).
         self.record, self.record_cap, self.command_line = record, record_cap, command
