@@ -9,6 +9,8 @@ from tests.polling import wait_for
 from tests.processes.upcluster import UpCluster
 from zmqzab.record.reader import read_recording
 
+pytestmark = [pytest.mark.web, pytest.mark.cli]
+
 
 @pytest.mark.processes
 def test_processes_up_record_writes_every_node_and_the_crash(tmp_path):

@@ -18,6 +18,8 @@ from zmqzab.sim import SimOptions
 
 from tests.polling import wait_for
 
+pytestmark = [pytest.mark.web, pytest.mark.cli]
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -7,9 +7,13 @@ import dataclasses
 import io
 import json
 
+import pytest
+
 from zmqzab.record.reader import parse_lines
 from zmqzab.record.sim import SimRecorder, TICK_MS, record_run
 from zmqzab.sim import SimOptions, Simulation
+
+pytestmark = [pytest.mark.web]
 
 
 def _record(options: SimOptions, **kwargs) -> tuple[bytes, object, dict]:

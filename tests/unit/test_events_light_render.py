@@ -13,6 +13,8 @@ from zmqzab.server.events import EventLog, bounded, render
 from zmqzab.server.light import light
 from zmqzab.zxid import make_zxid
 
+pytestmark = [pytest.mark.web]
+
 
 def _txns(n: int) -> list[Txn]:
     return [Txn(zxid=make_zxid(2, k), op=Guess("alice", k, k)) for k in range(1, n + 1)]

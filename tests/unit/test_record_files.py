@@ -13,6 +13,8 @@ from zmqzab.record.format import FORMAT, THIN_AT
 from zmqzab.record.reader import RecordingError, parse_lines, read_recording
 from zmqzab.record.writer import RecordingWriter, make_header
 
+pytestmark = [pytest.mark.web]
+
 
 def _header() -> dict:
     return make_header("live", "test", [1, 2, 3], "wall", 50, 100)
