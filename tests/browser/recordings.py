@@ -26,6 +26,8 @@ T_COMMIT = 700.0         # n3 sends COMMIT 1:1
 T_CRASH = 1000.0         # n3's stream closes; a fault band 1000..2000
 T_ELECTED_2 = 2000.0     # n5 LEADING epoch 2
 T_BACK = 2600.0          # n3 up again, FOLLOWING n5
+T_SPLIT = 2700.0         # a partition mark without its end (until null) ...
+T_HEAL = 2900.0          # ... which this heal mark ends
 T_END = 3000.0           # the checker's verdict (not ok), the trailer
 
 
@@ -104,6 +106,11 @@ def election_and_crash(captions: bool = False, start_paused: bool = False) -> tu
     f.append({"t": T_BACK, "node": 3, "kind": "hello", "data": {"node": 3, "boot": "boot-3-b", "seq": 0,
                                                                 "heartbeat_ms": 100, "down_after_ms": 250}})
     f.append(st(T_BACK, status(3, "FOLLOWING", "BROADCAST", 2, 5, c)))
+    # As a live recording writes them: the end is not known, a heal mark ends the partition.
+    f.append({"t": T_SPLIT, "kind": "mark", "data": {"mark": "fault", "fault": "partition", "text": "partition {n1} | {n2,n3,n4,n5}",
+                                                     "nodes": [1], "until": None, "groups": [[1], [2, 3, 4, 5]]}})
+    f.append({"t": T_HEAL, "kind": "mark", "data": {"mark": "fault", "fault": "heal", "text": "heal: every link works again",
+                                                    "nodes": [], "until": None}})
     f.append({"t": T_END, "kind": "mark", "data": {"mark": "verdict", "ok": False,
                                                    "text": "logs differ at 1:1 (a made-up violation)", "prop": "logs_identical"}})
     if captions:

@@ -108,15 +108,20 @@ def test_replay_scrubber_moves_the_state_back(served, page):
     """Goal: dragging the timeline shows the state at any instant, backwards too.
     Setup: the hand-made run, gzip as it is on disk (/raw: the page decompresses it), opened
     paused at t=0 (paused=1). Steps: scrub to after the second election, then back to the first
-    leader's term, then to the election. Expected: n5 is LEADING at t2 and FOLLOWING again at
-    t1 (n3 LEADING and up again, not DOWN); at the start every node is LOOKING; the timeline
-    shows the fault band and the two leader changes. Three drags in a row: the text a drag
+    leader's term, into and out of a partition, then to the election. Expected: n5 is LEADING at
+    t2 and FOLLOWING again at t1 (n3 LEADING and up again, not DOWN); the partition is named
+    while it lasts; at the start every node is LOOKING; the timeline shows the fault bands (the
+    partition's end taken from its heal mark), the two leader changes and the verdict. Three drags in a row: the text a drag
     could select would turn the next drag into a drag and drop (lost pointer capture)."""
     s = served(*rc.election_and_crash())
     page.goto(s.url + "/?replay=/raw&paused=1")
     wait_rendered(page, 0)
     assert set(roles(page).values()) == {"LOOKING"}
-    assert page.locator("#rp-marks .rp-band").count() == 1
+    # The crash (until given) and the partition (until null: ended by the heal mark); the heal an instant.
+    bands = page.evaluate("[...document.querySelectorAll('#rp-marks .rp-band')].map(b => [parseFloat(b.style.left), parseFloat(b.style.width)])")
+    assert [[round(x, 2) for x in b] for b in bands] == [[round(100 * rc.T_CRASH / rc.T_END, 2), round(100 * (rc.T_ELECTED_2 - rc.T_CRASH) / rc.T_END, 2)],
+                                                          [round(100 * rc.T_SPLIT / rc.T_END, 2), round(100 * (rc.T_HEAL - rc.T_SPLIT) / rc.T_END, 2)]]
+    assert page.locator("#rp-marks .rp-tick.instant").count() == 1
     assert page.locator("#rp-marks .rp-tick.leader").count() == 2
     assert page.locator("#rp-marks .rp-tick.verdict.bad").count() == 1
 
@@ -128,6 +133,10 @@ def test_replay_scrubber_moves_the_state_back(served, page):
     scrub_to(page, t1)
     assert page.evaluate(ROLE.format(5)) == "FOLLOWING"
     assert page.evaluate(ROLE.format(3)) == "LEADING" and page.evaluate(STATE.format(3)) == "up"
+    scrub_to(page, (rc.T_SPLIT + rc.T_HEAL) / 2)
+    assert "partition {n1} | {n2,n3,n4,n5}" in page.inner_text("#rp-now")
+    scrub_to(page, (rc.T_HEAL + rc.T_END) / 2)
+    assert "partition" not in page.inner_text("#rp-now")
     scrub_to(page, 50)
     assert set(roles(page).values()) == {"LOOKING"}
     assert page.errors == []  # type: ignore[attr-defined]
