@@ -1,6 +1,6 @@
 """Recordings for the page's replay tests, written as record-format.md says (header, frames,
-trailer; gzip JSON Lines), and a tiny server that serves them the way `zmqzab replay` does
-(GET / the page, GET /recording the frames as application/x-ndjson).
+trailer; gzip JSON Lines), and `zmqzab replay`'s server over one (GET / the page, GET
+/recording the frames as application/x-ndjson).
 
 `election_and_crash()` is a small hand-made run of five nodes: an election (n3 leads epoch 1),
 one write from PROPOSAL to COMMIT, n3 crashes, n5 leads epoch 2, n3 comes back as a follower.
@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-
-from zmqzab.server.web import INDEX_HTML
 
 IDS = [1, 2, 3, 4, 5]
 #: Instants of election_and_crash() (ms since the start).
@@ -140,40 +136,17 @@ def write_recording(path: Path, header: dict, frames: list[dict], trailer: dict 
 
 
 class ReplayServer:
-    """What `zmqzab replay FILE` serves: GET / (index.html), GET /recording (the frames,
-    decompressed, application/x-ndjson); and GET /raw (the file as it is, gzip or not)."""
+    """`zmqzab replay`'s server (zmqzab/record/server.py: GET / the page, GET /recording the
+    recording's lines, decompressed) over a file; ``as_is``: the file's bytes as they are on
+    disk (gzip for a .zrec), which the page must decompress itself."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, as_is: bool = False) -> None:
+        from zmqzab.record.server import serve_recording
+
         raw = path.read_bytes()
-        plain = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, fmt: str, *args) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                route = self.path.split("?", 1)[0]
-                if route in ("/", "/index.html"):
-                    self._send(INDEX_HTML.read_bytes(), "text/html; charset=utf-8")
-                elif route == "/recording":
-                    self._send(plain, "application/x-ndjson")
-                elif route == "/raw":
-                    self._send(raw, "application/octet-stream")
-                else:
-                    self.send_error(404)
-
-            def _send(self, body: bytes, ctype: str) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        body = raw if as_is or raw[:2] != b"\x1f\x8b" else gzip.decompress(raw)
+        self.server, address = serve_recording(body)
+        self.url = address.split("/?", 1)[0]
 
     def close(self) -> None:
         self.server.shutdown()

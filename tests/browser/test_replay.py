@@ -37,9 +37,9 @@ def served(tmp_path):
     """Start a ReplayServer over a recording; closed at the end of the test."""
     servers = []
 
-    def serve(header, frames, trailer, name="run.zrec"):
+    def serve(header, frames, trailer, name="run.zrec", as_is=False):
         path = rc.write_recording(tmp_path / name, header, frames, trailer)
-        s = rc.ReplayServer(path)
+        s = rc.ReplayServer(path, as_is)
         servers.append(s)
         return s
 
@@ -106,15 +106,15 @@ def test_replay_plays_a_recording_to_its_end_without_a_cluster(served, page):
 
 def test_replay_scrubber_moves_the_state_back(served, page):
     """Goal: dragging the timeline shows the state at any instant, backwards too.
-    Setup: the hand-made run, gzip as it is on disk (/raw: the page decompresses it), opened
+    Setup: the hand-made run, served gzip as it is on disk (the page decompresses it), opened
     paused at t=0 (paused=1). Steps: scrub to after the second election, then back to the first
     leader's term, into and out of a partition, then to the election. Expected: n5 is LEADING at
     t2 and FOLLOWING again at t1 (n3 LEADING and up again, not DOWN); the partition is named
     while it lasts; at the start every node is LOOKING; the timeline shows the fault bands (the
     partition's end taken from its heal mark), the two leader changes and the verdict. Three drags in a row: the text a drag
     could select would turn the next drag into a drag and drop (lost pointer capture)."""
-    s = served(*rc.election_and_crash())
-    page.goto(s.url + "/?replay=/raw&paused=1")
+    s = served(*rc.election_and_crash(), as_is=True)
+    page.goto(s.url + "/?replay=/recording&paused=1")
     wait_rendered(page, 0)
     assert set(roles(page).values()) == {"LOOKING"}
     # The crash (until given) and the partition (until null: ended by the heal mark); the heal an instant.
