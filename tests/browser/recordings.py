@@ -112,6 +112,7 @@ def election_and_crash(captions: bool = False, start_paused: bool = False) -> tu
     if captions:
         f += [
             {"t": 0.0, "kind": "caption", "data": {"id": "start", "text": "Five nodes start, each LOOKING.", "pause": True, "question": None}},
+            {"t": T_ELECTED_1, "kind": "caption", "data": {"id": "votes", "text": "Every node votes for the one with the newest history.", "pause": False, "question": None}},
             {"t": T_ELECTED_1, "kind": "caption", "data": {"id": "elected", "text": "n3 has a quorum of votes: it leads epoch 1.", "pause": False, "question": None}},
             {"t": T_PROPOSAL, "kind": "caption", "data": {"id": "proposal", "text": "The leader sends its PROPOSAL to every follower.", "pause": True,
                                                          "question": "How many ACKs does it need to commit?"}},

@@ -220,11 +220,12 @@ def test_replay_steps_one_message_at_a_time(served, page):
 
 def test_replay_captions_advance_one_by_one_and_pause(served, page):
     """Goal: a lesson's captions show one at a time; playing stops at a caption that pauses.
-    Setup: the hand-made run with four captions (t=0 pauses; "elected" does not; "proposal"
-    pauses with a question; "crash" pauses), played at 8x.
-    Expected: it stops at once on the first caption; shift+→ goes to "elected"; play stops at
-    "proposal" (at its instant, its question shown); the caption button goes to "crash"; play
-    then runs to the end and the last caption stays."""
+    Setup: the hand-made run with five captions (t=0 pauses; "votes" and "elected", at one
+    instant, do not; "proposal" pauses with a question; "crash" pauses), played at 8x.
+    Expected: it stops at once on the first caption; shift+→ goes to "votes", then to "elected"
+    ("votes", of the same instant, still in view, smaller); play stops at "proposal" (at its
+    instant, its question shown); the caption button goes to "crash"; play then runs to the
+    end and the last caption stays; Home shows the first again."""
     header, frames, trailer = rc.election_and_crash(captions=True)
     s = served(header, frames, trailer)
     page.goto(s.url + "/?replay=/recording&speed=8")
@@ -238,7 +239,11 @@ def test_replay_captions_advance_one_by_one_and_pause(served, page):
     at_caption("start", 0)
     assert "Five nodes start" in page.inner_text("#caption")
     page.keyboard.press("Shift+ArrowRight")
+    at_caption("votes", rc.T_ELECTED_1)
+    assert page.locator("#caption .cap-prev").count() == 0
+    page.keyboard.press("Shift+ArrowRight")
     at_caption("elected", rc.T_ELECTED_1)
+    assert page.inner_text("#caption .cap-prev") == "Every node votes for the one with the newest history."
     page.keyboard.press(" ")
     at_caption("proposal", rc.T_PROPOSAL)
     assert "How many ACKs does it need to commit?" in page.inner_text("#caption")
