@@ -311,3 +311,25 @@ def test_replay_a_missing_recording_says_why(tmp_path, page):
         assert page.evaluate("window.__eventSources") == 0
     finally:
         s.close()
+
+
+def test_replay_a_zrec_cut_short_replays_what_it_holds(tmp_path, page):
+    """Goal: a .zrec whose recorder was killed (gzip cut short, no trailer) still replays up to
+    where it ends. Setup: a recording of 300 writes, gzip, its last 40% of bytes cut off, opened
+    with the file input. Expected: replay mode with the frames before the cut (some, not all),
+    the reason said (the compressed data ends early), five nodes."""
+    header, frames, trailer = rc.many_writes(300, title="cut short")
+    path = rc.write_recording(tmp_path / "whole.zrec", header, frames, trailer)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.zrec"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    page.goto(f"{INDEX_HTML.as_uri()}?node=http://127.0.0.1:9")
+    page.set_input_files("#rec-file", str(cut))
+    page.wait_for_function("R.header !== null && !S.dirty", timeout=10_000)
+    held = page.evaluate("R.frames.length")
+    assert 0 < held < len(frames)
+    assert page.evaluate("R.trailer") is None
+    assert "ends early" in page.inner_text("#control-msg")
+    assert page.inner_text("#replay-badge") == "REPLAY: cut short"
+    assert page.locator(".node-row").count() == 5
+    assert page.errors == []  # type: ignore[attr-defined]
