@@ -51,3 +51,6 @@ def test_processes_up_record_writes_every_node_and_the_crash(tmp_path):
     marks = [f["data"] for f in rec.frames if f["kind"] == "mark"]
     assert any(m["mark"] == "fault" and m["fault"] == "crash" and m["nodes"] == [victim] for m in marks)
     assert any(m["mark"] == "leader" and m["leader"] is not None for m in marks)
+    # as pages see them: no controls' URL, no secrets
+    assert all("control" not in f["data"] for f in rec.frames if f["kind"] == "status")
+    assert rec.header["config"]["zookeeper"]["session_secret"] == "(not recorded)"

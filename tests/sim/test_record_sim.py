@@ -118,3 +118,51 @@ def test_a_long_run_stays_under_a_small_cap():
     rec = parse_lines(text)
     captioned = [f for f in rec.frames if f["kind"] == "caption"]
     assert [c["data"]["id"] for c in captioned] == ["c1"] and captioned[0]["t"] == 10 * TICK_MS
+
+
+def test_streams_go_down_and_up_as_the_page_would_see_them():
+    """Goal: a node's stream in the recording goes down when its process dies or stops and up
+    when it answers again, as a live node's would. Setup: seed 3 with faults (crashes and
+    pauses). Expected: per node, up and down alternate and every up is followed by a hello; a
+    paused node is down from its pause mark until the pause's end (or a crash and restart); clients' requests and
+    answers are zab events as nodes record them."""
+    print("seed 3")
+    text, result, _ = _record(SimOptions(seed=3))
+    assert result.ok
+    frames = parse_lines(text).frames
+    for i in range(1, 6):
+        mine = [f for f in frames if f.get("node") == i and f["kind"] in ("up", "down", "hello")]
+        ups = [f["kind"] for f in mine if f["kind"] != "hello"]
+        assert ups == ["up", "down"] * (len(ups) // 2) + ["up"] * (len(ups) % 2), (i, ups)
+        for k, f in enumerate(mine):
+            if f["kind"] == "up":
+                assert mine[k + 1]["kind"] == "hello"
+    pauses = [f for f in frames if f["kind"] == "mark" and f["data"].get("fault") == "pause"]
+    assert pauses
+    for p in pauses:
+        (i,) = p["data"]["nodes"]
+        after = [f for f in frames if f.get("node") == i and f["kind"] in ("up", "down") and f["t"] >= p["t"]]
+        assert after[0]["kind"] == "down" and after[0]["t"] == p["t"]
+        if len(after) > 1 and after[1]["kind"] == "up" and after[1]["t"] < p["data"]["until"]:
+            # up early only when it was crashed meanwhile (a crash ends a pause) and restarted
+            assert any(f["kind"] == "mark" and f["data"].get("fault") == "crash" and f["data"]["nodes"] == [i]
+                       and p["t"] <= f["t"] <= after[1]["t"] for f in frames)
+    kinds = {f["data"]["kind"] for f in frames if f["kind"] == "zab"}
+    assert {"client", "answer", "commit", "send", "recv"} <= kinds
+
+
+def test_cli_record_takes_one_seed_and_a_writable_file(tmp_path):
+    """Goal: --record's errors are one line and exit 2. Expected: with --seeds, or a file in a
+    directory that does not exist, exit 2 naming the way out; a good path gets a recording."""
+    from typer.testing import CliRunner
+
+    from zmqzab.cli.app import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["sim", "--seeds", "3", "--record", str(tmp_path / "a.zrec")])
+    assert r.exit_code == 2 and "--seed alone" in r.output
+    r = runner.invoke(app, ["sim", "--seed", "1", "--ticks", "20", "--record", str(tmp_path / "no" / "a.zrec")])
+    assert r.exit_code == 2 and "cannot write the recording" in r.output
+    r = runner.invoke(app, ["sim", "--seed", "1", "--ticks", "20", "--record", str(tmp_path / "a.jsonl")])
+    assert r.exit_code == 0, r.output
+    assert parse_lines((tmp_path / "a.jsonl").read_bytes()).trailer["verdict"]["ok"] is True

@@ -155,3 +155,16 @@ def test_foreign_and_newer_files_are_refused(tmp_path):
     binary.write_bytes(gzip.compress(b"\x00\x01\x02garbage"))
     with pytest.raises(RecordingError, match="not a zmqzab recording"):
         read_recording(binary)
+
+
+def test_a_live_recording_leaves_the_configs_secrets_out():
+    """A recording is made to be shown: the cluster config in its header has no secret."""
+    from zmqzab.config import load_config
+    from zmqzab.record.live import config_json
+    from zmqzab.resources import builtin_config
+
+    cfg = load_config(builtin_config())
+    text = json.dumps(config_json(cfg))
+    assert cfg.zookeeper.session_secret and cfg.zookeeper.session_secret not in text
+    assert json.loads(text)["zookeeper"]["session_secret"] == "(not recorded)"
+    assert json.loads(text)["timing"]["tick_ms"] == cfg.timing.tick_ms

@@ -40,9 +40,22 @@ BACKLOG = 500
 FLUSH_S = 1.0
 
 
+#: Config keys a recording leaves out: recordings are made to be shown and passed around.
+SECRET_KEYS = ("secret", "digest", "password", "token")
+
+
 def config_json(config: ClusterConfig) -> dict[str, Any]:
-    """The cluster config as JSON (paths as text)."""
-    return json.loads(json.dumps(dataclasses.asdict(config), default=str))
+    """The cluster config as JSON (paths as text), without its secrets."""
+    return _redacted(json.loads(json.dumps(dataclasses.asdict(config), default=str)))
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: ("(not recorded)" if any(w in k.lower() for w in SECRET_KEYS) and value[k] else _redacted(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
 
 
 class LiveRecorder:
@@ -78,6 +91,10 @@ class LiveRecorder:
 
     def mark(self, data: dict[str, Any]) -> None:
         self.writer.frame(self.ms(), "mark", data)
+
+    def caption(self, id: str, text: str, pause: bool = False, question: str | None = None) -> None:  # noqa: A002
+        """A lesson's caption, now."""
+        self.writer.frame(self.ms(), "caption", {"id": id, "text": text, "pause": pause, "question": question})
 
     def close(self, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
         """Stop following (after the nodes stopped: their ends are recorded) and write the trailer."""
@@ -134,6 +151,7 @@ class LiveRecorder:
             self._stop.wait(RETRY_S)
 
     def _status(self, i: int, status: dict[str, Any]) -> None:
+        status.pop("control", None)  # as pages get it (web.py _without_control)
         t = self.ms()
         if not self._statuses.due(i, status, t):
             return

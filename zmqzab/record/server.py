@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from zmqzab.record.format import NDJSON
 from zmqzab.server.httpserver import LimitedHTTPServer
-from zmqzab.server.web import INDEX_HTML, JsonHandler, serve_http
+from zmqzab.server.web import JsonHandler, serve_http
 
 
 def make_replay_handler(body: bytes, names: frozenset[str]) -> type[JsonHandler]:
@@ -26,13 +26,7 @@ def make_replay_handler(body: bytes, names: frozenset[str]) -> type[JsonHandler]
                 if path == "/recording":
                     self._send(200, body, NDJSON + "; charset=utf-8")
                 elif path in ("/", "/index.html"):
-                    try:
-                        page = INDEX_HTML.read_bytes()
-                    except OSError:
-                        self._error(404, f"index.html not found at {INDEX_HTML}: this zmqzab install "
-                                         "is incomplete (reinstall it)")
-                        return
-                    self._send(200, page, "text/html; charset=utf-8")
+                    self._index()
                 elif path == "/favicon.ico":
                     self._send(204, b"", "image/x-icon")
                 else:

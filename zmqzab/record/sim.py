@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from zmqzab.core.output import BROADCAST
+from zmqzab.core.roles import Role
 from zmqzab.record.format import DEFAULT_CAP_BYTES
 from zmqzab.record.writer import RecordingWriter, StatusFilter, make_header
 from zmqzab.server.events import EventLog, render
-from zmqzab.server.light import light
+from zmqzab.server.light import Ends, light
 from zmqzab.server.status import core_view
 from zmqzab.server.web import MAX_EVENTS_PER_S, flush_interval_s
 from zmqzab.sim.trace import TICK, describe
@@ -98,6 +99,10 @@ class SimRecorder:
         self._held: deque[dict[str, Any]] = deque()
         self._open: dict[tuple, dict[str, Any]] = {}
         self._loss: dict[str, Any] | None = None
+        #: Clients answered by the Output being carried out, by node.
+        self._answered: dict[int, list] = {}
+        #: Nodes whose process is stopped (a pause): their stream is down until it resumes.
+        self._paused: set[int] = set()
         self.trailer: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ the run's hooks
@@ -141,17 +146,26 @@ class SimRecorder:
         self._started_ms[i] = self.ms()
         self._statuses.forget(i)
         self._close(("crash", i))
+        self._up(i)
+
+    def _up(self, i: int) -> None:
+        """Node ``i``'s stream opens: ``up``, then its ``hello`` (as web.py's _stream sends it)."""
+        log = self.logs[i]
         hb = self.heartbeat_ms
         self._emit({"t": self.ms(), "node": i, "kind": "up"})
         self._emit({"t": self.ms(), "node": i, "kind": "hello", "data": {
-            "node": i, "boot": log.boot, "seq": 0, "heartbeat_ms": hb,
+            "node": i, "boot": log.boot, "seq": log.seq, "heartbeat_ms": hb,
             "flush_ms": round(flush_interval_s(hb) * 1000), "down_after_ms": max(2 * hb, 250),
             "max_events_per_s": MAX_EVENTS_PER_S}})
 
     def stopped(self, i: int) -> None:
         """Node ``i`` died."""
         self.logs.pop(i, None)
-        self._emit({"t": self.ms(), "node": i, "kind": "down"})
+        self._answered.pop(i, None)
+        if i in self._paused:
+            self._paused.discard(i)  # its stream was down already
+        else:
+            self._emit({"t": self.ms(), "node": i, "kind": "down"})
         self._check_leader()
 
     def sent(self, i: int, to: int, msg: PeerMessage) -> None:
@@ -171,9 +185,31 @@ class SimRecorder:
             self._check_leader()
 
     def committed(self, i: int, applied: list) -> None:
+        """After an Output: its commits, then the clients it answered (as node.py records them)."""
         log = self.logs.get(i)
+        answered = self._answered.pop(i, None)
         if log is not None:
             log.committed(applied)
+            if answered:
+                log.add("answer", Ends.of(answered))
+            self._drain(i)
+
+    def answered(self, i: int, txn: Any, result: Any, waiters: int) -> None:
+        self._answered.setdefault(i, []).extend([(txn, result)] * waiters)
+
+    def client(self, i: int, ops: list) -> None:
+        """A node took client requests (server/clients.py's event)."""
+        log = self.logs.get(i)
+        peer = self.sim.nodes[i].peer if self.sim is not None else None
+        if log is not None and peer is not None:
+            path = "proposing" if peer.role == Role.LEADING else f"forwarding to leader n{peer.leader_id}"
+            log.add("client", (len(ops), ops[:3], path))
+            self._drain(i)
+
+    def refused(self, i: int, n: int, reason: str) -> None:
+        log = self.logs.get(i)
+        if log is not None:
+            log.add("refused", (n, reason))
             self._drain(i)
 
     def tick(self) -> None:
@@ -184,8 +220,13 @@ class SimRecorder:
         self._loss = None
         while self._captions and self._captions[0][0] <= sim.tick:
             self.caption(**self._captions.popleft()[1])
+        for i in sorted(self._paused):
+            if sim.nodes[i].paused_until <= sim.now:  # it resumed: its stream answers again
+                self._paused.discard(i)
+                self._statuses.forget(i)
+                self._up(i)
         for i in sim.ids:
-            if i in self.logs:
+            if i in self.logs and i not in self._paused:
                 self._write_status(i)
 
     # ------------------------------------------------------------------ what a script adds
@@ -204,7 +245,7 @@ class SimRecorder:
             verdict = {"ok": False, "text": violation.detail, "prop": violation.prop}
         else:
             verdict = {"ok": True, "text": text or "every checked property held"}
-        for i in sorted(self.logs):
+        for i in sorted(set(self.logs) - self._paused):
             self._write_status(i)
         self.mark({"mark": "verdict", **verdict})
         for key in list(self._open):
@@ -288,6 +329,10 @@ class SimRecorder:
             self._close(key)  # a second partition replaces the first
             self._open[key] = frame
         self._emit(frame)
+        if fault == "pause" and nodes and nodes[0] in self.logs and nodes[0] not in self._paused:
+            # A stopped process sends nothing: the page sees its stream go quiet.
+            self._paused.add(nodes[0])
+            self._emit({"t": self.ms(), "node": nodes[0], "kind": "down"})
 
     def _lost(self, src: int, dst: int, msg: Any, why: str) -> None:
         loss = self._loss

@@ -194,6 +194,8 @@ class NodeIO:
 
     def answer(self, waiters: list[Request], txn: Txn, result: GameResult) -> None:
         assert self.sim is not None
+        if self.sim.recorder is not None:
+            self.sim.recorder.answered(self.node.id, txn, result, len(waiters))
         for request in waiters:
             self.sim.answer(self.node.id, request, txn.zxid, result)
 
@@ -458,7 +460,7 @@ class Simulation:
         try:
             out = call()
             self._execute(node, out)
-            if out and out.applied and self.recorder is not None:
+            if self.recorder is not None and out and out.applied:
                 self.recorder.committed(node.id, out.applied)
         except _Crash as died:
             if died.partly_done:
@@ -608,12 +610,20 @@ class Simulation:
             # As node.py: a retry of a request this node has applied gets its original answer.
             self.answer(i, request, known[0], known[1])
             return "answered"
+        def submit() -> Output:
+            out = replica.submit([request.op], [request], ts_ms=self.tick)
+            if self.recorder is not None:
+                self.recorder.client(i, [request.op])
+            return out
+
         try:
-            self._run_step(node, lambda: replica.submit([request.op], [request], ts_ms=self.tick))
+            self._run_step(node, submit)
         except NotReady as exc:
             if exc.output is not None:
                 # What the core did before refusing (ZK-1277's step-down): carried out as node.py does.
                 self._run_step(node, lambda: exc.output)
+            if self.recorder is not None:
+                self.recorder.refused(i, 1, str(exc))
             self.trace.add(self.now, "client", f"{request.client} <= n{i} #{request.seq} refused: {exc}")
             return f"refused: {exc}"
         return "taken"
