@@ -333,3 +333,30 @@ def test_replay_a_zrec_cut_short_replays_what_it_holds(tmp_path, page):
     assert page.inner_text("#replay-badge") == "REPLAY: cut short"
     assert page.locator(".node-row").count() == 5
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_replay_fits_a_projector_at_1280x720(served, browser):
+    """Goal: readable on a projector (issue 15, item 5). Setup: the captioned run at 1280x720,
+    stopped at the caption with a question. Expected: every replay control inside the window,
+    a scrubber wide enough to aim at (at least 300 px), the caption and its question shown
+    whole, and the ring and the nodes' logs still with room (at least 250 px high)."""
+    s = served(*rc.election_and_crash(captions=True))
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    try:
+        page = context.new_page()
+        page.goto(s.url + "/?replay=/recording&paused=1")
+        wait_rendered(page, 0)
+        for _ in range(3):  # votes, elected, proposal (the first is shown at t=0)
+            page.keyboard.press("Shift+ArrowRight")
+        page.wait_for_function("document.getElementById('caption').dataset.id === 'proposal' && !S.dirty")
+        for sel in ("#rp-start", "#rp-back", "#rp-play", "#rp-next", "#rp-caption", "#rp-speed", "#rp-clock", "#replay-badge", "#open-rec"):
+            box = page.locator(sel).bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= 1280 and box["y"] + box["height"] <= 720, (sel, box)
+        assert page.locator("#rp-track").bounding_box()["width"] >= 300
+        caption = page.locator("#caption")
+        assert caption.is_visible() and "How many ACKs" in caption.inner_text()
+        assert page.evaluate("(() => { const c = document.getElementById('caption'); return c.scrollHeight <= c.clientHeight + 1; })()")
+        for sel in ("#ring-panel", "#nodes-panel"):
+            assert page.locator(sel).bounding_box()["height"] >= 250, sel
+    finally:
+        context.close()
