@@ -224,8 +224,9 @@ def test_replay_captions_advance_one_by_one_and_pause(served, page):
     instant, do not; "proposal" pauses with a question; "crash" pauses), played at 8x.
     Expected: it stops at once on the first caption; shift+→ goes to "votes", then to "elected"
     ("votes", of the same instant, still in view, smaller); play stops at "proposal" (at its
-    instant, its question shown); the caption button goes to "crash"; play then runs to the
-    end and the last caption stays; Home shows the first again."""
+    instant, its question shown); the caption button goes to "crash", shift+← back to
+    "proposal" (n3 up again) and shift+→ to "crash"; play then runs to the end and the last
+    caption stays; Home shows the first again."""
     header, frames, trailer = rc.election_and_crash(captions=True)
     s = served(header, frames, trailer)
     page.goto(s.url + "/?replay=/recording&speed=8")
@@ -250,6 +251,11 @@ def test_replay_captions_advance_one_by_one_and_pause(served, page):
     page.click("#rp-caption")
     at_caption("crash", rc.T_CRASH)
     assert page.evaluate(STATE.format(3)) == "down"
+    page.keyboard.press("Shift+ArrowLeft")
+    at_caption("proposal", rc.T_PROPOSAL)
+    assert page.evaluate(STATE.format(3)) == "up"
+    page.keyboard.press("Shift+ArrowRight")
+    at_caption("crash", rc.T_CRASH)
     page.keyboard.press(" ")
     page.wait_for_function("R.cursor === R.end && document.body.dataset.replay === 'paused'", timeout=15_000)
     assert page.get_attribute("#caption", "data-id") == "crash"
