@@ -1,0 +1,94 @@
+"""Lesson "lock": ZooKeeper's lock recipe (kazoo's ``Lock``) over the simulator's ZooKeeper
+clients (zmqzab/sim/zkclients.py, the real client frames to every node's client port): each
+contender creates an ephemeral sequential znode under /lock; the lowest holds the lock; the
+next one watches the znode just before its own. The holder's only node dies; its session
+expires on the leader, the session's ephemeral goes, the watch fires and the lock passes on.
+As README's walk-through with two kazoo terminals, the holder can reach that one node only
+(``hosts`` naming a single server): with every node in its list it would reconnect and keep its
+session, and the lock."""
+
+from __future__ import annotations
+
+from zmqzab.lessons.script import Script, fault
+from zmqzab.sim.zkclients import EPHEMERAL, OPEN_ACL, SEQUENTIAL, ZkClient
+from zmqzab.zk import records as r
+from zmqzab.zk.opcodes import EventType, OpCode
+
+#: The holder's session timeout (ms): 40 ticks of 50 ms, so that it expires within the lesson.
+HOLDER_TIMEOUT_MS = 2_000
+
+
+def run(s: Script) -> None:
+    sim = s.sim
+    assert sim.zk is not None, "the lock lesson needs ZooKeeper clients"
+    sim.zk.new_requests = False  # the clients keep their sessions; the script sends the rest
+    holder, waiter = sim.zk.clients
+    holder.ask_ms, waiter.ask_ms = HOLDER_TIMEOUT_MS, 4_000
+    for client in (holder, waiter):
+        client.xids_per_connection = False
+    ld = s.wait_serving()
+    a, b = [i for i in sim.ids if i != ld][:2]
+
+    def pin() -> None:
+        # The holder's host list names node a only; the waiter's names node b first.
+        holder.next_node = a
+        if not waiter.connected:
+            waiter.next_node = b
+
+    s.every_step.append(pin)
+    s.until("both clients connected", lambda: holder.connected and waiter.connected
+            and holder.node == a and waiter.node == b, 60)
+    s.say("sessions", f"Two clients open sessions: {holder.name} on n{a} (the only node in its host "
+          f"list, session timeout {HOLDER_TIMEOUT_MS} ms), {waiter.name} on n{b}. n{ld} leads; "
+          "every session lives in the replicated state, not on the node it connected to.")
+
+    def call(client: ZkClient, what: str, opcode: int, body) -> tuple:
+        xid = client.request(opcode, body)
+        s.until(what, lambda: xid in client.replies, 30)
+        return client.replies[xid]
+
+    call(holder, "/lock is created", OpCode.create, r.CreateRequest("/lock", b"", OPEN_ACL, 0))
+    header, body = call(holder, f"{holder.name}'s contender znode is created", OpCode.create,
+                        r.CreateRequest("/lock/lock-", b"holder", OPEN_ACL, EPHEMERAL | SEQUENTIAL))
+    s.expect(header.err == 0, f"{holder.name} creates its contender znode")
+    mine = body.path
+    _, kids = call(holder, f"{holder.name} lists /lock", OpCode.getChildren, r.GetChildrenRequest("/lock", False))
+    s.expect(sorted(kids.children) == [mine.rsplit("/", 1)[1]], f"{mine} is the only contender")
+    s.say("holder", f"{holder.name} creates {mine}: ephemeral (it lives as long as the session) and "
+          f"sequential (the leader numbers it). It is the lowest under /lock: {holder.name} holds the lock.")
+    header, body = call(waiter, f"{waiter.name}'s contender znode is created", OpCode.create,
+                        r.CreateRequest("/lock/lock-", b"waiter", OPEN_ACL, EPHEMERAL | SEQUENTIAL))
+    theirs = body.path
+    _, kids = call(waiter, f"{waiter.name} lists /lock", OpCode.getChildren, r.GetChildrenRequest("/lock", False))
+    order = sorted(kids.children)
+    s.expect(order == sorted([mine.rsplit("/", 1)[1], theirs.rsplit("/", 1)[1]])
+             and order[0] == mine.rsplit("/", 1)[1], f"{theirs} comes after {mine}")
+    header, _ = call(waiter, f"{waiter.name} watches {mine}", OpCode.exists, r.ExistsRequest(mine, True))
+    s.expect(header.err == 0, f"{mine} exists when {waiter.name} sets its watch")
+    s.say("waiter", f"{waiter.name} creates {theirs}, sees {mine} before it, and sets a watch on "
+          f"{mine} alone (exists with watch). It waits.", pause=True,
+          question="Why watch only the znode just before yours, not all of /lock's children?")
+    s.ticks(5)
+    sim.crash(a, "scripted: the holder's node dies")
+    s.when(f"n{a} dies", fault(f"crash n{a}"))
+    s.say("crash", f"n{a} dies. {holder.name}'s connection closes, and with n{a} the only node in its "
+          "list it cannot reconnect.", pause=True,
+          question=f"Does {holder.name} still hold the lock? Who decides, and when?")
+    session = holder.session_id
+    leader_tree = lambda: sim.nodes[s.leader() or ld].peer.state.tree.nodes  # noqa: E731
+    s.until(f"the leader expires {holder.name}'s session and deletes {mine}",
+            lambda: mine not in leader_tree(), 2 * HOLDER_TIMEOUT_MS // 50 + 40)
+    s.say("expired", f"The leader n{s.leader()} heard nothing of {holder.name}'s session for its "
+          f"timeout: it proposed closeSession; once committed, every node deletes the session's "
+          f"ephemeral {mine}.")
+    s.until(f"{waiter.name}'s watch fires", lambda: any(
+        ev.type == EventType.NodeDeleted and ev.path == mine for _, ev in waiter.events), 30)
+    _, kids = call(waiter, f"{waiter.name} lists /lock again", OpCode.getChildren, r.GetChildrenRequest("/lock", False))
+    s.expect(sorted(kids.children) == [theirs.rsplit("/", 1)[1]], f"{theirs} is now the lowest")
+    s.expect(all(sim.nodes[i].peer.state.tree.nodes.get(mine) is None for i in sim.ids if sim.nodes[i].up),
+             f"{mine} is gone on every node")
+    open_now = [x.session_id for x in s.peer(s.leader() or ld).state.sessions.open_sessions()]
+    s.expect(session not in open_now, f"{holder.name}'s session is closed")
+    s.say("passed", f"{waiter.name}'s watch fires (NodeDeleted {mine}); it lists /lock again: {theirs} "
+          f"is the lowest. {waiter.name} holds the lock.", pause=True,
+          question=f"With every node in {holder.name}'s host list, what would have happened instead?")
