@@ -9,7 +9,7 @@ the recording to the page. Each lesson is a file of its own holding its script.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from zmqzab.core.settings import CoreConfig
 from zmqzab.sim import FaultProfile
@@ -56,11 +56,12 @@ def find(name: str) -> Lesson:
 
 
 def play(lesson: Lesson, on_caption: Callable[[Caption], None] | None = None,
-         profile: FaultProfile | None = None) -> Script:
+         profile: FaultProfile | None = None, recorder: Any = None) -> Script:
     """Run ``lesson`` to its end; the returned Script holds its simulation (still open: close it
     with ``script.sim.close()``), what it saw, its captions and the claims it checked.
-    ``profile``: another network than the lessons' own (the tests move the timing with it)."""
-    sim = new_simulation(lesson.seed, lesson.core, lesson.zk_clients, profile)
+    ``profile``: another network than the lessons' own (the tests move the timing with it);
+    ``recorder``: a ``SimRecorder`` attached to the run (lessons/record.py)."""
+    sim = new_simulation(lesson.seed, lesson.core, lesson.zk_clients, profile, recorder)
     script = Script(sim, lesson.name, on_caption=on_caption)
     try:
         lesson.script(script)

@@ -69,17 +69,23 @@ class Seen:
 
 @dataclass(frozen=True, slots=True)
 class Caption:
-    """A caption frame's data (record-format.md): shown from ``t_ms`` on."""
+    """A caption frame's data (record-format.md). ``t_ms``: when it shows, the simulated time the
+    script placed it, just after every frame of its anchor's instant (at most one unit of time
+    later: the page shows the anchor's event with the caption); ``anchor_ms``: when the anchor
+    happened."""
 
     id: str
     t_ms: float
+    anchor_ms: float
     text: str
     pause: bool = False
     question: str | None = None
 
+    def data(self) -> dict[str, Any]:
+        return {"id": self.id, "text": self.text, "pause": self.pause, "question": self.question}
+
     def frame(self) -> dict[str, Any]:
-        return {"t": self.t_ms, "kind": "caption",
-                "data": {"id": self.id, "text": self.text, "pause": self.pause, "question": self.question}}
+        return {"t": self.t_ms, "kind": "caption", "data": self.data()}
 
 
 @dataclass
@@ -92,7 +98,8 @@ class Script:
     captions: list[Caption] = field(default_factory=list)
     #: Claims checked (``expect``), in order: the test reads them.
     claims: list[str] = field(default_factory=list)
-    #: Called with each caption as it is placed (a recorder writing frames as the run goes).
+    #: Called with each caption as it is placed (the recorder writing frames as the run goes:
+    #: the caption's frame time is the simulation's now, ``Caption.t_ms``).
     on_caption: Callable[[Caption], None] | None = None
     #: Called before every step the script takes (a lesson's standing orders, e.g. a client
     #: that may only reconnect to one node).
@@ -193,7 +200,7 @@ class Script:
         """A caption at the time of the anchor just found (or of the script's last action)."""
         if any(c.id == id for c in self.captions):
             raise ValueError(f"lesson {self.name}: caption id {id!r} used twice")
-        caption = Caption(id, self._time * TICK_MS / TICK, text, pause, question)
+        caption = Caption(id, self.sim.now * TICK_MS / TICK, self._time * TICK_MS / TICK, text, pause, question)
         self.captions.append(caption)
         if self.on_caption is not None:
             self.on_caption(caption)
@@ -261,8 +268,9 @@ def fault(contains: str) -> Callable[[Seen], bool]:
 
 
 def new_simulation(seed: int, core: CoreConfig | None = None, zk_clients: int = 0,
-                   profile: FaultProfile | None = None) -> Simulation:
-    """A calm cluster of five at the lessons' pace; the script brings the writes and faults."""
+                   profile: FaultProfile | None = None, recorder: Any = None) -> Simulation:
+    """A calm cluster of five at the lessons' pace; the script brings the writes and faults.
+    ``recorder``: a ``SimRecorder`` (zmqzab/record/sim.py) riding along."""
     return Simulation(SimOptions(seed=seed, nodes=5, faults=False, workload=False, clients=0,
                                  core=core, profile=profile or LESSON_PROFILE, trace_keep=None,
-                                 zk_clients=zk_clients))
+                                 zk_clients=zk_clients, recorder=recorder))
