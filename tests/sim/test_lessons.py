@@ -65,6 +65,18 @@ def test_a_trunc_lesson_that_no_longer_truncates_fails():
     print(caught.value)
 
 
+def test_a_snap_lesson_whose_leader_can_still_diff_fails():
+    """Goal: a lesson fails by its own claims, not only by the simulator's checkers.
+
+    Setup: the snap lesson with the default log window (50000 txns in memory) instead of its 4:
+    the leader still holds every txn the follower missed, in memory.
+    Faults: the lesson's own (a follower down for a dozen commits, the leader's log purged).
+    Expected: LessonError: the leader sends a DIFF, so the anchor "the leader decides SNAP" is
+    never found; the checkers see nothing wrong (a DIFF is correct here)."""
+    with pytest.raises(LessonError, match="anchor 'the leader decides SNAP' not found"):
+        play(replace(find("snap"), core=None))
+
+
 def test_captions_follow_the_events_when_the_timing_changes():
     """Goal: captions are anchored to what happens, not to times.
 
@@ -86,6 +98,29 @@ def test_captions_follow_the_events_when_the_timing_changes():
         finally:
             script.sim.close()
     assert times[1] > times[0], times
+
+
+#: Networks other than the lessons' own: fast messages and slow disks, slow messages and fast
+#: disks, both slow.
+OTHER_NETWORKS = {"fast-net-slow-disk": (10, 60), "slow-net-fast-disk": (100, 2), "both-slow": (80, 120)}
+
+
+@pytest.mark.parametrize("network", sorted(OTHER_NETWORKS))
+def test_every_lesson_tells_its_story_on_other_networks(network):
+    """Goal: the lessons do not depend on the timing of their network: the anchors move with
+    the events, and what the captions claim still happens.
+
+    Setup: every lesson, on a network whose latency and fsync time differ from the lessons'
+    own (OTHER_NETWORKS). Faults: each lesson's own.
+    Expected: every lesson ends, each with as many captions as on its own network."""
+    latency, fsync = OTHER_NETWORKS[network]
+    profile = replace(LESSON_PROFILE, latency_max=latency, fsync_max=fsync)
+    for lesson in LESSONS:
+        own = play(lesson)
+        own.sim.close()
+        other = play(lesson, profile=profile)
+        other.sim.close()
+        assert [c.id for c in other.captions] == [c.id for c in own.captions], lesson.name
 
 
 def test_an_anchor_that_never_comes_names_itself():

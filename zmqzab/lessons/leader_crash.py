@@ -5,8 +5,8 @@ txn is committed in its history: ZAB never loses a txn half-way, nor applies it 
 from __future__ import annotations
 
 from zmqzab.core.roles import Phase
-from zmqzab.lessons.script import Script, delivered, fault, traced
-from zmqzab.messages import Proposal, wire_name
+from zmqzab.lessons.script import Script, fault, traced
+from zmqzab.messages import Proposal, SyncTxns
 from zmqzab.zxid import fmt_zxid
 
 
@@ -15,42 +15,41 @@ def run(s: Script) -> None:
     ld = s.wait_serving()
     first = sim.request(ld, 40, client="alice")
     s.answered(first, "alice's guess is committed")
+    s.until("every node applied it", lambda: all(s.peer(i).zxid_committed >= first.answer[2] for i in sim.ids), 10)
     s.say("serving", f"n{ld} leads epoch 1 and has committed alice's guess at "
           f"{fmt_zxid(first.answer[2])} on every node.")
     lucky = s.followers(ld)[0]
 
     def to_lucky_only(src: int, dst: int, msg) -> str | None:
-        return "drop" if src == ld and isinstance(msg, Proposal) and dst != lucky else None
+        # The PROPOSAL, and the repair a follower would FETCH on seeing the leader ahead of it.
+        return "drop" if src == ld and isinstance(msg, (Proposal, SyncTxns)) and dst != lucky else None
 
     sim.rules.append(to_lucky_only)
-    died: list[int] = []
-
-    def die_after_first_send(node: int, out) -> int | None:
-        """The leader dies after the first send of its Output carrying the PROPOSAL."""
-        if died or node != ld or not any(wire_name(x.msg) == "PROPOSAL" for x in out.sends):
-            return None
-        died.append(node)
-        return 1
-
-    sim.crash_rule = die_after_first_send
     request = sim.request(ld, 60, client="bob")
     s.say("request", f"bob sends the guess 60 to the leader n{ld}. The network will carry its "
-          f"PROPOSAL to n{lucky} only, and n{ld} will die right after sending it.")
-    crash = s.when("the leader crashes after its PROPOSAL", fault(f"crash n{ld}"))
-    sim.rules.remove(to_lucky_only)
-    got = s.when(f"the PROPOSAL reaches n{lucky}", delivered("PROPOSAL", src=ld, dst=lucky), 5)
-    zxid = got.msg.txns[-1].zxid
+          f"PROPOSAL to n{lucky} only.")
+    got = s.when(f"bob's PROPOSAL reaches n{lucky}", lambda x: x.kind == "msg" and x.wire == "PROPOSAL"
+                 and x.src == ld and x.dst == lucky and any(t.op.client_id == "bob" for t in x.msg.txns), 10)
+    zxid = next(t.zxid for t in got.msg.txns if t.op.client_id == "bob")
     z = fmt_zxid(zxid)
-    s.expect(not sim.nodes[ld].up, f"n{ld} died after sending PROPOSAL {z}")
-    s.say("half-sent", f"n{ld} is dead. Its PROPOSAL {z} reached n{lucky} alone: n{lucky} logs {z}; "
-          f"no other node ever heard of it, and nobody ACKed it to a living leader.", pause=True,
+    s.say("one-follower", f"PROPOSAL {z} reaches n{lucky} alone; the other followers never hear of it.")
+    s.when(f"n{lucky}'s ACK of {z}", lambda x: x.kind == "send" and x.wire == "ACK" and x.src == lucky
+           and x.msg.zxid == zxid, 10)
+    s.expect(sim.nodes[lucky].disk.reported >= zxid, f"n{lucky} ACKs {z} once it is on its disk")
+    s.expect(s.peer(ld).zxid_committed < zxid, f"{z} is not committed: 2 of 5 is no quorum")
+    s.say("acked", f"n{lucky} writes {z} to disk and ACKs. Even with the leader's own copy that is 2 "
+          f"of 5: no quorum, {z} is not committed.")
+    sim.crash(ld, "scripted")
+    sim.rules.remove(to_lucky_only)
+    s.when("the leader crashes", fault(f"crash n{ld}"))
+    s.say("half-sent", f"The leader n{ld} dies. {z} exists on n{lucky}'s disk (and maybe n{ld}'s), "
+          "nowhere else, and no client was told it committed.", pause=True,
           question=f"Is bob's guess lost, committed, or could it go either way? What decides?")
-    s.until(f"n{lucky} has {z} on disk", lambda: sim.nodes[lucky].disk.reported >= zxid, 5)
     elected = s.when("a new election ends", traced("elected: "), 60)
     winner = int(elected.text.split("node ")[1].split()[0])
     s.expect(winner == lucky, f"n{lucky}, whose log is the longest, wins the election")
-    s.say("elected", f"The others elect n{lucky}: votes compare the last logged zxid first, and "
-          f"n{lucky}'s log ends at {z}, past everyone else's {fmt_zxid(first.answer[2])}.")
+    s.say("elected", f"The others elect n{lucky}: votes compare (epoch, last logged zxid, id); all "
+          f"are in epoch 1, and n{lucky}'s log ends at {z}, past the others' {fmt_zxid(first.answer[2])}.")
     s.when("the new leader is established", traced("role: LEADING / BROADCAST", lucky), 60)
     epoch = s.peer(lucky).epoch
     s.expect(epoch == 2, "the new leader's epoch is 2")

@@ -36,10 +36,14 @@ def run(s: Script) -> None:
             waiter.next_node = b
 
     s.every_step.append(pin)
-    s.until("both clients connected", lambda: holder.connected and waiter.connected
+    s.until("both clients connected", lambda: holder.connected and waiter.connected, 60)
+    for client, node in ((holder, a), (waiter, b)):
+        if client.node != node and client.conn is not None:
+            sim.zk.cut(client.conn)  # it reconnects, to its pinned node, with its session
+    s.until("both clients connected to their nodes", lambda: holder.connected and waiter.connected
             and holder.node == a and waiter.node == b, 60)
-    s.say("sessions", f"Two clients open sessions: {holder.name} on n{a} (the only node in its host "
-          f"list, session timeout {HOLDER_TIMEOUT_MS} ms), {waiter.name} on n{b}. n{ld} leads; "
+    s.say("sessions", f"Two clients hold sessions: {holder.name} on n{a} (the only node in its host "
+          f"list, session timeout {holder.timeout_ms} ms), {waiter.name} on n{b}. n{ld} leads; "
           "every session lives in the replicated state, not on the node it connected to.")
 
     def call(client: ZkClient, what: str, opcode: int, body) -> tuple:
