@@ -180,6 +180,38 @@ def _finish_recording(recorder, result, record) -> None:
                + f"; replay it with: zmqzab replay {record}", err=True)
 
 
+def _view(base, record: Path | None, cap: int, port: int) -> int:
+    """Run the seed into a recording (``record``, else in memory) and serve it, paused at t=0."""
+    import io
+    from dataclasses import replace
+
+    from zmqzab.cli.replay import serve_until_interrupted
+    from zmqzab.record.sim import SimRecorder
+    from zmqzab.sim.simulation import Simulation
+
+    buffer = io.BytesIO()
+    recorder = SimRecorder(buffer, _record_command(base, record, view=True), cap_bytes=cap,
+                           start_paused=True, title=f"seed {base.seed}", compress=False)
+    with Simulation(replace(base, recorder=recorder)) as simulation:
+        result = simulation.run()
+        end = recorder.finish_run(result)
+    body = buffer.getvalue()
+    if record is not None:
+        import gzip
+
+        data = body if record.suffix == ".jsonl" else gzip.compress(body, mtime=0)
+        try:
+            record.write_bytes(data)
+        except OSError as exc:
+            fail(f"cannot write the recording {record}: {exc.strerror or exc}; choose another path")
+    verdict = end["verdict"] or {}
+    typer.echo(f"seed {base.seed}: {result.ticks} ticks, {end['frames']} frames recorded; "
+               + ("every property held" if verdict.get("ok") else
+                  f"VIOLATION of '{verdict.get('prop')}' at t={end['t'] / 1000:.2f} s: {verdict.get('text')}"))
+    serve_until_interrupted(body, "127.0.0.1", port, f"seed {base.seed} (paused at t=0)")
+    return 0
+
+
 def _sweep(base, count: int, jobs: int) -> int:
     from zmqzab.sim.sweep import sweep
     from zmqzab.core.settings import CoreConfig

@@ -79,8 +79,9 @@ class SimRecorder:
     def __init__(self, target: str | Path | IO[bytes], command: str = "", title: str | None = None,
                  cap_bytes: int = DEFAULT_CAP_BYTES, start_paused: bool = False,
                  captions: list[tuple[int, dict[str, Any]]] | None = None,
-                 source: str = "sim") -> None:
+                 source: str = "sim", compress: bool | None = None) -> None:
         self.target = target
+        self.compress = compress
         self.command = command
         self.title = title
         self.cap_bytes = cap_bytes
@@ -116,7 +117,7 @@ class SimRecorder:
         header = make_header(self.source, self.command, sim.ids, "virtual", TICK_MS, self.heartbeat_ms,
                              config, seed=sim.options.seed, title=self.title,
                              start_paused=True if self.start_paused else None)
-        self.writer = RecordingWriter(self.target, header, self.cap_bytes)
+        self.writer = RecordingWriter(self.target, header, self.cap_bytes, self.compress)
         trace_add = sim.trace.add
 
         def add(*entry: Any) -> None:  # the trace's lines, as they are added
