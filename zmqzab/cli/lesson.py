@@ -66,12 +66,8 @@ def lesson(
             if c.question:
                 typer.echo(f"         question: {c.question}")
         return
-    try:
-        from zmqzab.lessons.record import record_and_serve
-        from zmqzab.record.server import serve_recording  # noqa: F401
-    except ImportError:
-        fail(f"this build has no replay server (zmqzab/record/server.py), so lesson {name} cannot "
-             f"be shown in the page; 'zmqzab lesson {name} --captions' prints its script", EXIT_FAILED)
+    from zmqzab.lessons.record import record_and_serve
+
     record_and_serve(chosen, host, port, out, open_browser=not no_open)
 
 
