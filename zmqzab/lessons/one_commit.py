@@ -24,6 +24,7 @@ def run(s: Script) -> None:
           "Drawn dashed: logged, not committed.", pause=True,
           question="Could the leader tell alice 'done' now? What if it crashed a moment later?")
     first_ack = s.when("the first ACK reaches the leader", delivered("ACK", dst=ld))
+    s.expect(sim.nodes[first_ack.src].disk.reported >= zxid, f"n{first_ack.src} ACKs {z} once it is on its disk")
     s.say("first-ack", f"n{first_ack.src} has written {z} to its disk (fsync) and only then ACKs. "
           "An ACK means: this txn survives my crash.")
     commit = s.when("the leader's COMMIT sent", sent("COMMIT", src=ld))
