@@ -55,10 +55,13 @@ def lesson(
         fail(f"no lesson {name!r}; the lessons are {', '.join(x.name for x in LESSONS)} "
              "(zmqzab lesson lists them)")
     if captions:
+        from zmqzab.sim.checkers import Violation
+
         try:
             script = play(chosen)
-        except LessonError as exc:
-            fail(str(exc), EXIT_FAILED)
+        except (LessonError, Violation) as exc:
+            fail(f"lesson {name} did not go as its captions say: {exc} (a bug: please report it)",
+                 EXIT_FAILED)
         script.sim.close()
         typer.echo(f"{chosen.title} (lesson {chosen.name}, seed {chosen.seed})")
         for c in script.captions:
@@ -66,9 +69,46 @@ def lesson(
             if c.question:
                 typer.echo(f"         question: {c.question}")
         return
-    from zmqzab.lessons.record import record_and_serve
+    record_and_serve(chosen, host, port, out, browse=not no_open)
 
-    record_and_serve(chosen, host, port, out, open_browser=not no_open)
+
+def record_and_serve(lesson, host: str, port: int, out: Path | None, browse: bool) -> None:
+    """``zmqzab lesson NAME``: record, keep a copy in ``out`` if asked, serve until Ctrl-C."""
+    import gzip
+    import threading
+
+    from zmqzab.lessons import LessonError
+    from zmqzab.lessons.record import recording_bytes
+    from zmqzab.record.server import serve_recording
+    from zmqzab.sim.checkers import Violation
+    from zmqzab.server.transport import PortInUseError
+
+    try:
+        script, body = recording_bytes(lesson)
+    except (LessonError, Violation) as exc:
+        fail(f"lesson {lesson.name} did not go as its captions say: {exc} (a bug: please report it)",
+             EXIT_FAILED)
+    if out is not None:
+        try:
+            out.write_bytes(body if out.suffix == ".jsonl" else gzip.compress(body, mtime=0))
+        except OSError as exc:
+            fail(f"cannot write the recording {out}: {exc.strerror or exc}; choose another path")
+    try:
+        server, url = serve_recording(body, host, port)
+    except PortInUseError as exc:
+        fail(str(exc))
+    typer.echo(f"lesson {lesson.name}: {lesson.title} ({len(script.captions)} captions"
+               + (f"; recording kept in {out}" if out is not None else "") + ")")
+    typer.echo(f"open {url}   (Ctrl-C stops)")
+    if browse and not open_browser(url):
+        typer.echo("(no browser to open here: open the address above yourself)")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def open_browser(url: str) -> bool:

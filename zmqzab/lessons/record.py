@@ -1,12 +1,11 @@
 """A lesson's recording: the simulated cluster's streams as the simulator's recorder
-(zmqzab/record/sim.py) writes them, the lesson's captions among them, and serving it to the page
-with the replay server (zmqzab/record/server.py), as ``zmqzab replay`` does."""
+(zmqzab/record/sim.py) writes them, with the lesson's captions among them. ``zmqzab lesson``
+(cli/lesson.py) serves it to the page with the replay server (zmqzab/record/server.py)."""
 
 from __future__ import annotations
 
 import gzip
 import io
-import threading
 from pathlib import Path
 from typing import IO, Any
 
@@ -45,41 +44,3 @@ def recording_bytes(lesson: Lesson) -> tuple[Script, bytes]:
     buffer = io.BytesIO()
     script, _ = record_lesson(lesson, buffer)  # a file object gets gzip, as a .zrec file
     return script, gzip.decompress(buffer.getvalue())
-
-
-def record_and_serve(lesson: Lesson, host: str, port: int, out: Path | None, open_browser: bool) -> None:
-    """``zmqzab lesson NAME``: record, keep a copy in ``out`` if asked, serve until Ctrl-C."""
-    import typer
-
-    from zmqzab.cli.common import EXIT_FAILED, fail
-    from zmqzab.cli.lesson import open_browser as browse
-    from zmqzab.lessons import LessonError
-    from zmqzab.record.server import serve_recording
-    from zmqzab.server.transport import PortInUseError
-
-    try:
-        script, body = recording_bytes(lesson)
-    except (LessonError, Violation) as exc:
-        fail(f"lesson {lesson.name} did not go as its captions say: {exc} (a bug: please report it)",
-             EXIT_FAILED)
-    if out is not None:
-        try:
-            out.write_bytes(body if out.suffix == ".jsonl" else gzip.compress(body, mtime=0))
-        except OSError as exc:
-            fail(f"cannot write the recording {out}: {exc.strerror or exc}; choose another path")
-    try:
-        server, url = serve_recording(body, host, port)
-    except PortInUseError as exc:
-        fail(str(exc))
-    typer.echo(f"lesson {lesson.name}: {lesson.title} ({len(script.captions)} captions"
-               + (f"; recording kept in {out}" if out is not None else "") + ")")
-    typer.echo(f"open {url}   (Ctrl-C stops)")
-    if open_browser and not browse(url):
-        typer.echo("(no browser to open here: open the address above yourself)")
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.shutdown()
-        server.server_close()
