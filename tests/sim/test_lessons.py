@@ -169,7 +169,9 @@ def test_the_commit_caption_follows_the_commit_in_the_recording():
 
     Setup: the one-commit lesson, recorded. Faults: none.
     Expected: the leader's zab frame "send COMMIT" for the lesson's zxid precedes the caption
-    in the file, and no message frame lies between them but those of the same instant."""
+    in the file, and no message frame lies between them but those of the same instant; the
+    leader's last status before the caption already says 1:1 is committed (the page draws the
+    ring and the logs from status frames: they must agree with the caption)."""
     _, body = recording_bytes(find("one-commit"))
     frames = [json.loads(line) for line in body.decode().splitlines()][1:-1]
     at = next(i for i, f in enumerate(frames) if f["kind"] == "caption" and f["data"]["id"] == "commit")
@@ -178,6 +180,9 @@ def test_the_commit_caption_follows_the_commit_in_the_recording():
     assert sends, "no COMMIT 1:1 before the commit caption"
     between = [f for f in frames[sends[0] + 1:at] if f["kind"] == "zab"]
     assert all(f["t"] == frames[sends[0]]["t"] for f in between), between
+    leader = frames[sends[0]]["node"]
+    status = [f for f in frames[:at] if f["kind"] == "status" and f["node"] == leader][-1]
+    assert status["data"]["zxid_committed"] == "1:1", status["data"]
 
 
 runner = CliRunner()
