@@ -79,6 +79,15 @@ def run(s: Script) -> None:
           "list it cannot reconnect.", pause=True,
           question=f"Does {holder.name} still hold the lock? Who decides, and when?")
     session = holder.session_id
+    s.when(f"{holder.name} fails to reconnect", lambda x: x.kind == "client"
+           and x.text.startswith(f"{holder.name} -> n{a} connect"), 20)
+    s.when(f"n{a} refuses {holder.name}", lambda x: x.kind == "client"
+           and x.text.startswith(f"{holder.name} connection to n{a} lost"), 20)
+    open_then = [x.session_id for x in s.peer(s.leader() or ld).state.sessions.open_sessions()]
+    s.expect(session in open_then, f"{holder.name}'s session is still open after n{a} died")
+    s.say("retry", f"{holder.name} tries n{a} again: refused, it is down. Its session is still open "
+          f"in the replicated state; the leader n{s.leader()} counts down its timeout "
+          f"({holder.timeout_ms} ms) from the last time it heard of it.")
     leader_tree = lambda: sim.nodes[s.leader() or ld].peer.state.tree.nodes  # noqa: E731
     s.until(f"the leader expires {holder.name}'s session and deletes {mine}",
             lambda: mine not in leader_tree(), 2 * HOLDER_TIMEOUT_MS // 50 + 40)

@@ -44,8 +44,8 @@ def record_lesson(lesson: Lesson, target: str | Path | IO[bytes]) -> tuple[Scrip
             recorder.finish(None, text=f"lesson {lesson.name} stopped before its end")
         raise
     script.sim.close()
-    trailer = recorder.finish(None, text=f"lesson {lesson.name}: the {len(script.claims)} claims its "
-                              "captions make held, and every property the simulator checks")
+    trailer = recorder.finish(None, text=f"lesson {lesson.name}: all {len(script.claims)} of its "
+                              "claims held, and every property the simulator checks")
     return script, trailer
 
 
