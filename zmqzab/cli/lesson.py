@@ -18,10 +18,17 @@ import typer
 
 from zmqzab.cli.common import EXIT_FAILED, fail
 
+LESSON_EXIT_CODES = """\b
+Exit codes:
+  0  listed, printed, or served until interrupted (Ctrl-C)
+  1  the lesson did not go as its captions say (a bug: report it)
+  2  bad input: an unknown lesson, a bad flag, the port is taken, --out cannot be written
+"""
+
 
 def lesson(
     name: Annotated[str | None, typer.Argument(help="The lesson to run (without it: the list).",
-                                               show_default=False)] = None,
+                                               show_default=False, metavar="NAME")] = None,
     port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="Port to serve the "
                                       "recording on (0: a free one).")] = 0,
     host: Annotated[str, typer.Option("--host", help="Address to serve on.")] = "127.0.0.1",
@@ -126,4 +133,4 @@ def open_browser(url: str) -> bool:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(lesson)
+    app.command(epilog=LESSON_EXIT_CODES)(lesson)
