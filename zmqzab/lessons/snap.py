@@ -16,14 +16,15 @@ def run(s: Script) -> None:
     window = sim.core.log_window_txns
     ld = s.wait_serving()
     lag = s.followers(ld)[0]
-    s.say("serving", f"n{ld} leads epoch 1. Each node keeps only its last {window} txns in memory "
-          "(a small window, for the lesson) and the rest on disk. bob's two guesses commit.")
+    s.say("serving", f"n{ld} leads epoch 1. For a DIFF each node keeps only its last {window} "
+          "committed txns in memory (a small window, for the lesson); older ones are read from disk.")
     for value in (1, 2):
         s.answered(sim.request(ld, value, client="bob"), f"bob's guess {value} is committed")
     s.until(f"n{lag} applied them", lambda: s.peer(lag).zxid_committed >= s.peer(ld).zxid_committed, 10)
     s.ticks(1)
     sim.crash(lag, "scripted")
-    s.say("down", f"n{lag} goes down. Its log ends at {fmt_zxid(sim.nodes[lag].disk.reported)}.")
+    s.say("down", f"bob's two guesses commit on every node; then n{lag} goes down. Its log ends at "
+          f"{fmt_zxid(sim.nodes[lag].disk.reported)}.")
     for value in range(GUESSES):
         s.answered(sim.request(ld, value, client="alice"), f"guess {value} is committed")
     s.ticks(2)
@@ -45,7 +46,7 @@ def run(s: Script) -> None:
           question="Why is sending the state cheaper here than sending every txn since the start?")
     chunk = s.when("the first SNAPCHUNK arrives", delivered("SNAPCHUNK", src=ld, dst=lag), 20)
     s.say("chunks", f"SNAPCHUNK {chunk.msg.index} arrives: {len(chunk.msg.data)} bytes of the "
-          f"snapshot. n{lag} installs the snapshot only once the last chunk is in and on disk.")
+          f"snapshot. n{lag} installs the snapshot only once every chunk is in.")
     s.until(f"n{lag} follows again", lambda: s.peer(lag) is not None and s.peer(lag).phase == Phase.BROADCAST, 60)
     s.expect(s.sync_modes(lag)[-1] == "SNAP", f"n{lag} was synced by SNAP")
     s.ticks(3)
