@@ -9,7 +9,7 @@ every send and publish, ``received`` for every delivery, ``add("trace", ...)`` f
 traces, ``committed`` per Output); every record is rendered at once with the same ``render``
 the nodes' ``/events`` uses, and written as a ``zab`` frame. At each tick boundary every running
 node's status (``sim_status``: the same shape as server/status.py's ``node_status``) is written
-if it changed. A start writes ``up`` and ``hello``, a crash ``down``. The simulation's trace
+if it changed (writer.py's ``StatusFilter``). A start writes ``up`` and ``hello``, a crash ``down``. The simulation's trace
 lines of kind "fault" become fault marks; lost messages ("dropped") one loss mark per tick;
 changes of the established leader leader marks; ``finish`` writes the checker's verdict.
 
@@ -32,7 +32,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from zmqzab.core.output import BROADCAST
 from zmqzab.record.format import DEFAULT_CAP_BYTES
-from zmqzab.record.writer import RecordingWriter, make_header
+from zmqzab.record.writer import RecordingWriter, StatusFilter, make_header
 from zmqzab.server.events import EventLog, render
 from zmqzab.server.light import light
 from zmqzab.server.status import core_view
@@ -46,8 +46,6 @@ if TYPE_CHECKING:
 
 #: How long a simulated tick is, in the recording's virtual ms (the default [timing] tick_ms).
 TICK_MS = 50
-#: Status keys that change at every tick: not a reason to write a status frame.
-_VOLATILE = ("time_ms", "uptime_s", "events_seq")
 _NODE = re.compile(r"\bn(\d+)\b")
 #: (prefix of a fault trace line, the mark's "fault" name), first match wins.
 _FAULT_KINDS = (("crash ", "crash"), ("restart ", "restart"), ("partition ", "partition"),
@@ -92,7 +90,7 @@ class SimRecorder:
         self.writer: RecordingWriter | None = None
         self.logs: dict[int, EventLog] = {}
         self._done: dict[int, int] = {}
-        self._status: dict[int, dict[str, Any]] = {}
+        self._statuses = StatusFilter()
         self._started_ms: dict[int, float] = {}
         #: The established leader and its epoch, as last marked.
         self._leader: tuple[int | None, int] = (None, 0)
@@ -141,7 +139,7 @@ class SimRecorder:
         log.boot = f"{i:02x}{sim.nodes[i].incarnation:06x}"  # os.urandom in a node: not here
         self.logs[i], self._done[i] = log, 0
         self._started_ms[i] = self.ms()
-        self._status.pop(i, None)
+        self._statuses.forget(i)
         self._close(("crash", i))
         hb = self.heartbeat_ms
         self._emit({"t": self.ms(), "node": i, "kind": "up"})
@@ -241,10 +239,8 @@ class SimRecorder:
         if node.peer is None:
             return
         status = sim_status(sim, i, self.logs[i], self.ms(), self._started_ms[i], self.heartbeat_ms)
-        same = {k: v for k, v in status.items() if k not in _VOLATILE}
-        if same == self._status.get(i):
+        if not self._statuses.due(i, status, self.ms()):
             return
-        self._status[i] = same
         self._emit({"t": self.ms(), "node": i, "kind": "status", "data": status})
 
     def _check_leader(self) -> None:

@@ -51,6 +51,36 @@ def is_key_frame(frame: dict[str, Any]) -> bool:
     return kind != "status"
 
 
+#: Status fields that change at every tick without news (clocks, counters, heartbeats seen).
+_STATUS_NOISE = ("time_ms", "uptime_s", "events_seq", "counters")
+#: A node's status is written again after this long even without news (its counters move).
+STATUS_REFRESH_MS = 1000.0
+
+
+class StatusFilter:
+    """Which status frames to write: a node publishes one per tick, the recording keeps those
+    that say something new (or refresh it every ``STATUS_REFRESH_MS``)."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, tuple[dict[str, Any], float]] = {}
+
+    def due(self, node: int, status: dict[str, Any], t: float) -> bool:
+        sig = {k: v for k, v in status.items() if k not in _STATUS_NOISE}
+        followers = sig.get("followers")
+        if isinstance(followers, dict):
+            sig["followers"] = {i: {k: v for k, v in row.items() if k != "heard_ticks_ago"}
+                                for i, row in followers.items() if isinstance(row, dict)}
+        last = self._last.get(node)
+        if last is not None and last[0] == sig and t - last[1] < STATUS_REFRESH_MS:
+            return False
+        self._last[node] = (sig, t)
+        return True
+
+    def forget(self, node: int) -> None:
+        """The node restarted: its next status is news."""
+        self._last.pop(node, None)
+
+
 class RecordingWriter:
     """One recording file. ``target``: a path (``.zrec`` gzip, ``.jsonl`` plain, or as
     ``compress`` says) or a binary file object. Thread-safe: the live recorder writes from
