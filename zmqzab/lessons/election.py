@@ -34,10 +34,11 @@ def run(s: Script) -> None:
     s.when("the winner's role changes to LEADING", traced("role: LEADING", winner))
     s.say("leading", f"n{winner} is LEADING, but not yet the leader of anything: first it must learn "
           "which epoch to start (discovery) and bring every follower's log in line with its own (sync).")
-    info = s.when("FOLLOWERINFO reaches the leader", lambda x: x.kind == "msg" and x.wire == "FOLLOWERINFO"
-                  and x.dst == winner)
-    s.say("followerinfo", f"n{info.src} follows n{winner} and sends FOLLOWERINFO with the newest epoch "
-          "it has accepted.")
+    # FOLLOWERINFOs may arrive before the winner knows it won: it handles them once LEADING.
+    info = s.when("the leader handles a FOLLOWERINFO", traced("follower: node ", winner))
+    follower = int(info.text.split("node ")[1].split()[0])
+    s.say("followerinfo", f"n{winner} handles n{follower}'s FOLLOWERINFO: n{follower} wants to follow "
+          "it and says the newest epoch it has accepted.")
     epoch = s.when("the leader picks the new epoch", traced("discovery: new epoch", winner))
     s.say("new-epoch", f"With a quorum of FOLLOWERINFOs, n{winner} picks epoch 1 (their highest "
           "accepted epoch + 1) and sends LEADERINFO; each follower promises (ACKEPOCH) to ignore "

@@ -12,6 +12,7 @@ from __future__ import annotations
 from zmqzab.lessons.script import Script, fault
 from zmqzab.sim.zkclients import EPHEMERAL, OPEN_ACL, SEQUENTIAL, ZkClient
 from zmqzab.zk import records as r
+from zmqzab.tree.errors import Code
 from zmqzab.zk.opcodes import EventType, OpCode
 
 #: The holder's session timeout (ms): 40 ticks of 50 ms, so that it expires within the lesson.
@@ -46,27 +47,50 @@ def run(s: Script) -> None:
           f"list, session timeout {holder.timeout_ms} ms), {waiter.name} on n{b}. n{ld} leads; "
           "every session lives in the replicated state, not on the node it connected to.")
 
-    def call(client: ZkClient, what: str, opcode: int, body) -> tuple:
+    def send(client: ZkClient, what: str, opcode: int, body) -> tuple | None:
+        """Send once and wait: the reply, or None when the request was lost with its
+        connection (CONNECTIONLOSS: the network may cut a client's link; its outcome unknown)."""
+        s.until(f"{client.name} is connected", lambda: client.connected, 30)
         xid = client.request(opcode, body)
-        s.until(what, lambda: xid in client.replies, 30)
-        return client.replies[xid]
+        s.until(what, lambda: xid in client.replies or all(x.xid != xid for x in client.inflight), 30)
+        return client.replies.get(xid)
 
-    call(holder, "/lock is created", OpCode.create, r.CreateRequest("/lock", b"", OPEN_ACL, 0))
-    header, body = call(holder, f"{holder.name}'s contender znode is created", OpCode.create,
-                        r.CreateRequest("/lock/lock-", b"holder", OPEN_ACL, EPHEMERAL | SEQUENTIAL))
-    s.expect(header.err == 0, f"{holder.name} creates its contender znode")
-    mine = body.path
-    _, kids = call(holder, f"{holder.name} lists /lock", OpCode.getChildren, r.GetChildrenRequest("/lock", False))
-    s.expect(sorted(kids.children) == [mine.rsplit("/", 1)[1]], f"{mine} is the only contender")
+    def call(client: ZkClient, what: str, opcode: int, body) -> tuple:
+        """A request that may be sent again after CONNECTIONLOSS (kazoo's retry), once the
+        client has reconnected with its session."""
+        for _ in range(5):
+            got = send(client, what, opcode, body)
+            if got is not None:
+                return got
+        s.fail(f"{what}: the request was lost with its connection five times")
+        raise AssertionError("unreachable")
+
+    def contend(client: ZkClient) -> tuple[str, list[str]]:
+        """kazoo's Lock: create an ephemeral sequential znode whose name holds this contender's
+        id, unless one is there already (a create whose reply was lost may have happened);
+        return it and the contenders in sequence order."""
+        prefix = f"{client.name}__lock__"
+        listing = lambda: sorted(call(client, f"{client.name} lists /lock", OpCode.getChildren,  # noqa: E731
+                                      r.GetChildrenRequest("/lock", False))[1].children, key=lambda c: c[-10:])
+        for _ in range(3):
+            mine = [c for c in listing() if c.startswith(prefix)]
+            if mine:
+                break
+            got = send(client, f"{client.name}'s contender znode is created", OpCode.create,
+                       r.CreateRequest("/lock/" + prefix, client.name.encode(), OPEN_ACL,
+                                       EPHEMERAL | SEQUENTIAL))
+            s.expect(got is None or got[0].err == 0, f"{client.name} creates its contender znode")
+        order = listing()
+        return "/lock/" + next(c for c in order if c.startswith(prefix)), order
+
+    header, _ = call(holder, "/lock is created", OpCode.create, r.CreateRequest("/lock", b"", OPEN_ACL, 0))
+    s.expect(header.err in (0, Code.NODEEXISTS), "/lock exists")
+    mine, order = contend(holder)
+    s.expect(order == [mine.rsplit("/", 1)[1]], f"{mine} is the only contender")
     s.say("holder", f"{holder.name} creates {mine}: ephemeral (it lives as long as the session) and "
           f"sequential (the leader numbers it). It is the lowest under /lock: {holder.name} holds the lock.")
-    header, body = call(waiter, f"{waiter.name}'s contender znode is created", OpCode.create,
-                        r.CreateRequest("/lock/lock-", b"waiter", OPEN_ACL, EPHEMERAL | SEQUENTIAL))
-    theirs = body.path
-    _, kids = call(waiter, f"{waiter.name} lists /lock", OpCode.getChildren, r.GetChildrenRequest("/lock", False))
-    order = sorted(kids.children)
-    s.expect(order == sorted([mine.rsplit("/", 1)[1], theirs.rsplit("/", 1)[1]])
-             and order[0] == mine.rsplit("/", 1)[1], f"{theirs} comes after {mine}")
+    theirs, order = contend(waiter)
+    s.expect(order == [mine.rsplit("/", 1)[1], theirs.rsplit("/", 1)[1]], f"{theirs} comes after {mine}")
     header, _ = call(waiter, f"{waiter.name} watches {mine}", OpCode.exists, r.ExistsRequest(mine, True))
     s.expect(header.err == 0, f"{mine} exists when {waiter.name} sets its watch")
     s.say("waiter", f"{waiter.name} creates {theirs}, sees {mine} before it, and sets a watch on "
@@ -97,9 +121,9 @@ def run(s: Script) -> None:
     s.until(f"{waiter.name}'s watch fires", lambda: any(
         ev.type == EventType.NodeDeleted and ev.path == mine for _, ev in waiter.events), 30)
     _, kids = call(waiter, f"{waiter.name} lists /lock again", OpCode.getChildren, r.GetChildrenRequest("/lock", False))
-    s.expect(sorted(kids.children) == [theirs.rsplit("/", 1)[1]], f"{theirs} is now the lowest")
-    s.expect(all(sim.nodes[i].peer.state.tree.nodes.get(mine) is None for i in sim.ids if sim.nodes[i].up),
-             f"{mine} is gone on every node")
+    s.expect(list(kids.children) == [theirs.rsplit("/", 1)[1]], f"{theirs} is now the lowest")
+    s.until(f"{mine} is gone on every node", lambda: all(
+        sim.nodes[i].peer.state.tree.nodes.get(mine) is None for i in sim.ids if sim.nodes[i].up), 10)
     open_now = [x.session_id for x in s.peer(s.leader() or ld).state.sessions.open_sessions()]
     s.expect(session not in open_now, f"{holder.name}'s session is closed")
     s.say("passed", f"{waiter.name}'s watch fires (NodeDeleted {mine}); it lists /lock again: {theirs} "
