@@ -15,7 +15,7 @@ import sys
 
 import typer
 
-from zmqzab.cli import bench, chaos, cluster, control, game, init, keygen, log, replay, run, sim, zk
+from zmqzab.cli import bench, chaos, cluster, control, game, init, keygen, lesson, log, replay, run, sim, zk
 from zmqzab.cli.common import EXIT_BAD_INPUT, EXIT_CODES, EXIT_FAILED, EXIT_OK
 from zmqzab.security.keys import KeyFileError
 
@@ -33,7 +33,7 @@ app = typer.Typer(
 )
 
 # The order of --help's list.
-for _group in (run, game, cluster, control, chaos, bench, keygen, sim, replay, log, init, zk):
+for _group in (run, game, cluster, control, chaos, bench, keygen, sim, replay, lesson, log, init, zk):
     _group.register(app)
 
 
