@@ -26,11 +26,8 @@ def record_lesson(lesson: Lesson, target: str | Path | IO[bytes]) -> tuple[Scrip
     def caption(c) -> None:
         # The page draws the ring, the logs and the quorum from status frames, which the
         # recorder writes at tick boundaries: without a status of this instant a caption
-        # "3 of 5 hold 1:1" would show over "2/5 acked". Shim until the recorder has a public
-        # way to write the nodes' status now (asked of R1): a few extra status frames per
-        # lesson, one per node per caption at most, only where the status changed.
-        for i in sorted(recorder.logs):
-            recorder._write_status(i)  # noqa: SLF001
+        # "3 of 5 hold 1:1" would show over "2/5 acked".
+        recorder.statuses()
         recorder.caption(**c.data())
 
     try:
