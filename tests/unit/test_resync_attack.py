@@ -1,0 +1,119 @@
+"""Attacks on `zmqzab node --resync` keeping acceptedEpoch (storage/resync.py, session 6 branch f).
+
+Each test names the claim of the change it breaks:
+- a symlinked data dir: the renames' directory is never fsynced (the claim "its acceptedEpoch is
+  on disk, file and directory entries fsynced, before the process opens the dir");
+- a data dir whose acceptedEpoch file is gone but whose log shows epochs: the resync starts the
+  node at acceptedEpoch 0 (the claim "if the old acceptedEpoch cannot be read, --resync refuses");
+- a data dir still owned by a running node (its lock held): --resync moves it from under that
+  node, whose later epoch writes land in the new dir.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zmqzab.core.output import Append
+from zmqzab.messages import Guess, Txn
+from zmqzab.storage.errors import StorageError
+from zmqzab.storage.resync import set_aside, staging_dir
+from zmqzab.storage.store import open_storage
+from zmqzab.zxid import make_zxid
+
+from tests.unit.test_storage_recovery import RecordingSync
+
+pytestmark = [pytest.mark.storage]
+
+
+def _node_dir(data: Path, accepted: int, current: int, txns: int = 0) -> Path:
+    storage, _ = open_storage(data)
+    storage.write_epochs(accepted, current)
+    if txns:
+        storage.apply(Append(tuple(Txn(zxid=make_zxid(current, i), op=Guess("c1", i, i)) for i in range(1, txns + 1))))
+        storage.sync()
+    storage.close()
+    return data
+
+
+def test_resync_of_a_symlinked_data_dir_fsyncs_the_directory_of_its_renames(tmp_path: Path) -> None:
+    """Goal: the renames of --resync are durable when the data dir is a symlink (a data dir on
+    its own volume, linked from the configured place: `data/node-1 -> /vol/zmqzab/node-1`).
+    Setup: the real dir under vol/, the symlink under data/, epochs 7/5. Expected: the
+    directory holding the names set_aside creates and renames (data/: staging, aside, the new
+    data dir) is fsynced before and after the renames, as for a plain dir. Before the fix
+    set_aside fsynced `data_dir.resolve().parent` (vol/), a directory none of its renames
+    touched, and never data/: a power loss after the node started (and promised epochs
+    through the new dir) could bring back the state before the renames."""
+    real = tmp_path / "vol" / "node-1"
+    real.parent.mkdir()
+    _node_dir(real, 7, 5)
+    (tmp_path / "data").mkdir()
+    link = tmp_path / "data" / "node-1"
+    link.symlink_to(real, target_is_directory=True)
+    sync = RecordingSync()
+    moved = set_aside(link, fsync=sync, stamp="t1")
+    print("fsynced dirs:", sync.dirs, "aside:", moved.aside)
+    assert moved.accepted_epoch == 7
+    assert link.is_dir() and not link.is_symlink() and not staging_dir(link).exists()
+    assert sync.dirs.count((tmp_path / "data").resolve()) >= 2
+
+
+def test_resync_refuses_a_data_dir_whose_accepted_epoch_file_is_gone_but_whose_log_has_epochs(
+        tmp_path: Path) -> None:
+    """Goal: --resync never starts a node at an acceptedEpoch below one its old dir shows it
+    promised. Setup: a node with epochs 5/5 and three txns of epoch 5; its acceptedEpoch and
+    currentEpoch files are lost (the damage that makes it refuse to start: "acceptedEpoch is
+    behind the log", whose way out says --resync keeps the promise). Expected: --resync
+    refuses (PromiseUnknownError, the way out) and moves nothing, or starts the node with an
+    acceptedEpoch of at least 5. Before the fix: a missing file reads as 0, and the node
+    started with acceptedEpoch 0; the next would-be leader of any epoch up to 5 counts its
+    ACKEPOCH, though it may have promised that epoch (5 at least) to another."""
+    data = _node_dir(tmp_path / "node-1", 5, 5, txns=3)
+    (data / "acceptedEpoch").unlink()
+    (data / "currentEpoch").unlink()
+    with pytest.raises(StorageError) as refused:
+        open_storage(data)
+    print("refused:", refused.value)
+    try:
+        moved = set_aside(data, fsync=False, stamp="t1")
+    except StorageError as exc:
+        print("resync refused:", exc)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["node-1"]
+        return
+    print("resync started the node with acceptedEpoch", moved.accepted_epoch)
+    assert moved.accepted_epoch >= 5
+
+
+def test_resync_refuses_a_data_dir_a_running_node_holds(tmp_path: Path) -> None:
+    """Goal: --resync run while the node still runs (hung, or the operator picked the wrong
+    terminal) does not move the dir from under it. Setup: epochs 3/3, the dir open (its lock
+    held, as by a running node). Expected: StorageError naming the lock, nothing moved. Before
+    the fix the dir was renamed aside under the live node; that node's next epoch writes (by
+    path) landed in the new dir, so the new dir held currentEpoch 4 over an empty log (its
+    txns went to the aside dir through the open segment), vouching in elections for a
+    history it does not hold."""
+    data = _node_dir(tmp_path / "node-1", 3, 3)
+    live, _ = open_storage(data)
+    try:
+        try:
+            set_aside(data, fsync=False, stamp="t1")
+        except StorageError as exc:
+            print("refused:", exc)
+            assert "in use" in str(exc)
+            assert sorted(p.name for p in tmp_path.iterdir()) == ["node-1"]
+            return
+        live.write_epochs(4, 4)  # the live node goes on: a new epoch, by path
+        print("new dir's epochs:", (data / "acceptedEpoch").read_text().strip(),
+              (data / "currentEpoch").read_text().strip())
+        pytest.fail("--resync moved the dir of a running node aside")
+    finally:
+        live.close()
+
+
+def test_resync_names_the_parts_of_a_data_dir_as_the_store_does() -> None:
+    """resync.py repeats store.py's names (store.py imports resync.py): they must agree."""
+    from zmqzab.storage import resync, store
+
+    assert (resync.LOG_DIR, resync.SNAP_DIR, resync.LOCK_FILE) == (store.LOG_DIR, store.SNAP_DIR, store.LOCK_FILE)
