@@ -31,7 +31,8 @@ def _node_dir(data: Path, accepted: int, current: int, txns: int = 0) -> Path:
     storage, _ = open_storage(data)
     storage.write_epochs(accepted, current)
     if txns:
-        storage.apply(Append(tuple(Txn(zxid=make_zxid(current, i), op=Guess("c1", i, i)) for i in range(1, txns + 1))))
+        storage.apply(Append([Txn(zxid=make_zxid(current, i), op=Guess("c1", i, i))
+                              for i in range(1, txns + 1)]))
         storage.sync()
     storage.close()
     return data
@@ -116,4 +117,5 @@ def test_resync_names_the_parts_of_a_data_dir_as_the_store_does() -> None:
     """resync.py repeats store.py's names (store.py imports resync.py): they must agree."""
     from zmqzab.storage import resync, store
 
-    assert (resync.LOG_DIR, resync.SNAP_DIR, resync.LOCK_FILE) == (store.LOG_DIR, store.SNAP_DIR, store.LOCK_FILE)
+    assert (resync.LOG_DIR, resync.SNAP_DIR, resync.LOCK_FILE) == (
+        store.LOG_DIR, store.SNAP_DIR, store.LOCK_FILE)
