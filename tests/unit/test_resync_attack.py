@@ -3,8 +3,9 @@
 Each test names the claim of the change it breaks:
 - a symlinked data dir: the renames' directory is never fsynced (the claim "its acceptedEpoch is
   on disk, file and directory entries fsynced, before the process opens the dir");
-- a data dir whose acceptedEpoch file is gone but whose log shows epochs: the resync starts the
-  node at acceptedEpoch 0 (the claim "if the old acceptedEpoch cannot be read, --resync refuses");
+- a data dir whose acceptedEpoch file is gone (its log shows epochs; or the dir is an empty
+  mount point): the resync starts the node at acceptedEpoch 0 (the claim "if the old
+  acceptedEpoch cannot be read, --resync refuses");
 - a data dir still owned by a running node (its lock held): --resync moves it from under that
   node, whose later epoch writes land in the new dir.
 """
@@ -119,3 +120,22 @@ def test_resync_names_the_parts_of_a_data_dir_as_the_store_does() -> None:
 
     assert (resync.LOG_DIR, resync.SNAP_DIR, resync.LOCK_FILE) == (
         store.LOG_DIR, store.SNAP_DIR, store.LOCK_FILE)
+
+
+def test_resync_refuses_an_empty_data_dir(tmp_path: Path) -> None:
+    """Goal: --resync of a node whose data dir is there but empty (the mount point of a volume
+    that failed to mount; the node's files are on the volume) does not start it at
+    acceptedEpoch 0: the node it is asked to rebuild took part, so it promised something.
+    Setup: an empty dir. Expected: PromiseUnknownError (its message: a node that never took
+    part starts without --resync), nothing moved. Before the fix the empty dir read as
+    acceptedEpoch 0 and the node started with it."""
+    data = tmp_path / "node-1"
+    data.mkdir()
+    try:
+        moved = set_aside(data, fsync=False, stamp="t1")
+    except StorageError as exc:
+        print("refused:", exc)
+        assert "never been part of the cluster" in str(exc)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["node-1"]
+        return
+    pytest.fail(f"--resync started an empty dir's node with acceptedEpoch {moved.accepted_epoch}")
