@@ -18,8 +18,8 @@ with ``zookeeper.datadir.autocreate=false`` an empty dataDir is trusted only aft
 ``initialize`` marker says the server is new (FileTxnSnapLog.restore, zkServer-initialize.sh);
 the refusal of a missing data dir below plays that part.
 
-When the old acceptedEpoch cannot be read (the file is garbage, the data dir is gone, or the
-file is missing from a dir that holds a history), the node does not know what it promised, and
+When the old acceptedEpoch cannot be read (the file is garbage or missing, or the data dir is
+gone), the node does not know what it promised, and
 it refuses to start: the way out names a number that is at least every epoch it may have
 promised (the highest acceptedEpoch of any node: each epoch
 a node promised was first written as acceptedEpoch by the would-be leader that proposed it).
@@ -91,16 +91,14 @@ def promised_epoch(data_dir: Path) -> int:
         accepted, current = EpochStore(data_dir, readonly=True).read()
     except (StorageError, OSError) as exc:
         raise PromiseUnknownError(_unknown(data_dir, str(exc))) from None
-    # A missing acceptedEpoch reads as 0, which is right only for a node that never took part:
-    # one whose dir holds a currentEpoch, a log segment or a snapshot did (acceptedEpoch is
-    # written before any of them), and its file was lost with the rest of the damage.
-    named = _named_zxids(data_dir)
-    if not (data_dir / ACCEPTED_EPOCH).exists() and ((data_dir / CURRENT_EPOCH).exists() or named):
-        raise PromiseUnknownError(_unknown(
-            data_dir, f"{data_dir / ACCEPTED_EPOCH} is missing, but the dir holds the node's "
-                      "history (currentEpoch, log segments or snapshots)"))
+    # A missing acceptedEpoch reads as 0, which is right only for a node that never took part
+    # (the first thing a node of an epoch writes is that file); such a node has nothing to
+    # resync. Missing in a dir --resync is asked to rebuild, it was lost: with the rest of the
+    # damage, or the dir is not the node's (an empty mount point whose volume is not mounted).
+    if not (data_dir / ACCEPTED_EPOCH).exists():
+        raise PromiseUnknownError(_unknown(data_dir, f"there is no {ACCEPTED_EPOCH} file in {data_dir}"))
     # The zxids the file names carry are a lower bound even when the files are damaged.
-    return max([accepted, current] + [zxid_epoch(z) for z in named])
+    return max([accepted, current] + [zxid_epoch(z) for z in _named_zxids(data_dir)])
 
 
 def _named_zxids(data_dir: Path) -> list[int]:
