@@ -42,12 +42,9 @@ from pathlib import Path
 from zmqzab.storage.durable import Fsync, fsync_dir
 from zmqzab.storage.epochs import ACCEPTED_EPOCH, CURRENT_EPOCH, EpochStore
 from zmqzab.storage.errors import StorageError
-from zmqzab.storage.snapshot import _NAME_RE as _SNAPSHOT_NAME
-from zmqzab.storage.txnlog import list_segments
-from zmqzab.zxid import zxid_epoch
 
-#: Names store.py gives the parts of a data dir (store.py imports this module: not from there).
-LOG_DIR, SNAP_DIR, LOCK_FILE = "log", "snap", "LOCK"
+#: store.py's single-owner lock file of a data dir (store.py imports this module: not from there).
+LOCK_FILE = "LOCK"
 
 #: The new data dir while it is being built (renamed to the data dir's name once complete).
 STAGING_SUFFIX = ".resync"
@@ -97,17 +94,7 @@ def promised_epoch(data_dir: Path) -> int:
     # damage, or the dir is not the node's (an empty mount point whose volume is not mounted).
     if not (data_dir / ACCEPTED_EPOCH).exists():
         raise PromiseUnknownError(_unknown(data_dir, f"there is no {ACCEPTED_EPOCH} file in {data_dir}"))
-    # The zxids the file names carry are a lower bound even when the files are damaged.
-    return max([accepted, current] + [zxid_epoch(z) for z in _named_zxids(data_dir)])
-
-
-def _named_zxids(data_dir: Path) -> list[int]:
-    """The zxids named by the log segments and snapshots of ``data_dir`` (contents unread)."""
-    zxids = [seg.first_zxid for seg in list_segments(data_dir / LOG_DIR)]
-    snap_dir = data_dir / SNAP_DIR
-    if snap_dir.is_dir():
-        zxids += [int(m[1], 16) for p in snap_dir.iterdir() if (m := _SNAPSHOT_NAME.fullmatch(p.name))]
-    return zxids
+    return max(accepted, current)
 
 
 def set_aside(data_dir: Path, fsync: Fsync = True, stamp: str | None = None) -> SetAside:
@@ -146,7 +133,7 @@ def _lock_if_free(data_dir: Path) -> int | None:
     ever opened the dir, or there is no dir)."""
     try:
         fd = os.open(data_dir / LOCK_FILE, os.O_RDWR)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
