@@ -138,3 +138,68 @@ def test_resync_refuses_an_empty_data_dir(tmp_path: Path) -> None:
         assert sorted(p.name for p in tmp_path.iterdir()) == ["node-1"]
         return
     pytest.fail(f"--resync started an empty dir's node with acceptedEpoch {moved.accepted_epoch}")
+
+
+class _DieAt(RecordingSync):
+    """Dies (as a kill -9 would stop the process) just before fsync number ``n``."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n, self.count = n, 0
+
+    def _tick(self) -> None:
+        self.count += 1
+        if self.count == self.n:
+            raise KeyboardInterrupt(f"killed before fsync {self.n}")
+
+    def fsync_fd(self, fd: int) -> None:
+        self._tick()
+        super().fsync_fd(fd)
+
+    def fsync_dir(self, path: Path) -> None:
+        self._tick()
+        super().fsync_dir(path)
+
+
+@pytest.mark.parametrize("second", ["start", "resync"])
+@pytest.mark.parametrize("crash", ["fsync 1", "fsync 2", "fsync 3", "fsync 4", "rename 1", "rename 2"])
+def test_every_crash_point_of_a_resync_keeps_the_promise(tmp_path: Path, monkeypatch, crash: str,
+                                                         second: str) -> None:
+    """Goal: a kill at any point of set_aside (before each of its fsyncs, at either rename)
+    leaves a dir from which the next start (plain, or a second --resync) recovers acceptedEpoch
+    at least the old one. Setup: epochs 6/4 and two txns; the kill. Expected: after the next
+    start acceptedEpoch >= 6; the data dir holds either the old history (plain start: it is
+    refused or recovers it) or no history and currentEpoch 0."""
+    data = _node_dir(tmp_path / "node-1", 6, 4, txns=2)
+    sync: RecordingSync = RecordingSync()
+    rename = Path.rename
+    if crash.startswith("fsync"):
+        sync = _DieAt(int(crash.split()[1]))
+    else:
+        nth = int(crash.split()[1])
+        calls = []
+
+        def dying_rename(self: Path, target):
+            calls.append(self)
+            if len(calls) == nth:
+                raise KeyboardInterrupt(f"killed at rename {nth}")
+            return rename(self, target)
+
+        monkeypatch.setattr(Path, "rename", dying_rename)
+    try:
+        set_aside(data, fsync=sync, stamp="t1")
+        finished = True
+    except KeyboardInterrupt as exc:
+        print("crash:", exc)
+        finished = False
+    monkeypatch.setattr(Path, "rename", rename)
+    print("after the crash:", sorted(p.name for p in tmp_path.iterdir()), "finished:", finished)
+    if second == "resync":
+        moved = set_aside(data, fsync=False, stamp="t2")
+        assert moved.accepted_epoch >= 6
+    storage, rec = open_storage(data)
+    storage.close()
+    print("recovered:", rec.accepted_epoch, rec.current_epoch, [t.zxid for t in rec.txns])
+    assert rec.accepted_epoch >= 6
+    assert (rec.current_epoch, rec.txns) == (4, rec.txns) and len(rec.txns) == 2 or (
+        rec.current_epoch == 0 and not rec.txns)
