@@ -203,3 +203,30 @@ def test_every_crash_point_of_a_resync_keeps_the_promise(tmp_path: Path, monkeyp
     assert rec.accepted_epoch >= 6
     assert (rec.current_epoch, rec.txns) == (4, rec.txns) and len(rec.txns) == 2 or (
         rec.current_epoch == 0 and not rec.txns)
+
+
+def test_resync_of_a_data_dir_that_cannot_be_renamed_fails_cleanly(tmp_path: Path, monkeypatch) -> None:
+    """Goal: a data dir that is a mount point (its own volume: rename(2) gives EBUSY) makes
+    --resync fail with a StorageError (the node exits 2 with a message, not a traceback) that
+    says how to resync by hand without losing the promise, and leaves no staging dir behind.
+    Setup: epochs 5/5; renaming the data dir raises EBUSY. Expected: StorageError naming the
+    acceptedEpoch to keep; nothing moved; no `.resync` dir. Before the fix the OSError escaped
+    run_node (a traceback) and left `node-1.resync` behind; the errors' way out (WAY_OUT) now
+    names only --resync, so the operator of a mounted data dir had no way out that keeps the
+    promise."""
+    import errno
+
+    data = _node_dir(tmp_path / "node-1", 5, 5)
+    rename = Path.rename
+
+    def busy(self: Path, target):
+        if self == data:
+            raise OSError(errno.EBUSY, "Device or resource busy", str(self))
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", busy)
+    with pytest.raises(StorageError) as failed:
+        set_aside(data, fsync=False, stamp="t1")
+    print(failed.value)
+    assert "acceptedEpoch" in str(failed.value) and "5" in str(failed.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["node-1"]
