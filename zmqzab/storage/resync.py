@@ -117,7 +117,16 @@ def set_aside(data_dir: Path, fsync: Fsync = True, stamp: str | None = None) -> 
         # new dir in its place), never only the aside dir and nothing else.
         fsync_dir(parent, fsync)
         aside = _aside_name(data_dir, stamp or time.strftime('%Y%m%d-%H%M%S'))
-        data_dir.rename(aside)
+        try:
+            data_dir.rename(aside)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise StorageError(
+                f"--resync cannot rename {data_dir} ({exc.strerror}: a mount point cannot be "
+                f"renamed): nothing was moved. Resync it by hand: with the node stopped, move "
+                f"everything in {data_dir} elsewhere but {ACCEPTED_EPOCH}, write {accepted} into "
+                f"{data_dir / ACCEPTED_EPOCH} (the epoch this node may have promised), and start "
+                f"the node without --resync") from None
         staging.rename(data_dir)
         fsync_dir(parent, fsync)
     finally:
