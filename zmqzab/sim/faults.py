@@ -278,5 +278,7 @@ def resync(sim: Simulation, i: int) -> None:
                   "it starts empty but for its acceptedEpoch, and the leader syncs it)")
     node.disk.wipe()
     node.refused = False
-    sim.checkers.view[i] = NodeView()
+    # Everything the checkers remember of it starts over but its highest acceptedEpoch, the
+    # promise --resync keeps: a resync that forgot it fails "epochs never go back" at once.
+    sim.checkers.view[i] = NodeView(accepted_max=sim.checkers.view[i].accepted_max)
     sim.restart(i)
