@@ -19,10 +19,11 @@ with ``zookeeper.datadir.autocreate=false`` an empty dataDir is trusted only aft
 the refusal of a missing data dir below plays that part.
 
 When the old acceptedEpoch cannot be read (the file is garbage or missing, or the data dir is
-gone), the node does not know what it promised, and
-it refuses to start: the way out names a number that is at least every epoch it may have
-promised (the highest acceptedEpoch of any node: each epoch
-a node promised was first written as acceptedEpoch by the would-be leader that proposed it).
+gone), the node does not know what it promised, and it refuses to start: the way out names a
+number that is at least every epoch it may have promised (the highest acceptedEpoch of any
+node: each epoch a node promised was first written as acceptedEpoch by the would-be leader that
+proposed it). A data dir a running node holds (its lock) is refused too, and one that cannot be
+renamed (a mount point) fails with the way to do the same by hand.
 
 The new dir is built beside the old one (``<name>.resync``), made durable, and renamed into
 place after the old one is renamed aside; a crash between the two renames leaves no data dir
