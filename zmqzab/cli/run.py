@@ -25,7 +25,8 @@ def node(
                       "(renamed, not deleted) and start empty but for the epoch it promised "
                       "(acceptedEpoch), so the leader rebuilds it. Only "
                       "with a quorum of other healthy nodes: their logs must hold every "
-                      "committed txn.")] = False,
+                      "txn this node logged, committed or not (an ACK it sent may still "
+                      "count), or a newer epoch must be established without it.")] = False,
 ) -> None:
     """Run one node in the foreground until Ctrl+C."""
     # One implementation: zmqzab/entry.py also runs the plain forms of this command without typer.

@@ -39,7 +39,7 @@ from zmqzab.sim.checkers import NodeView
 from zmqzab.sim.events import Heal, Resync
 from zmqzab.sim.trace import TICK
 from zmqzab.storage.errors import CorruptLogError, CorruptSnapshotError, StorageError
-from zmqzab.zxid import zxid_counter, zxid_epoch
+from zmqzab.zxid import fmt_zxid, zxid_counter, zxid_epoch
 
 if TYPE_CHECKING:
     from zmqzab.sim.simulation import SimNode, Simulation
@@ -246,6 +246,21 @@ def resync_allowed(sim: Simulation, node: SimNode) -> str:
     if len(vouch) < quorum:
         return (f"{len(vouch)} other node(s) hold every committed txn with currentEpoch >= {need}, "
                 f"fewer than {quorum}")
+    # Its ACKs outlive its disk: one still in a paused leader's socket can commit a txn after
+    # the wipe, counting a node that no longer holds it (tests/sim/test_resync_stale_ack_attack.py).
+    # So every txn its disk held durably (it ACKed no other) must be safe without it: held the
+    # same way by a quorum of the others, or of an epoch a quorum of the others has moved past
+    # (no leader of that epoch can gather a quorum of ACKs any more without one of them, whose
+    # promise of the newer epoch carried that txn into the newer leader's history if it had it).
+    for z in sorted(node.disk.durable_zxids - set(gz)):
+        if z <= node.disk.durable_base:
+            continue
+        e = zxid_epoch(z)
+        held = sum(1 for n in others if n.disk.current_epoch >= e and z in n.disk.durable_zxids)
+        past = sum(1 for n in others if n.disk.current_epoch > e)
+        if held < quorum and past < quorum:
+            return (f"its disk held {fmt_zxid(z)}, uncommitted: {held} other node(s) hold it and "
+                    f"{past} moved past epoch {e}, fewer than {quorum} (an ACK of it may still count)")
     return ""
 
 
@@ -263,5 +278,7 @@ def resync(sim: Simulation, i: int) -> None:
                   "it starts empty but for its acceptedEpoch, and the leader syncs it)")
     node.disk.wipe()
     node.refused = False
-    sim.checkers.view[i] = NodeView()
+    # Everything the checkers remember of it starts over but its highest acceptedEpoch, the
+    # promise --resync keeps: a resync that forgot it fails "epochs never go back" at once.
+    sim.checkers.view[i] = NodeView(accepted_max=sim.checkers.view[i].accepted_max)
     sim.restart(i)
