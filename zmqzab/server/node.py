@@ -5,9 +5,12 @@ holding the pure ``Peer`` and the bookkeeping every driver shares with the simul
 clients, the snapshot policy, DIFF streams from disk). This loop feeds it what arrives and
 implements its ``HostIO``:
 
-* log appends go to the writer thread (storage/writer.py), which fsyncs once per drained batch
-  and reports the disk's last zxid; that report wakes this loop through the wake pipe
-  (wake.py) and becomes ``Peer.persisted(zxid)``, the only way an ACK can be produced;
+* log ops of one loop pass are collected and, at the end of the pass, written and fsynced once
+  on this thread when the writer thread is idle and they are small (``LogWriter.write_here``;
+  one sequential write then costs no thread hand-off or wake-up, issue 14); otherwise they go
+  to the writer thread (storage/writer.py), which fsyncs once per drained batch and reports
+  the disk's last zxid through the wake pipe (wake.py). Either way the disk's last zxid after
+  the fsync becomes ``Peer.persisted(zxid)``, the only way an ACK can be produced;
 * epoch files are written here, synchronously, because the core orders them before any send
   of the same Output (core/output.py);
 * snapshots are forked (snapshots.py); a DIFF from disk is read by the reader thread
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
 import random
 import signal
@@ -51,6 +55,7 @@ from zmqzab.server.events import EventLog
 from zmqzab.server.light import Ends, light
 from zmqzab.server.logs import setup_logging
 from zmqzab.server.metrics import NodeMetrics, TimedSync
+from zmqzab.server.poller import Poller
 from zmqzab.server.reads import DiskReads
 from zmqzab.server.snapshots import ForkedSnapshots
 from zmqzab.server.status import node_status
@@ -136,6 +141,9 @@ class Node:
             raise
         self.wake = WakePipe()
         self._durable_latest: int | None = None
+        #: Log ops of this loop pass, written at its end (_write_log); a snapshot's save or commit
+        #: joins them, so it still follows the appends it covers.
+        self._log_pending: list = []
         self._disk_error: BaseException | None = None
         self.events = EventLog(node_id)
         self.metrics = NodeMetrics()
@@ -143,7 +151,7 @@ class Node:
                                               "every_txns": config.storage.snapshot_every_txns,
                                               "kept": config.storage.snapshots_kept,
                                               "disk_bytes": dir_bytes(data_dir)}
-        self.snapshots = ForkedSnapshots(self.storage, lambda op: self.writer.submit(op), self.wake, self.log,
+        self.snapshots = ForkedSnapshots(self.storage, self._log_pending.append, self.wake, self.log,
                                          self.events, self.snapshot_info)
         self.writer = LogWriter(TimedSync(self.storage, self.metrics.fsync), self._on_durable,
                                 self._on_disk_error, on_snapshot=self.snapshots.on_saved)
@@ -178,6 +186,8 @@ class Node:
                 self._stop_auth()
                 raise
         self.started_at = time.monotonic()
+        #: Passes of the loop (each one poll): a node that waits well makes few per write.
+        self.loop_passes = 0
         self.status_snapshot: dict[str, Any] = {}
         self._role_seen = (self.peer.role, self.peer.phase)
 
@@ -197,7 +207,7 @@ class Node:
         self.storage.write_epochs(accepted, current)
 
     def submit_log(self, op: LogOp) -> None:
-        self.writer.submit(op)
+        self._log_pending.append(op)  # written at the end of the pass: one fsync for all of it
 
     def read_log(self, stream: DiskStream) -> None:
         self.reads.start(stream)
@@ -249,20 +259,24 @@ class Node:
 
     def run(self) -> int:
         self.execute(self.peer.start())
-        poller = zmq.Poller()
+        self._write_log()
+        poller = Poller()
         t = self.transport
         for sock in (t.router, *t.subs, t.client):
-            poller.register(sock, zmq.POLLIN)
+            poller.register(sock)
         zk = self.zk
         zk_reading = True
         if zk is not None:
-            poller.register(zk.sock, zmq.POLLIN)
-        poller.register(self.wake.r, zmq.POLLIN)
+            poller.register(zk.sock)
+        poller.register(self.wake.r)
         for monitor in t.monitors:
-            poller.register(monitor, zmq.POLLIN)
+            poller.register(monitor)
         next_tick = time.monotonic() + self.tick_s
         events_received = self.events.received
         clients = self.clients
+        wake_r, router, subs, monitors = self.wake.r, t.router, t.subs, t.monitors
+        #: Sockets the loop sends on as well as reads: asked at the end of every pass (poller.py).
+        sent_on = [t.client] if zk is None else [t.client, zk.sock]
 
         def received(sender: int, msg: PeerMessage) -> None:
             events_received(sender, light(msg))
@@ -273,25 +287,28 @@ class Node:
                 due = t.next_due()
                 if due is not None and due < wake_at:
                     wake_at = due
-                timeout_ms = max(0.0, (wake_at - time.monotonic()) * 1000.0)
-                events = dict(poller.poll(timeout_ms))
-                if self.wake.r in events:
+                # Rounded up: pyzmq truncated a float timeout to whole ms, so the last
+                # millisecond before each tick was a busy loop of zero timeouts (issue 14: about
+                # 2.5 empty passes per sequential write on every node).
+                ready = poller.wait(max(0, math.ceil((wake_at - time.monotonic()) * 1000.0)))
+                self.loop_passes += 1
+                if wake_r in ready:
                     self._woken()
-                if t.router in events:
+                if router in ready:
                     for sender, msg in t.recv_router(DRAIN_LIMIT):
                         received(sender, msg)
                         self.execute(self.peer.step(sender, msg))
-                for sub in t.subs:
-                    if sub in events:
+                for sub in subs:
+                    if sub in ready:
                         for sender, msg in t.recv_sub(sub, DRAIN_LIMIT):
                             received(sender, msg)
                             self.execute(self.peer.step(sender, msg))
-                if t.client in events:
+                if t.client in ready:
                     clients.serve()
-                if zk is not None and zk.sock in events:
+                if zk is not None and zk_reading and zk.sock in ready:
                     zk.serve()
-                for monitor in t.monitors:
-                    if monitor in events:
+                for monitor in monitors:
+                    if monitor in ready:
                         gone = t.disconnected(monitor)
                         if gone is not None:
                             self.execute(self.peer.peer_unreachable(gone))
@@ -307,6 +324,8 @@ class Node:
                     # If the loop fell far behind (a paused process), do not replay missed ticks.
                     next_tick = max(next_tick + self.tick_s, now)
                     self._publish_status()
+                if self._log_pending:
+                    self._write_log()
                 if clients.outbox:
                     clients.flush()
                 if zk is not None:
@@ -315,7 +334,15 @@ class Node:
                         # At its outstanding limit the node stops reading its clients
                         # (ZooKeeper's throttling): libzmq's high-water mark and TCP push back.
                         zk_reading = zk.server.should_read
-                        poller.register(zk.sock, zmq.POLLIN if zk_reading else 0)
+                        if zk_reading:
+                            poller.register(zk.sock)
+                            sent_on.append(zk.sock)
+                        else:
+                            poller.unregister(zk.sock)
+                            sent_on.remove(zk.sock)
+                # Messages may wait on a socket whose fd will not fire again (poller.py).
+                poller.settle(ready)
+                poller.settle(sent_on)
         except (InvariantError, DurabilityError) as exc:
             self.log.critical(f"stopping: broken local invariant: {exc}")
             self.exit_code = 1
@@ -323,6 +350,7 @@ class Node:
             self.log.critical(f"stopping: {DISK_FAILED.format(exc=exc)}")
             self.exit_code = 1
         finally:
+            poller.close()
             self.close()
         return self.exit_code
 
@@ -347,6 +375,21 @@ class Node:
                 self.reads.cancel_all()  # their follower sessions are over
             self._role_seen = (self.peer.role, self.peer.phase)
             self._publish_status()
+
+    def _write_log(self) -> None:
+        """The log ops of this pass: group commit here if the writer is idle (then persisted at
+        once: the ACKs leave in this pass), else behind the writer's queue (reported through
+        the wake pipe). Whatever persisted() produced in turn (more ops) goes the same way."""
+        pending = self._log_pending
+        while pending:
+            ops = pending[:]
+            pending.clear()  # the same list: ForkedSnapshots appends to it
+            zxid = self.writer.write_here(ops)  # raises after a failed write or fsync: we stop
+            if zxid is not None:
+                # The writer is idle, so its last report (if not yet seen) is older than this.
+                self._durable_latest = None
+                self.durable_reported = zxid
+                self.execute(self.peer.persisted(zxid))
 
     def _woken(self) -> None:
         """Another thread reported something (wake.py): carry it out in a fixed order."""
