@@ -12,7 +12,7 @@ from zmqzab.core.output import Append, InstallSnapshot, Truncate
 from zmqzab.messages import Guess, Txn
 from zmqzab.storage.errors import StorageError
 from zmqzab.storage.store import Storage, open_storage
-from zmqzab.storage.writer import INLINE_MAX_TXNS, LogWriter
+from zmqzab.storage.writer import INLINE_BACKOFF_S, INLINE_MAX_TXNS, INLINE_SLOW_S, LogWriter
 from zmqzab.zxid import make_zxid
 
 pytestmark = [pytest.mark.storage]
@@ -237,3 +237,33 @@ def test_a_failed_fsync_in_write_here_raises_and_stops_the_writer(
     writer.submit(Append([txn(1, 2)]))
     writer.close(WAIT)
     assert rec.durable == []
+
+
+def test_a_slow_fsync_sends_the_next_writes_to_the_thread_for_a_while(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Goal: a stalling disk does not hold the caller's loop (no PINGs, no reads) write after
+    write. Setup: a fake clock; one fsync on the caller's thread "takes" longer than
+    INLINE_SLOW_S. Expected: the next writes go to the thread (None) until INLINE_BACKOFF_S
+    have passed, then the caller's thread again; everything becomes durable in order."""
+    now = [100.0]
+    slow = [True]
+    real_sync = storage.sync
+
+    def sync() -> None:
+        real_sync()
+        if slow[0]:
+            now[0] += INLINE_SLOW_S * 2
+            slow[0] = False
+
+    monkeypatch.setattr(storage, "sync", sync)
+    rec = Recorder()
+    writer = LogWriter(storage, rec.on_durable, rec.on_error, clock=lambda: now[0])
+    assert writer.write_here([Append([txn(1, 1)])]) == make_zxid(1, 1)  # slow, but done here
+    assert writer.write_here([Append([txn(1, 2)])]) is None  # backing off: the thread
+    writer.flush_sync(WAIT)
+    assert rec.durable[-1] == make_zxid(1, 2)
+    now[0] += INLINE_BACKOFF_S
+    assert writer.write_here([Append([txn(1, 3)])]) == make_zxid(1, 3)
+    writer.close(WAIT)
+    assert reopened(storage) == [txn(1, c) for c in (1, 2, 3)]
