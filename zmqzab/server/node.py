@@ -275,8 +275,9 @@ class Node:
         events_received = self.events.received
         clients = self.clients
         wake_r, router, subs, monitors = self.wake.r, t.router, t.subs, t.monitors
-        #: Sockets the loop sends on as well as reads: asked at the end of every pass (poller.py).
-        sent_on = [t.client] if zk is None else [t.client, zk.sock]
+        #: Sockets that may hold input their ZMQ_FD will not announce (poller.py): read only up
+        #: to a limit (the transport adds those), read once (a monitor), or sent on this pass.
+        settle = t.unfinished
 
         def received(sender: int, msg: PeerMessage) -> None:
             events_received(sender, light(msg))
@@ -305,10 +306,13 @@ class Node:
                             self.execute(self.peer.step(sender, msg))
                 if t.client in ready:
                     clients.serve()
+                    settle.append(t.client)
                 if zk is not None and zk_reading and zk.sock in ready:
                     zk.serve()
+                    zk.sent = True  # may have stopped at its limit: look again
                 for monitor in monitors:
                     if monitor in ready:
+                        settle.append(monitor)
                         gone = t.disconnected(monitor)
                         if gone is not None:
                             self.execute(self.peer.peer_unreachable(gone))
@@ -328,6 +332,7 @@ class Node:
                     self._write_log()
                 if clients.outbox:
                     clients.flush()
+                    settle.append(t.client)
                 if zk is not None:
                     zk.server.flush()
                     if zk.server.should_read != zk_reading:
@@ -336,13 +341,15 @@ class Node:
                         zk_reading = zk.server.should_read
                         if zk_reading:
                             poller.register(zk.sock)
-                            sent_on.append(zk.sock)
                         else:
                             poller.unregister(zk.sock)
-                            sent_on.remove(zk.sock)
-                # Messages may wait on a socket whose fd will not fire again (poller.py).
-                poller.settle(ready)
-                poller.settle(sent_on)
+                    if zk.sent:
+                        zk.sent = False
+                        if zk_reading:
+                            settle.append(zk.sock)
+                if settle:
+                    poller.settle(settle)
+                    settle.clear()
         except (InvariantError, DurabilityError) as exc:
             self.log.critical(f"stopping: broken local invariant: {exc}")
             self.exit_code = 1

@@ -14,9 +14,11 @@ So the rules the loop keeps:
 * a socket whose fd fired must be asked (its handler drains it with ``drain``, which asks
   ``ZMQ_EVENTS`` until it says no more); level-triggered epoll reports it again otherwise;
 * a socket can hold readable messages while its fd is quiet: when the handler stopped before
-  the end (``DRAIN_LIMIT``), or when the loop *sent* on it (a send processes the mailbox too,
-  e.g. the client ROUTER's replies). ``settle`` asks such sockets once at the end of a pass;
-  those still readable are handed out again by the next ``wait`` without sleeping.
+  the end (``DRAIN_LIMIT``: ``Transport.unfinished``), read one message only (a monitor), or
+  when the loop *sent* on it (a send processes the mailbox too, e.g. the client ROUTER's
+  replies). ``settle`` asks such sockets once at the end of a pass; those still readable are
+  handed out again by the next ``wait`` without sleeping. A socket drained to the end needs
+  no asking: ``drain``'s last ``ZMQ_EVENTS`` said "nothing", and the next message fires.
 """
 
 from __future__ import annotations
