@@ -154,3 +154,38 @@ def test_a_failed_fsync_on_the_loop_stops_the_follower_without_acknowledging(tmp
         logger.remove(sink)
     assert acks == []
     assert any("the disk failed" in ln and "Input/output error" in ln for ln in lines), lines
+
+
+def test_the_status_is_built_per_tick_only_while_someone_reads_it(tmp_path, monkeypatch):
+    """Goal: an unwatched node does not rebuild its status view every tick (~0.25 ms each on
+    this machine, issue 14), and a reader after a quiet spell still gets a current one.
+    Setup: a one-node cluster; the status builder counted. Faults: none. Expected: no build
+    in 20 unwatched ticks; a write, then a read: the status shows that write (not the stale
+    view); while reads continue, a build per tick again."""
+    config = load_config(make_config(tmp_path, 1))
+    node = Node(config, 0, tmp_path / "data" / "node-0")
+    builds = [0]
+    real_status = node.status
+
+    def counted() -> dict:
+        builds[0] += 1
+        return real_status()
+
+    monkeypatch.setattr(node, "status", counted)
+    runner = start(node)
+    try:
+        wait_for(lambda: node.peer.role == Role.LEADING and node.peer.zxid_committed == node.peer.zxid_last,
+                 "node 0 leads")
+        ticks0 = node.replica.ticks
+        wait_for(lambda: node.replica.ticks >= ticks0 + 1, "a tick")
+        built = builds[0]
+        wait_for(lambda: node.replica.ticks >= ticks0 + 21, "20 more ticks")
+        assert builds[0] == built, f"{builds[0] - built} status builds in 20 unwatched ticks"
+        with Client(config, timeout=10.0) as client:
+            written = client.guess(7)
+        assert node.status_snapshot["zxid_committed"] == written.zxid_text
+        built, ticks1 = builds[0], node.replica.ticks
+        wait_for(lambda: node.status_snapshot is not None and node.replica.ticks >= ticks1 + 10, "10 read ticks")
+        assert builds[0] - built >= 5
+    finally:
+        stop([node], [runner])

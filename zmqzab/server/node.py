@@ -18,7 +18,8 @@ implements its ``HostIO``:
   commands wait in a queue (commands.py). Each reports back through the wake pipe.
 
 The view (web.py) reads only what this loop publishes: ``status_snapshot`` (a whole dict,
-swapped every tick), the ``events`` ring (events.py) and ``metrics`` (plain counters).
+swapped every tick while someone reads it), the ``events`` ring (events.py) and ``metrics``
+(plain counters).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import math
 import os
 import random
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,12 @@ WAITING_EXPIRY_S = 60.0
 DISK_FAILED = ("the disk failed ({exc}); this node no longer acknowledges anything and leaves the quorum "
                "rather than serve from memory (ZAB_CHECKLIST #25). Free space or fix the disk, then restart "
                "the node; if it then refuses its log, start it with `zmqzab node --resync`")
+
+#: The status is rebuilt every tick while it was read this recently, else not at all.
+STATUS_WATCHED_S = 5.0
+#: How long a reader after a quiet spell waits for a fresh status (ticks are 50 ms by default;
+#: a node whose loop is stuck returns the last one it built).
+STATUS_CATCH_UP_S = 1.0
 
 INFO_EVENTS = {"role", "elected", "election", "epoch", "sync", "discovery", "follower"}
 
@@ -188,7 +196,11 @@ class Node:
         self.started_at = time.monotonic()
         #: Passes of the loop (each one poll): a node that waits well makes few per write.
         self.loop_passes = 0
-        self.status_snapshot: dict[str, Any] = {}
+        self._status: dict[str, Any] = {}
+        #: When an HTTP thread last read the status (monotonic; written there, read here).
+        self._status_read_at = 0.0
+        #: Set while the published status is current (the loop skips it when nobody reads).
+        self._status_current = threading.Event()
         self._role_seen = (self.peer.role, self.peer.phase)
 
     # ------------------------------------------------------------------ writer thread -> loop
@@ -327,7 +339,10 @@ class Node:
                         zk.server.tick(self.replica.ticks)
                     # If the loop fell far behind (a paused process), do not replay missed ticks.
                     next_tick = max(next_tick + self.tick_s, now)
-                    self._publish_status()
+                    if now - self._status_read_at < STATUS_WATCHED_S:
+                        self._publish_status()
+                    else:  # nobody is looking: ~0.25 ms a tick saved (issue 14)
+                        self._status_current.clear()
                 if self._log_pending:
                     self._write_log()
                 if clients.outbox:
@@ -430,7 +445,17 @@ class Node:
 
     def _publish_status(self) -> None:
         # Swapped as a whole: the HTTP thread only ever reads a complete dict.
-        self.status_snapshot = self.status()
+        self._status = self.status()
+        self._status_current.set()
+
+    @property
+    def status_snapshot(self) -> dict[str, Any]:
+        """The status as of the last tick (HTTP threads). Built each tick only while someone
+        reads it: after a quiet spell the first reader waits for the loop's next tick."""
+        self._status_read_at = time.monotonic()
+        if not self._status_current.is_set():
+            self._status_current.wait(STATUS_CATCH_UP_S)
+        return self._status
 
     def _stop_auth(self) -> None:
         if self.auth is not None:
