@@ -13,6 +13,7 @@ node with zmqzab/cli/node.py.
 
 from __future__ import annotations
 
+import gc
 import os
 import stat
 import sys
@@ -30,9 +31,16 @@ def main(argv: list[str] | None = None) -> None:
     if args and args[0] == "node":
         options = parse_node_args(args[1:])
         if options is not None:
-            from zmqzab.cli.node import run_node_command
+            # The node's imports make objects that live as long as the process and free nothing:
+            # the collector's passes over them cost ~10% of the imports' CPU (docs/benchmarks.md,
+            # "Start-up and catch-up"). run_node_command turns it back on once they are in.
+            gc.disable()
+            try:
+                from zmqzab.cli.node import run_node_command
 
-            run_node_command(**options)
+                run_node_command(**options)
+            finally:
+                gc.enable()  # an early exit (a bad config, a test calling main) must not leave it off
     from zmqzab.cli.app import main as full_main
 
     full_main(argv)

@@ -82,9 +82,23 @@ def test_processes_bad_checksum_stops_start_up_then_resync_rebuilds_from_the_lea
     line = next(ln for ln in out.stderr.splitlines() if "corrupt txn log" in ln)
     assert str(seg) in line and "at byte " in line and "--resync" in line
 
-    # The way out it names: set the data aside and let the leader rebuild it.
+    # A promise --resync cannot read stops it: started empty, the node could promise an epoch
+    # a second time. Nothing is moved; the message names the file and what to write into it.
+    node_dir = c.config.storage.data_dir / f"node-{i}"
+    promised = (node_dir / "acceptedEpoch").read_text()
+    (node_dir / "acceptedEpoch").write_text("garbage\n")
+    out = _run_node(c, i, "--resync")
+    assert out.returncode == 2, out.stdout + out.stderr
+    line = next(ln for ln in out.stderr.splitlines() if "cannot read the epoch this node promised" in ln)
+    assert str(node_dir / "acceptedEpoch") in line and "highest acceptedEpoch of the other nodes" in line
+    (node_dir / "acceptedEpoch").write_text(promised)
+
+    # The way out it names: set the data aside and let the leader rebuild it; the node keeps
+    # the epoch it promised (acceptedEpoch) and nothing else.
     c.start(i, "--resync")
     z = c.wait_same_committed(timeout=30)
+    assert f"(acceptedEpoch {int(promised)})" in c.console(i)
+    assert int((node_dir / "acceptedEpoch").read_text()) >= int(promised)
     assert z == c.status(c.wait_leader())["zxid_committed"]
     aside = [p for p in (c.config.storage.data_dir).iterdir() if p.name.startswith(f"node-{i}.aside-")]
     assert len(aside) == 1 and (aside[0] / "log").is_dir(), "the damaged data dir is kept, renamed"

@@ -76,3 +76,13 @@ def test_fast_path_missing_config_exits_2_naming_the_path(tmp_path, capsys):
     code, err = run_main(["node", "--id", "0", "--config", str(missing)], capsys)
     assert code == 2
     assert f"{missing}: config file not found" in err and err.count("\n") == 1
+
+
+def test_fast_path_that_stops_early_leaves_the_garbage_collector_on(config, capsys):
+    """The fast path turns the collector off while the node's modules are imported (start-up
+    time): a start that ends before the node runs (here an unknown id) must turn it back on."""
+    import gc
+
+    assert gc.isenabled()
+    code, _ = run_main(["node", "--id", "9", "--config", str(config)], capsys)
+    assert code == 2 and gc.isenabled()

@@ -17,7 +17,7 @@ from zmqzab.server.node import security_summary
 from zmqzab.security.curve import client_keys, node_keys
 from zmqzab.security.drops import DropWarnings
 from zmqzab.security.keys import KeyFileError, keygen, load_keyring, read_pair
-from zmqzab.security.zap import NodeAuthenticator
+from zmqzab.security.authenticator import NodeAuthenticator
 
 pytestmark = [pytest.mark.security, pytest.mark.config]
 

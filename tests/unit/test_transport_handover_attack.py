@@ -30,7 +30,7 @@ from zmqzab.up.localcluster import free_ports
 from zmqzab.messages import Notification, Vote, encode
 from zmqzab.security.curve import NodeKeys, make_client
 from zmqzab.security.keys import keygen, load_keyring, node_key_name, read_pair
-from zmqzab.security.zap import start_authenticator
+from zmqzab.security.authenticator import start_authenticator
 from zmqzab.server.transport import Transport
 
 pytestmark = [pytest.mark.transport, pytest.mark.security]

@@ -6,6 +6,8 @@ Both ways in call it: the typer command (cli/run.py) and the fast path for the p
 
 from __future__ import annotations
 
+import gc
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -27,8 +29,13 @@ def run_node_command(node_id: int, config: Path | None, data_dir: Path | None, l
 
     install_from_env()  # test only: the chaos nemesis' power-loss witness, if it asked for one
     from zmqzab.security.keys import KeyFileError
+
+    # loguru's default stderr handler is replaced at once (server/logs.py): not making it saves
+    # ~6 ms of every start (docs/benchmarks.md, "Start-up and catch-up").
+    os.environ.setdefault("LOGURU_AUTOINIT", "false")
     from zmqzab.server.node import run_node
 
+    gc.enable()  # off while the node's modules were imported (zmqzab/entry.py)
     try:
         code = run_node(cfg, node_id, data_dir, log_dir, resync=resync)
     except KeyFileError as exc:

@@ -22,7 +22,8 @@ def node(
     log_dir: Annotated[Path | None, typer.Option("--log-dir", help="Where node-<id>.log is "
                        "written (default: storage.log_dir).", file_okay=False)] = None,
     resync: Annotated[bool, typer.Option("--resync", help="Set this node's data dir aside "
-                      "(renamed, not deleted) and start empty, so the leader rebuilds it. Only "
+                      "(renamed, not deleted) and start empty but for the epoch it promised "
+                      "(acceptedEpoch), so the leader rebuilds it. Only "
                       "with a quorum of other healthy nodes: their logs must hold every "
                       "committed txn.")] = False,
 ) -> None:

@@ -21,7 +21,6 @@ from datetime import datetime
 from pathlib import Path
 
 import zmq
-from zmq.auth import load_certificate
 
 #: Which client key the CLI, bench, chaos and `zmqzab up` use when this is not set.
 CLIENT_KEY_ENV = "ZMQZAB_CLIENT_KEY"
@@ -90,9 +89,17 @@ def keygen(directory: Path, node_ids: list[int], clients: int, force: bool = Fal
     return written
 
 
+def _load_certificate(path: Path) -> tuple[bytes, bytes | None]:
+    # zmq.auth is imported when a key is read (CURVE on): it costs every node's start-up
+    # otherwise (docs/benchmarks.md, "Start-up and catch-up").
+    from zmq.auth import load_certificate
+
+    return load_certificate(path)
+
+
 def read_public(path: Path) -> bytes:
     try:
-        public, _ = load_certificate(path)
+        public, _ = _load_certificate(path)
     except (OSError, ValueError) as exc:
         raise KeyFileError(f"{path}: cannot read a public key ({exc}); create keys with `zmqzab keygen "
                         f"--dir {path.parent}`") from None
@@ -110,7 +117,7 @@ def read_pair(path: Path) -> tuple[bytes, bytes]:
         raise KeyFileError(f"{path}: secret key is readable by others (mode {stat.S_IMODE(mode):o}); "
                         f"run: chmod 600 {path}")
     try:
-        public, secret = load_certificate(path)
+        public, secret = _load_certificate(path)
     except (OSError, ValueError) as exc:
         raise KeyFileError(f"{path}: not a key file ({exc}); create keys with `zmqzab keygen`") from None
     if not secret:

@@ -14,17 +14,12 @@ counted (``dropped_impostor``). The client port compares it with the client id o
 client id belongs to the key whose user id it starts with (``<user id>:``, see
 ``client_id_owner_problem``), so that no key can write under another key's client records
 (issue 17: pre-empting a client's next seq, locking it out, answering its retries).
+The handler that applies these rules is security/authenticator.py (loaded with CURVE only).
 """
 
 from __future__ import annotations
 
 import hashlib
-
-import zmq
-from zmq.auth.thread import ThreadAuthenticator
-from zmq.utils import z85
-
-from zmqzab.security.keys import Keyring
 
 PEERS_DOMAIN = "peers"
 CLIENTS_DOMAIN = "clients"
@@ -52,44 +47,3 @@ def client_id_owner_problem(user_id: str, client_id: str) -> str:
     return (f"client id {client_id[:40]!r} does not belong to this connection's key: with CURVE a "
             f"client id starts with its key's user id and a colon ({user_id}:...); "
             f"zmqzab.client.Client makes such ids")
-
-
-class _Allowed:
-    """pyzmq's credentials provider: ``callback(domain, z85 key) -> bool``; counts refusals."""
-
-    def __init__(self, keys: set[bytes]) -> None:
-        self.keys = keys
-        self.denied = 0
-
-    def callback(self, domain: str, key: bytes) -> bool:
-        if key in self.keys:
-            return True
-        self.denied += 1  # an int add on the authenticator thread; read by /metrics
-        return False
-
-
-class NodeAuthenticator(ThreadAuthenticator):
-    def __init__(self, ctx: zmq.Context, keyring: Keyring) -> None:
-        super().__init__(ctx)
-        self._user_of = {key: node_user_id(i) for i, key in keyring.node_public.items()}
-        nodes = set(keyring.node_public.values())
-        self.peers = _Allowed(nodes)
-        self.clients = _Allowed(nodes | set(keyring.client_public.values()))
-
-    def curve_user_id(self, client_public_key: bytes) -> str:
-        key = z85.encode(client_public_key)
-        user = self._user_of.get(key)
-        return user if user is not None else client_user_id(key)
-
-    @property
-    def denied(self) -> int:
-        return self.peers.denied + self.clients.denied
-
-
-def start_authenticator(ctx: zmq.Context, keyring: Keyring) -> NodeAuthenticator:
-    """Start the ZAP handler; call before any CURVE socket of ``ctx`` binds."""
-    auth = NodeAuthenticator(ctx, keyring)
-    auth.start()
-    auth.configure_curve_callback(PEERS_DOMAIN, auth.peers)
-    auth.configure_curve_callback(CLIENTS_DOMAIN, auth.clients)
-    return auth

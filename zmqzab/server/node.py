@@ -33,7 +33,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 from loguru import logger
@@ -50,7 +50,6 @@ from zmqzab.host.replica import Replica
 from zmqzab.messages import GameResult, PeerMessage, Proposal, Txn
 from zmqzab.security.curve import node_keys
 from zmqzab.security.keys import KeyFileError
-from zmqzab.security.zap import start_authenticator
 from zmqzab.server.clients import ClientPort, Waiter
 from zmqzab.server.commands import Command, CommandQueue, carry_out
 from zmqzab.server.events import EventLog
@@ -63,13 +62,16 @@ from zmqzab.server.snapshots import ForkedSnapshots
 from zmqzab.server.status import node_status
 from zmqzab.server.transport import DRAIN_LIMIT, PortInUseError, Transport, check_rules
 from zmqzab.server.wake import WakePipe
-from zmqzab.server.zkport import ZkPort
 from zmqzab.state import ReplicatedState, Result
 from zmqzab.storage.errors import StorageError
+from zmqzab.storage.resync import set_aside
 from zmqzab.storage.store import open_storage
 from zmqzab.storage.verify import dir_bytes
 from zmqzab.storage.writer import LogWriter
 from zmqzab.zxid import fmt_zxid
+
+if TYPE_CHECKING:  # imported in Node() when the config gives a zk_port (start-up time)
+    from zmqzab.server.zkport import ZkPort
 
 __all__ = ["Command", "Node", "core_config", "run_node", "set_aside", "parse_blocked", "security_summary"]
 
@@ -141,7 +143,11 @@ class Node:
 
         self.ctx = zmq.Context()
         #: The ZAP handler must run before any CURVE socket binds (security/zap.py).
-        self.auth = start_authenticator(self.ctx, keys.keyring) if keys is not None else None
+        self.auth = None
+        if keys is not None:  # imported with CURVE only (start-up time)
+            from zmqzab.security.authenticator import start_authenticator
+
+            self.auth = start_authenticator(self.ctx, keys.keyring)
         try:
             self.transport = Transport(self.ctx, config, node_id, keys, warn=self.log.warning)
         except BaseException:
@@ -187,8 +193,10 @@ class Node:
         #: (what it was built from, tick, the ZooKeeper part of /status): status.py's cache.
         self._zk_status: tuple | None = None
         if self.addr.zk_port:
+            from zmqzab.server import zkport
+
             try:
-                self.zk = ZkPort(self, int(time.time() * 1000))
+                self.zk = zkport.ZkPort(self, int(time.time() * 1000))
             except BaseException:
                 self.transport.close()
                 self._stop_auth()
@@ -495,15 +503,6 @@ def parse_blocked(text: str, ids: tuple[int, ...], me: int) -> set[int]:
     return blocked
 
 
-def set_aside(data_dir: Path) -> Path | None:
-    """--resync: rename the data dir (never delete: it may be the evidence of what went wrong)."""
-    if not data_dir.exists():
-        return None
-    aside = data_dir.with_name(f"{data_dir.name}.aside-{time.strftime('%Y%m%d-%H%M%S')}")
-    data_dir.rename(aside)
-    return aside
-
-
 def run_node(config: ClusterConfig, node_id: int, data_dir: Path | None, log_dir: Path | None,
              resync: bool = False) -> int:
     """Run one node in the foreground until SIGINT/SIGTERM; returns the process exit code."""
@@ -512,9 +511,13 @@ def run_node(config: ClusterConfig, node_id: int, data_dir: Path | None, log_dir
     setup_logging(node_id, log_dir)
     log = logger.bind(node=node_id)
     if resync:
-        aside = set_aside(data_dir)
-        log.warning(f"--resync: {data_dir} moved to {aside}; starting empty, the leader will sync this node"
-                    if aside else f"--resync: no data dir at {data_dir}; starting empty")
+        try:
+            moved = set_aside(data_dir)
+        except StorageError as exc:
+            log.error(str(exc))
+            return 2
+        log.warning(f"--resync: {data_dir} moved to {moved.aside}; starting empty with the epoch it promised "
+                    f"(acceptedEpoch {moved.accepted_epoch}), the leader will sync this node")
     try:
         node = Node(config, node_id, data_dir)
     except PortInUseError as exc:

@@ -17,7 +17,6 @@ import platform
 
 import zmq
 
-from importlib.metadata import PackageNotFoundError, version as package_version
 from zmqzab.host.zk import ZkServer, ZkSettings
 from zmqzab.server.transport import PortInUseError
 from zmqzab.zk import words
@@ -39,6 +38,10 @@ CLOSED_REMEMBERED = 16_384
 
 
 def _zmqzab_version() -> str:
+    # Imported here, for a four-letter word: importlib.metadata (and the email package it pulls
+    # in) cost ~6 ms of every node's start-up (docs/benchmarks.md, "Start-up and catch-up").
+    from importlib.metadata import PackageNotFoundError, version as package_version
+
     try:
         return package_version("zmqzab")
     except PackageNotFoundError:

@@ -50,6 +50,8 @@ from pathlib import Path
 from zmqzab.core.output import Append, InstallSnapshot, LogOp, Truncate
 from zmqzab.storage.compaction import SaveSnapshot, SnapshotSaved
 from zmqzab.storage.durable import DiskSync
+from zmqzab.storage.epochs import EpochStore
+from zmqzab.storage.resync import set_aside
 from zmqzab.storage.snapshot import PREFIX_SIZE, _NAME_RE
 from zmqzab.storage.store import LOG_DIR, SNAP_DIR, SNAPSHOTS_KEPT, Recovered, Storage, open_storage
 from zmqzab.storage.txnlog import RECORD_HEADER, list_segments
@@ -408,15 +410,21 @@ class SimDisk:
         return f"bit rot in {rel} at byte {offset}"
 
     def wipe(self) -> None:
-        """The operator's resync: the data dir set aside (here: removed), the node starts empty."""
+        """The operator's resync, through production code (`zmqzab node --resync`): the data
+        dir set aside (here: then removed); the node starts empty but for the acceptedEpoch it
+        promised."""
         self.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        moved = set_aside(self.dir, fsync=False, stamp="sim")
+        shutil.rmtree(moved.aside, ignore_errors=True)
         shutil.rmtree(self.cache.pins, ignore_errors=True)
         self.cache = PageCache(self.dir)
+        # set_aside fsynced nothing the page-cache model saw (the operator's tool does, before
+        # the node starts): written again through the new model, a power loss keeps it.
+        EpochStore(self.dir, self.cache).write(accepted=moved.accepted_epoch)
         self.queue, self.inflight, self.reports, self.cached = [], [], [], []
         self.reported = self.durable_base = 0
         self.durable_zxids = set()
-        self.accepted_epoch = self.current_epoch = 0
+        self.accepted_epoch, self.current_epoch = moved.accepted_epoch, 0
         self.claims = None
         self.rotted = set()
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 #: The way out of every "this data dir is damaged" error: the leader holds the whole history.
+#: --resync, not a data dir moved aside by hand: a node that forgets its acceptedEpoch may
+#: promise an epoch twice (storage/resync.py).
 WAY_OUT = (
-    "move the node's data dir aside, or start it with `zmqzab node --resync` "
-    "to rebuild it from the leader"
+    "start it with `zmqzab node --resync` to rebuild it from the leader (it keeps the epoch "
+    "this node promised; moving the data dir aside by hand would lose it)"
 )
 
 

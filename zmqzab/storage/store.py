@@ -68,6 +68,7 @@ from zmqzab.storage.epochs import EpochStore
 from zmqzab.storage.errors import WAY_OUT, CorruptSnapshotError, EpochInvariantError, StorageError
 from zmqzab.storage.durable import TMP_SUFFIX, Fsync, fsync_dir, fsync_fd
 from zmqzab.storage.faults import check_storage_faults
+from zmqzab.storage.resync import finish_interrupted
 from zmqzab.storage.snapshot import SnapshotStore, snapshot_name
 from zmqzab.storage.txnlog import SEGMENT_MAX_BYTES, TxnLog, list_segments
 from zmqzab.zxid import fmt_zxid, zxid_epoch
@@ -310,10 +311,14 @@ def open_storage(
     """
     check_storage_faults(test_faults)
     data_dir = Path(data_dir)
+    resync_note = None
     if readonly:
         if not data_dir.is_dir():
             raise StorageError(f"no data dir at {data_dir}")
     else:
+        # A --resync that crashed between its two renames: its new dir (holding the node's
+        # promise) goes in place first, or the node would start empty and forget it.
+        resync_note = finish_interrupted(data_dir, fsync)
         data_dir.mkdir(parents=True, exist_ok=True)
     lock_fd = _lock(data_dir) if lock and not readonly else None
     log: TxnLog | None = None
@@ -375,6 +380,8 @@ def open_storage(
             os.close(lock_fd)
         raise
     notes = epochs.notes + snapshots.notes + log.notes + ([epoch_note] if epoch_note else [])
+    if resync_note:
+        notes.insert(0, resync_note)
     if not fsync:
         notes.append(
             f"fsync is OFF for {data_dir} (unsafe benchmark mode): a power failure can lose "

@@ -10,7 +10,7 @@ end, from one client process, as a person running `zmqzab guess` would see them:
 * hung:     SIGSTOP of the leader (its connections stay open) -> the same;
 * catchup:  a follower stopped while 50,000 writes commit, then restarted -> it reports the
             leader's committed zxid itself;
-* cold:     5 processes started -> the first committed write.
+* cold:     5 processes started -> the first committed write (and the CPU they used until then).
 """
 
 from __future__ import annotations
@@ -142,6 +142,8 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="zmqzab-bench-"))
         self.cluster: LocalCluster | None = None
         self.probe: Probe | None = None
+        #: The nodes' CPU, all together, from spawn to the first committed write (Linux; last fresh()).
+        self.cold_cpu_s: float | None = None
 
     # ------------------------------------------------------------------ cluster lifecycle
 
@@ -161,8 +163,11 @@ class Bench:
             if ld is not None:
                 r = p.write(ld, 0.5)
                 if r is not None and r.ok:
+                    elapsed = time.monotonic() - t0
                     self.cluster, self.probe = c, p
-                    return c, p, time.monotonic() - t0
+                    cpu = [process_cpu_s(proc.pid) for proc in c.procs.values()]
+                    self.cold_cpu_s = round(sum(cpu), 3) if None not in cpu else None
+                    return c, p, elapsed
             time.sleep(0.005)
         raise RuntimeError(f"no committed write within 60 s of starting; node logs: {self.work}")
 
@@ -193,7 +198,7 @@ class Bench:
         c, p, cold = self.fresh()
         ld = self.wait_leader(c)
         follower = next(i for i in c.ids if i != ld) if self.n > 1 else ld
-        out: dict[str, Any] = {"cold_start_s": round(cold, 3)}
+        out: dict[str, Any] = {"cold_start_s": round(cold, 3), "cold_cpu_s": self.cold_cpu_s}
         before = self.regime(c)
         for label, node in (("follower", follower), ("leader", ld)):
             for _ in range(self.counts.seq_warmup):
@@ -265,7 +270,7 @@ class Bench:
 
     def catchup(self) -> dict[str, Any]:
         c, p, _ = self.fresh()
-        times, txns = [], self.counts.catchup_writes
+        times, splits, cpu, txns = [], [], [], self.counts.catchup_writes
         for k in range(self.counts.tries):
             ld = self.wait_leader(c)
             victim = next(i for i in c.ids if i != ld)
@@ -274,18 +279,28 @@ class Bench:
             self.wait_leader(c)
             p.pipelined(ld, txns, 1024, 256, lambda d: self.progress(f"catchup load {k + 1}", d, txns))
             target = parse_zxid(c.status(ld)["zxid_committed"])
+            spawned = time.time()  # wall clock: the node's log lines carry it
             c.start(victim)
             started = time.monotonic()
             while True:
                 st = c.status(victim, timeout=0.2)
                 if st and st["phase"] == "BROADCAST" and parse_zxid(st["zxid_committed"]) >= target:
                     break
+                if not c.alive(victim):  # e.g. a port of its taken by another process meanwhile
+                    raise RuntimeError(f"catchup: the restarted follower (node {victim}) exited with code "
+                                       f"{c.procs[victim].returncode}; {last_line(c.workdir / f'node-{victim}.console')}")
                 if time.monotonic() - started > 60:
                     raise RuntimeError("catchup: the restarted follower did not catch up within 60 s")
                 time.sleep(0.005)
             times.append(time.monotonic() - started)
+            cpu.append(process_cpu_s(c.procs[victim].pid))
+            splits.append(catchup_split(c.config.storage.log_dir / f"node-{victim}.log", spawned,
+                                        spawned + times[-1]))
         return {"median_s": round(statistics.median(times), 3), "tries_s": [round(t, 3) for t in times],
-                "txns_behind": txns}
+                "txns_behind": txns, "split_s": median_split(splits),
+                # The restarted node's own CPU until it caught up: steadier than the wall clock
+                # on a busy machine (Linux: /proc; absent elsewhere).
+                **({"node_cpu_s": round(statistics.median(cpu), 3)} if None not in cpu else {})}
 
     # ------------------------------------------------------------------ output
 
@@ -302,6 +317,68 @@ class Bench:
     def close(self) -> None:
         self.close_cluster()
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+#: The restarted follower's log lines that end each part of its catch-up (the first after the spawn).
+SPLIT_MARKS = (
+    ("start_s", ("election round",)),  # spawn -> its first election message: interpreter, imports, recovery
+    ("election_s", ("DIFF from node ", "TRUNC from node ", "SNAP from node ")),  # -> the sync begins
+    ("sync_s", ("UPTODATE from",)),    # -> UPTODATE: the stream received, logged, fsynced; commits applied
+)
+
+
+def catchup_split(log: Path, spawned: float, caught_up: float) -> dict[str, float]:
+    """Where a catch-up's seconds went, from the restarted node's log (times to the millisecond);
+    ``rest_s``: UPTODATE -> its status reports the leader's committed zxid. Parts not found: absent."""
+    day = time.localtime(spawned)
+    midnight = time.mktime((day.tm_year, day.tm_mon, day.tm_mday, 0, 0, 0, 0, 0, -1))
+    split: dict[str, float] = {}
+    marks, last = list(SPLIT_MARKS), spawned
+    for line in log.read_text(errors="replace").splitlines() if log.exists() else ():
+        if not marks:
+            break
+        try:
+            h, m, sec = line.split(" ", 1)[0].split(":")
+            at = midnight + int(h) * 3600 + int(m) * 60 + float(sec)
+        except ValueError:
+            continue
+        if at < spawned - 43_200:
+            at += 86_400  # past midnight
+        if at < spawned - 0.001:
+            continue  # the node's life before this restart
+        name, texts = marks[0]
+        message = line.split(" | ", 1)[-1]
+        if any(text in message for text in texts):
+            split[name] = round(max(at - last, 0.0), 3)
+            last = at
+            marks.pop(0)
+    if not marks:
+        split["rest_s"] = round(max(caught_up - last, 0.0), 3)
+    return split
+
+
+def last_line(path: Path) -> str:
+    """The last line a process wrote to ``path``, to quote in an error."""
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
+    return f"its last words ({path}): {lines[-1]}" if lines else f"it wrote nothing to {path}"
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a live process so far (Linux /proc), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def median_split(splits: list[dict[str, float]]) -> dict[str, float]:
+    names = [n for n, _ in SPLIT_MARKS] + ["rest_s"]
+    return {n: round(statistics.median(s[n] for s in splits), 3) for n in names if all(n in s for s in splits)}
 
 
 def environment(config: ClusterConfig, nodes: int) -> dict[str, Any]:
@@ -327,7 +404,8 @@ def run(config_path: Path, nodes: int, workloads: list[str], inflight: int, coun
             say(f"{name} ...")
             result[name] = getattr(bench, name)()
             if name == "seq":
-                result["cold"] = {"start_to_first_write_s": result["seq"].pop("cold_start_s")}
+                result["cold"] = {"start_to_first_write_s": result["seq"].pop("cold_start_s"),
+                                  "nodes_cpu_s": result["seq"].pop("cold_cpu_s")}
     finally:
         bench.close()
     table(result, say)
@@ -349,7 +427,9 @@ def table(r: dict[str, Any], say) -> None:
         rows.append(("sequential, through the leader", f"p50 {s['leader']['p50_ms']} ms, p99 {s['leader']['p99_ms']} ms, "
                      f"{s['leader']['ops_s']:.0f} ops/s"))
         rows.append(("  elections during it", _elections(s)))
-        rows.append(("cold start -> first committed write", f"{r['cold']['start_to_first_write_s']} s"))
+        cpu = r["cold"].get("nodes_cpu_s")
+        rows.append(("cold start -> first committed write", f"{r['cold']['start_to_first_write_s']} s"
+                     + (f" ({cpu} s of CPU, all nodes)" if cpu is not None else "")))
     if "pipe" in r:
         rows.append((f"pipelined, 1 client, {r['pipe']['inflight']} in flight", f"{r['pipe']['ops_s']:.0f} ops/s"))
         rows.append(("  elections during it", _elections(r["pipe"])))
@@ -359,6 +439,11 @@ def table(r: dict[str, Any], say) -> None:
         rows.append(("SIGSTOP leader -> next write", f"{r['hung']['median_ms']} ms median"))
     if "catchup" in r:
         rows.append((f"restart {r['catchup']['txns_behind']} behind -> caught up", f"{r['catchup']['median_s']} s median"))
+        split = r["catchup"].get("split_s") or {}
+        if len(split) == len(SPLIT_MARKS) + 1:
+            rows.append(("  start / election / sync / rest", " + ".join(f"{v:.3f}" for v in split.values()) + " s"))
+        if "node_cpu_s" in r["catchup"]:
+            rows.append(("  the restarted node's CPU until then", f"{r['catchup']['node_cpu_s']} s median"))
     width = max(len(a) for a, _ in rows) if rows else 0
     for a, b in rows:
         say(f"  {a:<{width}}  {b}")

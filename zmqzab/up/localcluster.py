@@ -42,6 +42,7 @@ from zmqzab.chaos.powerloss import power_loss
 from zmqzab.messages import ReadRequest, decode_reply, encode
 from zmqzab.security.curve import client_keys, client_socket
 from zmqzab.server.web import TOKEN_HEADER
+from zmqzab.up.bytecode import compile_package
 
 
 def free_ports(n: int) -> list[int]:
@@ -115,6 +116,7 @@ def unbindable_ports(config: ClusterConfig) -> list[tuple[str, OSError]]:
 
 class LocalCluster:
     def __init__(self, config_path: Path, workdir: Path) -> None:
+        compile_package()  # every node start then skips compiling zmqzab (up/bytecode.py)
         self.config_path = config_path
         self.config: ClusterConfig = load_config(config_path)
         self.workdir = workdir

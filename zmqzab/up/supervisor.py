@@ -47,6 +47,7 @@ from typing import Any, TextIO
 from zmqzab.config import ClusterConfig, ConfigError
 from zmqzab.security.runsecret import new_secret, write_private
 from zmqzab.server.web import TOKEN_HEADER
+from zmqzab.up.bytecode import compile_package
 from zmqzab.up.control import ControlError, control_file, page_address, partition_blocked, start_control_http
 
 #: How long ``stop_node`` waits after SIGTERM before it sends SIGKILL.
@@ -100,6 +101,7 @@ class Supervisor:
     def __init__(self, config: ClusterConfig, config_path: Path, *, out: TextIO | None = None,
                  colour: bool | None = None, python: str = sys.executable,
                  stop_timeout: float = STOP_TIMEOUT_S, control_port: int | None = 0) -> None:
+        compile_package()  # every node start then skips compiling zmqzab (up/bytecode.py)
         self.config = config
         self.config_path = Path(config_path)
         #: The client session of the page's guesses and new games (see _write).
