@@ -473,6 +473,9 @@ class Node:
     def close(self) -> None:
         self.running = False
         self.reads.close(2.0)
+        for op in self._log_pending:  # a pass cut short: written as the writer's queue is
+            self.writer.submit(op)  # (dropped if the writer failed)
+        self._log_pending.clear()
         self.writer.close()
         if self.zk is not None:
             self.zk.close()
