@@ -338,8 +338,9 @@ def describe(msg: PeerMessage) -> str:
         case UpToDate():
             return f"UPTODATE committed {fmt_zxid(msg.zxid_committed)}"
         case Proposal():
-            ops = ", ".join(describe_op(t.op) for t in msg.txns[:3])
-            more = f", +{len(msg.txns) - 3}" if len(msg.txns) > 3 else ""
+            shown = msg.txns[:3]  # a light batch (server/light.py) keeps only its first and last
+            ops = ", ".join(describe_op(t.op) for t in shown)
+            more = f", +{len(msg.txns) - len(shown)}" if len(msg.txns) > len(shown) else ""
             return f"PROPOSAL {_span(msg.txns)} [{ops}{more}]"
         case Commit():
             return f"COMMIT {fmt_zxid(msg.zxid)}"

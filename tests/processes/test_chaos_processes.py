@@ -73,8 +73,9 @@ def test_processes_power_loss_of_every_node_loses_writes_only_without_fsync(tmp_
     Setup: 3 nodes from a config with ``[storage] fsync = false``, 4 clients, 14 s.
     Faults: power_loss_all (every node killed, its files cut to what its fsyncs made durable:
     here nothing), then restarted.
-    Expected: the checker reports writes answered ok that no log holds (exit 1). The same run
-    with fsync on passes: the composed run above has power losses with fsync on."""
+    Expected: the checker reports writes answered ok that no log holds (exit 1), and the
+    report's recording ends with that verdict. The same run with fsync on passes: the composed
+    run above has power losses with fsync on."""
     from zmqzab.config import GameConfig, NodeAddress, SecurityConfig, StorageConfig, Timing, render_config
     from zmqzab.up.localcluster import free_ports
 
@@ -94,3 +95,16 @@ def test_processes_power_loss_of_every_node_loses_writes_only_without_fsync(tmp_
     # (today: "ok_in_log_once: ... was answered ok at 1:1 but the log has it at []"; the wording
     # is the checker's)
     assert doc["violations"]
+    # The report's recording (zmqzab/record/chaos.py): every node's stream, the nemesis's power
+    # cuts as fault marks with their end, and the checker's verdict last.
+    from zmqzab.record.reader import read_recording
+
+    rec = read_recording(report / "recording.zrec")
+    assert rec.header["source"] == "chaos" and rec.trailer is not None
+    assert {f["node"] for f in rec.frames if f["kind"] == "hello"} == {0, 1, 2}
+    cuts = [f["data"] for f in rec.frames if f["kind"] == "mark" and f["data"]["mark"] == "fault"]
+    assert any(m["fault"] == "power_loss_all" and m["until"] is not None for m in cuts), cuts
+    last = rec.frames[-1]["data"]
+    assert last["mark"] == "verdict" and last["ok"] is False
+    assert last["prop"] == doc["violations"][0]["prop"] and rec.trailer["verdict"] == {
+        k: v for k, v in last.items() if k != "mark"}

@@ -81,10 +81,10 @@ class UpCluster:
     def http(self, i: int) -> str:
         return self.config.node(i).http_url
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 20.0, args: tuple[str, ...] = ()) -> None:
         out = open(self.root / "up.console", "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "zmqzab", "up", "--config", str(self.config_path)],
+            [sys.executable, "-m", "zmqzab", "up", "--config", str(self.config_path), *args],
             stdout=out, stderr=subprocess.STDOUT, cwd=self.root,
         )
         def ready() -> dict | None:

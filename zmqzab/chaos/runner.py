@@ -58,6 +58,9 @@ class Options:
     liveness_s: float = LIVENESS_S
     #: The nemesis moves dealt (nemesis.MOVES by default).
     moves: tuple[str, ...] = MOVES
+    #: The report dir's recording.zrec (zmqzab/record/chaos.py): its size bound in bytes, or
+    #: None for no recording.
+    record_cap: int | None = 50 * 1024 * 1024
 
 
 def _cluster(opts: Options, work: Path) -> tuple[LocalCluster, Netns | None]:
@@ -99,6 +102,7 @@ def run(opts: Options, say=print) -> int:
     sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm) \
         if threading.current_thread() is threading.main_thread() else None
     nemesis: Nemesis | None = None
+    recording = None
     try:
         if net is not None:
             try:
@@ -109,12 +113,18 @@ def run(opts: Options, say=print) -> int:
         cluster.witness = opts.power_loss
         for i in cluster.ids:
             cluster.start(i)
+        if opts.record_cap is not None:
+            from zmqzab.record.chaos import ChaosRecording
+
+            recording = ChaosRecording(cfg, work, reproduce(seed, opts), opts.record_cap)
         if cluster.wait(cluster.leader, 30) is None:
             say("chaos: the cluster never elected a leader; see the node logs in " + str(work))
             for i, lines in node_errors(cfg, cluster.ids).items():
                 say(f"  node {i} stopped: {lines[0]}")
             return 1
         t0 = time.monotonic()
+        if recording is not None:
+            recording.start_clock()
         clients = [ChaosClient(k, cfg, seed * 1000 + k, t0, stop_clients) for k in range(opts.clients)]
         nemesis = Nemesis(cluster, seed, t0, opts.duration - 2.0, pause_s, stop_nemesis, moves=opts.moves,
                           scenario=opts.scenario)
@@ -171,12 +181,16 @@ def run(opts: Options, say=print) -> int:
         stats["converged"] = converged
         stats["liveness"] = liveness.to_json()
         _write(report_dir, seed, opts, history, nemesis, watch, verdict, stats)
+        if recording is not None:
+            _write_recording(say, recording, report_dir, nemesis, verdict, converged, liveness.ok)
         _print(say, seed, opts, verdict, stats, report_dir)
         return 0 if verdict.ok and converged and liveness.ok else 1
     finally:
         stop_clients.set()
         stop_nemesis.set()
         stop_watch.set()
+        if recording is not None:
+            recording.abandon()
         if nemesis is not None and nemesis.ident is not None:  # it may be starting a node: before close
             nemesis.join(timeout=10)
         try:
@@ -347,6 +361,30 @@ def _write(report_dir: Path, seed, opts, history, nemesis, watch, verdict: Verdi
     (report_dir / "report.json").write_text(json.dumps(doc, indent=2))
     (report_dir / "history.json").write_text(json.dumps([r.to_json() for r in history]))
     write_html(report_dir / "timeline.html", doc, history)
+
+
+def _write_recording(say, recording, report_dir: Path, nemesis, verdict: Verdict, converged: bool,
+                     live: bool) -> None:
+    """The report's recording.zrec: the nodes' streams, the nemesis's faults, the verdict."""
+    from zmqzab.record.chaos import FILE_NAME
+    from zmqzab.record.reader import RecordingError
+
+    if verdict.violations:
+        first = verdict.violations[0]
+        more = f" (and {len(verdict.violations) - 1} more)" if len(verdict.violations) > 1 else ""
+        mark = {"ok": False, "text": first.detail + more, "prop": first.prop}
+    elif not live or not converged:
+        mark = {"ok": False, "text": "every safety check holds on what was committed, but the cluster "
+                f"{'failed the liveness check' if not live else 'did not converge'} after healing"}
+    else:
+        mark = {"ok": True, "text": "every check holds"}
+    try:
+        end = recording.finish(report_dir / FILE_NAME, nemesis.faults, mark)
+    except (OSError, RecordingError) as exc:
+        say(f"chaos: no recording: {exc}")
+        return
+    say(f"recording: {report_dir / FILE_NAME} ({end['frames']} frames); replay it with: "
+        f"zmqzab replay {report_dir / FILE_NAME}")
 
 
 def _print(say, seed, opts, verdict: Verdict, stats, report_dir: Path) -> None:

@@ -5,8 +5,8 @@ current directory, else the built-in five-node cluster). Errors are one line on 
 names the cause and the next step, never a traceback, and the exit code says what kind of
 failure it was (cli/common.py ``EXIT_CODES``). The commands live in their own modules and never
 import this one: run (node, up), game (guess, new-game, state), cluster (status), control
-(crash, restart, pause, resume, partition, heal, election, watch), sim, chaos, bench, keygen,
-log (log, snapshot), init.
+(crash, restart, pause, resume, partition, heal, election, watch), sim, replay, chaos, bench,
+keygen, log (log, snapshot), init.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 
 import typer
 
-from zmqzab.cli import bench, chaos, cluster, control, game, init, keygen, log, run, sim, zk
+from zmqzab.cli import bench, chaos, cluster, control, game, init, keygen, lesson, log, replay, run, sim, zk
 from zmqzab.cli.common import EXIT_BAD_INPUT, EXIT_CODES, EXIT_FAILED, EXIT_OK
 from zmqzab.security.keys import KeyFileError
 
@@ -33,7 +33,7 @@ app = typer.Typer(
 )
 
 # The order of --help's list.
-for _group in (run, game, cluster, control, chaos, bench, keygen, sim, log, init, zk):
+for _group in (run, game, cluster, control, chaos, bench, keygen, sim, replay, lesson, log, init, zk):
     _group.register(app)
 
 

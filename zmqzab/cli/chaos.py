@@ -23,8 +23,9 @@ def chaos(
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of the workload and the "
                                              "nemesis (default: random, printed).")] = None,
     report: Annotated[Path | None, typer.Option("--report", file_okay=False,
-                                                help="Directory for report.json, history.json and "
-                                                     "timeline.html (default: in the run's temp dir).")] = None,
+                                                help="Directory for report.json, history.json, "
+                                                     "timeline.html and recording.zrec (default: in the "
+                                                     "run's temp dir).")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the nodes' data dirs after the run.")] = False,
     config: Annotated[Path | None, typer.Option("--config", "-c", dir_okay=False, help="Run the cluster this "
                                                 "file describes (nodes, ports, timing, game, CURVE); its "
@@ -51,6 +52,11 @@ def chaos(
     liveness: Annotated[float, typer.Option("--liveness", min=1.0, max=3600.0, help="Seconds after healing "
                                             "within which every node must be LEADING or FOLLOWING and a "
                                             "fresh write applied everywhere.")] = 30.0,
+    record: Annotated[bool, typer.Option("--record/--no-record", help="Write recording.zrec in the report "
+                                         "dir: every node's events and status, the nemesis's faults and "
+                                         "the verdict, for zmqzab replay.")] = True,
+    record_max_mb: Annotated[float, typer.Option("--record-max-mb", min=0.001, max=100_000, help="The "
+                                                 "recording's size bound (MiB of uncompressed frames).")] = 50,
 ) -> None:
     """Start a cluster on free ports, break it while clients write, then check the history.
 
@@ -105,7 +111,8 @@ def chaos(
     raise typer.Exit(run(Options(nodes=nodes or NODES_DEFAULT, duration=duration, clients=clients, seed=seed,
                                  report=report, keep=keep, config=config, netns=netns, scenario=scenario,
                                  power_loss=power_loss, liveness_s=liveness, moves=moves,
-                                 inject_bugs=bugs)))
+                                 inject_bugs=bugs,
+                                 record_cap=int(record_max_mb * 1024 * 1024) if record else None)))
 
 
 def _check_keys(cfg, path: Path) -> None:

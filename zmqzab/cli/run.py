@@ -39,6 +39,13 @@ def up(
                             "CLI) on 127.0.0.1; 0 picks a free one.")] = 0,
     no_controls: Annotated[bool, typer.Option("--no-controls", help="Serve no controls: the "
                            "page is read-only.")] = False,
+    record: Annotated[Path | None, typer.Option(
+        "--record", help="Record every node's events and status, and the controls' faults, into "
+        "FILE (.zrec: gzip JSON Lines) until Ctrl+C; replay it with zmqzab replay FILE.",
+        show_default=False, metavar="FILE")] = None,
+    record_max_mb: Annotated[float, typer.Option(
+        "--record-max-mb", min=0.001, max=100_000, help="The recording's size bound (MiB of "
+        "uncompressed frames): past 80% only key frames, at the bound nothing more.")] = 50,
 ) -> None:
     """Run every node of the config in this terminal (Ctrl+C stops them all)."""
     path, builtin = config_path(config)
@@ -51,7 +58,14 @@ def up(
     from zmqzab.server.transport import PortInUseError
     from zmqzab.up.supervisor import Supervisor
 
-    sup = Supervisor(cfg, path, control_port=None if no_controls else control_port)
+    if record is not None:
+        try:
+            record.open("wb").close()
+        except OSError as exc:
+            fail(f"cannot write the recording {record}: {exc.strerror or exc}; choose another path")
+    command = "zmqzab up" + (f" --config {config}" if config else "") + (f" --record {record}" if record else "")
+    sup = Supervisor(cfg, path, control_port=None if no_controls else control_port, record=record,
+                     record_cap=int(record_max_mb * 1024 * 1024), command=command)
     try:
         raise typer.Exit(sup.run())
     except PortInUseError as exc:  # the control port is taken

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -59,6 +60,18 @@ def sim(
         "--zk-clients", min=0, max=50, help="Simulated ZooKeeper clients on the nodes' client "
         "ports (sessions, ephemerals, watches; checked against the committed history). 0: none, "
         "the run is what it was without them.")] = 0,
+    record: Annotated[Path | None, typer.Option(
+        "--record", help="Write the run as a recording (.zrec, gzip JSON Lines; .jsonl plain) for "
+        "zmqzab replay: what each node would have streamed to the page, faults, leader changes and "
+        "the verdict, in virtual time (one seed only).", show_default=False, metavar="FILE")] = None,
+    record_max_mb: Annotated[float, typer.Option(
+        "--record-max-mb", min=0.001, max=100_000, help="The recording's size bound (MiB of "
+        "uncompressed frames): past 80% only key frames, at the bound nothing more.")] = 50,
+    view: Annotated[bool, typer.Option(
+        "--view", help="Record the run and serve it to the page (zmqzab replay), paused at t=0: "
+        "step through the seed in the browser (one seed only).")] = False,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="With --view: the port "
+                                      "to serve on (0: any free port).")] = 0,
 ) -> None:
     """Run the real protocol code against a simulated network, disk and clock.
 
@@ -79,6 +92,9 @@ def sim(
     unknown = sorted(bugs - set(known))
     if unknown:
         fail(f"unknown --inject-bug {', '.join(unknown)}; choose from: {', '.join(known)}")
+    if (record is not None or view) and seeds is not None:
+        fail("--record and --view take one run; use them with --seed alone (a sweep's failing "
+             "seed: re-run it with --seed N --record FILE)")
     if trace and seeds is not None:
         fail("--trace prints one run; use it with --seed alone (re-run a failing seed of a "
               "sweep with --seed N --trace)")
@@ -86,7 +102,10 @@ def sim(
                       snapshot_every_txns=snapshot_every, snapshots_kept=snapshots_kept,
                       zk_clients=zk_clients)
     if seeds is None:
-        raise typer.Exit(_one(base, trace))
+        cap = int(record_max_mb * 1024 * 1024)
+        if view:
+            raise typer.Exit(_view(base, record, cap, port))
+        raise typer.Exit(_one(base, trace, record, cap))
     raise typer.Exit(_sweep(base, seeds, jobs))
 
 
@@ -112,15 +131,32 @@ def _print_violation(result) -> None:
     typer.echo(f"reproduce: {_reproduce(result.options)} --trace")
 
 
-def _one(base, trace: bool) -> int:
+def _record_command(base, record: Path | None, view: bool = False) -> str:
+    line = _reproduce(base)
+    return line + (f" --record {record}" if record is not None else "") + (" --view" if view else "")
+
+
+def _one(base, trace: bool, record: Path | None = None, cap: int = 0) -> int:
     from dataclasses import replace
 
     from zmqzab.sim.simulation import Simulation
 
-    options = replace(base, trace_keep=None if trace else 400, echo=typer.echo if trace else None)
+    recorder = None
+    if record is not None:
+        from zmqzab.record.sim import SimRecorder
+
+        try:
+            record.open("wb").close()
+        except OSError as exc:
+            fail(f"cannot write the recording {record}: {exc.strerror or exc}; choose another path")
+        recorder = SimRecorder(record, _record_command(base, record), cap_bytes=cap)
+    options = replace(base, trace_keep=None if trace else 400, echo=typer.echo if trace else None,
+                      recorder=recorder)
     with Simulation(options) as simulation:
         result = simulation.run()
         zk = simulation.zk.summary() if simulation.zk is not None else None
+        if recorder is not None:
+            _finish_recording(recorder, result, record)
     typer.echo(f"seed {base.seed}: {base.nodes} nodes, {result.ticks} ticks, {result.steps} steps, "
                f"{result.messages} messages, {result.commits} txns committed, "
                f"{result.answered}/{result.requests} requests answered")
@@ -132,6 +168,47 @@ def _one(base, trace: bool) -> int:
         _print_violation(result)
         return 1
     typer.echo(f"ok: every property held; after healing, converged in {result.liveness_ticks} ticks")
+    return 0
+
+
+def _finish_recording(recorder, result, record) -> None:
+    end = recorder.finish_run(result)
+    dropped = sum(end["dropped"].values())
+    # On stderr: --trace's stdout stays the trace alone.
+    typer.echo(f"recording: {record}, {end['frames']} frames"
+               + (f", {dropped} dropped by the size bound" if dropped else "")
+               + f"; replay it with: zmqzab replay {record}", err=True)
+
+
+def _view(base, record: Path | None, cap: int, port: int) -> int:
+    """Run the seed into a recording (``record``, else in memory) and serve it, paused at t=0."""
+    import io
+    from dataclasses import replace
+
+    from zmqzab.cli.replay import serve_until_interrupted
+    from zmqzab.record.sim import SimRecorder
+    from zmqzab.sim.simulation import Simulation
+
+    buffer = io.BytesIO()
+    recorder = SimRecorder(buffer, _record_command(base, record, view=True), cap_bytes=cap,
+                           start_paused=True, title=f"seed {base.seed}", compress=False)
+    with Simulation(replace(base, recorder=recorder)) as simulation:
+        result = simulation.run()
+        end = recorder.finish_run(result)
+    body = buffer.getvalue()
+    if record is not None:
+        import gzip
+
+        data = body if record.suffix == ".jsonl" else gzip.compress(body, mtime=0)
+        try:
+            record.write_bytes(data)
+        except OSError as exc:
+            fail(f"cannot write the recording {record}: {exc.strerror or exc}; choose another path")
+    verdict = end["verdict"] or {}
+    typer.echo(f"seed {base.seed}: {result.ticks} ticks, {end['frames']} frames recorded; "
+               + ("every property held" if verdict.get("ok") else
+                  f"VIOLATION of '{verdict.get('prop')}' at t={end['t'] / 1000:.2f} s: {verdict.get('text')}"))
+    serve_until_interrupted(body, "127.0.0.1", port, f"seed {base.seed} (paused at t=0)")
     return 0
 
 

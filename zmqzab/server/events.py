@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 from zmqzab.core.output import BROADCAST, Trace
 from zmqzab.messages import (
@@ -66,8 +66,11 @@ _RECV_TYPES = (Ack, Proposal, Commit, Notification)
 class EventLog:
     """The ring of one node's events. Written by the socket thread only."""
 
-    def __init__(self, node_id: int, size: int = RING_SIZE, key_size: int = KEY_RING_SIZE) -> None:
+    def __init__(self, node_id: int, size: int = RING_SIZE, key_size: int = KEY_RING_SIZE,
+                 clock: Callable[[], float] = time.time) -> None:
         self.node = node_id
+        #: Seconds since the Unix epoch; the simulator's recorder passes its virtual time.
+        self.clock = clock
         #: Changes at every process start: a reader's Last-Event-ID from before is not ours.
         self.boot = os.urandom(4).hex()
         self.seq = 0
@@ -80,7 +83,7 @@ class EventLog:
 
     def add(self, kind: str, data: Any) -> None:
         self.seq += 1
-        item = (self.seq, time.time(), kind, data)
+        item = (self.seq, self.clock(), kind, data)
         self.ring.append(item)
         if kind not in TRAFFIC:
             self.key.append(item)

@@ -34,6 +34,8 @@ import threading
 import time
 from http.server import HTTPServer
 
+from loguru import logger
+
 #: Request line and headers together.
 HEAD_MAX_BYTES = 16 * 1024
 #: From the connection to the end of its head.
@@ -46,6 +48,8 @@ WORKERS = 8
 PENDING_MAX = 512
 #: Complete requests waiting for a worker.
 QUEUE_MAX = 64
+#: A handler's exceptions are logged at most this often (the others are counted).
+REPORT_EVERY_S = 10.0
 
 
 class HeadRead:
@@ -117,6 +121,9 @@ class LimitedHTTPServer(HTTPServer):
         self._jobs: queue.Queue = queue.Queue(QUEUE_MAX)
         self._closing = threading.Event()
         self.workers = workers
+        self._reported_at = -REPORT_EVERY_S
+        #: Handler failures not logged (within REPORT_EVERY_S of the last report).
+        self.unreported = 0
         threading.Thread(target=self._read_heads, name="http-heads", daemon=True).start()
         for i in range(workers):
             threading.Thread(target=self._work, name=f"http-{i}", daemon=True).start()
@@ -222,10 +229,26 @@ class LimitedHTTPServer(HTTPServer):
             sock, addr, head = job
             try:
                 self.finish_request(HeadRead(sock, head), addr)
-            except Exception:  # one bad request must not take a worker away
-                pass
+            except (ConnectionError, TimeoutError):
+                pass  # the reader left or stalled: routine for event streams
+            except Exception as exc:  # one bad request must not take a worker away
+                self._report(exc)
             finally:
                 self.shutdown_request(sock)
+
+    def _report(self, exc: Exception) -> None:
+        """A handler raised: a bug of ours, never the client's doing (bad requests get a 4xx).
+        Said once per ``REPORT_EVERY_S`` with its traceback: silence here once hid a bug that
+        closed every event stream of a busy node right after its hello."""
+        now = time.monotonic()
+        if now - self._reported_at < REPORT_EVERY_S:
+            self.unreported += 1
+            return
+        self._reported_at = now
+        more = f" ({self.unreported} more since the last report)" if self.unreported else ""
+        self.unreported = 0
+        logger.opt(exception=exc).error(f"HTTP handler failed on {threading.current_thread().name}: "
+                                        f"{type(exc).__name__}: {exc}{more}; the request got no answer")
 
     def server_close(self) -> None:
         self._closing.set()

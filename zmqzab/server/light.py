@@ -25,6 +25,11 @@ class Ends(Sequence):
         return self.n
 
     def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            # The kept items whose places fall in the slice (describe() shows a batch's first
+            # ops with txns[:3]; it counts the rest by what it got).
+            places = range(self.n)[index]
+            return [item for place, item in ((0, self.first), (self.n - 1, self.last)) if place in places]
         if index in (0, -self.n):
             return self.first
         if index in (-1, self.n - 1):

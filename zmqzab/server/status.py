@@ -17,6 +17,7 @@ from zmqzab.tree.view import sessions_view, tree_view
 from zmqzab.zxid import fmt_zxid, zxid_counter, zxid_epoch
 
 if TYPE_CHECKING:
+    from zmqzab.core.peer import Peer
     from zmqzab.server.node import Node
 
 #: Txns of the log tail the page shows.
@@ -24,9 +25,7 @@ LOG_TAIL_TXNS = 16
 
 
 def node_status(self: Node) -> dict[str, Any]:
-    ps = self.peer.status(LOG_TAIL_TXNS)
-    s = peer_view(ps)
-    s["game"] = self.peer.state.view()
+    s = core_view(self.peer)
     s["counters"] = {**self.counters, **vars(self.transport.counters),
                      "waiting_clients": len(self.replica.clients),
                      "curve_denied": self.auth.denied if self.auth is not None else 0}
@@ -61,12 +60,26 @@ def zk_status(self: Node) -> dict[str, Any]:
     cached = self._zk_status
     if cached is not None and cached[0] == key and ticks - cached[1] < ZK_STATUS_REFRESH_TICKS:
         return cached[2]
-    view = server.view()
-    out = {"port": self.addr.zk_port, **view,
-           "tree": tree_view(state.tree, state.sessions, server.watches.path_counts()),
-           "sessions": sessions_view(state.sessions, server.expiry_ms(), state.tree)}
+    out = zk_view(server, state, self.addr.zk_port)
     self._zk_status = (key, ticks, out)
     return out
+
+
+def zk_view(server: Any, state: Any, port: int | None) -> dict[str, Any]:
+    """A ZkServer's connections and watches, the tree and the sessions as applied (also the
+    simulator's nodes': zmqzab/record/sim.py)."""
+    view = server.view()
+    return {"port": port, **view,
+            "tree": tree_view(state.tree, state.sessions, server.watches.path_counts()),
+            "sessions": sessions_view(state.sessions, server.expiry_ms(), state.tree)}
+
+
+def core_view(peer: Peer) -> dict[str, Any]:
+    """What a Peer alone tells the page (its status and its game): the part of /status a
+    simulated node has too (zmqzab/record/sim.py builds the rest)."""
+    s = peer_view(peer.status(LOG_TAIL_TXNS))
+    s["game"] = peer.state.view()
+    return s
 
 
 def peer_view(ps: PeerStatus) -> dict[str, Any]:

@@ -161,6 +161,16 @@ class JsonHandler(BaseHTTPRequestHandler):
         self._head(code, ctype, len(body))
         self.wfile.write(body)
 
+    def _index(self) -> None:
+        """The page (the nodes' and the replay server's)."""
+        try:
+            body = INDEX_HTML.read_bytes()
+        except OSError:
+            self._error(404, f"index.html not found at {INDEX_HTML}: this zmqzab install is incomplete "
+                             "(reinstall it)")
+            return
+        self._send(200, body, "text/html; charset=utf-8")
+
     def _send_json(self, code: int, data: Any) -> None:
         self._send(code, _json.encode(data), "application/json")
 
@@ -296,15 +306,6 @@ def make_handler(node: "Node") -> type[BaseHTTPRequestHandler]:
                     raise HttpError(400, "reason must be a string of at most 200 characters")
                 return "election", {"reason": reason}
             raise HttpError(404, f"unknown control {action!r} (faults, election)")
-
-        def _index(self) -> None:
-            try:
-                body = INDEX_HTML.read_bytes()
-            except OSError:
-                self._error(404, f"index.html not found at {INDEX_HTML}: this zmqzab install is incomplete "
-                                 "(reinstall it)")
-                return
-            self._send(200, body, "text/html; charset=utf-8")
 
         def _metrics(self) -> None:
             status = node.status_snapshot

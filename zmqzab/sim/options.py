@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Any, Callable
 
 from zmqzab.core.settings import CoreConfig
 from zmqzab.sim.checkers import Violation
@@ -64,6 +64,9 @@ class SimOptions:
     #: Simulated ZooKeeper clients (zkclients.py) on every node's client port; 0: none, and
     #: the run is what it was before they existed, trace and all.
     zk_clients: int = 0
+    #: Sees what each node would stream to the page (zmqzab/record/sim.py's SimRecorder), or
+    #: None. It only reads: a recorded run is the same run.
+    recorder: Any = None
 
     def reproduce(self) -> str:
         line = f"zmqzab sim --seed {self.seed} --nodes {self.nodes} --ticks {self.ticks}"

@@ -158,6 +158,8 @@ class NodeIO:
     def send(self, to: int, msg: PeerMessage) -> None:
         self._before_send()
         assert self.sim is not None
+        if self.sim.recorder is not None:
+            self.sim.recorder.sent(self.node.id, to, msg)
         if type(msg) is AckEpoch and msg.current_epoch != NOT_COUNTED:
             self.sim.checkers.on_promise(self.node.id, to, msg.epoch)
         self.sim.net_send(self.node.id, to, msg, False)
@@ -166,6 +168,8 @@ class NodeIO:
         self._before_send()
         assert self.sim is not None
         src = self.node.id
+        if self.sim.recorder is not None:
+            self.sim.recorder.published(src, msg)
         for dst in self.sim.ids:
             if dst != src:
                 self.sim.net_send(src, dst, msg, True)
@@ -190,6 +194,8 @@ class NodeIO:
 
     def answer(self, waiters: list[Request], txn: Txn, result: GameResult) -> None:
         assert self.sim is not None
+        if self.sim.recorder is not None:
+            self.sim.recorder.answered(self.node.id, txn, result, len(waiters))
         for request in waiters:
             self.sim.answer(self.node.id, request, txn.zxid, result)
 
@@ -202,6 +208,8 @@ class NodeIO:
     def trace(self, trace: CoreTrace) -> None:
         assert self.sim is not None
         self.sim.trace.add(self.sim.now, "node", self.node.id, f"{trace.event}: {trace.text}")
+        if self.sim.recorder is not None:
+            self.sim.recorder.traced(self.node.id, trace)
 
 
 class Simulation:
@@ -271,6 +279,10 @@ class Simulation:
         if self.zk is not None:
             self._handlers[ZkToServer] = self.zk.on_to_server
             self._handlers[ZkToClient] = self.zk.on_to_client
+        #: Sees what each node would stream to the page (zmqzab/record/sim.py), or None.
+        self.recorder = options.recorder
+        if self.recorder is not None:
+            self.recorder.attach(self)
         self.push(0, Control())
         for i in self.ids:
             self.restart(i)
@@ -322,6 +334,8 @@ class Simulation:
         peer = new_peer(i, self.ids, self.core, derive_rng(self.options.seed, "peer", i, node.incarnation), rec)
         node.replica = Replica(peer, node.io, self.snapshot_every)
         node.peer, node.up = peer, True
+        if self.recorder is not None:
+            self.recorder.started(i)
         if self.zk is not None:
             self.zk.node_started(node)
         if node.incarnation > 1:
@@ -343,6 +357,8 @@ class Simulation:
         if not node.up:
             return
         node.up, node.peer, node.replica, node.paused_until = False, None, None, 0
+        if self.recorder is not None:
+            self.recorder.stopped(i)
         power = not page_cache
         lost, landed = node.disk.crash(self.rng_disk, self.profile.torn, power)
         self.counters[kind] += 1
@@ -444,6 +460,8 @@ class Simulation:
         try:
             out = call()
             self._execute(node, out)
+            if self.recorder is not None and out and out.applied:
+                self.recorder.committed(node.id, out.applied)
         except _Crash as died:
             if died.partly_done:
                 # Part of the Output happened (epochs written, some sends left): what the node
@@ -592,12 +610,20 @@ class Simulation:
             # As node.py: a retry of a request this node has applied gets its original answer.
             self.answer(i, request, known[0], known[1])
             return "answered"
+        def submit() -> Output:
+            out = replica.submit([request.op], [request], ts_ms=self.tick)
+            if self.recorder is not None:
+                self.recorder.client(i, [request.op])
+            return out
+
         try:
-            self._run_step(node, lambda: replica.submit([request.op], [request], ts_ms=self.tick))
+            self._run_step(node, submit)
         except NotReady as exc:
             if exc.output is not None:
                 # What the core did before refusing (ZK-1277's step-down): carried out as node.py does.
                 self._run_step(node, lambda: exc.output)
+            if self.recorder is not None:
+                self.recorder.refused(i, 1, str(exc))
             self.trace.add(self.now, "client", f"{request.client} <= n{i} #{request.seq} refused: {exc}")
             return f"refused: {exc}"
         return "taken"
@@ -661,6 +687,8 @@ class Simulation:
     def _on_control(self, ev: Control) -> None:
         """Tick boundary: faults, then clients."""
         self.push(self.now + TICK, ev)
+        if self.recorder is not None:
+            self.recorder.tick()
         if self.faults_on and not self.liveness:
             faults.inject(self)
         self.workload.tick(self.tick)

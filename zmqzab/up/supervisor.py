@@ -100,9 +100,13 @@ class Supervisor:
 
     def __init__(self, config: ClusterConfig, config_path: Path, *, out: TextIO | None = None,
                  colour: bool | None = None, python: str = sys.executable,
-                 stop_timeout: float = STOP_TIMEOUT_S, control_port: int | None = 0) -> None:
+                 stop_timeout: float = STOP_TIMEOUT_S, control_port: int | None = 0,
+                 record: Path | None = None, record_cap: int | None = None, command: str = "zmqzab up") -> None:
         compile_package()  # every node start then skips compiling zmqzab (up/bytecode.py)
         self.config = config
+        #: ``--record FILE``: the nodes' streams and this supervisor's actions (record/live.py).
+        self.record, self.record_cap, self.command_line = record, record_cap, command
+        self.recorder = None
         self.config_path = Path(config_path)
         #: The client session of the page's guesses and new games (see _write).
         self._write_session = None
@@ -300,6 +304,8 @@ class Supervisor:
             self.say(f"starting {len(self.config.nodes)} nodes from {self.config_path} "
                      f"(quorum {self.config.quorum})")
             self.start_all()
+            if self.record is not None:
+                self._start_recording()
             pids = ", ".join(f"n{i} pid {p}" for i, p in self.pids.items())
             self.say(f"started: {pids}")
             read_only = " (read-only)" if self.control_url else ""
@@ -326,6 +332,10 @@ class Supervisor:
             return 0
         finally:
             self.stop_all()
+            if self.recorder is not None:
+                end = self.recorder.close()
+                self.say(f"recording: {self.record}, {end['frames']} frames; replay it with: "
+                         f"zmqzab replay {self.record}")
             if server is not None:
                 server.shutdown()
                 server.server_close()
@@ -335,6 +345,31 @@ class Supervisor:
                     pass
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def _start_recording(self) -> None:
+        from zmqzab.record.format import DEFAULT_CAP_BYTES
+        from zmqzab.record.live import LiveRecorder
+
+        self.recorder = LiveRecorder(self.config, self.record, self.command_line,
+                                     cap_bytes=self.record_cap or DEFAULT_CAP_BYTES).begin()
+        self.say(f"recording every node's events to {self.record}")
+
+    def _record_control(self, action: str, body: dict[str, Any], result: dict[str, Any]) -> None:
+        """A control action that changed the cluster, as a fault mark of the recording."""
+        node = body.get("node") if type(body.get("node")) is int else None
+        if action in ("partition", "isolate"):
+            groups = self.partition or []
+            text = "partition " + " | ".join("{" + ",".join(f"n{i}" for i in g) + "}" for g in groups)
+            self.recorder.fault("partition", text, groups[0] if groups else [], groups=groups)
+        elif action == "heal":
+            self.recorder.fault("heal", "heal: every link works again", [])
+        elif action == "election":
+            self.recorder.fault("election", f"force an election on {f'n{node}' if node else 'every node'}",
+                                [node] if node else list(self.config.ids))
+        elif node is not None:
+            how = {"crash": "crash n{} (kill -9)", "restart": "restart n{}", "pause": "pause n{} (SIGSTOP)",
+                   "resume": "resume n{} (SIGCONT)"}[action]
+            self.recorder.fault(action, how.format(node) + " from the controls", [node])
 
     # ------------------------------------------------------------------ controls
 
@@ -385,21 +420,28 @@ class Supervisor:
         if action in ("guess", "new-game"):
             return self._write(action, body)  # may take seconds: not under the lock
         with self._control_lock:
-            if action == "crash":
-                return self.crash(self._node_id(body))
-            if action == "restart":
-                return self.restart(self._node_id(body))
-            if action == "pause":
-                return self.pause(self._node_id(body))
-            if action == "resume":
-                return self.resume(self._node_id(body))
-            if action == "partition":
-                return self.set_partition(body.get("groups"))
-            if action == "isolate":
-                return self.set_partition([[self._node_id(body)]])
-            if action == "heal":
-                return self.set_partition(None)
-            return self.force_election(self._node_id(body, required=False))
+            result = self._act(action, body)
+            if self.recorder is not None:
+                self._record_control(action, body, result)
+            return result
+
+    def _act(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One control action (under the control lock)."""
+        if action == "crash":
+            return self.crash(self._node_id(body))
+        if action == "restart":
+            return self.restart(self._node_id(body))
+        if action == "pause":
+            return self.pause(self._node_id(body))
+        if action == "resume":
+            return self.resume(self._node_id(body))
+        if action == "partition":
+            return self.set_partition(body.get("groups"))
+        if action == "isolate":
+            return self.set_partition([[self._node_id(body)]])
+        if action == "heal":
+            return self.set_partition(None)
+        return self.force_election(self._node_id(body, required=False))
 
     def crash(self, node_id: int) -> dict[str, Any]:
         child = self._running(node_id, " (restart it first)")
