@@ -8,7 +8,8 @@ Why: on a machine with few cores a cluster's latency and throughput are bounded 
 processes burn per write, not by the protocol's round trips alone. This reads utime + stime of
 every node process (and, with --threads, of each of its threads: the socket loop, the log
 writer, ZeroMQ's I/O thread) from /proc before and after the workload, and divides by the
-writes. Linux only. The cluster is a fresh one on ports from the OS in a temp dir.
+writes; so too the context switches (each one a thread going to sleep and being woken, the
+cost a hand-off between threads or processes adds). Linux only. The cluster is a fresh one on ports from the OS in a temp dir.
 """
 
 from __future__ import annotations
@@ -30,8 +31,18 @@ from zmqzab.up.localcluster import LocalCluster, make_config  # noqa: E402
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def thread_times(pid: int) -> dict[str, tuple[float, float]]:
-    """{"<tid> <name>": (user s, system s)} of every thread of ``pid``."""
+def switches(pid: int, tid: str) -> int:
+    """Context switches of one thread so far: each is a sleep and a wake-up (or a preemption)."""
+    n = 0
+    with open(f"/proc/{pid}/task/{tid}/status") as f:
+        for line in f:
+            if "ctxt_switches:" in line:  # voluntary (slept) and nonvoluntary (preempted)
+                n += int(line.split()[1])
+    return n
+
+
+def thread_times(pid: int) -> dict[str, tuple[float, float, int]]:
+    """{"<tid> <name>": (user s, system s, context switches)} of every thread of ``pid``."""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         stat = open(f"/proc/{pid}/task/{tid}/stat").read()
@@ -45,7 +56,7 @@ def thread_times(pid: int) -> dict[str, tuple[float, float]]:
             name = "ZeroMQ " + name[6:]
         else:  # CPython 3.11 does not name OS threads: log writer, log reader, HTTP
             name = "other (writer/reader/http)"
-        out[f"{tid} {name}"] = (int(fields[11]) / TICK, int(fields[12]) / TICK)
+        out[f"{tid} {name}"] = (int(fields[11]) / TICK, int(fields[12]) / TICK, switches(pid, tid))
     return out
 
 
@@ -103,20 +114,29 @@ def main() -> int:
         return f"{seconds / writes * 1e6:7.1f}"
 
     print(f"{a.nodes} nodes, {a.workload} through the {a.through} (node {node}; leader node {ld}): {figure}")
-    total = 0.0
+    def per(n: int) -> str:
+        return f"{n / writes:5.1f}"
+
+    total, total_cs = 0.0, 0
+    zero = (0, 0, 0)
     for i in sorted(pids):
-        user = sum(after[i][k][0] - before[i].get(k, (0, 0))[0] for k in after[i])
-        system = sum(after[i][k][1] - before[i].get(k, (0, 0))[1] for k in after[i])
+        user = sum(after[i][k][0] - before[i].get(k, zero)[0] for k in after[i])
+        system = sum(after[i][k][1] - before[i].get(k, zero)[1] for k in after[i])
+        cs = sum(after[i][k][2] - before[i].get(k, zero)[2] for k in after[i])
         total += user + system
+        total_cs += cs
         role = "leader" if i == ld else ("client's" if i == node else "follower")
-        print(f"  node {i} {role:<9} CPU per write {us(user + system)} us (user {us(user)}, system {us(system)})")
+        print(f"  node {i} {role:<9} CPU per write {us(user + system)} us (user {us(user)}, system {us(system)}), "
+              f"context switches {per(cs)}")
         if a.threads and i in (ld, node):
             for k in sorted(after[i]):
-                u = after[i][k][0] - before[i].get(k, (0, 0))[0]
-                s = after[i][k][1] - before[i].get(k, (0, 0))[1]
-                if u + s > 0:
-                    print(f"      thread {k:<34} {us(u + s)} us (user {us(u)}, system {us(s)})")
-    print(f"  all nodes     CPU per write {us(total)} us; the client {us(client)} us; "
+                u = after[i][k][0] - before[i].get(k, zero)[0]
+                s = after[i][k][1] - before[i].get(k, zero)[1]
+                c = after[i][k][2] - before[i].get(k, zero)[2]
+                if u + s > 0 or c >= writes // 10:
+                    print(f"      thread {k:<34} {us(u + s)} us (user {us(u)}, system {us(s)}), "
+                          f"context switches {per(c)}")
+    print(f"  all nodes     CPU per write {us(total)} us, context switches {per(total_cs)}; the client {us(client)} us; "
           f"wall per write {us(wall)} us on {os.cpu_count()} CPUs")
     return 0
 

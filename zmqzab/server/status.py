@@ -1,7 +1,7 @@
 """The node's status view: what /status and the page show, built from the Peer and the node.
 
-Built on the socket thread once per tick (Node._publish_status) and swapped in whole, so the
-HTTP thread only ever reads a complete dict.
+Built on the socket thread once per tick while someone reads it (Node._publish_status) and
+swapped in whole, so the HTTP thread only ever reads a complete dict.
 """
 
 from __future__ import annotations

@@ -232,6 +232,9 @@ class Transport:
         self.delay_s = config.timing.message_delay_ms / 1000.0
         #: (due monotonic time, target peer or _PUB, frame): FIFO, one delay for all.
         self._delayed: deque[tuple[float, int, bytes]] = deque()
+        #: Sockets a recv_* stopped reading at its limit: messages still wait there, and their
+        #: ZMQ_FD will not fire for them (the loop's poller must look again, server/poller.py).
+        self.unfinished: list[zmq.Socket] = []
 
         self.router = self._bound(ctx, zmq.ROUTER, self.me.peer_port, "peer_port", PEERS_DOMAIN, handover=True)
         self.pub = self._bound(ctx, zmq.PUB, self.me.pub_port, "pub_port", PEERS_DOMAIN)
@@ -390,6 +393,12 @@ class Transport:
 
     # ------------------------------------------------------------------ receiving
 
+    def _drain(self, sock: zmq.Socket, limit: int, copy: bool = True) -> list:
+        got = drain(sock, limit, copy)
+        if len(got) >= limit:
+            self.unfinished.append(sock)
+        return got
+
     def dropped(self, kind: str, detail) -> None:
         """Count one dropped input (``dropped_<kind>``) and warn, at most once per interval."""
         field_name = f"dropped_{kind}"
@@ -429,7 +438,7 @@ class Transport:
             return self._recv_router_curve(limit)
         got: list[tuple[int, PeerMessage]] = []
         sock, peer_of = self.router, self._peer_of
-        for frames in drain(sock, limit):
+        for frames in self._drain(sock, limit):
             if len(frames) != 2:
                 self.dropped("bad_frame", f"a message of {len(frames)} frames on peer_port (2 expected)")
                 continue
@@ -446,7 +455,7 @@ class Transport:
     def _recv_router_curve(self, limit: int) -> list[tuple[int, PeerMessage]]:
         got: list[tuple[int, PeerMessage]] = []
         sock, peer_of = self.router, self._peer_of
-        for frames in drain(sock, limit, copy=False):
+        for frames in self._drain(sock, limit, copy=False):
             if len(frames) != 2:
                 self.dropped("bad_frame", f"a message of {len(frames)} frames on peer_port (2 expected)")
                 continue
@@ -471,7 +480,7 @@ class Transport:
         peer = self.subs[sock]
         topic = str(peer).encode()
         got: list[tuple[int, PeerMessage]] = []
-        for frames in drain(sock, limit):
+        for frames in self._drain(sock, limit):
             if len(frames) != 2:
                 self.dropped("bad_frame", f"a message of {len(frames)} frames from node {peer}'s PUB "
                                           "(2 expected)")

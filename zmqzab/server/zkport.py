@@ -74,10 +74,14 @@ class ZkPort:
             node.execute, time_ms, word=self._word)
         self.remote: dict[bytes, str] = {}
         self._closed: dict[bytes, None] = {}
+        #: Something was sent since the loop last looked: a send consumes the socket's
+        #: notifications, so the loop asks it for waiting input (server/poller.py).
+        self.sent = False
 
     # ------------------------------------------------------------ ZkIO
 
     def zk_send(self, conn: bytes, frames: list[bytes]) -> None:
+        self.sent = True
         try:
             self.sock.send_multipart([conn, b"".join(frames)], zmq.NOBLOCK)
         except zmq.ZMQError:
@@ -88,6 +92,7 @@ class ZkPort:
             self._closed[conn] = None
             if len(self._closed) > CLOSED_REMEMBERED:
                 del self._closed[next(iter(self._closed))]
+        self.sent = True
         try:
             self.sock.send_multipart([conn, b""], zmq.NOBLOCK)
         except zmq.ZMQError:
