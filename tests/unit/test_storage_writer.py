@@ -12,7 +12,7 @@ from zmqzab.core.output import Append, InstallSnapshot, Truncate
 from zmqzab.messages import Guess, Txn
 from zmqzab.storage.errors import StorageError
 from zmqzab.storage.store import Storage, open_storage
-from zmqzab.storage.writer import INLINE_BACKOFF_S, INLINE_MAX_TXNS, INLINE_SLOW_S, LogWriter
+from zmqzab.storage.writer import LogWriter
 from zmqzab.zxid import make_zxid
 
 pytestmark = [pytest.mark.storage]
@@ -162,34 +162,20 @@ def test_a_refused_op_stops_the_writer_too(storage: Storage) -> None:
     assert rec.durable == []  # the batch held both; none of it is reported
 
 
-# ------------------------------------------------------------------ write_here (issue 14)
+# ------------------------------------------------------------------ submit_all (issue 14)
 
 
-def test_write_here_commits_small_batches_on_the_callers_thread(
+def test_submit_all_keeps_the_order_and_fsyncs_on_the_writer_thread(
     storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Goal: an idle writer lets the caller group-commit a small batch itself. Expected: the
-    ops are applied and fsynced once on the calling thread before write_here returns the
-    disk's last zxid; the writer thread reports nothing (the caller has the zxid already)."""
-    syncs: list[tuple[str, int]] = []
+    """Goal: a loop pass's ops, handed over at once, are written in order behind what the
+    thread still holds, and every fsync runs on the writer's thread, never the caller's (a
+    stalled disk must not stop the caller's loop). Setup: the writer thread is held inside its
+    first report. Expected: the pass's ops (an append, a truncate, an append) follow the held
+    batch in order; the disk ends at the last append; no fsync on the calling thread."""
+    threads: list[str] = []
     real_sync = storage.sync
-    monkeypatch.setattr(storage, "sync", lambda: (syncs.append((threading.current_thread().name,
-                                                                storage.last_zxid)), real_sync())[1])
-    rec = Recorder()
-    writer = LogWriter(storage, rec.on_durable, rec.on_error)
-    assert writer.write_here([Append([txn(1, 1), txn(1, 2)]), Append([txn(1, 3)])]) == make_zxid(1, 3)
-    assert writer.write_here([Truncate(make_zxid(1, 2))]) == make_zxid(1, 2)  # can go down
-    me = threading.current_thread().name
-    assert syncs == [(me, make_zxid(1, 3)), (me, make_zxid(1, 2))]
-    writer.close(WAIT)
-    assert rec.durable == [] and rec.errors == []
-    assert reopened(storage) == [txn(1, 1), txn(1, 2)]
-
-
-def test_write_here_queues_behind_a_busy_writer_and_keeps_the_order(storage: Storage) -> None:
-    """Goal: ops never overtake ops the writer thread still holds. Setup: the writer thread is
-    held inside its first report. Expected: write_here queues (None), and the thread writes its
-    ops after the held batch; a big batch or a snapshot also goes to the thread."""
+    monkeypatch.setattr(storage, "sync", lambda: (threads.append(threading.current_thread().name), real_sync())[1])
     release = threading.Event()
     entered = threading.Event()
     rec = Recorder()
@@ -203,67 +189,11 @@ def test_write_here_queues_behind_a_busy_writer_and_keeps_the_order(storage: Sto
     writer = LogWriter(storage, on_durable, rec.on_error)
     writer.submit(Append([txn(1, 1)]))
     assert entered.wait(WAIT)
-    assert writer.write_here([Append([txn(1, 2)])]) is None  # busy: behind the held batch
+    writer.submit_all([Append([txn(1, 2), txn(1, 3)]), Truncate(make_zxid(1, 2)), Append([txn(1, 3)])])
     release.set()
     writer.flush_sync(WAIT)
-    assert rec.durable[-1] == make_zxid(1, 2)
-    big = [Append([txn(1, c) for c in range(3, 3 + INLINE_MAX_TXNS + 1)])]
-    assert writer.write_here(big) is None  # too many txns for the caller's loop
-    writer.flush_sync(WAIT)
-    last = make_zxid(1, 2 + INLINE_MAX_TXNS + 1)
-    assert rec.durable[-1] == last
-    assert writer.write_here([InstallSnapshot(make_zxid(2, 5), b"state")]) is None
-    writer.flush_sync(WAIT)
-    assert rec.durable[-1] == make_zxid(2, 5)
     writer.close(WAIT)
+    assert rec.durable[0] == make_zxid(1, 1) and rec.durable[-1] == make_zxid(1, 3)
     assert rec.errors == []
-
-
-def test_a_failed_fsync_in_write_here_raises_and_stops_the_writer(
-    storage: Storage, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Goal: ZAB_CHECKLIST #25 on the caller's path. Faults: fsync raises EIO. Expected:
-    write_here raises the OSError (the caller stops) and the writer accepts nothing after."""
-    def failing_sync() -> None:
-        raise OSError(5, "Input/output error (injected)")
-
-    monkeypatch.setattr(storage, "sync", failing_sync)
-    rec = Recorder()
-    writer = LogWriter(storage, rec.on_durable, rec.on_error)
-    with pytest.raises(OSError, match="injected"):
-        writer.write_here([Append([txn(1, 1)])])
-    assert writer.failed is not None
-    assert writer.write_here([Append([txn(1, 2)])]) is None  # dropped: nothing is durable again
-    writer.submit(Append([txn(1, 2)]))
-    writer.close(WAIT)
-    assert rec.durable == []
-
-
-def test_a_slow_fsync_sends_the_next_writes_to_the_thread_for_a_while(
-    storage: Storage, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Goal: a stalling disk does not hold the caller's loop (no PINGs, no reads) write after
-    write. Setup: a fake clock; one fsync on the caller's thread "takes" longer than
-    INLINE_SLOW_S. Expected: the next writes go to the thread (None) until INLINE_BACKOFF_S
-    have passed, then the caller's thread again; everything becomes durable in order."""
-    now = [100.0]
-    slow = [True]
-    real_sync = storage.sync
-
-    def sync() -> None:
-        real_sync()
-        if slow[0]:
-            now[0] += INLINE_SLOW_S * 2
-            slow[0] = False
-
-    monkeypatch.setattr(storage, "sync", sync)
-    rec = Recorder()
-    writer = LogWriter(storage, rec.on_durable, rec.on_error, clock=lambda: now[0])
-    assert writer.write_here([Append([txn(1, 1)])]) == make_zxid(1, 1)  # slow, but done here
-    assert writer.write_here([Append([txn(1, 2)])]) is None  # backing off: the thread
-    writer.flush_sync(WAIT)
-    assert rec.durable[-1] == make_zxid(1, 2)
-    now[0] += INLINE_BACKOFF_S
-    assert writer.write_here([Append([txn(1, 3)])]) == make_zxid(1, 3)
-    writer.close(WAIT)
-    assert reopened(storage) == [txn(1, c) for c in (1, 2, 3)]
+    assert threading.current_thread().name not in threads and threads
+    assert reopened(storage) == [txn(1, 1), txn(1, 2), txn(1, 3)]

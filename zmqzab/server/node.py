@@ -5,12 +5,11 @@ holding the pure ``Peer`` and the bookkeeping every driver shares with the simul
 clients, the snapshot policy, DIFF streams from disk). This loop feeds it what arrives and
 implements its ``HostIO``:
 
-* log ops of one loop pass are collected and, at the end of the pass, written and fsynced once
-  on this thread when the writer thread is idle and they are small (``LogWriter.write_here``;
-  one sequential write then costs no thread hand-off or wake-up, issue 14); otherwise they go
-  to the writer thread (storage/writer.py), which fsyncs once per drained batch and reports
-  the disk's last zxid through the wake pipe (wake.py). Either way the disk's last zxid after
-  the fsync becomes ``Peer.persisted(zxid)``, the only way an ACK can be produced;
+* log ops of one loop pass are collected and, at the end of the pass, handed to the writer
+  thread at once (storage/writer.py; one wake-up per pass, issue 14), which fsyncs once per
+  drained batch and reports the disk's last zxid through the wake pipe (wake.py); that report
+  becomes ``Peer.persisted(zxid)``, the only way an ACK can be produced. The fsync is never
+  made on this thread: a stalled disk must not stop this loop's PINGs (writer.py says why);
 * epoch files are written here, synchronously, because the core orders them before any send
   of the same Output (core/output.py);
 * snapshots are forked (snapshots.py); a DIFF from disk is read by the reader thread
@@ -407,19 +406,13 @@ class Node:
             self._publish_status()
 
     def _write_log(self) -> None:
-        """The log ops of this pass: group commit here if the writer is idle (then persisted at
-        once: the ACKs leave in this pass), else behind the writer's queue (reported through
-        the wake pipe). Whatever persisted() produced in turn (more ops) goes the same way."""
+        """The log ops of this pass, to the writer thread in one hand-off; it reports them
+        durable through the wake pipe."""
         pending = self._log_pending
-        while pending:
+        if pending:
             ops = pending[:]
             pending.clear()  # the same list: ForkedSnapshots appends to it
-            zxid = self.writer.write_here(ops)  # raises after a failed write or fsync: we stop
-            if zxid is not None:
-                # The writer is idle, so its last report (if not yet seen) is older than this.
-                self._durable_latest = None
-                self.durable_reported = zxid
-                self.execute(self.peer.persisted(zxid))
+            self.writer.submit_all(ops)
 
     def _woken(self) -> None:
         """Another thread reported something (wake.py): carry it out in a fixed order."""
@@ -473,9 +466,7 @@ class Node:
     def close(self) -> None:
         self.running = False
         self.reads.close(2.0)
-        for op in self._log_pending:  # a pass cut short: written as the writer's queue is
-            self.writer.submit(op)  # (dropped if the writer failed)
-        self._log_pending.clear()
+        self._write_log()  # a pass cut short: written as the writer's queue is (dropped if it failed)
         self.writer.close()
         if self.zk is not None:
             self.zk.close()

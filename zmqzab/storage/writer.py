@@ -24,40 +24,25 @@ are synced and reported durable first: their ACKs do not wait for a snapshot wri
 megabytes. Its outcome goes to ``on_snapshot``; a failed snapshot save is reported there, not
 fatal.
 
-``write_here(ops)`` is the same group commit on the caller's thread, for the small batches of a
-lightly loaded node (issue 14): when the thread is idle (everything submitted before is durable
-and reported) and the ops are a few appends or a Truncate, it applies them, fsyncs and returns
-the disk's last zxid, so the caller's own loop can release the ACKs at once, with no thread
-hand-off and no wake-up in between. Otherwise (an InstallSnapshot, a snapshot's save or
-commit, more than INLINE_MAX_TXNS txns, the thread still busy, or a recent slow fsync) it
-queues them for the thread, behind what is already there (order is kept), and returns None.
-Why the last: while the caller's loop waits in an fsync it sends no PING and reads nothing; a
-disk that stalls (an fsync above INLINE_SLOW_S) sends the next INLINE_BACKOFF_S of writes to
-the thread, so one stall, not every write, holds the loop up (a leader's followers would
-otherwise time out on it and elect another). It raises what the write or fsync raised,
-after marking the writer failed: the caller must stop (#25), exactly as after ``on_error``.
+``submit_all(ops)`` queues one loop pass's ops at once (one wake-up of the thread, issue 14).
+Why the fsync stays on this thread and never on the caller's (ARCHITECTURE §3): while a loop
+waits in an fsync it sends no PING and reads nothing, so a disk that stalls for a second would
+make a leader's followers elect another; on its own thread a stalled fsync holds up only the
+ACKs it covers, and the followers' quorum still commits. Measured for issue 14: fsyncing small
+batches on the loop thread saved ~10% of the CPU of a sequential write (docs/benchmarks.md),
+not taken for that reason.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from zmqzab.core.output import Append, LogOp, Truncate
+from zmqzab.core.output import Append, LogOp
 from zmqzab.storage.compaction import CommitSnapshot, SaveSnapshot, SnapshotSaved
 from zmqzab.storage.errors import StorageError
 from zmqzab.storage.store import Storage
-
-
-#: The most txns ``write_here`` writes on the caller's thread; a bigger batch (a DIFF, a deep
-#: pipeline's burst) goes to the writer thread, so the caller's loop is not held up for long.
-INLINE_MAX_TXNS = 256
-#: An fsync on the caller's thread slower than this (a normal one takes ~0.2 ms here, a busy
-#: shared disk tens of ms; the default tick is 50 ms, the sync limit 10 ticks) sends writes to
-#: the thread for the next INLINE_BACKOFF_S.
-INLINE_SLOW_S, INLINE_BACKOFF_S = 0.1, 10.0
 
 
 class LogWriter:
@@ -68,7 +53,6 @@ class LogWriter:
         on_error: Callable[[BaseException], None],
         batch_max: int = 1000,
         on_snapshot: Callable[[SnapshotSaved], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if batch_max < 1:
             raise ValueError("batch_max must be at least 1")
@@ -83,8 +67,6 @@ class LogWriter:
         self._completed = 0  # ops durable (and reported)
         self._closing = False
         self._failed: BaseException | None = None
-        self._clock = clock
-        self._inline_from = 0.0  # write_here uses the thread until then (a slow fsync was seen)
         self._thread = threading.Thread(target=self._run, name="zmqzab-log-writer", daemon=True)
         self._thread.start()
 
@@ -95,55 +77,18 @@ class LogWriter:
 
     def submit(self, op: LogOp | SaveSnapshot | CommitSnapshot) -> None:
         """Queue ``op`` (cheap; from the driver thread). Dropped if the writer has failed."""
+        self.submit_all((op,))
+
+    def submit_all(self, ops: Sequence[LogOp | SaveSnapshot | CommitSnapshot]) -> None:
+        """Queue ``ops`` in order with one wake-up of the thread (a loop pass's ops)."""
         with self._cond:
             if self._closing:
                 raise StorageError("log writer is closed; nothing more can be written")
             if self._failed is not None:
                 return
-            self._queue.append(op)
-            self._submitted += 1
+            self._queue.extend(ops)
+            self._submitted += len(ops)
             self._cond.notify()
-
-    def write_here(self, ops: list[LogOp | SaveSnapshot | CommitSnapshot]) -> int | None:
-        """Group commit of ``ops`` on this thread if the writer is idle and they are small (the
-        disk's last zxid after the fsync), else queue them for the writer thread (None)."""
-        with self._cond:
-            if self._closing:
-                raise StorageError("log writer is closed; nothing more can be written")
-            if self._failed is not None:
-                return None  # stopped: nothing is durable again (the caller is stopping too)
-            here = self._completed == self._submitted and self._clock() >= self._inline_from
-            if here:
-                txns = 0
-                for op in ops:
-                    if type(op) is Append:
-                        txns += len(op.txns)
-                    elif type(op) is not Truncate:  # a snapshot: a whole file, on the thread
-                        here = False
-                here = here and txns <= INLINE_MAX_TXNS
-            if not here:
-                self._queue.extend(ops)
-                self._submitted += len(ops)
-                self._cond.notify()
-                return None
-        # The thread is idle and only the caller submits, so nobody else touches the storage.
-        storage = self._storage
-        try:
-            for op in ops:
-                storage.apply(op)
-            t0 = self._clock()
-            storage.sync()
-            t1 = self._clock()
-            if t1 - t0 > INLINE_SLOW_S:
-                self._inline_from = t1 + INLINE_BACKOFF_S
-        except BaseException as exc:  # noqa: BLE001 - the disk's state is unknown: nothing is durable
-            with self._cond:
-                self._failed = exc
-                self._cond.notify_all()
-            if isinstance(exc, (OSError, StorageError)):
-                raise
-            raise StorageError(f"log write refused: {exc}") from exc
-        return storage.last_zxid
 
     def flush_sync(self, timeout: float | None = None) -> None:
         """Wait until everything submitted so far is durable and reported (tests, shutdown)."""
