@@ -1,6 +1,6 @@
 """Attack on issue 14's write path: the node re-reports an OLD durable zxid at every wake-up.
 
-``Node._woken`` keeps the writer's last report in ``_durable_latest`` and hands it to
+``Node._woken`` kept the writer's last report in ``_durable_latest`` and handed it to
 ``Peer.persisted`` again at *every* wake-up of the loop (a control command, a snapshot child, a
 disk read), not once. The core's contract (``Peer.truncate``): after a Truncate "the next report
 comes after the Truncate". A re-played report from before the Truncate breaks it when the log
@@ -97,8 +97,6 @@ class WithRealNode(Cluster):
     stalled = False
 
 
-@pytest.mark.xfail(strict=True, reason="Node._woken re-plays the writer's last report at every wake-up "
-                   "(fix: take each report once)")
 def test_a_stale_durable_report_acks_newleader_over_an_unsynced_truncate(tmp_path, monkeypatch):
     config = load_config(make_config(tmp_path, 5))
     node = Node(config, V, tmp_path / "data" / "node-0")

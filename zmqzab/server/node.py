@@ -31,6 +31,7 @@ import random
 import signal
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -153,7 +154,12 @@ class Node:
             self._stop_auth()
             raise
         self.wake = WakePipe()
-        self._durable_latest: int | None = None
+        #: The writer's latest report, taken ONCE by the loop (_woken): a report re-played at a
+        #: later wake-up may describe a log since truncated and refilled with the same zxids by
+        #: another leader (Peer.truncate counts on "the next report comes after the Truncate").
+        #: A deque of one: the writer's append replaces an untaken report, the loop's pop takes
+        #: it, both atomic, so no report is lost between a read and a reset.
+        self._durable_reports: deque[int] = deque(maxlen=1)
         #: Log ops of this loop pass, written at its end (_write_log); a snapshot's save or commit
         #: joins them, so it still follows the appends it covers.
         self._log_pending: list = []
@@ -213,7 +219,7 @@ class Node:
     # ------------------------------------------------------------------ writer thread -> loop
 
     def _on_durable(self, zxid: int) -> None:  # called on the writer thread
-        self._durable_latest = zxid
+        self._durable_reports.append(zxid)
         self.wake.poke(b"d")
 
     def _on_disk_error(self, exc: BaseException) -> None:  # called on the writer thread
@@ -430,8 +436,8 @@ class Node:
             self.exit_code = 1
             self.running = False
             return
-        latest = self._durable_latest
-        if latest is not None:
+        if self._durable_reports:  # only this thread takes: it is still there
+            latest = self._durable_reports.pop()
             self.durable_reported = latest
             self.execute(self.peer.persisted(latest))
 
