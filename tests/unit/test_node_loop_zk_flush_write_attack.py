@@ -64,8 +64,6 @@ def frames_within(sock: socket.socket, decoder: FrameDecoder, n: int, seconds: f
     return got
 
 
-@pytest.mark.xfail(strict=True, reason="zk.server.flush() submits after the pass's _write_log: the Append "
-                   "waits for the next pass (fix: hand the log ops over after the zk flush)")
 def test_a_create_sent_with_the_connect_request_is_written_without_waiting_for_a_tick(tmp_path):
     ports = iter(free_ports(5))
     path = tmp_path / "cluster.toml"

@@ -356,8 +356,6 @@ class Node:
                         self._publish_status()
                     else:  # nobody is looking: ~0.25 ms a tick saved (issue 14)
                         self._status_current.clear()
-                if self._log_pending:
-                    self._write_log()
                 if clients.outbox:
                     clients.flush()
                     settle.append(t.client)
@@ -375,6 +373,11 @@ class Node:
                         zk.sent = False
                         if zk_reading:
                             settle.append(zk.sock)
+                # Last of the pass's work that can carry out an Output: the zk flush above submits
+                # writes too (requests held behind a ConnectResponse, writes released after a
+                # read, throttled connections), and their log ops must not wait for another pass.
+                if self._log_pending:
+                    self._write_log()
                 if settle:
                     poller.settle(settle)
                     settle.clear()
