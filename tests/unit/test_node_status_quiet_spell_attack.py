@@ -37,8 +37,6 @@ def wait_for(condition, what: str, deadline_s: float = WAIT) -> None:
         time.sleep(0.005)
 
 
-@pytest.mark.xfail(strict=True, reason="status_snapshot waits 1 s for a tick that is 3 s away, then returns "
-                   "the stale status (fix: the reader wakes the loop, which builds it at once)")
 def test_the_first_status_after_a_quiet_spell_is_current_with_a_tick_over_a_second(tmp_path, monkeypatch):
     monkeypatch.setattr(node_module, "STATUS_WATCHED_S", 0.3)
     config = load_config(make_config(tmp_path, 1))

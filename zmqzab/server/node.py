@@ -443,6 +443,8 @@ class Node:
             latest = self._durable_reports.pop()
             self.durable_reported = latest
             self.execute(self.peer.persisted(latest))
+        if not self._status_current.is_set() and time.monotonic() - self._status_read_at < STATUS_WATCHED_S:
+            self._publish_status()  # a reader after a quiet spell woke us (status_snapshot)
 
     # ------------------------------------------------------------------ control and views
 
@@ -461,9 +463,12 @@ class Node:
     @property
     def status_snapshot(self) -> dict[str, Any]:
         """The status as of the last tick (HTTP threads). Built each tick only while someone
-        reads it: after a quiet spell the first reader waits for the loop's next tick."""
+        reads it: after a quiet spell the first reader wakes the loop and waits for it."""
         self._status_read_at = time.monotonic()
         if not self._status_current.is_set():
+            # Wake the loop: it builds the status at once, not at its next tick, which may be
+            # further away than this wait (tick_ms has no upper bound).
+            self.wake.poke_quietly(b"v")
             self._status_current.wait(STATUS_CATCH_UP_S)
         return self._status
 
