@@ -31,6 +31,7 @@ import random
 import signal
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -153,7 +154,12 @@ class Node:
             self._stop_auth()
             raise
         self.wake = WakePipe()
-        self._durable_latest: int | None = None
+        #: The writer's latest report, taken ONCE by the loop (_woken): a report re-played at a
+        #: later wake-up may describe a log since truncated and refilled with the same zxids by
+        #: another leader (Peer.truncate counts on "the next report comes after the Truncate").
+        #: A deque of one: the writer's append replaces an untaken report, the loop's pop takes
+        #: it, both atomic, so no report is lost between a read and a reset.
+        self._durable_reports: deque[int] = deque(maxlen=1)
         #: Log ops of this loop pass, written at its end (_write_log); a snapshot's save or commit
         #: joins them, so it still follows the appends it covers.
         self._log_pending: list = []
@@ -213,7 +219,7 @@ class Node:
     # ------------------------------------------------------------------ writer thread -> loop
 
     def _on_durable(self, zxid: int) -> None:  # called on the writer thread
-        self._durable_latest = zxid
+        self._durable_reports.append(zxid)
         self.wake.poke(b"d")
 
     def _on_disk_error(self, exc: BaseException) -> None:  # called on the writer thread
@@ -350,8 +356,6 @@ class Node:
                         self._publish_status()
                     else:  # nobody is looking: ~0.25 ms a tick saved (issue 14)
                         self._status_current.clear()
-                if self._log_pending:
-                    self._write_log()
                 if clients.outbox:
                     clients.flush()
                     settle.append(t.client)
@@ -369,6 +373,11 @@ class Node:
                         zk.sent = False
                         if zk_reading:
                             settle.append(zk.sock)
+                # Last of the pass's work that can carry out an Output: the zk flush above submits
+                # writes too (requests held behind a ConnectResponse, writes released after a
+                # read, throttled connections), and their log ops must not wait for another pass.
+                if self._log_pending:
+                    self._write_log()
                 if settle:
                     poller.settle(settle)
                     settle.clear()
@@ -430,10 +439,12 @@ class Node:
             self.exit_code = 1
             self.running = False
             return
-        latest = self._durable_latest
-        if latest is not None:
+        if self._durable_reports:  # only this thread takes: it is still there
+            latest = self._durable_reports.pop()
             self.durable_reported = latest
             self.execute(self.peer.persisted(latest))
+        if not self._status_current.is_set() and time.monotonic() - self._status_read_at < STATUS_WATCHED_S:
+            self._publish_status()  # a reader after a quiet spell woke us (status_snapshot)
 
     # ------------------------------------------------------------------ control and views
 
@@ -452,9 +463,12 @@ class Node:
     @property
     def status_snapshot(self) -> dict[str, Any]:
         """The status as of the last tick (HTTP threads). Built each tick only while someone
-        reads it: after a quiet spell the first reader waits for the loop's next tick."""
+        reads it: after a quiet spell the first reader wakes the loop and waits for it."""
         self._status_read_at = time.monotonic()
         if not self._status_current.is_set():
+            # Wake the loop: it builds the status at once, not at its next tick, which may be
+            # further away than this wait (tick_ms has no upper bound).
+            self.wake.poke_quietly(b"v")
             self._status_current.wait(STATUS_CATCH_UP_S)
         return self._status
 
