@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import errno
 import threading
-import time
 
 import pytest
 from loguru import logger
 
+from tests import polling
 from zmqzab.client import Client, ClientError
 from zmqzab.config import load_config
 from zmqzab.core.roles import Role
@@ -27,11 +27,7 @@ WAIT = 30.0  # a bound for a stuck test, never a pause
 
 
 def wait_for(condition, what: str, deadline_s: float = WAIT) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {deadline_s} s: {what}")
-        time.sleep(0.005)
+    polling.wait_for(condition, deadline_s, what, interval=0.005)
 
 
 def start(node: Node) -> threading.Thread:

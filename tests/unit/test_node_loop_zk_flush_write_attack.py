@@ -22,6 +22,7 @@ import time
 
 import pytest
 
+from tests import polling
 from zmqzab.config import NodeAddress, StorageConfig, load_config, render_config
 from zmqzab.core.roles import Role
 from zmqzab.server.node import Node
@@ -39,11 +40,7 @@ REPLY_S = 3.0  # far below the 10 s tick
 
 
 def wait_for(condition, what: str, deadline_s: float = WAIT) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {deadline_s} s: {what}")
-        time.sleep(0.005)
+    polling.wait_for(condition, deadline_s, what, interval=0.005)
 
 
 def frames_within(sock: socket.socket, decoder: FrameDecoder, n: int, seconds: float) -> list[bytes]:

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from tests import polling
 from zmqzab.client import Client
 from zmqzab.config import load_config
 from zmqzab.core.roles import Role
@@ -30,11 +31,7 @@ WAIT = 30.0  # a bound for a stuck test, never a pause
 
 
 def wait_for(condition, what: str, deadline_s: float = WAIT) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {deadline_s} s: {what}")
-        time.sleep(0.005)
+    polling.wait_for(condition, deadline_s, what, interval=0.005)
 
 
 def test_the_first_status_after_a_quiet_spell_is_current_with_a_tick_over_a_second(tmp_path, monkeypatch):

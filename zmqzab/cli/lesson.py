@@ -82,13 +82,11 @@ def lesson(
 def record_and_serve(lesson, host: str, port: int, out: Path | None, browse: bool) -> None:
     """``zmqzab lesson NAME``: record, keep a copy in ``out`` if asked, serve until Ctrl-C."""
     import gzip
-    import threading
 
+    from zmqzab.cli.replay import serve_until_interrupted
     from zmqzab.lessons import LessonError
     from zmqzab.lessons.record import recording_bytes
-    from zmqzab.record.server import serve_recording
     from zmqzab.sim.checkers import Violation
-    from zmqzab.server.transport import PortInUseError
 
     try:
         script, body = recording_bytes(lesson)
@@ -100,22 +98,14 @@ def record_and_serve(lesson, host: str, port: int, out: Path | None, browse: boo
             out.write_bytes(body if out.suffix == ".jsonl" else gzip.compress(body, mtime=0))
         except OSError as exc:
             fail(f"cannot write the recording {out}: {exc.strerror or exc}; choose another path")
-    try:
-        server, url = serve_recording(body, host, port)
-    except PortInUseError as exc:
-        fail(str(exc))
-    typer.echo(f"lesson {lesson.name}: {lesson.title} ({len(script.captions)} captions"
-               + (f"; recording kept in {out}" if out is not None else "") + ")")
-    typer.echo(f"open {url}   (Ctrl-C stops)")
-    if browse and not open_browser(url):
-        typer.echo("(no browser to open here: open the address above yourself)")
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.shutdown()
-        server.server_close()
+    headline = (f"lesson {lesson.name}: {lesson.title} ({len(script.captions)} captions"
+                + (f"; recording kept in {out}" if out is not None else "") + ")")
+
+    def opened(url: str) -> None:
+        if browse and not open_browser(url):
+            typer.echo("(no browser to open here: open the address above yourself)")
+
+    serve_until_interrupted(body, host, port, headline, opened)
 
 
 def open_browser(url: str) -> bool:

@@ -9,6 +9,7 @@ to where it ends, with a warning.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -43,11 +44,14 @@ def replay(
         fail(str(exc))
     if rec.cut:
         typer.echo(f"warning: {file}: {rec.cut}; replaying the {rec.count} frames before that", err=True)
-    serve_until_interrupted(rec.ndjson(), host, port, f"{file}: {rec.header.get('command') or rec.header['source']}")
+    serve_until_interrupted(rec.ndjson(), host, port,
+                            f"replaying {file}: {rec.header.get('command') or rec.header['source']}")
 
 
-def serve_until_interrupted(body: bytes, host: str, port: int, what: str) -> None:
-    """Serve ``body`` with the page, print the address, wait for Ctrl-C."""
+def serve_until_interrupted(body: bytes, host: str, port: int, headline: str,
+                            on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve ``body`` with the page, print ``headline`` and the address, call ``on_ready(url)``
+    (a lesson opens the browser there), wait for Ctrl-C."""
     from zmqzab.record.server import serve_recording
     from zmqzab.server.transport import PortInUseError
 
@@ -55,8 +59,10 @@ def serve_until_interrupted(body: bytes, host: str, port: int, what: str) -> Non
         server, url = serve_recording(body, host, port)
     except PortInUseError as exc:
         fail(str(exc))
-    typer.echo(f"replaying {what}")
-    typer.echo(f"open {url}   (Ctrl-C stops)", nl=True)
+    typer.echo(headline)
+    typer.echo(f"open {url}   (Ctrl-C stops)")
+    if on_ready is not None:
+        on_ready(url)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
