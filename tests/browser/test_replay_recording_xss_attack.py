@@ -61,7 +61,7 @@ def test_replay_recording_xss_cannot_read_the_run_secret_attack(tmp_path, page):
         }""", data)
         page.wait_for_function("R.header !== null && !S.dirty", timeout=10_000)
         # The fields are shown, as text: every string of a recording is made inert on the way in.
-        page.wait_for_function("document.body.innerText.includes('‹img src=x onerror=″')", timeout=10_000)
+        page.wait_for_function("document.body.innerText.includes('‹img src=x onerror=”')", timeout=10_000)
         assert page.evaluate("window.__seen === undefined"), "the recording's script ran"
         assert page.evaluate("sessionStorage.getItem('zmqzab-secret')") is None
         assert page.evaluate("S.secret") is None
