@@ -412,9 +412,11 @@ class ZkCheckers:
         assert isinstance(result, ZkResult)
         t = result.tree
         opcode = sent.opcode
-        if opcode == OpCode.multi:
+        subs = t.results if t is not None else ()
+        # A multi refused as a whole (an error txn: SESSIONMOVED, SESSIONEXPIRED) has no
+        # sub-results: its error is in the reply header, as any write's (below).
+        if opcode == OpCode.multi and (subs or not result.err):
             got = getattr(body, "results", None) if body is not None else None
-            subs = t.results if t is not None else ()
             if header.err != 0 or got is None or len(got) != len(subs):
                 self.fail(prop, f"{who}: the multi's reply (err {header.err}, "
                                 f"{len(got) if got else 0} results) is not the {len(subs)} results "

@@ -40,8 +40,11 @@ def write_reply(request: Request, zxid: int, result: TxnResult | None, err: int)
     """The reply to a forwarded write whose txn was applied as ``zxid`` with ``result``."""
     xid = request.header.xid
     opcode = request.header.type
-    if opcode == OpCode.multi:
+    if opcode == OpCode.multi and ((result is not None and result.results) or not err):
         return encode_reply(xid, zxid, 0, _multi_response(request, result, err))
+    # A multi refused as a whole (SESSIONMOVED, SESSIONEXPIRED: an error txn, no sub-results)
+    # is answered as ZooKeeper does (FinalRequestProcessor throws SessionMovedException): the
+    # error in the reply header and no MultiResponse, not one ErrorResult per op under err 0.
     if err or result is None:
         return encode_reply(xid, zxid, err)
     if opcode == OpCode.create:
