@@ -19,38 +19,27 @@ import argparse
 import json
 from pathlib import Path
 
-from tests.browser.conftest import CHROMIUM_ARGS, chromium_path
+from tests.browser.replay_screenshot import shoot
 from zmqzab.lessons import find
 from zmqzab.lessons.record import recording_bytes
-from zmqzab.record.server import serve_recording
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def main(out: Path, lesson: str, caption: str, width: int, height: int) -> None:
-    from playwright.sync_api import sync_playwright
-
     script, body = recording_bytes(find(lesson))
     ids = [c.id for c in script.captions]
     if caption not in ids:
         raise SystemExit(f"lesson {lesson} has no caption {caption!r}; its captions: {', '.join(ids)}")
-    server, url = serve_recording(body)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": width, "height": height})
-            page.goto(url)
-            page.wait_for_function("R.header !== null && !S.dirty", timeout=30_000)
-            for cid in ids[:ids.index(caption) + 1]:
-                page.keyboard.press("Shift+ArrowRight")
-                page.wait_for_function(f"document.getElementById('caption').dataset.id === {json.dumps(cid)} && !S.dirty",
-                                       timeout=30_000)
-            page.screenshot(path=str(out))
-            browser.close()
-    finally:
-        server.shutdown()
-        server.server_close()
-    print(f"saved {out}")
+
+    def at_the_caption(page) -> None:
+        page.wait_for_function("R.header !== null && !S.dirty", timeout=30_000)
+        for cid in ids[:ids.index(caption) + 1]:
+            page.keyboard.press("Shift+ArrowRight")
+            page.wait_for_function(f"document.getElementById('caption').dataset.id === {json.dumps(cid)} && !S.dirty",
+                                   timeout=30_000)
+
+    shoot(body, out, at_the_caption, width, height)
 
 
 if __name__ == "__main__":
