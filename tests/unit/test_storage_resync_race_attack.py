@@ -23,8 +23,6 @@ from zmqzab.storage.store import open_storage
 pytestmark = [pytest.mark.storage]
 
 
-@pytest.mark.xfail(strict=True, reason="set_aside's last rename raises FileNotFoundError when another "
-                   "process's finish_interrupted renamed the staging dir in first")
 def test_a_node_open_between_the_renames_does_not_fail_the_resync(tmp_path: Path, monkeypatch) -> None:
     data = tmp_path / "node-1"
     storage, _ = open_storage(data)
