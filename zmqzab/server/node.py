@@ -39,7 +39,7 @@ import zmq
 from loguru import logger
 
 from zmqzab.config import ClusterConfig
-from zmqzab.core.output import BROADCAST, LogOp, Output, Trace
+from zmqzab.core.output import BROADCAST, InstallSnapshot, LogOp, Output, Trace, Truncate
 from zmqzab.core.errors import InvariantError
 from zmqzab.core.roles import Role
 from zmqzab.core.settings import CoreConfig
@@ -159,7 +159,13 @@ class Node:
         #: another leader (Peer.truncate counts on "the next report comes after the Truncate").
         #: A deque of one: the writer's append replaces an untaken report, the loop's pop takes
         #: it, both atomic, so no report is lost between a read and a reset.
-        self._durable_reports: deque[int] = deque(maxlen=1)
+        self._durable_reports: deque[tuple[int, int]] = deque(maxlen=1)
+        #: Ops handed to the writer so far, and how many of them a report must cover to count:
+        #: all up to the last Truncate or InstallSnapshot. A report from a batch taken before
+        #: the cut (a snapshot batch reports the disk's last zxid before and after its save)
+        #: describes the log before it, maybe with the same zxids as the log refilled since.
+        self._log_handed = 0
+        self._log_cut_at = 0
         #: Log ops of this loop pass, written at its end (_write_log); a snapshot's save or commit
         #: joins them, so it still follows the appends it covers.
         self._log_pending: list = []
@@ -219,7 +225,7 @@ class Node:
     # ------------------------------------------------------------------ writer thread -> loop
 
     def _on_durable(self, zxid: int) -> None:  # called on the writer thread
-        self._durable_reports.append(zxid)
+        self._durable_reports.append((zxid, self.writer.reported_ops))
         self.wake.poke(b"d")
 
     def _on_disk_error(self, exc: BaseException) -> None:  # called on the writer thread
@@ -421,6 +427,10 @@ class Node:
         if pending:
             ops = pending[:]
             pending.clear()  # the same list: ForkedSnapshots appends to it
+            for k, op in enumerate(ops):
+                if type(op) is Truncate or type(op) is InstallSnapshot:
+                    self._log_cut_at = self._log_handed + k + 1
+            self._log_handed += len(ops)
             self.writer.submit_all(ops)
 
     def _woken(self) -> None:
@@ -440,9 +450,11 @@ class Node:
             self.running = False
             return
         if self._durable_reports:  # only this thread takes: it is still there
-            latest = self._durable_reports.pop()
-            self.durable_reported = latest
-            self.execute(self.peer.persisted(latest))
+            latest, covered = self._durable_reports.pop()
+            # One from before the last cut is dropped: the report of the cut's batch is to come.
+            if covered >= self._log_cut_at:
+                self.durable_reported = latest
+                self.execute(self.peer.persisted(latest))
         if not self._status_current.is_set() and time.monotonic() - self._status_read_at < STATUS_WATCHED_S:
             self._publish_status()  # a reader after a quiet spell woke us (status_snapshot)
 

@@ -128,7 +128,13 @@ def set_aside(data_dir: Path, fsync: Fsync = True, stamp: str | None = None) -> 
                 f"everything in {data_dir} elsewhere but {ACCEPTED_EPOCH}, write {accepted} into "
                 f"{data_dir / ACCEPTED_EPOCH} (the epoch this node may have promised), and start "
                 f"the node without --resync") from None
-        staging.rename(data_dir)
+        try:
+            staging.rename(data_dir)
+        except FileNotFoundError:
+            # Another process's open (finish_interrupted: a node starting, a second --resync)
+            # saw the old dir aside and this complete staging dir, and renamed it in first.
+            if staging.exists() or not (data_dir / ACCEPTED_EPOCH).is_file():
+                raise
         fsync_dir(parent, fsync)
     finally:
         if lock_fd is not None:

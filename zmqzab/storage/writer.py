@@ -65,6 +65,10 @@ class LogWriter:
         self._queue: deque[LogOp | SaveSnapshot | CommitSnapshot] = deque()
         self._submitted = 0  # ops accepted by submit()
         self._completed = 0  # ops durable (and reported)
+        #: How many of the ops submitted so far the report being made covers (the first ones,
+        #: in submission order): set on the writer thread just before each ``on_durable``, so
+        #: the callback can tell a report that predates an op (a Truncate) from one after it.
+        self.reported_ops = 0
         self._closing = False
         self._failed: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="zmqzab-log-writer", daemon=True)
@@ -123,9 +127,10 @@ class LogWriter:
                     return  # closing, and drained
                 batch = self._take()
             try:
-                for op in batch:
+                for k, op in enumerate(batch):
                     if type(op) is SaveSnapshot or type(op) is CommitSnapshot:
                         storage.sync()
+                        self.reported_ops = self._completed + k
                         self._on_durable(storage.last_zxid)
                         report = (storage.save_snapshot(op) if type(op) is SaveSnapshot
                                   else storage.commit_snapshot(op))
@@ -134,6 +139,7 @@ class LogWriter:
                     else:
                         storage.apply(op)
                 storage.sync()
+                self.reported_ops = self._completed + len(batch)
                 self._on_durable(storage.last_zxid)
             except BaseException as exc:  # noqa: BLE001 - whatever failed, nothing is durable
                 self._fail(exc)
