@@ -32,9 +32,11 @@ def zmqzab(c, *args: str):
 def up(tmp_path):
     c = UpCluster(tmp_path)
     c.start()
-    c.wait_leader()
-    yield c
-    c.stop()
+    try:  # a set-up that fails must not leave five nodes running (it once did, under load)
+        c.wait_leader()
+        yield c
+    finally:
+        c.stop()
 
 
 def others(c: UpCluster, i: int) -> list[int]:

@@ -22,12 +22,14 @@ pytestmark = [pytest.mark.web]
 def up(tmp_path_factory):
     c = UpCluster(tmp_path_factory.mktemp("up"))
     c.start()
-    c.wait_leader()
-    with Client(c.config, timeout=10) as client:
-        for value in (40, 30, 20, 25):
-            c.last_write = client.guess(value).zxid_text
-    yield c
-    c.stop()
+    try:  # a set-up that fails must not leave five nodes running
+        c.wait_leader()
+        with Client(c.config, timeout=10) as client:
+            for value in (40, 30, 20, 25):
+                c.last_write = client.guess(value).zxid_text
+        yield c
+    finally:
+        c.stop()
 
 
 def committed_everywhere(c: UpCluster, zxid: str) -> str:

@@ -95,7 +95,11 @@ class UpCluster:
             except Exception:  # not written yet (RunFileError), or half-way
                 return None
 
-        found = wait_for(ready, timeout, "zmqzab up to write its control file")
+        try:
+            found = wait_for(ready, timeout, "zmqzab up to write its control file")
+        except BaseException:
+            self.stop()  # a start that failed leaves no supervisor (and its nodes) behind
+            raise
         self.control, self.secret = found["control"], found["secret"]
 
     def console(self) -> str:
