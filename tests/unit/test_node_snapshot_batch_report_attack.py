@@ -33,7 +33,6 @@ for.
 
 from __future__ import annotations
 
-import select
 import threading
 
 import pytest
@@ -46,56 +45,10 @@ from zmqzab.server import snapshots as snapshots_module
 from zmqzab.server.node import Node
 from zmqzab.up.localcluster import make_config
 from zmqzab.zxid import make_zxid, zxid_counter
-from tests.core.harness import Cluster
+from tests.unit.test_node_stale_durable_report_attack import V, WithRealNode
 from tests.polling import wait_for
 
 pytestmark = [pytest.mark.storage]
-
-V = 0
-
-
-class WithRealNode(Cluster):
-    node: Node | None = None
-    drop = staticmethod(lambda src, dst, msg: False)
-    stalled = False
-
-    def attach(self, node: Node) -> None:
-        self.node = node
-        self.peers[V] = node.peer
-        self.replicas[V] = node.replica
-        self.queue = type(self.queue)(m for m in self.queue if m[0] != V)
-        node.transport.send = lambda to, msg: self.queue.append((V, to, msg))
-        node.transport.publish = lambda msg: self.queue.extend((V, p, msg) for p in self.ids if p != V)
-        self.execute(V, node.peer.start())
-
-    def execute(self, i, out) -> None:
-        if i == V and self.node is not None:
-            self.node.execute(out)
-            self.node._write_log()
-        else:
-            super().execute(i, out)
-
-    def deliver_one(self) -> bool:
-        if self.queue and self.drop(*self.queue[0]):
-            self.queue.popleft()
-            return True
-        return super().deliver_one()
-
-    def settle(self, limit: int = 100_000) -> None:
-        node = self.node
-        for _ in range(1000):
-            super().settle(limit)
-            if node is None:
-                return
-            if not self.stalled:
-                node.writer.flush_sync(10.0)
-            readable, _, _ = select.select([node.wake.r], [], [], 0)
-            if not readable:
-                return
-            node._woken()
-            node._write_log()
-        raise AssertionError("node 0 kept waking up")
-
 
 def test_a_snapshot_batch_report_acks_newleader_over_an_unsynced_truncate(tmp_path, monkeypatch):
     config = load_config(make_config(tmp_path, 5))
