@@ -275,7 +275,9 @@ def test_replay_a_chosen_or_dropped_file_replaces_the_live_view(tmp_path, page):
     header, frames, trailer = rc.election_and_crash(start_paused=True)
     zrec = rc.write_recording(tmp_path / "chosen.zrec", header, frames, trailer)
     page.goto(f"{INDEX_HTML.as_uri()}?node=http://127.0.0.1:9")
-    page.wait_for_function("S.seedEs !== null")
+    # Live first: it tries the cluster (the stream to the closed port fails within ms and is
+    # retried every 1.5 s, so S.seedEs is set only for moments: wait for what the page says).
+    page.wait_for_function("document.getElementById('conn').textContent.includes('127.0.0.1:9')")
     page.set_input_files("#rec-file", str(zrec))
     page.wait_for_function("document.querySelectorAll('.node-row').length === 5", timeout=10_000)
     wait_rendered(page, 0)
