@@ -79,7 +79,7 @@ def main() -> int:
             cluster.start(i)
         ld = cluster.wait(cluster.leader, 30)
         if ld is None:
-            print("no leader within 30 s", file=sys.stderr)
+            print(f"no leader within 30 s: {cluster.no_leader_reason()}", file=sys.stderr)
             return 3
         node = next((i for i in cluster.ids if i != ld), ld) if a.through == "follower" else ld
         pids = {i: cluster.procs[i].pid for i in cluster.ids}

@@ -60,7 +60,7 @@ def main() -> int:
     def leader(exclude=()) -> int:
         ld = c.wait(lambda: _leader_of_live(c, exclude), 30)
         if ld is None:
-            raise SystemExit("no leader within 30 s")
+            raise SystemExit(f"no leader within 30 s: {c.no_leader_reason()}")
         return ld
 
     clients = []

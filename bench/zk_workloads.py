@@ -213,7 +213,7 @@ class ZmqzabEnsemble(Ensemble):
         for i in self.lc.ids:
             self.lc.start(i)
         if self.lc.wait(self.lc.leader, 60) is None:
-            raise RuntimeError(f"zmqzab: no leader within 60 s of starting; node consoles in {self.work}")
+            raise RuntimeError(f"zmqzab: no leader within 60 s of starting: {self.lc.no_leader_reason()}")
         if all(self.status(i) == (None, None) for i in range(self.n)) and \
                 self.lc.wait(lambda: any(self.status(i)[0] for i in range(self.n)) or None, 10) is None:
             raise RuntimeError("zmqzab has a leader but no node answers srvr on its zk_port: this checkout "

@@ -118,7 +118,7 @@ def run(opts: Options, say=print) -> int:
 
             recording = ChaosRecording(cfg, work, reproduce(seed, opts), opts.record_cap)
         if cluster.wait(cluster.leader, 30) is None:
-            say("chaos: the cluster never elected a leader; see the node logs in " + str(work))
+            say(f"chaos: the cluster never elected a leader: {cluster.no_leader_reason()}")
             for i, lines in node_errors(cfg, cluster.ids).items():
                 say(f"  node {i} stopped: {lines[0]}")
             return 1

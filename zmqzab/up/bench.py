@@ -182,7 +182,7 @@ class Bench:
     def wait_leader(self, c: LocalCluster, timeout: float = 30) -> int:
         ld = c.wait(c.leader, timeout)
         if ld is None:
-            raise RuntimeError("the cluster did not settle on a leader within 30 s")
+            raise RuntimeError(f"the cluster did not settle on a leader within {timeout:g} s: {c.no_leader_reason()}")
         return ld
 
     def regime(self, c: LocalCluster) -> tuple[int, int] | None:

@@ -114,6 +114,15 @@ def unbindable_ports(config: ClusterConfig) -> list[tuple[str, OSError]]:
     return failed
 
 
+def _with_package_root(pythonpath: str) -> str:
+    """``pythonpath`` with the directory this zmqzab was imported from in front: the nodes run
+    the same code as the harness that starts them (a checkout run with ``sys.path`` set, as
+    bench/*.py do, or an editable install that points elsewhere), not whatever ``python -m
+    zmqzab`` would find from the node's working directory."""
+    root = str(Path(__file__).resolve().parent.parent.parent)
+    return os.pathsep.join([root, *(p for p in pythonpath.split(os.pathsep) if p and p != root)])
+
+
 class LocalCluster:
     def __init__(self, config_path: Path, workdir: Path) -> None:
         compile_package()  # every node start then skips compiling zmqzab (up/bytecode.py)
@@ -146,7 +155,8 @@ class LocalCluster:
         # The node's fault rules are set over its HTTP control route, which wants this token;
         # a node restarted while a partition is in force starts partitioned.
         env = dict(os.environ, **self.env_extra, ZMQZAB_CONTROL_TOKEN=self.token,
-                   ZMQZAB_BLOCKED=",".join(map(str, sorted(self.blocked.get(i, ())))))
+                   ZMQZAB_BLOCKED=",".join(map(str, sorted(self.blocked.get(i, ())))),
+                   PYTHONPATH=_with_package_root(os.environ.get("PYTHONPATH", "")))
         if self.links.get(i):
             env["ZMQZAB_FAULT_RULES"] = json.dumps(self.links[i])
         if self.witness:
@@ -261,6 +271,24 @@ class LocalCluster:
         if len(zs) != 1 or len({z for z in next(iter(zs))}) != 1:
             return None
         return st
+
+    def no_leader_reason(self) -> str:
+        """Why no leader is seen, for the message of a harness that gave up waiting: the nodes
+        that exited, each with its exit code and the last line of its console (a node that
+        cannot even import zmqzab logs nothing else), or that all are running."""
+        gone = []
+        for i in self.ids:
+            p = self.procs.get(i)
+            code = p.poll() if p is not None else None
+            if p is None or code is None:
+                continue
+            console = self.workdir / f"node-{i}.console"
+            lines = console.read_text(errors="replace").strip().splitlines() if console.exists() else []
+            gone.append(f"node {i} exited with code {code}" + (f": {lines[-1].strip()}" if lines else ""))
+        if gone:
+            return "; ".join(gone) + f" (its whole output: node-N.console in {self.workdir})"
+        return (f"all {len(self.ids)} nodes are running but none leads a quorum in BROADCAST; "
+                f"their logs: {self.config.storage.log_dir}")
 
     def wait(self, cond, timeout: float):
         deadline = time.monotonic() + timeout
