@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from zmqzab.up.bench import Probe  # noqa: E402
-from zmqzab.config import load_config  # noqa: E402
+from zmqzab.config import CPU_AFFINITY_CHOICES, ClusterConfig, ProcessesConfig, load_config  # noqa: E402
 from zmqzab.up.localcluster import LocalCluster, make_config  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -68,11 +68,14 @@ def main() -> int:
     ap.add_argument("--inflight", type=int, default=64)
     ap.add_argument("--through", choices=("follower", "leader"), default="follower")
     ap.add_argument("--threads", action="store_true", help="also show each thread of the leader and a follower")
+    ap.add_argument("--cpu-affinity", choices=CPU_AFFINITY_CHOICES, default=ProcessesConfig().cpu_affinity,
+                    help="the nodes' [processes] cpu_affinity (default: %(default)s)")
     a = ap.parse_args()
     writes = a.writes or (2000 if a.workload == "seq" else 30000)
 
     work = Path(tempfile.mkdtemp(prefix="zmqzab-cpu-"))
-    cluster = LocalCluster(make_config(work, a.nodes), work)
+    base = ClusterConfig(path=None, nodes=(), processes=ProcessesConfig(cpu_affinity=a.cpu_affinity))
+    cluster = LocalCluster(make_config(work, a.nodes, base), work)
     probe = Probe(load_config(cluster.config_path))
     try:
         for i in cluster.ids:

@@ -42,7 +42,9 @@ PORT_KEYS = ("peer_port", "pub_port", "client_port", "http_port")
 ZK_PORT_KEY = "zk_port"
 ALL_PORT_KEYS = (*PORT_KEYS, ZK_PORT_KEY)
 NODE_KEYS = ("id", "host", *PORT_KEYS)
-TOP_LEVEL_KEYS = ("nodes", "timing", "storage", "game", "security", "zookeeper")
+TOP_LEVEL_KEYS = ("nodes", "timing", "storage", "game", "security", "zookeeper", "processes")
+#: [processes] cpu_affinity: see ProcessesConfig.
+CPU_AFFINITY_CHOICES = ("auto", "spread", "off")
 #: A session's timeout in ms is negotiated into [min, max] (ZooKeeper's minSessionTimeout /
 #: maxSessionTimeout, whose defaults are 2 and 20 ticks of 2 s: 4 s and 40 s).
 SESSION_TIMEOUT_MIN_MS = 100
@@ -186,6 +188,19 @@ class ZooKeeperConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ProcessesConfig:
+    """How a node's process sits on its machine (zmqzab/server/affinity.py)."""
+
+    #: "auto": when more nodes of this config share a machine than it has CPUs (the classroom
+    #: cluster on a laptop), each keeps all its threads on one CPU, the machine's nodes spread
+    #: over its CPUs in turn; "spread": so even when they fit; "off": the OS places them.
+    #: Why: a node's socket loop, ZeroMQ I/O thread and log writer hand every message to each
+    #: other; on one CPU those hand-offs are local wake-ups instead of cross-CPU interrupts
+    #: (docs/benchmarks.md, "One CPU per node").
+    cpu_affinity: str = "auto"
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterConfig:
     """The whole cluster. ``path`` is where it came from; it does not take part in equality."""
 
@@ -196,6 +211,7 @@ class ClusterConfig:
     game: GameConfig = GameConfig()
     security: SecurityConfig = SecurityConfig()
     zookeeper: ZooKeeperConfig = ZooKeeperConfig()
+    processes: ProcessesConfig = ProcessesConfig()
 
     def __post_init__(self) -> None:
         # Sorted by id so that every node iterates its peers in the same order (STYLE rule 11).
@@ -402,6 +418,16 @@ def _zookeeper(path: str, raw: dict[str, Any]) -> ZooKeeperConfig:
                            outstanding_max=t.get_int("outstanding_max", d.outstanding_max, 1, 1_000_000))
 
 
+def _processes(path: str, raw: dict[str, Any]) -> ProcessesConfig:
+    t = _sub_table(path, raw, "processes")
+    t.check_keys(("cpu_affinity",))
+    mode = t.get_str("cpu_affinity", ProcessesConfig().cpu_affinity)
+    if mode not in CPU_AFFINITY_CHOICES:
+        raise t.error(f"cpu_affinity = {mode!r} is not one of {', '.join(map(repr, CPU_AFFINITY_CHOICES))} "
+                      f"(\"auto\" keeps each node on one CPU when the machine's nodes outnumber its CPUs)")
+    return ProcessesConfig(cpu_affinity=mode)
+
+
 def _nodes(path: str, raw: dict[str, Any]) -> tuple[NodeAddress, ...]:
     if "nodes" not in raw:
         raise ConfigError(
@@ -458,7 +484,8 @@ def parse_config(text: str, path: str | Path = "<config>") -> ClusterConfig:
         if key not in TOP_LEVEL_KEYS:
             raise ConfigError(
                 f"{name}: unknown top-level table or key {key!r} "
-                f"(allowed: [[nodes]], [timing], [storage], [game], [security], [zookeeper])"
+                f"(allowed: [[nodes]], [timing], [storage], [game], [security], [zookeeper], "
+                f"[processes])"
             )
     return ClusterConfig(
         path=Path(path),
@@ -468,6 +495,7 @@ def parse_config(text: str, path: str | Path = "<config>") -> ClusterConfig:
         game=_game(name, raw),
         security=_security(name, raw),
         zookeeper=_zookeeper(name, raw),
+        processes=_processes(name, raw),
     )
 
 
@@ -524,6 +552,7 @@ def render_config(
     game: GameConfig = GameConfig(),
     security: SecurityConfig = SecurityConfig(),
     zookeeper: ZooKeeperConfig = ZooKeeperConfig(),
+    processes: ProcessesConfig = ProcessesConfig(),
 ) -> str:
     """TOML text for a config; ``parse_config(render_config(...))`` gives an equal config.
 
@@ -575,6 +604,9 @@ def render_config(
         *([f"super_digest = {_toml_str(zookeeper.super_digest)}"] if zookeeper.super_digest else []),
         f"max_client_cnxns = {zookeeper.max_client_cnxns}",
         f"outstanding_max = {zookeeper.outstanding_max}",
+        "",
+        "[processes]",
+        f"cpu_affinity = {_toml_str(processes.cpu_affinity)}",
         "",
     ]
     return "\n".join(lines)

@@ -217,6 +217,11 @@ CASES = {
     "unknown timing key": (table_key("timing", "tick", 5), ["[timing]", "'tick'"]),
     "unknown storage key": (table_key("storage", "dir", "x"), ["[storage]", "'dir'"]),
     "unknown game key": (table_key("game", "rounds", 3), ["[game]", "'rounds'"]),
+    "unknown processes key": (set_top("processes", {"pin": True}), ["[processes]", "'pin'"]),
+    "bad cpu_affinity": (set_top("processes", {"cpu_affinity": "always"}),
+                         ["[processes]", "cpu_affinity = 'always'", "'auto', 'spread', 'off'"]),
+    "cpu_affinity not a string": (set_top("processes", {"cpu_affinity": True}),
+                                  ["[processes]", "cpu_affinity must be a string"]),
     # missing keys
     "missing node key": (delete_node_key(1, "http_port"),
                          ["[[nodes]] #2: missing key 'http_port'"]),

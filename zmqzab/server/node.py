@@ -526,10 +526,15 @@ def parse_blocked(text: str, ids: tuple[int, ...], me: int) -> set[int]:
 def run_node(config: ClusterConfig, node_id: int, data_dir: Path | None, log_dir: Path | None,
              resync: bool = False) -> int:
     """Run one node in the foreground until SIGINT/SIGTERM; returns the process exit code."""
+    from zmqzab.server.affinity import pin
+
+    placed = pin(config, node_id)  # before any thread exists: the ones started later inherit it
     data_dir = data_dir or (config.storage.data_dir / f"node-{node_id}")
     log_dir = log_dir or config.storage.log_dir
     setup_logging(node_id, log_dir)
     log = logger.bind(node=node_id)
+    if placed:
+        log.info(placed)
     if resync:
         try:
             moved = set_aside(data_dir)

@@ -87,7 +87,7 @@ def derive_config(root: Path, base: ClusterConfig, hosts: dict[int, str] | None 
         security = replace(security, insecure=True)
     path = root / "cluster.toml"
     path.write_text(render_config(nodes, base.timing, storage, base.game, security,
-                                  base.zookeeper))
+                                  base.zookeeper, base.processes))
     return path
 
 
