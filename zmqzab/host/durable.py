@@ -4,7 +4,9 @@ The writer (storage/writer.py, or the simulator's, sim/disk.py) reports after ea
 disk's last zxid and how many of the ops handed to it so far that report covers (the first
 ones, in hand-off order). The driver hands the report over to its own thread and then here; the
 core believes what passes, and an ACK follows. Both drivers, node.py and the simulator, go
-through this class, so that the simulator explores the rule production runs.
+through this class, so that the simulator explores the rule production runs. node.py's loop
+hands over the writer's latest report at every wake-up, seen or not: this class is what takes
+each report once.
 
 A report passes only if it is newer than every report taken before (each report is taken once:
 the same report delivered again, or an older one delivered late, is dropped) and it covers the

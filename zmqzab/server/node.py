@@ -32,7 +32,6 @@ import random
 import signal
 import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,11 +153,12 @@ class Node:
             self._stop_auth()
             raise
         self.wake = WakePipe()
-        #: The writer's latest report (zxid, ops it covers), handed to the loop (_woken), which
-        #: gives it to the host (host/durable.py decides whether it becomes Peer.persisted). A
-        #: deque of one: the writer's append replaces an untaken report, the loop's pop takes
-        #: it, both atomic, so no report is lost between a read and a reset.
-        self._durable_reports: deque[tuple[int, int]] = deque(maxlen=1)
+        #: The writer's latest report (zxid, ops it covers): replaced by the writer thread (one
+        #: assignment, atomic), read by the loop at each wake-up (_woken) and given to the host.
+        #: The host takes each report once and drops one from before the last Truncate or
+        #: InstallSnapshot (host/durable.py): a report seen again at a later wake-up, or one
+        #: replaced before the loop saw it, is no concern of this hand-off.
+        self._writer_report: tuple[int, int] | None = None
         #: Log ops of this loop pass, written at its end (_write_log); a snapshot's save or commit
         #: joins them, so it still follows the appends it covers.
         self._log_pending: list = []
@@ -218,7 +218,7 @@ class Node:
     # ------------------------------------------------------------------ writer thread -> loop
 
     def _on_durable(self, zxid: int) -> None:  # called on the writer thread
-        self._durable_reports.append((zxid, self.writer.reported_ops))
+        self._writer_report = (zxid, self.writer.reported_ops)
         self.wake.poke(b"d")
 
     def _on_disk_error(self, exc: BaseException) -> None:  # called on the writer thread
@@ -444,8 +444,9 @@ class Node:
             self.exit_code = 1
             self.running = False
             return
-        if self._durable_reports:  # only this thread takes: it is still there
-            self.execute(self.replica.durable(*self._durable_reports.pop()))
+        latest = self._writer_report
+        if latest is not None:
+            self.execute(self.replica.durable(*latest))
         if not self._status_current.is_set() and time.monotonic() - self._status_read_at < STATUS_WATCHED_S:
             self._publish_status()  # a reader after a quiet spell woke us (status_snapshot)
 

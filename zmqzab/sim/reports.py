@@ -1,16 +1,15 @@
 """Report schedules: the simulated writer's durable reports reach a node's host as node.py's do.
 
-In node.py the writer thread puts each report (the disk's last zxid, the ops it covers) into a
-deque of one and pokes the wake pipe; the loop takes it at its next wake-up and gives it to the
-host (host/durable.py), which decides whether it becomes ``Peer.persisted``. So a report can
-arrive late (the loop is busy, or paused: meanwhile it has handed the writer more ops, a
-Truncate among them, and the writer has gone on with the next batch), be coalesced (a newer
-report replaces one not yet taken; the older one is never delivered), and reports come at every
-batch's end and before each snapshot save in it (storage/writer.py), also for a batch taken
-before a cut. The loop also wakes up for other reasons (a control command, a snapshot child, a
-disk read): at such a wake-up a loop that keeps the last report instead of taking it once (as
-node.py did before 68912f1) hands it over again; here every wake-up with no new report
-delivers the last one again, and the host must drop it.
+In node.py the writer thread replaces the latest report (the disk's last zxid, the ops it
+covers) and pokes the wake pipe; the loop reads it at each wake-up and gives it to the host
+(host/durable.py), which decides whether it becomes ``Peer.persisted``. So a report can arrive
+late (the loop is busy, or paused: meanwhile it has handed the writer more ops, a Truncate among
+them, and the writer has gone on with the next batch), be coalesced (a newer report replaces
+one the loop has not seen; the older one is never delivered), and reports come at every batch's
+end and before each snapshot save in it (storage/writer.py), also for a batch taken before a
+cut. The loop also wakes up for other reasons (a control command, a snapshot child, a disk
+read) and then hands the host the same latest report again; here too every wake-up with no new
+report delivers the last one again, and the host must take each report once.
 
 Off by default (``SimOptions.report_schedules``, ``zmqzab sim --report-schedules``): then each
 report is delivered at its fsync's completion, once, in order, and a seed's trace is what it
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
     from zmqzab.sim.simulation import Simulation, SimNode
 
 #: Chance per node and tick of a wake-up of its loop for something else (a command, a snapshot
-#: child, a disk read), which hands the last report over again.
+#: child, a disk read), which hands the latest report over again.
 OTHER_WAKE = 0.3
 
 
@@ -39,13 +38,13 @@ class ReportSchedules:
     def __init__(self, sim: Simulation, rng: random.Random) -> None:
         self.sim = sim
         self.rng = rng
-        #: node -> the report the writer put in the deque of one and the loop has not taken.
+        #: node -> the report the writer made latest and the loop has not seen.
         self.untaken: dict[int, tuple[int, int]] = {}
         #: node -> the last report the loop took (what a stale re-delivery hands over again).
         self.last: dict[int, tuple[int, int]] = {}
 
     def post(self, node: SimNode, zxid: int, covered: int) -> None:
-        """The writer reports (on its thread): the deque of one, then a poke of the wake pipe."""
+        """The writer reports (on its thread): the latest report replaced, the wake pipe poked."""
         sim = self.sim
         if node.id in self.untaken:
             sim.counters["report_coalesced"] += 1  # the older one is never delivered
