@@ -12,8 +12,9 @@ again (ABA) and NEWLEADER. A report from before the Truncate now describes V's l
 zxid for zxid, and nothing of the Truncate or the refill is synced.
 
 Random sweeps rarely reach that ABA (a follower truncated by one leader and refilled by the
-next, within one stalled fsync): 300 seeds with --report-schedules and either switch found
-nothing, hence a scripted schedule, varied by the seed's draws.
+next, within one stalled fsync): seeds 1..1300 with --report-schedules and
+durable_report_replayed, and 1..300 with durable_report_ignores_cut, found nothing; hence a
+scripted schedule, varied by the seed's draws.
 """
 
 from __future__ import annotations

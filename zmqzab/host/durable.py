@@ -33,7 +33,7 @@ HOST_TEST_FAULTS = (
     # re-played the writer's last report at every wake-up of its loop.
     "durable_report_replayed",
     # Each report passes once, but one from before the last cut too: node.py between 68912f1 and
-    # the fix of the snapshot-batch attack.
+    # e77c58b (the snapshot-batch attack).
     "durable_report_ignores_cut",
 )
 

@@ -52,7 +52,8 @@ class HostIO(Protocol[W]):
         """Atomically and durably, before returning (an ACKEPOCH may follow at once)."""
 
     def submit_log(self, op: LogOp) -> None:
-        """Hand a log op to the writer; ``Peer.persisted`` follows once it is durable."""
+        """Hand a log op to the writer (counted by ``Replica.handed_over`` when the driver gives
+        it over); each writer report then goes to ``Replica.durable``."""
 
     def durable_zxid(self) -> int: ...
 
