@@ -85,7 +85,8 @@ def sim(
     partitions, disks lose and tear unsynced writes, nodes crash (also between a persist and a
     send of the sync phase), all decided by the seed. After every step the checkers test: one
     established leader per epoch, committed prefixes agree, committed txns survive into every
-    later leader, epochs never go back, equal game state at equal zxid, exactly-once answers;
+    later leader, epochs never go back, equal game state at equal zxid, exactly-once answers,
+    no ACK before an fsync that covers what it vouches for;
     then, after healing, that the cluster converges and answers every request.
     """
     from zmqzab.core.settings import TEST_FAULTS
