@@ -48,7 +48,12 @@ def sim(
         "--inject-bug", help="Run the core with a deliberate bug to watch the checkers catch it "
         "(repeatable). One of: ack_before_fsync, commit_without_quorum, skip_accepted_epoch, "
         "diff_instead_of_trunc, apply_across_gap, ackepoch_counts_twice; storage bugs: recover_over_hole, "
-        "trust_recovered_tail.", show_default=False, metavar="NAME")] = None,
+        "trust_recovered_tail; host bugs (caught with --report-schedules): durable_report_replayed, "
+        "durable_report_ignores_cut.", show_default=False, metavar="NAME")] = None,
+    report_schedules: Annotated[bool, typer.Option(
+        "--report-schedules", help="Hand each node's durable reports to its host as the real "
+        "node's loop takes them: late, coalesced, and again at other wake-ups (default: each at "
+        "its fsync's completion, once).")] = False,
     snapshot_every: Annotated[int | None, typer.Option(
         "--snapshot-every", min=0, max=1_000_000, help="Each node takes a snapshot every N applied "
         "txns, then purges its log (0: never). Default: drawn from the seed (8, 20, 50 or never) "
@@ -80,15 +85,17 @@ def sim(
     partitions, disks lose and tear unsynced writes, nodes crash (also between a persist and a
     send of the sync phase), all decided by the seed. After every step the checkers test: one
     established leader per epoch, committed prefixes agree, committed txns survive into every
-    later leader, epochs never go back, equal game state at equal zxid, exactly-once answers;
+    later leader, epochs never go back, equal game state at equal zxid, exactly-once answers,
+    no ACK before an fsync that covers what it vouches for;
     then, after healing, that the cluster converges and answers every request.
     """
     from zmqzab.core.settings import TEST_FAULTS
     from zmqzab.sim.options import SimOptions
+    from zmqzab.host.durable import HOST_TEST_FAULTS
     from zmqzab.storage.faults import STORAGE_TEST_FAULTS
 
     bugs = frozenset(inject_bug or ())
-    known = TEST_FAULTS + STORAGE_TEST_FAULTS
+    known = TEST_FAULTS + STORAGE_TEST_FAULTS + HOST_TEST_FAULTS
     unknown = sorted(bugs - set(known))
     if unknown:
         fail(f"unknown --inject-bug {', '.join(unknown)}; choose from: {', '.join(known)}")
@@ -100,7 +107,7 @@ def sim(
               "sweep with --seed N --trace)")
     base = SimOptions(seed=seed, nodes=nodes, ticks=ticks, faults=not calm, test_faults=bugs,
                       snapshot_every_txns=snapshot_every, snapshots_kept=snapshots_kept,
-                      zk_clients=zk_clients)
+                      zk_clients=zk_clients, report_schedules=report_schedules)
     if seeds is None:
         cap = int(record_max_mb * 1024 * 1024)
         if view:

@@ -13,7 +13,10 @@ every Output to ``replica.execute(out)``, which carries it out in the durability
   applied zxid (snapshots.py); when the writer reports it saved, the core learns where the log
   on disk now starts (``snapshot_saved``);
 * DIFF from disk: a ``ReadLog`` becomes a ``DiskStream`` (reads.py) that the driver fills with
-  what it reads and ends with ``disk_read_done``.
+  what it reads and ends with ``disk_read_done``;
+* durable reports: the driver tells ``handed_over`` what it gives its writer and ``durable``
+  what the writer reports; only a report that is new and covers the last Truncate or
+  InstallSnapshot becomes ``Peer.persisted`` (durable.py).
 
 The driver implements ``HostIO``, the I/O only it can do: files, sockets or their simulation.
 As TigerBeetle's simulator runs the real replica, the simulator runs this class: the paths
@@ -29,6 +32,7 @@ from typing import Generic, Protocol, TypeVar
 from zmqzab.core.output import InstallSnapshot, LogOp, Output, ReadLog, Trace
 from zmqzab.core.peer import Peer
 from zmqzab.host.clients import ClientTable
+from zmqzab.host.durable import DurableReports
 from zmqzab.host.effects import execute
 from zmqzab.host.reads import DiskStream
 from zmqzab.host.snapshots import SnapshotPolicy
@@ -48,7 +52,8 @@ class HostIO(Protocol[W]):
         """Atomically and durably, before returning (an ACKEPOCH may follow at once)."""
 
     def submit_log(self, op: LogOp) -> None:
-        """Hand a log op to the writer; ``Peer.persisted`` follows once it is durable."""
+        """Hand a log op to the writer (counted by ``Replica.handed_over`` when the driver gives
+        it over); each writer report then goes to ``Replica.durable``."""
 
     def durable_zxid(self) -> int: ...
 
@@ -80,11 +85,15 @@ class Replica(Generic[W]):
     """One node's Peer and its host bookkeeping; also the ``Effects`` of execute()."""
 
     def __init__(self, peer: Peer, io: HostIO[W], snapshot_every: int = 0,
-                 waiting_expiry_ticks: int = WAITING_EXPIRY_TICKS) -> None:
+                 waiting_expiry_ticks: int = WAITING_EXPIRY_TICKS,
+                 test_faults: frozenset[str] = frozenset()) -> None:
         self.peer = peer
         self.io = io
         self.clients: ClientTable[W] = ClientTable(waiting_expiry_ticks)
         self.snapshots = SnapshotPolicy(snapshot_every)
+        #: The writer's reports that may become ``Peer.persisted`` (``test_faults``: durable.py's
+        #: HOST_TEST_FAULTS, simulator tests only).
+        self.reports = DurableReports(peer.zxid_durable, test_faults)
         #: Ticks since this replica started: the clock of the client table.
         self.ticks = 0
         # execute() calls these once per message or txn: bound straight to the driver's.
@@ -123,6 +132,19 @@ class Replica(Generic[W]):
         # Before the Output is carried out: a single-node cluster applies within it.
         self.clients.wait(ops, waiters, self.ticks)
         return out
+
+    def handed_over(self, ops: Sequence[object]) -> None:
+        """The driver gives ``ops`` to its writer now, in this order: the log ops of Outputs,
+        and a snapshot's save or commit."""
+        self.reports.handed_over(ops)
+
+    def durable(self, zxid: int, covered: int) -> Output:
+        """The writer reported the disk's log ending at ``zxid``, synced with the first
+        ``covered`` ops handed over. Taken once, and only if it covers the last cut (durable.py);
+        else nothing happens (the report of the cut's batch is to come)."""
+        if not self.reports.take(zxid, covered):
+            return Output()
+        return self.peer.persisted(zxid)
 
     def snapshot_saved(self, log_start: int) -> None:
         """The writer saved a snapshot (or skipped or failed it) and purged: the log on disk

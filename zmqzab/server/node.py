@@ -7,8 +7,9 @@ implements its ``HostIO``:
 
 * log ops of one loop pass are collected and, at the end of the pass, handed to the writer
   thread at once (storage/writer.py; one wake-up per pass, issue 14), which fsyncs once per
-  drained batch and reports the disk's last zxid through the wake pipe (wake.py); that report
-  becomes ``Peer.persisted(zxid)``, the only way an ACK can be produced. The fsync is never
+  drained batch and reports the disk's last zxid through the wake pipe (wake.py); the host
+  decides whether that report becomes ``Peer.persisted(zxid)``, the only way an ACK can be
+  produced (host/durable.py: taken once, and only if it covers the last cut). The fsync is never
   made on this thread: a stalled disk must not stop this loop's PINGs (writer.py says why);
 * epoch files are written here, synchronously, because the core orders them before any send
   of the same Output (core/output.py);
@@ -31,7 +32,6 @@ import random
 import signal
 import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,7 @@ import zmq
 from loguru import logger
 
 from zmqzab.config import ClusterConfig
-from zmqzab.core.output import BROADCAST, InstallSnapshot, LogOp, Output, Trace, Truncate
+from zmqzab.core.output import BROADCAST, LogOp, Output, Trace
 from zmqzab.core.errors import InvariantError
 from zmqzab.core.roles import Role
 from zmqzab.core.settings import CoreConfig
@@ -139,7 +139,6 @@ class Node:
         if self.peer.cfg.test_faults:
             self.log.warning(f"TEST ONLY: deliberate bugs injected ({INJECT_BUGS_ENV}): "
                              f"{', '.join(sorted(self.peer.cfg.test_faults))}; this node is NOT correct")
-        self.durable_reported = self.peer.zxid_durable
 
         self.ctx = zmq.Context()
         #: The ZAP handler must run before any CURVE socket binds (security/zap.py).
@@ -154,18 +153,12 @@ class Node:
             self._stop_auth()
             raise
         self.wake = WakePipe()
-        #: The writer's latest report, taken ONCE by the loop (_woken): a report re-played at a
-        #: later wake-up may describe a log since truncated and refilled with the same zxids by
-        #: another leader (Peer.truncate counts on "the next report comes after the Truncate").
-        #: A deque of one: the writer's append replaces an untaken report, the loop's pop takes
-        #: it, both atomic, so no report is lost between a read and a reset.
-        self._durable_reports: deque[tuple[int, int]] = deque(maxlen=1)
-        #: Ops handed to the writer so far, and how many of them a report must cover to count:
-        #: all up to the last Truncate or InstallSnapshot. A report from a batch taken before
-        #: the cut (a snapshot batch reports the disk's last zxid before and after its save)
-        #: describes the log before it, maybe with the same zxids as the log refilled since.
-        self._log_handed = 0
-        self._log_cut_at = 0
+        #: The writer's latest report (zxid, ops it covers): replaced by the writer thread (one
+        #: assignment, atomic), read by the loop at each wake-up (_woken) and given to the host.
+        #: The host takes each report once and drops one from before the last Truncate or
+        #: InstallSnapshot (host/durable.py): a report seen again at a later wake-up, or one
+        #: replaced before the loop saw it, is no concern of this hand-off.
+        self._writer_report: tuple[int, int] | None = None
         #: Log ops of this loop pass, written at its end (_write_log); a snapshot's save or commit
         #: joins them, so it still follows the appends it covers.
         self._log_pending: list = []
@@ -225,7 +218,7 @@ class Node:
     # ------------------------------------------------------------------ writer thread -> loop
 
     def _on_durable(self, zxid: int) -> None:  # called on the writer thread
-        self._durable_reports.append((zxid, self.writer.reported_ops))
+        self._writer_report = (zxid, self.writer.reported_ops)
         self.wake.poke(b"d")
 
     def _on_disk_error(self, exc: BaseException) -> None:  # called on the writer thread
@@ -244,7 +237,12 @@ class Node:
         self.reads.start(stream)
 
     def durable_zxid(self) -> int:
-        return self.durable_reported
+        return self.replica.reports.zxid
+
+    @property
+    def durable_reported(self) -> int:
+        """The last durable report the host passed to the core."""
+        return self.replica.reports.zxid
 
     def send(self, to: int, msg: PeerMessage) -> None:
         self.events.sent(to, light(msg))
@@ -427,10 +425,7 @@ class Node:
         if pending:
             ops = pending[:]
             pending.clear()  # the same list: ForkedSnapshots appends to it
-            for k, op in enumerate(ops):
-                if type(op) is Truncate or type(op) is InstallSnapshot:
-                    self._log_cut_at = self._log_handed + k + 1
-            self._log_handed += len(ops)
+            self.replica.handed_over(ops)  # counted as the writer counts them (reported_ops)
             self.writer.submit_all(ops)
 
     def _woken(self) -> None:
@@ -449,12 +444,9 @@ class Node:
             self.exit_code = 1
             self.running = False
             return
-        if self._durable_reports:  # only this thread takes: it is still there
-            latest, covered = self._durable_reports.pop()
-            # One from before the last cut is dropped: the report of the cut's batch is to come.
-            if covered >= self._log_cut_at:
-                self.durable_reported = latest
-                self.execute(self.peer.persisted(latest))
+        latest = self._writer_report
+        if latest is not None:
+            self.execute(self.replica.durable(*latest))
         if not self._status_current.is_set() and time.monotonic() - self._status_read_at < STATUS_WATCHED_S:
             self._publish_status()  # a reader after a quiet spell woke us (status_snapshot)
 

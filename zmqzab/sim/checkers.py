@@ -29,6 +29,12 @@ ZooKeeper's ``zookeeper-specifications`` state ZAB's properties, and keep one gl
   that applied it first: at least the epoch whose leader committed it, so this never blames a
   node for a txn a later leader revived (an uncommitted txn may be committed by a leader whose
   history holds it, if no quorum had moved past it).
+* ACKs: an ACK vouches for the node's log up to its zxid (NEWLEADER's, up to the log NEWLEADER
+  left); when it leaves, every log op the node handed its writer that it vouches for (each
+  Truncate and InstallSnapshot, each Append from that zxid down) must be synced: a power loss
+  must not take back anything counted. Checked against what the simulated writer really
+  synced, not against what the node believes: a stale durable report (host/durable.py) can make
+  it believe a log with the same zxids as the one on disk (ZAB_CHECKLIST #14).
 * game state: a checksum of the game's snapshot per applied zxid; two nodes (or one node after
   a restart or a SNAP) at the same applied zxid must have the same state.
 * exactly-once: a reference game replays G applying each (client, seq) once, skipping later
@@ -47,6 +53,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from zmqzab.core.output import Append, InstallSnapshot, Truncate
 from zmqzab.core.roles import Phase, Role
 from zmqzab.messages import GameResult, Op, Txn
 from zmqzab.sim.trace import describe_op
@@ -251,6 +258,19 @@ class Checkers:
                     f"{fmt_zxid(zxid)} {describe_op(self.gtxn[zxid].op)}, committed in epoch "
                     f"{gepoch[zxid]} at the latest: that vote can win an election without it",
                 )
+
+    def check_ack_synced(self, node: int, zxid: int, covers: int, unsynced: list) -> None:
+        """``node`` sends an ACK of ``zxid`` vouching for its log up to ``covers``, while the
+        log ops ``unsynced`` (in hand-off order) have not been synced by its writer."""
+        for op in unsynced:
+            kind = type(op)
+            if kind is Truncate or kind is InstallSnapshot or (kind is Append and op.txns[0].zxid <= covers):
+                what = (f"{kind.__name__} to {fmt_zxid(op.zxid)}" if kind is not Append
+                        else f"Append of {fmt_zxid(op.txns[0].zxid)}..{fmt_zxid(op.txns[-1].zxid)}")
+                raise Violation(
+                    "ACK only after an fsync that covers what it vouches for",
+                    f"n{node} ACKs {fmt_zxid(zxid)} (its log up to {fmt_zxid(covers)}) while its "
+                    f"{what} is not synced: a power loss now takes back what the ACK counts")
 
     # ------------------------------------------------------------------ epoch promises
 

@@ -33,6 +33,11 @@ simulated and the files are real:
 * A ``SaveSnapshot`` (periodic snapshots, when the simulation takes them as node.py does) is
   carried out by production ``Storage.save_snapshot`` (save, seal, purge) in its batch; its
   report waits in ``reports`` for the simulation to tell the core where the log now starts.
+  As production's writer, the batch also reports the disk's last zxid just before each save
+  (``early_reports``); the simulation delivers those only with its report schedules on
+  (sim/reports.py).
+* ``synced_ops`` counts the ops of completed batches since the open: what a report covers, as
+  the production writer's ``reported_ops`` (the host's rule, host/durable.py, needs it).
 
 What is not modelled: directories themselves never vanish (the data dir and its ``log`` and
 ``snap`` are created once); an fsync never fails; writes reach the page cache whole and in
@@ -236,8 +241,14 @@ class SimDisk:
         #: (recovery fsyncs it) or power loss (which may keep or drop any of it): a TRUNC or SNAP
         #: among them is still "being done", so what it cuts away is not owed after a power loss.
         self.cached: list[LogOp | SaveSnapshot] = []
-        #: The last zxid the writer reported durable (what ``execute`` checks ACKs against).
+        #: The last zxid the writer reported durable.
         self.reported = 0
+        #: Ops of completed batches since the open (in submission order): what the writer's
+        #: latest report covers.
+        self.synced_ops = 0
+        #: The in-flight batch's reports before each SaveSnapshot in it: (the disk's last zxid
+        #: then, ops covered), as storage/writer.py makes them.
+        self.early_reports: list[tuple[int, int]] = []
         #: What the node reported durable, for the checkers: the snapshot's zxid and the zxids
         #: of the log after it (mirrored op by op, so no file is read while the simulation runs).
         self.durable_base = 0
@@ -256,6 +267,7 @@ class SimDisk:
     def open(self) -> Recovered:
         """Open the data dir through production recovery (a fresh process starting)."""
         self.queue, self.inflight, self.reports, self.cached = [], [], [], []
+        self.synced_ops, self.early_reports = 0, []
         self.storage, recovered = open_storage(self.dir, fsync=self.cache, lock=False,
                                                snapshots_kept=self.snapshots_kept,
                                                test_faults=self.test_faults)
@@ -309,7 +321,10 @@ class SimDisk:
             self.cache.die_at = self.cache.fsyncs + rng.randint(1, 6)
             self.cache.die_power = rng.random() < 0.5
         try:
-            for op in self.inflight:
+            for k, op in enumerate(self.inflight):
+                if type(op) is SaveSnapshot:
+                    assert self.storage is not None
+                    self.early_reports.append((self.storage.last_zxid, self.synced_ops + k))
                 self._apply(op)
         finally:
             self.cache.die_at = None  # not reached within the batch's own file operations
@@ -322,6 +337,7 @@ class SimDisk:
         storage.sync()
         for op in self.inflight:
             self._mirror(op)
+        self.synced_ops += len(self.inflight)
         self.inflight = []
         self.reported = storage.last_zxid
         return self.reported
@@ -348,7 +364,7 @@ class SimDisk:
         elif self.inflight:
             note = f"{len(self.inflight)} written, unsynced op(s) stay in the page cache"
             self.cached += self.inflight
-        self.queue, self.inflight = [], []
+        self.queue, self.inflight, self.early_reports = [], [], []
         return lost, note
 
     def power_loss(self, rng: random.Random, torn_rate: float) -> str:
@@ -422,6 +438,7 @@ class SimDisk:
         # the node starts): written again through the new model, a power loss keeps it.
         EpochStore(self.dir, self.cache).write(accepted=moved.accepted_epoch)
         self.queue, self.inflight, self.reports, self.cached = [], [], [], []
+        self.synced_ops, self.early_reports = 0, []
         self.reported = self.durable_base = 0
         self.durable_zxids = set()
         self.accepted_epoch, self.current_epoch = moved.accepted_epoch, 0

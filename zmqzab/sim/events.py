@@ -51,6 +51,11 @@ class FsyncDone(NodeEvent):
     """The node's simulated writer finished the fsync of its batch: ``Peer.persisted``."""
 
 
+class ReportWake(NodeEvent):
+    """With report schedules (reports.py): the node's loop wakes up and hands its host the
+    writer's report waiting, or the last one again."""
+
+
 class ReadDone(NodeEvent):
     """A disk read the core asked for (a DIFF streamed from disk, the host's ``DiskStream``)
     completes."""

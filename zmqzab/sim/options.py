@@ -18,6 +18,7 @@ from zmqzab.core.settings import CoreConfig
 from zmqzab.sim.checkers import Violation
 from zmqzab.sim.profile import (FaultProfile, swarm_core_config, swarm_disk_faults, swarm_network,
                                 swarm_profile)
+from zmqzab.host.durable import HOST_TEST_FAULTS
 from zmqzab.storage.faults import STORAGE_TEST_FAULTS
 
 NODES_MIN, NODES_MAX = 1, 9
@@ -44,7 +45,8 @@ class SimOptions:
     faults: bool = True
     clients: int = 3
     #: Deliberate bugs, to show the checkers catch them: CoreConfig.test_faults names go to
-    #: every Peer, storage/faults.py names to every open_storage.
+    #: every Peer, storage/faults.py names to every open_storage, host/durable.py names to
+    #: every Replica.
     test_faults: frozenset[str] = frozenset()
     #: Override the seed's profile / core knobs (scripted scenarios).
     profile: FaultProfile | None = None
@@ -67,6 +69,9 @@ class SimOptions:
     #: Sees what each node would stream to the page (zmqzab/record/sim.py's SimRecorder), or
     #: None. It only reads: a recorded run is the same run.
     recorder: Any = None
+    #: Durable reports reach the host as node.py's loop takes them (sim/reports.py): late,
+    #: coalesced, and again at other wake-ups. Off: each at its fsync's completion, once.
+    report_schedules: bool = False
 
     def reproduce(self) -> str:
         line = f"zmqzab sim --seed {self.seed} --nodes {self.nodes} --ticks {self.ticks}"
@@ -76,6 +81,8 @@ class SimOptions:
             line += f" --snapshots-kept {self.snapshots_kept}"
         if self.zk_clients:
             line += f" --zk-clients {self.zk_clients}"
+        if self.report_schedules:
+            line += " --report-schedules"
         for name in sorted(self.test_faults):
             line += f" --inject-bug {name}"
         return line
@@ -115,6 +122,8 @@ class Settings:
     snapshots_kept: int
     #: The clients' round size (guesses per game).
     round_size: int
+    #: The options' test faults that host/durable.py knows, for every Replica.
+    host_faults: frozenset[str] = frozenset()
 
 
 def draw_settings(options: SimOptions) -> Settings:
@@ -130,7 +139,7 @@ def draw_settings(options: SimOptions) -> Settings:
         profile = FaultProfile()
     base = options.core if options.core is not None else (
         swarm_core_config(knobs, CoreConfig()) if options.faults else CoreConfig())
-    core_faults = frozenset(options.test_faults) - frozenset(STORAGE_TEST_FAULTS)
+    core_faults = frozenset(options.test_faults) - frozenset(STORAGE_TEST_FAULTS) - frozenset(HOST_TEST_FAULTS)
     core = replace(base, test_faults=core_faults | base.test_faults)
     storage_faults = frozenset(options.test_faults) & frozenset(STORAGE_TEST_FAULTS)
     # Disk faults and snapshot settings come from a stream of their own, so that every draw
@@ -145,4 +154,5 @@ def draw_settings(options: SimOptions) -> Settings:
     kept = options.snapshots_kept
     if kept is None:
         kept = disk_knobs.choice((1, 2, 3)) if random_disk else 2
-    return Settings(profile, core, storage_faults, every, kept, knobs.choice((2, 3)))
+    return Settings(profile, core, storage_faults, every, kept, knobs.choice((2, 3)),
+                    frozenset(options.test_faults) & frozenset(HOST_TEST_FAULTS))

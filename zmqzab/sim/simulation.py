@@ -11,7 +11,10 @@ type per kind):
   per incarnation (node clocks are not in lock step);
 * a message delivery: ``Peer.step(src, msg)``;
 * an fsync completing: the simulated writer's batch is applied to the node's real ``Storage``
-  and ``Peer.persisted(storage.last_zxid)`` follows, exactly as node.py feeds it;
+  and its report (``storage.last_zxid``, the ops it covers) goes to the host, whose rule
+  (host/durable.py, the one node.py runs) makes it ``Peer.persisted``; with report schedules
+  (reports.py) it waits for a wake-up of the node's loop, as in node.py, and may come late,
+  coalesced or again;
 * a peer's connection closing (it crashed, or the connection flapped):
   ``Peer.peer_unreachable(peer)``, as node.py feeds its socket monitors' reports;
 * a disk read (DIFF from disk, ``ReadLog``) completing: the range is read from the node's real
@@ -68,13 +71,14 @@ from zmqzab.host.effects import DurabilityError
 from zmqzab.host.reads import DiskStream
 from zmqzab.host.recovery import new_peer
 from zmqzab.host.replica import Replica
-from zmqzab.messages import NOT_COUNTED, AckEpoch, GameResult, PeerMessage, Txn, wire_name
+from zmqzab.messages import NOT_COUNTED, Ack, AckEpoch, GameResult, PeerMessage, Txn, wire_name
 from zmqzab.sim import faults, liveness
 from zmqzab.sim.checkers import Checkers, Violation
 from zmqzab.sim.disk import DiskDied, SimDisk
 from zmqzab.sim.events import (Control, ConnectionClosed, Deliver, Event, FsyncDone, Heal, NodeEvent,
-                               ReadDone, Restart, Resync, Tick, ZkToClient, ZkToServer)
+                               ReadDone, ReportWake, Restart, Resync, Tick, ZkToClient, ZkToServer)
 from zmqzab.sim.network import Network, Rule
+from zmqzab.sim.reports import ReportSchedules
 from zmqzab.sim.options import (CLIENT_TIMEOUT_TICKS, NODES_MAX, NODES_MIN, SimOptions, SimResult,
                                 derive_rng, draw_settings)
 from zmqzab.sim.trace import TICK, Trace, describe_op
@@ -84,7 +88,7 @@ from zmqzab.state import ReplicatedState, Result
 from zmqzab.storage.compaction import SaveSnapshot
 from zmqzab.storage.errors import StorageError
 from zmqzab.storage.reader import read_range
-from zmqzab.zxid import fmt_zxid
+from zmqzab.zxid import fmt_zxid, zxid_counter
 
 
 
@@ -138,8 +142,15 @@ class NodeIO:
             self.sim.checkers.check_durable(self.node.id, disk.current_epoch, disk.durable_base,
                                             disk.durable_zxids, "just written")
 
-    def submit_log(self, op: LogOp) -> None:
+    def _hand_over(self, op: LogOp | SaveSnapshot) -> None:
+        # To the writer's queue: as node.py's _write_log, counted by the host (durable.py).
+        replica = self.node.replica
+        assert replica is not None
+        replica.handed_over((op,))
         self.node.disk.submit(op)
+
+    def submit_log(self, op: LogOp) -> None:
+        self._hand_over(op)
         if type(op) is InstallSnapshot:
             # The core replaced its game before returning this Output: from here on the node
             # re-applies history from the snapshot's zxid.
@@ -147,7 +158,9 @@ class NodeIO:
             self.sim.checkers.reset_position(self.node.id, op.zxid, "installed a SNAP")
 
     def durable_zxid(self) -> int:
-        return self.node.disk.reported
+        replica = self.node.replica
+        assert replica is not None
+        return replica.reports.zxid
 
     def _before_send(self) -> None:
         if self.crash_after is not None:
@@ -162,6 +175,13 @@ class NodeIO:
             self.sim.recorder.sent(self.node.id, to, msg)
         if type(msg) is AckEpoch and msg.current_epoch != NOT_COUNTED:
             self.sim.checkers.on_promise(self.node.id, to, msg.epoch)
+        elif type(msg) is Ack:
+            peer, disk = self.node.peer, self.node.disk
+            assert peer is not None
+            # NEWLEADER's ACK (counter 0) vouches for the log NEWLEADER left (follower.py).
+            covers = msg.zxid if zxid_counter(msg.zxid) else getattr(peer.role_state, "newleader_zxid",
+                                                                        peer.zxid_last)
+            self.sim.checkers.check_ack_synced(self.node.id, msg.zxid, covers, disk.inflight + disk.queue)
         self.sim.net_send(self.node.id, to, msg, False)
 
     def publish(self, msg: PeerMessage) -> None:
@@ -202,7 +222,7 @@ class NodeIO:
     def take_snapshot(self, zxid: int, state: ReplicatedState) -> bool:
         # As node.py: the game at its applied zxid, queued after the appends it covers; in
         # flight until the writer's report (_fsync_done), so no second one starts meanwhile.
-        self.node.disk.submit(SaveSnapshot(zxid, state.snapshot()))
+        self._hand_over(SaveSnapshot(zxid, state.snapshot()))
         return True
 
     def trace(self, trace: CoreTrace) -> None:
@@ -228,6 +248,8 @@ class Simulation:
         self.rng_sched = derive_rng(seed, "sched")
         drawn = draw_settings(options)
         self.profile, self.core, storage_faults = drawn.profile, drawn.core, drawn.storage_faults
+        #: host/durable.py's test faults, for every Replica.
+        self.host_faults = drawn.host_faults
         every, kept = drawn.snapshot_every_txns, drawn.snapshots_kept
         self.snapshot_every, self.snapshots_kept = every, kept
         self.rng_disk_fault = derive_rng(seed, "disk-faults")
@@ -265,17 +287,23 @@ class Simulation:
         if options.zk_clients:
             self.zk = ZkWorld(self, options.zk_clients, derive_rng(seed, "zk-clients"),
                               derive_rng(seed, "zk-net"))
+        bugs = self.core.test_faults | storage_faults | self.host_faults
         self.trace.add(0, "phase", f"seed {seed}: {options.nodes} nodes; profile: "
                        f"{self.profile.describe()}; window {self.core.log_window_txns}, sync batch "
                        f"{self.core.sync_batch_txns}, counter max {self.core.zxid_counter_max}"
                        + (f"; snapshot every {every} txns, {kept} kept" if every else "")
-                       + (f"; injected bugs: {', '.join(sorted(self.core.test_faults | storage_faults))}"
-                          if self.core.test_faults or storage_faults else ""))
+                       + (f"; injected bugs: {', '.join(sorted(bugs))}" if bugs else "")
+                       + ("; report schedules" if options.report_schedules else ""))
         self._handlers: dict[type, Callable[[Event], None]] = {
             Deliver: self.net.arrive, Tick: self._on_tick, FsyncDone: self._on_fsync_done,
             Control: self._on_control, Restart: self._on_restart, Heal: self._on_heal,
             ConnectionClosed: self._on_connection_closed, ReadDone: self._on_read_done,
-            Resync: self._on_resync}
+            Resync: self._on_resync, ReportWake: self._on_report_wake}
+        #: Durable reports delivered as node.py's loop takes them (reports.py), or None: each
+        #: at its fsync's completion.
+        self.reports: ReportSchedules | None = None
+        if options.report_schedules:
+            self.reports = ReportSchedules(self, derive_rng(seed, "reports"))
         if self.zk is not None:
             self._handlers[ZkToServer] = self.zk.on_to_server
             self._handlers[ZkToClient] = self.zk.on_to_client
@@ -332,7 +360,7 @@ class Simulation:
             if "fsync is OFF" not in note:
                 self.trace.add(self.now, "node", i, f"recovery: {self._sanitize(note)}")
         peer = new_peer(i, self.ids, self.core, derive_rng(self.options.seed, "peer", i, node.incarnation), rec)
-        node.replica = Replica(peer, node.io, self.snapshot_every)
+        node.replica = Replica(peer, node.io, self.snapshot_every, test_faults=self.host_faults)
         node.peer, node.up = peer, True
         if self.recorder is not None:
             self.recorder.started(i)
@@ -360,6 +388,8 @@ class Simulation:
         if self.recorder is not None:
             self.recorder.stopped(i)
         power = not page_cache
+        if self.reports is not None:
+            self.reports.forget(i)
         lost, landed = node.disk.crash(self.rng_disk, self.profile.torn, power)
         self.counters[kind] += 1
         if lost:
@@ -571,6 +601,7 @@ class Simulation:
     def _fsync_done(self, node: SimNode) -> None:
         disk = node.disk
         cuts = any(type(op) is not Append for op in disk.inflight)
+        early, disk.early_reports = disk.early_reports, []
         try:
             zxid = disk.complete()
             reports, disk.reports = disk.reports, []
@@ -588,7 +619,14 @@ class Simulation:
                 self.trace.add(self.now, "node", node.id, f"snapshot at {fmt_zxid(report.zxid)} saved; the log "
                                f"starts after {fmt_zxid(report.log_start)}")
             replica.snapshot_saved(report.log_start)
-        self._run_step(node, lambda: peer.persisted(zxid))
+        covered = disk.synced_ops
+        if self.reports is None:
+            self._run_step(node, lambda: replica.durable(zxid, covered))
+            return
+        for z, c in early:  # made before each save, after syncing the ops before it
+            self.reports.post(node, z, c)
+        self.reports.post(node, zxid, covered)
+        self._start_writer(node)  # the writer goes on; the loop takes the report when it wakes
 
     # ------------------------------------------------------------------ clients
 
@@ -691,6 +729,8 @@ class Simulation:
             self.recorder.tick()
         if self.faults_on and not self.liveness:
             faults.inject(self)
+        if self.reports is not None:
+            self.reports.other_wakes()
         self.workload.tick(self.tick)
         if self.zk is not None:
             self.zk.tick(self.tick)
@@ -711,6 +751,11 @@ class Simulation:
             assert peer is not None
             self.trace.add(self.now, "node", ev.node, f"connection to n{ev.peer} closed")
             self._run_step(node, lambda: peer.peer_unreachable(ev.peer))
+
+    def _on_report_wake(self, ev: ReportWake) -> None:
+        node = self._due(ev)
+        if node is not None and self.reports is not None:
+            self.reports.woken(node)
 
     def _on_read_done(self, ev: ReadDone) -> None:
         node = self._due(ev)

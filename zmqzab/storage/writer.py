@@ -8,7 +8,10 @@ txn that queued up while the previous fsync ran: the busier the node, the bigger
 
 The rule callers rely on: ``on_durable(z)`` means every op submitted before the batch was taken
 is on disk, and ``z`` is the disk's last zxid after it. ``z`` can go *down* (a Truncate, or an
-InstallSnapshot at a lower zxid). ``on_durable`` and ``on_error`` run on the writer thread; the
+InstallSnapshot at a lower zxid). ``reported_ops``, read inside ``on_durable``, says how many of
+the ops submitted so far the report covers: a report can reach the caller's thread after later
+submits (a Truncate among them), and only one that covers the last Truncate or InstallSnapshot
+may be believed (host/durable.py). ``on_durable`` and ``on_error`` run on the writer thread; the
 caller hands them over to its own thread (e.g. a pipe or a zmq inproc socket) and must not
 block there waiting for the driver thread, which may itself be waiting in ``close()``.
 
