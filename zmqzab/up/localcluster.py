@@ -43,6 +43,7 @@ from zmqzab.messages import ReadRequest, decode_reply, encode
 from zmqzab.security.curve import client_keys, client_socket
 from zmqzab.server.web import TOKEN_HEADER
 from zmqzab.up.bytecode import compile_package
+from zmqzab.up.stopped import wait_stopped
 
 
 def free_ports(n: int) -> list[int]:
@@ -188,6 +189,7 @@ class LocalCluster:
     def pause(self, i: int) -> None:
         if self.alive(i):
             os.kill(self.procs[i].pid, signal.SIGSTOP)
+            wait_stopped(self.procs[i].pid)  # kill() returns before the stop: see stopped.py
             self.paused.add(i)
 
     def resume(self, i: int) -> None:

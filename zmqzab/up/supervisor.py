@@ -49,6 +49,7 @@ from zmqzab.security.runsecret import new_secret, write_private
 from zmqzab.server.web import TOKEN_HEADER
 from zmqzab.up.bytecode import compile_package
 from zmqzab.up.control import ControlError, control_file, page_address, partition_blocked, start_control_http
+from zmqzab.up.stopped import wait_stopped
 
 #: How long ``stop_node`` waits after SIGTERM before it sends SIGKILL.
 STOP_TIMEOUT_S = 5.0
@@ -472,6 +473,7 @@ class Supervisor:
     def pause(self, node_id: int) -> dict[str, Any]:
         child = self._running(node_id)
         self._signal(child, signal.SIGSTOP)
+        wait_stopped(child.process.pid)  # kill() returns before the stop: see stopped.py
         self.paused.add(node_id)
         self.say("paused from the controls (SIGSTOP): it hears and says nothing until resumed", node_id)
         return {"node": node_id, "action": "pause"}
