@@ -252,6 +252,10 @@ class Transport:
         #: is only checked against it), and with CURVE from the holder of that peer's key.
         self.subs: dict[zmq.Socket, int] = {}
         self.dealers: dict[int, zmq.Socket] = {}
+        #: One monitor per DEALER, made before it connects (an event before that is lost): a
+        #: closed connection means that peer's process is gone; a new one, that it can hear us
+        #: again (connection_event).
+        self.monitors: dict[zmq.Socket, int] = {}
         self._endpoint_of: dict[int, str] = {}
         for node in config.nodes:
             if node.id == node_id:
@@ -273,15 +277,10 @@ class Transport:
             d.setsockopt(zmq.MAXMSGSIZE, CLIENT_MAX_MESSAGE_BYTES)  # a peer's ROUTER never answers
             self._reconnect_fast(d)
             self._as_client(d, node.id)
+            self.monitors[d.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED)] = node.id
             d.connect(node.peer_endpoint)
             self.dealers[node.id] = d
             self._endpoint_of[node.id] = node.peer_endpoint
-        #: One monitor per DEALER: a closed connection means that peer's process is gone; a new
-        #: one, that it can hear us again (connection_event).
-        self.monitors: dict[zmq.Socket, int] = {
-            d.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED): peer
-            for peer, d in self.dealers.items()
-        }
         #: Peers whose DEALER has not connected since it started or last lost its connection,
         #: and has not been made to reconnect at once yet (_reconnect_now: once per loss).
         self.reconnect_due: set[int] = set(self.dealers)
@@ -540,6 +539,11 @@ class Transport:
             return peer, False
         if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
             self.reconnect_due.discard(peer)
+            # libzmq queued the new connection's pipe to the socket before this event; a send
+            # takes the socket's queued commands only about once a millisecond, so the first
+            # send after the event could still find no pipe (dropped, IMMEDIATE). Reading
+            # EVENTS takes them now.
+            self.dealers[peer].getsockopt(_EVENTS)
             return peer, True
         return None
 
