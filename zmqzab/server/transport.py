@@ -306,7 +306,7 @@ class Transport:
         self.reconnect_due.discard(peer)
         d = self.dealers[peer]
         if d.getsockopt(_EVENTS) & _POLLOUT:
-            return  # connected already (its monitor's EVENT_CONNECTED is still to be read)
+            return  # connected already (its monitor's report of it is still to be read)
         endpoint = self._endpoint_of[peer]
         d.disconnect(endpoint)
         d.connect(endpoint)
