@@ -74,7 +74,7 @@ def monitor_says_disconnected(t: Transport, peer: int, seconds: float) -> bool:
     mon = next(m for m, p in t.monitors.items() if p == peer)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if mon.poll(50) and t.disconnected(mon) == peer:
+        if mon.poll(50) and t.connection_event(mon) == (peer, False):
             return True
     return False
 

@@ -18,6 +18,7 @@ import zmq
 from zmqzab.config import NodeAddress, load_config, render_config
 from zmqzab.up.localcluster import free_ports
 from zmqzab.messages import Notification, Vote, encode
+from zmqzab.server import transport
 from zmqzab.server.transport import Transport
 
 pytestmark = [pytest.mark.transport]
@@ -132,3 +133,46 @@ def drain_for(t: Transport, seconds: float) -> list:
         if t.router.poll(50):
             got.extend(t.recv_router(1000))
     return got
+
+
+def connection_events(t: Transport, peer: int, timeout: float) -> list[bool]:
+    """The connection events of ``t``'s DEALER to ``peer`` (True: made, False: closed), read until
+    at least one came or ``timeout`` passed (what the node's loop hands to the core)."""
+    mon = next(m for m, p in t.monitors.items() if p == peer)
+    deadline = time.monotonic() + timeout
+    got: list[bool] = []
+    while not got and time.monotonic() < deadline:
+        while mon.poll(50):
+            event = t.connection_event(mon)
+            if event is not None:
+                got.append(event[1])
+    return got
+
+
+def test_a_restarted_peer_heard_from_is_reconnected_to_at_once_not_after_the_backoff(config, ctx, monkeypatch):
+    """Goal: once a restarted peer is heard on our ROUTER, our DEALER to it connects at once
+    (issue 14: a restarted node's vote was answered into the void, and it joined a tick later).
+    Setup: nodes 0 and 1 (real Transports) connected both ways; node 0's reconnect backoff is made
+    60 s, so only the fix can reconnect within the test. Fault: node 1 stops (node 0's DEALER sees
+    the connection close) and starts again on the same ports. Expected: node 1's message reaches
+    node 0; node 0's DEALER then reports a new connection to node 1 at once, and node 1 hears
+    node 0's answer; one such reconnect is counted."""
+    t1 = Transport(ctx, config, 1)  # bound first: node 0's one connect attempt finds it
+    monkeypatch.setattr(transport, "RECONNECT_IVL_MS", 60_000)
+    monkeypatch.setattr(transport, "RECONNECT_IVL_MAX_MS", 60_000)
+    t0 = Transport(ctx, config, 0)
+    try:
+        assert True in connection_events(t0, 1, 10), "node 0 never connected to node 1"
+        assert 1 not in t0.reconnect_due
+        t1.close()
+        assert False in connection_events(t0, 1, 10), "node 0 never saw node 1's connection close"
+        assert 1 in t0.reconnect_due
+        t1 = Transport(ctx, config, 1)
+        assert receive_from(t0, 1, vote(2), 10, resend=lambda: t1.send(0, vote(2)))
+        assert True in connection_events(t0, 1, 10), (
+            "node 0's DEALER did not reconnect to node 1 after hearing it (it waits for its backoff)")
+        assert receive_from(t1, 0, vote(3), 10, resend=lambda: t0.send(1, vote(3)))
+        assert t0.counters.reconnects_now == 1 and 1 not in t0.reconnect_due
+    finally:
+        t1.close()
+        t0.close()

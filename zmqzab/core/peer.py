@@ -330,6 +330,20 @@ class Peer:
                 leader.learner_gone(self, st, peer_id, out)
         return out
 
+    def peer_connected(self, peer_id: int) -> Output:
+        """Our connection to ``peer_id`` is (re)made: tell it our vote, or whom we follow or lead
+        (ZooKeeper's QuorumCnxManager sends its last notification again on a new connection).
+        What we sent while it was down was dropped (transport.py): a node that restarts while a
+        leader is established hears a quorum of FOLLOWING/LEADING as soon as their connections
+        are up, instead of after its next vote resend (a tick later). A notification is only
+        ever our current state, so an extra one is harmless: a FOLLOWING or LEADING peer ignores
+        it, a LOOKING one counts it as it counts any.
+        """
+        out = Output()
+        if peer_id in self.peers:
+            self.send(out, peer_id, self._notification())
+        return out
+
     def force_election(self, reason: str) -> Output:
         """Give up the current role and start an election (a demo control; also for tests)."""
         out = Output()

@@ -342,9 +342,10 @@ class Node:
                 for monitor in monitors:
                     if monitor in ready:
                         settle.append(monitor)
-                        gone = t.disconnected(monitor)
-                        if gone is not None:
-                            self.execute(self.peer.peer_unreachable(gone))
+                        event = t.connection_event(monitor)
+                        if event is not None:
+                            peer, up = event
+                            self.execute(self.peer.peer_connected(peer) if up else self.peer.peer_unreachable(peer))
                 now = time.monotonic()
                 if due is not None:
                     t.flush_delayed(now)

@@ -12,6 +12,9 @@
 Sends never block the node: a DEALER with IMMEDIATE set queues nothing for a peer that is not
 connected, and a full queue drops the message (counted). ZAB tolerates both: every message
 carries its epoch and zxid, lost ACKs are repeated by PINGs and gaps are repaired by fetch.
+A peer that restarts is heard on our ROUTER before our DEALER's backoff (up to
+RECONNECT_IVL_MAX) has reconnected to it: that DEALER then connects at once (``_reconnect_now``),
+and the node's loop tells the core when it is up (``connection_event``, ``Peer.peer_connected``).
 A frame that does not decode is a remote error: dropped and counted, never fatal.
 
 ``FaultRules`` drop traffic to or from chosen peers (partitions for tests and demos): a node
@@ -65,7 +68,7 @@ RECONNECT_IVL_MS, RECONNECT_IVL_MAX_MS = 20, 100
 # Plain ints: pyzmq's constants are enum.IntFlag, and `flag | flag` on them runs Python code;
 # pyzmq's own send_multipart does that once per frame (a reply batch has up to 256 frames).
 NOBLOCK = int(zmq.NOBLOCK)
-_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
+_EVENTS, _POLLIN, _POLLOUT = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.POLLOUT)
 _SNDMORE, _RCVMORE = int(zmq.SNDMORE), int(zmq.RCVMORE)
 #: Delayed messages held at most (message_delay_ms); beyond, new sends drop (counted).
 DELAYED_MAX = 100_000
@@ -205,6 +208,8 @@ class Counters:
     sent: int = 0
     received: int = 0
     dropped_send: int = 0
+    #: DEALERs made to connect at once to a peer heard from (Transport._reconnect_now).
+    reconnects_now: int = 0
     dropped_bad_frame: int = 0
     dropped_by_fault_rules: int = 0
     dropped_delay_queue_full: int = 0
@@ -247,6 +252,11 @@ class Transport:
         #: is only checked against it), and with CURVE from the holder of that peer's key.
         self.subs: dict[zmq.Socket, int] = {}
         self.dealers: dict[int, zmq.Socket] = {}
+        #: One monitor per DEALER, made before it connects (an event before that is lost): a
+        #: closed connection means that peer's process is gone; a new one, that it can hear us
+        #: again (connection_event).
+        self.monitors: dict[zmq.Socket, int] = {}
+        self._endpoint_of: dict[int, str] = {}
         for node in config.nodes:
             if node.id == node_id:
                 continue
@@ -267,12 +277,13 @@ class Transport:
             d.setsockopt(zmq.MAXMSGSIZE, CLIENT_MAX_MESSAGE_BYTES)  # a peer's ROUTER never answers
             self._reconnect_fast(d)
             self._as_client(d, node.id)
+            self.monitors[d.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED)] = node.id
             d.connect(node.peer_endpoint)
             self.dealers[node.id] = d
-        #: One monitor per DEALER: a closed connection means that peer's process is gone.
-        self.monitors: dict[zmq.Socket, int] = {
-            d.get_monitor_socket(zmq.EVENT_DISCONNECTED): peer for peer, d in self.dealers.items()
-        }
+            self._endpoint_of[node.id] = node.peer_endpoint
+        #: Peers whose DEALER has not connected since it started or last lost its connection,
+        #: and has not been made to reconnect at once yet (_reconnect_now: once per loss).
+        self.reconnect_due: set[int] = set(self.dealers)
 
     @staticmethod
     def _reconnect_fast(sock: zmq.Socket) -> None:
@@ -282,6 +293,24 @@ class Transport:
         # connects a second per dead peer, on loopback or a LAN nothing.
         sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
+
+    def _reconnect_now(self, peer: int) -> None:
+        """``peer`` just sent us a message, so it is up; if our DEALER to it has no connection,
+        connect now instead of at its next backoff retry (up to RECONNECT_IVL_MAX away: a
+        restarted node's vote was answered into the void and it waited a tick to ask again).
+
+        Safe: with IMMEDIATE, a DEALER that cannot send holds nothing that disconnect() could
+        discard, and disconnect() reports no EVENT_DISCONNECTED (no false peer_unreachable).
+        Once per lost connection (``reconnect_due``): a slow handshake is never cut short by
+        the next message from that peer."""
+        self.reconnect_due.discard(peer)
+        d = self.dealers[peer]
+        if d.getsockopt(_EVENTS) & _POLLOUT:
+            return  # connected already (its monitor's report of it is still to be read)
+        endpoint = self._endpoint_of[peer]
+        d.disconnect(endpoint)
+        d.connect(endpoint)
+        self.counters.reconnects_now += 1
 
     def _routing_id(self) -> bytes:
         """Our node id, and with CURVE a random suffix per connection ("2:9f3a..."): the peer
@@ -437,7 +466,7 @@ class Transport:
         if self.keys is not None:
             return self._recv_router_curve(limit)
         got: list[tuple[int, PeerMessage]] = []
-        sock, peer_of = self.router, self._peer_of
+        sock, peer_of, reconnect_due = self.router, self._peer_of, self.reconnect_due
         for frames in self._drain(sock, limit):
             if len(frames) != 2:
                 self.dropped("bad_frame", f"a message of {len(frames)} frames on peer_port (2 expected)")
@@ -449,12 +478,14 @@ class Transport:
                 continue
             msg = self._accept(sender, frames[1], "peer_port")
             if msg is not None:
+                if sender in reconnect_due:  # it is up and we cannot answer it yet
+                    self._reconnect_now(sender)
                 self._take(got, sender, msg)
         return got
 
     def _recv_router_curve(self, limit: int) -> list[tuple[int, PeerMessage]]:
         got: list[tuple[int, PeerMessage]] = []
-        sock, peer_of = self.router, self._peer_of
+        sock, peer_of, reconnect_due = self.router, self._peer_of, self.reconnect_due
         for frames in self._drain(sock, limit, copy=False):
             if len(frames) != 2:
                 self.dropped("bad_frame", f"a message of {len(frames)} frames on peer_port (2 expected)")
@@ -472,6 +503,8 @@ class Transport:
                 continue
             msg = self._accept(sender, frames[1].bytes, "peer_port")
             if msg is not None:
+                if sender in reconnect_due:  # it is up and we cannot answer it yet
+                    self._reconnect_now(sender)
                 self._take(got, sender, msg)
         return got
 
@@ -493,13 +526,26 @@ class Transport:
                 self._take(got, peer, msg)
         return got
 
-    def disconnected(self, monitor: zmq.Socket) -> int | None:
-        """Read one monitor event; the peer whose connection closed, if that is what it says."""
+    def connection_event(self, monitor: zmq.Socket) -> tuple[int, bool] | None:
+        """Read one monitor event: (peer, False) if our connection to that peer closed,
+        (peer, True) if one is made, None for anything else."""
         try:
             event = recv_monitor_message(monitor, NOBLOCK)
         except zmq.Again:
             return None
-        return self.monitors[monitor] if event["event"] == zmq.EVENT_DISCONNECTED else None
+        peer = self.monitors[monitor]
+        if event["event"] == zmq.EVENT_DISCONNECTED:
+            self.reconnect_due.add(peer)
+            return peer, False
+        if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self.reconnect_due.discard(peer)
+            # libzmq queued the new connection's pipe to the socket before this event; a send
+            # takes the socket's queued commands only about once a millisecond, so the first
+            # send after the event could still find no pipe (dropped, IMMEDIATE). Reading
+            # EVENTS takes them now.
+            self.dealers[peer].getsockopt(_EVENTS)
+            return peer, True
+        return None
 
     def close(self) -> None:
         for d in self.dealers.values():

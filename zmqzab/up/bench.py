@@ -298,6 +298,9 @@ class Bench:
                                         spawned + times[-1]))
         return {"median_s": round(statistics.median(times), 3), "tries_s": [round(t, 3) for t in times],
                 "txns_behind": txns, "split_s": median_split(splits),
+                # Each try's own split: a try whose node restarts with many txns of its own after
+                # its last snapshot reads and applies them again, and is much slower than the rest.
+                "split_tries_s": splits,
                 # The restarted node's own CPU until it caught up: steadier than the wall clock
                 # on a busy machine (Linux: /proc; absent elsewhere).
                 **({"node_cpu_s": round(statistics.median(cpu), 3)} if None not in cpu else {})}
