@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""CPU per txn of the work every node does for every committed txn, without a cluster.
+
+    python bench/apply_speed.py [--txns 50000] [--rounds 5] [--only NAME]
+
+Why: in a pipelined run each node applies every txn (``ReplicatedState.apply`` ->
+``Game.apply``), and a follower restarted 50,000 behind applies 50,000 at NEWLEADER; the
+follower's core also steps one PROPOSAL and one COMMIT per batch. This times those pure parts
+alone (no sockets, no disk, no threads), so a change to them can be measured A/B in seconds:
+
+* ``apply:bench``   one client's sequential guesses as ``zmqzab bench`` sends them (no session
+                    fields), round size 3 as the leader stamps it;
+* ``apply:session`` the same through the client library's sessions (``first`` = 1);
+* ``apply:clients`` 16 clients with sessions, interleaved (their records move in the LRU);
+* ``core:follower`` a FOLLOWING ``Peer`` stepping PROPOSAL (64 txns) then COMMIT for each batch,
+                    with its in-memory log trimmed as in a long run (the apply included).
+
+Each figure is the best of ``--rounds`` (CPU time of this process, ``time.process_time``) in
+microseconds per txn; the best is the one least disturbed by other processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+from pathlib import Path
+from random import Random
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from zmqzab.core.follower import FollowerState  # noqa: E402
+from zmqzab.core.peer import Peer  # noqa: E402
+from zmqzab.core.roles import FollowerStep  # noqa: E402
+from zmqzab.core.settings import CoreConfig  # noqa: E402
+from zmqzab.game.limits import VALUE_MAX  # noqa: E402
+from zmqzab.messages import Commit, Guess, Notification, Proposal, Txn, Vote  # noqa: E402
+from zmqzab.state import ReplicatedState, make_state  # noqa: E402
+from zmqzab.zxid import make_zxid  # noqa: E402
+
+EPOCH = 1
+ROUND_SIZE = 3  # the default config's, stamped by the leader into every guess
+BATCH = 64  # a pipelined run's PROPOSAL with 64 in flight
+
+
+def _txns(n: int, clients: int, first: bool) -> list[Txn]:
+    ids = [f"bench-{c:04d}" for c in range(clients)]
+    txns = []
+    for i in range(n):
+        cid = ids[i % clients]
+        seq = i // clients + 1
+        op = Guess(cid, seq, seq % (VALUE_MAX + 1), ROUND_SIZE, first=1 if first else 0)
+        txns.append(Txn(make_zxid(EPOCH, i + 1), op, ts_ms=1_000 + i // 100))
+    return txns
+
+
+def time_apply(txns: list[Txn]) -> float:
+    state = ReplicatedState()
+    apply = state.apply
+    start = time.process_time()
+    for txn in txns:
+        apply(txn)
+    return time.process_time() - start
+
+
+def _follower() -> Peer:
+    """A Peer FOLLOWING node 2 in BROADCAST, as after UPTODATE (no I/O: Outputs are dropped)."""
+    peer = Peer(1, (1, 2, 3, 4, 5), CoreConfig(), Random(1), make_state)
+    vote = Vote(leader=2, epoch=EPOCH, zxid=0)
+    peer.role_state = FollowerState(
+        leader_id=2, decided=Notification(round=1, state=FollowerState.role, vote=vote),
+        session=1, last_heard=0, info_sent_tick=0, epoch=EPOCH,
+        step=FollowerStep.UPTODATE_RECEIVED)
+    peer.accepted_epoch = peer.current_epoch = EPOCH
+    return peer
+
+
+def time_follower(txns: list[Txn]) -> float:
+    peer = _follower()
+    batches = [(Proposal(epoch=EPOCH, txns=txns[i : i + BATCH]),
+                Commit(epoch=EPOCH, zxid=txns[min(i + BATCH, len(txns)) - 1].zxid))
+               for i in range(0, len(txns), BATCH)]
+    step = peer.step
+    start = time.process_time()
+    for proposal, commit in batches:
+        step(2, proposal)
+        step(2, commit)
+    elapsed = time.process_time() - start
+    if peer.zxid_applied != txns[-1].zxid:
+        raise RuntimeError(f"the follower applied up to {peer.zxid_applied:#x}, not the last txn "
+                           f"{txns[-1].zxid:#x}: the bench no longer drives the core as intended")
+    return elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--txns", type=int, default=50_000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--only", default="", help="run only the figures whose name contains this")
+    a = ap.parse_args()
+    cases = [
+        ("apply:bench", time_apply, _txns(a.txns, 1, first=False)),
+        ("apply:session", time_apply, _txns(a.txns, 1, first=True)),
+        ("apply:clients", time_apply, _txns(a.txns, 16, first=True)),
+        # The follower's log window is 50,000 txns: twice that makes it trim as a long run does.
+        ("core:follower", time_follower, _txns(2 * a.txns, 1, first=True)),
+    ]
+    gc.freeze()  # the txns built above are not the bench's garbage
+    for name, fn, txns in cases:
+        if a.only not in name:
+            continue
+        best = min(fn(txns) for _ in range(a.rounds))
+        print(f"{name:15s} {best / len(txns) * 1e6:7.3f} us/txn  ({len(txns)} txns, best of "
+              f"{a.rounds})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
