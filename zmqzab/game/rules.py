@@ -67,10 +67,12 @@ import msgspec
 from msgspec import Struct
 
 from zmqzab.game.limits import (
+    CLIENT_ID_MAX_CHARS,
     ROUND_SIZE_MAX,
     ROUND_SIZE_MIN,
     VALUE_MAX,
     VALUE_MIN,
+    SEQ_MIN,
     client_id_problem,
     round_size_problem,
     committed_seq_problem,
@@ -226,24 +228,36 @@ class Game:
         if zxid <= self.zxid_applied:
             return self._replayed(txn)
 
-        problem = (client_id_problem(client_id) or committed_seq_problem(seq)
-                   or session_fields_problem(op))
-        if problem:
-            # Without a valid (client, seq) there is no session to record the answer in.
-            self.zxid_applied = zxid
-            return self._rejected(problem)
+        # The common op passes every check of limits.py at once: this test is their "" cases
+        # fused (same bounds, same order), so only an op that fails it pays for the functions,
+        # which say what is wrong (tests/unit/test_game_fast_checks.py holds them together).
+        if not (type(client_id) is str and 0 < len(client_id) <= CLIENT_ID_MAX_CHARS
+                and type(seq) is int and seq >= SEQ_MIN and 0 <= op.first <= seq
+                and op.seen >= 0 and not op.name):
+            problem = (client_id_problem(client_id) or committed_seq_problem(seq)
+                       or session_fields_problem(op))
+            if problem:
+                # Without a valid (client, seq) there is no session to record the answer in.
+                self.zxid_applied = zxid
+                return self._rejected(problem)
 
         if txn.ts_ms > self.clock_ms:
             self.clock_ms = txn.ts_ms
             self._expire()
         session = self._sessions.get(client_id)
+        refusal = None
         if session is not None:
-            if seq in session.results:
+            results = session.results
+            if seq in results:
                 # A retry of a committed request: the original answer, nothing else changes.
                 self.zxid_applied = zxid
-                return session.results[seq][1]
-            refusal = self._session_refusal(session, op)
-        else:
+                return results[seq][1]
+            seq_max = session.seq_max
+            # Inside the live session and the window, not too far ahead: nothing to refuse
+            # (each bound is one of _session_refusal's, which says why when one fails).
+            if not (session.first <= seq and seq_max - SEQ_WINDOW < seq <= seq_max + SEQ_AHEAD_MAX):
+                refusal = self._session_refusal(session, op)
+        elif op.first:  # without ``first``, an op of older builds: nothing to refuse
             refusal = self._start_refusal(op)
         if refusal is not None:
             self.zxid_applied = zxid
@@ -313,9 +327,10 @@ class Game:
         op_round_size = op.round_size
         # Every op carries a round size; a bad one is refused even where it would not be used,
         # so that the rule is simple enough for every node to apply identically.
-        problem = value_problem(value) or round_size_problem(op_round_size)
-        if problem:
-            return self._rejected(problem)
+        if not (type(value) is int and VALUE_MIN <= value <= VALUE_MAX
+                and type(op_round_size) is int and ROUND_SIZE_MIN <= op_round_size <= ROUND_SIZE_MAX):
+            # The two checks fused, as in apply: the functions only to say which failed.
+            return self._rejected(value_problem(value) or round_size_problem(op_round_size))
         target = self.target
         if target is None:
             round_size = self.round_size if self.round_size is not None else op_round_size
