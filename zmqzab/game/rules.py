@@ -270,7 +270,17 @@ class Game:
         else:
             result = self._rejected(f"unknown operation {type(op).__name__}")
 
-        self._remember(session, op, zxid, result)
+        if session is not None and seq == session.seq_max + 1:
+            # _remember's common case, here: a known client's next seq; the one seq that
+            # leaves the window goes.
+            results[seq] = (zxid, result)
+            results.pop(seq - SEQ_WINDOW, None)
+            session.seq_max = seq
+            session.zxid_last = zxid
+            session.ts_last = self.clock_ms
+            self._sessions.move_to_end(client_id)
+        else:
+            self._remember(session, op, zxid, result)
         self.zxid_applied = zxid
         return result
 
