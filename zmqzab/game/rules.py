@@ -174,6 +174,9 @@ class GameSnapshot(Struct, frozen=True, tag="zmqzab.game", array_like=True):
     horizon: int = 0
 
 
+#: "guess 2 of 3 recorded" by count << 8 | round size (both at most ROUND_SIZE_MAX < 256).
+_recorded_messages: dict[int, str] = {}
+
 _snapshot_encoder = msgspec.msgpack.Encoder()
 _snapshot_decoder = msgspec.msgpack.Decoder(GameSnapshot)
 
@@ -360,9 +363,14 @@ class Game:
         open_round.append(OpenGuess(op.client_id, value, zxid, op.name))
         count = len(open_round)
         if count < round_size:
+            # The message, one per (count, round size), made once: most txns are these.
+            message = _recorded_messages.get(count << 8 | round_size)
+            if message is None:
+                message = _recorded_messages[count << 8 | round_size] = (
+                    f"guess {count} of {round_size} recorded")
             return GameResult(
                 kind=GUESS_RECORDED,
-                message=f"guess {count} of {round_size} recorded",
+                message=message,
                 game=self.game,
                 round=self.round,
                 target=target,
