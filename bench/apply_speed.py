@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CPU per txn of the work every node does for every committed txn, without a cluster.
 
-    python bench/apply_speed.py [--txns 50000] [--rounds 5] [--only NAME]
+    python bench/apply_speed.py [--txns 50000] [--rounds 5] [--batch 64] [--only NAME]
 
 Why: in a pipelined run each node applies every txn (``ReplicatedState.apply`` ->
 ``Game.apply``), and a follower restarted 50,000 behind applies 50,000 at NEWLEADER; the
@@ -12,8 +12,9 @@ alone (no sockets, no disk, no threads), so a change to them can be measured A/B
                     fields), round size 3 as the leader stamps it;
 * ``apply:session`` the same through the client library's sessions (``first`` = 1);
 * ``apply:clients`` 16 clients with sessions, interleaved (their records move in the LRU);
-* ``core:follower`` a FOLLOWING ``Peer`` stepping PROPOSAL (64 txns) then COMMIT for each batch,
-                    with its in-memory log trimmed as in a long run (the apply included).
+* ``core:follower`` a FOLLOWING ``Peer`` stepping PROPOSAL (``--batch`` txns, 64 as with 64 in
+                    flight) then COMMIT for each batch, with its in-memory log trimmed as in a
+                    long run (the apply included).
 
 Each figure is the best of ``--rounds`` (CPU time of this process, ``time.process_time``) in
 microseconds per txn; the best is the one least disturbed by other processes.
@@ -41,7 +42,6 @@ from zmqzab.zxid import make_zxid  # noqa: E402
 
 EPOCH = 1
 ROUND_SIZE = 3  # the default config's, stamped by the leader into every guess
-BATCH = 64  # a pipelined run's PROPOSAL with 64 in flight
 
 
 def _txns(n: int, clients: int, first: bool) -> list[Txn]:
@@ -76,11 +76,11 @@ def _follower() -> Peer:
     return peer
 
 
-def time_follower(txns: list[Txn]) -> float:
+def time_follower(txns: list[Txn], batch: int) -> float:
     peer = _follower()
-    batches = [(Proposal(epoch=EPOCH, txns=txns[i : i + BATCH]),
-                Commit(epoch=EPOCH, zxid=txns[min(i + BATCH, len(txns)) - 1].zxid))
-               for i in range(0, len(txns), BATCH)]
+    batches = [(Proposal(epoch=EPOCH, txns=txns[i : i + batch]),
+                Commit(epoch=EPOCH, zxid=txns[min(i + batch, len(txns)) - 1].zxid))
+               for i in range(0, len(txns), batch)]
     step = peer.step
     start = time.process_time()
     for proposal, commit in batches:
@@ -97,6 +97,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--txns", type=int, default=50_000)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=64, help="txns per PROPOSAL (core:follower)")
     ap.add_argument("--only", default="", help="run only the figures whose name contains this")
     a = ap.parse_args()
     cases = [
@@ -104,7 +105,7 @@ def main() -> int:
         ("apply:session", time_apply, _txns(a.txns, 1, first=True)),
         ("apply:clients", time_apply, _txns(a.txns, 16, first=True)),
         # The follower's log window is 50,000 txns: twice that makes it trim as a long run does.
-        ("core:follower", time_follower, _txns(2 * a.txns, 1, first=True)),
+        ("core:follower", lambda txns: time_follower(txns, a.batch), _txns(2 * a.txns, 1, first=True)),
     ]
     gc.freeze()  # the txns built above are not the bench's garbage
     for name, fn, txns in cases:
