@@ -14,7 +14,10 @@ alone (no sockets, no disk, no threads), so a change to them can be measured A/B
 * ``apply:clients`` 16 clients with sessions, interleaved (their records move in the LRU);
 * ``core:follower`` a FOLLOWING ``Peer`` stepping PROPOSAL (``--batch`` txns, 64 as with 64 in
                     flight) then COMMIT for each batch, with its in-memory log trimmed as in a
-                    long run (the apply included).
+                    long run (the apply included);
+* ``core:leader``   the LEADING ``Peer`` of 5 for each batch: a FORWARD of ``--batch`` ops (it
+                    proposes them), its own log's durable report, then the four followers' ACKs
+                    (the second commits and applies the batch).
 
 Each figure is the best of ``--rounds`` (CPU time of this process, ``time.process_time``) in
 microseconds per txn; the best is the one least disturbed by other processes.
@@ -32,11 +35,13 @@ from random import Random
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from zmqzab.core.follower import FollowerState  # noqa: E402
+from zmqzab.core.leader import BROADCASTING, LeaderState, Learner  # noqa: E402
 from zmqzab.core.peer import Peer  # noqa: E402
-from zmqzab.core.roles import FollowerStep  # noqa: E402
+from zmqzab.core.roles import FollowerStep, Phase  # noqa: E402
 from zmqzab.core.settings import CoreConfig  # noqa: E402
 from zmqzab.game.limits import VALUE_MAX  # noqa: E402
-from zmqzab.messages import Commit, Guess, Notification, Proposal, Txn, Vote  # noqa: E402
+from zmqzab.messages import (Ack, Commit, Forward, Guess, Notification, Proposal, Txn,  # noqa: E402
+                             Vote)
 from zmqzab.state import ReplicatedState, make_state  # noqa: E402
 from zmqzab.zxid import make_zxid  # noqa: E402
 
@@ -93,6 +98,38 @@ def time_follower(txns: list[Txn], batch: int) -> float:
     return elapsed
 
 
+def _leader() -> Peer:
+    """The Peer leading 5 in BROADCAST, every follower synced (no I/O: Outputs are dropped)."""
+    peer = Peer(1, (1, 2, 3, 4, 5), CoreConfig(), Random(1), make_state)
+    vote = Vote(leader=1, epoch=EPOCH, zxid=0)
+    st = peer.role_state = LeaderState(
+        started_tick=0, decided=Notification(round=1, state=LeaderState.role, vote=vote),
+        epoch=EPOCH, phase=Phase.BROADCAST)
+    for i in peer.peers:
+        st.learners[i] = Learner(id=i, session=i, accepted_epoch=EPOCH, zxid_last=0, zxid_base=0,
+                                 last_heard=0, step=BROADCASTING)
+    peer.accepted_epoch = peer.current_epoch = EPOCH
+    return peer
+
+
+def time_leader(txns: list[Txn], batch: int) -> float:
+    peer = _leader()
+    batches = [(Forward(epoch=EPOCH, ops=[t.op for t in txns[i : i + batch]]),
+                txns[min(i + batch, len(txns)) - 1].zxid) for i in range(0, len(txns), batch)]
+    step, persisted = peer.step, peer.persisted
+    start = time.process_time()
+    for forward, last in batches:
+        step(2, forward)
+        persisted(last)
+        for i in peer.peers:
+            step(i, Ack(session=i, epoch=EPOCH, zxid=last))
+    elapsed = time.process_time() - start
+    if peer.zxid_applied != txns[-1].zxid:
+        raise RuntimeError(f"the leader applied up to {peer.zxid_applied:#x}, not the last txn "
+                           f"{txns[-1].zxid:#x}: the bench no longer drives the core as intended")
+    return elapsed
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--txns", type=int, default=50_000)
@@ -106,6 +143,7 @@ def main() -> int:
         ("apply:clients", time_apply, _txns(a.txns, 16, first=True)),
         # The follower's log window is 50,000 txns: twice that makes it trim as a long run does.
         ("core:follower", lambda txns: time_follower(txns, a.batch), _txns(2 * a.txns, 1, first=True)),
+        ("core:leader", lambda txns: time_leader(txns, a.batch), _txns(2 * a.txns, 1, first=True)),
     ]
     gc.freeze()  # the txns built above are not the bench's garbage
     for name, fn, txns in cases:
