@@ -81,20 +81,29 @@ def _follower() -> Peer:
     return peer
 
 
+def _batches(txns: list[Txn], batch: int) -> list[tuple[list[Txn], int]]:
+    """The txns cut into batches of ``batch``, each with its last zxid."""
+    return [(txns[i : i + batch], txns[min(i + batch, len(txns)) - 1].zxid)
+            for i in range(0, len(txns), batch)]
+
+
+def _check_applied(peer: Peer, txns: list[Txn], role: str) -> None:
+    if peer.zxid_applied != txns[-1].zxid:
+        raise RuntimeError(f"the {role} applied up to {peer.zxid_applied:#x}, not the last txn "
+                           f"{txns[-1].zxid:#x}: the bench no longer drives the core as intended")
+
+
 def time_follower(txns: list[Txn], batch: int) -> float:
     peer = _follower()
-    batches = [(Proposal(epoch=EPOCH, txns=txns[i : i + batch]),
-                Commit(epoch=EPOCH, zxid=txns[min(i + batch, len(txns)) - 1].zxid))
-               for i in range(0, len(txns), batch)]
+    messages = [(Proposal(epoch=EPOCH, txns=part), Commit(epoch=EPOCH, zxid=last))
+                for part, last in _batches(txns, batch)]
     step = peer.step
     start = time.process_time()
-    for proposal, commit in batches:
+    for proposal, commit in messages:
         step(2, proposal)
         step(2, commit)
     elapsed = time.process_time() - start
-    if peer.zxid_applied != txns[-1].zxid:
-        raise RuntimeError(f"the follower applied up to {peer.zxid_applied:#x}, not the last txn "
-                           f"{txns[-1].zxid:#x}: the bench no longer drives the core as intended")
+    _check_applied(peer, txns, "follower")
     return elapsed
 
 
@@ -114,19 +123,18 @@ def _leader() -> Peer:
 
 def time_leader(txns: list[Txn], batch: int) -> float:
     peer = _leader()
-    batches = [(Forward(epoch=EPOCH, ops=[t.op for t in txns[i : i + batch]]),
-                txns[min(i + batch, len(txns)) - 1].zxid) for i in range(0, len(txns), batch)]
+    messages = [(Forward(epoch=EPOCH, ops=[t.op for t in part]), last,
+                 [(i, Ack(session=i, epoch=EPOCH, zxid=last)) for i in peer.peers])
+                for part, last in _batches(txns, batch)]
     step, persisted = peer.step, peer.persisted
     start = time.process_time()
-    for forward, last in batches:
+    for forward, last, acks in messages:
         step(2, forward)
         persisted(last)
-        for i in peer.peers:
-            step(i, Ack(session=i, epoch=EPOCH, zxid=last))
+        for sender, ack in acks:
+            step(sender, ack)
     elapsed = time.process_time() - start
-    if peer.zxid_applied != txns[-1].zxid:
-        raise RuntimeError(f"the leader applied up to {peer.zxid_applied:#x}, not the last txn "
-                           f"{txns[-1].zxid:#x}: the bench no longer drives the core as intended")
+    _check_applied(peer, txns, "leader")
     return elapsed
 
 
@@ -134,7 +142,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--txns", type=int, default=50_000)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--batch", type=int, default=64, help="txns per PROPOSAL (core:follower)")
+    ap.add_argument("--batch", type=int, default=64, help="txns per PROPOSAL (core:*)")
     ap.add_argument("--only", default="", help="run only the figures whose name contains this")
     a = ap.parse_args()
     cases = [
