@@ -499,7 +499,10 @@ def on_ack(peer: Peer, st: LeaderState, sender: int, msg: Ack, out: Output) -> N
         return  # NEWLEADER's ACK again (a duplicate): it names no txn, so it must not commit one
     if ln.step is BROADCASTING and msg.zxid > ln.acked and msg.zxid <= peer.zxid_last:
         ln.acked = msg.zxid
-        _advance_commit(peer, st, out)
+        # An ACK at or below the commit point cannot move it (the late ACKs of a committed
+        # batch, half of a 5-node cluster's): it could only complete a quorum it is not in.
+        if msg.zxid > peer.zxid_committed:
+            _advance_commit(peer, st, out)
 
 
 def on_ping(peer: Peer, st: LeaderState, sender: int, msg: Ping, out: Output) -> None:

@@ -75,6 +75,28 @@ from zmqzab.messages import (
 )
 from zmqzab.zxid import fmt_zxid
 
+#: Who handles a message in each role, by the exact types of the role state and the message.
+#: A dict, not a ``match`` over the pairs: the match tested its cases in turn (~1.8 us to reach
+#: PROPOSAL and COMMIT, the last ones, which every follower gets for every batch).
+_HANDLERS: dict[tuple[type, type], Callable[..., None]] = {
+    (LeaderState, FollowerInfo): leader.on_follower_info,
+    (LeaderState, AckEpoch): leader.on_ack_epoch,
+    (LeaderState, Ack): leader.on_ack,
+    (LeaderState, Ping): leader.on_ping,
+    (LeaderState, FetchTxns): leader.on_fetch,
+    (LeaderState, SnapAck): leader.on_snap_ack,
+    (LeaderState, Forward): leader.on_forward,
+    (FollowerState, LeaderInfo): follower.on_leader_info,
+    (FollowerState, SyncStart): follower.on_sync_start,
+    (FollowerState, SyncTxns): follower.on_sync_txns,
+    (FollowerState, SnapChunk): follower.on_snap_chunk,
+    (FollowerState, NewLeader): follower.on_new_leader,
+    (FollowerState, UpToDate): follower.on_up_to_date,
+    (FollowerState, Proposal): follower.on_proposal,
+    (FollowerState, Commit): follower.on_commit,
+    (FollowerState, Ping): follower.on_ping,
+}
+
 if TYPE_CHECKING:
     from random import Random  # injected: the core never draws from the global one
 
@@ -252,43 +274,13 @@ class Peer:
         if isinstance(msg, Notification):
             self._on_notification(sender, msg, out)
             return out
-        match self.role_state, msg:
-            case LeaderState() as st, FollowerInfo():
-                leader.on_follower_info(self, st, sender, msg, out)
-            case LeaderState() as st, AckEpoch():
-                leader.on_ack_epoch(self, st, sender, msg, out)
-            case LeaderState() as st, Ack():
-                leader.on_ack(self, st, sender, msg, out)
-            case LeaderState() as st, Ping():
-                leader.on_ping(self, st, sender, msg, out)
-            case LeaderState() as st, FetchTxns():
-                leader.on_fetch(self, st, sender, msg, out)
-            case LeaderState() as st, SnapAck():
-                leader.on_snap_ack(self, st, sender, msg, out)
-            case LeaderState() as st, Forward():
-                leader.on_forward(self, st, sender, msg, out)
-            case FollowerState() as fs, LeaderInfo():
-                follower.on_leader_info(self, fs, sender, msg, out)
-            case FollowerState() as fs, SyncStart():
-                follower.on_sync_start(self, fs, sender, msg, out)
-            case FollowerState() as fs, SyncTxns():
-                follower.on_sync_txns(self, fs, sender, msg, out)
-            case FollowerState() as fs, SnapChunk():
-                follower.on_snap_chunk(self, fs, sender, msg, out)
-            case FollowerState() as fs, NewLeader():
-                follower.on_new_leader(self, fs, sender, msg, out)
-            case FollowerState() as fs, UpToDate():
-                follower.on_up_to_date(self, fs, sender, msg, out)
-            case FollowerState() as fs, Proposal():
-                follower.on_proposal(self, fs, sender, msg, out)
-            case FollowerState() as fs, Commit():
-                follower.on_commit(self, fs, sender, msg, out)
-            case FollowerState() as fs, Ping():
-                follower.on_ping(self, fs, sender, msg, out)
-            case Election() as e, FollowerInfo():
-                e.early_followers[sender] = msg
-            case _:
-                pass  # a message for another role: stale, or from a peer that has not caught up
+        role_state = self.role_state
+        handler = _HANDLERS.get((type(role_state), type(msg)))
+        if handler is not None:
+            handler(self, role_state, sender, msg, out)
+        elif type(role_state) is Election and type(msg) is FollowerInfo:
+            role_state.early_followers[sender] = msg
+        # Any other message is for another role: stale, or from a peer that has not caught up.
         return out
 
     def submit(self, ops: list[Op], ts_ms: int = 0) -> Output:

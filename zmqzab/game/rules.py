@@ -67,10 +67,12 @@ import msgspec
 from msgspec import Struct
 
 from zmqzab.game.limits import (
+    CLIENT_ID_MAX_CHARS,
     ROUND_SIZE_MAX,
     ROUND_SIZE_MIN,
     VALUE_MAX,
     VALUE_MIN,
+    SEQ_MIN,
     client_id_problem,
     round_size_problem,
     committed_seq_problem,
@@ -172,6 +174,9 @@ class GameSnapshot(Struct, frozen=True, tag="zmqzab.game", array_like=True):
     horizon: int = 0
 
 
+#: "guess 2 of 3 recorded" by count << 8 | round size (both at most ROUND_SIZE_MAX < 256).
+_recorded_messages: dict[int, str] = {}
+
 _snapshot_encoder = msgspec.msgpack.Encoder()
 _snapshot_decoder = msgspec.msgpack.Decoder(GameSnapshot)
 
@@ -226,24 +231,36 @@ class Game:
         if zxid <= self.zxid_applied:
             return self._replayed(txn)
 
-        problem = (client_id_problem(client_id) or committed_seq_problem(seq)
-                   or session_fields_problem(op))
-        if problem:
-            # Without a valid (client, seq) there is no session to record the answer in.
-            self.zxid_applied = zxid
-            return self._rejected(problem)
+        # The common op passes every check of limits.py at once: this test is their "" cases
+        # fused (same bounds, same order), so only an op that fails it pays for the functions,
+        # which say what is wrong (tests/unit/test_game_fast_checks.py holds them together).
+        if not (type(client_id) is str and 0 < len(client_id) <= CLIENT_ID_MAX_CHARS
+                and type(seq) is int and seq >= SEQ_MIN and 0 <= op.first <= seq
+                and op.seen >= 0 and not op.name):
+            problem = (client_id_problem(client_id) or committed_seq_problem(seq)
+                       or session_fields_problem(op))
+            if problem:
+                # Without a valid (client, seq) there is no session to record the answer in.
+                self.zxid_applied = zxid
+                return self._rejected(problem)
 
         if txn.ts_ms > self.clock_ms:
             self.clock_ms = txn.ts_ms
             self._expire()
         session = self._sessions.get(client_id)
+        refusal = None
         if session is not None:
-            if seq in session.results:
+            results = session.results
+            if seq in results:
                 # A retry of a committed request: the original answer, nothing else changes.
                 self.zxid_applied = zxid
-                return session.results[seq][1]
-            refusal = self._session_refusal(session, op)
-        else:
+                return results[seq][1]
+            seq_max = session.seq_max
+            # Inside the live session and the window, not too far ahead: nothing to refuse
+            # (each bound is one of _session_refusal's, which says why when one fails).
+            if not (session.first <= seq and seq_max - SEQ_WINDOW < seq <= seq_max + SEQ_AHEAD_MAX):
+                refusal = self._session_refusal(session, op)
+        elif op.first:  # without ``first``, an op of older builds: nothing to refuse
             refusal = self._start_refusal(op)
         if refusal is not None:
             self.zxid_applied = zxid
@@ -256,7 +273,17 @@ class Game:
         else:
             result = self._rejected(f"unknown operation {type(op).__name__}")
 
-        self._remember(session, op, zxid, result)
+        if session is not None and seq == session.seq_max + 1:
+            # _remember's common case, here: a known client's next seq; the one seq that
+            # leaves the window goes.
+            results[seq] = (zxid, result)
+            results.pop(seq - SEQ_WINDOW, None)
+            session.seq_max = seq
+            session.zxid_last = zxid
+            session.ts_last = self.clock_ms
+            self._sessions.move_to_end(client_id)
+        else:
+            self._remember(session, op, zxid, result)
         self.zxid_applied = zxid
         return result
 
@@ -313,9 +340,10 @@ class Game:
         op_round_size = op.round_size
         # Every op carries a round size; a bad one is refused even where it would not be used,
         # so that the rule is simple enough for every node to apply identically.
-        problem = value_problem(value) or round_size_problem(op_round_size)
-        if problem:
-            return self._rejected(problem)
+        if not (type(value) is int and VALUE_MIN <= value <= VALUE_MAX
+                and type(op_round_size) is int and ROUND_SIZE_MIN <= op_round_size <= ROUND_SIZE_MAX):
+            # The two checks fused, as in apply: the functions only to say which failed.
+            return self._rejected(value_problem(value) or round_size_problem(op_round_size))
         target = self.target
         if target is None:
             round_size = self.round_size if self.round_size is not None else op_round_size
@@ -335,9 +363,14 @@ class Game:
         open_round.append(OpenGuess(op.client_id, value, zxid, op.name))
         count = len(open_round)
         if count < round_size:
+            # The message, one per (count, round size), made once: most txns are these.
+            message = _recorded_messages.get(count << 8 | round_size)
+            if message is None:
+                message = _recorded_messages[count << 8 | round_size] = (
+                    f"guess {count} of {round_size} recorded")
             return GameResult(
                 kind=GUESS_RECORDED,
-                message=f"guess {count} of {round_size} recorded",
+                message=message,
                 game=self.game,
                 round=self.round,
                 target=target,
