@@ -62,28 +62,33 @@ def _builders(names: set[str]) -> dict[str, list[str]]:
 
 
 def _handlers() -> dict[str, list[str]]:
-    """From the dispatch in Peer.step: message class -> 'core/<module>.py `handler` (ROLE)'."""
+    """From the dispatch of Peer.step: message class -> 'core/<module>.py `handler` (ROLE)'. The
+    dispatch is the module's ``_HANDLERS`` table ((role state, message) -> handler), and in
+    ``Peer.step`` itself the messages of every role (``isinstance``) and those kept while LOOKING
+    (``type(role_state) is Election and type(msg) is X``)."""
     tree = ast.parse((ROOT / "zmqzab/core/peer.py").read_text())
-    step = next(fn for qual, fn in _functions(ROOT / "zmqzab/core/peer.py") if qual == "Peer.step")
     role_of = {"LeaderState": "LEADING", "FollowerState": "FOLLOWING", "Election": "LOOKING"}
     found: dict[str, list[str]] = {}
+    table = next(node.value for node in tree.body if isinstance(node, ast.AnnAssign)
+                 and isinstance(node.target, ast.Name) and node.target.id == "_HANDLERS")
+    for key, handler in zip(table.keys, table.values):
+        state_cls, cls = (elt.id for elt in key.elts)
+        where = f"core/{handler.value.id}.py `{handler.attr}`"
+        found.setdefault(cls, []).append(f"{where} ({role_of[state_cls]})")
+    step = next(fn for qual, fn in _functions(ROOT / "zmqzab/core/peer.py") if qual == "Peer.step")
     for node in ast.walk(step):
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Call) and node.test.func.id == "isinstance":
-            cls = node.test.args[1].id
+        if not isinstance(node, ast.If):
+            continue
+        test = node.test
+        if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == "isinstance":
             call = node.body[0].value
-            found.setdefault(cls, []).append(f"core/peer.py `Peer.{call.func.attr}` (every role)")
-        if isinstance(node, ast.match_case) and isinstance(node.pattern, ast.MatchSequence):
-            state, msg = node.pattern.patterns
-            state_cls = state.pattern.cls.id if isinstance(state, ast.MatchAs) else state.cls.id
-            cls = msg.cls.id
-            body = node.body[0]
-            if isinstance(body, ast.Expr) and isinstance(body.value.func, ast.Attribute):
-                module, fn = body.value.func.value.id, body.value.func.attr
-                where = f"core/{module}.py `{fn}`"
-            else:
-                where = "core/peer.py `Peer.step`, kept until the vote is decided"
-            found.setdefault(cls, []).append(f"{where} ({role_of[state_cls]})")
-    del tree
+            found.setdefault(test.args[1].id, []).append(f"core/peer.py `Peer.{call.func.attr}` (every role)")
+        elif isinstance(test, ast.BoolOp) and all(  # type(role_state) is Election and type(msg) is X
+                isinstance(v, ast.Compare) and isinstance(v.left, ast.Call) and isinstance(v.left.func, ast.Name)
+                and v.left.func.id == "type" for v in test.values):
+            state_cls, cls = (cmp.comparators[0].id for cmp in test.values)
+            found.setdefault(cls, []).append(
+                f"core/peer.py `Peer.step`, kept until the vote is decided ({role_of[state_cls]})")
     return found
 
 
