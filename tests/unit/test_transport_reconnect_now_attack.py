@@ -15,7 +15,14 @@ Real sockets on loopback, no processes. Claims tried:
    DEALER's idea of "no connection" is ZMQ_EVENTS' POLLOUT. A DEALER that still holds the
    connection of the peer's DEAD incarnation (its FIN was lost: a partition, --netns, a pulled
    cable) has POLLOUT and no EVENT_DISCONNECTED, so the restarted peer, heard at once on the
-   ROUTER, is answered into the dead connection (strict xfail below).
+   ROUTER, is answered into the dead connection (strict xfail below). How long that lasts is
+   the kernel's business: the first segment that reaches the new incarnation's host is answered
+   by a RST (EVENT_DISCONNECTED, then the reconnect). Measured with `zmqzab chaos --netns`'s
+   routes (3 nodes, the leader isolated, killed and restarted inside the partition, healed): a
+   write made after the heal is transmitted at once and reset, the node joined 0.17 s after the
+   heal. Where the network silently drops segments instead (a real partition, a firewall DROP),
+   data already queued waits for TCP's retransmission timer, backed off over the partition (up
+   to 120 s); the relay below never answers, as such a network until that timer fires.
 
 Found and fixed here: every EVENT_DISCONNECTED re-armed ``reconnect_due``, a failed handshake's
 too, so a peer heard while its port refused our handshakes was reconnected once per message
