@@ -284,6 +284,12 @@ class Transport:
         #: Peers whose DEALER has not connected since it started or last lost its connection,
         #: and has not been made to reconnect at once yet (_reconnect_now: once per loss).
         self.reconnect_due: set[int] = set(self.dealers)
+        #: Peers whose DEALER has a made connection (EVENT_HANDSHAKE_SUCCEEDED read, no
+        #: EVENT_DISCONNECTED since). Only the loss of one re-arms ``reconnect_due``: ZeroMQ also
+        #: reports EVENT_DISCONNECTED for every failed handshake, and a peer heard while its port
+        #: refuses ours would otherwise be reconnected once per message heard (thousands a second,
+        #: tests/unit/test_transport_reconnect_now_attack.py) instead of at ZeroMQ's backoff.
+        self._connected: set[int] = set()
 
     @staticmethod
     def _reconnect_fast(sock: zmq.Socket) -> None:
@@ -535,9 +541,12 @@ class Transport:
             return None
         peer = self.monitors[monitor]
         if event["event"] == zmq.EVENT_DISCONNECTED:
-            self.reconnect_due.add(peer)
+            if peer in self._connected:  # a made connection lost, not a failed handshake
+                self._connected.discard(peer)
+                self.reconnect_due.add(peer)
             return peer, False
         if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self._connected.add(peer)
             self.reconnect_due.discard(peer)
             # libzmq queued the new connection's pipe to the socket before this event; a send
             # takes the socket's queued commands only about once a millisecond, so the first
