@@ -65,13 +65,14 @@ from typing import Callable
 
 from zmqzab.core.output import Append, InstallSnapshot, LogOp, Output, Trace as CoreTrace
 from zmqzab.core.errors import InvariantError, NotReady
+from zmqzab.core.follower import FollowerState
 from zmqzab.core.peer import Peer
 from zmqzab.core.roles import Phase, Role
 from zmqzab.host.effects import DurabilityError
 from zmqzab.host.reads import DiskStream
 from zmqzab.host.recovery import new_peer
 from zmqzab.host.replica import Replica
-from zmqzab.messages import NOT_COUNTED, Ack, AckEpoch, GameResult, PeerMessage, Txn, wire_name
+from zmqzab.messages import NOT_COUNTED, Ack, AckEpoch, GameResult, PeerMessage, Ping, Txn, wire_name
 from zmqzab.sim import faults, liveness
 from zmqzab.sim.checkers import Checkers, Violation
 from zmqzab.sim.disk import DiskDied, SimDisk
@@ -182,6 +183,14 @@ class NodeIO:
             covers = msg.zxid if zxid_counter(msg.zxid) else getattr(peer.role_state, "newleader_zxid",
                                                                         peer.zxid_last)
             self.sim.checkers.check_ack_synced(self.node.id, msg.zxid, covers, disk.inflight + disk.queue)
+        elif type(msg) is Ping and msg.zxid_last > 0:
+            peer, disk = self.node.peer, self.node.disk
+            assert peer is not None
+            # A follower's PING repeats its last ACK (zxid_last): the leader counts it as one
+            # (leader.on_ping), so it vouches as an ACK does. A leader's PING counts nothing.
+            if type(peer.role_state) is FollowerState:
+                self.sim.checkers.check_ack_synced(self.node.id, msg.zxid_last, msg.zxid_last,
+                                                   disk.inflight + disk.queue, "PINGs as an ACK")
         self.sim.net_send(self.node.id, to, msg, False)
 
     def publish(self, msg: PeerMessage) -> None:
