@@ -33,7 +33,9 @@ ZooKeeper's ``zookeeper-specifications`` state ZAB's properties, and keep one gl
   left); when it leaves, every log op the node handed its writer that it vouches for (each
   Truncate and InstallSnapshot, each Append from that zxid down) must be synced: a power loss
   must not take back anything counted. A follower's PING repeats its last ACK (``zxid_last``)
-  and the leader counts it as one (leader.on_ping): it is checked the same way. Checked against what the simulated writer really
+  and the leader counts it as one (leader.on_ping): it is checked the same way. So is what the
+  core believes durable after each report its host takes (``Simulation.durable_report``): a
+  leader's own vote in every commit, which no message shows. Checked against what the simulated writer really
   synced, not against what the node believes: a stale durable report (host/durable.py) can make
   it believe a log with the same zxids as the one on disk (ZAB_CHECKLIST #14).
 * game state: a checksum of the game's snapshot per applied zxid; two nodes (or one node after

@@ -630,12 +630,26 @@ class Simulation:
             replica.snapshot_saved(report.log_start)
         covered = disk.synced_ops
         if self.reports is None:
-            self._run_step(node, lambda: replica.durable(zxid, covered))
+            self._run_step(node, lambda: self.durable_report(node, zxid, covered))
             return
         for z, c in early:  # made before each save, after syncing the ops before it
             self.reports.post(node, z, c)
         self.reports.post(node, zxid, covered)
         self._start_writer(node)  # the writer goes on; the loop takes the report when it wakes
+
+    def durable_report(self, node: SimNode, zxid: int, covered: int) -> Output:
+        """The node's host takes a writer report (host/durable.py). If the core now believes its
+        log durable up to ``zxid``, the disk must have synced it: that belief is a leader's own
+        vote in every commit and a leader's licence to write currentEpoch, which no message shows
+        the ACK checker; a follower's ACKs and PINGs follow from it."""
+        replica, peer, disk = node.replica, node.peer, node.disk
+        assert replica is not None and peer is not None
+        out = replica.durable(zxid, covered)
+        believed = peer.zxid_durable
+        if believed > 0:
+            self.checkers.check_ack_synced(node.id, believed, believed, disk.inflight + disk.queue,
+                                           f"as {peer.role}, believes durable")
+        return out
 
     # ------------------------------------------------------------------ clients
 
