@@ -32,7 +32,10 @@ ZooKeeper's ``zookeeper-specifications`` state ZAB's properties, and keep one gl
 * ACKs: an ACK vouches for the node's log up to its zxid (NEWLEADER's, up to the log NEWLEADER
   left); when it leaves, every log op the node handed its writer that it vouches for (each
   Truncate and InstallSnapshot, each Append from that zxid down) must be synced: a power loss
-  must not take back anything counted. Checked against what the simulated writer really
+  must not take back anything counted. A follower's PING repeats its last ACK (``zxid_last``)
+  and the leader counts it as one (leader.on_ping): it is checked the same way. So is what the
+  core believes durable after each report its host takes (``Simulation.durable_report``): a
+  leader's own vote in every commit, which no message shows. Checked against what the simulated writer really
   synced, not against what the node believes: a stale durable report (host/durable.py) can make
   it believe a log with the same zxids as the one on disk (ZAB_CHECKLIST #14).
 * game state: a checksum of the game's snapshot per applied zxid; two nodes (or one node after
@@ -259,7 +262,7 @@ class Checkers:
                     f"{gepoch[zxid]} at the latest: that vote can win an election without it",
                 )
 
-    def check_ack_synced(self, node: int, zxid: int, covers: int, unsynced: list) -> None:
+    def check_ack_synced(self, node: int, zxid: int, covers: int, unsynced: list, sends: str = "ACKs") -> None:
         """``node`` sends an ACK of ``zxid`` vouching for its log up to ``covers``, while the
         log ops ``unsynced`` (in hand-off order) have not been synced by its writer."""
         for op in unsynced:
@@ -269,7 +272,7 @@ class Checkers:
                         else f"Append of {fmt_zxid(op.txns[0].zxid)}..{fmt_zxid(op.txns[-1].zxid)}")
                 raise Violation(
                     "ACK only after an fsync that covers what it vouches for",
-                    f"n{node} ACKs {fmt_zxid(zxid)} (its log up to {fmt_zxid(covers)}) while its "
+                    f"n{node} {sends} {fmt_zxid(zxid)} (its log up to {fmt_zxid(covers)}) while its "
                     f"{what} is not synced: a power loss now takes back what the ACK counts")
 
     # ------------------------------------------------------------------ epoch promises

@@ -82,7 +82,7 @@ class ReportSchedules:
         assert replica is not None
         sim.trace.add(sim.now, "node", node.id, f"durable report {fmt_zxid(zxid)} (covering {covered} of "
                       f"{replica.reports.handed} ops handed over){' again' if again else ''}")
-        sim._run_step(node, lambda: replica.durable(zxid, covered))
+        sim._run_step(node, lambda: sim.durable_report(node, zxid, covered))
 
     def forget(self, node_id: int) -> None:
         """The node died: its writer and its loop with it."""

@@ -65,13 +65,14 @@ from typing import Callable
 
 from zmqzab.core.output import Append, InstallSnapshot, LogOp, Output, Trace as CoreTrace
 from zmqzab.core.errors import InvariantError, NotReady
+from zmqzab.core.follower import FollowerState
 from zmqzab.core.peer import Peer
 from zmqzab.core.roles import Phase, Role
 from zmqzab.host.effects import DurabilityError
 from zmqzab.host.reads import DiskStream
 from zmqzab.host.recovery import new_peer
 from zmqzab.host.replica import Replica
-from zmqzab.messages import NOT_COUNTED, Ack, AckEpoch, GameResult, PeerMessage, Txn, wire_name
+from zmqzab.messages import NOT_COUNTED, Ack, AckEpoch, GameResult, PeerMessage, Ping, Txn, wire_name
 from zmqzab.sim import faults, liveness
 from zmqzab.sim.checkers import Checkers, Violation
 from zmqzab.sim.disk import DiskDied, SimDisk
@@ -182,6 +183,14 @@ class NodeIO:
             covers = msg.zxid if zxid_counter(msg.zxid) else getattr(peer.role_state, "newleader_zxid",
                                                                         peer.zxid_last)
             self.sim.checkers.check_ack_synced(self.node.id, msg.zxid, covers, disk.inflight + disk.queue)
+        elif type(msg) is Ping and msg.zxid_last > 0:
+            peer, disk = self.node.peer, self.node.disk
+            assert peer is not None
+            # A follower's PING repeats its last ACK (zxid_last): the leader counts it as one
+            # (leader.on_ping), so it vouches as an ACK does. A leader's PING counts nothing.
+            if type(peer.role_state) is FollowerState:
+                self.sim.checkers.check_ack_synced(self.node.id, msg.zxid_last, msg.zxid_last,
+                                                   disk.inflight + disk.queue, "PINGs as an ACK")
         self.sim.net_send(self.node.id, to, msg, False)
 
     def publish(self, msg: PeerMessage) -> None:
@@ -621,12 +630,26 @@ class Simulation:
             replica.snapshot_saved(report.log_start)
         covered = disk.synced_ops
         if self.reports is None:
-            self._run_step(node, lambda: replica.durable(zxid, covered))
+            self._run_step(node, lambda: self.durable_report(node, zxid, covered))
             return
         for z, c in early:  # made before each save, after syncing the ops before it
             self.reports.post(node, z, c)
         self.reports.post(node, zxid, covered)
         self._start_writer(node)  # the writer goes on; the loop takes the report when it wakes
+
+    def durable_report(self, node: SimNode, zxid: int, covered: int) -> Output:
+        """The node's host takes a writer report (host/durable.py). If the core now believes its
+        log durable up to ``zxid``, the disk must have synced it: that belief is a leader's own
+        vote in every commit and a leader's licence to write currentEpoch, which no message shows
+        the ACK checker; a follower's ACKs and PINGs follow from it."""
+        replica, peer, disk = node.replica, node.peer, node.disk
+        assert replica is not None and peer is not None
+        out = replica.durable(zxid, covered)
+        believed = peer.zxid_durable
+        if believed > 0:
+            self.checkers.check_ack_synced(node.id, believed, believed, disk.inflight + disk.queue,
+                                           f"as {peer.role}, believes durable")
+        return out
 
     # ------------------------------------------------------------------ clients
 
