@@ -504,13 +504,22 @@ class Node:
             self.log.info(f"no snapshot at exit: nothing applied since the snapshot at {fmt_zxid(zxid)}")
             return
         t0 = time.monotonic()
+        # Nothing applied since the last snapshot started, but it is still in flight: only its
+        # child, if the loop has not handed its file to the writer yet (else the writer has it).
+        state = peer.state if policy.since else None
         try:
-            commit = self.snapshots.take_at_exit(zxid, peer.state if policy.since else None, EXIT_SNAPSHOT_S)
+            commit = self.snapshots.take_at_exit(zxid, state, EXIT_SNAPSHOT_S)
             if commit is None:
+                if state is None:
+                    self.log.info(f"no snapshot at exit: the snapshot at {fmt_zxid(zxid)} is being saved")
                 return
             self.writer.submit(commit)
             self.writer.flush_sync(max(0.0, EXIT_SNAPSHOT_S - (time.monotonic() - t0)))
-        except (StorageError, TimeoutError, OSError) as exc:
+        except TimeoutError:
+            self.log.warning(f"the snapshot at exit at {fmt_zxid(zxid)} is still being committed after "
+                             f"{EXIT_SNAPSHOT_S} s; the stop waits for the log writer, as it always does")
+            return
+        except (StorageError, OSError) as exc:
             self.log.warning(f"no snapshot at exit at {fmt_zxid(zxid)}: {exc}; a restart starts from the last "
                              "snapshot and the log")
             return
@@ -519,9 +528,11 @@ class Node:
             why = report.skipped or report.error if report is not None else "the writer did not report it"
             self.log.warning(f"no snapshot at exit at {fmt_zxid(zxid)}: {why}")
             return
+        what = f"{policy.since} txns applied since the last snapshot" if policy.since else \
+            "the periodic snapshot that was in flight"
         self.log.info(f"snapshot at exit: {fmt_zxid(zxid)}, {report.size_bytes} bytes, saved in "
-                      f"{(time.monotonic() - t0) * 1000:.0f} ms ({policy.since} txns applied since the last "
-                      "snapshot); a restart starts from it, not from the log after the last one")
+                      f"{(time.monotonic() - t0) * 1000:.0f} ms ({what}); a restart starts from it, not "
+                      "from the log after the last one")
 
     def close(self) -> None:
         self.running = False
