@@ -23,9 +23,7 @@ pytestmark = [pytest.mark.security, pytest.mark.storage]
 
 @pytest.fixture
 def cluster(tmp_path):
-    # A node stopped with SIGTERM here has its log damaged, which its restart must read: no
-    # snapshot at exit, which would have purged that log.
-    c = SecureCluster(tmp_path, n=3, storage_extra={"snapshot_on_exit": False})
+    c = SecureCluster(tmp_path, n=3)
     c.start_all()
     try:
         ld = c.wait_leader(timeout=20)
