@@ -137,6 +137,11 @@ class StorageConfig:
     #: damaged); log segments older than the oldest kept one are deleted. ZooKeeper's
     #: autopurge.snapRetainCount.
     snapshots_kept: int = 3
+    #: A clean stop (SIGTERM, SIGINT) saves a snapshot of what was applied since the last one,
+    #: so that a restart starts from it instead of applying its log again (ClickHouse Keeper's
+    #: create_snapshot_on_exit). Off: the log after the last snapshot stays on disk as it is
+    #: (the chaos checker judges it after its final stop).
+    snapshot_on_exit: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,7 +366,7 @@ def _storage(path: str, raw: dict[str, Any]) -> StorageConfig:
     t = _sub_table(path, raw, "storage")
     d = StorageConfig()
     t.check_keys(("data_dir", "log_dir", "fsync", "log_window_txns", "snapshot_every_txns",
-                  "snapshots_kept"))
+                  "snapshots_kept", "snapshot_on_exit"))
     return StorageConfig(
         data_dir=Path(t.get_str("data_dir", str(d.data_dir))),
         log_dir=Path(t.get_str("log_dir", str(d.log_dir))),
@@ -370,6 +375,7 @@ def _storage(path: str, raw: dict[str, Any]) -> StorageConfig:
         snapshot_every_txns=t.get_int("snapshot_every_txns", d.snapshot_every_txns, 1),
         snapshots_kept=t.get_int("snapshots_kept", d.snapshots_kept, SNAPSHOTS_KEPT_MIN,
                                  SNAPSHOTS_KEPT_MAX),
+        snapshot_on_exit=t.get_bool("snapshot_on_exit", d.snapshot_on_exit),
     )
 
 
@@ -587,6 +593,7 @@ def render_config(
         f"log_window_txns = {storage.log_window_txns}",
         f"snapshot_every_txns = {storage.snapshot_every_txns}",
         f"snapshots_kept = {storage.snapshots_kept}",
+        f"snapshot_on_exit = {'true' if storage.snapshot_on_exit else 'false'}",
         "",
         "[game]",
         f"round_size = {game.round_size}",

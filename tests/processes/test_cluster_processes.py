@@ -21,7 +21,9 @@ from zmqzab.zxid import fmt_zxid
 
 @pytest.fixture
 def cluster(tmp_path):
-    c = ProcCluster(tmp_path)
+    # These tests read each node's whole log after a clean stop (committed_log): no snapshot at
+    # exit, which would purge it.
+    c = ProcCluster(tmp_path, storage_extra={"snapshot_on_exit": False})
     c.start_all()
     yield c
     c.close()

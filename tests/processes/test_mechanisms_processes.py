@@ -24,7 +24,8 @@ pytestmark = [pytest.mark.perf]
 
 @pytest.fixture
 def cluster3(tmp_path):
-    c = ProcCluster(tmp_path, n=3)
+    # A test reads a node's whole log after a clean stop: no snapshot at exit, which would purge it.
+    c = ProcCluster(tmp_path, n=3, storage_extra={"snapshot_on_exit": False})
     c.start_all()
     yield c
     c.close()

@@ -64,12 +64,13 @@ class Options:
 
 
 def _cluster(opts: Options, work: Path) -> tuple[LocalCluster, Netns | None]:
-    base = load_config(opts.config) if opts.config is not None else None
+    # Ports from the OS without a config (in namespaces of their own any would do).
+    base = load_config(opts.config if opts.config is not None else make_config(work, opts.nodes))
+    # The checker judges each node's log after the final clean stop (collect): a snapshot at
+    # exit would purge the log it judges, and no restart ever starts from it.
+    base = replace(base, storage=replace(base.storage, snapshot_on_exit=False))
     if not opts.netns:
-        path = derive_config(work, base) if base is not None else make_config(work, opts.nodes)
-        return LocalCluster(path, work), None
-    if base is None:  # ports from the OS, though in namespaces of their own any would do
-        base = load_config(make_config(work, opts.nodes))
+        return LocalCluster(derive_config(work, base), work), None
     net = Netns(list(base.ids))
     # http_public: the node's HTTP binds its namespace address, reachable over the bridge
     # (on 127.0.0.1 it would be reachable from inside its own namespace only).

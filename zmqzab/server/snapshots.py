@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import threading
 import time
 from collections import deque
@@ -42,6 +43,9 @@ class ForkedSnapshots:
         self._reports: deque[SnapshotSaved] = deque()
         #: Forked snapshot writers that finished: (zxid, gen, paused_s, child_s, ok, size).
         self._children: deque[tuple[int, int, float, float, bool, int]] = deque()
+        #: The child writing a snapshot now, if any: (pid, zxid, the thread that waits for it).
+        self._inflight: tuple[int, int, threading.Thread] | None = None
+        self._reaping = threading.Lock()
 
     def __bool__(self) -> bool:
         return bool(self._reports or self._children)
@@ -50,6 +54,69 @@ class ForkedSnapshots:
 
     def take(self, zxid: int, state: ReplicatedState) -> bool:
         """Snapshot ``state`` at applied ``zxid`` (HostIO.take_snapshot): always in flight."""
+        if self._fork(zxid, state) is None:
+            t0 = time.perf_counter()
+            self._submit(SaveSnapshot(zxid, state.snapshot(), time.perf_counter() - t0))
+        return True
+
+    def take_at_exit(self, zxid: int, state: ReplicatedState | None, timeout: float) -> CommitSnapshot | None:
+        """A clean stop (node.py ``close``), the loop ended: the snapshot at applied ``zxid``
+        written as ``take`` writes it, but awaited here, at most ``timeout`` seconds. Returns the
+        ``CommitSnapshot`` to hand the writer, or None: nothing to commit, or the child failed
+        or ran out of time (then it is killed and its ``.tmp`` deleted; said in the log).
+
+        ``state`` None: the last snapshot started is already at ``zxid`` (nothing applied
+        since); only a child of it that the loop has not carried out yet is committed. Else a
+        child at ``zxid`` is awaited, not forked again (one file name, one writer), and children
+        at older zxids are superseded: killed, their ``.tmp`` deleted."""
+        deadline = time.monotonic() + timeout
+        done = None
+        for entry in self._children:  # finished, never carried out by the loop
+            if entry[0] == zxid:
+                done = entry
+            else:
+                self._unlink_tmp(entry[0])
+        inflight = self._inflight
+        if done is None and inflight is not None:
+            pid, child_zxid, waiter = inflight
+            if child_zxid != zxid:
+                self._kill(pid, child_zxid, waiter, deadline)
+                if waiter.is_alive():
+                    self.log.warning(f"no snapshot at exit: the snapshot writer at {fmt_zxid(child_zxid)} "
+                                     "does not stop")
+                    return None
+                inflight = None
+        if done is None and inflight is None:
+            if state is None:
+                return None  # the writer has it already
+            waiter = self._fork(zxid, state)
+            if waiter is None:
+                return None  # encoding on this thread could outlast the time a stop may take
+            inflight = (waiter.pid, zxid, waiter)
+        if done is None:
+            assert inflight is not None
+            pid, _, waiter = inflight
+            waiter.join(max(0.0, deadline - time.monotonic()))
+            if waiter.is_alive():
+                self.log.warning(f"no snapshot at exit: writing it at {fmt_zxid(zxid)} took longer than "
+                                 f"{timeout:.1f} s; a restart starts from the last snapshot and the log")
+                self._kill(pid, zxid, waiter, time.monotonic() + 1.0)
+                return None
+            done = next((entry for entry in self._children if entry[0] == zxid), None)
+        if done is None or not done[4]:
+            self.log.warning(f"no snapshot at exit: the process writing it at {fmt_zxid(zxid)} failed")
+            self._unlink_tmp(zxid)
+            return None
+        _, gen, paused, child_s, _, size = done
+        return CommitSnapshot(zxid, gen, size, paused, child_s)
+
+    def saved_at_exit(self, zxid: int) -> SnapshotSaved | None:
+        """The writer's report on the snapshot at exit (once it has committed it)."""
+        return next((report for report in self._reports if report.zxid == zxid), None)
+
+    def _fork(self, zxid: int, state: ReplicatedState) -> _Waiter | None:
+        """Fork a child that writes the snapshot's ``.tmp``; a thread waits for it. None if the
+        fork failed (said in the log)."""
         gen = self.storage.gen
         t0 = time.perf_counter()
         # Objects alive now move to the GC's permanent generation: later full collections skip
@@ -59,8 +126,7 @@ class ForkedSnapshots:
             pid = os.fork()
         except OSError as exc:
             self.log.warning(f"cannot fork a snapshot writer ({exc}): writing the snapshot on the loop")
-            self._submit(SaveSnapshot(zxid, state.snapshot(), time.perf_counter() - t0))
-            return True
+            return None
         if pid == 0:  # the child: the game as it is now, one file, then exit (never returns)
             code = 1
             try:
@@ -69,9 +135,21 @@ class ForkedSnapshots:
             finally:
                 os._exit(code)
         paused = time.perf_counter() - t0
-        threading.Thread(target=self._await_child, args=(pid, zxid, gen, paused, t0),
-                         name="zmqzab-snapshot-wait", daemon=True).start()
-        return True
+        waiter = _Waiter(pid, target=self._await_child, args=(pid, zxid, gen, paused, t0),
+                         name="zmqzab-snapshot-wait", daemon=True)
+        self._inflight = (pid, zxid, waiter)
+        waiter.start()
+        return waiter
+
+    def _kill(self, pid: int, zxid: int, waiter: threading.Thread, deadline: float) -> None:
+        """Stop a snapshot child (its waiter reaps it) and delete its ``.tmp``."""
+        with self._reaping:
+            inflight = self._inflight
+            if inflight is not None and inflight[0] == pid:  # not reaped: the pid is still the child's
+                os.kill(pid, signal.SIGKILL)
+        waiter.join(max(0.0, deadline - time.monotonic()))
+        if not waiter.is_alive():
+            self._unlink_tmp(zxid)
 
     def carry_out(self, replica: Replica) -> None:
         """What the children and the writer reported since the last wake-up."""
@@ -88,10 +166,7 @@ class ForkedSnapshots:
         replica.snapshot_failed()
         self.log.error(f"the process writing the snapshot at {fmt_zxid(zxid)} failed; the next snapshot "
                        "tries again")
-        try:
-            os.unlink(self._tmp(zxid))
-        except OSError:
-            pass
+        self._unlink_tmp(zxid)
 
     def _saved(self, replica: Replica, report: SnapshotSaved) -> None:
         if report.skipped:
@@ -127,7 +202,13 @@ class ForkedSnapshots:
         self._wake.poke(b"s")
 
     def _await_child(self, pid: int, zxid: int, gen: int, paused: float, t0: float) -> None:
-        _, status = os.waitpid(pid, 0)  # its own thread: the loop never waits for the child
+        # Its own thread: the loop never waits for the child. Reaped under the lock, so that
+        # _kill never signals a pid the kernel has given to another process meanwhile.
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        with self._reaping:
+            _, status = os.waitpid(pid, 0)
+            if self._inflight is not None and self._inflight[0] == pid:
+                self._inflight = None
         child_s = time.perf_counter() - t0
         ok = os.waitstatus_to_exitcode(status) == 0
         size = 0
@@ -141,3 +222,17 @@ class ForkedSnapshots:
 
     def _tmp(self, zxid: int) -> Path:
         return self.storage.snapshots.dir / (snapshot_name(zxid) + TMP_SUFFIX)
+
+    def _unlink_tmp(self, zxid: int) -> None:
+        try:
+            os.unlink(self._tmp(zxid))
+        except OSError:
+            pass
+
+
+class _Waiter(threading.Thread):
+    """The thread that waits for one snapshot child (``pid``)."""
+
+    def __init__(self, pid: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pid = pid
