@@ -9,6 +9,8 @@ from tests.sim.helpers import LIVENESS_TICKS, calm, followers, wait_serving
 from zmqzab.core.output import Output
 from zmqzab.core.peer import Peer
 from zmqzab.core.roles import Phase, Role
+from zmqzab.messages import Notification
+from zmqzab.sim.events import Tick
 
 pytestmark = [pytest.mark.transport]
 
@@ -71,45 +73,81 @@ def _joined_at(sim, f: int, since: int) -> int:
     raise AssertionError(f"n{f} never decided")
 
 
+def _record_ticks(sim, f: int) -> list[int]:
+    """The times of ``f``'s ticks from now on (each may resend its vote)."""
+    times: list[int] = []
+    on_tick = sim._handlers[Tick]
+
+    def recorded(ev: Tick) -> None:
+        if ev.node == f and sim.nodes[f].up and sim.nodes[f].incarnation == ev.incarnation:
+            times.append(sim.now)
+        on_tick(ev)
+
+    sim._handlers[Tick] = recorded
+    return times
+
+
 def _following(sim, f: int, ld: int) -> bool:
     p = sim.nodes[f].peer
     return p is not None and p.role == Role.FOLLOWING and p.leader_id == ld and p.phase == Phase.BROADCAST
 
 
-def test_restarted_follower_joins_as_its_peers_connections_are_made():
+def _restart_and_join(seed: int) -> tuple[int, int]:
+    """Crash a follower of a serving 5-node cluster, restart it with IMMEDIATE; returns (units
+    from the connection that gave it a quorum of notifications to its decision, its ticks
+    between its restart and its decision)."""
+    with calm(seed=seed) as sim:
+        ld = wait_serving(sim)
+        f = followers(sim, ld)[-1]
+        sim.crash(f)
+        sim.run_ticks(3)
+        ticks = _record_ticks(sim, f)
+        restarted = _restart_with_immediate(sim, f)
+        sim.run_until(lambda: _following(sim, f, ld), 4 * sim.core.vote_resend_ticks + 20)
+        joined = _joined_at(sim, f, restarted)
+        to_f = sorted(t for t, _, _ in _made(sim, peer=f) if t >= restarted)
+        quorum_at = to_f[sim.nodes[f].peer.quorum - 1]
+        before = sum(1 for t in ticks if t <= joined)
+        print(f"seed {seed}: restart t={restarted}u, quorum of connections to n{f} t={quorum_at}u, "
+              f"joined t={joined}u, after {before} tick(s) of its own")
+        sim.rules.clear()
+        sim.check_liveness(LIVENESS_TICKS)
+        return joined - quorum_at, before
+
+
+def _stale_own_vote(self: Peer, peer_id: int) -> Output:
+    """A plausible bug: "our vote" taken as the vote we started with, LOOKING, whatever we are now."""
+    out = Output()
+    if peer_id in self.peers:
+        self.send(out, peer_id, Notification(round=self.round, state=Role.LOOKING, vote=self.own_vote()))
+    return out
+
+
+@pytest.mark.parametrize("seed", [11, 12, 14])
+def test_restarted_follower_joins_as_its_peers_connections_are_made(seed):
     """Goal: a restarted follower joins the established leader as soon as its peers'
     connections to it are made (their peer_connected notifications), not at its vote resend.
-    Setup: 5 nodes, calm network, an established leader; a follower crashes and restarts.
+    Setup: 5 nodes, calm network (latency at most 10 units, a tick is 100), an established
+    leader; a follower crashes and restarts.
     Faults: what is sent on a connection not made yet is lost (IMMEDIATE), so the restarted
     node's start-up votes and anything sent to it before its peers reconnect vanish.
-    Expected: it decides (joins the leader) in the same tick as the connection that gives it a
-    quorum of FOLLOWING/LEADING notifications, i.e. 0 ticks after it; with peer_connected
-    doing nothing (the control run) it decides a tick or more later."""
-
-    def run(connected: bool) -> int:
-        with calm(seed=11) as sim:
-            ld = wait_serving(sim)
-            f = followers(sim, ld)[-1]
-            sim.crash(f)
-            sim.run_ticks(3)
-            restarted = _restart_with_immediate(sim, f)
-            sim.run_until(lambda: _following(sim, f, ld), 4 * sim.core.vote_resend_ticks + 20)
-            joined = _joined_at(sim, f, restarted)
-            to_f = sorted(t for t, _, _ in _made(sim, peer=f) if t >= restarted)
-            quorum_at = to_f[sim.nodes[f].peer.quorum - 1]
-            print(f"connected={connected}: restart t={restarted}, quorum of connections to n{f} "
-                  f"t={quorum_at}, joined t={joined}")
-            sim.rules.clear()
-            sim.check_liveness(LIVENESS_TICKS)
-            return (joined - quorum_at) // 100 if joined >= quorum_at else -1
-
-    assert run(True) == 0
+    Expected: it decides (joins the leader) within one message latency of the connection that
+    gives it a quorum of FOLLOWING/LEADING notifications (0 ticks after it), before its first
+    tick (no vote resend needed). Controls, same seed: with peer_connected doing nothing, or
+    sending a stale notification (our start-up vote, LOOKING), it joins later than one latency
+    after that connection: only once a vote of its own (a resend at its tick, or a switch to a
+    peer's stale vote) has drawn its peers' answers."""
+    latency_max = 10
+    took, ticks = _restart_and_join(seed)
+    assert 0 < took <= latency_max and ticks == 0
     real = Peer.peer_connected
-    try:
-        Peer.peer_connected = lambda self, peer_id: Output()  # type: ignore[method-assign]
-        assert run(False) >= 1
-    finally:
-        Peer.peer_connected = real  # type: ignore[method-assign]
+    for broken in (lambda self, peer_id: Output(), _stale_own_vote):
+        try:
+            Peer.peer_connected = broken  # type: ignore[method-assign]
+            took, ticks = _restart_and_join(seed)
+        finally:
+            Peer.peer_connected = real  # type: ignore[method-assign]
+        assert took > latency_max  # a round trip of its own at least (its vote, their answer)
 
 
 def test_a_heal_connects_what_the_partition_kept_apart():
