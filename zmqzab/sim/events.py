@@ -72,10 +72,12 @@ class ConnectionClosed(NodeEvent):
 
 class ConnectionMade(NodeEvent):
     """The node's DEALER to ``peer`` (incarnation ``peer_incarnation``) completes its handshake:
-    the socket monitor's EVENT_HANDSHAKE_SUCCEEDED, ``Peer.peer_connected(peer)``."""
+    the socket monitor's EVENT_HANDSHAKE_SUCCEEDED, ``Peer.peer_connected(peer)``. ``gen``: the
+    pair's connection generation when it was pushed (a flap since voids it)."""
 
     peer: int
     peer_incarnation: int
+    gen: int
 
 
 class Restart(NodeEvent):

@@ -151,6 +151,7 @@ class Network:
                 sim.push(sim.now + delay, ConnectionClosed(me, node.incarnation, other))
                 self._closed_at[(me, other)] = sim.now + delay
                 self.linked.discard((me, other))
+                self.connecting.discard((me, other))  # a handshake under way fails too
         for me, other in ((a, b), (b, a)):
             self.connect(me, other)  # reopens, after the close was reported
 
@@ -188,7 +189,7 @@ class Network:
         at = max(sim.now + self.rng_link.randint(1, sim.profile.latency_max),
                  self._closed_at.get(key, 0) + 1)
         self.connecting.add(key)
-        sim.push(at, ConnectionMade(a, na.incarnation, b, nb.incarnation))
+        sim.push(at, ConnectionMade(a, na.incarnation, b, nb.incarnation, self._gen(a, b)))
 
     def made(self, ev: ConnectionMade) -> bool:
         """A ConnectionMade is due: True when the connection is now up (the node is to be told,
@@ -198,8 +199,9 @@ class Network:
         sim = self.sim
         a, b = ev.node, ev.peer
         na, nb = self.nodes[a], self.nodes[b]
-        if not (na.up and nb.up and na.incarnation == ev.incarnation and nb.incarnation == ev.peer_incarnation):
-            return False  # node_died forgot the attempt
+        if not (na.up and nb.up and na.incarnation == ev.incarnation and nb.incarnation == ev.peer_incarnation
+                and ev.gen == self._gen(a, b)):
+            return False  # node_died or a flap forgot the attempt
         resume = max(na.paused_until, nb.paused_until)
         if resume > sim.now:
             sim.push(resume, ev)
@@ -262,6 +264,10 @@ class Network:
             t += extra  # reordered / held up: outside the link's FIFO order
         gen = self.conn_gen.get((src, dst) if src < dst else (dst, src), 0)
         sim.push(t, Deliver(src, dst, pub, gen, msg, note))
+
+    def _gen(self, a: int, b: int) -> int:
+        """How many times the connections between ``a`` and ``b`` flapped."""
+        return self.conn_gen.get((a, b) if a < b else (b, a), 0)
 
     # ------------------------------------------------------------------ arriving
 
