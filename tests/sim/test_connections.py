@@ -191,3 +191,29 @@ def test_a_flap_reconnects_after_the_close_is_reported():
                     and e[3] in (f"connection to n{other} closed", f"connection to n{other} made")]
             assert seen == [f"connection to n{other} closed", f"connection to n{other} made"], seen
         sim.check_liveness(LIVENESS_TICKS)
+
+
+def test_a_flap_during_a_handshake_ends_connected():
+    """Goal: a flap while a connection is still being made leaves it made, and the node is told
+    so last (a handshake pushed before the flap once completed before the close report: the
+    node heard "made" then "closed" while the simulator held the connection up).
+    Setup: 3 nodes, calm network, an established leader; a follower crashes and restarts.
+    Faults: at the restart, before any of its connections is made, its connections with the
+    leader flap. Expected: for that pair each end hears "closed" then "made", the connection is
+    up at the end, and the cluster serves."""
+    with calm(seed=4, nodes=3) as sim:
+        ld = wait_serving(sim)
+        f = followers(sim, ld)[0]
+        sim.crash(f)
+        sim.run_ticks(1)
+        start = sim.now
+        sim.restart(f)
+        assert (f, ld) in sim.net.connecting and (ld, f) in sim.net.connecting
+        sim.flap(f, ld, "scripted, during the handshake")
+        sim.run_ticks(2)
+        for me, other in ((ld, f), (f, ld)):
+            seen = [e[3] for e in sim.trace.entries if e[0] >= start and e[1] == "node" and e[2] == me
+                    and e[3] in (f"connection to n{other} closed", f"connection to n{other} made")]
+            assert seen == [f"connection to n{other} closed", f"connection to n{other} made"], (me, seen)
+            assert (me, other) in sim.net.linked
+        sim.check_liveness(LIVENESS_TICKS)
