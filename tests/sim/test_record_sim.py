@@ -141,7 +141,8 @@ def test_streams_go_down_and_up_as_the_page_would_see_them():
         for k, f in enumerate(mine):
             if f["kind"] == "up":
                 assert mine[k + 1]["kind"] == "hello"
-    pauses = [(k, f) for k, f in enumerate(frames) if f["kind"] == "mark" and f["data"].get("fault") == "pause"]
+    pauses = [(k, f) for k, f in enumerate(frames)
+              if f["kind"] == "mark" and f["data"].get("fault") == "pause"]
     assert pauses
     for k, p in pauses:
         (i,) = p["data"]["nodes"]

@@ -117,5 +117,5 @@ class ZkToClient(msgspec.Struct, frozen=True, gc=False):
     closed: bool
 
 
-Event = (Deliver | Tick | FsyncDone | ReadDone | ConnectionClosed | ConnectionMade | Restart | Resync | Heal | Control
-         | ZkToServer | ZkToClient)
+Event = (Deliver | Tick | FsyncDone | ReadDone | ConnectionClosed | ConnectionMade | Restart | Resync | Heal
+         | Control | ZkToServer | ZkToClient)
