@@ -91,7 +91,9 @@ def _play_aba(sim: Simulation, snapshot_batch: bool) -> int:
     # 3. the others elect M; its NEWLEADERs are lost (epoch never established); V is TRUNCated
     sim.partition([[v], others])
     sim.rules.append(lambda src, dst, msg: "drop" if type(msg) is NewLeader else None)
-    sim.run_until(lambda: any(sim.nodes[i].peer.role == Role.LEADING for i in others), 60)
+    # (every one of them decided: one still LOOKING at the heal would take V's better vote)
+    sim.run_until(lambda: any(sim.nodes[i].peer.role == Role.LEADING for i in others)
+                  and all(sim.nodes[i].peer.role != Role.LOOKING for i in others), 60)
     m = next(i for i in others if sim.nodes[i].peer.role == Role.LEADING)
     sim.heal()
     sim.run_until(lambda: sim.nodes[v].peer.zxid_last == base, 40)

@@ -11,7 +11,8 @@ from zmqzab.sim.trace import TICK
 def closes_seen(sim, node: int) -> list[tuple[int, str]]:
     """(time, text) of node's "connection to nX closed" trace lines."""
     return [(e[0], e[3]) for e in sim.trace.entries
-            if e[1] == "node" and e[2] == node and e[3].startswith("connection to n")]
+            if e[1] == "node" and e[2] == node and e[3].startswith("connection to n")
+            and e[3].endswith(" closed")]
 
 
 def test_events_at_one_time_run_in_push_order_wait_out_a_pause_and_die_with_their_incarnation():

@@ -37,7 +37,7 @@ class Deliver(msgspec.Struct, frozen=True, gc=False):
 
 
 class NodeEvent(msgspec.Struct, frozen=True, gc=False):
-    """An event of one incarnation of one node (the base of the next five)."""
+    """An event of one incarnation of one node (the base of every event that names a node)."""
 
     node: int
     incarnation: int
@@ -68,6 +68,16 @@ class ConnectionClosed(NodeEvent):
     the connection flapped): ``Peer.peer_unreachable(peer)``."""
 
     peer: int
+
+
+class ConnectionMade(NodeEvent):
+    """The node's DEALER to ``peer`` (incarnation ``peer_incarnation``) completes its handshake:
+    the socket monitor's EVENT_HANDSHAKE_SUCCEEDED, ``Peer.peer_connected(peer)``. ``gen``: the
+    pair's connection generation when it was pushed (a flap since voids it)."""
+
+    peer: int
+    peer_incarnation: int
+    gen: int
 
 
 class Restart(NodeEvent):
@@ -107,5 +117,5 @@ class ZkToClient(msgspec.Struct, frozen=True, gc=False):
     closed: bool
 
 
-Event = (Deliver | Tick | FsyncDone | ReadDone | ConnectionClosed | Restart | Resync | Heal | Control
-         | ZkToServer | ZkToClient)
+Event = (Deliver | Tick | FsyncDone | ReadDone | ConnectionClosed | ConnectionMade | Restart | Resync | Heal
+         | Control | ZkToServer | ZkToClient)

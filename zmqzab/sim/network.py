@@ -16,6 +16,18 @@ after the new connection's messages (each message carries the pair's connection 
 Flaps, stale deliveries and bridges draw from their own random stream (``rng_conn``), latency
 and message faults from ``rng``.
 
+Connections. Each node's DEALER to each peer is a connection that is made (``ConnectionMade``:
+the monitor's EVENT_HANDSHAKE_SUCCEEDED, ``Peer.peer_connected``) a short delay after both
+processes are up and no partition lies between them: when a node starts (to and from every
+running peer), after a flap (after the close was reported), and at a heal (the pairs the
+partition kept from connecting). A connection is lost when either process dies (the survivor's
+monitor reports it, ``Peer.peer_unreachable``) or in a flap. A partition closes nothing: as
+with ``zmqzab chaos --netns`` (routes) an established TCP connection goes silent, and a new one
+cannot be made until the heal (a one-way cut blocks it too: a handshake needs both ways). A
+paused process keeps its connections; a handshake with it completes when it resumes. The
+connect delays draw from their own stream (``rng_link``), so the other streams draw what they
+drew before.
+
 Scripted scenarios add ``rules``, looked at on every send. Which partitions and flaps happen,
 and when, is faults.py's decision; this module carries them out.
 """
@@ -26,7 +38,7 @@ import random
 from typing import TYPE_CHECKING, Callable
 
 from zmqzab.messages import PeerMessage
-from zmqzab.sim.events import ConnectionClosed, Deliver
+from zmqzab.sim.events import ConnectionClosed, ConnectionMade, Deliver
 from zmqzab.sim.trace import TICK
 
 if TYPE_CHECKING:
@@ -41,11 +53,22 @@ Rule = Callable[[int, int, PeerMessage], "str | int | None"]
 
 
 class Network:
-    def __init__(self, sim: Simulation, rng: random.Random, rng_conn: random.Random) -> None:
+    def __init__(self, sim: Simulation, rng: random.Random, rng_conn: random.Random,
+                 rng_link: random.Random) -> None:
         self.sim = sim
         self.nodes = sim.nodes
         self.rng = rng
         self.rng_conn = rng_conn
+        self.rng_link = rng_link
+        #: Directed (node, peer) pairs whose DEALER connection is up (handshake done).
+        self.linked: set[tuple[int, int]] = set()
+        #: Directed pairs with a ConnectionMade pushed and not yet handled.
+        self.connecting: set[tuple[int, int]] = set()
+        #: (node, peer) -> when node's monitor reports that connection closed: a new one is
+        #: made after that (ZeroMQ reconnects after reporting the loss).
+        self._closed_at: dict[tuple[int, int], int] = {}
+        #: Connections made (``Peer.peer_connected`` calls), for the run's tests.
+        self.connects = 0
         #: Messages sent (the run's result reports it).
         self.messages = 0
         #: Scripted scenarios: rules on every send (see ``Rule``).
@@ -94,6 +117,10 @@ class Network:
         self.cut = set()
         self.partitioned = False
         self.release_held()
+        for a in self.sim.ids:
+            for b in self.sim.ids:
+                if a != b:
+                    self.connect(a, b)  # the pairs the partition kept from connecting
 
     def release_held(self, dst: int | None = None) -> None:
         """Reconnected: DEALER queues flush, in order."""
@@ -122,6 +149,11 @@ class Network:
             if node.up:
                 delay = self.rng_conn.randint(1, sim.profile.latency_max)
                 sim.push(sim.now + delay, ConnectionClosed(me, node.incarnation, other))
+                self._closed_at[(me, other)] = sim.now + delay
+                self.linked.discard((me, other))
+                self.connecting.discard((me, other))  # a handshake under way fails too
+        for me, other in ((a, b), (b, a)):
+            self.connect(me, other)  # reopens, after the close was reported
 
     def node_died(self, i: int) -> None:
         """Node ``i``'s process died: its DEALER queues die with it, and its TCP connections
@@ -133,6 +165,53 @@ class Network:
         for other in sim.up_nodes():
             delay = self.rng.randint(1, sim.profile.latency_max)
             sim.push(sim.now + delay, ConnectionClosed(other.id, other.incarnation, i))
+            self._closed_at[(other.id, i)] = sim.now + delay
+        for pairs in (self.linked, self.connecting):
+            pairs.difference_update([k for k in pairs if i in k])
+
+    def node_started(self, i: int) -> None:
+        """Node ``i``'s process is up: its DEALERs connect to every running peer, and theirs to it."""
+        for other in self.sim.up_nodes():
+            if other.id != i:
+                self.connect(i, other.id)
+                self.connect(other.id, i)
+
+    def connect(self, a: int, b: int) -> None:
+        """``a``'s DEALER to ``b`` connects, if it is not connected or connecting, both are up
+        and no cut lies between them: ConnectionMade after a delay, after any close of that
+        connection ``a`` has yet to be told of."""
+        sim = self.sim
+        key = (a, b)
+        na, nb = self.nodes[a], self.nodes[b]
+        if (key in self.linked or key in self.connecting or not na.up or not nb.up
+                or key in self.cut or (b, a) in self.cut):
+            return
+        at = max(sim.now + self.rng_link.randint(1, sim.profile.latency_max),
+                 self._closed_at.get(key, 0) + 1)
+        self.connecting.add(key)
+        sim.push(at, ConnectionMade(a, na.incarnation, b, nb.incarnation, self._gen(a, b)))
+
+    def made(self, ev: ConnectionMade) -> bool:
+        """A ConnectionMade is due: True when the connection is now up (the node is to be told,
+        ``Peer.peer_connected``). A handshake with a paused process waits for it to resume; one
+        through a cut made since fails (the heal connects again); one with a process that died
+        since is void."""
+        sim = self.sim
+        a, b = ev.node, ev.peer
+        na, nb = self.nodes[a], self.nodes[b]
+        if not (na.up and nb.up and na.incarnation == ev.incarnation and nb.incarnation == ev.peer_incarnation
+                and ev.gen == self._gen(a, b)):
+            return False  # node_died or a flap forgot the attempt
+        resume = max(na.paused_until, nb.paused_until)
+        if resume > sim.now:
+            sim.push(resume, ev)
+            return False
+        self.connecting.discard((a, b))
+        if (a, b) in self.cut or (b, a) in self.cut:
+            return False
+        self.linked.add((a, b))
+        self.connects += 1
+        return True
 
     # ------------------------------------------------------------------ sending
 
@@ -185,6 +264,10 @@ class Network:
             t += extra  # reordered / held up: outside the link's FIFO order
         gen = self.conn_gen.get((src, dst) if src < dst else (dst, src), 0)
         sim.push(t, Deliver(src, dst, pub, gen, msg, note))
+
+    def _gen(self, a: int, b: int) -> int:
+        """How many times the connections between ``a`` and ``b`` flapped."""
+        return self.conn_gen.get((a, b) if a < b else (b, a), 0)
 
     # ------------------------------------------------------------------ arriving
 

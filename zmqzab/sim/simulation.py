@@ -16,7 +16,9 @@ type per kind):
   (reports.py) it waits for a wake-up of the node's loop, as in node.py, and may come late,
   coalesced or again;
 * a peer's connection closing (it crashed, or the connection flapped):
-  ``Peer.peer_unreachable(peer)``, as node.py feeds its socket monitors' reports;
+  ``Peer.peer_unreachable(peer)``, and one being made (a node started, a flap reopened it, a
+  heal let it through): ``Peer.peer_connected(peer)``, as node.py feeds its socket monitors'
+  reports;
 * a disk read (DIFF from disk, ``ReadLog``) completing: the range is read from the node's real
   ``Storage`` with production ``read_range``, sent, and ``Peer.disk_read_done`` follows;
 * the tick boundary ("control"): the fault scheduler (crashes, partitions), restarts, heals,
@@ -76,8 +78,8 @@ from zmqzab.messages import NOT_COUNTED, Ack, AckEpoch, GameResult, PeerMessage,
 from zmqzab.sim import faults, liveness
 from zmqzab.sim.checkers import Checkers, Violation
 from zmqzab.sim.disk import DiskDied, SimDisk
-from zmqzab.sim.events import (Control, ConnectionClosed, Deliver, Event, FsyncDone, Heal, NodeEvent,
-                               ReadDone, ReportWake, Restart, Resync, Tick, ZkToClient, ZkToServer)
+from zmqzab.sim.events import (Control, ConnectionClosed, ConnectionMade, Deliver, Event, FsyncDone, Heal,
+                               NodeEvent, ReadDone, ReportWake, Restart, Resync, Tick, ZkToClient, ZkToServer)
 from zmqzab.sim.network import Network, Rule
 from zmqzab.sim.reports import ReportSchedules
 from zmqzab.sim.options import (CLIENT_TIMEOUT_TICKS, NODES_MAX, NODES_MIN, SimOptions, SimResult,
@@ -276,7 +278,7 @@ class Simulation:
         self.nodes: dict[int, SimNode] = {}
         #: Latency and message faults draw from one stream, connection faults (flaps, stale
         #: deliveries, bridges) from another.
-        self.net = Network(self, derive_rng(seed, "net"), derive_rng(seed, "conn"))
+        self.net = Network(self, derive_rng(seed, "net"), derive_rng(seed, "conn"), derive_rng(seed, "link"))
         #: Scripted scenarios: a rule choosing crash points (see faults.crash_point).
         self.crash_rule: Callable[[int, Output], int | None] | None = None
         #: Restart crashed nodes by themselves (the fault phase); scripts restart by hand.
@@ -306,7 +308,8 @@ class Simulation:
         self._handlers: dict[type, Callable[[Event], None]] = {
             Deliver: self.net.arrive, Tick: self._on_tick, FsyncDone: self._on_fsync_done,
             Control: self._on_control, Restart: self._on_restart, Heal: self._on_heal,
-            ConnectionClosed: self._on_connection_closed, ReadDone: self._on_read_done,
+            ConnectionClosed: self._on_connection_closed, ConnectionMade: self._on_connection_made,
+            ReadDone: self._on_read_done,
             Resync: self._on_resync, ReportWake: self._on_report_wake}
         #: Durable reports delivered as node.py's loop takes them (reports.py), or None: each
         #: at its fsync's completion.
@@ -385,6 +388,7 @@ class Simulation:
         self.push(self.tick * TICK + TICK + offset, Tick(i, node.incarnation))
         self._run_step(node, peer.start)
         self.net.release_held(dst=i)
+        self.net.node_started(i)
 
     def crash(self, i: int, why: str = "", kind: str = "crash", page_cache: bool = False) -> None:
         """Node ``i`` dies (``kind`` names the fault in the counters). ``page_cache``: a process
@@ -774,6 +778,14 @@ class Simulation:
             assert peer is not None
             self.trace.add(self.now, "node", ev.node, f"connection to n{ev.peer} closed")
             self._run_step(node, lambda: peer.peer_unreachable(ev.peer))
+
+    def _on_connection_made(self, ev: ConnectionMade) -> None:
+        if self.net.made(ev):
+            node = self.nodes[ev.node]
+            peer = node.peer
+            assert peer is not None
+            self.trace.add(self.now, "node", ev.node, f"connection to n{ev.peer} made")
+            self._run_step(node, lambda: peer.peer_connected(ev.peer))
 
     def _on_report_wake(self, ev: ReportWake) -> None:
         node = self._due(ev)
