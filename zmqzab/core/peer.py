@@ -77,7 +77,8 @@ from zmqzab.zxid import fmt_zxid
 
 #: Who handles a message in each role, by the exact types of the role state and the message.
 #: A dict, not a ``match`` over the pairs: the match tested its cases in turn (~1.8 us to reach
-#: PROPOSAL and COMMIT, the last ones, which every follower gets for every batch).
+#: PROPOSAL and COMMIT, the last ones, which every follower gets for every batch). It holds the
+#: functions as imported: a test that monkeypatches ``leader.on_ack`` must patch this table too.
 _HANDLERS: dict[tuple[type, type], Callable[..., None]] = {
     (LeaderState, FollowerInfo): leader.on_follower_info,
     (LeaderState, AckEpoch): leader.on_ack_epoch,
