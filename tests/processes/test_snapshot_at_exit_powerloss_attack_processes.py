@@ -1,0 +1,104 @@
+"""Attack on the snapshot at exit (server/node.py ``_snapshot_at_exit``): power loss at the
+steps of the exit path a test can stop at, with the power-loss model of chaos/powerloss.py
+(the node's fsyncs recorded by its witness; afterwards every file cut to what was fsynced and
+every name never made durable by a directory fsync removed).
+
+The exit snapshot purges the log behind it: a power loss right after a clean stop must find the
+snapshot (renamed AND its directory fsynced) before the purge took the log away, or the node
+loses acknowledged txns. A power loss while its child writes it must leave the last snapshot and
+the whole log. A leader stopped right after a burst (proposals in flight) must keep every
+acknowledged write.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from tests.polling import wait_for
+from tests.processes.procs import ProcCluster
+from tests.processes.test_snapshot_at_exit_processes import (
+    applied_everywhere,
+    children,
+    recoveries,
+    snap_dir,
+    write,
+)
+from zmqzab.storage.snapshot import snapshot_name
+from zmqzab.zxid import parse_zxid
+
+pytestmark = [pytest.mark.processes, pytest.mark.snapshots, pytest.mark.chaos]
+
+
+def test_processes_power_loss_after_a_clean_stop_keeps_every_txn_its_exit_snapshot_purged(tmp_path):
+    """Goal: the exit snapshot's commit (log fsync, rename, directory fsync) is durable before
+    the purge deletes the log it replaces, so a power loss after a clean stop loses nothing.
+
+    Setup: 3 nodes with the fsync witness, small log segments' worth of guesses (40), no
+    periodic snapshot. Faults: a follower and then the leader are stopped with SIGTERM (the
+    exit snapshot commits and purges), then their power is cut (power_loss), then restarted.
+    Expected: each restart recovers from its exit snapshot at the applied zxid (0 txns after it,
+    or more only if the log after it survived), and the cluster converges to the same game
+    with every guess acknowledged."""
+    c = ProcCluster(tmp_path, n=3)
+    c.witness = True
+    try:
+        c.start_all()
+        ld = c.wait_leader()
+        write(c, ld, "a", range(1, 41))
+        applied = applied_everywhere(c)
+        f = next(i for i in c.ids if i != ld)
+        for victim in (f, ld):
+            c.kill(victim, signal.SIGTERM)
+            assert f"snapshot at exit: {applied}," in c.console(victim), c.console(victim)[-2000:]
+            lost = c.power_loss(victim)
+            print(f"power loss of node {victim}: {lost}")
+            assert snapshot_name(parse_zxid(applied)) in os.listdir(snap_dir(c, victim)), lost
+            c.start(victim)
+            wait_for(lambda: len(recoveries(c, victim)) == 2, 20, "the restart's recovery line")
+            assert recoveries(c, victim)[1] == (0, applied), c.console(victim)[-2000:]
+            if victim == ld:
+                ld = c.wait_leader()
+            write(c, ld, "b" + str(victim), range(1, 6))
+            applied = applied_everywhere(c)
+        games = {i: c.status(i)["game"] for i in c.ids}
+        assert len({repr(g) for g in games.values()}) == 1, games
+    finally:
+        c.close()
+
+
+def test_processes_power_loss_while_the_exit_snapshot_is_written_recovers_the_whole_log(tmp_path):
+    """Goal: a power loss while the exit snapshot's child writes its ``.tmp`` (held in open() by
+    a FIFO, as in test_snapshot_at_exit_processes) leaves the last snapshot and the whole log:
+    nothing is purged or renamed before the commit.
+
+    Setup: 3 nodes with the fsync witness, 25 guesses. Faults: SIGTERM to a follower, kill -9 +
+    power loss while its exit snapshot's writer is held, the orphaned writer killed.
+    Expected: the restart reads all 25 txns from its log (from snapshot 0:0) and rejoins with
+    the leader's game."""
+    c = ProcCluster(tmp_path, n=3)
+    c.witness = True
+    try:
+        c.start_all()
+        ld = c.wait_leader()
+        write(c, ld, "a", range(1, 26))
+        applied = applied_everywhere(c)
+        f = next(i for i in c.ids if i != ld)
+        fifo = snap_dir(c, f) / (snapshot_name(parse_zxid(applied)) + ".tmp")
+        os.mkfifo(fifo)
+        proc = c.procs[f]
+        proc.send_signal(signal.SIGTERM)
+        writer = wait_for(lambda: children(proc.pid), 20, "the exit snapshot's writer")
+        lost = c.power_loss(f)  # kill -9, then the files cut to what was fsynced
+        for pid in writer:
+            os.kill(pid, signal.SIGKILL)
+        print(f"power loss of node {f}: {lost}")
+        c.start(f)
+        wait_for(lambda: len(recoveries(c, f)) == 2, 20, "the restart's recovery line")
+        assert recoveries(c, f)[1] == (25, "0:0"), c.console(f)[-2000:]
+        assert applied_everywhere(c) == applied
+        assert c.status(f)["game"] == c.status(ld)["game"]
+    finally:
+        c.close()
