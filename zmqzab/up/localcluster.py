@@ -186,6 +186,22 @@ class LocalCluster:
             p.wait(timeout=10)
         self.paused.discard(i)
 
+    def stop(self, i: int, timeout: float = 10.0) -> int | None:
+        """A clean stop (SIGTERM), as `zmqzab up` makes one: its exit code, or None if it did
+        not exit within ``timeout`` (then it is killed)."""
+        p = self.procs.pop(i, None)
+        self.paused.discard(i)
+        if p is None:
+            return None
+        if p.poll() is None:
+            p.terminate()
+        try:
+            return p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            return None
+
     def pause(self, i: int) -> None:
         if self.alive(i):
             os.kill(self.procs[i].pid, signal.SIGSTOP)
