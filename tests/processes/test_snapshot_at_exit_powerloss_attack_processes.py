@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -27,7 +28,7 @@ from tests.processes.test_snapshot_at_exit_processes import (
     write,
 )
 from zmqzab.storage.snapshot import snapshot_name
-from zmqzab.zxid import parse_zxid
+from zmqzab.zxid import make_zxid, parse_zxid
 
 pytestmark = [pytest.mark.processes, pytest.mark.snapshots, pytest.mark.chaos]
 
@@ -102,3 +103,87 @@ def test_processes_power_loss_while_the_exit_snapshot_is_written_recovers_the_wh
         assert c.status(f)["game"] == c.status(ld)["game"]
     finally:
         c.close()
+
+
+def _held_periodic(c: ProcCluster, f: int, ld: int) -> tuple[str, list[int]]:
+    """A follower whose periodic snapshot child is held in open() by FIFOs at every name it may
+    take (snapshot_every_txns = 10: the 10th applied txn, or a later one if COMMITs batch).
+    Returns (the epoch, the held child's pids)."""
+    write(c, ld, "a", range(1, 2))
+    epoch = parse_zxid(applied_everywhere(c)) >> 32
+    for counter in range(10, 14):
+        os.mkfifo(snap_dir(c, f) / (snapshot_name(make_zxid(epoch, counter)) + ".tmp"))
+    write(c, ld, "a", range(2, 11))
+    applied_everywhere(c)
+    held = wait_for(lambda: children(c.procs[f].pid), 20, "the periodic snapshot's child, held")
+    return epoch, held
+
+
+def test_processes_a_clean_stop_supersedes_a_periodic_child_still_writing(tmp_path):
+    """Goal: SIGTERM while the periodic snapshot's child is still writing (held) and more txns
+    were applied since: the held child is killed (reaped by the node, not left behind), and
+    the exit snapshot is taken at the applied zxid and committed; the restart starts from it.
+
+    Setup: 3 nodes, snapshot_every_txns = 10; FIFOs hold the follower's periodic child. Faults:
+    5 more guesses, SIGTERM.
+    Expected: "snapshot at exit" at the applied zxid; no child of the node left alive; the
+    restart recovers 0 txns after that snapshot and rejoins with the leader's game."""
+    c = ProcCluster(tmp_path, n=3, storage_extra={"snapshot_every_txns": 10})
+    try:
+        c.start_all()
+        ld = c.wait_leader()
+        f = next(i for i in c.ids if i != ld)
+        _, held = _held_periodic(c, f, ld)
+        write(c, ld, "b", range(1, 6))
+        applied = applied_everywhere(c)
+        c.kill(f, signal.SIGTERM)
+        assert f"snapshot at exit: {applied}," in c.console(f), c.console(f)[-3000:]
+        assert not [pid for pid in held if os.path.exists(f"/proc/{pid}") and _alive(pid)], held
+        c.start(f)
+        wait_for(lambda: len(recoveries(c, f)) == 2, 20, "the restart's recovery line")
+        assert recoveries(c, f)[1] == (0, applied), c.console(f)[-2000:]
+        assert applied_everywhere(c) == applied
+        assert c.status(f)["game"] == c.status(ld)["game"]
+    finally:
+        c.close()
+
+
+def test_processes_a_clean_stop_with_only_the_periodic_child_held_says_what_happened(tmp_path):
+    """Goal: SIGTERM while the periodic snapshot's child is held and nothing was applied since
+    (the exit awaits that child, at the applied zxid): the stop is bounded, the child killed,
+    and the node's log says no snapshot was saved, not that one "is being saved".
+
+    Expected: the stop takes under 5 s (`zmqzab up`'s SIGKILL); the log says the snapshot took
+    longer than its bound; it does NOT claim the snapshot is still being saved; the restart
+    recovers all 10 txns from its log."""
+    c = ProcCluster(tmp_path, n=3, storage_extra={"snapshot_every_txns": 10})
+    try:
+        c.start_all()
+        ld = c.wait_leader()
+        f = next(i for i in c.ids if i != ld)
+        _, held = _held_periodic(c, f, ld)
+        applied = applied_everywhere(c)
+        proc = c.procs[f]
+        t0 = time.monotonic()
+        c.kill(f, signal.SIGTERM)
+        took = time.monotonic() - t0
+        text = c.console(f)
+        assert took < 5.0, took
+        assert "took longer than" in text, text[-3000:]
+        assert not [pid for pid in held if _alive(pid)], held
+        c.start(f)
+        wait_for(lambda: len(recoveries(c, f)) == 2, 20, "the restart's recovery line")
+        assert recoveries(c, f)[1] == (10, "0:0"), c.console(f)[-2000:]
+        assert applied_everywhere(c) == applied
+        assert "is being saved" not in text, [ln for ln in text.splitlines() if "at exit" in ln]
+    finally:
+        c.close()
+
+
+def _alive(pid: int) -> bool:
+    """Not reaped and not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
