@@ -14,7 +14,7 @@ import pytest
 from zmqzab.up import localcluster
 from zmqzab.up.localcluster import LocalCluster, make_config
 
-pytestmark = [pytest.mark.chaos]
+pytestmark = [pytest.mark.processes, pytest.mark.chaos]
 
 
 class _Resp:
