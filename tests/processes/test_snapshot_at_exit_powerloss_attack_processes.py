@@ -163,7 +163,6 @@ def test_processes_a_clean_stop_with_only_the_periodic_child_held_says_what_happ
         f = next(i for i in c.ids if i != ld)
         _, held = _held_periodic(c, f, ld)
         applied = applied_everywhere(c)
-        proc = c.procs[f]
         t0 = time.monotonic()
         c.kill(f, signal.SIGTERM)
         took = time.monotonic() - t0
