@@ -208,9 +208,9 @@ def run(opts: Options, say=print) -> int:
 
 def collect(cluster: LocalCluster, cfg) -> dict[int, NodeRecord]:
     """What the checker needs from every node: its full-state digest at its applied zxid, read
-    live from the converged cluster, then (after the final stop, stop_keeping_logs) its oldest kept snapshot, the
-    durable log after it and its newer snapshots, read from disk with the production storage
-    code."""
+    live from the converged cluster, then (after the final stop, ``stop_keeping_logs``) its
+    oldest kept snapshot, the durable log after it and its newer snapshots, read from disk with
+    the production storage code."""
     live = {i: cluster.status(i, timeout=5.0, what="digest") for i in cluster.ids}
     stop_keeping_logs(cluster)
     nodes = {}
