@@ -43,6 +43,15 @@ class _Cluster:
     def stop_all(self):
         pass
 
+    # the final stop (runner.stop_keeping_logs): these nodes are files only
+    paused: set = set()
+
+    def alive(self, i):
+        return False
+
+    def kill(self, i):
+        pass
+
 
 def _node_dir(path: Path, txns, snapshots: dict[int, bytes]):
     """A node's dir: ``txns`` appended in order, a snapshot saved (and the log purged) right

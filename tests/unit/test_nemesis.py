@@ -48,6 +48,10 @@ class StandIn:
         self.paused.discard(i)
         self.log.append(("kill", i))
 
+    def stop(self, i):
+        self.kill(i)
+        return 0
+
     def power_loss(self, i):
         self.kill(i)
         return [f"cut node-{i}/log"]

@@ -3,6 +3,10 @@
 Faults (each recorded under the kind that really happened, with its nodes and period):
 - ``kill`` / ``kill_leader``: kill -9, restart after a while. ``power_loss``: kill -9, then the
   node's files lose what it never fsynced (chaos/powerloss.py), restart after a while.
+- ``clean_restart`` / ``clean_restart_leader``: SIGTERM, wait for the node to exit, restart
+  after a while (a leader stopped with proposals in flight, a follower mid-sync): the clean stop's snapshot at exit (``[storage] snapshot_on_exit``, on
+  during a chaos run) is what the node restarts from, and the checker judges it like any
+  snapshot the node keeps. A node that does not exit within 10 s is killed, and the fault says so.
 - ``pause`` / ``pause_leader``: SIGSTOP beyond the sync limit, then SIGCONT. ``long_pause``:
   SIGSTOP for 20-40 s, beyond ZeroMQ's 30 s handshake interval, while the other faults go on
   (other nodes killed and restarted, several epochs pass).
@@ -38,11 +42,11 @@ from zmqzab.up.localcluster import LocalCluster
 #: Every kind a fault is recorded under (moves like ``leader_twice`` record these).
 KINDS = ("kill", "kill_leader", "power_loss", "pause", "pause_leader", "long_pause", "isolate",
          "isolate_leader", "long_isolate", "split", "bridge", "one_way", "loss", "delay", "duplicate",
-         "power_loss_all")
+         "power_loss_all", "clean_restart", "clean_restart_leader")
 #: What the nemesis deals from its shuffled deck: the kinds, and the composed moves.
 MOVES = ("kill", "kill_leader", "power_loss", "pause", "pause_leader", "long_pause", "isolate",
          "isolate_leader", "long_isolate", "split", "bridge", "one_way", "loss", "delay", "duplicate",
-         "leader_twice", "pause_across_restarts")
+         "leader_twice", "pause_across_restarts", "clean_restart", "clean_restart_leader")
 #: Moves only dealt when asked for (--faults): ``power_loss_all`` cuts every node's power at
 #: once (a total outage, beyond any quorum; with ``fsync = false`` acknowledged writes are lost).
 OPT_IN_MOVES = ("power_loss_all",)
@@ -321,6 +325,11 @@ class Nemesis(threading.Thread):
             if victim is None:
                 return False
             return self.kill(victim, hold, kind, intended, move_name, power=move == "power_loss")
+        if move in ("clean_restart", "clean_restart_leader"):
+            kind, victim, intended = self._aim(move, move == "clean_restart_leader")
+            if victim is None:
+                return False
+            return self.clean_restart(victim, hold, kind, intended, move_name)
         if move in ("pause", "pause_leader", "long_pause"):
             kind, victim, intended = self._aim(move, move == "pause_leader")
             if victim is None:
@@ -381,6 +390,18 @@ class Nemesis(threading.Thread):
         else:
             c.kill(victim)
             fault.detail = f"kill -9 n{victim}"
+        self._hold(fault, hold, lambda: c.start(victim), out={victim})
+        return True
+
+    def clean_restart(self, victim: int, hold: float, kind: str = "clean_restart", intended: str | None = None,
+                      move: str | None = None) -> bool:
+        """SIGTERM, wait for the exit (the snapshot at exit is taken then), restart after ``hold``."""
+        c = self.cluster
+        was_leader = victim == self.leader()
+        fault = self._begin(kind, [victim], "", intended, move)
+        code = c.stop(victim)
+        fault.detail = (f"SIGTERM n{victim}" + (" (the leader)" if was_leader else "")
+                        + (f", exited with {code}" if code is not None else ", did not exit within 10 s: killed"))
         self._hold(fault, hold, lambda: c.start(victim), out={victim})
         return True
 

@@ -66,9 +66,10 @@ class Options:
 def _cluster(opts: Options, work: Path) -> tuple[LocalCluster, Netns | None]:
     # Ports from the OS without a config (in namespaces of their own any would do).
     base = load_config(opts.config if opts.config is not None else make_config(work, opts.nodes))
-    # The checker judges each node's log after the final clean stop (collect): a snapshot at
-    # exit would purge the log it judges, and no restart ever starts from it.
-    base = replace(base, storage=replace(base.storage, snapshot_on_exit=False))
+    # The snapshot at exit ON (the nemesis's clean_restart restarts a node from it), whatever
+    # the config says; the final stop (collect) is a kill -9 once every log is written, so that
+    # the log the checker judges is not purged behind a last snapshot no restart starts from.
+    base = replace(base, storage=replace(base.storage, snapshot_on_exit=True))
     if not opts.netns:
         return LocalCluster(derive_config(work, base), work), None
     net = Netns(list(base.ids))
@@ -207,11 +208,11 @@ def run(opts: Options, say=print) -> int:
 
 def collect(cluster: LocalCluster, cfg) -> dict[int, NodeRecord]:
     """What the checker needs from every node: its full-state digest at its applied zxid, read
-    live from the converged cluster, then (after a clean stop) its oldest kept snapshot, the
-    durable log after it and its newer snapshots, read from disk with the production storage
-    code."""
+    live from the converged cluster, then (after the final stop, ``stop_keeping_logs``) its
+    oldest kept snapshot, the durable log after it and its newer snapshots, read from disk with
+    the production storage code."""
     live = {i: cluster.status(i, timeout=5.0, what="digest") for i in cluster.ids}
-    cluster.stop_all()
+    stop_keeping_logs(cluster)
     nodes = {}
     for i in cluster.ids:
         storage, rec = open_storage(cfg.storage.data_dir / f"node-{i}", readonly=True)
@@ -223,6 +224,37 @@ def collect(cluster: LocalCluster, cfg) -> dict[int, NodeRecord]:
         nodes[i] = NodeRecord(txns=txns, snapshot_zxid=base, snapshot=data, later_snapshots=later,
                               live_zxid=d.get("zxid_applied"), live_digest=d.get("digest"), view=d.get("game"))
     return nodes
+
+
+#: How long the final stop waits for every node's writer to have written its whole log.
+WRITTEN_S = 10.0
+
+
+def stop_keeping_logs(cluster: LocalCluster) -> None:
+    """The final stop: kill -9 once each node reports its whole log written (zxid_durable at
+    zxid_last), not SIGTERM. A clean stop saves a snapshot at exit (on during a run) and purges
+    the log behind the oldest snapshot kept, so the checker would judge a node that never
+    snapshotted before only by that last snapshot, not by its log. No power is cut: what the
+    writer wrote stays in the page cache, so the files read are what a clean stop without the
+    snapshot would leave (the same log ops, written in order). The clean stop itself is judged
+    where it matters, mid-run (the nemesis's clean_restart: the node restarts from it). A node
+    that does not answer within ``WRITTEN_S`` is killed all the same (its log is read as it is:
+    the checker cuts each log at the zxid its node applied when the run did not converge)."""
+    for i in list(cluster.paused):
+        cluster.resume(i)
+    deadline = time.monotonic() + WRITTEN_S
+    pending = [i for i in cluster.ids if cluster.alive(i)]
+    while pending and time.monotonic() < deadline:
+        still = []
+        for i in pending:
+            s = cluster.status(i, timeout=1.0)
+            if s is None or s["zxid_durable"] != s["zxid_last"]:
+                still.append(i)
+        pending = still
+        if pending:
+            time.sleep(0.05)
+    for i in list(cluster.ids):
+        cluster.kill(i)
 
 
 def _from_oldest_snapshot(storage, rec):

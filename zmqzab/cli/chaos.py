@@ -46,7 +46,8 @@ def chaos(
                                                "(default: all): kill, kill_leader, power_loss, pause, "
                                                "pause_leader, long_pause, isolate, isolate_leader, "
                                                "long_isolate, split, bridge, one_way, loss, delay, "
-                                               "duplicate, leader_twice, pause_across_restarts; and, "
+                                               "duplicate, leader_twice, pause_across_restarts, "
+                                               "clean_restart, clean_restart_leader; and, "
                                                "only when named, power_loss_all (every node's power "
                                                "cut at once).")] = None,
     liveness: Annotated[float, typer.Option("--liveness", min=1.0, max=3600.0, help="Seconds after healing "

@@ -510,9 +510,7 @@ class Node:
         try:
             commit = self.snapshots.take_at_exit(zxid, state, EXIT_SNAPSHOT_S)
             if commit is None:
-                if state is None:
-                    self.log.info(f"no snapshot at exit: the snapshot at {fmt_zxid(zxid)} is being saved")
-                return
+                return  # take_at_exit said why (the writer has it, or none was saved)
             self.writer.submit(commit)
             self.writer.flush_sync(max(0.0, EXIT_SNAPSHOT_S - (time.monotonic() - t0)))
         except TimeoutError:

@@ -77,9 +77,11 @@ class ForkedSnapshots:
             else:
                 self._unlink_tmp(entry[0])
         inflight = self._inflight
+        superseded: int | None = None
         if done is None and inflight is not None:
             pid, child_zxid, waiter = inflight
             if child_zxid != zxid:
+                superseded = child_zxid
                 self._kill(pid, child_zxid, waiter, deadline)
                 if waiter.is_alive():
                     self.log.warning(f"no snapshot at exit: the snapshot writer at {fmt_zxid(child_zxid)} "
@@ -88,7 +90,15 @@ class ForkedSnapshots:
                 inflight = None
         if done is None and inflight is None:
             if state is None:
-                return None  # the writer has it already
+                # No child left at ``zxid``: the loop handed its file to the writer already;
+                # or the child killed above was older (a SNAP installed since is the snapshot
+                # at ``zxid``). Said here, where it is known: not "being saved" after a kill.
+                if superseded is None:
+                    self.log.info(f"no snapshot at exit: the snapshot at {fmt_zxid(zxid)} is being saved")
+                else:
+                    self.log.info(f"no snapshot at exit: the snapshot at {fmt_zxid(zxid)} came from the leader "
+                                  f"(SNAP); the one in flight at {fmt_zxid(superseded)} was stopped")
+                return None
             waiter = self._fork(zxid, state)
             if waiter is None:
                 return None  # encoding on this thread could outlast the time a stop may take

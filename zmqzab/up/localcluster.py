@@ -124,6 +124,10 @@ def _with_package_root(pythonpath: str) -> str:
     return os.pathsep.join([root, *(p for p in pythonpath.split(os.pathsep) if p and p != root)])
 
 
+#: How long a node's fault rules are retried while it is alive but not listening yet (start-up).
+RULES_RETRY_S = 10.0
+
+
 class LocalCluster:
     def __init__(self, config_path: Path, workdir: Path) -> None:
         compile_package()  # every node start then skips compiling zmqzab (up/bytecode.py)
@@ -185,6 +189,22 @@ class LocalCluster:
             p.kill()
             p.wait(timeout=10)
         self.paused.discard(i)
+
+    def stop(self, i: int, timeout: float = 10.0) -> int | None:
+        """A clean stop (SIGTERM), as `zmqzab up` makes one: its exit code, or None if it did
+        not exit within ``timeout`` (then it is killed)."""
+        p = self.procs.pop(i, None)
+        self.paused.discard(i)
+        if p is None:
+            return None
+        if p.poll() is None:
+            p.terminate()
+        try:
+            return p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            return None
 
     def pause(self, i: int) -> None:
         if self.alive(i):
@@ -336,16 +356,25 @@ class LocalCluster:
             self._stale[i] = i in self.paused
             return
         n = self.config.node(i)
-        conn = http.client.HTTPConnection(self.config.http_host(n), n.http_port, timeout=2.0)
         body = {"blocked": sorted(peers), **self.links.get(i, {})}
-        try:
-            conn.request("POST", "/control/faults", body=json.dumps(body),
-                         headers={"Content-Type": "application/json", TOKEN_HEADER: self.token})
-            resp = conn.getresponse()
-            resp.read()
-            if resp.status != 200:
-                raise RuntimeError(f"node {i} refused its fault rules: HTTP {resp.status}")
-        except (OSError, http.client.HTTPException):
-            pass  # it died meanwhile; it gets the set when it restarts
-        finally:
-            conn.close()
+        # A node started a moment ago took the rules of its start (ZMQZAB_BLOCKED) and may not
+        # listen yet: retried while it lives, else a heal sent now would be lost and it would
+        # stay cut off for good (a restart then a heal in one nemesis step: a node LOOKING to
+        # the end of the run, hearing too few nodes to join their leader).
+        deadline = time.monotonic() + RULES_RETRY_S
+        while True:
+            conn = http.client.HTTPConnection(self.config.http_host(n), n.http_port, timeout=2.0)
+            try:
+                conn.request("POST", "/control/faults", body=json.dumps(body),
+                             headers={"Content-Type": "application/json", TOKEN_HEADER: self.token})
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status != 200:
+                    raise RuntimeError(f"node {i} refused its fault rules: HTTP {resp.status}")
+                return
+            except (OSError, http.client.HTTPException):
+                if not self.alive(i) or i in self.paused or time.monotonic() >= deadline:
+                    return  # it died meanwhile; it gets the set when it restarts
+            finally:
+                conn.close()
+            time.sleep(0.05)
