@@ -9,22 +9,16 @@ ZAP, and the reconnect-now runs in ``_recv_router_curve``: the path the keyless 
 
 from __future__ import annotations
 
-import re
-import signal
 from dataclasses import replace
 
 import pytest
 
-from tests.polling import wait_for
+from tests.processes.test_restart_joins_at_once_processes import RESTARTS, restart_a_follower_and_check_it_joins_at_once
 from zmqzab.config import SecurityConfig, load_config
 from zmqzab.security.keys import keygen
 from zmqzab.up.localcluster import LocalCluster, derive_config, make_config
 
 pytestmark = [pytest.mark.processes, pytest.mark.election, pytest.mark.security]
-
-RESTARTS = 3
-
-JOINED = re.compile(r"round \d+: node (\d+) leads \(joined the established leader; .*took (\d+) ticks")
 
 
 def test_a_restarted_follower_joins_the_established_leader_before_its_first_tick_with_curve_processes(tmp_path):
@@ -41,26 +35,7 @@ def test_a_restarted_follower_joins_the_established_leader_before_its_first_tick
                    security=SecurityConfig(curve=True, keys_dir=keys))
     c = LocalCluster(derive_config(tmp_path, base), tmp_path)
     try:
-        for i in c.ids:
-            c.start(i)
-        leader = wait_for(c.leader, 60, "a leader")
-        victim = next(i for i in c.ids if i != leader)
-        log = c.config.storage.log_dir / f"node-{victim}.log"
-        for restart in range(RESTARTS):
-            wait_for(lambda: (c.status(victim) or {}).get("phase") == "BROADCAST", 60, f"node {victim} following")
-            c.procs[victim].send_signal(signal.SIGTERM)
-            c.procs.pop(victim).wait(timeout=30)
-            before = len(log.read_text().splitlines())
-            c.start(victim)
-
-            def joined():
-                lines = log.read_text().splitlines()[before:]
-                return next((m for m in map(JOINED.search, lines) if m), None)
-
-            m = wait_for(joined, 60, f"node {victim} joining the established leader after restart {restart + 1}")
-            assert int(m.group(1)) == leader
-            assert m.group(2) == "0", (f"restart {restart + 1}: node {victim} joined {m.group(2)} ticks after it "
-                                       "started looking (CURVE)")
+        _, victim = restart_a_follower_and_check_it_joins_at_once(c, " (CURVE)")
         for i in c.ids:
             if i == victim:
                 continue

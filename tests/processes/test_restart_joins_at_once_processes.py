@@ -40,26 +40,33 @@ def test_a_restarted_follower_joins_the_established_leader_before_its_first_tick
     base = replace(base, timing=replace(base.timing, tick_ms=1000, election_wait_ticks=1))
     c = LocalCluster(derive_config(tmp_path, base), tmp_path)
     try:
-        for i in c.ids:
-            c.start(i)
-        leader = wait_for(c.leader, 60, "a leader")
-        victim = next(i for i in c.ids if i != leader)
-        log = c.config.storage.log_dir / f"node-{victim}.log"
-        for restart in range(RESTARTS):
-            wait_for(lambda: (c.status(victim) or {}).get("phase") == "BROADCAST", 60, f"node {victim} following")
-            c.procs[victim].send_signal(signal.SIGTERM)
-            c.procs.pop(victim).wait(timeout=30)
-            before = len(log.read_text().splitlines())
-            c.start(victim)
-
-            def joined():
-                lines = log.read_text().splitlines()[before:]
-                return next((m for m in map(JOINED.search, lines) if m), None)
-
-            m = wait_for(joined, 60, f"node {victim} joining the established leader after restart {restart + 1}")
-            assert int(m.group(1)) == leader
-            assert m.group(2) == "0", (f"restart {restart + 1}: node {victim} joined {m.group(2)} ticks after it "
-                                       "started looking: its first vote's answers were lost and nothing sent "
-                                       "them again")
+        restart_a_follower_and_check_it_joins_at_once(c)
     finally:
         c.close()
+
+
+def restart_a_follower_and_check_it_joins_at_once(c: LocalCluster, how: str = "") -> tuple[int, int]:
+    """Start ``c``, then stop (SIGTERM) and start one follower RESTARTS times: each time its log
+    must say it joined the established leader in 0 ticks. Returns (leader, the follower)."""
+    for i in c.ids:
+        c.start(i)
+    leader = wait_for(c.leader, 60, "a leader")
+    victim = next(i for i in c.ids if i != leader)
+    log = c.config.storage.log_dir / f"node-{victim}.log"
+    for restart in range(RESTARTS):
+        wait_for(lambda: (c.status(victim) or {}).get("phase") == "BROADCAST", 60, f"node {victim} following")
+        c.procs[victim].send_signal(signal.SIGTERM)
+        c.procs.pop(victim).wait(timeout=30)
+        before = len(log.read_text().splitlines())
+        c.start(victim)
+
+        def joined():
+            lines = log.read_text().splitlines()[before:]
+            return next((m for m in map(JOINED.search, lines) if m), None)
+
+        m = wait_for(joined, 60, f"node {victim} joining the established leader after restart {restart + 1}")
+        assert int(m.group(1)) == leader
+        assert m.group(2) == "0", (f"restart {restart + 1}: node {victim} joined {m.group(2)} ticks after it "
+                                   f"started looking{how}: its first vote's answers were lost and nothing "
+                                   "sent them again")
+    return leader, victim
