@@ -117,7 +117,11 @@ def test_lesson_in_the_browser_steps_caption_by_caption(lesson, served, page):
         elif c.id == "commit":
             held = re.search(r"(\d) of 5 nodes hold", c.text).group(1)
             assert page.evaluate(ENTRY.format(ld, zxid)) == ["committed", f"✓ {held}/5 acked"]
-            assert [page.evaluate(ENTRY.format(i, zxid)) for i in followers] == [["proposed", None]] * 4
+            # Committed on the leader only: a follower shows the txn proposed once its PROPOSAL
+            # arrived (at least the ones whose ACKs made the quorum), or not yet at all.
+            entries = [page.evaluate(ENTRY.format(i, zxid)) for i in followers]
+            assert all(e in (["proposed", None], None) for e in entries), entries
+            assert entries.count(["proposed", None]) >= int(held) - 1, entries
         elif c.id == "everywhere":
             assert all(page.evaluate(ENTRY.format(i, zxid))[0] == "committed" for i in range(1, 6))
     page.keyboard.press("Shift+ArrowRight")
