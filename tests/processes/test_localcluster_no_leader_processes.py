@@ -20,7 +20,7 @@ def test_no_leader_reason_names_a_node_that_died_at_start_processes(tmp_path):
     reason names node 1, its code 1 and the ModuleNotFoundError; the running nodes are not named."""
     lc = LocalCluster(make_config(tmp_path, 3), tmp_path)
     broken = [sys.executable, "-c", "import zmqzab_not_installed"]
-    lc.node_command = lambda i: broken if i == 1 else [sys.executable, "-c", "import time; time.sleep(60)"]
+    lc.node_command = lambda i: broken if i == 1 else [sys.executable, "-c", "import signal; signal.pause()"]
     try:
         for i in lc.ids:
             lc.start(i)
