@@ -36,6 +36,9 @@ PORT_MAX = 65535
 MESSAGE_DELAY_MAX_MS = 10_000  # a classroom delay; longer is a mistake, not a demo
 SNAPSHOTS_KEPT_MIN = 1  # 1 works, but leaves nothing to fall back on if that snapshot is damaged
 SNAPSHOTS_KEPT_MAX = 1000
+#: Above this a snapshot_size_factor means "never SNAP for size" anyway; a typo like 33 for
+#: 0.33 still passes, so the bound only stops infinities and nonsense.
+SNAPSHOT_SIZE_FACTOR_MAX = 1000.0
 
 PORT_KEYS = ("peer_port", "pub_port", "client_port", "http_port")
 #: ZooKeeper's clientPort: optional (0 or absent: this node serves no ZooKeeper clients).
@@ -142,6 +145,9 @@ class StorageConfig:
     #: create_snapshot_on_exit). Off: the log after the last snapshot stays on disk as it is
     #: (the chaos checker judges it after its final stop).
     snapshot_on_exit: bool = True
+    #: ZooKeeper's snapshotSizeFactor: a follower behind by more than this times the snapshot's
+    #: size in txns (and by 64 KiB or more) gets SNAP instead of DIFF. Negative: always DIFF.
+    snapshot_size_factor: float = 0.33
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +311,15 @@ class _Table:
             raise self.error(f"{key} = {value} is out of range (allowed: {allowed})")
         return value
 
+    def get_float(self, key: str, default: float, high: float) -> float:
+        """A number (an integer is one too) at most ``high``; negative is allowed (it means off)."""
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise self.error(f"{key} must be a number, got {_kind(value)} ({_shown(value)})")
+        if value > high:
+            raise self.error(f"{key} = {value} is out of range (allowed: at most {high:g}; negative turns it off)")
+        return float(value)
+
     def get_bool(self, key: str, default: bool) -> bool:
         value = self.data.get(key, default)
         if not isinstance(value, bool):
@@ -366,7 +381,7 @@ def _storage(path: str, raw: dict[str, Any]) -> StorageConfig:
     t = _sub_table(path, raw, "storage")
     d = StorageConfig()
     t.check_keys(("data_dir", "log_dir", "fsync", "log_window_txns", "snapshot_every_txns",
-                  "snapshots_kept", "snapshot_on_exit"))
+                  "snapshots_kept", "snapshot_on_exit", "snapshot_size_factor"))
     return StorageConfig(
         data_dir=Path(t.get_str("data_dir", str(d.data_dir))),
         log_dir=Path(t.get_str("log_dir", str(d.log_dir))),
@@ -376,6 +391,7 @@ def _storage(path: str, raw: dict[str, Any]) -> StorageConfig:
         snapshots_kept=t.get_int("snapshots_kept", d.snapshots_kept, SNAPSHOTS_KEPT_MIN,
                                  SNAPSHOTS_KEPT_MAX),
         snapshot_on_exit=t.get_bool("snapshot_on_exit", d.snapshot_on_exit),
+        snapshot_size_factor=t.get_float("snapshot_size_factor", d.snapshot_size_factor, SNAPSHOT_SIZE_FACTOR_MAX),
     )
 
 
@@ -594,6 +610,7 @@ def render_config(
         f"snapshot_every_txns = {storage.snapshot_every_txns}",
         f"snapshots_kept = {storage.snapshots_kept}",
         f"snapshot_on_exit = {'true' if storage.snapshot_on_exit else 'false'}",
+        f"snapshot_size_factor = {storage.snapshot_size_factor!r}",
         "",
         "[game]",
         f"round_size = {game.round_size}",

@@ -29,3 +29,26 @@ def test_bad_values_are_named(line: str, message: str) -> None:
     with pytest.raises(ConfigError, match="\\[storage\\]") as err:
         parse_config(NODE + f"[storage]\n{line}\n", "c.toml")
     assert message in str(err.value)
+
+
+def test_snapshot_size_factor_default_round_trip_and_off() -> None:
+    """ZooKeeper's snapshotSizeFactor: 0.33 by default; an integer or a negative (off) parses."""
+    assert parse_config(NODE).storage.snapshot_size_factor == 0.33
+    for value in (-1.0, 0.0, 2.5):
+        storage = StorageConfig(snapshot_size_factor=value)
+        text = render_config([NodeAddress(0, "127.0.0.1", 1, 2, 3, 4)], storage=storage)
+        assert parse_config(text).storage == storage
+    assert parse_config(NODE + "[storage]\nsnapshot_size_factor = 1\n").storage.snapshot_size_factor == 1.0
+
+
+@pytest.mark.parametrize("line, message", [
+    ('snapshot_size_factor = "0.33"', "snapshot_size_factor must be a number, got a string"),
+    ("snapshot_size_factor = true", "snapshot_size_factor must be a number"),
+    ("snapshot_size_factor = nan", "snapshot_size_factor must be a number"),
+    ("snapshot_size_factor = inf", "snapshot_size_factor = inf is out of range (allowed: at most 1000; negative turns it off)"),
+    ("snapshot_size_factor = 1e9", "is out of range"),
+])
+def test_bad_snapshot_size_factor_is_named(line: str, message: str) -> None:
+    with pytest.raises(ConfigError, match="\\[storage\\]") as err:
+        parse_config(NODE + f"[storage]\n{line}\n", "c.toml")
+    assert message in str(err.value)

@@ -77,6 +77,7 @@ from zmqzab.messages import (
     SyncTxns,
     Txn,
     UpToDate,
+    encoder,
 )
 from zmqzab.zxid import fmt_zxid, make_zxid, zxid_counter, zxid_epoch
 
@@ -318,19 +319,56 @@ def choose_sync(peer: Peer, follower_last: int, follower_base: int) -> SyncChoic
         return (*snap, f"follower has epoch {zxid_epoch(follower_last)} txns the leader never saw")
     if follower_last < log.base:
         if follower_last >= peer.zxid_disk_base:
-            return SyncMode.DIFF, follower_last, (
+            behind = len(log) + _count_between(follower_last, log.base)
+            return _snap_if_smaller(peer, follower_last, behind) or (SyncMode.DIFF, follower_last, (
                 f"follower ({fmt_zxid(follower_last)}) is behind the memory window (starts after "
-                f"{fmt_zxid(log.base)}): older txns from disk")
+                f"{fmt_zxid(log.base)}): older txns from disk"))
         return (*snap, f"follower ({fmt_zxid(follower_last)}) is behind the leader's log (it starts "
                        f"after {fmt_zxid(peer.zxid_disk_base)}; older txns were purged)")
     if log.contains(follower_last):
-        return SyncMode.DIFF, follower_last, f"{len(log) - log.index_after(follower_last)} txns behind"
+        behind = len(log) - log.index_after(follower_last)
+        return _snap_if_smaller(peer, follower_last, behind) or (SyncMode.DIFF, follower_last,
+                                                                 f"{behind} txns behind")
     common = log.last_before(follower_last)
     if zxid_epoch(common) == zxid_epoch(follower_last) and common >= follower_base:
         return SyncMode.TRUNC, common, (f"follower has txns after {fmt_zxid(common)} in epoch "
                                f"{zxid_epoch(common)} that the leader does not")
     return (*snap, f"follower diverged in epoch {zxid_epoch(follower_last)} where the leader "
                    "cannot see the common point")
+
+
+#: Txns sampled (evenly over the memory window) to estimate a DIFF's size in bytes.
+_SIZE_SAMPLES = 16
+_encode = encoder.encode  # as the txns travel in TXNS
+
+
+def _snap_if_smaller(peer: Peer, follower_last: int, behind: int) -> SyncChoice | None:
+    """SNAP if the txns a follower lacks outweigh ``snapshot_size_factor`` times the snapshot
+    (ZooKeeper's LearnerHandler with zookeeper.snapshotSizeFactor), else None: DIFF.
+
+    Why: a restarted follower 50,000 game txns behind would be sent ~2 MB of txns to log, fsync
+    and apply one by one, where the game at the committed zxid is ~30 KiB. Only for a follower
+    that holds nothing uncommitted (``follower_last`` <= our committed zxid): the snapshot sits
+    at that zxid, so everything the follower holds is in it, and the follower replaces no txn it
+    may have ACKed without it being committed. The DIFF's size is estimated from a sample of the
+    window's txns as they travel (msgpack), the snapshot's measured by serializing it, which
+    only a DIFF of ``snapshot_size_min_diff_bytes`` or more pays for.
+    """
+    cfg = peer.cfg
+    txns = peer.log.txns
+    if cfg.snapshot_size_factor < 0 or follower_last > peer.zxid_committed or not txns or behind <= 0:
+        return None
+    step = max(1, len(txns) // _SIZE_SAMPLES)
+    sample = txns[::step][:_SIZE_SAMPLES]
+    diff_bytes = behind * sum(len(_encode(t)) for t in sample) // len(sample)
+    if diff_bytes < cfg.snapshot_size_min_diff_bytes:
+        return None
+    snap_bytes = len(peer.state.snapshot())
+    if diff_bytes <= cfg.snapshot_size_factor * snap_bytes:
+        return None
+    return SyncMode.SNAP, peer.zxid_committed, (
+        f"{behind} txns behind (~{diff_bytes} bytes), more than {cfg.snapshot_size_factor:g} x the "
+        f"{snap_bytes}-byte snapshot")
 
 
 def _sync(peer: Peer, st: LeaderState, ln: Learner, out: Output, choice: SyncChoice | None = None) -> None:

@@ -42,6 +42,14 @@ class CoreConfig:
     #: Committed txns kept in memory for DIFF; older ones are read from disk (``ReadLog``)
     #: back to ``Peer.zxid_disk_base``; a follower behind that gets SNAP.
     log_window_txns: int = 50_000
+    #: ZooKeeper's snapshotSizeFactor: a follower that holds only committed txns and lacks more
+    #: than this times the snapshot's size in txns gets SNAP instead of DIFF (a few KiB of state
+    #: instead of megabytes of history to send, log and apply). Negative: always DIFF.
+    snapshot_size_factor: float = 0.33
+    #: ...but only a DIFF of at least this many bytes is weighed: below it a DIFF is cheap anyway,
+    #: the state is not serialized just to compare, and a short absence still shows as txns
+    #: flowing (the classroom's catch-up).
+    snapshot_size_min_diff_bytes: int = 64 * 1024
     #: SNAP streams the snapshot in chunks of this size...
     snap_chunk_bytes: int = 256 * 1024
     #: ...with at most this many sent and not yet acknowledged (SNAPACK): the flow control that

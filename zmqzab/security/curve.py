@@ -85,10 +85,13 @@ def client_keys(config: ClusterConfig) -> ClientKeys | None:
 
 
 def client_socket(ctx: zmq.Context, config: ClusterConfig, node_id: int, keys: ClientKeys | None,
-                  kind: int = zmq.DEALER) -> zmq.Socket:
-    """A client's socket to ``node_id``'s client_port, with CURVE when ``keys`` is given."""
+                  kind: int = zmq.DEALER, reconnect_ms: int | None = None) -> zmq.Socket:
+    """A client's socket to ``node_id``'s client_port, with CURVE when ``keys`` is given;
+    ``reconnect_ms``: retry a refused connect this often (ZeroMQ's default is 100 ms)."""
     sock = ctx.socket(kind)
     sock.setsockopt(zmq.LINGER, 0)
+    if reconnect_ms is not None:
+        sock.setsockopt(zmq.RECONNECT_IVL, reconnect_ms)
     if keys is not None:
         keys.apply(sock, node_id)
     sock.connect(config.node(node_id).client_endpoint)

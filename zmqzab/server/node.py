@@ -110,6 +110,7 @@ def core_config(config: ClusterConfig) -> CoreConfig:
         sync_limit_ticks=t.sync_limit_ticks,
         election_wait_ticks=t.election_wait_ticks,
         log_window_txns=config.storage.log_window_txns,
+        snapshot_size_factor=config.storage.snapshot_size_factor,
         test_faults=bugs,
     )
 

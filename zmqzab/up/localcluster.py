@@ -124,6 +124,8 @@ def _with_package_root(pythonpath: str) -> str:
     return os.pathsep.join([root, *(p for p in pythonpath.split(os.pathsep) if p and p != root)])
 
 
+#: A status poll's connect retry while the node is not listening yet (its bench polls every 5 ms).
+STATUS_RECONNECT_MS = 5
 #: How long a node's fault rules are retried while it is alive but not listening yet (start-up).
 RULES_RETRY_S = 10.0
 
@@ -254,7 +256,9 @@ class LocalCluster:
         if not self.alive(i) or i in self.paused:
             return None
         self._req += 1
-        s = client_socket(self.ctx, self.config, i, self.keys)
+        # A node still starting refuses the connect; ZeroMQ's default retry (100 ms) would make
+        # every poll of a starting node that late, a catch-up's figure with it.
+        s = client_socket(self.ctx, self.config, i, self.keys, reconnect_ms=STATUS_RECONNECT_MS)
         try:
             s.send(encode(ReadRequest(self._req, what)))
             if s.poll(int(timeout * 1000)):
