@@ -34,10 +34,10 @@ import zmq
 from zmqzab.config import ClusterConfig, load_config
 from zmqzab.game.limits import VALUE_MAX
 from zmqzab.up.localcluster import LocalCluster, make_config
-from zmqzab.messages import ClientRequest, Guess, ReadRequest, decode_reply, encode
+from zmqzab.messages import ClientBatch, ClientRequest, Guess, ReadRequest, decode_reply, encode
 from zmqzab.security.curve import ClientKeys, client_keys, client_socket
 from zmqzab.security.zap import bound_client_id
-from zmqzab.server.transport import drain, send_frames
+from zmqzab.server.transport import drain
 from zmqzab.zxid import parse_zxid
 
 WORKLOADS = ("seq", "pipe", "failover", "hung", "catchup")
@@ -112,20 +112,20 @@ class Probe:
                 room = min(inflight - (sent - done), n - sent)
                 if room <= 0 or (room < batch and sent - done >= batch):
                     break
-                frames = []
+                requests = []
                 for _ in range(min(room, batch)):
                     seq = first + sent
                     sent += 1
                     self.req += 1
-                    frames.append(encode(ClientRequest(self.req, Guess(cid, seq, seq % (VALUE_MAX + 1)))))
-                send_frames(s, frames)
+                    requests.append(ClientRequest(self.req, Guess(cid, seq, seq % (VALUE_MAX + 1))))
+                s.send(encode(ClientBatch(requests)))  # one frame; answered in REPLIES frames
             if not s.poll(30_000):
                 raise RuntimeError(f"no reply for 30 s with {sent - done} writes outstanding")
             for frame in (frame for message in drain(s, 1) for frame in message):
-                r = decode_reply(frame)
-                if not r.ok:
-                    raise RuntimeError(f"write refused during the pipelined run: {r.error}")
-                done += 1
+                for r in decode_reply(frame).replies:
+                    if not r.ok:
+                        raise RuntimeError(f"write refused during the pipelined run: {r.error}")
+                    done += 1
             tick(done)
         self.seq = first + n - 1
         return time.perf_counter() - start
