@@ -122,3 +122,31 @@ def test_a_batch_frame_that_does_not_decode_is_dropped_and_counted(one_node):
     _, messages = collect(sock, 1)
     assert [m.req_id for m in messages] == [2] and messages[0].ok
     assert node.counters["client_bad_frames"] == 1
+
+
+def test_a_batch_a_node_cannot_take_is_refused_in_replies_frames(tmp_path):
+    """Goal: a refusal of a whole batch (the core's NotReady) reaches a BATCH client in its
+    form. Setup: one node of a three-node config, its peers never started: it looks for a
+    leader. Faults: no quorum. Expected: each write of the BATCH frame is refused (no_leader)
+    in REPLIES frames, nothing is counted as a bad frame."""
+    config = load_config(make_config(tmp_path, 3))
+    node = Node(config, 0, tmp_path / "data" / "node-0")
+    runner = threading.Thread(target=node.run, daemon=True)
+    runner.start()
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(config.node(0).client_endpoint)
+    try:
+        sock.send(encode(ClientBatch([ClientRequest(k, Guess("lonely", k, 1)) for k in (1, 2, 3)])))
+        _, messages = collect(sock, 3)
+    finally:
+        sock.close(0)
+        ctx.term()
+        node.running = False
+        runner.join(timeout=10)
+    assert all(type(m) is ReplyBatch for m in messages)
+    replies = [r for m in messages for r in m.replies]
+    assert sorted(r.req_id for r in replies) == [1, 2, 3]
+    assert all(not r.ok and r.error_kind == "no_leader" for r in replies), replies
+    assert node.counters["client_bad_frames"] == 0
