@@ -388,8 +388,26 @@ class ReadReply(Struct, frozen=True, tag="READ_REPLY", array_like=True):
     data: dict
 
 
-ClientMessage = ClientRequest | ReadRequest
-ClientReplyMessage = ClientReply | ReadReply
+class ClientBatch(Struct, frozen=True, tag="BATCH", array_like=True):
+    """Many requests in one frame, from a pipelining client. The node answers the requests of
+    a BATCH frame with REPLIES frames (``ReplyBatch``): those answered in one loop pass in one
+    frame. Why one frame and not one per request: each frame is a send and a receive on both
+    sides, about as costly in Python as the request's own handling (issue 14). A client that
+    sends plain REQUEST/READ frames still gets one frame per reply, as before BATCH existed;
+    a node older than BATCH drops a BATCH frame as undecodable (the client times out)."""
+
+    requests: list[ClientRequest | ReadRequest]
+
+
+class ReplyBatch(Struct, frozen=True, tag="REPLIES", array_like=True):
+    """The answers to requests that came in BATCH frames, in the order the node made them
+    (match them by ``req_id``)."""
+
+    replies: list[ClientReply | ReadReply]
+
+
+ClientMessage = ClientRequest | ReadRequest | ClientBatch
+ClientReplyMessage = ClientReply | ReadReply | ReplyBatch
 
 # --------------------------------------------------------------------------------------------
 # Encoders and decoders: create once, reuse (msgspec's advice; decoding is the hot path).

@@ -5,7 +5,9 @@ PROPOSAL) through the host, which answers each when this node applies its txn, m
 (client id, seq) (host/clients.py). Reads, refusals and retries of applied requests are
 answered at once. Replies produced in one loop pass go out as one multipart message per
 client: a pipelining client gets its answers in batches (one frame each), a one-at-a-time
-client sees a plain one-frame message.
+client sees a plain one-frame message. Requests that came in a BATCH frame (many requests in
+one frame, messages.ClientBatch) are answered in one REPLIES frame per client per pass: a frame
+costs a send here and a receive there, as much as the request's own handling (issue 14).
 
 Who may write as whom (issue 17). With CURVE, every frame carries the ZAP ``User-Id`` of the key
 that sent it (security/zap.py); a write whose client id does not start with that user id is
@@ -29,6 +31,7 @@ from zmqzab.core.peer import NotReady
 from zmqzab.core.roles import Role
 from zmqzab.game.limits import request_problem
 from zmqzab.messages import (
+    ClientBatch,
     ClientReply,
     ClientRequest,
     DecodeError,
@@ -36,6 +39,7 @@ from zmqzab.messages import (
     Op,
     ReadReply,
     ReadRequest,
+    ReplyBatch,
     Txn,
     decode_client,
     encode,
@@ -50,8 +54,11 @@ if TYPE_CHECKING:
 #: Requests taken from one client message (a pipelining client sends a batch as frames).
 FRAMES_PER_MESSAGE_MAX = 10_000
 
-#: A waiter: the client's socket identity and its request id.
-Waiter = tuple[bytes, int]
+#: A waiter: the client's socket identity, its request id, and whether the request came in a
+#: BATCH frame (then its answer goes in a REPLIES frame).
+Waiter = tuple[bytes, int, bool]
+#: Replies of one pass to one client, by (socket identity, in a REPLIES frame or not).
+Outbox = dict[tuple[bytes, bool], list["ClientReply | ReadReply"]]
 
 
 class ClientPort:
@@ -59,7 +66,7 @@ class ClientPort:
         self.node = node
         self.drops = DropWarnings(node.log.warning)
         #: Replies produced in one loop pass, by client: sent as one multipart message each.
-        self.outbox: dict[bytes, list[bytes]] = {}
+        self.outbox: Outbox = {}
         #: Answers given in one Output (for the event ring).
         self.answered: list[tuple[Txn, GameResult]] = []
         #: With CURVE the frames are read as zmq.Frames, for their User-Id.
@@ -68,25 +75,29 @@ class ClientPort:
 
     # ---------------------------------------------------------------- replies
 
-    def reply(self, identity: bytes, reply: ClientReply | ReadReply) -> None:
-        frames = self.outbox.get(identity)
-        if frames is None:
-            self.outbox[identity] = [encode(reply)]
+    def reply(self, to: tuple[bytes, bool], reply: ClientReply | ReadReply) -> None:
+        """``to``: the client's socket identity, and whether it asked in a BATCH frame."""
+        replies = self.outbox.get(to)
+        if replies is None:
+            self.outbox[to] = [reply]
         else:
-            frames.append(encode(reply))
+            replies.append(reply)
 
     def answer(self, waiters: list[Waiter], txn: Txn, result: GameResult) -> None:
         """The host's answer to requests taken here: their txn is applied (HostIO.answer)."""
         self.answered.append((txn, result))
         node_id = self.node.id
-        for identity, req_id in waiters:
-            self.reply(identity, ClientReply(req_id=req_id, ok=True, node=node_id, zxid=txn.zxid, result=result))
+        for identity, req_id, batched in waiters:
+            self.reply((identity, batched),
+                       ClientReply(req_id=req_id, ok=True, node=node_id, zxid=txn.zxid, result=result))
 
     def flush(self) -> None:
-        """One multipart message per client per loop pass."""
+        """One multipart message per client per loop pass: a REPLIES frame for the answers to
+        BATCH frames, a frame per reply for the others."""
         outbox, self.outbox = self.outbox, {}
         sock = self.node.transport.client
-        for identity, frames in outbox.items():
+        for (identity, batched), replies in outbox.items():
+            frames = [encode(ReplyBatch(replies))] if batched else [encode(r) for r in replies]
             try:
                 send_frames(sock, [identity, *frames], NOBLOCK)
             except (zmq.Again, zmq.ZMQError):
@@ -97,7 +108,7 @@ class ClientPort:
     def serve(self) -> None:
         node = self.node
         ops: list[Op] = []
-        takers: list[tuple[bytes, ClientRequest, Op]] = []
+        takers: list[Waiter] = []
         curve = self.curve
         for frames in drain(node.transport.client, DRAIN_LIMIT, copy=not curve):
             if len(frames) < 2 or len(frames) > FRAMES_PER_MESSAGE_MAX + 1:
@@ -109,19 +120,28 @@ class ClientPort:
                 frames = [f.bytes for f in frames]
             identity = frames[0]
             for payload in frames[1:]:
-                self._take_request(identity, payload, ops, takers, user)
+                try:
+                    msg = decode_client(payload)
+                except DecodeError as exc:
+                    self._dropped(f"{len(payload)} bytes do not decode ({str(exc)[:80]})")
+                    continue
+                if type(msg) is ClientBatch:
+                    to = (identity, True)
+                    for request in msg.requests:
+                        self._take_request(to, request, ops, takers, user)
+                else:
+                    self._take_request((identity, False), msg, ops, takers, user)
         if not ops:
             return
         try:
-            out = node.replica.submit(ops, [(identity, msg.req_id) for identity, msg, _ in takers],
-                                      ts_ms=int(time.time() * 1000))
+            out = node.replica.submit(ops, takers, ts_ms=int(time.time() * 1000))
         except NotReady as exc:
             if exc.output is not None:
                 node.execute(exc.output)  # a step-down's votes and role change (ZK-1277)
             node.events.add("refused", (len(ops), str(exc)))
-            for identity, msg, _ in takers:
-                self.reply(identity, ClientReply(req_id=msg.req_id, ok=False, node=node.id,
-                                                 error=str(exc), error_kind=exc.kind))
+            for identity, req_id, batched in takers:
+                self.reply((identity, batched), ClientReply(req_id=req_id, ok=False, node=node.id,
+                                                            error=str(exc), error_kind=exc.kind))
             return
         node.counters["proposals_submitted"] += len(ops)
         peer = node.peer
@@ -129,45 +149,40 @@ class ClientPort:
         node.events.add("client", (len(ops), ops[:3], path))
         node.execute(out)
 
-    def _take_request(self, identity: bytes, payload: bytes, ops: list[Op],
-                      takers: list[tuple[bytes, ClientRequest, Op]], user: str | None) -> None:
-        """One request frame: answered at once (reads, refusals, known answers) or queued."""
+    def _take_request(self, to: tuple[bytes, bool], msg: ClientRequest | ReadRequest, ops: list[Op],
+                      takers: list[Waiter], user: str | None) -> None:
+        """One request: answered at once (reads, refusals, known answers) or queued. ``to``:
+        the client's socket identity, and whether the request came in a BATCH frame."""
         node = self.node
-        try:
-            msg = decode_client(payload)
-        except DecodeError as exc:
-            self._dropped(f"{len(payload)} bytes do not decode ({str(exc)[:80]})")
-            return
         node.counters["client_requests"] += 1
         if isinstance(msg, ReadRequest):
-            self.reply(identity, ReadReply(req_id=msg.req_id, node=node.id, data=self._read(msg.what)))
+            self.reply(to, ReadReply(req_id=msg.req_id, node=node.id, data=self._read(msg.what)))
             return
         problem = self._check_op(msg.op)
         if problem:
-            self.reply(identity, ClientReply(req_id=msg.req_id, ok=False, node=node.id,
-                                             error=problem, error_kind="bad_request"))
+            self.reply(to, ClientReply(req_id=msg.req_id, ok=False, node=node.id,
+                                       error=problem, error_kind="bad_request"))
             return
         if user is not None and (problem := client_id_owner_problem(user, msg.op.client_id)):
             node.counters["client_ids_refused"] += 1
             self.drops.dropped("client_id_refused", f"on client_port: {problem}")
-            self.reply(identity, ClientReply(req_id=msg.req_id, ok=False, node=node.id,
-                                             error=problem, error_kind="bad_request"))
+            self.reply(to, ClientReply(req_id=msg.req_id, ok=False, node=node.id,
+                                       error=problem, error_kind="bad_request"))
             return
         known = node.replica.known_answer(msg.op)
         if known is not None:  # a retry of an applied request: its original answer
-            self.reply(identity, ClientReply(req_id=msg.req_id, ok=True, node=node.id,
-                                             zxid=known[0], result=known[1]))
+            self.reply(to, ClientReply(req_id=msg.req_id, ok=True, node=node.id,
+                                       zxid=known[0], result=known[1]))
             return
         problem = node.peer.state.game.ahead_problem(msg.op)
         if problem:
-            self.reply(identity, ClientReply(req_id=msg.req_id, ok=False, node=node.id,
-                                             zxid=node.peer.zxid_applied,
-                                             error=f"session expired: {problem}; start a new session",
-                                             error_kind="session_expired"))
+            self.reply(to, ClientReply(req_id=msg.req_id, ok=False, node=node.id,
+                                       zxid=node.peer.zxid_applied,
+                                       error=f"session expired: {problem}; start a new session",
+                                       error_kind="session_expired"))
             return
-        op = self._stamp(msg.op)
-        ops.append(op)
-        takers.append((identity, msg, op))
+        ops.append(self._stamp(msg.op))
+        takers.append((to[0], msg.req_id, to[1]))
 
     def _dropped(self, detail: str) -> None:
         self.node.counters["client_bad_frames"] += 1
