@@ -33,6 +33,9 @@ def run_node_command(node_id: int, config: Path | None, data_dir: Path | None, l
     # loguru's default stderr handler is replaced at once (server/logs.py): not making it saves
     # ~6 ms of every start (docs/benchmarks.md, "Start-up and catch-up").
     os.environ.setdefault("LOGURU_AUTOINIT", "false")
+    from zmqzab.server.loguru_startup import before_import
+
+    before_import()  # nothing has imported loguru yet: its asyncio import waits until needed (~20 ms)
     from zmqzab.server.node import run_node
 
     gc.enable()  # off while the node's modules were imported (zmqzab/entry.py)

@@ -110,8 +110,19 @@ class LimitedHTTPServer(HTTPServer):
     daemon_threads = True
     request_queue_size = 128  # the listen backlog
 
-    def __init__(self, address, handler, workers: int = WORKERS) -> None:
-        super().__init__(address, handler)
+    def __init__(self, address, handler, workers: int = WORKERS, listener: socket.socket | None = None) -> None:
+        """``listener``: a socket bound and listening on ``address`` already (httpbind.py), else
+        one is bound here."""
+        if listener is None:
+            super().__init__(address, handler)
+        else:
+            super().__init__(address, handler, bind_and_activate=False)
+            self.socket.close()
+            self.socket = listener
+            # What HTTPServer.server_bind sets besides binding.
+            self.server_address = listener.getsockname()
+            self.server_name = socket.getfqdn(self.server_address[0])
+            self.server_port = self.server_address[1]
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
