@@ -138,7 +138,7 @@ def main() -> None:
     trees = {"A": args.a.resolve(), "B": args.b.resolve()}
     for tree in trees.values():
         subprocess.run([sys.executable, "-c", "from zmqzab.up.bytecode import compile_package; compile_package()"],
-                       env=dict(os.environ, PYTHONPATH=str(tree)), check=True)
+                       env=dict(os.environ, PYTHONPATH=str(tree)), cwd=tree, check=True)  # cwd: not this one's
     runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
     for r in range(args.rounds):
         for side in ("AB" if r % 2 == 0 else "BA"):
