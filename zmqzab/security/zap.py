@@ -19,8 +19,6 @@ The handler that applies these rules is security/authenticator.py (loaded with C
 
 from __future__ import annotations
 
-import hashlib
-
 PEERS_DOMAIN = "peers"
 CLIENTS_DOMAIN = "clients"
 
@@ -32,6 +30,8 @@ def node_user_id(node_id: int) -> str:
 def client_user_id(public_z85: bytes) -> str:
     """The user id of a client key: 16 hex digits of its hash (a key is 40 characters; the id
     starts every client id bound to it, so it is kept short)."""
+    import hashlib  # here: only CURVE clients need it (a node's start-up, issue 14)
+
     return "k" + hashlib.sha256(public_z85).hexdigest()[:16]
 
 

@@ -12,7 +12,9 @@ else is served while they dribble. ``LimitedHTTPServer`` splits a request's life
    connection) and within ``HEAD_MAX_BYTES`` (431 beyond). At most ``PENDING_MAX`` connections
    may be sending their head; one more closes the oldest (a real client sends its head in one
    packet and is never the oldest for long).
-2. **The answer** is made by a fixed pool of worker threads, for complete heads only. Complete
+2. **The answer** is made by a pool of at most ``workers`` threads, for complete heads only
+   (started as requests need them, not all at once: a node's 40 cost ~5 ms of its start, on the
+   clock of a restarted follower's catch-up, issue 14; see ``_hand_over``). Complete
    requests wait in a queue of ``QUEUE_MAX``; one more gets 503 at once. Every socket read and
    write of a worker has a ``SOCKET_TIMEOUT_S`` time limit (the body, the answer, an event
    stream's writes: a reader that takes nothing for that long while its buffers are full is
@@ -33,6 +35,7 @@ import socketserver
 import threading
 import time
 from http.server import HTTPServer
+from typing import Any
 
 from loguru import logger
 
@@ -110,8 +113,19 @@ class LimitedHTTPServer(HTTPServer):
     daemon_threads = True
     request_queue_size = 128  # the listen backlog
 
-    def __init__(self, address, handler, workers: int = WORKERS) -> None:
-        super().__init__(address, handler)
+    def __init__(self, address, handler, workers: int = WORKERS, listener: socket.socket | None = None) -> None:
+        """``listener``: a socket bound and listening on ``address`` already (httpbind.py), else
+        one is bound here."""
+        if listener is None:
+            super().__init__(address, handler)
+        else:
+            super().__init__(address, handler, bind_and_activate=False)
+            self.socket.close()
+            self.socket = listener
+            # What HTTPServer.server_bind sets besides binding.
+            self.server_address = listener.getsockname()
+            self.server_name = socket.getfqdn(self.server_address[0])
+            self.server_port = self.server_address[1]
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -121,12 +135,16 @@ class LimitedHTTPServer(HTTPServer):
         self._jobs: queue.Queue = queue.Queue(QUEUE_MAX)
         self._closing = threading.Event()
         self.workers = workers
+        #: Worker threads started so far, requests handed to the pool (the head thread's
+        #: counts) and requests answered (the workers', under ``_lock``): see ``_hand_over``.
+        self._started = 0
+        self._handed = 0
+        self._answered = 0
+        self._lock = threading.Lock()
         self._reported_at = -REPORT_EVERY_S
         #: Handler failures not logged (within REPORT_EVERY_S of the last report).
         self.unreported = 0
         threading.Thread(target=self._read_heads, name="http-heads", daemon=True).start()
-        for i in range(workers):
-            threading.Thread(target=self._work, name=f"http-{i}", daemon=True).start()
 
     # ---------------------------------------------------------------- accept thread
 
@@ -207,10 +225,24 @@ class LimitedHTTPServer(HTTPServer):
                     f"request line and headers over {HEAD_MAX_BYTES} bytes")
             return
         sock.setblocking(True)
+        self._hand_over((sock, p.addr, bytes(p.buf)))
+
+    def _hand_over(self, job: tuple[socket.socket, Any, bytes]) -> None:
+        """Queue a complete request for the pool, starting one more worker whenever the requests
+        handed over and not yet answered outnumber the workers: none waits while fewer than
+        ``workers`` threads exist (the counts only err towards one worker too many)."""
         try:
-            self._jobs.put_nowait((sock, p.addr, bytes(p.buf)))
+            self._jobs.put_nowait(job)
         except queue.Full:
-            _refuse(sock, "503 Service Unavailable", "server busy: try again")
+            _refuse(job[0], "503 Service Unavailable", "server busy: try again")
+            return
+        self._handed += 1
+        if self._started < self.workers and self._handed - self._answered > self._started:
+            try:
+                threading.Thread(target=self._work, name=f"http-{self._started}", daemon=True).start()
+            except RuntimeError:  # no thread to be had: the request waits for a busy worker
+                return
+            self._started += 1
 
     def _forget(self, sock: socket.socket, pending: dict[socket.socket, _Pending]) -> None:
         pending.pop(sock, None)
@@ -235,6 +267,8 @@ class LimitedHTTPServer(HTTPServer):
                 self._report(exc)
             finally:
                 self.shutdown_request(sock)
+                with self._lock:
+                    self._answered += 1
 
     def _report(self, exc: Exception) -> None:
         """A handler raised: a bug of ours, never the client's doing (bad requests get a 4xx).

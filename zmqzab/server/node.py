@@ -33,7 +33,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import zmq
 from loguru import logger
@@ -294,9 +294,12 @@ class Node:
 
     # ------------------------------------------------------------------ the loop
 
-    def run(self) -> int:
+    def run(self, started: Callable[[], None] | None = None) -> int:
+        """The loop, until stopped; ``started``: called once the first election message is out."""
         self.execute(self.peer.start())
         self._write_log()
+        if started is not None:
+            started()
         poller = Poller()
         t = self.transport
         for sock in (t.router, *t.subs, t.client):
@@ -606,10 +609,15 @@ def run_node(config: ClusterConfig, node_id: int, data_dir: Path | None, log_dir
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    from zmqzab.server.web import start_http
+    from zmqzab.server.httpbind import DeferredView
+
+    def serve_view(listener) -> Any:
+        from zmqzab.server.web import start_http  # after the first election message (httpbind.py)
+
+        return start_http(node, listener)
 
     try:
-        http = start_http(node)
+        http = DeferredView(node, serve_view)  # bound now, served once the node has voted
     except PortInUseError as exc:
         log.error(str(exc))
         node.close()
@@ -623,7 +631,7 @@ def run_node(config: ClusterConfig, node_id: int, data_dir: Path | None, log_dir
     # which a big DIFF (tens of thousands of applied txns) triggers. Measured: GC during a
     # 50,000-txn catch-up went from ~20 ms to ~4 ms.
     gc.freeze()
-    code = node.run()
+    code = node.run(started=http.start)
     http.shutdown()
     log.info(f"node {node_id} stopped")
     return code

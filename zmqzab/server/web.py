@@ -44,8 +44,6 @@ POST with an Origin is refused).
 
 from __future__ import annotations
 
-import errno
-import hmac
 import json
 import threading
 import time
@@ -59,9 +57,10 @@ from zmqzab.resources import index_html
 from zmqzab.security.origins import cluster_origins, host_allowed, host_names, is_loopback
 from zmqzab.server import metrics as metrics_text
 from zmqzab.server.events import RING_SIZE, bounded
+from zmqzab.server.httpbind import bind_http, bind_node_http, view_url
 from zmqzab.server.httpserver import SOCKET_TIMEOUT_S, WORKERS, LimitedHTTPServer, setup_connection
 from zmqzab.server.streamslots import Stream, StreamSlots
-from zmqzab.server.transport import PortInUseError, check_rules
+from zmqzab.server.transport import check_rules
 
 if TYPE_CHECKING:
     from zmqzab.server.node import Node
@@ -275,6 +274,8 @@ def make_handler(node: "Node") -> type[BaseHTTPRequestHandler]:
                     raise HttpError(403, "this node was not started by `zmqzab up`: its view is "
                                          "read-only (start the cluster with zmqzab up for controls)")
                 given = self.headers.get(TOKEN_HEADER) or ""
+                import hmac  # here: only `zmqzab up` sends controls (with hashlib, ~2 ms of a view start)
+
                 if not hmac.compare_digest(given.encode(), node.control_token.encode()):
                     raise HttpError(403, "controls go through `zmqzab up` (its page or zmqzab "
                                          "crash/partition/...), not to a node directly")
@@ -412,13 +413,12 @@ def _kind_of(item: tuple) -> str:
 
 def serve_http(host: str, port: int, handler: type[BaseHTTPRequestHandler], what: str,
                name: str, workers: int = WORKERS) -> LimitedHTTPServer:
-    try:
-        server = LimitedHTTPServer((host, port), handler, workers)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise PortInUseError(f"{what}: port {port} on {host} is already in use: stop the other "
-                                 "program, or change the port") from None
-        raise PortInUseError(f"{what}: cannot serve HTTP on {host}:{port}: {exc}") from None
+    return serve_on(bind_http(host, port, what), handler, name, workers)
+
+
+def serve_on(listener, handler: type[BaseHTTPRequestHandler], name: str, workers: int) -> LimitedHTTPServer:
+    """Serve HTTP on a bound, listening socket (httpbind.py) from a thread named ``name``."""
+    server = LimitedHTTPServer(listener.getsockname(), handler, workers, listener)
     threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
     return server
 
@@ -428,7 +428,9 @@ def http_host(node: "Node") -> str:
     return node.config.http_host(node.addr)
 
 
-def start_http(node: "Node") -> LimitedHTTPServer:
+def start_http(node: "Node", listener=None) -> LimitedHTTPServer:
+    """Serve the node's view; ``listener``: its http_port bound already (httpbind.py: run_node
+    binds it before the node's first election message and serves it after), else bound here."""
     addr = node.addr
     host = http_host(node)
     token = node.control_token
@@ -441,16 +443,9 @@ def start_http(node: "Node") -> LimitedHTTPServer:
     elif token is not None and not is_loopback(host):
         node.log.warning(f"controls served on {host}:{addr.http_port} (not loopback): they need the "
                          f"{TOKEN_HEADER} header")
-    try:
-        # Every stream slot has its thread; WORKERS more answer everything else.
-        server = serve_http(host, addr.http_port, make_handler(node), f"node {node.id}", "http",
-                            WORKERS + MAX_STREAMS)
-        server.url = f"http://{'[' + host + ']' if ':' in host else host}:{addr.http_port}"  # type: ignore[attr-defined]
-        return server
-    except PortInUseError as exc:
-        if "already in use" in str(exc):
-            raise PortInUseError(
-                f"node {node.id}: http_port {addr.http_port} on {addr.host} is already in use: stop the "
-                f"other program, or change http_port in {node.config.path}"
-            ) from None
-        raise
+    if listener is None:
+        listener = bind_node_http(node)
+    # Every stream slot has its thread; WORKERS more answer everything else.
+    server = serve_on(listener, make_handler(node), "http", WORKERS + MAX_STREAMS)
+    server.url = view_url(host, addr.http_port)  # type: ignore[attr-defined]
+    return server

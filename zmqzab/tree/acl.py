@@ -18,7 +18,6 @@ never inside apply: a txn carries finished ACLs, and every replica stores the sa
 from __future__ import annotations
 
 import base64
-import hashlib
 import ipaddress
 from collections.abc import Iterable, Sequence
 from enum import IntFlag
@@ -76,6 +75,8 @@ def generate_digest(id_password: str) -> str:
     """``DigestAuthenticationProvider.generateDigest``: "user:pw" -> "user:base64(sha1(user:pw))".
 
     The hash covers the whole "user:password" string, the name is kept in clear."""
+    import hashlib  # here: only a digest ACL needs it (a node's start-up, issue 14)
+
     user = id_password.split(":", 1)[0]
     sha1 = hashlib.sha1(id_password.encode("utf-8")).digest()
     return f"{user}:{base64.b64encode(sha1).decode('ascii')}"
