@@ -49,7 +49,6 @@ def _restarted_leader(snap_at: int, after: int) -> Peer:
     return p
 
 
-@pytest.mark.xfail(strict=True, reason="behind counts the uncommitted tail, which SNAP sends too")
 def test_no_size_snap_for_a_follower_that_lacks_no_committed_txn():
     """Goal: SNAP replaces only the committed txns a follower lacks; one that lacks none must
     get DIFF. Setup: a leader restarted from its snapshot at 1:300 (~19.6 KB of game) with 400
@@ -61,7 +60,6 @@ def test_no_size_snap_for_a_follower_that_lacks_no_committed_txn():
     assert mode == "DIFF", reason
 
 
-@pytest.mark.xfail(strict=True, reason="behind counts the uncommitted tail, which SNAP sends too")
 def test_no_size_snap_when_few_committed_txns_are_missing():
     """Goal: the weighing counts the committed txns the follower lacks, not the leader's
     uncommitted tail. Setup: as above, follower at 1:295 (5 committed txns, ~150 bytes, behind
@@ -74,7 +72,6 @@ def test_no_size_snap_when_few_committed_txns_are_missing():
     assert choose_sync(p, make_zxid(1, 10), 0)[0] == "SNAP"
 
 
-@pytest.mark.xfail(strict=True, reason="the DIFF is weighed by a sample of the whole window")
 def test_a_follower_missing_one_guess_is_not_sent_the_whole_state_for_big_txns_elsewhere():
     """Goal: the DIFF's weight is that of the txns the follower lacks. Setup: the shipped
     defaults (factor 0.33, 64 KiB floor), 3 nodes; a ZooKeeper client creates /big with ~1 MiB
