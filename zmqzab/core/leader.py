@@ -326,8 +326,9 @@ def choose_sync(peer: Peer, follower_last: int, follower_base: int) -> SyncChoic
         return (*snap, f"follower ({fmt_zxid(follower_last)}) is behind the leader's log (it starts "
                        f"after {fmt_zxid(peer.zxid_disk_base)}; older txns were purged)")
     if log.contains(follower_last):
+        behind = len(log) - log.index_after(follower_last)
         return _snap_if_smaller(peer, follower_last, 0) or (SyncMode.DIFF, follower_last,
-                                                            f"{len(log) - log.index_after(follower_last)} txns behind")
+                                                            f"{behind} txns behind")
     common = log.last_before(follower_last)
     if zxid_epoch(common) == zxid_epoch(follower_last) and common >= follower_base:
         return SyncMode.TRUNC, common, (f"follower has txns after {fmt_zxid(common)} in epoch "
