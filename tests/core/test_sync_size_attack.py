@@ -129,3 +129,51 @@ def test_a_follower_behind_the_window_across_epochs_is_weighed_by_all_it_lacks()
              Recovered(3, 3, at, state.snapshot(), [t for t in hist if t.zxid > at], log_start=0))
     mode, zxid, reason = choose_sync(p, make_zxid(1, 100), 0)
     assert (mode, zxid) == ("SNAP", at), reason
+
+
+@pytest.mark.parametrize("landed", [0, 1])
+def test_a_crash_between_the_size_snap_install_and_its_txns_loses_nothing(landed: int):
+    """Goal: ZAB_CHECKLIST #14/#15 on the new path: a follower SNAPed for size crashes after
+    NEWLEADER, before the synced txns are durable (``landed`` 0: nothing of it reached the disk;
+    1: the snapshot did, the txns after it did not). Setup: 3 nodes, factor 0.33, no floor; the
+    follower misses 300 guesses; 2 more are proposed, not durable at the leader, as it
+    syncs (the first in the stream after the committed zxid, the second a live PROPOSAL). Expected: it recovers a history no shorter than before, with its old
+    currentEpoch; once back, every node holds the same state and every committed guess."""
+    c = Cluster(3, cfg=CoreConfig(snapshot_size_min_diff_bytes=0))
+    c.run_until(c.serving, 200)
+    ld = c.leader()
+    lagger = next(i for i in c.ids if i != ld)
+    c.submit(ld, 50, "a", 1)
+    c.tick(2)
+    c.crash(lagger)
+    for s in range(2, 302):
+        c.submit(ld, s % 101, f"client-{s % 7}", s)
+    c.tick(1)
+    before = c.disks[lagger].last
+    epoch_before = c.disks[lagger].current
+    c.auto_persist = False
+    c.start(lagger)
+    c.submit(ld, 1, "late", 1)  # proposed, not durable at the leader: after its committed zxid
+    c.submit(ld, 2, "late", 2)
+    fs = c.peers[lagger]
+    for _ in range(10_000):
+        if fs.following is not None and fs.following.step == "NEWLEADER_RECEIVED":
+            break
+        if not c.deliver_one():
+            c.tick(1)
+    assert fs.last_sync["mode"] == "SNAP" and fs.last_sync["txns_total"] >= 1, fs.last_sync
+    assert c.peers[ld].zxid_last > c.peers[ld].zxid_committed
+    disk = c.disks[lagger]
+    kinds = [type(op).__name__ for op in disk.pending]
+    assert kinds[0] == "InstallSnapshot" and set(kinds[1:]) == {"Append"}, kinds
+    disk.pending = disk.pending[:landed]
+    disk.flush()
+    c.crash(lagger)
+    assert c.disks[lagger].last >= before and c.disks[lagger].current == epoch_before
+    c.auto_persist = True
+    c.start(lagger)
+    c.run_until(lambda: c.serving() and c.peers[lagger].zxid_applied == c.peers[ld].zxid_applied, 300)
+    for i in c.ids:
+        assert c.peers[i].state.snapshot() == c.peers[ld].state.snapshot()
+    assert c.peers[ld].state.answer_of("client-1", 295) is not None
+    assert c.peers[ld].state.answer_of("late", 2) is not None
