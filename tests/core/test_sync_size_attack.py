@@ -194,8 +194,6 @@ class _CountingState:
         return getattr(self.inner, name)
 
 
-@pytest.mark.xfail(strict=True, reason="choose_sync serializes the state to weigh it, and _sync "
-                   "serializes it again to send it")
 def test_a_size_snap_serializes_the_state_once():
     """Goal: the leader's loop serializes the state once per SNAP. It is synchronous work on the
     loop that sends the PINGs (periodic snapshots are forked for that reason): a 200 MB tree

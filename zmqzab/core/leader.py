@@ -164,6 +164,9 @@ class LeaderState:
     #: The last tick a sync stream moved (a SNAPACK, a disk read done): while syncs make
     #: progress, establishing the epoch is not given up for taking longer than initLimit.
     progress_tick: int = 0
+    #: The state serialized by choose_sync to weigh it (its zxid, its bytes): the SNAP that
+    #: follows at once sends these instead of serializing again; _sync drops them.
+    measured: tuple[int, bytes] | None = None
 
     @property
     def epoch_acked(self) -> bool:
@@ -380,7 +383,7 @@ def _snap_if_smaller(peer: Peer, follower_last: int, on_disk: int) -> SyncChoice
     more = ""
     for txn in missing:
         if diff_bytes >= cfg.snapshot_size_min_diff_bytes and limit < 0:
-            snap_bytes = len(peer.state.snapshot())
+            snap_bytes = _measure(peer)
             limit = cfg.snapshot_size_factor * snap_bytes
         if limit >= 0 and diff_bytes > limit:
             more = " or more"  # the answer is known: the rest is not measured
@@ -389,7 +392,7 @@ def _snap_if_smaller(peer: Peer, follower_last: int, on_disk: int) -> SyncChoice
     if diff_bytes < cfg.snapshot_size_min_diff_bytes:
         return None
     if limit < 0:
-        snap_bytes = len(peer.state.snapshot())
+        snap_bytes = _measure(peer)
         limit = cfg.snapshot_size_factor * snap_bytes
     if diff_bytes <= limit:
         return None
@@ -398,11 +401,21 @@ def _snap_if_smaller(peer: Peer, follower_last: int, on_disk: int) -> SyncChoice
         f"{cfg.snapshot_size_factor:g} x the {snap_bytes}-byte snapshot")
 
 
+def _measure(peer: Peer) -> int:
+    """The size of the state serialized; a leader keeps the bytes for the SNAP that may follow."""
+    data = peer.state.snapshot()
+    st = peer.leading
+    if st is not None:
+        st.measured = (peer.zxid_applied, data)
+    return len(data)
+
+
 def _sync(peer: Peer, st: LeaderState, ln: Learner, out: Output, choice: SyncChoice | None = None) -> None:
     """Start the sync stream to one follower; NEWLEADER ends it (ZAB_CHECKLIST #12, #13)."""
     mode, zxid, reason = choice or choose_sync(peer, ln.zxid_last, ln.zxid_base)
     if mode == SyncMode.TRUNC and "diff_instead_of_trunc" in peer.cfg.test_faults:
         mode, zxid = SyncMode.DIFF, ln.zxid_last  # TEST FAULT: the follower keeps txns the leader lacks
+    measured, st.measured = st.measured, None
     log = peer.log
     ln.move_to(LearnerStep.SYNCING)
     ln.synced_to = upto = peer.zxid_last
@@ -420,7 +433,10 @@ def _sync(peer: Peer, st: LeaderState, ln: Learner, out: Output, choice: SyncCho
                    reason=reason, txns=total)
         return
     txns = log.after(zxid)
-    snapshot = peer.state.snapshot() if mode == SyncMode.SNAP else b""
+    snapshot = b""
+    if mode == SyncMode.SNAP:
+        fresh = measured is not None and measured[0] == zxid == peer.zxid_applied
+        snapshot = measured[1] if fresh else peer.state.snapshot()
     peer.send(out, ln.id, SyncStart(session=ln.session, epoch=st.epoch, mode=mode.value, zxid=zxid,
                                     txns_total=len(txns), reason=reason, zxid_upto=upto,
                                     snapshot_bytes=len(snapshot), snapshot_crc=zlib.crc32(snapshot)))
