@@ -81,13 +81,14 @@ def test_never_snap_for_size_over_txns_the_follower_may_have_acked_uncommitted()
     """Goal: the snapshot sits at the leader's committed zxid; a follower holding anything above
     it (a txn it may have ACKed that is not committed yet) must keep its history: DIFF.
     Setup: a leader whose log holds 1:1..1:400 with nothing committed (committed 0), factor 0,
-    no floor. Expected: DIFF for a follower at 1:1 (above committed), SNAP for the rule only when
-    the follower is at or below the committed zxid (here 0:0)."""
+    no floor. Expected: DIFF for a follower at 1:1 (above committed), and DIFF for one at 0:0
+    too: it lacks no committed txn, and SNAP at 0:0 would send the same 400 txns after an empty
+    snapshot (tests/core/test_sync_size_attack.py has the SNAP below the committed zxid)."""
     p = _leader_with_log(CoreConfig(snapshot_size_factor=0.0, snapshot_size_min_diff_bytes=0), 400)
     assert p.zxid_committed == 0
     assert choose_sync(p, make_zxid(1, 1), 0)[:2] == ("DIFF", make_zxid(1, 1))
     mode, zxid, reason = choose_sync(p, 0, 0)
-    assert (mode, zxid) == ("SNAP", 0) and "400 txns behind" in reason
+    assert (mode, zxid) == ("DIFF", 0) and "400 txns behind" in reason
 
 
 def test_the_switch_point_moves_with_the_gap():

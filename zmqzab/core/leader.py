@@ -164,6 +164,9 @@ class LeaderState:
     #: The last tick a sync stream moved (a SNAPACK, a disk read done): while syncs make
     #: progress, establishing the epoch is not given up for taking longer than initLimit.
     progress_tick: int = 0
+    #: The state serialized by choose_sync to weigh it (its zxid, its bytes): the SNAP that
+    #: follows at once sends these instead of serializing again; _sync drops them.
+    measured: tuple[int, bytes] | None = None
 
     @property
     def epoch_acked(self) -> bool:
@@ -319,16 +322,16 @@ def choose_sync(peer: Peer, follower_last: int, follower_base: int) -> SyncChoic
         return (*snap, f"follower has epoch {zxid_epoch(follower_last)} txns the leader never saw")
     if follower_last < log.base:
         if follower_last >= peer.zxid_disk_base:
-            behind = len(log) + _count_between(follower_last, log.base)
-            return _snap_if_smaller(peer, follower_last, behind) or (SyncMode.DIFF, follower_last, (
+            on_disk = _count_between(follower_last, log.base)
+            return _snap_if_smaller(peer, follower_last, on_disk) or (SyncMode.DIFF, follower_last, (
                 f"follower ({fmt_zxid(follower_last)}) is behind the memory window (starts after "
                 f"{fmt_zxid(log.base)}): older txns from disk"))
         return (*snap, f"follower ({fmt_zxid(follower_last)}) is behind the leader's log (it starts "
                        f"after {fmt_zxid(peer.zxid_disk_base)}; older txns were purged)")
     if log.contains(follower_last):
         behind = len(log) - log.index_after(follower_last)
-        return _snap_if_smaller(peer, follower_last, behind) or (SyncMode.DIFF, follower_last,
-                                                                 f"{behind} txns behind")
+        return _snap_if_smaller(peer, follower_last, 0) or (SyncMode.DIFF, follower_last,
+                                                            f"{behind} txns behind")
     common = log.last_before(follower_last)
     if zxid_epoch(common) == zxid_epoch(follower_last) and common >= follower_base:
         return SyncMode.TRUNC, common, (f"follower has txns after {fmt_zxid(common)} in epoch "
@@ -337,38 +340,74 @@ def choose_sync(peer: Peer, follower_last: int, follower_base: int) -> SyncChoic
                    "cannot see the common point")
 
 
-#: Txns sampled (evenly over the memory window) to estimate a DIFF's size in bytes.
+#: Txns sampled (evenly over the missing txns in memory) to estimate the size of those on disk.
 _SIZE_SAMPLES = 16
 _encode = encoder.encode  # as the txns travel in TXNS
 
 
-def _snap_if_smaller(peer: Peer, follower_last: int, behind: int) -> SyncChoice | None:
-    """SNAP if the txns a follower lacks outweigh ``snapshot_size_factor`` times the snapshot
-    (ZooKeeper's LearnerHandler with zookeeper.snapshotSizeFactor), else None: DIFF.
+def _snap_if_smaller(peer: Peer, follower_last: int, on_disk: int) -> SyncChoice | None:
+    """SNAP if the committed txns a follower lacks outweigh ``snapshot_size_factor`` times the
+    snapshot (ZooKeeper's LearnerHandler with zookeeper.snapshotSizeFactor), else None: DIFF.
+    ``on_disk``: how many of them are older than the memory window (read from disk by a DIFF).
 
     Why: a restarted follower 50,000 game txns behind would be sent ~2 MB of txns to log, fsync
     and apply one by one, where the game at the committed zxid is ~30 KiB. Only for a follower
     that holds nothing uncommitted (``follower_last`` <= our committed zxid): the snapshot sits
     at that zxid, so everything the follower holds is in it, and the follower replaces no txn it
-    may have ACKed without it being committed. The DIFF's size is estimated from a sample of the
-    window's txns as they travel (msgpack), the snapshot's measured by serializing it, which
-    only a DIFF of ``snapshot_size_min_diff_bytes`` or more pays for.
+    may have ACKed without it being committed.
+    What is weighed is what SNAP saves: the committed txns the follower lacks, (follower_last,
+    committed]. The txns after the committed zxid (a leader not yet established, or proposals
+    in flight) go in both streams. Those in memory are measured as they travel (msgpack), as
+    ZooKeeper sums the sizes of the txns it would send, stopping once the answer is known; those
+    on disk are estimated from a sample of the ones in memory. The snapshot is serialized only
+    for a DIFF of ``snapshot_size_min_diff_bytes`` or more.
     """
     cfg = peer.cfg
-    txns = peer.log.txns
-    if cfg.snapshot_size_factor < 0 or follower_last > peer.zxid_committed or not txns or behind <= 0:
+    committed = peer.zxid_committed
+    if cfg.snapshot_size_factor < 0 or follower_last > committed:
         return None
-    step = max(1, len(txns) // _SIZE_SAMPLES)
-    sample = txns[::step][:_SIZE_SAMPLES]
-    diff_bytes = behind * sum(len(_encode(t)) for t in sample) // len(sample)
+    missing = peer.log.between(follower_last, committed)
+    behind = on_disk + len(missing)
+    if behind <= 0:
+        return None
+    diff_bytes = 0
+    if on_disk:
+        known = missing or peer.log.txns
+        if not known:
+            return None  # nothing in memory to tell the size of the txns on disk: DIFF
+        step = max(1, len(known) // _SIZE_SAMPLES)
+        sample = known[::step][:_SIZE_SAMPLES]
+        diff_bytes = on_disk * sum(len(_encode(t)) for t in sample) // len(sample)
+    limit = -1  # factor x the snapshot, once the DIFF reached the floor
+    snap_bytes = 0
+    more = ""
+    for txn in missing:
+        if diff_bytes >= cfg.snapshot_size_min_diff_bytes and limit < 0:
+            snap_bytes = _measure(peer)
+            limit = cfg.snapshot_size_factor * snap_bytes
+        if limit >= 0 and diff_bytes > limit:
+            more = " or more"  # the answer is known: the rest is not measured
+            break
+        diff_bytes += len(_encode(txn))
     if diff_bytes < cfg.snapshot_size_min_diff_bytes:
         return None
-    snap_bytes = len(peer.state.snapshot())
-    if diff_bytes <= cfg.snapshot_size_factor * snap_bytes:
+    if limit < 0:
+        snap_bytes = _measure(peer)
+        limit = cfg.snapshot_size_factor * snap_bytes
+    if diff_bytes <= limit:
         return None
-    return SyncMode.SNAP, peer.zxid_committed, (
-        f"{behind} txns behind (~{diff_bytes} bytes), more than {cfg.snapshot_size_factor:g} x the "
-        f"{snap_bytes}-byte snapshot")
+    return SyncMode.SNAP, committed, (
+        f"{behind} committed txns behind (~{diff_bytes} bytes{more}), more than "
+        f"{cfg.snapshot_size_factor:g} x the {snap_bytes}-byte snapshot")
+
+
+def _measure(peer: Peer) -> int:
+    """The size of the state serialized; a leader keeps the bytes for the SNAP that may follow."""
+    data = peer.state.snapshot()
+    st = peer.leading
+    if st is not None:
+        st.measured = (peer.zxid_applied, data)
+    return len(data)
 
 
 def _sync(peer: Peer, st: LeaderState, ln: Learner, out: Output, choice: SyncChoice | None = None) -> None:
@@ -376,6 +415,7 @@ def _sync(peer: Peer, st: LeaderState, ln: Learner, out: Output, choice: SyncCho
     mode, zxid, reason = choice or choose_sync(peer, ln.zxid_last, ln.zxid_base)
     if mode == SyncMode.TRUNC and "diff_instead_of_trunc" in peer.cfg.test_faults:
         mode, zxid = SyncMode.DIFF, ln.zxid_last  # TEST FAULT: the follower keeps txns the leader lacks
+    measured, st.measured = st.measured, None
     log = peer.log
     ln.move_to(LearnerStep.SYNCING)
     ln.synced_to = upto = peer.zxid_last
@@ -393,7 +433,10 @@ def _sync(peer: Peer, st: LeaderState, ln: Learner, out: Output, choice: SyncCho
                    reason=reason, txns=total)
         return
     txns = log.after(zxid)
-    snapshot = peer.state.snapshot() if mode == SyncMode.SNAP else b""
+    snapshot = b""
+    if mode == SyncMode.SNAP:
+        fresh = measured is not None and measured[0] == zxid == peer.zxid_applied
+        snapshot = measured[1] if fresh else peer.state.snapshot()
     peer.send(out, ln.id, SyncStart(session=ln.session, epoch=st.epoch, mode=mode.value, zxid=zxid,
                                     txns_total=len(txns), reason=reason, zxid_upto=upto,
                                     snapshot_bytes=len(snapshot), snapshot_crc=zlib.crc32(snapshot)))
