@@ -26,8 +26,10 @@ def test_a_restarted_follower_joins_the_established_leader_before_its_first_tick
     waiting a tick. Setup: 3 real nodes, CURVE keys, ticks of 1 s (election_wait 1 tick), a
     leader elected. Fault: one follower is stopped (SIGTERM) and started again, three times.
     Expected: each time its log says it joined the established leader, "took 0 ticks"; the
-    leader's and the other follower's reconnects-now are at most one per restart, plus one at
-    start-up (every DEALER starts due: a peer heard before its first handshake is done)."""
+    leader's and the other follower's reconnects-now are at most one per restart, plus one per
+    peer at start-up (every DEALER starts due: each peer heard before our handshake with it is
+    done; the bound said "plus one" and failed about every other run once both peers were heard
+    early)."""
     keys = tmp_path / "keys"
     keygen(keys, [0, 1, 2], clients=1)
     base = load_config(make_config(tmp_path, 3))
@@ -42,6 +44,6 @@ def test_a_restarted_follower_joins_the_established_leader_before_its_first_tick
             counters = (c.status(i) or {}).get("counters", {})
             print(f"node {i} counters: {counters}")
             if "reconnects_now" in counters:
-                assert counters["reconnects_now"] <= RESTARTS + 1
+                assert counters["reconnects_now"] <= RESTARTS + len(c.ids) - 1
     finally:
         c.close()
