@@ -1,0 +1,122 @@
+"""Attacks on the client port's BATCH frames (branch p, issue 14), from outside.
+
+Real one-node clusters on threads of the test process (as test_client_batch.py); nothing is
+timed: replies are polled with a deadline.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import zmq
+
+from tests.unit.test_client_batch import WAIT_MS, one_node  # noqa: F401 (the fixture)
+from zmqzab.config import load_config
+from zmqzab.messages import (
+    ClientBatch,
+    ClientReply,
+    ReadReply,
+    ReadRequest,
+    ReplyBatch,
+    decode_client,
+    decode_reply,
+    encode,
+)
+from zmqzab.server.clients import FRAMES_PER_MESSAGE_MAX
+from zmqzab.up.bench import Probe
+from zmqzab.up.localcluster import make_config
+
+pytestmark = [pytest.mark.storage]
+
+
+def replies_until_marker(sock: zmq.Socket) -> list:
+    """Every reply message the node sent before it answered a plain marker read sent now: the
+    node takes messages in order and answers reads in the pass that takes them."""
+    got = []
+    sock.send(encode(ReadRequest(999_999, "state")))
+    while True:
+        assert sock.poll(WAIT_MS), "the marker read was not answered"
+        for frame in sock.recv_multipart():
+            msg = decode_reply(frame)
+            if type(msg) is ReadReply and msg.req_id == 999_999:
+                return got
+            got.append(msg)
+
+
+def test_a_message_of_batch_frames_is_bounded_like_a_message_of_plain_frames(one_node):
+    """Goal: FRAMES_PER_MESSAGE_MAX ("requests taken from one client message") still bounds
+    what one message makes the node do once a frame can hold thousands of requests.
+    Setup: one node. Faults: one message of two BATCH frames with FRAMES_PER_MESSAGE_MAX/2 + 1
+    reads each (an 8-byte read is answered with the node's whole status, about 2 KB: 64 KiB of
+    them are 8,000 reads, a 15 MB REPLIES frame, ~100 MB of memory in one pass, measured).
+    Expected: as a message of FRAMES_PER_MESSAGE_MAX + 1 plain frames is: dropped and counted,
+    nothing answered. On p the node takes all 10,002."""
+    node, sock = one_node
+    half = FRAMES_PER_MESSAGE_MAX // 2 + 1
+    frame = encode(ClientBatch([ReadRequest(k % 100, "") for k in range(half)]))
+    assert len(frame) < 64 * 1024
+    sock.send_multipart([frame, frame])
+    got = replies_until_marker(sock)
+    answered = sum(len(m.replies) if type(m) is ReplyBatch else 1 for m in got)
+    print(f"requests in the message: {2 * half}, answered: {answered}, "
+          f"client_requests counted: {node.counters['client_requests']}")
+    assert answered == 0
+    assert node.counters["client_bad_frames"] == 1
+
+
+def test_a_message_of_exactly_the_bound_in_batch_frames_is_taken_whole(one_node):
+    """Goal: the bound's edge. Setup: one node. Faults: none; one message of BATCH frames
+    holding FRAMES_PER_MESSAGE_MAX reads in all. Expected: every read answered once, in
+    REPLIES frames; nothing dropped."""
+    node, sock = one_node
+    reads = [ReadRequest(k, "") for k in range(FRAMES_PER_MESSAGE_MAX)]
+    sock.send_multipart([encode(ClientBatch(reads[f:f + 2000])) for f in range(0, len(reads), 2000)])
+    got = replies_until_marker(sock)
+    assert all(type(m) is ReplyBatch for m in got)
+    assert sorted(r.req_id for m in got for r in m.replies) == list(range(FRAMES_PER_MESSAGE_MAX))
+    assert node.counters["client_bad_frames"] == 0
+
+
+def _answer_all(sock: zmq.Socket, writes: int, sizes: list[int], outstanding_max: list[int]) -> None:
+    """A stand-in node: answers every message's requests in one REPLIES message."""
+    answered = outstanding = 0
+    while answered < writes and sock.poll(WAIT_MS):
+        identity, *frames = sock.recv_multipart()
+        requests = [r for frame in frames for r in decode_client(frame).requests]
+        sizes.append(len(requests))
+        outstanding += len(requests)
+        outstanding_max[0] = max(outstanding_max[0], outstanding)
+        sock.send_multipart([identity, encode(ReplyBatch([ClientReply(r.req_id, True, 0, zxid=r.op.seq)
+                                                          for r in requests]))])
+        outstanding -= len(requests)
+        answered += len(requests)
+
+
+def test_the_bench_client_never_sends_a_message_the_node_drops(tmp_path):
+    """Goal: ``zmqzab bench --inflight`` goes up to 100,000, and a refill went as ONE message:
+    with the node's bound on the requests of a message, a refill above it must be split.
+    Setup: no cluster; a ROUTER thread answers each message at once. Faults: none; inflight
+    25,000. Expected: no message holds more than FRAMES_PER_MESSAGE_MAX requests; the window
+    is kept; every write answered."""
+    config = load_config(make_config(tmp_path, 1))
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind(config.node(0).client_endpoint)
+    sizes: list[int] = []
+    outstanding_max = [0]
+    inflight, writes = 25_000, 60_000
+    server = threading.Thread(target=_answer_all, args=(router, writes, sizes, outstanding_max), daemon=True)
+    server.start()
+    probe = Probe(config)
+    try:
+        probe.pipelined(0, writes, inflight, 256, lambda done: None)
+    finally:
+        probe.close()
+        server.join(timeout=10)
+        router.close(0)
+        ctx.term()
+    print(f"requests per message: {sizes[:12]}... ({len(sizes)} messages)")
+    assert sum(sizes) == writes and outstanding_max[0] <= inflight
+    assert max(sizes) <= FRAMES_PER_MESSAGE_MAX, max(sizes)
