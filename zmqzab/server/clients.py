@@ -51,7 +51,8 @@ from zmqzab.server.transport import DRAIN_LIMIT, NOBLOCK, drain, send_frames
 if TYPE_CHECKING:
     from zmqzab.server.node import Node
 
-#: Requests taken from one client message (a pipelining client sends a batch as frames).
+#: Requests taken from one client message (a pipelining client sends a batch as frames, or as
+#: BATCH frames): a message of more frames, or whose BATCH frames hold more requests, is dropped.
 FRAMES_PER_MESSAGE_MAX = 10_000
 
 #: A waiter: the client's socket identity, its request id, and whether the request came in a
@@ -119,12 +120,24 @@ class ClientPort:
                 user = frames[1].get("User-Id")
                 frames = [f.bytes for f in frames]
             identity = frames[0]
+            # FRAMES_PER_MESSAGE_MAX bounds the requests of a message, not only its frames: a
+            # BATCH frame of 64 KiB holds 8,000 reads, each answered with the whole status.
+            msgs: list[ClientRequest | ReadRequest | ClientBatch] = []
+            count = 0
             for payload in frames[1:]:
                 try:
                     msg = decode_client(payload)
                 except DecodeError as exc:
                     self._dropped(f"{len(payload)} bytes do not decode ({str(exc)[:80]})")
                     continue
+                count += len(msg.requests) if type(msg) is ClientBatch else 1
+                if count > FRAMES_PER_MESSAGE_MAX:
+                    break
+                msgs.append(msg)
+            if count > FRAMES_PER_MESSAGE_MAX:
+                self._dropped(f"a message of more than {FRAMES_PER_MESSAGE_MAX} requests")
+                continue
+            for msg in msgs:
                 if type(msg) is ClientBatch:
                     to = (identity, True)
                     for request in msg.requests:
