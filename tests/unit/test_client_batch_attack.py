@@ -120,3 +120,56 @@ def test_the_bench_client_never_sends_a_message_the_node_drops(tmp_path):
     print(f"requests per message: {sizes[:12]}... ({len(sizes)} messages)")
     assert sum(sizes) == writes and outstanding_max[0] <= inflight
     assert max(sizes) <= FRAMES_PER_MESSAGE_MAX, max(sizes)
+
+
+def test_hostile_mix_every_request_is_answered_once_in_its_own_kind_of_frame(one_node):
+    """Goal: exactly one answer per request, in a frame of the kind it was asked in, to the
+    connection that asked, whatever a message mixes. Setup: one node, two connections.
+    Faults: connection A sends one message of [plain write, empty BATCH, BATCH(write seq 1
+    twice with the same req_id, a bad value, a read, a retry of the plain write, a new
+    session's first write), plain read]; connection B sends the same (client id, seq) as A's
+    batch, plain, in the same moment. Expected: A gets plain answers for its 2 plain frames and
+    REPLIES answers for its 6 batched requests (req_ids as sent, duplicates answered once
+    each); B gets only one plain answer; both writes of (c, 1) carry the same zxid."""
+    from zmqzab.messages import ClientRequest, Guess
+
+    node, a = one_node
+    b = a.context.socket(zmq.DEALER)
+    b.setsockopt(zmq.LINGER, 0)
+    b.connect(a.getsockopt_string(zmq.LAST_ENDPOINT))
+    try:
+        batch = ClientBatch([
+            ClientRequest(10, Guess("c", 1, 5)),
+            ClientRequest(10, Guess("c", 1, 5)),           # the same request twice, same req_id
+            ClientRequest(11, Guess("c", 2, 10**9)),       # refused: value out of range
+            ReadRequest(12, "state"),
+            ClientRequest(13, Guess("p", 1, 7)),           # the plain frame's request again
+            ClientRequest(14, Guess("s", 5_000, 1, 3, 1)),  # a new session's first request
+        ])
+        a.send_multipart([encode(ClientRequest(1, Guess("p", 1, 7))), encode(ClientBatch([])),
+                          encode(batch), encode(ReadRequest(2, "status"))])
+        b.send(encode(ClientRequest(20, Guess("c", 1, 5))))
+        plain_a, batched_a, plain_b = [], [], []
+        while len(plain_a) < 2 or len(batched_a) < 6:
+            assert a.poll(WAIT_MS), (plain_a, batched_a)
+            for frame in a.recv_multipart():
+                msg = decode_reply(frame)
+                (batched_a.extend(msg.replies) if type(msg) is ReplyBatch else plain_a.append(msg))
+        while not plain_b:
+            assert b.poll(WAIT_MS)
+            plain_b += [decode_reply(f) for f in b.recv_multipart()]
+        # Nothing more comes to either: a marker read on each is the next thing answered.
+        assert replies_until_marker(a) == [] and replies_until_marker(b) == []
+    finally:
+        b.close(0)
+    assert sorted(m.req_id for m in plain_a) == [1, 2]
+    assert sorted(r.req_id for r in batched_a) == [10, 10, 11, 12, 13, 14]
+    assert [type(m) for m in plain_b] == [ClientReply] and plain_b[0].req_id == 20
+    by = {r.req_id: r for r in batched_a}
+    assert not by[11].ok and by[11].error_kind == "bad_request"
+    assert type(by[12]) is ReadReply
+    tens = [r for r in batched_a if r.req_id == 10]
+    assert all(r.ok for r in tens) and tens[0].zxid == tens[1].zxid == plain_b[0].zxid
+    plain_write = next(m for m in plain_a if m.req_id == 1)
+    assert plain_write.ok and by[13].ok and by[13].zxid == plain_write.zxid
+    assert by[14].ok, by[14]
