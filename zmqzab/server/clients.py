@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import zmq
+from msgspec import Raw
 
 from zmqzab.core.peer import NotReady
 from zmqzab.core.roles import Role
@@ -35,11 +36,11 @@ from zmqzab.messages import (
     ClientReply,
     ClientRequest,
     DecodeError,
+    EncodedReplyBatch,
     GameResult,
     Op,
     ReadReply,
     ReadRequest,
-    ReplyBatch,
     Txn,
     decode_client,
     encode,
@@ -58,8 +59,10 @@ FRAMES_PER_MESSAGE_MAX = 10_000
 #: A waiter: the client's socket identity, its request id, and whether the request came in a
 #: BATCH frame (then its answer goes in a REPLIES frame).
 Waiter = tuple[bytes, int, bool]
-#: Replies of one pass to one client, by (socket identity, in a REPLIES frame or not).
-Outbox = dict[tuple[bytes, bool], list["ClientReply | ReadReply"]]
+#: Replies of one pass to one client, encoded, by (socket identity, in a REPLIES frame or not).
+#: Encoded when made: a reply object (a read's is the whole status) held till the end of a big
+#: pass is work for the cyclic GC, again at every collection (test_client_batch_attack.py).
+Outbox = dict[tuple[bytes, bool], list[bytes]]
 
 
 class ClientPort:
@@ -80,9 +83,9 @@ class ClientPort:
         """``to``: the client's socket identity, and whether it asked in a BATCH frame."""
         replies = self.outbox.get(to)
         if replies is None:
-            self.outbox[to] = [reply]
+            self.outbox[to] = [encode(reply)]
         else:
-            replies.append(reply)
+            replies.append(encode(reply))
 
     def answer(self, waiters: list[Waiter], txn: Txn, result: GameResult) -> None:
         """The host's answer to requests taken here: their txn is applied (HostIO.answer)."""
@@ -98,7 +101,7 @@ class ClientPort:
         outbox, self.outbox = self.outbox, {}
         sock = self.node.transport.client
         for (identity, batched), replies in outbox.items():
-            frames = [encode(ReplyBatch(replies))] if batched else [encode(r) for r in replies]
+            frames = [encode(EncodedReplyBatch([Raw(r) for r in replies]))] if batched else replies
             try:
                 send_frames(sock, [identity, *frames], NOBLOCK)
             except (zmq.Again, zmq.ZMQError):
