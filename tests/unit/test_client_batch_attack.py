@@ -48,8 +48,8 @@ def test_a_message_of_batch_frames_is_bounded_like_a_message_of_plain_frames(one
     """Goal: FRAMES_PER_MESSAGE_MAX ("requests taken from one client message") still bounds
     what one message makes the node do once a frame can hold thousands of requests.
     Setup: one node. Faults: one message of two BATCH frames with FRAMES_PER_MESSAGE_MAX/2 + 1
-    reads each (an 8-byte read is answered with the node's whole status, about 2 KB: 64 KiB of
-    them are 8,000 reads, a 15 MB REPLIES frame, ~100 MB of memory in one pass, measured).
+    reads each (an 8-byte read is answered with the node's whole status, about 1.9 KB: 64 KiB
+    of them are 8,000 reads and a 15 MB REPLIES frame, measured).
     Expected: as a message of FRAMES_PER_MESSAGE_MAX + 1 plain frames is: dropped and counted,
     nothing answered. On p the node takes all 10,002."""
     node, sock = one_node
