@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -56,6 +57,16 @@ if TYPE_CHECKING:
 #: BATCH frames): a message of more frames, or whose BATCH frames hold more requests, is dropped.
 FRAMES_PER_MESSAGE_MAX = 10_000
 
+#: Client requests are taken in one loop pass for at most this long; the rest wait for the next
+#: pass, after the peers' messages and the tick. A client's flood of cheap requests (an 8-byte
+#: status read costs ~30 us) must not hold the loop past a follower's sync limit (10 ticks of
+#: 50 ms by default) and cost the cluster its leader (ZooKeeper throttles a client too):
+#: tests/processes/test_client_batch_flood_attack_processes.py. A pipelined refill of 10,000
+#: writes still fits in one pass (one PROPOSAL, issue 14).
+PASS_S = 0.1
+#: No more messages are read while this many requests wait (the socket's HWM holds the rest).
+BACKLOG_MAX = FRAMES_PER_MESSAGE_MAX
+
 #: A waiter: the client's socket identity, its request id, and whether the request came in a
 #: BATCH frame (then its answer goes in a REPLIES frame).
 Waiter = tuple[bytes, int, bool]
@@ -73,6 +84,8 @@ class ClientPort:
         self.outbox: Outbox = {}
         #: Answers given in one Output (for the event ring).
         self.answered: list[tuple[Txn, GameResult]] = []
+        #: Requests read and not taken yet (PASS_S): (to, request, CURVE user id).
+        self.backlog: deque[tuple[tuple[bytes, bool], ClientRequest | ReadRequest, str | None]] = deque()
         #: With CURVE the frames are read as zmq.Frames, for their User-Id.
         self.curve = node.config.security.curve
         node.counters.setdefault("client_ids_refused", 0)
@@ -113,8 +126,45 @@ class ClientPort:
         node = self.node
         ops: list[Op] = []
         takers: list[Waiter] = []
-        curve = self.curve
-        for frames in drain(node.transport.client, DRAIN_LIMIT, copy=not curve):
+        backlog = self.backlog
+        if len(backlog) < BACKLOG_MAX:
+            self._read_messages(backlog)
+        # At most PASS_S of requests per pass; the rest wait in the backlog for the next pass,
+        # after the peers' messages and the tick (the loop comes back at once: ``backlog``).
+        take, deadline, n = self._take_request, time.monotonic() + PASS_S, 0
+        while backlog:
+            to, request, user = backlog.popleft()
+            take(to, request, ops, takers, user)
+            n += 1
+            if not n & 255 and time.monotonic() >= deadline:
+                break
+        if not ops:
+            return
+        try:
+            out = node.replica.submit(ops, takers, ts_ms=int(time.time() * 1000))
+        except NotReady as exc:
+            if exc.output is not None:
+                node.execute(exc.output)  # a step-down's votes and role change (ZK-1277)
+            node.events.add("refused", (len(ops), str(exc)))
+            for identity, req_id, batched in takers:
+                self.reply((identity, batched), ClientReply(req_id=req_id, ok=False, node=node.id,
+                                                            error=str(exc), error_kind=exc.kind))
+            return
+        node.counters["proposals_submitted"] += len(ops)
+        peer = node.peer
+        path = "proposing" if peer.role == Role.LEADING else f"forwarding to leader n{peer.leader_id}"
+        node.events.add("client", (len(ops), ops[:3], path))
+        node.execute(out)
+
+    def _read_messages(self, backlog: deque) -> None:
+        """Messages waiting on the socket, into ``backlog`` as (to, request, user), one message
+        at a time until none waits, DRAIN_LIMIT were read, or the backlog holds BACKLOG_MAX."""
+        sock, curve = self.node.transport.client, self.curve
+        for _ in range(DRAIN_LIMIT):
+            got = drain(sock, 1, copy=not curve)
+            if not got:
+                return
+            frames = got[0]
             if len(frames) < 2 or len(frames) > FRAMES_PER_MESSAGE_MAX + 1:
                 self._dropped(f"a message of {len(frames)} frames (2..{FRAMES_PER_MESSAGE_MAX + 1})")
                 continue
@@ -143,27 +193,11 @@ class ClientPort:
             for msg in msgs:
                 if type(msg) is ClientBatch:
                     to = (identity, True)
-                    for request in msg.requests:
-                        self._take_request(to, request, ops, takers, user)
+                    backlog.extend([(to, request, user) for request in msg.requests])
                 else:
-                    self._take_request((identity, False), msg, ops, takers, user)
-        if not ops:
-            return
-        try:
-            out = node.replica.submit(ops, takers, ts_ms=int(time.time() * 1000))
-        except NotReady as exc:
-            if exc.output is not None:
-                node.execute(exc.output)  # a step-down's votes and role change (ZK-1277)
-            node.events.add("refused", (len(ops), str(exc)))
-            for identity, req_id, batched in takers:
-                self.reply((identity, batched), ClientReply(req_id=req_id, ok=False, node=node.id,
-                                                            error=str(exc), error_kind=exc.kind))
-            return
-        node.counters["proposals_submitted"] += len(ops)
-        peer = node.peer
-        path = "proposing" if peer.role == Role.LEADING else f"forwarding to leader n{peer.leader_id}"
-        node.events.add("client", (len(ops), ops[:3], path))
-        node.execute(out)
+                    backlog.append(((identity, False), msg, user))
+            if len(backlog) >= BACKLOG_MAX:
+                return
 
     def _take_request(self, to: tuple[bytes, bool], msg: ClientRequest | ReadRequest, ops: list[Op],
                       takers: list[Waiter], user: str | None) -> None:
