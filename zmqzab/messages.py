@@ -406,6 +406,14 @@ class ReplyBatch(Struct, frozen=True, tag="REPLIES", array_like=True):
     replies: list[ClientReply | ReadReply]
 
 
+class EncodedReplyBatch(Struct, frozen=True, tag="REPLIES", array_like=True):
+    """The same frame as ``ReplyBatch``, made from replies encoded already (the node encodes
+    each answer when it makes it: a pass's answers wait for its end as bytes, not as trees of
+    objects the cyclic GC walks again and again). Encode only; clients decode ReplyBatch."""
+
+    replies: list[msgspec.Raw]
+
+
 ClientMessage = ClientRequest | ReadRequest | ClientBatch
 ClientReplyMessage = ClientReply | ReadReply | ReplyBatch
 

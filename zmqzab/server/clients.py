@@ -21,10 +21,12 @@ would refuse it.
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import zmq
+from msgspec import Raw
 
 from zmqzab.core.peer import NotReady
 from zmqzab.core.roles import Role
@@ -34,11 +36,11 @@ from zmqzab.messages import (
     ClientReply,
     ClientRequest,
     DecodeError,
+    EncodedReplyBatch,
     GameResult,
     Op,
     ReadReply,
     ReadRequest,
-    ReplyBatch,
     Txn,
     decode_client,
     encode,
@@ -50,14 +52,27 @@ from zmqzab.server.transport import DRAIN_LIMIT, NOBLOCK, drain, send_frames
 if TYPE_CHECKING:
     from zmqzab.server.node import Node
 
-#: Requests taken from one client message (a pipelining client sends a batch as frames).
+#: Requests taken from one client message (a pipelining client sends a batch as frames, or as
+#: BATCH frames): a message of more frames, or whose BATCH frames hold more requests, is dropped.
 FRAMES_PER_MESSAGE_MAX = 10_000
+
+#: Client requests are taken in one loop pass for at most this long; the rest wait for the next
+#: pass, after the peers' messages and the tick. A client's flood of cheap requests (an 8-byte
+#: status read costs ~30 us) must not hold the loop past a follower's sync limit (10 ticks of
+#: 50 ms by default) and cost the cluster its leader (ZooKeeper throttles a client too):
+#: tests/processes/test_client_batch_flood_attack_processes.py. A pipelined refill of 10,000
+#: writes still fits in one pass (one PROPOSAL, issue 14).
+PASS_S = 0.1
+#: No more messages are read while this many requests wait (the socket's HWM holds the rest).
+BACKLOG_MAX = FRAMES_PER_MESSAGE_MAX
 
 #: A waiter: the client's socket identity, its request id, and whether the request came in a
 #: BATCH frame (then its answer goes in a REPLIES frame).
 Waiter = tuple[bytes, int, bool]
-#: Replies of one pass to one client, by (socket identity, in a REPLIES frame or not).
-Outbox = dict[tuple[bytes, bool], list["ClientReply | ReadReply"]]
+#: Replies of one pass to one client, encoded, by (socket identity, in a REPLIES frame or not).
+#: Encoded when made: a reply object (a read's is the whole status) held till the end of a big
+#: pass is work for the cyclic GC, again at every collection (test_client_batch_attack.py).
+Outbox = dict[tuple[bytes, bool], list[bytes]]
 
 
 class ClientPort:
@@ -68,6 +83,8 @@ class ClientPort:
         self.outbox: Outbox = {}
         #: Answers given in one Output (for the event ring).
         self.answered: list[tuple[Txn, GameResult]] = []
+        #: Requests read and not taken yet (PASS_S): (to, request, CURVE user id).
+        self.backlog: deque[tuple[tuple[bytes, bool], ClientRequest | ReadRequest, str | None]] = deque()
         #: With CURVE the frames are read as zmq.Frames, for their User-Id.
         self.curve = node.config.security.curve
         node.counters.setdefault("client_ids_refused", 0)
@@ -78,9 +95,9 @@ class ClientPort:
         """``to``: the client's socket identity, and whether it asked in a BATCH frame."""
         replies = self.outbox.get(to)
         if replies is None:
-            self.outbox[to] = [reply]
+            self.outbox[to] = [encode(reply)]
         else:
-            replies.append(reply)
+            replies.append(encode(reply))
 
     def answer(self, waiters: list[Waiter], txn: Txn, result: GameResult) -> None:
         """The host's answer to requests taken here: their txn is applied (HostIO.answer)."""
@@ -96,7 +113,7 @@ class ClientPort:
         outbox, self.outbox = self.outbox, {}
         sock = self.node.transport.client
         for (identity, batched), replies in outbox.items():
-            frames = [encode(ReplyBatch(replies))] if batched else [encode(r) for r in replies]
+            frames = [encode(EncodedReplyBatch([Raw(r) for r in replies]))] if batched else replies
             try:
                 send_frames(sock, [identity, *frames], NOBLOCK)
             except (zmq.Again, zmq.ZMQError):
@@ -108,28 +125,18 @@ class ClientPort:
         node = self.node
         ops: list[Op] = []
         takers: list[Waiter] = []
-        curve = self.curve
-        for frames in drain(node.transport.client, DRAIN_LIMIT, copy=not curve):
-            if len(frames) < 2 or len(frames) > FRAMES_PER_MESSAGE_MAX + 1:
-                self._dropped(f"a message of {len(frames)} frames (2..{FRAMES_PER_MESSAGE_MAX + 1})")
-                continue
-            user: str | None = None
-            if curve:  # one connection sent all of them: one User-Id
-                user = frames[1].get("User-Id")
-                frames = [f.bytes for f in frames]
-            identity = frames[0]
-            for payload in frames[1:]:
-                try:
-                    msg = decode_client(payload)
-                except DecodeError as exc:
-                    self._dropped(f"{len(payload)} bytes do not decode ({str(exc)[:80]})")
-                    continue
-                if type(msg) is ClientBatch:
-                    to = (identity, True)
-                    for request in msg.requests:
-                        self._take_request(to, request, ops, takers, user)
-                else:
-                    self._take_request((identity, False), msg, ops, takers, user)
+        backlog = self.backlog
+        if len(backlog) < BACKLOG_MAX:
+            self._read_messages(backlog)
+        # At most PASS_S of requests per pass; the rest wait in the backlog for the next pass,
+        # after the peers' messages and the tick (the loop comes back at once: ``backlog``).
+        take, deadline, n = self._take_request, time.monotonic() + PASS_S, 0
+        while backlog:
+            to, request, user = backlog.popleft()
+            take(to, request, ops, takers, user)
+            n += 1
+            if not n & 255 and time.monotonic() >= deadline:
+                break
         if not ops:
             return
         try:
@@ -147,6 +154,49 @@ class ClientPort:
         path = "proposing" if peer.role == Role.LEADING else f"forwarding to leader n{peer.leader_id}"
         node.events.add("client", (len(ops), ops[:3], path))
         node.execute(out)
+
+    def _read_messages(self, backlog: deque) -> None:
+        """Messages waiting on the socket, into ``backlog`` as (to, request, user), one message
+        at a time until none waits, DRAIN_LIMIT were read, or the backlog holds BACKLOG_MAX."""
+        sock, curve = self.node.transport.client, self.curve
+        for _ in range(DRAIN_LIMIT):
+            got = drain(sock, 1, copy=not curve)
+            if not got:
+                return
+            frames = got[0]
+            if len(frames) < 2 or len(frames) > FRAMES_PER_MESSAGE_MAX + 1:
+                self._dropped(f"a message of {len(frames)} frames (2..{FRAMES_PER_MESSAGE_MAX + 1})")
+                continue
+            user: str | None = None
+            if curve:  # one connection sent all of them: one User-Id
+                user = frames[1].get("User-Id")
+                frames = [f.bytes for f in frames]
+            identity = frames[0]
+            # FRAMES_PER_MESSAGE_MAX bounds the requests of a message, not only its frames: a
+            # BATCH frame of 64 KiB holds 8,000 reads, each answered with the whole status.
+            msgs: list[ClientRequest | ReadRequest | ClientBatch] = []
+            count = 0
+            for payload in frames[1:]:
+                try:
+                    msg = decode_client(payload)
+                except DecodeError as exc:
+                    self._dropped(f"{len(payload)} bytes do not decode ({str(exc)[:80]})")
+                    continue
+                count += len(msg.requests) if type(msg) is ClientBatch else 1
+                if count > FRAMES_PER_MESSAGE_MAX:
+                    break
+                msgs.append(msg)
+            if count > FRAMES_PER_MESSAGE_MAX:
+                self._dropped(f"a message of more than {FRAMES_PER_MESSAGE_MAX} requests")
+                continue
+            for msg in msgs:
+                if type(msg) is ClientBatch:
+                    to = (identity, True)
+                    backlog.extend([(to, request, user) for request in msg.requests])
+                else:
+                    backlog.append(((identity, False), msg, user))
+            if len(backlog) >= BACKLOG_MAX:
+                return
 
     def _take_request(self, to: tuple[bytes, bool], msg: ClientRequest | ReadRequest, ops: list[Op],
                       takers: list[Waiter], user: str | None) -> None:

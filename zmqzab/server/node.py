@@ -331,7 +331,9 @@ class Node:
                 # Rounded up: pyzmq truncated a float timeout to whole ms, so the last
                 # millisecond before each tick was a busy loop of zero timeouts (issue 14: about
                 # 2.5 empty passes per sequential write on every node).
-                ready = poller.wait(max(0, math.ceil((wake_at - time.monotonic()) * 1000.0)))
+                # Client requests left over from the last pass (clients.PASS_S): no sleeping.
+                ready = poller.wait(0 if clients.backlog else
+                                    max(0, math.ceil((wake_at - time.monotonic()) * 1000.0)))
                 self.loop_passes += 1
                 if wake_r in ready:
                     self._woken()
@@ -344,7 +346,7 @@ class Node:
                         for sender, msg in t.recv_sub(sub, DRAIN_LIMIT):
                             received(sender, msg)
                             self.execute(self.peer.step(sender, msg))
-                if t.client in ready:
+                if t.client in ready or clients.backlog:
                     clients.serve()
                     settle.append(t.client)
                 if zk is not None and zk_reading and zk.sock in ready:

@@ -37,6 +37,7 @@ from zmqzab.up.localcluster import LocalCluster, make_config
 from zmqzab.messages import ClientBatch, ClientRequest, Guess, ReadRequest, decode_reply, encode
 from zmqzab.security.curve import ClientKeys, client_keys, client_socket
 from zmqzab.security.zap import bound_client_id
+from zmqzab.server.clients import FRAMES_PER_MESSAGE_MAX
 from zmqzab.server.transport import drain, send_frames
 from zmqzab.zxid import parse_zxid
 
@@ -119,18 +120,18 @@ class Probe:
         while done < n:
             room = min(inflight - (sent - done), n - sent)
             if room > 0 and (room >= batch or sent - done < batch):
-                frames, requests = [], []
+                requests = []
                 for _ in range(room):
                     seq = first + sent
                     sent += 1
                     self.req += 1
                     requests.append(ClientRequest(self.req, Guess(cid, seq, seq % (VALUE_MAX + 1))))
-                    if len(requests) == BATCH_FRAME_REQUESTS:
-                        frames.append(encode(ClientBatch(requests)))
-                        requests = []
-                if requests:
-                    frames.append(encode(ClientBatch(requests)))
-                send_frames(s, frames)  # BATCH frames, answered in REPLIES frames
+                # BATCH frames, answered in REPLIES frames; a message holds at most the requests
+                # a node takes from one (FRAMES_PER_MESSAGE_MAX: it drops a message of more).
+                for m in range(0, room, FRAMES_PER_MESSAGE_MAX):
+                    part = requests[m:m + FRAMES_PER_MESSAGE_MAX]
+                    send_frames(s, [encode(ClientBatch(part[f:f + BATCH_FRAME_REQUESTS]))
+                                    for f in range(0, len(part), BATCH_FRAME_REQUESTS)])
             if not s.poll(30_000):
                 raise RuntimeError(f"no reply for 30 s with {sent - done} writes outstanding")
             for frame in (frame for message in drain(s, 1) for frame in message):
