@@ -17,8 +17,8 @@ from zmqzab.messages import Guess, Txn
 from zmqzab.zxid import make_zxid
 
 
-def _catch_up(cfg: CoreConfig, behind: int) -> tuple[Cluster, int, int]:
-    """A follower down while ``behind`` guesses commit, then restarted and synced."""
+def lagging(cfg: CoreConfig, behind: int) -> tuple[Cluster, int, int]:
+    """3 nodes; a follower down (not restarted yet) while ``behind`` guesses commit."""
     c = Cluster(3, cfg=cfg)
     c.run_until(c.serving, 200)
     ld = c.leader()
@@ -29,6 +29,12 @@ def _catch_up(cfg: CoreConfig, behind: int) -> tuple[Cluster, int, int]:
     for s in range(2, behind + 2):
         c.submit(ld, s % 101, f"client-{s % 7}", s)
     c.tick(1)
+    return c, ld, lagger
+
+
+def _catch_up(cfg: CoreConfig, behind: int) -> tuple[Cluster, int, int]:
+    """A follower down while ``behind`` guesses commit, then restarted and synced."""
+    c, ld, lagger = lagging(cfg, behind)
     c.start(lagger)
     c.run_until(lambda: c.peers[lagger].phase == Phase.BROADCAST, 200)
     c.tick(2)

@@ -20,7 +20,9 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from tests.core.harness import Cluster, make_state
+from tests.core.test_sync_size import lagging
 from zmqzab.core.leader import choose_sync
 from zmqzab.core.peer import Peer, Recovered
 from zmqzab.core.roles import Phase
@@ -139,16 +141,7 @@ def test_a_crash_between_the_size_snap_install_and_its_txns_loses_nothing(landed
     follower misses 300 guesses; 2 more are proposed, not durable at the leader, as it
     syncs (the first in the stream after the committed zxid, the second a live PROPOSAL). Expected: it recovers a history no shorter than before, with its old
     currentEpoch; once back, every node holds the same state and every committed guess."""
-    c = Cluster(3, cfg=CoreConfig(snapshot_size_min_diff_bytes=0))
-    c.run_until(c.serving, 200)
-    ld = c.leader()
-    lagger = next(i for i in c.ids if i != ld)
-    c.submit(ld, 50, "a", 1)
-    c.tick(2)
-    c.crash(lagger)
-    for s in range(2, 302):
-        c.submit(ld, s % 101, f"client-{s % 7}", s)
-    c.tick(1)
+    c, ld, lagger = lagging(CoreConfig(snapshot_size_min_diff_bytes=0), 300)
     before = c.disks[lagger].last
     epoch_before = c.disks[lagger].current
     c.auto_persist = False
@@ -205,16 +198,7 @@ def test_a_size_snap_serializes_the_state_once():
     measured to _sync (e.g. a fourth element of the choice, or a field of the Learner), and the
     comparison uses a cheap size: the one last measured (kept with its zxid in LeaderState) or
     the size of the latest snapshot on disk, reported by the driver."""
-    c = Cluster(3, cfg=CoreConfig(snapshot_size_min_diff_bytes=0))
-    c.run_until(c.serving, 200)
-    ld = c.leader()
-    lagger = next(i for i in c.ids if i != ld)
-    c.submit(ld, 50, "a", 1)
-    c.tick(2)
-    c.crash(lagger)
-    for s in range(2, 302):
-        c.submit(ld, s % 101, f"client-{s % 7}", s)
-    c.tick(1)
+    c, ld, lagger = lagging(CoreConfig(snapshot_size_min_diff_bytes=0), 300)
     counting = _CountingState(c.peers[ld].state)
     c.peers[ld].state = counting
     c.start(lagger)

@@ -6,6 +6,7 @@ in test_node_loop.py; nothing is timed: replies are polled with a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -34,10 +35,10 @@ pytestmark = [pytest.mark.storage]
 WAIT_MS = 30_000  # a bound for a stuck test, never a pause
 
 
-@pytest.fixture
-def one_node(tmp_path):
-    """A one-node cluster on a thread (it leads alone) and a DEALER to its client port."""
-    config = load_config(make_config(tmp_path, 1))
+@contextlib.contextmanager
+def node_on_a_thread(tmp_path, nodes: int):
+    """Node 0 of an ``nodes``-node config on a thread, and a DEALER to its client port."""
+    config = load_config(make_config(tmp_path, nodes))
     node = Node(config, 0, tmp_path / "data" / "node-0")
     runner = threading.Thread(target=node.run, daemon=True)
     runner.start()
@@ -46,13 +47,20 @@ def one_node(tmp_path):
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(config.node(0).client_endpoint)
     try:
-        polling.wait_for(lambda: node.peer.role == Role.LEADING, 30.0, "node 0 leads", interval=0.005)
         yield node, sock
     finally:
         sock.close(0)
         ctx.term()
         node.running = False
         runner.join(timeout=10)
+
+
+@pytest.fixture
+def one_node(tmp_path):
+    """A one-node cluster on a thread (it leads alone) and a DEALER to its client port."""
+    with node_on_a_thread(tmp_path, 1) as (node, sock):
+        polling.wait_for(lambda: node.peer.role == Role.LEADING, 30.0, "node 0 leads", interval=0.005)
+        yield node, sock
 
 
 def collect(sock: zmq.Socket, want: int) -> tuple[list[bytes], list]:
@@ -129,22 +137,9 @@ def test_a_batch_a_node_cannot_take_is_refused_in_replies_frames(tmp_path):
     form. Setup: one node of a three-node config, its peers never started: it looks for a
     leader. Faults: no quorum. Expected: each write of the BATCH frame is refused (no_leader)
     in REPLIES frames, nothing is counted as a bad frame."""
-    config = load_config(make_config(tmp_path, 3))
-    node = Node(config, 0, tmp_path / "data" / "node-0")
-    runner = threading.Thread(target=node.run, daemon=True)
-    runner.start()
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(config.node(0).client_endpoint)
-    try:
+    with node_on_a_thread(tmp_path, 3) as (node, sock):
         sock.send(encode(ClientBatch([ClientRequest(k, Guess("lonely", k, 1)) for k in (1, 2, 3)])))
         _, messages = collect(sock, 3)
-    finally:
-        sock.close(0)
-        ctx.term()
-        node.running = False
-        runner.join(timeout=10)
     assert all(type(m) is ReplyBatch for m in messages)
     replies = [r for m in messages for r in m.replies]
     assert sorted(r.req_id for r in replies) == [1, 2, 3]
