@@ -83,17 +83,29 @@ def _writer(append):
     return submit, r
 
 
+def _appender(sock: zmq.Socket, i: int, args):
+    """This process's append (inline, or handed to a writer thread with ``--writer-thread``), the
+    writer's report pipe (None inline), and a poller over ``sock`` and that pipe."""
+    append, done_fd = _log(args.dir, i, not args.no_fsync), None
+    poller = zmq.Poller()
+    poller.register(sock, zmq.POLLIN)
+    if args.writer_thread:
+        append, done_fd = _writer(append)
+        poller.register(done_fd, zmq.POLLIN)
+    return append, done_fd, poller
+
+
+def _durable(done_fd: int) -> list[bytes]:
+    """The zxids the writer thread reported durable since the last look."""
+    return os.read(done_fd, 4096).split(b";")[:-1]
+
+
 def leader(i: int, n: int, ports: mp.Queue, args) -> None:
     _pin(i, args.cpu_affinity)
     ctx = zmq.Context()
     router, pub = ctx.socket(zmq.ROUTER), ctx.socket(zmq.PUB)
     ports.put((router.bind_to_random_port("tcp://127.0.0.1"), pub.bind_to_random_port("tcp://127.0.0.1")))
-    append = _log(args.dir, i, not args.no_fsync)
-    poller = zmq.Poller()
-    poller.register(router, zmq.POLLIN)
-    if args.writer_thread:
-        append, done_fd = _writer(append)
-        poller.register(done_fd, zmq.POLLIN)
+    append, done_fd, poller = _appender(router, i, args)
     quorum = n // 2 + 1
     acks: dict[int, int] = {}
     seq = 0
@@ -108,7 +120,7 @@ def leader(i: int, n: int, ports: mp.Queue, args) -> None:
     while True:
         ready = dict(poller.poll())
         if args.writer_thread and done_fd in ready:
-            for z in os.read(done_fd, 4096).split(b";")[:-1]:
+            for z in _durable(done_fd):
                 ack(int(z))  # its own ACK, once its fsync is done
         if router not in ready:
             continue
@@ -136,12 +148,7 @@ def follower(i: int, n: int, lead: tuple[int, int], ports: mp.Queue | None, args
     dealer.connect(f"tcp://127.0.0.1:{lead[0]}")
     sub.connect(f"tcp://127.0.0.1:{lead[1]}")
     sub.setsockopt(zmq.SUBSCRIBE, b"")
-    append = _log(args.dir, i, not args.no_fsync)
-    poller = zmq.Poller()
-    poller.register(sub, zmq.POLLIN)
-    if args.writer_thread:
-        append, done_fd = _writer(append)
-        poller.register(done_fd, zmq.POLLIN)
+    append, done_fd, poller = _appender(sub, i, args)
     client = None
     if ports is not None:  # F0 serves the client
         client = ctx.socket(zmq.ROUTER)
@@ -158,7 +165,7 @@ def follower(i: int, n: int, lead: tuple[int, int], ports: mp.Queue | None, args
             waiting = who
             dealer.send(b"F" + msg)
         if args.writer_thread and done_fd in ready:
-            for z in os.read(done_fd, 4096).split(b";")[:-1]:
+            for z in _durable(done_fd):
                 dealer.send(b"A" + z)
         if sub in ready:
             msg = sub.recv()

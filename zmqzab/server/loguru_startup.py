@@ -24,8 +24,10 @@ import sys
 import types
 
 _MODULE = "loguru._asyncio_loop"
-#: How the loguru versions these stand-ins are written for start their ``__version__`` line.
-_KNOWN = '__version__ = "0.7.'
+#: The loguru versions these stand-ins are written for...
+_VERSIONS = "0.7."
+#: ...and how their ``__init__.py`` starts its ``__version__`` line (read without importing it).
+_KNOWN = f'__version__ = "{_VERSIONS}'
 
 
 def _get_running_loop():
@@ -85,7 +87,7 @@ def lazy_lib_dirs() -> bool:
     from loguru import _better_exceptions
 
     formatter = getattr(_better_exceptions, "ExceptionFormatter", None)
-    if formatter is None or not loguru.__version__.startswith("0.7."):
+    if formatter is None or not loguru.__version__.startswith(_VERSIONS):
         return False
     make = formatter.__dict__.get("_get_lib_dirs")
     if getattr(getattr(make, "__func__", None), "zmqzab_lazy", False):
