@@ -40,6 +40,8 @@ ACK_PROP = "ACK only after an fsync that covers what it vouches for"
 EXPECTED = {
     "durable_report_replayed": "a wake-up hands the last report over again after the Truncate",
     "durable_report_ignores_cut": "a snapshot batch taken before the Truncate reports after it",
+    # Not a durable report's: played by tests/sim/test_stale_copies.py.
+    "takes_stale_requests": "a stale copy too old to answer is taken and never answered",
 }
 
 

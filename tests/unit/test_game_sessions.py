@@ -13,6 +13,7 @@ from zmqzab.game.rules import (
     CLIENTS_MAX,
     REJECTED,
     SEQ_AHEAD_MAX,
+    SEQ_WINDOW,
     SESSION_EXPIRED,
     Game,
 )
@@ -54,12 +55,33 @@ def test_a_seq_far_ahead_is_refused_and_never_locks_the_client_out() -> None:
         assert log.apply(guess("v", seq, 50)).kind != REJECTED
     before = game.snapshot()
     for op in (guess("v", 2**62, 10), Guess("v", 2**62, 10)):
-        assert "ahead" in game.ahead_problem(op)
+        at_once = game.refusal_at_once(op)
         result = log.apply(op)
         assert result.kind == SESSION_EXPIRED and "more than 1024 ahead" in result.message
+        assert at_once == result  # the node's intake answers what apply would
     assert game.view()["guesses"] == Game.restore(before).view()["guesses"]
     assert log.apply(guess("v", 4, 51)).kind in ("guess_recorded", "round_closed")
     assert log.apply(guess("v", 4 + SEQ_AHEAD_MAX, 52)).kind != SESSION_EXPIRED  # within the window
+
+
+def test_a_retry_older_than_the_window_is_refused_at_once_as_apply_would_and_never_logged() -> None:
+    """Goal: a request a node takes is answered (CI: a BATCH retry of 300 seqs waited for ever).
+    Setup: client w commits seqs 1..3 and then 3 + SEQ_WINDOW (a pipelining client's leap).
+    Faults: retries of seq 1..3, with and without session fields. Expected: each is refused at
+    once with exactly the result apply gives it, the leader would not log it (is_applied), and
+    seqs still in the window are not refused (a retry of one gets its remembered answer)."""
+    game = Game()
+    log = Log(game)
+    for seq in (1, 2, 3, 3 + SEQ_WINDOW):
+        assert log.apply(guess("w", seq, 50)).kind != REJECTED
+    assert game.refusal_at_once(guess("w", 3 + SEQ_WINDOW, 50)) is None  # remembered
+    assert game.refusal_at_once(guess("w", 4 + SEQ_WINDOW, 50)) is None  # the next one
+    for op in (guess("w", 3, 50), Guess("w", 2, 50), guess("w", 1, 50)):
+        assert game.is_applied(game.request_key(op))  # the leader skips it
+        at_once = game.refusal_at_once(op)
+        assert at_once is not None and "too old" in at_once.message, at_once
+        assert at_once == log.apply(op)
+        assert at_once.kind == (SESSION_EXPIRED if op.first else REJECTED)
 
 
 def test_a_late_retry_of_an_evicted_client_is_session_expired_never_applied_twice() -> None:

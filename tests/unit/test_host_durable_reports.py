@@ -51,4 +51,8 @@ def test_the_switches_put_each_defect_back():
     assert not ignores_cut.take(make_zxid(1, 1), 1)  # still once
     with pytest.raises(ValueError, match="unknown host test fault"):
         DurableReports(0, frozenset({"no_such_bug"}))
-    assert set(HOST_TEST_FAULTS) == {"durable_report_replayed", "durable_report_ignores_cut"}
+    assert set(HOST_TEST_FAULTS) == {"durable_report_replayed", "durable_report_ignores_cut",
+                                     "takes_stale_requests"}  # the last: Replica's, not the reports'
+    other = DurableReports(0, frozenset({"takes_stale_requests"}))  # changes no report rule
+    other.handed_over([_append(1), Truncate(0)])
+    assert not other.take(make_zxid(1, 1), 1) and other.take(make_zxid(1, 1), 2)

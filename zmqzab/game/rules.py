@@ -463,12 +463,25 @@ class Game:
         session = self._sessions.get(client_id)
         return session.results.get(seq) if session is not None else None
 
-    def ahead_problem(self, op: Guess | NewGame) -> str:
-        """Why a node refuses ``op`` before proposing it because its seq runs too far ahead of
-        the client's record here, or "". ``apply`` refuses it too (on every node); refusing at
-        once keeps a request under another's id with seq 2**62 out of the log."""
+    def refusal_at_once(self, op: Guess | NewGame) -> GameResult | None:
+        """The refusal ``apply`` would give ``op``, for a request a node must answer at once
+        instead of proposing it, or None. Two kinds:
+
+        * too old (more than ``SEQ_WINDOW`` behind its client's latest, and not remembered):
+          the leader never logs it (``is_applied``), so a node that took it would wait for a
+          commit that never comes and its client would time out and retry for ever (seen in CI:
+          a BATCH client retrying 300 writes after a leader change);
+        * too far ahead: refusing at once keeps a request under another's id with seq 2**62
+          out of the log.
+
+        A node whose state lags may still take such a request; the leader drops it, and the
+        client times out and retries elsewhere, as after any lost request."""
         session = self._sessions.get(op.client_id)
-        return _ahead(session, op) if session is not None else ""
+        if session is None or op.seq in session.results:
+            return None
+        if op.seq <= session.seq_max - SEQ_WINDOW or _ahead(session, op):
+            return self._session_refusal(session, op)
+        return None
 
     def _rejected(self, message: str) -> GameResult:
         return GameResult(kind=REJECTED, message=message, game=self.game, round=self.round)

@@ -94,6 +94,7 @@ class Replica(Generic[W]):
         #: The writer's reports that may become ``Peer.persisted`` (``test_faults``: durable.py's
         #: HOST_TEST_FAULTS, simulator tests only).
         self.reports = DurableReports(peer.zxid_durable, test_faults)
+        self._takes_stale = "takes_stale_requests" in test_faults  # TEST FAULT (durable.py's list)
         #: Ticks since this replica started: the clock of the client table.
         self.ticks = 0
         # execute() calls these once per message or txn: bound straight to the driver's.
@@ -124,6 +125,16 @@ class Replica(Generic[W]):
         if not is_game_op(op):
             return None  # only the game's ops are exactly-once by (client id, seq)
         return self.peer.state.answer_of(op.client_id, op.seq)
+
+    def refusal(self, op: Op) -> GameResult | None:
+        """The game's answer to ``op`` if this node must refuse it at once rather than propose
+        it (``Game.refusal_at_once``: too old to be logged, or too far ahead)."""
+        if not is_game_op(op):
+            return None
+        refusal = self.peer.state.game.refusal_at_once(op)  # type: ignore[arg-type]
+        if self._takes_stale and refusal is not None and "too old" in refusal.message:
+            return None
+        return refusal
 
     def submit(self, ops: list[Op], waiters: Sequence[W], ts_ms: int) -> Output:
         """Propose (or forward) ``ops``; ``waiters[k]`` is answered when ``ops[k]`` is applied

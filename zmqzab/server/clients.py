@@ -14,8 +14,9 @@ that sent it (security/zap.py); a write whose client id does not start with that
 refused and counted (``client_ids_refused``), before anything else is looked up for it: no key
 can pre-empt another's next seq, push its seq far ahead, or read the answers to its retries.
 Without CURVE a client id is a claim (README, Security). Either way a seq that runs more than
-``SEQ_AHEAD_MAX`` ahead of its client's record is refused here (``session_expired``), as apply
-would refuse it.
+``SEQ_AHEAD_MAX`` ahead of its client's record, or falls more than ``SEQ_WINDOW`` behind it, is
+refused here as apply would refuse it (``Replica.refusal``): the leader never logs a too-old one,
+so taking it would leave its client waiting for an answer that never comes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from msgspec import Raw
 from zmqzab.core.peer import NotReady
 from zmqzab.core.roles import Role
 from zmqzab.game.limits import request_problem
+from zmqzab.game.rules import SESSION_EXPIRED
 from zmqzab.messages import (
     ClientBatch,
     ClientReply,
@@ -223,12 +225,12 @@ class ClientPort:
             self.reply(to, ClientReply(req_id=msg.req_id, ok=True, node=node.id,
                                        zxid=known[0], result=known[1]))
             return
-        problem = node.peer.state.game.ahead_problem(msg.op)
-        if problem:
+        refusal = node.replica.refusal(msg.op)
+        if refusal is not None:  # too old or too far ahead: never logged, so answered now
+            kind = "session_expired" if refusal.kind == SESSION_EXPIRED else "bad_request"
             self.reply(to, ClientReply(req_id=msg.req_id, ok=False, node=node.id,
                                        zxid=node.peer.zxid_applied,
-                                       error=f"session expired: {problem}; start a new session",
-                                       error_kind="session_expired"))
+                                       error=refusal.message, error_kind=kind))
             return
         ops.append(self._stamp(msg.op))
         takers.append((to[0], msg.req_id, to[1]))

@@ -88,7 +88,8 @@ def converged(sim: Simulation) -> str | None:
     pending = sim.workload.pending()
     if pending:
         r = pending[0]
-        return f"{len(pending)} request(s) unanswered, e.g. {r.client}#{r.seq} {describe_op(r.op)}"
+        copy = " (a stale copy, sent again after its client moved on)" if r.copy_of is not None else ""
+        return f"{len(pending)} request(s) unanswered, e.g. {r.client}#{r.seq} {describe_op(r.op)}{copy}"
     return None
 
 

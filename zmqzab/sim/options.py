@@ -124,6 +124,8 @@ class Settings:
     round_size: int
     #: The options' test faults that host/durable.py knows, for every Replica.
     host_faults: frozenset[str] = frozenset()
+    #: Per new client request: a leap ahead or a stale copy instead (sim/workload.py).
+    stale_copies: float = 0.0
 
 
 def draw_settings(options: SimOptions) -> Settings:
@@ -154,5 +156,7 @@ def draw_settings(options: SimOptions) -> Settings:
     kept = options.snapshots_kept
     if kept is None:
         kept = disk_knobs.choice((1, 2, 3)) if random_disk else 2
+    # The clients' stale copies from a stream of their own too (sim/workload.py).
+    stale = derive_rng(seed, "client-profile").choice((0.0, 0.0, 0.03, 0.1)) if random_disk else 0.0
     return Settings(profile, core, storage_faults, every, kept, knobs.choice((2, 3)),
-                    frozenset(options.test_faults) & frozenset(HOST_TEST_FAULTS))
+                    frozenset(options.test_faults) & frozenset(HOST_TEST_FAULTS), stale)

@@ -266,7 +266,8 @@ class Simulation:
         self.rng_disk_fault = derive_rng(seed, "disk-faults")
         self.round_size = drawn.round_size
         #: The fault phase's profile (the liveness phase calms it).
-        self.profile_text = self.profile.describe()
+        self.profile_text = self.profile.describe() + (
+            f" stale_copies={drawn.stale_copies:g}" if drawn.stale_copies else "")
         self.faults_on = options.faults
         self.trace = Trace(keep=options.trace_keep, echo=options.echo)
         self.checkers = Checkers(self.ids)
@@ -290,7 +291,8 @@ class Simulation:
             node.io.sim = self
             self.nodes[i] = node
         self.workload = Workload(derive_rng(seed, "clients"), options.clients, self.ids,
-                                 CLIENT_TIMEOUT_TICKS, self.round_size, self.attempt)
+                                 CLIENT_TIMEOUT_TICKS, self.round_size, self.attempt,
+                                 drawn.stale_copies, derive_rng(seed, "stale-copies"))
         self.workload.new_requests = options.workload
         #: ZooKeeper's client port on every node and its simulated clients (zkclients.py);
         #: None without them, so that a run without them draws and traces what it did before.
@@ -300,7 +302,7 @@ class Simulation:
                               derive_rng(seed, "zk-net"))
         bugs = self.core.test_faults | storage_faults | self.host_faults
         self.trace.add(0, "phase", f"seed {seed}: {options.nodes} nodes; profile: "
-                       f"{self.profile.describe()}; window {self.core.log_window_txns}, sync batch "
+                       f"{self.profile_text}; window {self.core.log_window_txns}, sync batch "
                        f"{self.core.sync_batch_txns}, counter max {self.core.zxid_counter_max}"
                        + (f"; snapshot every {every} txns, {kept} kept" if every else "")
                        + (f"; injected bugs: {', '.join(sorted(bugs))}" if bugs else "")
@@ -675,6 +677,13 @@ class Simulation:
             # As node.py: a retry of a request this node has applied gets its original answer.
             self.answer(i, request, known[0], known[1])
             return "answered"
+        refusal = replica.refusal(request.op)
+        if refusal is not None:
+            # As node.py: a request that can never be logged (too old, too far ahead) is
+            # refused at once, for good.
+            self.trace.add(self.now, "client", f"{request.client} <= n{i} #{request.seq} refused "
+                           f"for good: {refusal.message}")
+            return f"final: {refusal.message}"
         def submit() -> Output:
             out = replica.submit([request.op], [request], ts_ms=self.tick)
             if self.recorder is not None:
@@ -868,7 +877,8 @@ class Simulation:
             messages=self.net.messages,
             commits=len(self.checkers.gz),
             requests=len(requests),
-            answered=sum(1 for r in requests if r.answer is not None),
+            # A refusal for good (a stale copy too old to answer) is the client's answer too.
+            answered=sum(1 for r in requests if r.answer is not None or r.refused is not None),
             liveness_ticks=liveness_ticks,
             profile=self.profile_text,
             trace_tail=self.trace.lines(60) if violation is not None else [],

@@ -9,6 +9,17 @@ node: the game's exactly-once records make that safe. Like the library, a client
 its session (``first``: the seq of its first answered request, or the request's own seq until
 one is; ``seen``: the highest zxid an answer named), so the game's session rules are exercised. Every attempt and the answer are kept in
 ``Request.attempts`` / ``Request.answer``, the history the checkers and a reader look at.
+
+Stale copies (``stale_copies``, per new request; 0 in calm and scripted runs). A pipelining
+client numbers writes it may never send, and retries whole batches after a leader change: its
+record's seq leaps ahead, and a copy of a request it sent long ago arrives after the leap. So
+here a client sometimes leaps ``SEQ_WINDOW`` seqs ahead, and sometimes re-sends a copy of one
+of its answered requests: one older than the window when it has one (the game no longer knows
+its outcome), else a recent one (it must get its original answer). A node refuses a copy it
+knows is too old at once: the outcome ``final: ...`` ends that request, never retried. A copy
+taken and never answered is retried like any request, so the liveness phase's "every request
+answered" catches a node that takes one and waits for a commit that never comes (CI found that
+with a BATCH client; this workload had one request per client, always the next seq).
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable
 
+from zmqzab.game.rules import SEQ_WINDOW
 from zmqzab.messages import GameResult, Guess, NewGame, Op
 
 #: After a refusal (no leader yet) a client waits this many ticks before it tries elsewhere.
@@ -33,6 +45,10 @@ class Request:
     attempts: list[tuple[int, int, str]] = field(default_factory=list)
     #: (tick, node, zxid, result) of the first answer.
     answer: tuple[int, int, int, GameResult] | None = None
+    #: A stale copy of this earlier request (see the module docstring), or None.
+    copy_of: Request | None = None
+    #: (tick, node, why) of a final refusal: a node refused it at once and for good.
+    refused: tuple[int, int, str] | None = None
 
 
 @dataclass(slots=True)
@@ -45,14 +61,21 @@ class Client:
     last_node: int | None = None
     #: Tick of the next (re)try of ``pending``, or of the next new request when idle.
     next_tick: int = 0
+    #: Its answered requests (not copies), oldest first: what a stale copy copies.
+    answered: list[Request] = field(default_factory=list)
 
 
 class Workload:
     """``attempt(node, request) -> outcome`` is the simulation's way into a node."""
 
     def __init__(self, rng: random.Random, clients: int, nodes: list[int], timeout_ticks: int,
-                 round_size: int, attempt: Callable[[int, Request], str]) -> None:
+                 round_size: int, attempt: Callable[[int, Request], str],
+                 stale_copies: float = 0.0, rng_stale: random.Random | None = None) -> None:
         self.rng = rng
+        #: Per new request: a leap or a stale copy instead (module docstring). Its draws come
+        #: from ``rng_stale``, so a run with none draws and traces what it did before.
+        self.stale_copies = stale_copies
+        self.rng_stale = rng_stale or random.Random(0)
         self.nodes = nodes
         self.timeout_ticks = timeout_ticks
         self.round_size = round_size
@@ -74,7 +97,10 @@ class Workload:
                 if not self.new_requests or rng.random() < 0.5:
                     continue
                 value = None if rng.random() < 0.1 else rng.randint(0, 100)
-                request = self._new(client, tick, value)
+                if self.stale_copies and self.rng_stale.random() < self.stale_copies:
+                    request = self._stale(client, tick, value)
+                else:
+                    request = self._new(client, tick, value)
             elif request.attempts and request.attempts[-1][2] == "taken":
                 request.attempts.append((tick, request.attempts[-1][1], "timeout"))
             choices = [n for n in self.nodes if n != client.last_node] or self.nodes
@@ -101,11 +127,36 @@ class Workload:
         self.requests.append(request)
         return request
 
+    def _stale(self, client: Client, tick: int, value: int | None) -> Request:
+        """A stale copy of an answered request, or a leap and a new request (module docstring)."""
+        rng = self.rng_stale
+        session = [r for r in client.answered if r.seq >= client.first]
+        old = [r for r in session if r.seq <= client.seq - SEQ_WINDOW]
+        if old and rng.random() < 0.7:
+            original = rng.choice(old)
+        elif session and rng.random() < 0.3:
+            original = session[-1 - rng.randrange(min(len(session), 5))]
+        else:
+            client.seq += SEQ_WINDOW  # numbered, never sent: the record leaps when it commits
+            return self._new(client, tick, value)
+        request = client.pending = Request(client.id, original.seq, original.op, tick, copy_of=original)
+        self.requests.append(request)
+        return request
+
     def _send(self, client: Client, request: Request, tick: int, node: int) -> None:
         client.last_node = node
         outcome = self.attempt(node, request)
         request.attempts.append((tick, node, outcome))
-        if outcome == "taken":
+        if outcome.startswith("final: "):
+            # Refused for good (too old, too far ahead): what a client is told of a request
+            # that can never commit. A copy's client goes on in its session; a request of its
+            # own means the session is over (the game said so), so it starts a new one.
+            request.refused = (tick, node, outcome.removeprefix("final: "))
+            client.pending = None
+            client.next_tick = tick + self.rng.randint(0, 3)
+            if request.copy_of is None:
+                client.first = 0
+        elif outcome == "taken":
             client.next_tick = tick + self.timeout_ticks
         else:
             client.next_tick = tick + REFUSED_BACKOFF_TICKS
@@ -117,6 +168,8 @@ class Workload:
         request.answer = (tick, node, zxid, result)
         for client in self.clients:
             if client.pending is request:
+                if request.copy_of is None:
+                    client.answered.append(request)
                 client.first = client.first or request.op.first  # type: ignore[union-attr]
                 client.seen = max(client.seen, zxid)
                 client.pending = None
