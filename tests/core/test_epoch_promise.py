@@ -149,3 +149,44 @@ def test_followerinfo_received_while_deciding_is_forgotten_when_its_connection_c
     assert p.role == Role.LEADING and 1 not in p.leading.learners
     p.step(2, FollowerInfo(session=12, accepted_epoch=0, zxid_last=0))
     assert p.leading.epoch == 0
+
+
+def test_a_leader_stepping_down_for_a_higher_accepted_epoch_takes_it_as_its_own_first():
+    """Goal: one step-down per stale promise, not one per epoch below it (seed 140249 churned:
+    quorums without the promised nodes decided 22, then 23, each leader stepping down when one
+    joined). Setup: leader 0 of 5 decides epoch 1 from nodes 1, 2; node 3 then joins with
+    acceptedEpoch 5 (another would-be leader's failed attempt). Expected: node 0 looks, and
+    the same Output writes acceptedEpoch 5 (persisted before the votes go out); as the next
+    would-be leader it decides epoch 6 even from followers that accepted less."""
+    p = leading()
+    for i in (1, 2):
+        p.step(i, FollowerInfo(session=10 + i, accepted_epoch=0, zxid_last=0))
+    assert p.leading.epoch == 1
+    out = p.step(3, FollowerInfo(session=13, accepted_epoch=5, zxid_last=0))
+    assert p.role == Role.LOOKING
+    assert out.epochs is not None and out.epochs.accepted_epoch == 5 and p.accepted_epoch == 5
+    assert p.current_epoch == 0  # a promise only: nothing it vouches for changed
+    for i in (1, 2):  # re-elected by nodes that accepted epoch 1 only
+        p.step(i, Notification(p.round, Role.LOOKING, Vote(0, 0, 0)))
+    for _ in range(3):
+        p.tick()
+    assert p.role == Role.LEADING
+    for i in (1, 2):
+        p.step(i, FollowerInfo(session=30 + i, accepted_epoch=1, zxid_last=0))
+    assert p.leading.epoch == 6
+
+
+def test_a_follower_looks_as_soon_as_its_leader_looks_in_a_later_round():
+    """Goal: a leader's step-down reaches its followers at once, not after syncLimit of silence
+    (ZooKeeper's leader closes its connections). Setup: node 1 follows node 0, elected in round
+    1. Faults: node 0's LOOKING vote of round 1 arrives late (sent before it decided), then one
+    of round 2. Expected: the stale one changes nothing (node 1 answers whom it follows); the
+    round-2 one makes node 1 look, in round 2, with node 0's vote taken in."""
+    p = following(accepted=0)
+    out = p.step(0, Notification(1, Role.LOOKING, Vote(0, 0, 0)))
+    assert p.role == Role.FOLLOWING and p.leader_id == 0
+    assert any(s.to == 0 and isinstance(s.msg, Notification) and s.msg.state == Role.FOLLOWING
+               for s in out.sends)
+    p.step(0, Notification(2, Role.LOOKING, Vote(0, 0, 0)))
+    assert p.role == Role.LOOKING and p.round == 2
+    assert p.role_state.received.get(0) == Vote(0, 0, 0)

@@ -265,6 +265,12 @@ def on_follower_info(peer: Peer, st: LeaderState, sender: int, msg: FollowerInfo
         if msg.accepted_epoch > st.epoch:
             # It promised a newer epoch (another leader's failed attempt) and would refuse ours
             # for ever, left out of the cluster; only a new election gives an epoch it accepts.
+            # We take its acceptedEpoch as ours first (a stricter promise: we refuse more, never
+            # less), so any quorum we join decides an epoch above it. Without that, the quorums
+            # that lack the nodes holding it decide one epoch after another below it, each
+            # leader stepping down when such a node joins (seed 140249 churned for ever).
+            if msg.accepted_epoch > peer.accepted_epoch:
+                peer.write_epochs(out, accepted=msg.accepted_epoch)
             peer.look(out, f"node {sender} accepted epoch {msg.accepted_epoch}, above ours "
                            f"({st.epoch}): a new election picks one every node can accept")
             return

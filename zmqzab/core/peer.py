@@ -502,6 +502,14 @@ class Peer:
     def _on_notification(self, sender: int, n: Notification, out: Output) -> None:
         e = self.role_state
         if not isinstance(e, Election):
+            if (n.state == Role.LOOKING and type(e) is FollowerState and sender == e.leader_id
+                    and n.round > e.decided.round):
+                # Our leader looks in a round after the one we followed it in: it gave up
+                # leading (ZooKeeper's leader closes its connections as it shuts down). Waiting
+                # for it to fall silent costs syncLimit (initLimit in discovery) for nothing.
+                self._look(out, f"leader node {sender} started election round {n.round}")
+                self._on_notification(sender, n, out)
+                return
             # FOLLOWING or LEADING: tell a LOOKING peer whom we follow, so it can join us.
             if n.state == Role.LOOKING:
                 self.send(out, sender, self._notification())
