@@ -17,6 +17,7 @@ and so resolve against the working directory of the process, not the config file
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -318,6 +319,8 @@ class _Table:
             raise self.error(f"{key} must be a number, got {_kind(value)} ({_shown(value)})")
         if value > high:
             raise self.error(f"{key} = {value} is out of range (allowed: at most {high:g}; negative turns it off)")
+        if value == 0 and math.copysign(1.0, value) < 0:
+            return -1.0  # "-0.0" is written negative, so it means off too (it compares as 0: always)
         return float(value)
 
     def get_bool(self, key: str, default: bool) -> bool:

@@ -38,6 +38,10 @@ def test_snapshot_size_factor_default_round_trip_and_off() -> None:
         storage = StorageConfig(snapshot_size_factor=value)
         text = render_config([NodeAddress(0, "127.0.0.1", 1, 2, 3, 4)], storage=storage)
         assert parse_config(text).storage == storage
+    # Negative zero is written negative: off, not "SNAP always" (it compares equal to 0).
+    for written in ("-0.0", "-0e0"):  # (TOML reads an integer -0 as plain 0)
+        factor = parse_config(NODE + f"[storage]\nsnapshot_size_factor = {written}\n").storage.snapshot_size_factor
+        assert factor < 0, (written, factor)
     assert parse_config(NODE + "[storage]\nsnapshot_size_factor = 1\n").storage.snapshot_size_factor == 1.0
 
 
