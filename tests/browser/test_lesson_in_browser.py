@@ -220,14 +220,14 @@ def test_lesson_in_the_browser_ring_shows_only_messages_in_flight_attack(lesson,
         context.close()
 
 
-@pytest.mark.xfail(strict=True, reason="the ring's centre box (the quorum arithmetic) is as wide as its longest line "
-                   "and overlaps the labels under the nodes beside it (n2's FOLLOWING badge and phase, n5's phase)")
 @pytest.mark.parametrize("width,height", [(1280, 720), (1920, 1080)])
 def test_lesson_in_the_browser_ring_labels_do_not_overlap_attack(lesson, served, browser, width, height):
     """Goal: on the ring, the quorum arithmetic in the centre and each node's labels (role
     badge, phase, acked) do not cover each other. Setup: one-commit at its caption "commit"
     (centre: "1:1 guess 42 (alice#1)", "3 of 5 acked", "committed (quorum 3)"), at 1280x720
-    and 1920x1080. Expected: the centre box meets no node's circle, badge or text."""
+    and 1920x1080. Expected: the centre box meets no node's circle, badge or text (it was as
+    wide as its longest line and covered n2's badge and phase, n5's phase: a strict xfail until
+    session 9, when its lines shrink to the room beside the nodes' labels)."""
     script, _ = lesson
     context, page = open_at_caption(browser, served, script.captions, "commit", width, height)
     try:
