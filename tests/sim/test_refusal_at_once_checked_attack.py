@@ -32,8 +32,6 @@ def _refuses_leaps(self, op):
 _original = rules.Game.refusal_at_once
 
 
-@pytest.mark.xfail(strict=True, reason="the simulator counts a refusal at once as final and never "
-                   "checks it: a node refusing leaps that apply would accept passes every seed")
 def test_the_simulator_checks_every_refusal_at_once_against_apply(monkeypatch: pytest.MonkeyPatch):
     """Goal: a wrong refusal at once cannot pass as an answer. Setup: 5 nodes, random faults,
     the seeds above (leaps of SEQ_WINDOW + 1 among their requests). Faults: the game's intake
