@@ -86,7 +86,7 @@ def sim(
     send of the sync phase), all decided by the seed. After every step the checkers test: one
     established leader per epoch, committed prefixes agree, committed txns survive into every
     later leader, epochs never go back, equal game state at equal zxid, exactly-once answers,
-    no ACK before an fsync that covers what it vouches for;
+    refusals at once as apply would refuse, no ACK before an fsync that covers what it vouches for;
     then, after healing, that the cluster converges and answers every request.
     """
     from zmqzab.core.settings import TEST_FAULTS

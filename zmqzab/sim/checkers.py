@@ -44,6 +44,11 @@ ZooKeeper's ``zookeeper-specifications`` state ZAB's properties, and keep one gl
   copies itself (not trusting the game's own session records); every node's game at a zxid
   must equal the reference's at that zxid, every application must return the reference's
   result, and every answer a client got must be the result of the request's first commit.
+* refusals at once: a request a node refuses before proposing it (``Replica.refusal``: too old
+  for the game's window, too far ahead) ends the simulated client's request for good, so the
+  refusal must be exactly what ``apply`` gives that op as the next txn on the node's own game
+  (which the checksums above hold to the committed history); else a node could tell clients
+  "for good" of requests the leader would log, and every other check would count them answered.
 
 A violation raises ``Violation`` (property name + detail); the simulation stops there and
 prints the tail of its trace and the seed.
@@ -58,6 +63,7 @@ from typing import TYPE_CHECKING
 
 from zmqzab.core.output import Append, InstallSnapshot, Truncate
 from zmqzab.core.roles import Phase, Role
+from zmqzab.game.rules import Game
 from zmqzab.messages import GameResult, Op, Txn
 from zmqzab.sim.trace import describe_op
 from zmqzab.state import ReplicatedState, Result, is_game_op
@@ -399,6 +405,18 @@ class Checkers:
 
     def on_submitted(self, client: str, seq: int, op: Op) -> None:
         self.submitted[(client, seq)] = op
+
+    def on_refused_at_once(self, node: int, op: Op, refusal: GameResult, game: Game) -> None:
+        """Node ``node`` refused ``op`` at once and for good with ``refusal``: it must be the
+        result ``apply`` gives ``op`` as the next txn on ``game``, the node's own (its clock not
+        moved: no record expires), whatever ``Game.refusal_at_once`` computed."""
+        would = Game.restore(game.snapshot()).apply(Txn(game.zxid_applied + 1, op, game.clock_ms))
+        if would != refusal:
+            raise Violation(
+                "a refusal at once is what apply answers",
+                f"n{node} refused {describe_op(op)} at once, for good: '{refusal.message}'; "
+                f"apply on its game at {fmt_zxid(game.zxid_applied)} gives '{would.message}'",
+            )
 
     def on_answer(self, client: str, seq: int, node: int, zxid: int, result: GameResult) -> None:
         """A client was told its request committed at ``zxid`` with ``result``: the zxid of its

@@ -679,6 +679,7 @@ class Simulation:
             return "answered"
         refusal = replica.refusal(request.op)
         if refusal is not None:
+            self.checkers.on_refused_at_once(i, request.op, refusal, replica.peer.state.game)
             # As node.py: a request that can never be logged (too old, too far ahead) is
             # refused at once, for good.
             self.trace.add(self.now, "client", f"{request.client} <= n{i} #{request.seq} refused "
