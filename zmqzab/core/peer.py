@@ -503,10 +503,16 @@ class Peer:
         e = self.role_state
         if not isinstance(e, Election):
             if (n.state == Role.LOOKING and type(e) is FollowerState and sender == e.leader_id
-                    and n.round > e.decided.round):
+                    and n.round > e.decided.round
+                    and not (e.sync_started and n.vote.epoch < e.epoch)):
                 # Our leader looks in a round after the one we followed it in: it gave up
                 # leading (ZooKeeper's leader closes its connections as it shuts down). Waiting
                 # for it to fall silent costs syncLimit (initLimit in discovery) for nothing.
+                # Unless the vote is older than its leadership: we may have decided in a lower
+                # round than it did, and a reordered vote of its own later round, sent while it
+                # was still LOOKING, arrives after we synced. A leader writes currentEpoch = its
+                # epoch before any sync stream leaves, and votes order by currentEpoch first,
+                # so every vote it sends after stepping down names that epoch or a later one.
                 self._look(out, f"leader node {sender} started election round {n.round}")
                 self._on_notification(sender, n, out)
                 return

@@ -216,6 +216,19 @@ class PageCache(DiskSync):
             self.content[ino] = bytes(fixed)
 
 
+def _records(raw: bytes) -> list[tuple[int, int]]:
+    """The whole records of a log segment's bytes: (payload start, end) of each."""
+    offset, records = 0, []
+    while offset + RECORD_HEADER.size <= len(raw):
+        length, _ = RECORD_HEADER.unpack_from(raw, offset)
+        end = offset + RECORD_HEADER.size + length
+        if length == 0 or end > len(raw):
+            break
+        records.append((offset + RECORD_HEADER.size, end))  # payload only
+        offset = end
+    return records
+
+
 def _files(d: Path) -> dict[str, int]:
     if not d.is_dir():
         return {}
@@ -395,18 +408,29 @@ class SimDisk:
         Returns what was hit, or "" if the disk holds nothing to rot."""
         snaps = sorted(p for p in (self.dir / SNAP_DIR).glob("snapshot.*") if _NAME_RE.fullmatch(p.name))
         targets: list[tuple[Path, int, int]] = []  # (file, first offset, end offset)
-        for seg_index, seg in enumerate(segs := list_segments(self.dir / LOG_DIR)):
-            raw = seg.path.read_bytes()
-            offset, records = 0, []
-            while offset + RECORD_HEADER.size <= len(raw):
-                length, _ = RECORD_HEADER.unpack_from(raw, offset)
-                end = offset + RECORD_HEADER.size + length
-                if length == 0 or end > len(raw):
-                    break
-                records.append((offset + RECORD_HEADER.size, end))  # payload only
-                offset = end
+        log_dir = self.dir / LOG_DIR
+        segs = list_segments(log_dir)
+        # The log's last record is a torn write to recovery, so rot there would be silent loss.
+        # "Last" as the file is now (a kill -9 keeps the page cache) and as a power loss would
+        # leave it: the last segment whose name is durable, cut to its fsynced bytes (an
+        # unsynced record after a durable one, or an unsynced newer segment, goes with the
+        # power, and the durable record before it becomes the tail).
+        durable_names = self.cache.entries.get(str(log_dir), {})
+        durable_tail: tuple[Path, int, int] | None = None  # (segment, first offset, end offset)
+        for seg in reversed(segs):
+            ino = seg.path.stat().st_ino
+            synced = _records(self.cache.content.get(ino, b"")) if durable_names.get(seg.path.name) == ino else []
+            if synced:
+                durable_tail = (seg.path, *synced[-1])
+                break
+        for seg_index, seg in enumerate(segs):
+            records = _records(seg.path.read_bytes())
             if seg_index == len(segs) - 1:
-                records = records[:-1]  # the log's last record: a torn write, to recovery
+                records = records[:-1]  # the log's last record now
+            if durable_tail is not None and durable_tail[0] == seg.path:
+                # the last record a power loss would leave (a flipped bit lands in it too)
+                _, t_start, t_end = durable_tail
+                records = [(a, b) for a, b in records if not (a < t_end and t_start < b)]
             targets.extend((seg.path, a, b) for a, b in records)
         if snaps and (not targets or rng.random() < 0.5):
             path = snaps[-1] if rng.random() < 0.6 else rng.choice(snaps)

@@ -26,7 +26,8 @@ class Deliver(msgspec.Struct, frozen=True, gc=False):
     """A message from ``src`` arrives at ``dst``: ``Peer.step(src, msg)``. ``pub``: sent on the
     PUB socket (else the sender's DEALER). ``gen``: the pair's connection generation when it
     was sent (a flap since makes it a message of the old connection). ``note``: shown in the
-    trace ("[duplicate]", "[held, now delivered]", ...)."""
+    trace ("[duplicate]", "[held, now delivered]", ...). ``waits_in``: once it waits in a paused
+    receiver's socket, that receiver's incarnation (-1: not waiting); it dies with it."""
 
     src: int
     dst: int
@@ -34,6 +35,7 @@ class Deliver(msgspec.Struct, frozen=True, gc=False):
     gen: int
     msg: PeerMessage
     note: str
+    waits_in: int = -1
 
 
 class NodeEvent(msgspec.Struct, frozen=True, gc=False):

@@ -37,6 +37,8 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Callable
 
+import msgspec
+
 from zmqzab.messages import PeerMessage
 from zmqzab.sim.events import ConnectionClosed, ConnectionMade, Deliver
 from zmqzab.sim.trace import TICK
@@ -274,9 +276,16 @@ class Network:
     def arrive(self, ev: Deliver) -> None:
         """A Deliver event is due."""
         sim = self.sim
-        resume = self.nodes[ev.dst].paused_until
+        node = self.nodes[ev.dst]
+        if ev.waits_in >= 0 and (not node.up or node.incarnation != ev.waits_in):
+            # It waited in the socket of a process that died since: gone with it.
+            sim.trace.add(sim.now, "lost", ev.src, ev.dst, ev.msg,
+                          "it waited in the socket of a process that died")
+            return
+        resume = node.paused_until
         if resume > sim.now:
-            sim.push(resume, ev)  # waits in its socket, order kept
+            # waits in its socket, order kept
+            sim.push(resume, ev if ev.waits_in >= 0 else msgspec.structs.replace(ev, waits_in=node.incarnation))
         elif ev.gen != self.conn_gen.get((ev.src, ev.dst) if ev.src < ev.dst else (ev.dst, ev.src), 0):
             self._old_connection(ev)
         else:
@@ -290,7 +299,7 @@ class Network:
             sim.counters["stale_delivery"] += 1
             key = (src, dst) if src < dst else (dst, src)
             late = Deliver(src, dst, ev.pub, self.conn_gen.get(key, 0), ev.msg,
-                           ev.note + " [old connection, late]")
+                           ev.note + " [old connection, late]", ev.waits_in)
             sim.push(sim.now + self.rng_conn.randint(1, 2 * TICK), late)
             return
         sim.trace.add(sim.now, "lost", src, dst, ev.msg, "its connection flapped")
