@@ -14,7 +14,13 @@ runs out. A delay spike (up to 8 ticks), a reorder (up to latency_max + 2 ticks)
 (up to 3 latency_max + 1 tick) or a stale delivery outlasts a downtime of one tick, so the
 random runs hand dead connections' messages to new incarnations: the class of seed 251064
 (a dead incarnation's vote making a synced follower look), which 76559cc closed only for
-paused receivers.
+paused receivers. Counted over seeds 640000-640059 at 76559cc: 30 of 60 runs delivered such
+ghosts (68 votes; PINGs, FOLLOWERINFOs, ACKEPOCHs, LEADERINFOs, SyncTxns, a SNAPCHUNK, ...).
+
+The fix: ``Deliver.to_inc`` names the incarnation whose connection the message was written to
+(PUB's, or a DEALER whose handshake is done); ``arrive`` drops it once that incarnation is
+gone, as ``waits_in`` does for a paused one. A message sent while no connection was up waits
+in its sender's queue and still reaches whichever incarnation connects.
 """
 
 from __future__ import annotations
@@ -29,9 +35,6 @@ from zmqzab.sim.trace import TICK
 pytestmark = [pytest.mark.election]
 
 
-@pytest.mark.xfail(strict=True, reason="a message in flight to a process that dies reaches its "
-                   "next incarnation (Deliver names no receiver incarnation; node_died bumps no "
-                   "connection generation)")
 def test_a_message_in_flight_to_a_process_that_dies_never_reaches_its_next_incarnation():
     """Goal: a dead process's connections take their in-flight messages with them. Setup: 5
     calm nodes, a leader established. Faults: a marked LOOKING vote (round 999) from the

@@ -36,6 +36,10 @@ class Deliver(msgspec.Struct, frozen=True, gc=False):
     msg: PeerMessage
     note: str
     waits_in: int = -1
+    #: The receiver's incarnation whose connection it was written to (-1: none, the receiver
+    #: was down or the DEALER not yet connected: it waits in the sender's queue); it dies with
+    #: that incarnation, like the connection.
+    to_inc: int = -1
 
 
 class NodeEvent(msgspec.Struct, frozen=True, gc=False):

@@ -21,7 +21,8 @@ the monitor's EVENT_HANDSHAKE_SUCCEEDED, ``Peer.peer_connected``) a short delay 
 processes are up and no partition lies between them: when a node starts (to and from every
 running peer), after a flap (after the close was reported), and at a heal (the pairs the
 partition kept from connecting). A connection is lost when either process dies (the survivor's
-monitor reports it, ``Peer.peer_unreachable``) or in a flap. A partition closes nothing: as
+monitor reports it, ``Peer.peer_unreachable``) or in a flap; what was written to it and
+not yet read dies with the receiving process (``Deliver.to_inc``, ``Deliver.waits_in``). A partition closes nothing: as
 with ``zmqzab chaos --netns`` (routes) an established TCP connection goes silent, and a new one
 cannot be made until the heal (a one-way cut blocks it too: a handshake needs both ways). A
 paused process keeps its connections; a handshake with it completes when it resumes. The
@@ -265,7 +266,12 @@ class Network:
         else:
             t += extra  # reordered / held up: outside the link's FIFO order
         gen = self.conn_gen.get((src, dst) if src < dst else (dst, src), 0)
-        sim.push(t, Deliver(src, dst, pub, gen, msg, note))
+        # Written to a connection of the receiver's process (PUB's, or a DEALER whose
+        # handshake is done), it dies with that process; else it waits in the sender's queue
+        # and goes to whichever incarnation the DEALER connects to.
+        node = self.nodes[dst]
+        to_inc = node.incarnation if node.up and (pub or (src, dst) in self.linked) else -1
+        sim.push(t, Deliver(src, dst, pub, gen, msg, note, to_inc=to_inc))
 
     def _gen(self, a: int, b: int) -> int:
         """How many times the connections between ``a`` and ``b`` flapped."""
@@ -281,6 +287,11 @@ class Network:
             # It waited in the socket of a process that died since: gone with it.
             sim.trace.add(sim.now, "lost", ev.src, ev.dst, ev.msg,
                           "it waited in the socket of a process that died")
+            return
+        if ev.to_inc >= 0 and (not node.up or node.incarnation != ev.to_inc):
+            # Sent on a connection to an incarnation that died since: gone with it.
+            sim.trace.add(sim.now, "lost", ev.src, ev.dst, ev.msg,
+                          "its connection died with the process it was sent to")
             return
         resume = node.paused_until
         if resume > sim.now:
@@ -299,7 +310,7 @@ class Network:
             sim.counters["stale_delivery"] += 1
             key = (src, dst) if src < dst else (dst, src)
             late = Deliver(src, dst, ev.pub, self.conn_gen.get(key, 0), ev.msg,
-                           ev.note + " [old connection, late]", ev.waits_in)
+                           ev.note + " [old connection, late]", ev.waits_in, ev.to_inc)
             sim.push(sim.now + self.rng_conn.randint(1, 2 * TICK), late)
             return
         sim.trace.add(sim.now, "lost", src, dst, ev.msg, "its connection flapped")
