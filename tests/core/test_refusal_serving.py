@@ -1,7 +1,9 @@
-"""A write refused at once as "too far ahead" is refused only by a node that serves (session
-9's outside attack on the too-old refusal): a node whose game lags (restarted from an old
-snapshot, still electing or syncing) would otherwise refuse, for good, a write the leader logs
-and applies, and the client library would start a new session for nothing. Pure core and host."""
+"""A write too far ahead is never refused at a node's intake (session 9's outside attacks on the
+too-old refusal): "too far ahead" is true only on a game that holds the client's latest write,
+and a node restarted from an old snapshot, a follower one COMMIT behind, or a leader cut off
+would refuse for good a write the cluster applies. It is logged; apply refuses it on every node
+without moving the record. A too-old write is refused at once everywhere (too old stays too
+old). Pure core and host."""
 
 from __future__ import annotations
 
@@ -34,11 +36,10 @@ def _io() -> SimpleNamespace:
 
 def test_a_restarted_node_still_electing_never_refuses_as_too_far_ahead():
     """Goal: a refusal at once is true for the cluster, not only for a node's stale game.
-    Setup: a node restarted from its snapshot at 1:1, where client v is at seq 1 and 1:2 is
-    v's seq 1 + SEQ_WINDOW + 1; meanwhile (elsewhere) v went on past 1 + SEQ_AHEAD_MAX. Faults:
-    v's next write reaches the node while it is LOOKING. Expected: its game alone would refuse
-    it as too far ahead, the node does not (no leader: the client tries elsewhere); a seq too old
-    for its game is still refused (too old stays too old on every later state)."""
+    Setup: a node restarted from its snapshot at 1:2, where client v is at seq 2 + SEQ_WINDOW;
+    meanwhile (elsewhere) v went on past it by more than SEQ_AHEAD_MAX. Faults: v's next write
+    reaches the node while it is LOOKING. Expected: not refused at once; a seq too old for its
+    game is (too old stays too old on every later state)."""
     state = make_state(None)
     state.apply(Txn(make_zxid(1, 1), _v(1)))
     state.apply(Txn(make_zxid(1, 2), _v(2 + SEQ_WINDOW)))
@@ -46,29 +47,39 @@ def test_a_restarted_node_still_electing_never_refuses_as_too_far_ahead():
                 Recovered(1, 1, make_zxid(1, 2), state.snapshot(), [], log_start=0))
     peer.start()
     replica = Replica(peer, _io())
-    nxt = _v(3 + SEQ_WINDOW + SEQ_AHEAD_MAX)
     assert peer.phase is not Phase.BROADCAST
-    assert peer.state.game.refusal_at_once(nxt) is not None  # its game lags: it alone would refuse
-    assert replica.refusal(nxt) is None
+    assert replica.refusal(_v(3 + SEQ_WINDOW + SEQ_AHEAD_MAX)) is None
     old = replica.refusal(_v(1))
     assert old is not None and "too old" in old.message, old
 
 
-def test_a_serving_leader_still_refuses_a_write_too_far_ahead_as_apply_would():
-    """Goal: the defence stays where it is true. Setup: 3 nodes serving; client v commits seq 1
-    through the leader. Expected: the leader and a follower in BROADCAST refuse seq 2 +
-    SEQ_AHEAD_MAX at once, "session expired", with what apply gives it; seq 1 + SEQ_AHEAD_MAX
-    (the last allowed) is not refused."""
+def test_a_write_too_far_ahead_is_logged_and_refused_by_apply_on_every_node():
+    """Goal: the lock-out of issue 17 stays closed without an intake refusal. Setup: 3 nodes
+    serving; client v commits seq 1 through the leader. Faults: seq 2 + SEQ_AHEAD_MAX (a
+    hostile sender under v's id) through a follower. Expected: no node refuses it at once; it
+    is logged once, and every node's apply answers it "session expired: ... ahead" without
+    moving v's record: v's seq 2 then commits as a normal guess."""
     c = Cluster(3)
-    for i in c.ids:
-        c.start(i)
     c.run_until(c.serving)
     ld = c.leader()
-    c.execute(ld, c.peers[ld].submit([_v(1)], ts_ms=0))
+    f = next(i for i in c.ids if i != ld)
+    c.execute(ld, c.replicas[ld].submit([_v(1)], [None], ts_ms=0))
+    c.settle()
+    c.tick(2)
+    far = _v(2 + SEQ_AHEAD_MAX)
+    assert all(c.replicas[i].refusal(far) is None for i in c.ids)
+    before = c.peers[ld].zxid_committed
+    c.execute(f, c.replicas[f].submit([far], [None], ts_ms=0))  # f forwards it
+    c.settle()
+    c.tick(2)
+    assert c.peers[ld].zxid_committed == before + 1  # logged once
+    for i in c.ids:
+        [(_, result)] = [(z, r) for z, r in c.applied[i] if z == before + 1]
+        assert result.kind == SESSION_EXPIRED and "ahead" in result.message, (i, result)
+        assert c.peers[i].state.game.answer_of("v", 2 + SEQ_AHEAD_MAX) is None  # record unmoved
+    c.execute(ld, c.replicas[ld].submit([_v(2)], [None], ts_ms=0))
     c.settle()
     c.tick(2)
     for i in c.ids:
-        assert c.peers[i].phase is Phase.BROADCAST
-        far = c.replicas[i].refusal(_v(2 + SEQ_AHEAD_MAX))
-        assert far is not None and far.kind == SESSION_EXPIRED and "ahead" in far.message, (i, far)
-        assert c.replicas[i].refusal(_v(1 + SEQ_AHEAD_MAX)) is None
+        got = c.peers[i].state.game.answer_of("v", 2)
+        assert got is not None and got[1].kind != SESSION_EXPIRED, (i, got)

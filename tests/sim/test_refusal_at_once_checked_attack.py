@@ -21,13 +21,13 @@ from zmqzab.sim.options import draw_settings
 SEEDS = [s for s in range(1, 80) if draw_settings(SimOptions(seed=s, nodes=5)).stale_copies][:12]
 
 
-def _refuses_leaps(self, op, too_old=True, ahead=True):
+def _refuses_leaps(self, op):
     """refusal_at_once with the ahead bound confused with the window (the injected bug)."""
     session = self._sessions.get(op.client_id)
     if (session is not None and op.seq not in session.results
             and op.seq > session.seq_max + rules.SEQ_WINDOW):
         return self._expired(f"seq {op.seq} of client {op.client_id} is too far ahead")
-    return _original(self, op, too_old, ahead)
+    return _original(self, op)
 
 
 _original = rules.Game.refusal_at_once

@@ -463,29 +463,23 @@ class Game:
         session = self._sessions.get(client_id)
         return session.results.get(seq) if session is not None else None
 
-    def refusal_at_once(self, op: Guess | NewGame, too_old: bool = True,
-                        ahead: bool = True) -> GameResult | None:
-        """The refusal ``apply`` would give ``op``, for a request a node must answer at once
-        instead of proposing it, or None. Two kinds, each asked for by its flag:
+    def refusal_at_once(self, op: Guess | NewGame) -> GameResult | None:
+        """The refusal ``apply`` would give ``op`` if it is too old to be logged (more than
+        ``SEQ_WINDOW`` behind its client's latest, and not remembered), else None.
 
-        * ``too_old``: more than ``SEQ_WINDOW`` behind its client's latest, and not remembered.
-          The leader never logs it (``is_applied``), so a node that took it would wait for a
-          commit that never comes and its client would time out and retry for ever (seen in CI:
-          a BATCH client retrying 300 writes after a leader change). True on any state that
-          lags too: a seq once too old stays too old.
-        * ``ahead``: too far ahead; refusing at once keeps a request under another's id with
-          seq 2**62 out of the log. Only true on a state that is not behind the client's
-          record: a node whose state lags (restarted, not yet synced) would refuse a write the
-          leader logs and applies, so the caller asks only while it serves (Replica.refusal).
+        The leader never logs such a request (``is_applied``), so a node that took it would
+        wait for a commit that never comes and its client would time out and retry for ever
+        (seen in CI: a BATCH client retrying 300 writes after a leader change); a node answers it
+        at once instead. True on any state that lags too: a seq once too old stays too old.
 
-        A node whose state lags may still take a too-old request; the leader drops it, and the
-        client times out and retries elsewhere, as after any lost request."""
+        A seq too far ahead is not refused here: that is true only on a game that holds the
+        client's latest write, and a follower one COMMIT behind, or a leader cut off while a new
+        one commits, would refuse for good a write the cluster applies (session 9's attacks).
+        It is logged, and ``apply`` refuses it on every node without moving the record."""
         session = self._sessions.get(op.client_id)
-        if session is None or op.seq in session.results:
+        if session is None or op.seq in session.results or op.seq > session.seq_max - SEQ_WINDOW:
             return None
-        if (too_old and op.seq <= session.seq_max - SEQ_WINDOW) or (ahead and _ahead(session, op)):
-            return self._session_refusal(session, op)
-        return None
+        return self._session_refusal(session, op)
 
     def _rejected(self, message: str) -> GameResult:
         return GameResult(kind=REJECTED, message=message, game=self.game, round=self.round)

@@ -31,7 +31,6 @@ from typing import Generic, Protocol, TypeVar
 
 from zmqzab.core.output import InstallSnapshot, LogOp, Output, ReadLog, Trace
 from zmqzab.core.peer import Peer
-from zmqzab.core.roles import Phase
 from zmqzab.host.clients import ClientTable
 from zmqzab.host.durable import DurableReports
 from zmqzab.host.effects import execute
@@ -129,13 +128,10 @@ class Replica(Generic[W]):
 
     def refusal(self, op: Op) -> GameResult | None:
         """The game's answer to ``op`` if this node must refuse it at once rather than propose
-        it (``Game.refusal_at_once``): too old to be logged, or too far ahead. The latter only
-        while this node serves (BROADCAST): one still electing or syncing may hold a game far
-        behind (restarted from an old snapshot) and answers no_leader (NotReady) instead."""
-        if not is_game_op(op):
+        it: too old to be logged (``Game.refusal_at_once``)."""
+        if not is_game_op(op) or self._takes_stale:  # (TEST FAULT: takes it all the same)
             return None
-        return self.peer.state.game.refusal_at_once(  # type: ignore[arg-type]
-            op, too_old=not self._takes_stale, ahead=self.peer.phase is Phase.BROADCAST)
+        return self.peer.state.game.refusal_at_once(op)  # type: ignore[arg-type]
 
     def submit(self, ops: list[Op], waiters: Sequence[W], ts_ms: int) -> Output:
         """Propose (or forward) ``ops``; ``waiters[k]`` is answered when ``ops[k]`` is applied

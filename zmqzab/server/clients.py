@@ -14,9 +14,10 @@ that sent it (security/zap.py); a write whose client id does not start with that
 refused and counted (``client_ids_refused``), before anything else is looked up for it: no key
 can pre-empt another's next seq, push its seq far ahead, or read the answers to its retries.
 Without CURVE a client id is a claim (README, Security). Either way a seq that runs more than
-``SEQ_AHEAD_MAX`` ahead of its client's record, or falls more than ``SEQ_WINDOW`` behind it, is
-refused here as apply would refuse it (``Replica.refusal``): the leader never logs a too-old one,
-so taking it would leave its client waiting for an answer that never comes.
+``SEQ_AHEAD_MAX`` ahead of its client's record is refused by apply on every node, without moving
+the record; one that falls more than ``SEQ_WINDOW`` behind it is refused here, as apply would
+refuse it (``Replica.refusal``): the leader never logs a too-old one, so taking it would leave its
+client waiting for an answer that never comes.
 """
 
 from __future__ import annotations
@@ -226,7 +227,7 @@ class ClientPort:
                                        zxid=known[0], result=known[1]))
             return
         refusal = node.replica.refusal(msg.op)
-        if refusal is not None:  # too old or too far ahead: never logged, so answered now
+        if refusal is not None:  # too old: never logged, so answered now
             kind = "session_expired" if refusal.kind == SESSION_EXPIRED else "bad_request"
             self.reply(to, ClientReply(req_id=msg.req_id, ok=False, node=node.id,
                                        zxid=node.peer.zxid_applied,

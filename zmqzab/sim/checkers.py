@@ -45,10 +45,13 @@ ZooKeeper's ``zookeeper-specifications`` state ZAB's properties, and keep one gl
   must equal the reference's at that zxid, every application must return the reference's
   result, and every answer a client got must be the result of the request's first commit.
 * refusals at once: a request a node refuses before proposing it (``Replica.refusal``: too old
-  for the game's window, too far ahead) ends the simulated client's request for good, so the
-  refusal must be exactly what ``apply`` gives that op as the next txn on the node's own game
-  (which the checksums above hold to the committed history); else a node could tell clients
-  "for good" of requests the leader would log, and every other check would count them answered.
+  for the game's window) ends the simulated client's request for good, so the refusal must be
+  exactly what ``apply`` gives that op as the next txn on the node's own game (which the
+  checksums above hold to the committed history); else a node could tell clients "for good" of
+  requests the leader would log, and every other check would count them answered. The node's
+  own game is the right reference only for a refusal that stays true on every later state, as
+  "too old" does; "too far ahead" does not, which is why no node refuses that at once (a
+  follower one COMMIT behind passed this check while refusing a write the leader applies).
 
 A violation raises ``Violation`` (property name + detail); the simulation stops there and
 prints the tail of its trace and the seed.
