@@ -22,7 +22,7 @@ from zmqzab.host.recovery import make_state, new_peer
 from zmqzab.host.replica import Replica
 from zmqzab.messages import GameResult, Guess, PeerMessage, Txn
 
-__all__ = ["Cluster", "MemDisk", "make_state"]
+__all__ = ["Cluster", "HoldingCluster", "MemDisk", "make_state"]
 
 
 @dataclass
@@ -256,3 +256,20 @@ class Cluster:
             raise
         self.execute(i, out)
         self.settle()
+
+
+class HoldingCluster(Cluster):
+    """The cluster, with a rule that holds matching messages back (in flight, or reordered):
+    ``hold(src, dst, msg)`` true keeps the message in ``held`` until the test puts it back."""
+
+    hold = None
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.held: list = []
+
+    def deliver_one(self) -> bool:
+        if self.queue and self.hold is not None and self.hold(*self.queue[0]):
+            self.held.append(self.queue.popleft())
+            return True
+        return super().deliver_one()

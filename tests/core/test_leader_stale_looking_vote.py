@@ -20,23 +20,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.core.harness import Cluster
+from tests.core.harness import HoldingCluster
 from zmqzab.core.roles import Phase, Role
 from zmqzab.messages import Notification
 
 pytestmark = [pytest.mark.election]
 
-
-class HoldingCluster(Cluster):
-    """The harness cluster, with a rule that holds matching messages back (a reorder)."""
-
-    hold = None
-
-    def deliver_one(self) -> bool:
-        if self.queue and self.hold is not None and self.hold(*self.queue[0]):
-            self.held.append(self.queue.popleft())
-            return True
-        return super().deliver_one()
 
 
 def test_a_reordered_looking_vote_of_the_leader_does_not_make_a_serving_follower_look():
@@ -48,7 +37,6 @@ def test_a_reordered_looking_vote_of_the_leader_does_not_make_a_serving_follower
     them, sent before it led). Expected: node 1 answers whom it follows and keeps serving under
     node 2; nobody looks."""
     c = HoldingCluster(3)
-    c.held = []
     c.execute(0, c.peers[0].force_election("a forced election: round 2"))
     c.hold = lambda src, dst, msg: (dst == 1 and isinstance(msg, Notification)
                                     and msg.state == Role.LOOKING and msg.round >= 2)

@@ -24,28 +24,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.core.harness import Cluster
+from tests.core.harness import Cluster, HoldingCluster
+from tests.core.test_refusal_serving import v, v_at_seq_1
 from zmqzab.core.roles import Phase
 from zmqzab.game.rules import SEQ_AHEAD_MAX, SESSION_EXPIRED
-from zmqzab.messages import Commit, Guess
+from zmqzab.messages import Commit
 
 pytestmark = [pytest.mark.core]
 
-
-def _v(seq: int) -> Guess:
-    return Guess("v", seq, 5, 3, 1, 0)  # client v's session began at seq 1 (the library's ops)
-
-
-class HoldingCluster(Cluster):
-    """The harness cluster, with a rule that holds matching messages back (in flight)."""
-
-    hold = None
-
-    def deliver_one(self) -> bool:
-        if self.queue and self.hold is not None and self.hold(*self.queue[0]):
-            self.held.append(self.queue.popleft())
-            return True
-        return super().deliver_one()
 
 
 def test_a_broadcast_follower_one_commit_behind_does_not_refuse_for_good_a_write_the_leader_applies():
@@ -56,24 +42,17 @@ def test_a_broadcast_follower_one_commit_behind_does_not_refuse_for_good_a_write
     seq 2 + SEQ_AHEAD_MAX, reaches f. Expected: f, in BROADCAST, does not refuse it at once (it
     forwards it, or answers something retryable); the leader applies it as a normal guess."""
     c = HoldingCluster(3)
-    c.held = []
-    c.run_until(c.serving)
-    ld = c.leader()
-    f = next(i for i in c.ids if i != ld)
-    c.execute(ld, c.replicas[ld].submit([_v(1)], [None], ts_ms=0))
-    c.settle()
-    c.tick(2)
-    assert all(c.peers[i].state.game.answer_of("v", 1) is not None for i in c.ids)
+    ld, f = v_at_seq_1(c)
 
     leap = 1 + SEQ_AHEAD_MAX
     c.hold = lambda src, dst, msg: dst == f and isinstance(msg, Commit)
-    c.execute(ld, c.replicas[ld].submit([_v(leap)], [None], ts_ms=0))
+    c.execute(ld, c.replicas[ld].submit([v(leap)], [None], ts_ms=0))
     c.settle()
     assert c.peers[ld].state.game.answer_of("v", leap) is not None, "the leap commits at the leader"
     assert c.peers[f].state.game.answer_of("v", leap) is None, "f has not applied it yet"
     assert c.peers[f].phase is Phase.BROADCAST
 
-    nxt = _v(leap + 1)
+    nxt = v(leap + 1)
     assert c.replicas[ld].refusal(nxt) is None  # the leader takes it
     refusal = c.replicas[f].refusal(nxt)
     assert refusal is None, (
@@ -99,7 +78,7 @@ def test_a_leader_cut_off_does_not_refuse_for_good_a_write_the_new_leader_applie
     c = Cluster(3)
     c.run_until(c.serving)
     old = c.leader()
-    c.execute(old, c.replicas[old].submit([_v(1)], [None], ts_ms=0))
+    c.execute(old, c.replicas[old].submit([v(1)], [None], ts_ms=0))
     c.settle()
     c.tick(2)
     rest = [i for i in c.ids if i != old]
@@ -122,13 +101,13 @@ def test_a_leader_cut_off_does_not_refuse_for_good_a_write_the_new_leader_applie
     nl = new_leader()
     assert nl is not None, c.roles()
     leap = 1 + SEQ_AHEAD_MAX
-    c.execute(nl, c.replicas[nl].submit([_v(leap)], [None], ts_ms=0))
+    c.execute(nl, c.replicas[nl].submit([v(leap)], [None], ts_ms=0))
     c.settle()
     c.tick(1)
     assert c.peers[nl].state.game.answer_of("v", leap) is not None
     assert c.peers[old].leading is not None and c.peers[old].phase is Phase.BROADCAST, c.roles()
 
-    nxt = _v(leap + 1)
+    nxt = v(leap + 1)
     assert c.replicas[nl].refusal(nxt) is None  # the new leader takes it
     refusal = c.replicas[old].refusal(nxt)
     assert refusal is None, f"the old leader refuses for good: {refusal.kind}: {refusal.message}"

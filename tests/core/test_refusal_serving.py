@@ -24,8 +24,19 @@ from zmqzab.zxid import make_zxid
 pytestmark = [pytest.mark.core]
 
 
-def _v(seq: int) -> Guess:
+def v(seq: int) -> Guess:
     return Guess("v", seq, 5, 3, 1, 0)  # client v's session began at seq 1
+
+
+def v_at_seq_1(c: Cluster) -> tuple[int, int]:
+    """Run ``c`` until it serves and commit client v's seq 1 on every node; (leader, a follower)."""
+    c.run_until(c.serving)
+    ld = c.leader()
+    c.execute(ld, c.replicas[ld].submit([v(1)], [None], ts_ms=0))
+    c.settle()
+    c.tick(2)
+    assert all(c.peers[i].state.game.answer_of("v", 1) is not None for i in c.ids)
+    return ld, next(i for i in c.ids if i != ld)
 
 
 def _io() -> SimpleNamespace:
@@ -41,15 +52,15 @@ def test_a_restarted_node_still_electing_never_refuses_as_too_far_ahead():
     reaches the node while it is LOOKING. Expected: not refused at once; a seq too old for its
     game is (too old stays too old on every later state)."""
     state = make_state(None)
-    state.apply(Txn(make_zxid(1, 1), _v(1)))
-    state.apply(Txn(make_zxid(1, 2), _v(2 + SEQ_WINDOW)))
+    state.apply(Txn(make_zxid(1, 1), v(1)))
+    state.apply(Txn(make_zxid(1, 2), v(2 + SEQ_WINDOW)))
     peer = Peer(0, [0, 1, 2], CoreConfig(), random.Random(0), make_state,
                 Recovered(1, 1, make_zxid(1, 2), state.snapshot(), [], log_start=0))
     peer.start()
     replica = Replica(peer, _io())
     assert peer.phase is not Phase.BROADCAST
-    assert replica.refusal(_v(3 + SEQ_WINDOW + SEQ_AHEAD_MAX)) is None
-    old = replica.refusal(_v(1))
+    assert replica.refusal(v(3 + SEQ_WINDOW + SEQ_AHEAD_MAX)) is None
+    old = replica.refusal(v(1))
     assert old is not None and "too old" in old.message, old
 
 
@@ -60,13 +71,8 @@ def test_a_write_too_far_ahead_is_logged_and_refused_by_apply_on_every_node():
     is logged once, and every node's apply answers it "session expired: ... ahead" without
     moving v's record: v's seq 2 then commits as a normal guess."""
     c = Cluster(3)
-    c.run_until(c.serving)
-    ld = c.leader()
-    f = next(i for i in c.ids if i != ld)
-    c.execute(ld, c.replicas[ld].submit([_v(1)], [None], ts_ms=0))
-    c.settle()
-    c.tick(2)
-    far = _v(2 + SEQ_AHEAD_MAX)
+    ld, f = v_at_seq_1(c)
+    far = v(2 + SEQ_AHEAD_MAX)
     assert all(c.replicas[i].refusal(far) is None for i in c.ids)
     before = c.peers[ld].zxid_committed
     c.execute(f, c.replicas[f].submit([far], [None], ts_ms=0))  # f forwards it
@@ -77,7 +83,7 @@ def test_a_write_too_far_ahead_is_logged_and_refused_by_apply_on_every_node():
         [(_, result)] = [(z, r) for z, r in c.applied[i] if z == before + 1]
         assert result.kind == SESSION_EXPIRED and "ahead" in result.message, (i, result)
         assert c.peers[i].state.game.answer_of("v", 2 + SEQ_AHEAD_MAX) is None  # record unmoved
-    c.execute(ld, c.replicas[ld].submit([_v(2)], [None], ts_ms=0))
+    c.execute(ld, c.replicas[ld].submit([v(2)], [None], ts_ms=0))
     c.settle()
     c.tick(2)
     for i in c.ids:
