@@ -1,4 +1,4 @@
-"""Attack on commit 76559cc (sim/network.py ``Deliver.waits_in``): what waited in a paused
+"""Attack on commit 76559cc (sim/network.py, then ``Deliver.waits_in``): what waited in a paused
 node's socket now dies with that process. The same ghost still reaches a node's next
 incarnation by the other road: a message in flight to a process when it dies.
 
@@ -19,8 +19,9 @@ ghosts (68 votes; PINGs, FOLLOWERINFOs, ACKEPOCHs, LEADERINFOs, SyncTxns, a SNAP
 
 The fix: ``Deliver.to_inc`` names the incarnation whose connection the message was written to
 (PUB's, or a DEALER whose handshake is done); ``arrive`` drops it once that incarnation is
-gone, as ``waits_in`` does for a paused one. A message sent while no connection was up waits
-in its sender's queue and still reaches whichever incarnation connects.
+gone; a message waiting in a paused receiver's socket takes that receiver's incarnation too
+(the one field replaced ``waits_in``). A message sent while no connection was up waits in its
+sender's queue and still reaches whichever incarnation connects.
 """
 
 from __future__ import annotations

@@ -26,8 +26,7 @@ class Deliver(msgspec.Struct, frozen=True, gc=False):
     """A message from ``src`` arrives at ``dst``: ``Peer.step(src, msg)``. ``pub``: sent on the
     PUB socket (else the sender's DEALER). ``gen``: the pair's connection generation when it
     was sent (a flap since makes it a message of the old connection). ``note``: shown in the
-    trace ("[duplicate]", "[held, now delivered]", ...). ``waits_in``: once it waits in a paused
-    receiver's socket, that receiver's incarnation (-1: not waiting); it dies with it."""
+    trace ("[duplicate]", "[held, now delivered]", ...)."""
 
     src: int
     dst: int
@@ -35,10 +34,9 @@ class Deliver(msgspec.Struct, frozen=True, gc=False):
     gen: int
     msg: PeerMessage
     note: str
-    waits_in: int = -1
-    #: The receiver's incarnation whose connection it was written to (-1: none, the receiver
-    #: was down or the DEALER not yet connected: it waits in the sender's queue); it dies with
-    #: that incarnation, like the connection.
+    #: The receiver's incarnation whose connection it was written to, or whose socket it waits
+    #: in while that process is paused (-1: neither, the receiver was down or the DEALER not yet
+    #: connected: it waits in the sender's queue); it dies with that incarnation.
     to_inc: int = -1
 
 

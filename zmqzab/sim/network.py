@@ -22,7 +22,7 @@ processes are up and no partition lies between them: when a node starts (to and 
 running peer), after a flap (after the close was reported), and at a heal (the pairs the
 partition kept from connecting). A connection is lost when either process dies (the survivor's
 monitor reports it, ``Peer.peer_unreachable``) or in a flap; what was written to it and
-not yet read dies with the receiving process (``Deliver.to_inc``, ``Deliver.waits_in``). A partition closes nothing: as
+not yet read dies with the receiving process (``Deliver.to_inc``). A partition closes nothing: as
 with ``zmqzab chaos --netns`` (routes) an established TCP connection goes silent, and a new one
 cannot be made until the heal (a one-way cut blocks it too: a handshake needs both ways). A
 paused process keeps its connections; a handshake with it completes when it resumes. The
@@ -283,20 +283,15 @@ class Network:
         """A Deliver event is due."""
         sim = self.sim
         node = self.nodes[ev.dst]
-        if ev.waits_in >= 0 and (not node.up or node.incarnation != ev.waits_in):
-            # It waited in the socket of a process that died since: gone with it.
-            sim.trace.add(sim.now, "lost", ev.src, ev.dst, ev.msg,
-                          "it waited in the socket of a process that died")
-            return
         if ev.to_inc >= 0 and (not node.up or node.incarnation != ev.to_inc):
-            # Sent on a connection to an incarnation that died since: gone with it.
+            # Written to a connection, or waiting in the socket, of a process that died since.
             sim.trace.add(sim.now, "lost", ev.src, ev.dst, ev.msg,
-                          "its connection died with the process it was sent to")
+                          "it died with the process it was sent to")
             return
         resume = node.paused_until
         if resume > sim.now:
-            # waits in its socket, order kept
-            sim.push(resume, ev if ev.waits_in >= 0 else msgspec.structs.replace(ev, waits_in=node.incarnation))
+            # waits in its socket, order kept, and dies with this process
+            sim.push(resume, ev if ev.to_inc >= 0 else msgspec.structs.replace(ev, to_inc=node.incarnation))
         elif ev.gen != self.conn_gen.get((ev.src, ev.dst) if ev.src < ev.dst else (ev.dst, ev.src), 0):
             self._old_connection(ev)
         else:
@@ -310,7 +305,7 @@ class Network:
             sim.counters["stale_delivery"] += 1
             key = (src, dst) if src < dst else (dst, src)
             late = Deliver(src, dst, ev.pub, self.conn_gen.get(key, 0), ev.msg,
-                           ev.note + " [old connection, late]", ev.waits_in, ev.to_inc)
+                           ev.note + " [old connection, late]", ev.to_inc)
             sim.push(sim.now + self.rng_conn.randint(1, 2 * TICK), late)
             return
         sim.trace.add(sim.now, "lost", src, dst, ev.msg, "its connection flapped")
