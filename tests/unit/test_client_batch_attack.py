@@ -6,26 +6,21 @@ timed: replies are polled with a deadline.
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import zmq
 
+from tests.unit.test_bench_probe_refill import run_probe
 from tests.unit.test_client_batch import WAIT_MS, one_node  # noqa: F401 (the fixture)
-from zmqzab.config import load_config
 from zmqzab.messages import (
     ClientBatch,
     ClientReply,
     ReadReply,
     ReadRequest,
     ReplyBatch,
-    decode_client,
     decode_reply,
     encode,
 )
 from zmqzab.server.clients import FRAMES_PER_MESSAGE_MAX
-from zmqzab.up.bench import Probe
-from zmqzab.up.localcluster import make_config
 
 pytestmark = [pytest.mark.storage]
 
@@ -78,47 +73,16 @@ def test_a_message_of_exactly_the_bound_in_batch_frames_is_taken_whole(one_node)
     assert node.counters["client_bad_frames"] == 0
 
 
-def _answer_all(sock: zmq.Socket, writes: int, sizes: list[int], outstanding_max: list[int]) -> None:
-    """A stand-in node: answers every message's requests in one REPLIES message."""
-    answered = outstanding = 0
-    while answered < writes and sock.poll(WAIT_MS):
-        identity, *frames = sock.recv_multipart()
-        requests = [r for frame in frames for r in decode_client(frame).requests]
-        sizes.append(len(requests))
-        outstanding += len(requests)
-        outstanding_max[0] = max(outstanding_max[0], outstanding)
-        sock.send_multipart([identity, encode(ReplyBatch([ClientReply(r.req_id, True, 0, zxid=r.op.seq)
-                                                          for r in requests]))])
-        outstanding -= len(requests)
-        answered += len(requests)
-
-
 def test_the_bench_client_never_sends_a_message_the_node_drops(tmp_path):
     """Goal: ``zmqzab bench --inflight`` goes up to 100,000, and a refill went as ONE message:
     with the node's bound on the requests of a message, a refill above it must be split.
     Setup: no cluster; a ROUTER thread answers each message at once. Faults: none; inflight
     25,000. Expected: no message holds more than FRAMES_PER_MESSAGE_MAX requests; the window
     is kept; every write answered."""
-    config = load_config(make_config(tmp_path, 1))
-    ctx = zmq.Context()
-    router = ctx.socket(zmq.ROUTER)
-    router.setsockopt(zmq.LINGER, 0)
-    router.bind(config.node(0).client_endpoint)
-    sizes: list[int] = []
-    outstanding_max = [0]
     inflight, writes = 25_000, 60_000
-    server = threading.Thread(target=_answer_all, args=(router, writes, sizes, outstanding_max), daemon=True)
-    server.start()
-    probe = Probe(config)
-    try:
-        probe.pipelined(0, writes, inflight, 256, lambda done: None)
-    finally:
-        probe.close()
-        server.join(timeout=10)
-        router.close(0)
-        ctx.term()
+    sizes, outstanding_max = run_probe(tmp_path, writes, inflight, 256, split_first=False)
     print(f"requests per message: {sizes[:12]}... ({len(sizes)} messages)")
-    assert sum(sizes) == writes and outstanding_max[0] <= inflight
+    assert sum(sizes) == writes and outstanding_max <= inflight
     assert max(sizes) <= FRAMES_PER_MESSAGE_MAX, max(sizes)
 
 
